@@ -1,0 +1,1 @@
+"""Home area network transports: one APS-level boundary, virtual or real radio behind it."""

@@ -1,0 +1,65 @@
+"""The one packet type that crosses the HAN boundary, in both directions.
+
+It sits at the APS level so that a virtual medium and a zigpy ``ControllerApplication`` can carry
+it alike: addresses, endpoints, profile and cluster, and the ZCL payload as bytes. Nothing above
+the transport sees MAC or NWK details.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+SMART_ENERGY_PROFILE = 0x0109
+OTA_CLUSTER = 0x0019
+SMART_ENERGY_ENDPOINT = 1
+BROADCAST_NWK = 0xFFFF
+
+
+def format_eui64(eui64: int) -> str:
+    """EUI-64 as DCC writes it: ``00-DB-12-34-56-78-90-A4``."""
+    return "-".join(f"{b:02X}" for b in eui64.to_bytes(8, "big"))
+
+
+def parse_eui64(text: str) -> int:
+    """Parse ``00-DB-12-34-56-78-90-A4`` (also ``:``-separated or plain 16 hex digits)."""
+    cleaned = text.strip().replace("-", "").replace(":", "")
+    if len(cleaned) != 16:
+        raise ValueError(f"EUI-64 {text!r} must have 8 bytes (16 hex digits)")
+    try:
+        return int(cleaned, 16)
+    except ValueError:
+        raise ValueError(f"EUI-64 {text!r} is not hexadecimal") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ApsPacket:
+    """One APS data frame.
+
+    ``src``/``dst`` are EUI-64s (ints); ``src_nwk``/``dst_nwk`` the 16-bit network addresses.
+    ``dst == 0`` with ``dst_nwk == 0xFFFF`` is a broadcast.
+    """
+
+    src: int
+    dst: int
+    src_nwk: int
+    dst_nwk: int
+    payload: bytes
+    src_ep: int = SMART_ENERGY_ENDPOINT
+    dst_ep: int = SMART_ENERGY_ENDPOINT
+    profile: int = SMART_ENERGY_PROFILE
+    cluster: int = OTA_CLUSTER
+    aps_counter: int = 0
+    lqi: int = 255
+    rssi: int = -40
+
+    @property
+    def is_broadcast(self) -> bool:
+        return self.dst_nwk >= 0xFFF8
+
+
+class DeliveryStatus(enum.Enum):
+    """Outcome of a unicast as the sender's radio reports it (APS ack / messageSent)."""
+
+    DELIVERED = "delivered"
+    FAILED = "failed"

@@ -1,0 +1,83 @@
+"""The radio boundary: one node's access to the HAN.
+
+Template-method style: the public :meth:`HanTransport.send` and the receive path live here, with
+the trace hooks (capture, logs, fault injection); a backend implements only ``_send`` and,
+if it owns resources, ``_start``/``_stop``. Everything is callback based (no ``await`` per frame),
+so the same code drives a virtual fleet of thousands in virtual time and a real dongle on asyncio.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from typing import Callable
+
+from .packet import ApsPacket, DeliveryStatus
+
+_LOGGER = logging.getLogger(__name__)
+
+Receiver = Callable[[ApsPacket], None]
+DeliveryCallback = Callable[[ApsPacket, DeliveryStatus], None]
+TraceHook = Callable[[str, ApsPacket], None]
+"""Called with ``"tx"`` or ``"rx"`` and the packet, before it is sent or handed up."""
+
+
+class TransportError(Exception):
+    """The transport could not be started or used (e.g. the dongle did not answer)."""
+
+
+class HanTransport(abc.ABC):
+    """A node (Comms Hub or emulated device) attached to a HAN."""
+
+    def __init__(self, eui64: int, nwk: int) -> None:
+        self.eui64 = eui64
+        self.nwk = nwk
+        self._receiver: Receiver | None = None
+        self._hooks: list[TraceHook] = []
+
+    # -- public API --------------------------------------------------------------------------
+    def set_receiver(self, receiver: Receiver | None) -> None:
+        """Frames addressed to this node go to ``receiver``."""
+        self._receiver = receiver
+
+    def add_trace_hook(self, hook: TraceHook) -> None:
+        self._hooks.append(hook)
+
+    def remove_trace_hook(self, hook: TraceHook) -> None:
+        self._hooks.remove(hook)
+
+    def send(self, packet: ApsPacket, on_delivery: DeliveryCallback | None = None) -> None:
+        """Send ``packet``; ``on_delivery`` later reports whether the peer acknowledged it."""
+        for hook in self._hooks:
+            hook("tx", packet)
+        self._send(packet, on_delivery)
+
+    def nwk_of(self, eui64: int) -> int | None:
+        """The network address of a known node, or ``None``."""
+        return None
+
+    async def start(self) -> None:
+        await self._start()
+
+    async def stop(self) -> None:
+        await self._stop()
+
+    # -- for backends ------------------------------------------------------------------------
+    def _deliver(self, packet: ApsPacket) -> None:
+        """A backend calls this with each frame received for this node."""
+        for hook in self._hooks:
+            hook("rx", packet)
+        receiver = self._receiver
+        if receiver is None:
+            _LOGGER.debug("%016X: no receiver, frame dropped", self.eui64)
+            return
+        receiver(packet)
+
+    @abc.abstractmethod
+    def _send(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> None: ...
+
+    async def _start(self) -> None:
+        return None
+
+    async def _stop(self) -> None:
+        return None

@@ -1,0 +1,1 @@
+"""Time and scheduling shared by every layer (virtual time for tests, fleets and the demo)."""

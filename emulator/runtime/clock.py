@@ -1,0 +1,136 @@
+"""Clocks: the only way any layer waits.
+
+Protocol engines never sleep; they ask the clock for a timer. A :class:`VirtualClock` is a
+discrete-event scheduler, so a 30-minute silent phase costs no wall time and two runs with the
+same inputs give the same timeline. An :class:`AsyncioClock` maps the same calls onto a running
+event loop for real radios and the HTTP front door.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+from typing import Any, Callable, Protocol
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class Timer(Protocol):
+    """A scheduled callback that can be cancelled before it fires."""
+
+    def cancel(self) -> None: ...
+
+
+class Clock(Protocol):
+    """What every layer may ask of time."""
+
+    def now(self) -> float:
+        """Seconds since the clock's epoch (0 for a virtual clock)."""
+        ...
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Timer:
+        """Run ``callback(*args)`` after ``delay`` seconds."""
+        ...
+
+
+class _VirtualTimer:
+    __slots__ = ("when", "seq", "callback", "args", "cancelled")
+
+    def __init__(self, when: float, seq: int, callback: Callable[..., Any], args: tuple[Any, ...]):
+        self.when = when
+        self.seq = seq
+        self.callback = callback
+        self.args = args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def __lt__(self, other: "_VirtualTimer") -> bool:
+        return (self.when, self.seq) < (other.when, other.seq)
+
+
+class VirtualClock:
+    """Deterministic discrete-event scheduler.
+
+    Callbacks due at the same instant run in the order they were scheduled. Nothing runs until
+    :meth:`run` (or :meth:`advance`) is called, so a test controls time completely.
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+        self._queue: list[_VirtualTimer] = []
+        self._seq = itertools.count()
+        self.callbacks_run = 0
+
+    def now(self) -> float:
+        return self._now
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> _VirtualTimer:
+        if delay < 0:
+            delay = 0.0
+        timer = _VirtualTimer(self._now + delay, next(self._seq), callback, args)
+        heapq.heappush(self._queue, timer)
+        return timer
+
+    def call_soon(self, callback: Callable[..., Any], *args: Any) -> _VirtualTimer:
+        return self.call_later(0.0, callback, *args)
+
+    @property
+    def pending(self) -> int:
+        """Timers still scheduled (cancelled ones included until they are popped)."""
+        return sum(1 for t in self._queue if not t.cancelled)
+
+    def next_deadline(self) -> float | None:
+        while self._queue and self._queue[0].cancelled:
+            heapq.heappop(self._queue)
+        return self._queue[0].when if self._queue else None
+
+    def run(self, until: float | None = None, max_callbacks: int | None = None) -> int:
+        """Run callbacks in time order until none is left (or ``until`` is reached).
+
+        Returns how many callbacks ran. With ``until`` the clock ends exactly at ``until``.
+        """
+        ran = 0
+        queue = self._queue
+        pop = heapq.heappop
+        while queue:
+            timer = queue[0]
+            if until is not None and timer.when > until:
+                break
+            pop(queue)
+            if timer.cancelled:
+                continue
+            if timer.when > self._now:
+                self._now = timer.when
+            timer.callback(*timer.args)
+            ran += 1
+            if max_callbacks is not None and ran >= max_callbacks:
+                break
+        if until is not None and until > self._now and (max_callbacks is None or ran < max_callbacks):
+            self._now = until
+        self.callbacks_run += ran
+        return ran
+
+    def advance(self, seconds: float) -> int:
+        """Move time forward by ``seconds``, running everything that falls due."""
+        return self.run(until=self._now + seconds)
+
+
+class AsyncioClock:
+    """Real time on the running asyncio loop; :meth:`now` counts from construction."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._loop = loop or asyncio.get_running_loop()
+        self._epoch = self._loop.time()
+
+    def now(self) -> float:
+        return self._loop.time() - self._epoch
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> asyncio.TimerHandle:
+        return self._loop.call_later(max(delay, 0.0), callback, *args)
+
+    def call_soon(self, callback: Callable[..., Any], *args: Any) -> asyncio.Handle:
+        return self._loop.call_soon(callback, *args)
