@@ -1,0 +1,71 @@
+"""Service Requests 11.1-11.4 as parsed records, independent of how they arrived (API, CLI, DUIS).
+
+The DUIS layer builds these from XML; the DSP consumes them. Device IDs are EUI-64 integers.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class ServiceReferenceVariant(str, enum.Enum):
+    UPDATE_FIRMWARE = "11.1"
+    READ_FIRMWARE_VERSION = "11.2"
+    ACTIVATE_FIRMWARE = "11.3"
+    UPDATE_PPMID_FIRMWARE = "11.4"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHeader:
+    """DUIS request header. ``request_id`` is ``<originator EUI>:<target EUI>:<counter>``."""
+
+    request_id: str
+    command_variant: int
+    service_reference: str
+    service_reference_variant: str
+    originator: int | None = None
+    target: int | None = None
+    counter: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateFirmware:
+    """SR 11.1: distribute (not activate) an image to CH/ESME/GSME/HCALCS devices."""
+
+    header: RequestHeader
+    firmware_image: bytes
+    firmware_version: int
+    device_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatePPMIDFirmware:
+    """SR 11.4: distribute and activate an image on PPMIDs."""
+
+    header: RequestHeader
+    firmware_image: bytes
+    firmware_version: int
+    device_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadFirmwareVersion:
+    """SR 11.2: read the active firmware version of one device."""
+
+    header: RequestHeader
+    device_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ActivateFirmware:
+    """SR 11.3: activate a held image; ``execution_datetime`` None = now, 3000-12-31 = cancel."""
+
+    header: RequestHeader
+    device_id: int
+    firmware_hash: bytes
+    execution_datetime: datetime | None = None
+
+
+ServiceRequest = UpdateFirmware | UpdatePPMIDFirmware | ReadFirmwareVersion | ActivateFirmware

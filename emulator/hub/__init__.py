@@ -1,0 +1,1 @@
+"""The Comms Hub: stores images from the WAN, serves them over the HAN, reports upstream."""
