@@ -1,0 +1,305 @@
+"""DUIS request XML -> :mod:`emulator.dcc.service_requests` records (SR 11.1-11.4).
+
+Follows the shape of DCC's published sample requests (``@smartdcc/duis-templates``): the target
+device of 11.2/11.3 is the target part of the RequestID; 11.1/11.4 list their devices in
+``DeviceIDList``. An enveloped ``ds:Signature`` is accepted and not verified.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+from lxml import etree
+
+from ..service_requests import (
+    ActivateFirmware,
+    ReadFirmwareVersion,
+    RequestHeader,
+    ServiceReferenceVariant,
+    ServiceRequest,
+    UpdateFirmware,
+    UpdatePPMIDFirmware,
+)
+from .errors import DuisError
+from .eui import parse_eui64
+from .names import DS_NS, SR_NS, sr
+from .xmlsafe import DEFAULT_MAX_DOCUMENT, parse_document
+
+_LOGGER = logging.getLogger(__name__)
+
+_HEX8 = re.compile(r"[0-9A-Fa-f]{8}")
+_HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
+_COUNTER = re.compile(r"[0-9]{1,20}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Variant:
+    body: str
+    command_variants: frozenset[int]
+
+
+# SRV -> body element and the CommandVariants the emulator accepts for it (DUIS request matrix:
+# 11.1/11.4 are non-device requests, 11.2 non-critical, 11.3 critical).
+VARIANTS: dict[str, _Variant] = {
+    ServiceReferenceVariant.UPDATE_FIRMWARE.value: _Variant("UpdateFirmware", frozenset({8})),
+    ServiceReferenceVariant.READ_FIRMWARE_VERSION.value: _Variant("ReadFirmwareVersion", frozenset({1})),
+    ServiceReferenceVariant.ACTIVATE_FIRMWARE.value: _Variant("ActivateFirmware", frozenset({4})),
+    ServiceReferenceVariant.UPDATE_PPMID_FIRMWARE.value: _Variant("UpdatePPMIDFirmware", frozenset({8})),
+}
+
+
+def _local(element: etree._Element) -> str:
+    return etree.QName(element).localname
+
+
+def _children(parent: etree._Element, path: str) -> list[etree._Element]:
+    """Element children only; anything outside the DUIS namespace is an error."""
+    kids = [child for child in parent if isinstance(child.tag, str)]
+    for child in kids:
+        if etree.QName(child).namespace != SR_NS:
+            raise DuisError(
+                f"unexpected element {child.tag!r}; expected elements in namespace {SR_NS}",
+                element=path,
+            )
+    return kids
+
+
+def _text(parent: etree._Element, name: str, path: str, *, required: bool = True) -> str | None:
+    found = parent.findall(sr(name))
+    where = f"{path}/{name}"
+    if not found:
+        if required:
+            raise DuisError("missing", element=where)
+        return None
+    if len(found) > 1:
+        raise DuisError(f"appears {len(found)} times; expected once", element=where)
+    element = found[0]
+    if any(isinstance(child.tag, str) for child in element):
+        raise DuisError("must hold text, not child elements", element=where)
+    text = (element.text or "").strip()
+    if not text and required:
+        raise DuisError("is empty", element=where)
+    return text
+
+
+def _parse_request_id(text: str, where: str) -> tuple[int, int, int]:
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise DuisError(
+            f"{text!r} is not <originator EUI-64>:<target EUI-64>:<counter>", element=where
+        )
+    originator = parse_eui64(parts[0], element=f"{where} (originator)")
+    target = parse_eui64(parts[1], element=f"{where} (target)")
+    if not _COUNTER.fullmatch(parts[2]) or int(parts[2]) >= 1 << 64:
+        raise DuisError(f"counter {parts[2]!r} is not an unsigned 64-bit decimal", element=where)
+    return originator, target, int(parts[2])
+
+
+def _parse_header(root: etree._Element) -> RequestHeader:
+    headers = root.findall(sr("Header"))
+    if len(headers) != 1:
+        raise DuisError("missing" if not headers else "appears more than once", element="Header")
+    header = headers[0]
+    _children(header, "Header")
+    request_id = _text(header, "RequestID", "Header")
+    assert request_id is not None
+    originator, target, counter = _parse_request_id(request_id, "Header/RequestID")
+    cv_text = _text(header, "CommandVariant", "Header")
+    assert cv_text is not None
+    if not cv_text.isdigit() or not 1 <= int(cv_text) <= 8:
+        raise DuisError(f"{cv_text!r} is not a CommandVariant 1-8", element="Header/CommandVariant")
+    service_reference = _text(header, "ServiceReference", "Header")
+    variant = _text(header, "ServiceReferenceVariant", "Header")
+    assert service_reference is not None and variant is not None
+    if variant not in VARIANTS:
+        raise DuisError(
+            f"{variant!r} is not supported; this emulator accepts {', '.join(VARIANTS)}",
+            element="Header/ServiceReferenceVariant",
+        )
+    if service_reference != variant:
+        raise DuisError(
+            f"{service_reference!r} does not match ServiceReferenceVariant {variant!r}",
+            element="Header/ServiceReference",
+        )
+    command_variant = int(cv_text)
+    allowed = VARIANTS[variant].command_variants
+    if command_variant not in allowed:
+        raise DuisError(
+            f"{command_variant} is not accepted for {variant} "
+            f"(accepted: {', '.join(map(str, sorted(allowed)))})",
+            element="Header/CommandVariant",
+        )
+    return RequestHeader(
+        request_id=request_id,
+        command_variant=command_variant,
+        service_reference=service_reference,
+        service_reference_variant=variant,
+        originator=originator,
+        target=target,
+        counter=counter,
+    )
+
+
+def _firmware_image(body: etree._Element, path: str) -> bytes:
+    text = _text(body, "FirmwareImage", path)
+    assert text is not None
+    compact = "".join(text.split())
+    try:
+        image = base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise DuisError(f"not valid base64 ({exc})", element=f"{path}/FirmwareImage") from None
+    if not image:
+        raise DuisError("decodes to no bytes", element=f"{path}/FirmwareImage")
+    return image
+
+
+def _firmware_version(body: etree._Element, path: str) -> int:
+    text = _text(body, "FirmwareVersion", path)
+    assert text is not None
+    if not _HEX8.fullmatch(text):
+        raise DuisError(f"{text!r} is not 8 hex digits", element=f"{path}/FirmwareVersion")
+    return int(text, 16)
+
+
+def _device_id_list(body: etree._Element, path: str) -> tuple[int, ...]:
+    """DCC's sample writes the EUI-64s as the element's text (an xs:list); ``DeviceID`` children
+    are accepted too."""
+    where = f"{path}/DeviceIDList"
+    lists = body.findall(sr("DeviceIDList"))
+    if len(lists) != 1:
+        raise DuisError("missing" if not lists else "appears more than once", element=where)
+    element = lists[0]
+    kids = _children(element, where)
+    tokens: list[tuple[str, str]] = [(token, where) for token in (element.text or "").split()]
+    for index, child in enumerate(kids, start=1):
+        if _local(child) != "DeviceID":
+            raise DuisError(f"unexpected element {_local(child)!r}; expected DeviceID", element=where)
+        tokens.append(((child.text or "").strip(), f"{where}/DeviceID[{index}]"))
+    if not tokens:
+        raise DuisError("lists no device", element=where)
+    devices: list[int] = []
+    for token, token_where in tokens:
+        device = parse_eui64(token, element=token_where)
+        if device in devices:
+            raise DuisError(f"lists {token.upper()} more than once", element=where)
+        devices.append(device)
+    return tuple(devices)
+
+
+def _execution_datetime(body: etree._Element, path: str) -> datetime | None:
+    text = _text(body, "ExecutionDateTime", path, required=False)
+    if text is None:
+        return None
+    where = f"{path}/ExecutionDateTime"
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise DuisError(f"{text!r} is not an xs:dateTime", element=where) from None
+    # DUIS times are UTC; a time without a zone is read as UTC rather than the host's zone.
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _firmware_hash(body: etree._Element, path: str) -> bytes:
+    text = _text(body, "FirmwareHash", path)
+    assert text is not None
+    if not _HEX64.fullmatch(text):
+        raise DuisError(
+            f"{text[:80]!r} is not 64 hex digits (a SHA-256 hash)", element=f"{path}/FirmwareHash"
+        )
+    return bytes.fromhex(text)
+
+
+def _only(body: etree._Element, path: str, allowed: set[str]) -> None:
+    for child in _children(body, path):
+        if _local(child) not in allowed:
+            raise DuisError(f"unexpected element {_local(child)!r}", element=path)
+
+
+def _update_firmware(header: RequestHeader, body: etree._Element, path: str) -> UpdateFirmware:
+    _only(body, path, {"FirmwareImage", "FirmwareVersion", "DeviceIDList"})
+    return UpdateFirmware(
+        header, _firmware_image(body, path), _firmware_version(body, path), _device_id_list(body, path)
+    )
+
+
+def _update_ppmid_firmware(header: RequestHeader, body: etree._Element, path: str) -> UpdatePPMIDFirmware:
+    _only(body, path, {"FirmwareImage", "FirmwareVersion", "DeviceIDList"})
+    return UpdatePPMIDFirmware(
+        header, _firmware_image(body, path), _firmware_version(body, path), _device_id_list(body, path)
+    )
+
+
+def _read_firmware_version(header: RequestHeader, body: etree._Element, path: str) -> ReadFirmwareVersion:
+    _only(body, path, set())
+    assert header.target is not None
+    return ReadFirmwareVersion(header, header.target)
+
+
+def _activate_firmware(header: RequestHeader, body: etree._Element, path: str) -> ActivateFirmware:
+    _only(body, path, {"ExecutionDateTime", "FirmwareHash"})
+    assert header.target is not None
+    return ActivateFirmware(
+        header, header.target, _firmware_hash(body, path), _execution_datetime(body, path)
+    )
+
+
+_BUILDERS: dict[str, Callable[[RequestHeader, etree._Element, str], ServiceRequest]] = {
+    "UpdateFirmware": _update_firmware,
+    "UpdatePPMIDFirmware": _update_ppmid_firmware,
+    "ReadFirmwareVersion": _read_firmware_version,
+    "ActivateFirmware": _activate_firmware,
+}
+
+
+def parse_request(data: bytes, *, max_size: int = DEFAULT_MAX_DOCUMENT) -> ServiceRequest:
+    """Parse one DUIS request document into a Service Request record.
+
+    Raises :class:`DuisError` naming the element at fault for anything malformed, hostile,
+    oversized, or outside SR 11.1-11.4.
+    """
+    root = parse_document(data, max_size=max_size)
+    if root.tag != sr("Request"):
+        qname = etree.QName(root)
+        if qname.localname == "Request":
+            raise DuisError(
+                f"root element is in namespace {qname.namespace or '(none)'!r}; expected {SR_NS!r}",
+                element="Request",
+            )
+        raise DuisError(f"root element is {qname.localname!r}; expected sr:Request")
+    signature_seen = False
+    for child in root:
+        if not isinstance(child.tag, str):
+            continue
+        if child.tag == f"{{{DS_NS}}}Signature":
+            signature_seen = True
+        elif child.tag not in (sr("Header"), sr("Body")):
+            raise DuisError(f"unexpected element {child.tag!r}", element="Request")
+    header = _parse_header(root)
+    bodies = root.findall(sr("Body"))
+    if len(bodies) != 1:
+        raise DuisError("missing" if not bodies else "appears more than once", element="Body")
+    items = _children(bodies[0], "Body")
+    if len(items) != 1:
+        raise DuisError(f"holds {len(items)} elements; expected exactly one", element="Body")
+    item = items[0]
+    expected = VARIANTS[header.service_reference_variant].body
+    if _local(item) != expected:
+        raise DuisError(
+            f"{_local(item)!r} does not match ServiceReferenceVariant "
+            f"{header.service_reference_variant} (expected {expected})",
+            element="Body",
+        )
+    request = _BUILDERS[expected](header, item, f"Body/{expected}")
+    _LOGGER.debug(
+        "parsed DUIS %s %s (signature %s, not verified)",
+        header.service_reference_variant,
+        header.request_id,
+        "present" if signature_seen else "absent",
+    )
+    return request
