@@ -18,7 +18,10 @@ class ImageError(ValueError):
         self.offset = offset
         self.field = field
         self.problem = problem
-        super().__init__(f"{source}: offset {offset} ({field}): {problem}")
+        if field == "file":  # the file itself, not a place in it
+            super().__init__(f"{source}: {problem}")
+        else:
+            super().__init__(f"{source}: offset {offset} ({field}): {problem}")
 
 
 @dataclass(frozen=True)
