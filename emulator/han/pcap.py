@@ -140,8 +140,8 @@ class FrameSynthesiser:
     pan_id: int = DEFAULT_PAN_ID
     include_ieee: bool = True
     radius: int = DEFAULT_RADIUS
-    _mac_seq: dict[int, int] = field(default_factory=dict, repr=False)
-    _nwk_seq: dict[int, int] = field(default_factory=dict, repr=False)
+    _mac_seq: dict[int, int] = field(default_factory=dict, init=False, repr=False)
+    _nwk_seq: dict[int, int] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.pan_id <= 0xFFFE:
