@@ -63,6 +63,7 @@ class VirtualClock:
         self._now = start
         self._queue: list[_VirtualTimer] = []
         self._seq = itertools.count()
+        self._stopped = False
         self.callbacks_run = 0
 
     def now(self) -> float:
@@ -96,7 +97,8 @@ class VirtualClock:
         ran = 0
         queue = self._queue
         pop = heapq.heappop
-        while queue:
+        self._stopped = False
+        while queue and not self._stopped:
             timer = queue[0]
             if until is not None and timer.when > until:
                 break
@@ -109,10 +111,15 @@ class VirtualClock:
             ran += 1
             if max_callbacks is not None and ran >= max_callbacks:
                 break
-        if until is not None and until > self._now and (max_callbacks is None or ran < max_callbacks):
+        if (until is not None and until > self._now and not self._stopped
+                and (max_callbacks is None or ran < max_callbacks)):
             self._now = until
         self.callbacks_run += ran
         return ran
+
+    def stop(self) -> None:
+        """Make the current :meth:`run` return after the callback that is running."""
+        self._stopped = True
 
     def advance(self, seconds: float) -> int:
         """Move time forward by ``seconds``, running everything that falls due."""

@@ -1,0 +1,1 @@
+"""Emulated HAN devices (PPMID, ESME, GSME, HCALCS): an OTA client plus firmware and GBCS behaviour."""

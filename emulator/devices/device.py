@@ -1,0 +1,265 @@
+"""One emulated device on a HAN: the OTA client engine run on a transport and a clock, plus the
+firmware it runs and the GBCS behaviour around it (alerts, 11.2 and 11.3).
+
+Device types differ in data, not code paths: a PPMID activates as soon as the hub says "now" and
+reports CS09 (0x8F8B); a meter reports receipt (0x8F72 / 0x8F1C), keeps the image pending and
+activates on 11.3 or on the OTA upgrade command.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from emulator.han.packet import ApsPacket, DeliveryStatus, OTA_CLUSTER
+from emulator.han.transport import HanTransport
+from emulator.hub.gbcs_tunnel import TUNNELING_CLUSTER, TunnelError, TunnelMessage
+from emulator.hub.port import ActivationResponseCode, GbcsAlertCode
+from emulator.ota import codec
+from emulator.ota.actions import Action, Activate, Emit, Send, SetTimer
+from emulator.ota.client import ClientProfile, ImageVerifier, OtaClient, accept_any
+from emulator.runtime.clock import Clock
+from emulator.runtime.events import EventBus
+from emulator.runtime.timers import KeyedTimers
+
+from .verification import manufacturer_image_hash
+
+_LOGGER = logging.getLogger(__name__)
+
+CANCEL_EXECUTION_TIME = "cancel"
+
+
+class DeviceType(str, enum.Enum):
+    ESME = "ESME"
+    GSME = "GSME"
+    PPMID = "PPMID"
+    HCALCS = "HCALCS"
+
+    @property
+    def is_meter(self) -> bool:
+        return self is not DeviceType.PPMID
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFaults:
+    """Device-level faults (OTA-level ones live in :class:`ClientProfile`)."""
+
+    activation_fails: bool = False  # the new image does not start: old version stays
+    ignore_gbcs_commands: bool = False
+
+
+@dataclass(slots=True)
+class FirmwareState:
+    active_version: int
+    pending_version: int | None = None
+    pending_hash: bytes | None = None
+    scheduled_activation: Any = None
+    history: list[int] = field(default_factory=list)
+
+
+class EmulatedDevice:
+    def __init__(
+        self,
+        eui64: int,
+        device_type: DeviceType,
+        profile: ClientProfile,
+        transport: HanTransport,
+        clock: Clock,
+        bus: EventBus,
+        *,
+        hub_eui64: int,
+        hub_nwk: int = 0x0000,
+        verifier: ImageVerifier = accept_any,
+        faults: DeviceFaults = DeviceFaults(),
+    ) -> None:
+        self.eui64 = eui64
+        self.device_type = device_type
+        self.transport = transport
+        self.clock = clock
+        self.bus = bus
+        self.faults = faults
+        self.source = device_type.value.lower()
+        self.client = OtaClient(eui64, profile, server_eui64=hub_eui64, server_nwk=hub_nwk, verifier=verifier)
+        self.firmware = FirmwareState(profile.current_file_version)
+        self._timers = KeyedTimers(clock)
+        self._aps_counter = 0
+        self.powered = True
+        transport.set_receiver(self._on_packet)
+
+    @property
+    def profile(self) -> ClientProfile:
+        return self.client.profile
+
+    # -- life cycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self.bus.emit(self.source, "device_started", self.eui64,
+                      firmware_version=f"{self.firmware.active_version:08X}")
+        self._execute(self.client.start(self.clock.now()))
+
+    def power_off(self) -> None:
+        self.powered = False
+        self._timers.cancel_all()
+        if hasattr(self.transport, "detach"):
+            self.transport.detach()  # type: ignore[attr-defined]
+        self.bus.emit(self.source, "power_off", self.eui64, offset=self.client.file_offset)
+
+    def power_on(self, *, reannounce_delay_s: float | None = None) -> None:
+        self.powered = True
+        if hasattr(self.transport, "reattach"):
+            self.transport.reattach()  # type: ignore[attr-defined]
+        self._execute(self.client.reboot(self.clock.now(), reannounce_delay_s=reannounce_delay_s))
+
+    # -- receive -------------------------------------------------------------------------------
+    def _on_packet(self, packet: ApsPacket) -> None:
+        if not self.powered:
+            return
+        if packet.cluster == OTA_CLUSTER:
+            try:
+                frame = codec.decode(packet.payload)
+            except codec.FrameError as exc:
+                self.bus.emit(self.source, "malformed_frame", self.eui64, reason=str(exc))
+                return
+            self._execute(self.client.on_frame(self.clock.now(), frame))
+        elif packet.cluster == TUNNELING_CLUSTER:
+            self._on_tunnel(packet)
+
+    # -- actions -------------------------------------------------------------------------------
+    def _execute(self, actions: Iterable[Action]) -> None:
+        for action in actions:
+            kind = type(action)
+            if kind is Send:
+                if action.delay > 0:
+                    self.clock.call_later(action.delay, self._transmit, action)
+                else:
+                    self._transmit(action)
+            elif kind is SetTimer:
+                self._timers.set(action.kind, action.delay, self._on_timer, action.kind)
+            elif kind is Emit:
+                self._on_emit(action)
+            elif kind is Activate:
+                self._activate(action.file_version, via="ota")
+
+    def _on_timer(self, kind: str) -> None:
+        if self.powered:
+            self._execute(self.client.on_timer(self.clock.now(), kind))
+
+    def _transmit(self, action: Send) -> None:
+        if not self.powered:
+            return
+        payload = codec.encode(action.command, tsn=action.tsn, direction=0)
+        self._aps_counter = (self._aps_counter + 1) & 0xFF
+        packet = ApsPacket(self.eui64, action.device, self.transport.nwk, action.nwk, payload,
+                           cluster=OTA_CLUSTER, aps_counter=self._aps_counter)
+        self.transport.send(packet, self._on_delivery)
+
+    def _on_delivery(self, packet: ApsPacket, status: DeliveryStatus) -> None:
+        if status is DeliveryStatus.FAILED:
+            self.bus.emit(self.source, "delivery_failed", self.eui64)
+
+    def _on_emit(self, action: Emit) -> None:
+        self.bus.emit(self.source, action.event, action.device, **action.fields)
+        if action.event == "image_verified":
+            self.firmware.pending_version = self.client.downloaded_file_version
+            data = self.client.pending_image or b""
+            self.firmware.pending_hash = manufacturer_image_hash(data) or hashlib.sha256(data).digest()
+            if self.device_type.is_meter:
+                self._alert(GbcsAlertCode.FIRMWARE_VERIFICATION_SUCCESSFUL,
+                            hash=self.firmware.pending_hash.hex(),
+                            firmware_version=f"{self.firmware.pending_version:08X}")
+        elif action.event == "image_invalid" and self.device_type.is_meter:
+            self._alert(GbcsAlertCode.FIRMWARE_VERIFICATION_FAILED, reason=action.fields.get("reason"))
+
+    # -- firmware ------------------------------------------------------------------------------
+    def _activate(self, version: int, *, via: str) -> bool:
+        now = self.clock.now()
+        if self.faults.activation_fails:
+            self.bus.emit(self.source, "firmware_activation_failed", self.eui64,
+                          firmware_version=f"{self.firmware.active_version:08X}", via=via)
+            if self.device_type is DeviceType.PPMID:
+                self._alert(GbcsAlertCode.PPMID_FIRMWARE_ACTIVATION, activation="failure",
+                            firmware_version=f"{self.firmware.active_version:08X}")
+            self._execute(self.client.activated(now, self.firmware.active_version))
+            return False
+        self.firmware.history.append(self.firmware.active_version)
+        self.firmware.active_version = version
+        self.firmware.pending_version = None
+        self.firmware.pending_hash = None
+        self.bus.emit(self.source, "firmware_activated", self.eui64, firmware_version=f"{version:08X}", via=via)
+        self._execute(self.client.activated(now, version))
+        if self.device_type is DeviceType.PPMID:
+            self._alert(GbcsAlertCode.PPMID_FIRMWARE_ACTIVATION, activation="success",
+                        firmware_version=f"{version:08X}")
+        else:
+            self._alert(GbcsAlertCode.EXECUTING_FIRMWARE_VERSION_CHANGED, firmware_version=f"{version:08X}")
+        return True
+
+    # -- GBCS tunnel ---------------------------------------------------------------------------
+    def _on_tunnel(self, packet: ApsPacket) -> None:
+        try:
+            message = TunnelMessage.decode(packet.payload)
+        except TunnelError as exc:
+            self.bus.emit(self.source, "malformed_frame", self.eui64, reason=str(exc))
+            return
+        if message.kind != "command" or self.faults.ignore_gbcs_commands:
+            return
+        if message.service == "11.2":
+            self._respond(message, firmware_version=f"{self.firmware.active_version:08X}")
+        elif message.service == "11.3":
+            self._on_activate_command(message)
+
+    def _on_activate_command(self, message: TunnelMessage) -> None:
+        execution = message.details.get("execution_time")
+        if execution == CANCEL_EXECUTION_TIME:
+            cancelled = self.firmware.scheduled_activation is not None
+            if cancelled:
+                self.firmware.scheduled_activation.cancel()
+                self.firmware.scheduled_activation = None
+            self._respond(message, cancelled=cancelled, firmware_version=f"{self.firmware.active_version:08X}")
+            return
+        code = self._check_activation(message.details.get("hash", ""))
+        if code is not ActivationResponseCode.SUCCESS:
+            self._respond(message, response_code=code.name, firmware_version=f"{self.firmware.active_version:08X}")
+            return
+        delay = None if execution is None else float(execution) - self.clock.now()
+        if delay is not None and delay > 0:
+            if self.firmware.scheduled_activation is not None:
+                self.firmware.scheduled_activation.cancel()
+            self.firmware.scheduled_activation = self.clock.call_later(delay, self._future_activation)
+            self._respond(message, response_code="SUCCESS", scheduled=True, execution_time=float(execution),
+                          firmware_version=f"{self.firmware.active_version:08X}")
+            return
+        ok = self._activate(self.firmware.pending_version or self.firmware.active_version, via="11.3")
+        code = ActivationResponseCode.SUCCESS if ok else ActivationResponseCode.ACTIVATION_FAILURE
+        self._respond(message, response_code=code.name, firmware_version=f"{self.firmware.active_version:08X}")
+
+    def _check_activation(self, hash_hex: str) -> ActivationResponseCode:
+        if self.firmware.pending_version is None or self.firmware.pending_hash is None:
+            return ActivationResponseCode.NO_IMAGE_HELD
+        if hash_hex.lower() != self.firmware.pending_hash.hex():
+            return ActivationResponseCode.HASH_MISMATCH
+        return ActivationResponseCode.SUCCESS
+
+    def _future_activation(self) -> None:
+        self.firmware.scheduled_activation = None
+        version = self.firmware.pending_version
+        ok = version is not None and self._activate(version, via="11.3 future-dated")
+        code = GbcsAlertCode.FUTURE_DATED_ACTIVATION_SUCCESS if ok else GbcsAlertCode.FUTURE_DATED_ACTIVATION_FAILURE
+        self._alert(code, firmware_version=f"{self.firmware.active_version:08X}")
+
+    def _respond(self, command: TunnelMessage, **details: Any) -> None:
+        self._tunnel(TunnelMessage("response", command.service, command.request_id, details=details))
+
+    def _alert(self, code: GbcsAlertCode, **details: Any) -> None:
+        self.bus.emit(self.source, "device_alert", self.eui64, alert=f"0x{int(code):04X}", **details)
+        self._tunnel(TunnelMessage("alert", alert_code=int(code), details=details))
+
+    def _tunnel(self, message: TunnelMessage) -> None:
+        if not self.powered:
+            return
+        self._aps_counter = (self._aps_counter + 1) & 0xFF
+        hub = self.client.server_eui64
+        self.transport.send(ApsPacket(self.eui64, hub, self.transport.nwk, self.client.server_nwk,
+                                      message.encode(), cluster=TUNNELING_CLUSTER, aps_counter=self._aps_counter))

@@ -1,0 +1,39 @@
+"""How an emulated device checks a downloaded image before it reports Upgrade End SUCCESS."""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+
+from emulator.ota.image import ImageError, parse_image, verify_image
+
+
+def make_verifier(
+    manufacturer_code: int, image_type: int, public_key: EllipticCurvePublicKey | None = None
+):
+    """A verifier that parses the OTA file, checks it is for this device model and, where the
+    layout carries a signature and a key is trusted, checks the signature."""
+
+    def verify(data: bytes) -> str | None:
+        try:
+            image = parse_image(data, source="downloaded image")
+        except ImageError as exc:
+            return str(exc)
+        header = image.header
+        if (header.manufacturer_code, header.image_type) != (manufacturer_code, image_type):
+            return (
+                f"image is for manufacturer 0x{header.manufacturer_code:04X} type 0x{header.image_type:04X},"
+                f" not this device (0x{manufacturer_code:04X}/0x{image_type:04X})"
+            )
+        if image.layout == "gbcs" and public_key is not None and not verify_image(image, public_key):
+            return "GBCS signature does not verify"
+        return None
+
+    return verify
+
+
+def manufacturer_image_hash(data: bytes) -> bytes | None:
+    """SHA-256 of the Manufacturer Image (what SR 11.3 carries), or None if not a GBCS image."""
+    try:
+        return parse_image(data, source="held image").manufacturer_image_sha256
+    except ImageError:
+        return None

@@ -1,0 +1,143 @@
+"""An in-process HAN medium: one per premises, owned by whoever builds the premises.
+
+It models what the OTA layers can notice: per-frame latency, random loss, delivery confirmation
+(the sender's APS acknowledgement) and a manipulator hook that can drop, delay or corrupt a frame.
+It does not model MAC contention, routing or security; see docs/ota.md ("Virtual HAN").
+Time comes from the clock it is given, so a run is deterministic for a given ``seed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from typing import Callable
+
+from emulator.runtime.clock import Clock
+
+from .packet import ApsPacket, DeliveryStatus
+from .transport import DeliveryCallback, HanTransport, TraceHook
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a manipulator decides for one frame: ``drop`` it, add ``delay`` seconds, or
+    replace it with ``packet`` (corruption, rewriting)."""
+
+    drop: bool = False
+    delay: float = 0.0
+    packet: ApsPacket | None = None
+
+
+Manipulator = Callable[[ApsPacket], Verdict | None]
+"""Called for every frame put on the air; ``None`` lets it through unchanged."""
+
+
+class VirtualPort(HanTransport):
+    """One node's attachment to a :class:`VirtualHan`."""
+
+    def __init__(self, han: "VirtualHan", eui64: int, nwk: int) -> None:
+        super().__init__(eui64, nwk)
+        self._han = han
+        self.attached = True
+
+    def _send(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> None:
+        self._han._transmit(packet, on_delivery)
+
+    def nwk_of(self, eui64: int) -> int | None:
+        port = self._han._by_eui.get(eui64)
+        return port.nwk if port is not None else None
+
+    def detach(self) -> None:
+        """Leave the network (a powered-off or rebooting device hears nothing)."""
+        self.attached = False
+
+    def reattach(self) -> None:
+        self.attached = True
+
+
+class VirtualHan:
+    """A shared radio channel for the nodes of one premises."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        latency: float = 0.005,
+        loss: float = 0.0,
+        seed: int = 0,
+        ack_timeout: float = 0.05,
+    ) -> None:
+        if not 0.0 <= loss <= 1.0:
+            raise ValueError(f"loss must be a probability in [0, 1], got {loss}")
+        if latency < 0:
+            raise ValueError(f"latency must not be negative, got {latency}")
+        self.clock = clock
+        self.latency = latency
+        self.loss = loss
+        self.ack_timeout = ack_timeout
+        self._rng = random.Random(seed)
+        self._by_eui: dict[int, VirtualPort] = {}
+        self._by_nwk: dict[int, VirtualPort] = {}
+        self._hooks: list[TraceHook] = []
+        self._manipulator: Manipulator | None = None
+        self.frames_sent = 0
+        self.frames_lost = 0
+
+    def attach(self, eui64: int, nwk: int) -> VirtualPort:
+        if eui64 in self._by_eui:
+            raise ValueError(f"EUI-64 {eui64:016X} is already attached to this HAN")
+        if nwk in self._by_nwk:
+            raise ValueError(f"NWK address 0x{nwk:04X} is already in use on this HAN")
+        port = VirtualPort(self, eui64, nwk)
+        self._by_eui[eui64] = port
+        self._by_nwk[nwk] = port
+        return port
+
+    def add_trace_hook(self, hook: TraceHook) -> None:
+        """``hook("tx", packet)`` for every frame put on the air (capture, logs)."""
+        self._hooks.append(hook)
+
+    def set_manipulator(self, manipulator: Manipulator | None) -> None:
+        self._manipulator = manipulator
+
+    # -- the air -----------------------------------------------------------------------------
+    def _transmit(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> None:
+        self.frames_sent += 1
+        for hook in self._hooks:
+            hook("tx", packet)
+        delay = self.latency
+        manipulator = self._manipulator
+        if manipulator is not None:
+            verdict = manipulator(packet)
+            if verdict is not None:
+                if verdict.drop:
+                    self._lose(packet, on_delivery)
+                    return
+                delay += verdict.delay
+                if verdict.packet is not None:
+                    packet = verdict.packet
+        if packet.is_broadcast:
+            for port in list(self._by_eui.values()):
+                if port.eui64 != packet.src and port.attached:
+                    self.clock.call_later(delay, port._deliver, packet)
+            if on_delivery is not None:
+                self.clock.call_later(delay, on_delivery, packet, DeliveryStatus.DELIVERED)
+            return
+        if self.loss and self._rng.random() < self.loss:
+            self._lose(packet, on_delivery)
+            return
+        port = self._by_eui.get(packet.dst) or self._by_nwk.get(packet.dst_nwk)
+        if port is None or not port.attached:
+            self._lose(packet, on_delivery)
+            return
+        self.clock.call_later(delay, port._deliver, packet)
+        if on_delivery is not None:
+            self.clock.call_later(2 * delay, on_delivery, packet, DeliveryStatus.DELIVERED)
+
+    def _lose(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> None:
+        self.frames_lost += 1
+        if on_delivery is not None:
+            self.clock.call_later(self.ack_timeout, on_delivery, packet, DeliveryStatus.FAILED)

@@ -1,0 +1,235 @@
+"""The Comms Hub: receives images over the WAN, serves them over the HAN, reports upstream.
+
+It implements :class:`~emulator.hub.port.HubPort` for the CSP. Per target device it keeps a
+*distribution* (which image, activate now or wait, which request), turns the OTA server's reports
+into GBCS CCS08 alerts (0x8F8A transferred / 0x8F89 failed, discarded, hardware mismatch) and
+relays device alerts and command responses that arrive through the GBCS tunnel.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from emulator.han.packet import ApsPacket, OTA_CLUSTER, SMART_ENERGY_ENDPOINT
+from emulator.han.transport import HanTransport
+from emulator.ota.actions import Emit
+from emulator.ota.catalog import ImageCatalog, ServedImage
+from emulator.ota.policy import PolicyBook, ServerPolicy, UpgradeTiming
+from emulator.ota.server import OtaServer
+from emulator.ota.sessions import MemorySessionStore, SessionStore
+from emulator.runtime.clock import Clock
+from emulator.runtime.events import EventBus
+
+from .gbcs_tunnel import TUNNELING_CLUSTER, TunnelError, TunnelMessage
+from .ota_service import OtaService
+from .port import CommandResponse, DeviceAlert, GbcsAlertCode, HubMessage, TransferResult, UpstreamSink
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class DistributionState(str, enum.Enum):
+    PENDING = "pending"
+    TRANSFERRED = "transferred"
+    FAILED = "failed"
+    DISCARDED = "discarded"
+
+
+@dataclass(slots=True)
+class Distribution:
+    device: int
+    image: ServedImage
+    activate_now: bool
+    request_id: str
+    state: DistributionState = DistributionState.PENDING
+
+
+class HubImageError(ValueError):
+    """The image delivered over the WAN cannot be served (not an OTA file)."""
+
+
+class CommsHub:
+    """One Comms Hub (CHF) with its OTA server on a HAN transport."""
+
+    def __init__(
+        self,
+        eui64: int,
+        transport: HanTransport,
+        clock: Clock,
+        bus: EventBus,
+        *,
+        policy: ServerPolicy | None = None,
+        sessions: SessionStore | None = None,
+        catalog: ImageCatalog | None = None,
+        notify_on_distribution: bool = True,
+    ) -> None:
+        self.eui64 = eui64
+        self.transport = transport
+        self.clock = clock
+        self.bus = bus
+        self.policies = PolicyBook(policy or ServerPolicy())
+        self.catalog = catalog if catalog is not None else ImageCatalog()
+        self.server = OtaServer(self.catalog, self.policies, sessions if sessions is not None else MemorySessionStore())
+        self.ota = OtaService(self.server, transport, clock, bus)
+        self.ota.add_listener(self._on_ota_report)
+        self.notify_on_distribution = notify_on_distribution
+        self.distributions: dict[int, Distribution] = {}
+        self._upstream: UpstreamSink | None = None
+        self._nwk: dict[int, int] = {}
+        self._aps_counter = 0
+        transport.set_receiver(self._on_packet)
+
+    # -- HubPort ---------------------------------------------------------------------------
+    def set_upstream(self, sink: UpstreamSink) -> None:
+        self._upstream = sink
+
+    def distribute_image(
+        self, image: bytes, targets: Sequence[int], *, activate_now: bool, request_id: str
+    ) -> None:
+        served = self._served_image(image)
+        self.bus.emit("comms_hub", "image_received", None, request_id=request_id,
+                      file_version=f"{served.file_version:08X}", image_size=served.size,
+                      targets=len(targets), activate_now=activate_now)
+        for device in targets:
+            previous = self.distributions.get(device)
+            if previous is not None and previous.state is DistributionState.PENDING:
+                previous.state = DistributionState.DISCARDED
+                self.server.abort(self.clock.now(), device, reason="overwritten by a newer distribution")
+                self.catalog.untarget(device, previous.image)
+                self._alert(device, GbcsAlertCode.CCS08_TRANSFER_FAILURE,
+                            result=TransferResult.DISCARDED_OR_OVERWRITTEN, request_id=previous.request_id,
+                            file_version=f"{previous.image.file_version:08X}")
+            self.distributions[device] = Distribution(device, served, activate_now, request_id)
+            self.policies.override(
+                device, upgrade_timing=UpgradeTiming.NOW if activate_now else UpgradeTiming.WAIT_FOR_COMMAND
+            )
+        self.catalog.target(served, targets)
+        if self.notify_on_distribution:
+            for device in targets:
+                nwk = self.nwk_of(device)
+                if nwk is not None:
+                    self.ota.execute(self.server.image_notify(device, nwk, served))
+
+    def activate_firmware(
+        self, device: int, firmware_hash: bytes, execution_time: float | None, *, request_id: str
+    ) -> None:
+        details: dict[str, Any] = {"hash": firmware_hash.hex()}
+        if execution_time is not None:
+            details["execution_time"] = execution_time
+        self._tunnel_send(device, TunnelMessage("command", "11.3", request_id, details=details))
+
+    def read_firmware_version(self, device: int, *, request_id: str) -> None:
+        self._tunnel_send(device, TunnelMessage("command", "11.2", request_id))
+
+    # -- operator commands ----------------------------------------------------------------------
+    def add_image(self, image: bytes | ServedImage) -> ServedImage:
+        """Offer an image to every matching device (outside any DCC distribution)."""
+        served = image if isinstance(image, ServedImage) else self._served_image(image)
+        return self.catalog.add(served)
+
+    def set_device_policy(self, device: int, **changes: Any) -> ServerPolicy:
+        return self.policies.override(device, **changes)
+
+    def image_notify(self, device: int | None = None, *, query_jitter: int = 100) -> None:
+        """Image Notify to one device or, with ``device`` None, broadcast to all."""
+        if device is None:
+            self.ota.execute(self.server.image_notify(None, 0xFFFF, None, query_jitter=query_jitter))
+            return
+        nwk = self.nwk_of(device)
+        if nwk is None:
+            raise ValueError(f"device {device:016X} is not known on this HAN")
+        targeted = self.catalog.targeted_for(device)
+        self.ota.execute(self.server.image_notify(device, nwk, targeted[-1] if targeted else None,
+                                                  query_jitter=query_jitter))
+
+    def upgrade_now(self, device: int) -> None:
+        self.ota.execute(self.server.upgrade_now(self.clock.now(), device))
+
+    def nwk_of(self, device: int) -> int | None:
+        return self._nwk.get(device) or self.transport.nwk_of(device)
+
+    def restart(self) -> None:
+        """Model a hub process restart: the engine is rebuilt from the stored sessions."""
+        self.ota.stop()
+        self.server = OtaServer(self.catalog, self.policies, self.server.sessions)
+        listeners = self.ota._listeners
+        self.ota = OtaService(self.server, self.transport, self.clock, self.bus)
+        for listener in listeners:
+            self.ota.add_listener(listener)
+        self.bus.emit("comms_hub", "server_restarted", None)
+        self.ota.restore()
+
+    # -- inputs ------------------------------------------------------------------------------
+    def _on_packet(self, packet: ApsPacket) -> None:
+        self._nwk[packet.src] = packet.src_nwk
+        if packet.cluster == OTA_CLUSTER:
+            self.ota.handle_packet(packet)
+        elif packet.cluster == TUNNELING_CLUSTER:
+            self._on_tunnel(packet)
+        else:
+            self.bus.emit("comms_hub", "frame_ignored", packet.src, cluster=f"0x{packet.cluster:04X}")
+
+    def _on_tunnel(self, packet: ApsPacket) -> None:
+        try:
+            message = TunnelMessage.decode(packet.payload)
+        except TunnelError as exc:
+            self.bus.emit("comms_hub", "malformed_frame", packet.src, reason=str(exc))
+            return
+        now = self.clock.now()
+        if message.kind == "alert" and message.alert_code is not None:
+            self._send_upstream(DeviceAlert(message.alert_code, packet.src, self.eui64, now, dict(message.details)))
+        elif message.kind == "response" and message.request_id is not None:
+            self._send_upstream(CommandResponse(message.request_id, message.service or "", packet.src,
+                                                self.eui64, now, dict(message.details)))
+
+    def _on_ota_report(self, report: Emit) -> None:
+        dist = self.distributions.get(report.device)
+        if dist is None or dist.state is not DistributionState.PENDING:
+            return
+        event = report.event
+        if event == "transfer_completed":
+            dist.state = DistributionState.TRANSFERRED
+            self._alert(dist.device, GbcsAlertCode.CCS08_TRANSFER_SUCCESS, result=TransferResult.TRANSFERRED,
+                        request_id=dist.request_id, file_version=f"{dist.image.file_version:08X}")
+        elif event in ("transfer_failed", "timed_out", "aborted"):
+            dist.state = DistributionState.FAILED
+            self._alert(dist.device, GbcsAlertCode.CCS08_TRANSFER_FAILURE, result=TransferResult.TRANSFER_FAILED,
+                        request_id=dist.request_id, file_version=f"{dist.image.file_version:08X}",
+                        reason=report.fields.get("status") or report.fields.get("phase") or report.fields.get("reason"))
+        elif event == "query_answered" and report.fields.get("reason") == "hardware_version_mismatch":
+            dist.state = DistributionState.FAILED
+            self.catalog.untarget(dist.device, dist.image)
+            self._alert(dist.device, GbcsAlertCode.CCS08_TRANSFER_FAILURE,
+                        result=TransferResult.HARDWARE_VERSION_MISMATCH, request_id=dist.request_id,
+                        file_version=f"{dist.image.file_version:08X}",
+                        hardware_version=report.fields.get("hardware_version"))
+
+    # -- outputs -----------------------------------------------------------------------------
+    def _alert(self, device: int, code: GbcsAlertCode, **details: Any) -> None:
+        if "result" in details:
+            details["result"] = TransferResult(details["result"]).name.lower()
+        self.bus.emit("comms_hub", "device_alert", device, alert=f"0x{int(code):04X}", **details)
+        self._send_upstream(DeviceAlert(int(code), device, self.eui64, self.clock.now(), details))
+
+    def _send_upstream(self, message: HubMessage) -> None:
+        if self._upstream is not None:
+            self._upstream(message)
+
+    def _tunnel_send(self, device: int, message: TunnelMessage) -> None:
+        nwk = self.nwk_of(device)
+        if nwk is None:
+            raise ValueError(f"device {device:016X} is not known on this HAN")
+        self._aps_counter = (self._aps_counter + 1) & 0xFF
+        self.transport.send(ApsPacket(self.eui64, device, self.transport.nwk, nwk, message.encode(),
+                                      cluster=TUNNELING_CLUSTER, aps_counter=self._aps_counter))
+
+    def _served_image(self, data: bytes) -> ServedImage:
+        from emulator.ota.image import ImageError, parse_image
+
+        try:
+            image = parse_image(data, source="image delivered over the WAN")
+        except ImageError as exc:
+            raise HubImageError(str(exc)) from None
+        return ServedImage.from_ota_image(image)

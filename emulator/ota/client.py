@@ -1,0 +1,442 @@
+"""An emulated device's OTA Upgrade client as a protocol engine without I/O.
+
+Mirror of :mod:`emulator.ota.server`: inputs are decoded frames, timer expiries and delivery
+reports; outputs are actions. A device's quirks are data (:class:`ClientProfile`), never subclasses.
+
+States follow the ImageUpgradeStatus attribute (ZCL 11.10.7): NORMAL -> (Query Next Image) ->
+DOWNLOADING -> DOWNLOAD_COMPLETE (verify, silent phase, Upgrade End Request) -> WAITING_TO_UPGRADE
+(0xFFFFFFFF) or COUNT_DOWN (relative delay) -> activation -> NORMAL with the new version.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+import random
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+from .actions import Action, Activate, Emit, Send, SetTimer
+from .frames import (
+    DefaultResponse,
+    ImageBlockRequest,
+    ImageBlockResponse,
+    ImageNotify,
+    ImageNotifyPayloadType,
+    ImagePageRequest,
+    QueryNextImageRequest,
+    QueryNextImageResponse,
+    Status,
+    UPGRADE_TIME_WAIT_FOR_COMMAND,
+    UpgradeEndRequest,
+    UpgradeEndResponse,
+    ZclFrame,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+# ZigBee UTCTime counts seconds from 2000-01-01; a real device's clock reads about 26 years.
+_DEVICE_UTC_NOW = 0x30F1_0000
+
+
+class ImageUpgradeStatus(enum.IntEnum):
+    NORMAL = 0
+    DOWNLOAD_IN_PROGRESS = 1
+    DOWNLOAD_COMPLETE = 2
+    WAITING_TO_UPGRADE = 3
+    COUNT_DOWN = 4
+    WAIT_FOR_MORE = 5
+
+
+class ClientAttr(enum.IntEnum):
+    """OTA client attribute IDs (cluster 0x0019, client side)."""
+
+    UPGRADE_SERVER_ID = 0x0000
+    FILE_OFFSET = 0x0001
+    CURRENT_FILE_VERSION = 0x0002
+    CURRENT_ZIGBEE_STACK_VERSION = 0x0003
+    DOWNLOADED_FILE_VERSION = 0x0004
+    DOWNLOADED_ZIGBEE_STACK_VERSION = 0x0005
+    IMAGE_UPGRADE_STATUS = 0x0006
+    MANUFACTURER_ID = 0x0007
+    IMAGE_TYPE_ID = 0x0008
+    MINIMUM_BLOCK_PERIOD = 0x0009
+
+
+@dataclass(frozen=True, slots=True)
+class ClientProfile:
+    """How one device model behaves as an OTA client (timings, limits, faults)."""
+
+    manufacturer_code: int
+    image_type: int
+    current_file_version: int
+    hardware_version: int | None = None
+    max_data_size: int = 63
+    initial_query_delay_s: float = 1.0
+    query_interval_s: float = 3600.0
+    response_timeout_s: float = 5.0
+    max_retries: int = 5
+    use_page_requests: bool = False
+    page_size: int = 256
+    response_spacing_ms: int = 50
+    verify_delay_s: float = 2.0  # silent phase: checking/copying the image before Upgrade End
+    send_node_address: bool = False
+    # Faults (docs/faults.md): each a switch; None/False = a well-behaved device.
+    ignore_image_notify: bool = False
+    stack_fails_above: int | None = None  # blocks bigger than this crash the download
+    fails_on_short_block: bool = False  # a block shorter than asked for is treated as an error
+    invalid_image_at_end: bool = False  # reports INVALID_IMAGE whatever it received
+    absolute_upgrade_time: bool = False  # reads a relative upgrade time as UTC
+    reported_file_version: int | None = None  # reports this instead of the real version
+    send_before_confirm: bool = False  # next request without waiting for the delivery report
+
+    def with_(self, **changes: Any) -> "ClientProfile":
+        return replace(self, **changes)
+
+
+ImageVerifier = Callable[[bytes], str | None]
+"""Returns ``None`` if the downloaded OTA file is acceptable, else why not."""
+
+
+def accept_any(_: bytes) -> str | None:
+    return None
+
+
+class OtaClient:
+    """OTA client of one emulated device."""
+
+    def __init__(
+        self,
+        eui64: int,
+        profile: ClientProfile,
+        *,
+        server_eui64: int = 0,
+        server_nwk: int = 0x0000,
+        verifier: ImageVerifier = accept_any,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.eui64 = eui64
+        self.profile = profile
+        self.server_eui64 = server_eui64
+        self.server_nwk = server_nwk
+        self.verifier = verifier
+        self._rng = rng or random.Random(eui64)
+        # attributes
+        self.current_file_version = profile.current_file_version
+        self.image_upgrade_status = ImageUpgradeStatus.NORMAL
+        self.file_offset = 0
+        self.downloaded_file_version: int | None = None
+        self.minimum_block_period = 0  # ms, set by the server
+        # download state
+        self._target: tuple[int, int, int] | None = None
+        self._image_size = 0
+        self._buffer = bytearray()
+        self._pending: Any = None  # last request sent, for retries
+        self._pending_tsn = -1
+        self._retries = 0
+        self._tsn = self._rng.randrange(256)
+        self._upgrade_end_sent = False
+        self.pending_image: bytes | None = None
+        self.started_at: float | None = None
+        self.blocks_received = 0
+
+    # -- attributes ------------------------------------------------------------------------------
+    def attributes(self) -> dict[ClientAttr, int | None]:
+        return {
+            ClientAttr.UPGRADE_SERVER_ID: self.server_eui64,
+            ClientAttr.FILE_OFFSET: self.file_offset,
+            ClientAttr.CURRENT_FILE_VERSION: self.current_file_version,
+            ClientAttr.DOWNLOADED_FILE_VERSION: self.downloaded_file_version,
+            ClientAttr.IMAGE_UPGRADE_STATUS: int(self.image_upgrade_status),
+            ClientAttr.MANUFACTURER_ID: self.profile.manufacturer_code,
+            ClientAttr.IMAGE_TYPE_ID: self.profile.image_type,
+            ClientAttr.MINIMUM_BLOCK_PERIOD: self.minimum_block_period,
+        }
+
+    # -- inputs ----------------------------------------------------------------------------------
+    def start(self, now: float) -> list[Action]:
+        """Power on: query after the profile's initial delay (and on every query interval)."""
+        return [SetTimer(self.eui64, "query", self.profile.initial_query_delay_s)]
+
+    def reboot(self, now: float, *, reannounce_delay_s: float | None = None) -> list[Action]:
+        """Power cycle: RAM is lost but the received bytes and offset survive in flash."""
+        self._pending = None
+        self._pending_tsn = -1
+        self._upgrade_end_sent = False
+        delay = self.profile.initial_query_delay_s if reannounce_delay_s is None else reannounce_delay_s
+        actions: list[Action] = [Emit("device_rebooted", self.eui64, {"offset": self.file_offset})]
+        if self.image_upgrade_status is ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS:
+            actions.append(SetTimer(self.eui64, "resume", delay))
+        else:
+            actions.append(SetTimer(self.eui64, "query", delay))
+        return actions
+
+    def on_frame(self, now: float, frame: ZclFrame) -> list[Action]:
+        cmd = frame.command
+        tsn = frame.header.tsn
+        if isinstance(cmd, ImageBlockResponse):
+            return self._on_block_response(now, tsn, cmd)
+        if isinstance(cmd, QueryNextImageResponse):
+            return self._on_query_response(now, tsn, cmd)
+        if isinstance(cmd, UpgradeEndResponse):
+            return self._on_upgrade_end_response(now, tsn, cmd)
+        if isinstance(cmd, ImageNotify):
+            return self._on_image_notify(now, cmd)
+        if isinstance(cmd, DefaultResponse):
+            return self._on_default_response(now, tsn, cmd)
+        return [Emit("frame_ignored", self.eui64, {"command": type(cmd).__name__})]
+
+    def on_timer(self, now: float, kind: str) -> list[Action]:
+        if kind == "query":
+            return self._query(now)
+        if kind == "response":
+            return self._on_response_timeout(now)
+        if kind == "next_block" or kind == "resume":
+            if self.image_upgrade_status is ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS:
+                return self._request_block(now)
+            return []
+        if kind == "verified":
+            return self._send_upgrade_end(now)
+        if kind == "upgrade":
+            return self._activate(now)
+        _LOGGER.warning("unknown client timer %r", kind)
+        return []
+
+    # -- query -----------------------------------------------------------------------------------
+    def _next_tsn(self) -> int:
+        self._tsn = (self._tsn + 1) & 0xFF
+        return self._tsn
+
+    def _send(self, command: Any, delay: float = 0.0) -> list[Action]:
+        tsn = self._next_tsn()
+        self._pending = command
+        self._pending_tsn = tsn
+        return [Send(self.server_eui64, self.server_nwk, command, tsn, delay),
+                SetTimer(self.eui64, "response", self.profile.response_timeout_s + delay)]
+
+    def _query(self, now: float) -> list[Action]:
+        if self.image_upgrade_status not in (ImageUpgradeStatus.NORMAL, ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS):
+            return []
+        p = self.profile
+        reported = p.reported_file_version if p.reported_file_version is not None else self.current_file_version
+        hw = p.hardware_version
+        command = QueryNextImageRequest(1 if hw is not None else 0, p.manufacturer_code, p.image_type, reported, hw)
+        self._retries = 0
+        return [*self._send(command), Emit("query_sent", self.eui64, {"current_file_version": f"{reported:08X}"})]
+
+    def _on_query_response(self, now: float, tsn: int, rsp: QueryNextImageResponse) -> list[Action]:
+        if not isinstance(self._pending, QueryNextImageRequest) or tsn != self._pending_tsn:
+            return [Emit("unexpected_response", self.eui64, {"command": "QueryNextImageResponse", "tsn": tsn})]
+        self._pending = None
+        if rsp.status != Status.SUCCESS:
+            return [Emit("no_image", self.eui64, {"status": _status_name(rsp.status)}),
+                    SetTimer(self.eui64, "query", self.profile.query_interval_s)]
+        assert rsp.manufacturer_code is not None and rsp.image_type is not None
+        assert rsp.file_version is not None and rsp.image_size is not None
+        target = (rsp.manufacturer_code, rsp.image_type, rsp.file_version)
+        if target != self._target or self._image_size != rsp.image_size:
+            # New image: start from the beginning; the same one: resume at our offset.
+            self._target = target
+            self._image_size = rsp.image_size
+            self._buffer = bytearray()
+            self.file_offset = 0
+            self.blocks_received = 0
+            self.started_at = now
+        self.image_upgrade_status = ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS
+        return [Emit("download_started", self.eui64, {"file_version": f"{rsp.file_version:08X}",
+                                                       "image_size": rsp.image_size,
+                                                       "offset": self.file_offset}),
+                *self._request_block(now)]
+
+    def _on_image_notify(self, now: float, notify: ImageNotify) -> list[Action]:
+        p = self.profile
+        if p.ignore_image_notify:
+            return [Emit("image_notify_ignored", self.eui64, {})]
+        if self.image_upgrade_status is not ImageUpgradeStatus.NORMAL:
+            return []
+        pt = notify.payload_type
+        if pt >= ImageNotifyPayloadType.JITTER_MFR and notify.manufacturer_code not in (p.manufacturer_code, 0xFFFF):
+            return []
+        if pt >= ImageNotifyPayloadType.JITTER_MFR_TYPE and notify.image_type not in (p.image_type, 0xFFFF):
+            return []
+        if pt >= ImageNotifyPayloadType.JITTER_MFR_TYPE_VERSION and notify.file_version == self.current_file_version:
+            return []
+        if self._rng.randint(1, 100) > notify.query_jitter:
+            return [Emit("image_notify_jittered", self.eui64, {"query_jitter": notify.query_jitter})]
+        return [SetTimer(self.eui64, "query", self._rng.uniform(0.05, 0.5))]
+
+    # -- download --------------------------------------------------------------------------------
+    def _request_block(self, now: float, delay: float = 0.0) -> list[Action]:
+        assert self._target is not None
+        p = self.profile
+        mfr, itype, version = self._target
+        node = self.eui64 if p.send_node_address else None
+        if p.use_page_requests:
+            command: Any = ImagePageRequest(1 if node is not None else 0, mfr, itype, version, self.file_offset,
+                                            p.max_data_size, p.page_size, p.response_spacing_ms, node)
+            self._page_end = min(self.file_offset + p.page_size, self._image_size)
+        else:
+            fc = (1 if node is not None else 0) | (2 if self.minimum_block_period else 0)
+            command = ImageBlockRequest(fc, mfr, itype, version, self.file_offset, p.max_data_size, node,
+                                        self.minimum_block_period if self.minimum_block_period else None)
+        return self._send(command, delay)
+
+    def _on_block_response(self, now: float, tsn: int, rsp: ImageBlockResponse) -> list[Action]:
+        pending = self._pending
+        paged = isinstance(pending, ImagePageRequest)
+        if not isinstance(pending, (ImageBlockRequest, ImagePageRequest)) or (tsn != self._pending_tsn):
+            return [Emit("unexpected_response", self.eui64, {"command": "ImageBlockResponse", "tsn": tsn})]
+        if rsp.status == Status.WAIT_FOR_DATA:
+            assert rsp.current_time is not None and rsp.request_time is not None
+            wait = max(rsp.request_time - rsp.current_time, 0)
+            if rsp.minimum_block_period is not None:
+                self.minimum_block_period = rsp.minimum_block_period
+            self._pending = None
+            self.image_upgrade_status = ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS
+            return [Emit("wait_for_data", self.eui64, {"wait_s": wait, "minimum_block_period_ms": self.minimum_block_period}),
+                    SetTimer(self.eui64, "next_block", float(wait))]
+        if rsp.status != Status.SUCCESS:
+            self._pending = None
+            self._reset_download()
+            return [Emit("download_aborted", self.eui64, {"status": _status_name(rsp.status)}),
+                    SetTimer(self.eui64, "query", self.profile.query_interval_s)]
+        data = rsp.image_data or b""
+        p = self.profile
+        if (rsp.manufacturer_code, rsp.image_type, rsp.file_version) != self._target or rsp.file_offset != self.file_offset:
+            return [Emit("block_mismatch", self.eui64, {"expected_offset": self.file_offset, "got_offset": rsp.file_offset})]
+        if p.stack_fails_above is not None and len(data) > p.stack_fails_above:
+            self._pending = None
+            return [Emit("block_rejected", self.eui64, {"reason": f"stack fails above {p.stack_fails_above} bytes",
+                                                        "size": len(data)}),
+                    *self._retry_or_give_up(now)]
+        asked = p.max_data_size
+        remaining = self._image_size - self.file_offset
+        if p.fails_on_short_block and len(data) < min(asked, remaining):
+            self._pending = None
+            return [Emit("block_rejected", self.eui64, {"reason": "block shorter than requested", "size": len(data)}),
+                    *self._retry_or_give_up(now)]
+        if not data or len(data) > remaining:
+            return [Emit("block_rejected", self.eui64, {"reason": "bad block length", "size": len(data)})]
+        self._buffer += data
+        self.file_offset += len(data)
+        self.blocks_received += 1
+        self._retries = 0
+        if paged and self.file_offset < self._page_end:
+            return [SetTimer(self.eui64, "response", p.response_timeout_s)]  # more of the page follows
+        self._pending = None
+        if self.file_offset >= self._image_size:
+            return self._download_complete(now)
+        delay = self.minimum_block_period / 1000.0
+        return self._request_block(now, delay)
+
+    def _download_complete(self, now: float) -> list[Action]:
+        self.image_upgrade_status = ImageUpgradeStatus.DOWNLOAD_COMPLETE
+        assert self._target is not None
+        self.downloaded_file_version = self._target[2]
+        return [Emit("download_complete", self.eui64, {"bytes": len(self._buffer),
+                                                        "duration_s": round(now - (self.started_at or now), 3),
+                                                        "blocks": self.blocks_received}),
+                SetTimer(self.eui64, "verified", self.profile.verify_delay_s)]
+
+    def _send_upgrade_end(self, now: float) -> list[Action]:
+        assert self._target is not None
+        reason = "reported INVALID_IMAGE (fault)" if self.profile.invalid_image_at_end else self.verifier(bytes(self._buffer))
+        status = Status.SUCCESS if reason is None else Status.INVALID_IMAGE
+        fields: dict[str, Any] = {"status": status.name}
+        if status is Status.SUCCESS:
+            self.pending_image = bytes(self._buffer)
+            fields["sha256"] = hashlib.sha256(self.pending_image).hexdigest()
+        else:
+            fields["reason"] = reason
+        self._upgrade_end_sent = True
+        self._retries = 0
+        return [Emit("image_verified" if reason is None else "image_invalid", self.eui64, fields),
+                *self._send(UpgradeEndRequest(status, *self._target))]
+
+    def _on_upgrade_end_response(self, now: float, tsn: int, rsp: UpgradeEndResponse) -> list[Action]:
+        unsolicited = not isinstance(self._pending, UpgradeEndRequest)
+        if unsolicited and self.image_upgrade_status is not ImageUpgradeStatus.WAITING_TO_UPGRADE:
+            return [Emit("unexpected_response", self.eui64, {"command": "UpgradeEndResponse", "tsn": tsn})]
+        self._pending = None
+        if rsp.upgrade_time == UPGRADE_TIME_WAIT_FOR_COMMAND:
+            self.image_upgrade_status = ImageUpgradeStatus.WAITING_TO_UPGRADE
+            return [Emit("waiting_for_upgrade_command", self.eui64, {"file_version": f"{rsp.file_version:08X}"})]
+        if self.profile.absolute_upgrade_time and rsp.current_time == 0:
+            delay = float(rsp.upgrade_time - _DEVICE_UTC_NOW)  # the quirk: relative read as UTC
+            if delay <= 0:
+                delay = 0.0
+            elif delay > 365 * 86400:
+                self.image_upgrade_status = ImageUpgradeStatus.COUNT_DOWN
+                return [Emit("upgrade_scheduled", self.eui64, {"delay_s": delay, "note": "upgrade time read as absolute UTC"})]
+        else:
+            delay = float(max(rsp.upgrade_time - rsp.current_time, 0))
+        if delay == 0:
+            return self._activate(now)
+        self.image_upgrade_status = ImageUpgradeStatus.COUNT_DOWN
+        return [Emit("upgrade_scheduled", self.eui64, {"delay_s": delay}), SetTimer(self.eui64, "upgrade", delay)]
+
+    def _on_default_response(self, now: float, tsn: int, rsp: DefaultResponse) -> list[Action]:
+        if isinstance(self._pending, UpgradeEndRequest) and tsn == self._pending_tsn:
+            # The answer to a non-SUCCESS Upgrade End Request: the attempt is over.
+            self._pending = None
+            self._reset_download()
+            return [Emit("upgrade_abandoned", self.eui64, {"status": _status_name(rsp.status)}),
+                    SetTimer(self.eui64, "query", self.profile.query_interval_s)]
+        return [Emit("default_response_received", self.eui64, {"command_id": rsp.command_id,
+                                                                "status": _status_name(rsp.status)})]
+
+    def _activate(self, now: float) -> list[Action]:
+        if self.downloaded_file_version is None or self.pending_image is None:
+            return [Emit("activation_failed", self.eui64, {"reason": "no image held"})]
+        version = self.downloaded_file_version
+        return [Activate(self.eui64, version)]
+
+    def activated(self, now: float, file_version: int) -> list[Action]:
+        """The device now runs ``file_version``: back to normal, schedule the next query."""
+        self.current_file_version = file_version
+        self._reset_download()
+        self.pending_image = None
+        return [SetTimer(self.eui64, "query", self.profile.query_interval_s)]
+
+    def _reset_download(self) -> None:
+        self.image_upgrade_status = ImageUpgradeStatus.NORMAL
+        self._target = None
+        self._image_size = 0
+        self._buffer = bytearray()
+        self.file_offset = 0
+        self._upgrade_end_sent = False
+
+    # -- retries ---------------------------------------------------------------------------------
+    def _on_response_timeout(self, now: float) -> list[Action]:
+        if self._pending is None:
+            return []
+        return [Emit("response_timeout", self.eui64, {"command": type(self._pending).__name__,
+                                                       "retry": self._retries + 1}),
+                *self._retry_or_give_up(now)]
+
+    def _retry_or_give_up(self, now: float) -> list[Action]:
+        pending = self._pending
+        self._retries += 1
+        if self._retries > self.profile.max_retries:
+            self._pending = None
+            if isinstance(pending, UpgradeEndRequest):
+                return [Emit("upgrade_end_unanswered", self.eui64, {})]
+            keep = self.image_upgrade_status is ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS
+            if not keep:
+                self.image_upgrade_status = ImageUpgradeStatus.NORMAL
+            return [Emit("download_stalled" if keep else "query_unanswered", self.eui64, {"offset": self.file_offset}),
+                    SetTimer(self.eui64, "query", self.profile.query_interval_s)]
+        if pending is None or isinstance(pending, (ImageBlockRequest, ImagePageRequest)):
+            return self._request_block(now)
+        return self._send(pending)
+
+    def pending_request_tsn(self) -> int:
+        return self._pending_tsn
+
+
+def _status_name(status: int) -> str:
+    try:
+        return Status(status).name
+    except ValueError:
+        return f"0x{status:02X}"

@@ -1,0 +1,86 @@
+"""Server policies: what the Comms Hub offers, how fast, and when devices activate.
+
+Defaults are what a GB smart-metering hub does: APS-encrypted HAN (40-byte blocks), upgrade only
+to newer versions, no pacing. Every field can be overridden per device.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+
+# Safe OTA block data without APS fragmentation (domain.md §5).
+SECURITY_BLOCK_CAP = {"none": 63, "nwk": 49, "aps": 40}
+
+
+class UpgradeTiming(str, enum.Enum):
+    """What the Upgrade End Response tells a device that downloaded successfully."""
+
+    NOW = "now"
+    DELAY = "delay"
+    WAIT_FOR_COMMAND = "wait_for_command"
+
+
+class VersionRule(str, enum.Enum):
+    """Which file versions a Query Next Image may be offered."""
+
+    NEWER = "newer"  # upgrade only
+    REINSTALL = "reinstall"  # newer or the same version
+    DOWNGRADE = "downgrade"  # any different version
+    FORCE = "force"  # always offer the image
+
+
+@dataclass(frozen=True, slots=True)
+class ServerPolicy:
+    security_mode: str = "aps"
+    max_block_size: int | None = None  # per-device override of the block cap
+    version_rule: VersionRule = VersionRule.NEWER
+    upgrade_timing: UpgradeTiming = UpgradeTiming.NOW
+    upgrade_delay_s: int = 0
+    # Rate control: server-side pacing holds each block response this long; a client asking
+    # faster than minimum_block_period_ms gets WAIT_FOR_DATA carrying the period.
+    response_delay_s: float = 0.0
+    minimum_block_period_ms: int = 0
+    # Timeouts: gap between block requests, and the silent phase before Upgrade End Request.
+    block_gap_timeout_s: float = 600.0
+    upgrade_end_timeout_s: float = 4 * 3600.0
+    progress_step_percent: int = 10
+    silent_on_query: bool = False  # fault: the server ignores Query Next Image Requests
+
+    def __post_init__(self) -> None:
+        if self.security_mode not in SECURITY_BLOCK_CAP:
+            raise ValueError(
+                f"security_mode must be one of {sorted(SECURITY_BLOCK_CAP)}, got {self.security_mode!r}"
+            )
+        if self.max_block_size is not None and not 1 <= self.max_block_size <= 255:
+            raise ValueError(f"max_block_size must be 1..255, got {self.max_block_size}")
+        if not 0 <= self.minimum_block_period_ms <= 0xFFFF:
+            raise ValueError(f"minimum_block_period_ms must be 0..65535, got {self.minimum_block_period_ms}")
+        if self.upgrade_delay_s < 0 or self.upgrade_delay_s >= 0xFFFFFFFF:
+            raise ValueError(f"upgrade_delay_s out of range: {self.upgrade_delay_s}")
+
+    @property
+    def block_cap(self) -> int:
+        cap = SECURITY_BLOCK_CAP[self.security_mode]
+        if self.max_block_size is not None:
+            cap = min(cap, self.max_block_size)
+        return cap
+
+    def with_(self, **changes: object) -> "ServerPolicy":
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass
+class PolicyBook:
+    """The default policy plus per-device overrides (keyed by EUI-64)."""
+
+    default: ServerPolicy = field(default_factory=ServerPolicy)
+    per_device: dict[int, ServerPolicy] = field(default_factory=dict)
+
+    def for_device(self, eui64: int) -> ServerPolicy:
+        return self.per_device.get(eui64, self.default)
+
+    def override(self, eui64: int, **changes: object) -> ServerPolicy:
+        policy = self.for_device(eui64).with_(**changes)
+        self.per_device[eui64] = policy
+        return policy

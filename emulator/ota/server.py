@@ -1,0 +1,440 @@
+"""The Comms Hub's OTA Upgrade server as a protocol engine without I/O.
+
+Feed it decoded frames (:meth:`OtaServer.on_frame`) and timer expiries (:meth:`OtaServer.on_timer`);
+it returns :mod:`~emulator.ota.actions` for its runtime to carry out. It holds no socket, task or
+clock, so the same code serves a USB dongle on asyncio, ten thousand premises in virtual time and
+plain unit tests.
+
+Transitions (one session per device):
+
+====================  =================================  ===================================
+state                 input                              next state / output
+====================  =================================  ===================================
+(none)/any final      Query Next Image, image fits       OFFERED / QNI Response SUCCESS
+(none)/any final      Query Next Image, nothing fits     (unchanged) / NO_IMAGE_AVAILABLE
+OFFERED, DOWNLOADING  Image Block / Page Request         DOWNLOADING / Image Block Response(s)
+DOWNLOADING           last byte served                   AWAITING_UPGRADE_END
+any active            Upgrade End Request SUCCESS        SCHEDULED or WAITING_FOR_COMMAND /
+                                                         Upgrade End Response (policy)
+any active            Upgrade End Request other status   FAILED / Default Response
+WAITING_FOR_COMMAND   upgrade_now()                      COMPLETED / Upgrade End Response now
+any active            gap or silent-phase timeout        TIMED_OUT
+any active            abort()                            ABORTED / Image Block Response ABORT
+====================  =================================  ===================================
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from .actions import Action, Emit, Send, SetTimer
+from .catalog import ImageCatalog, ServedImage
+from .frames import (
+    FILE_VERSION_WILDCARD,
+    DefaultResponse,
+    ImageBlockRequest,
+    ImageBlockResponse,
+    ImageNotify,
+    ImageNotifyPayloadType,
+    ImagePageRequest,
+    QueryDeviceSpecificFileRequest,
+    QueryDeviceSpecificFileResponse,
+    QueryNextImageRequest,
+    QueryNextImageResponse,
+    Status,
+    UPGRADE_TIME_NOW,
+    UPGRADE_TIME_WAIT_FOR_COMMAND,
+    UpgradeEndRequest,
+    UpgradeEndResponse,
+    ZclFrame,
+)
+from .policy import PolicyBook, UpgradeTiming, VersionRule
+from .sessions import MemorySessionStore, Session, SessionState, SessionStore
+
+_LOGGER = logging.getLogger(__name__)
+
+_QNI = QueryNextImageRequest
+_UPGRADE_END_CMD = 0x06
+
+
+class OtaServer:
+    """OTA server for all devices of one Comms Hub."""
+
+    def __init__(
+        self,
+        catalog: ImageCatalog | None = None,
+        policies: PolicyBook | None = None,
+        sessions: SessionStore | None = None,
+    ) -> None:
+        self.catalog = catalog if catalog is not None else ImageCatalog()
+        self.policies = policies if policies is not None else PolicyBook()
+        self.sessions: SessionStore = sessions if sessions is not None else MemorySessionStore()
+        self._tsn = 0
+        self._handlers: dict[type, Callable[[float, int, int, int, Any], list[Action]]] = {
+            QueryNextImageRequest: self._on_query_next_image,
+            ImageBlockRequest: self._on_image_block,
+            ImagePageRequest: self._on_image_page,
+            UpgradeEndRequest: self._on_upgrade_end,
+            QueryDeviceSpecificFileRequest: self._on_query_specific_file,
+            DefaultResponse: self._on_default_response,
+        }
+
+    # -- inputs --------------------------------------------------------------------------------
+    def on_frame(self, now: float, device: int, nwk: int, frame: ZclFrame) -> list[Action]:
+        """Handle one decoded frame from ``device``."""
+        handler = self._handlers.get(type(frame.command))
+        if handler is None:
+            # A server->client command sent to us: not ours to act on.
+            return [
+                Send(device, nwk, DefaultResponse(frame.header.command_id, Status.UNSUP_CLUSTER_COMMAND),
+                     frame.header.tsn)
+            ]
+        return handler(now, device, nwk, frame.header.tsn, frame.command)
+
+    def on_timer(self, now: float, device: int, kind: str) -> list[Action]:
+        session = self.sessions.get(device)
+        if session is None:
+            return []
+        if kind == "timeout":
+            return self._check_timeout(now, session)
+        if kind == "page":
+            return self._next_page_block(now, session)
+        _LOGGER.warning("unknown timer kind %r for %016X", kind, device)
+        return []
+
+    def restore(self, now: float) -> list[Action]:
+        """After a restart: re-arm timeouts of stored sessions (timers do not survive)."""
+        actions: list[Action] = []
+        for session in self.sessions:
+            session.timer_due = None
+            if session.state.active:
+                session.last_request_at = max(session.last_request_at, now)
+                actions.extend(self._arm_timeout(now, session))
+                actions.append(Emit("session_restored", session.device, {"state": session.state.value,
+                                                                         "offset": session.offset}))
+        return actions
+
+    # -- commands from the Comms Hub ------------------------------------------------------------
+    def image_notify(
+        self, device: int | None, nwk: int, image: ServedImage | None = None, *, query_jitter: int = 100
+    ) -> list[Action]:
+        """Image Notify to one device (unicast) or to all (``device`` None, ``nwk`` 0xFFFF)."""
+        if not 1 <= query_jitter <= 100:
+            raise ValueError(f"query_jitter must be 1..100, got {query_jitter}")
+        if image is None:
+            command = ImageNotify(ImageNotifyPayloadType.JITTER, query_jitter)
+        else:
+            command = ImageNotify(
+                ImageNotifyPayloadType.JITTER_MFR_TYPE_VERSION,
+                query_jitter,
+                image.manufacturer_code,
+                image.image_type,
+                image.file_version,
+            )
+        target = device if device is not None else 0
+        fields: dict[str, Any] = {"query_jitter": query_jitter, "broadcast": device is None}
+        if image is not None:
+            fields["file_version"] = f"{image.file_version:08X}"
+        return [Send(target, nwk, command, self._next_tsn()), Emit("image_notify_sent", target, fields)]
+
+    def upgrade_now(self, now: float, device: int) -> list[Action]:
+        """Unsolicited Upgrade End Response "now" to a device waiting for the upgrade command."""
+        session = self.sessions.get(device)
+        if session is None or session.state is not SessionState.WAITING_FOR_COMMAND:
+            state = session.state.value if session else "none"
+            raise ValueError(f"device {device:016X} is not waiting for an upgrade command (state {state})")
+        session.state = SessionState.COMPLETED
+        self.sessions.put(session)
+        command = UpgradeEndResponse(
+            session.manufacturer_code, session.image_type, session.file_version, 0, UPGRADE_TIME_NOW
+        )
+        return [
+            Send(device, session.nwk, command, self._next_tsn()),
+            Emit("upgrade_command_sent", device, {"file_version": f"{session.file_version:08X}"}),
+        ]
+
+    def abort(self, now: float, device: int, reason: str = "aborted by hub") -> list[Action]:
+        """End the device's transfer; its next block request is answered with ABORT."""
+        session = self.sessions.get(device)
+        if session is None or not session.state.active:
+            return []
+        session.state = SessionState.ABORTED
+        session.status = Status.ABORT
+        self.sessions.put(session)
+        return [Emit("aborted", device, {"reason": reason, "offset": session.offset})]
+
+    def progress(self, now: float, device: int) -> dict[str, Any] | None:
+        session = self.sessions.get(device)
+        if session is None:
+            return None
+        return {"state": session.state.value, **session.progress(now)}
+
+    # -- handlers --------------------------------------------------------------------------------
+    def _next_tsn(self) -> int:
+        self._tsn = (self._tsn + 1) & 0xFF
+        return self._tsn
+
+    def _on_query_next_image(
+        self, now: float, device: int, nwk: int, tsn: int, req: QueryNextImageRequest
+    ) -> list[Action]:
+        policy = self.policies.for_device(device)
+        if policy.silent_on_query:
+            return [Emit("query_ignored", device, {"reason": "server silent on queries (fault)"})]
+        candidates = self.catalog.candidates(device, req.manufacturer_code, req.image_type)
+        chosen: ServedImage | None = None
+        reason = "no image for this manufacturer and image type"
+        for image in sorted(candidates, key=lambda i: i.file_version, reverse=True):
+            if not image.fits_hardware(req.hardware_version):
+                reason = "hardware_version_mismatch"
+                continue
+            if not _version_allowed(policy.version_rule, req.current_file_version, image.file_version):
+                reason = "no newer version"
+                continue
+            chosen = image
+            break
+        fields: dict[str, Any] = {"current_file_version": f"{req.current_file_version:08X}"}
+        if req.hardware_version is not None:
+            fields["hardware_version"] = f"{req.hardware_version:04X}"
+        if chosen is None:
+            fields.update(status="NO_IMAGE_AVAILABLE", reason=reason)
+            return [
+                Send(device, nwk, QueryNextImageResponse(Status.NO_IMAGE_AVAILABLE), tsn),
+                Emit("query_answered", device, fields),
+            ]
+        existing = self.sessions.get(device)
+        if existing is not None and existing.state.active and existing.image_key == chosen.key:
+            session = existing  # a re-query during a transfer keeps the session
+            session.nwk = nwk
+        else:
+            session = Session(device, nwk, *chosen.key, chosen.size, last_request_at=now)
+        session.last_request_at = now
+        self.sessions.put(session)
+        fields.update(status="SUCCESS", file_version=f"{chosen.file_version:08X}", image_size=chosen.size)
+        response = QueryNextImageResponse(Status.SUCCESS, *chosen.key, chosen.size)
+        return [Send(device, nwk, response, tsn), Emit("query_answered", device, fields),
+                *self._arm_timeout(now, session)]
+
+    def _session_for_block(
+        self, now: float, device: int, nwk: int, req: ImageBlockRequest | ImagePageRequest
+    ) -> tuple[Session | None, ServedImage | None, list[Action]]:
+        key = (req.manufacturer_code, req.image_type, req.file_version)
+        session = self.sessions.get(device)
+        actions: list[Action] = []
+        if session is not None and session.state in (SessionState.ABORTED,) and session.image_key == key:
+            return session, None, actions
+        image = self.catalog.lookup(device, key)
+        if image is None:
+            return None, None, actions
+        if session is None or session.image_key != key or not session.state.active:
+            # A client resuming (reboot, or a server that lost its session) is served anyway.
+            session = Session(device, nwk, *key, image.size, last_request_at=now)
+            if req.file_offset:
+                actions.append(Emit("transfer_resumed", device, {"offset": req.file_offset}))
+            self.sessions.put(session)
+        session.nwk = nwk
+        return session, image, actions
+
+    def _on_image_block(
+        self, now: float, device: int, nwk: int, tsn: int, req: ImageBlockRequest
+    ) -> list[Action]:
+        session, image, actions = self._session_for_block(now, device, nwk, req)
+        if image is None or session is None:
+            status = Status.ABORT if session is not None else Status.NO_IMAGE_AVAILABLE
+            actions.append(Send(device, nwk, ImageBlockResponse(status), tsn))
+            actions.append(Emit("block_refused", device, {"status": Status(status).name,
+                                                          "file_version": f"{req.file_version:08X}"}))
+            return actions
+        policy = self.policies.for_device(device)
+        session.last_request_at = now
+        if req.file_offset >= image.size:
+            actions.append(Send(device, nwk, ImageBlockResponse(Status.ABORT), tsn))
+            actions.append(Emit("block_refused", device, {"status": "ABORT",
+                                                          "reason": f"offset {req.file_offset} beyond image size {image.size}"}))
+            return actions
+        period_s = policy.minimum_block_period_ms / 1000.0
+        if period_s and now - session.last_response_at < period_s:
+            wait = period_s - (now - session.last_response_at)
+            wait_s = max(1, int(wait + 0.999))
+            actions.append(
+                Send(device, nwk,
+                     ImageBlockResponse(Status.WAIT_FOR_DATA, current_time=0, request_time=wait_s,
+                                        minimum_block_period=policy.minimum_block_period_ms), tsn)
+            )
+            actions.append(Emit("wait_for_data_sent", device, {"request_time_s": wait_s,
+                                                               "minimum_block_period_ms": policy.minimum_block_period_ms}))
+            return actions
+        size = min(req.maximum_data_size, policy.block_cap, image.size - req.file_offset)
+        actions.extend(self._serve(now, session, image, req.file_offset, size, tsn, policy.response_delay_s))
+        return actions
+
+    def _serve(self, now: float, session: Session, image: ServedImage, offset: int, size: int,
+               tsn: int, delay: float) -> list[Action]:
+        actions: list[Action] = []
+        if session.started_at is None or session.state is SessionState.OFFERED:
+            session.started_at = now
+            session.state = SessionState.DOWNLOADING
+            self.sessions.put(session)
+            actions.append(Emit("transfer_started", session.device, {
+                "file_version": f"{session.file_version:08X}", "image_size": session.image_size,
+                "block_size": size, "offset": offset}))
+            actions.extend(self._arm_timeout(now, session))
+        data = image.data[offset:offset + size]
+        actions.append(Send(session.device, session.nwk,
+                            ImageBlockResponse(Status.SUCCESS, session.manufacturer_code, session.image_type,
+                                               session.file_version, offset, data), tsn, delay))
+        session.last_response_at = now + delay
+        session.bytes_served += size
+        session.blocks_served += 1
+        end = offset + size
+        if end > session.offset:
+            session.offset = end
+        step = self.policies.for_device(session.device).progress_step_percent
+        percent = 100 * session.offset // session.image_size
+        if percent >= session.next_progress and step > 0:
+            session.next_progress = (percent // step + 1) * step
+            self.sessions.put(session)
+            actions.append(Emit("transfer_progress", session.device, session.progress(now)))
+        if session.offset >= session.image_size and session.state is SessionState.DOWNLOADING:
+            session.state = SessionState.AWAITING_UPGRADE_END
+            self.sessions.put(session)
+            actions.append(Emit("all_blocks_served", session.device, {
+                "bytes_served": session.bytes_served, "blocks": session.blocks_served,
+                "duration_s": round(now - (session.started_at or now), 3)}))
+            actions.extend(self._arm_timeout(now, session))
+        return actions
+
+    def _on_image_page(
+        self, now: float, device: int, nwk: int, tsn: int, req: ImagePageRequest
+    ) -> list[Action]:
+        session, image, actions = self._session_for_block(now, device, nwk, req)
+        if image is None or session is None or req.file_offset >= image.size:
+            actions.append(Send(device, nwk, ImageBlockResponse(Status.ABORT if session else Status.NO_IMAGE_AVAILABLE), tsn))
+            return actions
+        policy = self.policies.for_device(device)
+        session.last_request_at = now
+        session.page_offset = req.file_offset
+        session.page_end = min(req.file_offset + req.page_size, image.size)
+        session.page_block = max(1, min(req.maximum_data_size, policy.block_cap))
+        session.page_spacing_ms = req.response_spacing
+        session.page_tsn = tsn
+        actions.extend(self._next_page_block(now, session, image))
+        return actions
+
+    def _next_page_block(self, now: float, session: Session, image: ServedImage | None = None) -> list[Action]:
+        if session.page_offset >= session.page_end or not session.state.active:
+            return []
+        if image is None:
+            image = self.catalog.lookup(session.device, session.image_key)
+            if image is None:
+                return []
+        size = min(session.page_block, session.page_end - session.page_offset)
+        offset = session.page_offset
+        session.page_offset += size
+        session.last_request_at = now
+        actions = self._serve(now, session, image, offset, size, session.page_tsn, 0.0)
+        if session.page_offset < session.page_end:
+            actions.append(SetTimer(session.device, "page", session.page_spacing_ms / 1000.0))
+        return actions
+
+    def _on_upgrade_end(
+        self, now: float, device: int, nwk: int, tsn: int, req: UpgradeEndRequest
+    ) -> list[Action]:
+        session = self.sessions.get(device)
+        key = (req.manufacturer_code, req.image_type, req.file_version)
+        fields: dict[str, Any] = {"status": _status_name(req.status), "file_version": f"{req.file_version:08X}"}
+        actions: list[Action] = [Emit("upgrade_end_received", device, fields)]
+        if session is None or session.image_key != key:
+            image = self.catalog.lookup(device, key)
+            if image is None:
+                actions.append(Send(device, nwk, DefaultResponse(_UPGRADE_END_CMD, Status.NO_IMAGE_AVAILABLE), tsn))
+                return actions
+            session = Session(device, nwk, *key, image.size, offset=image.size, last_request_at=now)
+        session.nwk = nwk
+        session.last_request_at = now
+        if req.status != Status.SUCCESS:
+            session.state = SessionState.FAILED
+            session.status = req.status
+            self.sessions.put(session)
+            actions.append(Send(device, nwk, DefaultResponse(_UPGRADE_END_CMD, Status.SUCCESS), tsn))
+            actions.append(Emit("transfer_failed", device, {"status": _status_name(req.status),
+                                                            "offset": session.offset}))
+            return actions
+        policy = self.policies.for_device(device)
+        if policy.upgrade_timing is UpgradeTiming.WAIT_FOR_COMMAND:
+            upgrade_time = UPGRADE_TIME_WAIT_FOR_COMMAND
+            session.state = SessionState.WAITING_FOR_COMMAND
+        elif policy.upgrade_timing is UpgradeTiming.DELAY:
+            upgrade_time = policy.upgrade_delay_s
+            session.state = SessionState.SCHEDULED
+        else:
+            upgrade_time = UPGRADE_TIME_NOW
+            session.state = SessionState.SCHEDULED
+        session.status = Status.SUCCESS
+        self.sessions.put(session)
+        actions.append(Send(device, nwk, UpgradeEndResponse(*key, 0, upgrade_time), tsn))
+        actions.append(Emit("transfer_completed", device, {
+            "file_version": f"{req.file_version:08X}", "bytes_served": session.bytes_served,
+            "duration_s": round(now - session.started_at, 3) if session.started_at is not None else None,
+            "upgrade_time": policy.upgrade_timing.value if upgrade_time != UPGRADE_TIME_NOW else "now",
+            "upgrade_delay_s": upgrade_time if policy.upgrade_timing is UpgradeTiming.DELAY else 0}))
+        return actions
+
+    def _on_query_specific_file(
+        self, now: float, device: int, nwk: int, tsn: int, req: QueryDeviceSpecificFileRequest
+    ) -> list[Action]:
+        # Device-specific files (e.g. security credentials) are not distributed by GB hubs.
+        return [Send(device, nwk, QueryDeviceSpecificFileResponse(Status.NO_IMAGE_AVAILABLE), tsn),
+                Emit("query_answered", device, {"status": "NO_IMAGE_AVAILABLE",
+                                                "reason": "device specific files are not served"})]
+
+    def _on_default_response(
+        self, now: float, device: int, nwk: int, tsn: int, rsp: DefaultResponse
+    ) -> list[Action]:
+        # Stray Default Responses mid-transfer are logged and otherwise ignored.
+        return [Emit("default_response_received", device, {"command_id": rsp.command_id,
+                                                           "status": _status_name(rsp.status)})]
+
+    # -- timeouts ----------------------------------------------------------------------------
+    def _deadline(self, session: Session) -> float:
+        policy = self.policies.for_device(session.device)
+        if session.state is SessionState.AWAITING_UPGRADE_END:
+            return session.last_request_at + policy.upgrade_end_timeout_s
+        return session.last_request_at + policy.block_gap_timeout_s
+
+    def _arm_timeout(self, now: float, session: Session) -> list[Action]:
+        due = self._deadline(session)
+        if session.timer_due is not None and session.timer_due <= due:
+            return []  # an earlier timer will fire and re-check
+        session.timer_due = due
+        return [SetTimer(session.device, "timeout", max(due - now, 0.0))]
+
+    def _check_timeout(self, now: float, session: Session) -> list[Action]:
+        session.timer_due = None
+        if not session.state.active:
+            return []
+        due = self._deadline(session)
+        if now + 1e-9 < due:
+            return self._arm_timeout(now, session)
+        phase = "silent_phase" if session.state is SessionState.AWAITING_UPGRADE_END else "download"
+        session.state = SessionState.TIMED_OUT
+        self.sessions.put(session)
+        return [Emit("timed_out", session.device, {"phase": phase, "offset": session.offset,
+                                                   "idle_s": round(now - session.last_request_at, 3)})]
+
+
+def _version_allowed(rule: VersionRule, current: int, offered: int) -> bool:
+    if rule is VersionRule.FORCE or current == FILE_VERSION_WILDCARD:
+        return True
+    if rule is VersionRule.NEWER:
+        return offered > current
+    if rule is VersionRule.REINSTALL:
+        return offered >= current
+    return offered != current
+
+
+def _status_name(status: int) -> str:
+    try:
+        return Status(status).name
+    except ValueError:
+        return f"0x{status:02X}"

@@ -1,0 +1,160 @@
+"""Per-device OTA server sessions and where they are kept.
+
+A session is plain data so it can be stored: a restarted server loads it and serves the client's
+next request as if nothing happened (any offset can be served, so no buffered state is needed).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from typing import Iterator, Protocol
+
+
+class SessionState(str, enum.Enum):
+    OFFERED = "offered"  # Query Next Image answered with an image
+    DOWNLOADING = "downloading"
+    AWAITING_UPGRADE_END = "awaiting_upgrade_end"  # last byte served, silent phase
+    WAITING_FOR_COMMAND = "waiting_for_command"  # Upgrade End Response 0xFFFFFFFF sent
+    SCHEDULED = "scheduled"  # Upgrade End Response with "now" or a delay sent
+    COMPLETED = "completed"  # upgrade command sent / activation due
+    FAILED = "failed"  # client reported a non-SUCCESS Upgrade End status
+    TIMED_OUT = "timed_out"
+    ABORTED = "aborted"
+
+    @property
+    def active(self) -> bool:
+        return self in _ACTIVE
+
+
+_ACTIVE = frozenset(
+    {SessionState.OFFERED, SessionState.DOWNLOADING, SessionState.AWAITING_UPGRADE_END}
+)
+
+
+@dataclass(slots=True)
+class Session:
+    device: int
+    nwk: int
+    manufacturer_code: int
+    image_type: int
+    file_version: int
+    image_size: int
+    state: SessionState = SessionState.OFFERED
+    offset: int = 0  # highest byte served + 1
+    bytes_served: int = 0
+    blocks_served: int = 0
+    started_at: float | None = None
+    last_request_at: float = 0.0
+    last_response_at: float = -1e18
+    next_progress: int = 0
+    status: int | None = None  # final ZCL status
+    # Image Page Request in progress: next offset to send and end of the page
+    page_offset: int = 0
+    page_end: int = 0
+    page_block: int = 0
+    page_spacing_ms: int = 0
+    page_tsn: int = 0
+    # not persisted: the time of the earliest armed timeout timer
+    timer_due: float | None = field(default=None, compare=False)
+
+    @property
+    def image_key(self) -> tuple[int, int, int]:
+        return (self.manufacturer_code, self.image_type, self.file_version)
+
+    def progress(self, now: float) -> dict[str, float | int]:
+        elapsed = (now - self.started_at) if self.started_at is not None else 0.0
+        rate = self.bytes_served / elapsed if elapsed > 0 else 0.0
+        remaining = max(self.image_size - self.offset, 0)
+        eta = remaining / rate if rate > 0 else None
+        return {
+            "offset": self.offset,
+            "image_size": self.image_size,
+            "percent": round(100.0 * self.offset / self.image_size, 1) if self.image_size else 100.0,
+            "bytes_served": self.bytes_served,
+            "rate_bps": round(rate, 1),
+            "eta_s": round(eta, 1) if eta is not None else None,
+        }
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data.pop("timer_due", None)
+        data["state"] = self.state.value
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Session":
+        data = json.loads(text)
+        data["state"] = SessionState(data["state"])
+        return cls(**data)
+
+
+class SessionStore(Protocol):
+    def get(self, device: int) -> Session | None: ...
+    def put(self, session: Session) -> None: ...
+    def delete(self, device: int) -> None: ...
+    def __iter__(self) -> Iterator[Session]: ...
+
+
+class MemorySessionStore:
+    """Sessions in a dict; sharing the object across server instances models a restart."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[int, Session] = {}
+
+    def get(self, device: int) -> Session | None:
+        return self._sessions.get(device)
+
+    def put(self, session: Session) -> None:
+        self._sessions[session.device] = session
+
+    def delete(self, device: int) -> None:
+        self._sessions.pop(device, None)
+
+    def __iter__(self) -> Iterator[Session]:
+        return iter(list(self._sessions.values()))
+
+
+class SqliteSessionStore:
+    """Sessions persisted in SQLite, so a hub process can be killed and restarted."""
+
+    def __init__(self, path: str) -> None:
+        self._db = sqlite3.connect(path)
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS ota_session (device INTEGER PRIMARY KEY, body TEXT NOT NULL)"
+        )
+        self._db.commit()
+        self._cache: dict[int, Session] = {}
+
+    def get(self, device: int) -> Session | None:
+        session = self._cache.get(device)
+        if session is not None:
+            return session
+        row = self._db.execute("SELECT body FROM ota_session WHERE device = ?", (device,)).fetchone()
+        if row is None:
+            return None
+        session = Session.from_json(row[0])
+        self._cache[device] = session
+        return session
+
+    def put(self, session: Session) -> None:
+        self._cache[session.device] = session
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO ota_session (device, body) VALUES (?, ?)",
+                (session.device, session.to_json()),
+            )
+
+    def delete(self, device: int) -> None:
+        self._cache.pop(device, None)
+        with self._db:
+            self._db.execute("DELETE FROM ota_session WHERE device = ?", (device,))
+
+    def __iter__(self) -> Iterator[Session]:
+        rows = self._db.execute("SELECT device FROM ota_session").fetchall()
+        return iter([s for (d,) in rows if (s := self.get(d)) is not None])
+
+    def close(self) -> None:
+        self._db.close()
