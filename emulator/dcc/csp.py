@@ -1,0 +1,215 @@
+"""CSP: per-device checks, then WAN delivery of the image to each Comms Hub involved.
+
+The CSP never talks to a DCC User; it reports to the DSP through :class:`CspListener` and the DSP
+turns those reports into alerts. What fails (a device's check, a hub's WAN link) and how long the
+WAN takes is scenario data in :class:`CspPolicy`. Everything happens on the clock, so a fleet of
+thousands of hubs runs in virtual time.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, Sequence
+
+from emulator.dcc.eui64 import format_eui64, parse_eui64
+from emulator.hub.port import HubMessage, HubPort
+from emulator.runtime.clock import Clock
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class CspOutcome(str, enum.Enum):
+    """A device's CSP check result; the rejections are the DCC alert codes the DSP raises."""
+
+    PASS = "pass"
+    N18 = "N18"
+    N19 = "N19"
+    N20 = "N20"
+    N22 = "N22"
+
+
+@dataclass(frozen=True, slots=True)
+class HubDelivery:
+    """How the WAN behaves for one hub: ``fail`` gives N60, otherwise N61 after ``delay`` seconds."""
+
+    fail: bool = False
+    delay: float | None = None  # None: the policy's default_wan_delay
+
+
+@dataclass(slots=True)
+class CspPolicy:
+    """Scenario switches for the CSP: per-device check outcomes, per-hub WAN behaviour, timings."""
+
+    device_outcomes: dict[int, CspOutcome] = field(default_factory=dict)
+    hub_delivery: dict[int, HubDelivery] = field(default_factory=dict)
+    check_delay: float = 0.0  # seconds between the DSP forwarding devices and the CSP's verdicts
+    default_wan_delay: float = 1.0  # seconds for the WAN transfer to a hub
+    command_delay: float = 0.0  # seconds to pass an 11.2/11.3 command to a hub
+
+    def outcome_for(self, device: int) -> CspOutcome:
+        return self.device_outcomes.get(device, CspOutcome.PASS)
+
+    def delivery_for(self, hub: int) -> tuple[bool, float]:
+        rule = self.hub_delivery.get(hub, HubDelivery())
+        return rule.fail, self.default_wan_delay if rule.delay is None else rule.delay
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "csp policy") -> "CspPolicy":
+        """Build from scenario data; unknown keys and bad values are errors naming the key.
+
+        Shape: ``{"devices": {"00-DB-..": "N19"}, "hubs": {"00-DB-..": {"fail": true, "delay": 5}},
+        "check_delay": 0, "default_wan_delay": 1, "command_delay": 0}``.
+        """
+        known = {"devices", "hubs", "check_delay", "default_wan_delay", "command_delay"}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"{source}: unknown key(s) {sorted(unknown)}; expected some of {sorted(known)}")
+        policy = cls()
+        for key in ("check_delay", "default_wan_delay", "command_delay"):
+            if key in data:
+                setattr(policy, key, _non_negative(data[key], f"{source}: {key}"))
+        for eui, outcome in dict(data.get("devices", {})).items():
+            try:
+                policy.device_outcomes[parse_eui64(eui)] = CspOutcome(outcome)
+            except ValueError as exc:
+                choices = ", ".join(o.value for o in CspOutcome)
+                raise ValueError(f"{source}: devices.{eui}: {exc} (outcomes: {choices})") from None
+        for eui, rule in dict(data.get("hubs", {})).items():
+            where = f"{source}: hubs.{eui}"
+            if not isinstance(rule, Mapping) or set(rule) - {"fail", "delay"}:
+                raise ValueError(f"{where}: expected a mapping with keys 'fail' and/or 'delay'")
+            try:
+                hub = parse_eui64(eui)
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
+            fail = rule.get("fail", False)
+            if not isinstance(fail, bool):
+                raise ValueError(f"{where}.fail: expected true or false, got {fail!r}")
+            delay = rule.get("delay")
+            policy.hub_delivery[hub] = HubDelivery(fail, None if delay is None else _non_negative(delay, f"{where}.delay"))
+        return policy
+
+
+def _non_negative(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"{where}: expected a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """An image the DSP forwarded: which devices (each with its Comms Hub), and whether to activate."""
+
+    request_id: str
+    image: bytes
+    targets: tuple[tuple[int, int], ...]  # (device, comms hub)
+    activate_now: bool
+
+
+class CspListener(Protocol):
+    """What the CSP reports to the DSP."""
+
+    def csp_rejected(self, request_id: str, device: int, outcome: CspOutcome) -> None: ...
+
+    def csp_approved(self, request_id: str, devices: tuple[int, ...]) -> None: ...
+
+    def hub_delivery(self, request_id: str, hub: int, devices: tuple[int, ...], delivered: bool) -> None: ...
+
+    def hub_message(self, message: HubMessage) -> None: ...
+
+
+class Csp:
+    """The Communications Service Provider for every hub registered with :meth:`add_hub`."""
+
+    def __init__(self, clock: Clock, policy: CspPolicy | None = None) -> None:
+        self._clock = clock
+        self.policy = policy or CspPolicy()
+        self._hubs: dict[int, HubPort] = {}
+        self._listener: CspListener | None = None
+
+    def set_listener(self, listener: CspListener) -> None:
+        self._listener = listener
+
+    def add_hub(self, hub: HubPort) -> None:
+        """Reach ``hub`` over the WAN; its upstream messages go to the listener (the DSP)."""
+        self._hubs[hub.eui64] = hub
+        hub.set_upstream(self._relay)
+
+    def hub(self, eui64: int) -> HubPort | None:
+        return self._hubs.get(eui64)
+
+    # -- 11.1 / 11.4 ---------------------------------------------------------------------------
+    def distribute(self, distribution: Distribution) -> None:
+        """Run the CSP checks after ``policy.check_delay``, then deliver to each hub."""
+        self._clock.call_later(self.policy.check_delay, self._check, distribution)
+
+    def _check(self, distribution: Distribution) -> None:
+        listener = self._require_listener()
+        passed: list[tuple[int, int]] = []
+        for device, hub in distribution.targets:
+            outcome = self.policy.outcome_for(device)
+            if outcome is CspOutcome.PASS:
+                passed.append((device, hub))
+            else:
+                _LOGGER.info("%s: CSP rejects %s with %s", distribution.request_id, format_eui64(device), outcome.value)
+                listener.csp_rejected(distribution.request_id, device, outcome)
+        if not passed:
+            return
+        listener.csp_approved(distribution.request_id, tuple(d for d, _ in passed))
+        by_hub: dict[int, list[int]] = defaultdict(list)
+        for device, hub in passed:
+            by_hub[hub].append(device)
+        for hub, devices in by_hub.items():
+            fail, delay = self.policy.delivery_for(hub)
+            self._clock.call_later(delay, self._deliver, distribution, hub, tuple(devices), fail)
+
+    def _deliver(self, distribution: Distribution, hub_id: int, devices: tuple[int, ...], fail: bool) -> None:
+        listener = self._require_listener()
+        hub = self._hubs.get(hub_id)
+        if hub is None:
+            _LOGGER.warning("%s: no WAN route to Comms Hub %s", distribution.request_id, format_eui64(hub_id))
+            fail = True
+        if fail:
+            listener.hub_delivery(distribution.request_id, hub_id, devices, False)
+            return
+        listener.hub_delivery(distribution.request_id, hub_id, devices, True)
+        assert hub is not None
+        hub.distribute_image(
+            distribution.image, devices, activate_now=distribution.activate_now, request_id=distribution.request_id
+        )
+
+    # -- 11.2 / 11.3 ---------------------------------------------------------------------------
+    def activate_firmware(
+        self, hub: int, device: int, firmware_hash: bytes, execution_time: float | None, *, request_id: str
+    ) -> bool:
+        """Pass 11.3 to ``hub``; False if the CSP has no route to it."""
+        port = self._hubs.get(hub)
+        if port is None:
+            return False
+        self._clock.call_later(
+            self.policy.command_delay, lambda: port.activate_firmware(
+                device, firmware_hash, execution_time, request_id=request_id)
+        )
+        return True
+
+    def read_firmware_version(self, hub: int, device: int, *, request_id: str) -> bool:
+        """Pass 11.2 to ``hub``; False if the CSP has no route to it."""
+        port = self._hubs.get(hub)
+        if port is None:
+            return False
+        self._clock.call_later(
+            self.policy.command_delay, lambda: port.read_firmware_version(device, request_id=request_id)
+        )
+        return True
+
+    # -- upstream ------------------------------------------------------------------------------
+    def _relay(self, message: HubMessage) -> None:
+        self._require_listener().hub_message(message)
+
+    def _require_listener(self) -> CspListener:
+        if self._listener is None:
+            raise RuntimeError("CSP has no listener: construct the Dsp with this Csp before running")
+        return self._listener

@@ -1,0 +1,657 @@
+"""DSP: validates Service Requests against the SMI, answers at once, and turns hub news into alerts.
+
+The DSP is the only part that speaks to DCC Users. :meth:`Dsp.submit` answers a Service Request
+synchronously (the devices it rejected, grouped by reason) and forwards the rest to the CSP. The
+CSP's verdicts and everything the Comms Hubs report come back through the :class:`CspListener`
+methods and become :class:`UserMessage` records for the sink (the outbox). Each step updates the
+SMI and the SAT in one transaction and only then hands its messages to the sink, so a failure never
+leaves half an event behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any, Callable, Iterator, Mapping
+
+from emulator.dcc.alerts import DccAlertCode, dcc_alert, gbcs_code, make_message
+from emulator.dcc.csp import Csp, CspOutcome, Distribution
+from emulator.dcc.eui64 import format_eui64
+from emulator.dcc.firmware_image import FirmwareImageError, ImageIdentity, read_image_identity
+from emulator.dcc.messages import DspResponse, MessageKind, RejectionReason, UserMessage
+from emulator.dcc.sat import SatEvent, ServiceAuditTrail
+from emulator.dcc.service_requests import (
+    ActivateFirmware,
+    ReadFirmwareVersion,
+    ServiceReferenceVariant,
+    ServiceRequest,
+    UpdateFirmware,
+    UpdatePPMIDFirmware,
+)
+from emulator.dcc.smi import (
+    DeviceStatus,
+    DeviceType,
+    FirmwareStatus,
+    Smi,
+    SmiDevice,
+    UpdateInProgress,
+)
+from emulator.dcc.store import Store
+from emulator.hub.port import (
+    ActivationResponseCode,
+    CommandResponse,
+    DeviceAlert,
+    GbcsAlertCode,
+    HubMessage,
+    TransferResult,
+)
+from emulator.runtime.clock import Clock
+
+_LOGGER = logging.getLogger(__name__)
+
+# DUIS response codes. "I0"/"W1" as in DUIS; the E-code numbers are the project's choice.
+RESPONSE_ACCEPTED = "I0"
+RESPONSE_ACCEPTED_WITH_REJECTIONS = "W1"
+ERROR_MALFORMED = "E1"  # a field of the SR is missing or wrong (the error text names it)
+ERROR_DEVICE_REJECTED = "E2"  # the one target device of an 11.2/11.3 failed DSP validation
+ERROR_NO_ROUTE = "E3"  # the CSP has no WAN route to the device's Comms Hub
+
+GBCS_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+CANCEL_EXECUTION_DATE = date(3000, 12, 31)  # an 11.3 ExecutionDateTime on this date cancels
+
+TARGET_TYPES: Mapping[ServiceReferenceVariant, frozenset[DeviceType]] = {
+    ServiceReferenceVariant.UPDATE_FIRMWARE: frozenset(
+        {DeviceType.CHF, DeviceType.ESME, DeviceType.GSME, DeviceType.HCALCS}
+    ),
+    ServiceReferenceVariant.UPDATE_PPMID_FIRMWARE: frozenset({DeviceType.PPMID}),
+    ServiceReferenceVariant.ACTIVATE_FIRMWARE: frozenset({DeviceType.ESME, DeviceType.GSME, DeviceType.HCALCS}),
+    ServiceReferenceVariant.READ_FIRMWARE_VERSION: frozenset(DeviceType),
+}
+_READABLE_STATUSES = frozenset({DeviceStatus.COMMISSIONED, DeviceStatus.SUSPENDED})
+_MAX_VERSION = 0xFFFFFFFF
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCommand:
+    """An 11.2/11.3 forwarded to a hub and not yet answered (or a future-dated 11.3 not yet run)."""
+
+    request_id: str
+    variant: ServiceReferenceVariant
+    device: int
+    originator: int | None
+    execution_time: float | None = None  # clock time of a future-dated 11.3
+    cancel: bool = False
+
+
+class _Rejected(Exception):
+    """Internal: a whole SR is refused; carries the response to give."""
+
+    def __init__(self, code: str, error: str, rejected: Mapping[RejectionReason, tuple[int, ...]] | None = None):
+        super().__init__(error)
+        self.code = code
+        self.error = error
+        self.rejected = dict(rejected or {})
+
+
+class Dsp:
+    """The Data Service Provider for one DCC (all hubs reached through ``csp``)."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        store: Store,
+        csp: Csp,
+        sink: Callable[[UserMessage], None],
+        clock_epoch: datetime = GBCS_EPOCH,
+        read_image: Callable[..., ImageIdentity] = read_image_identity,
+    ) -> None:
+        self._clock = clock
+        self._store = store
+        self._csp = csp
+        self._sink = sink
+        self._epoch = clock_epoch if clock_epoch.tzinfo else clock_epoch.replace(tzinfo=timezone.utc)
+        self._read_image = read_image
+        self.smi = Smi(store)
+        self.sat = ServiceAuditTrail(store)
+        self._pending: dict[str, PendingCommand] = {}  # request ID -> 11.2/11.3 awaiting a response
+        self._scheduled: dict[int, PendingCommand] = {}  # device -> acknowledged future-dated 11.3
+        self._outgoing: list[UserMessage] = []
+        csp.set_listener(self)
+
+    # ==========================================================================================
+    # Service Requests
+    # ==========================================================================================
+    def submit(self, sr: ServiceRequest) -> DspResponse:
+        """Validate ``sr`` and answer at once; never raises for a malformed request."""
+        variant = _variant_of(sr)
+        request_id = sr.header.request_id
+        with self._step():
+            self.sat.append(
+                self._clock.now(), SatEvent.SERVICE_REQUEST, request_id=request_id, code=variant.value,
+                details=_describe(sr),
+            )
+            try:
+                if isinstance(sr, (UpdateFirmware, UpdatePPMIDFirmware)):
+                    response = self._submit_distribution(sr, variant)
+                elif isinstance(sr, ReadFirmwareVersion):
+                    response = self._submit_read(sr)
+                else:
+                    response = self._submit_activate(sr)
+            except _Rejected as refusal:
+                _LOGGER.info("%s (%s) refused: %s", request_id, variant.value, refusal.error)
+                response = DspResponse(
+                    request_id, variant.value, refusal.code, rejected=_freeze(refusal.rejected), error=refusal.error
+                )
+                self.sat.append(
+                    self._clock.now(), SatEvent.DSP_REJECTED, request_id=request_id, code=refusal.code,
+                    details={"error": refusal.error},
+                )
+        return response
+
+    # -- 11.1 / 11.4 ---------------------------------------------------------------------------
+    def _submit_distribution(
+        self, sr: UpdateFirmware | UpdatePPMIDFirmware, variant: ServiceReferenceVariant
+    ) -> DspResponse:
+        request_id = sr.header.request_id
+        if not sr.device_ids:
+            raise _Rejected(ERROR_MALFORMED, "DeviceIDList is empty")
+        if not 0 <= sr.firmware_version <= _MAX_VERSION:
+            raise _Rejected(ERROR_MALFORMED, f"FirmwareVersion {sr.firmware_version:#x} is not a 4-byte version")
+        if not sr.firmware_image:
+            raise _Rejected(ERROR_MALFORMED, "FirmwareImage is empty")
+        try:
+            identity = self._read_image(sr.firmware_image, source=f"{request_id} FirmwareImage")
+        except FirmwareImageError as exc:
+            raise _Rejected(ERROR_MALFORMED, str(exc)) from None
+        if identity.file_version != sr.firmware_version:
+            raise _Rejected(
+                ERROR_MALFORMED,
+                f"FirmwareVersion {sr.firmware_version:08X} does not match the image header's file version "
+                f"{identity.file_version:08X}",
+            )
+        for eui in sr.device_ids:
+            _check_eui(eui)
+        now = self._clock.now()
+        rejected: dict[RejectionReason, list[int]] = {}
+        targets: list[tuple[int, int]] = []
+        for eui in dict.fromkeys(sr.device_ids):  # a device listed twice is one device
+            device = self.smi.get(eui)
+            reason = self._distribution_check(device, variant, identity)
+            if reason is not None:
+                rejected.setdefault(reason, []).append(eui)
+                self.sat.append(now, SatEvent.DSP_REJECTED, request_id=request_id, device=eui, code=reason.value)
+                continue
+            assert device is not None and device.comms_hub is not None
+            self.smi.start_update(
+                UpdateInProgress(eui, request_id, variant.value, sr.firmware_version, sr.header.originator, now)
+            )
+            self.sat.append(now, SatEvent.DSP_ACCEPTED, request_id=request_id, device=eui)
+            targets.append((eui, device.comms_hub))
+        if targets:
+            self._csp.distribute(
+                Distribution(
+                    request_id, sr.firmware_image, tuple(targets),
+                    activate_now=variant is ServiceReferenceVariant.UPDATE_PPMID_FIRMWARE,
+                )
+            )
+        code = RESPONSE_ACCEPTED_WITH_REJECTIONS if rejected else RESPONSE_ACCEPTED
+        return DspResponse(
+            request_id, variant.value, code, accepted=tuple(d for d, _ in targets),
+            rejected={reason: tuple(devs) for reason, devs in rejected.items()},
+        )
+
+    def _distribution_check(
+        self, device: SmiDevice | None, variant: ServiceReferenceVariant, image: ImageIdentity
+    ) -> RejectionReason | None:
+        """The seed's DSP checks, in its order; None when the device may have the image."""
+        if device is None or device.device_type not in TARGET_TYPES[variant] or device.comms_hub is None:
+            return RejectionReason.INVALID_DEVICE
+        if device.status is not DeviceStatus.COMMISSIONED:
+            return RejectionReason.NOT_COMMISSIONED
+        model = device.model
+        if (
+            image.manufacturer_code != model.manufacturer_code
+            or image.image_type != model.image_type
+            or (image.min_hardware_version is not None and model.hardware_version < image.min_hardware_version)
+            or (image.max_hardware_version is not None and model.hardware_version > image.max_hardware_version)
+        ):
+            return RejectionReason.FIRMWARE_NOT_APPLICABLE
+        if self.smi.update_in_progress(device.eui64) is not None:
+            return RejectionReason.FIRMWARE_UPDATE_IN_PROGRESS
+        return None
+
+    # -- 11.2 ----------------------------------------------------------------------------------
+    def _submit_read(self, sr: ReadFirmwareVersion) -> DspResponse:
+        device = self._single_target(sr.device_id, ServiceReferenceVariant.READ_FIRMWARE_VERSION, _READABLE_STATUSES)
+        self._claim_request_id(sr.header.request_id)
+        assert device.comms_hub is not None
+        if not self._csp.read_firmware_version(device.comms_hub, device.eui64, request_id=sr.header.request_id):
+            raise _Rejected(ERROR_NO_ROUTE, f"no WAN route to Comms Hub {format_eui64(device.comms_hub)}")
+        self._pending[sr.header.request_id] = PendingCommand(
+            sr.header.request_id, ServiceReferenceVariant.READ_FIRMWARE_VERSION, device.eui64, sr.header.originator
+        )
+        return self._accepted_single(sr.header.request_id, ServiceReferenceVariant.READ_FIRMWARE_VERSION, device)
+
+    # -- 11.3 ----------------------------------------------------------------------------------
+    def _submit_activate(self, sr: ActivateFirmware) -> DspResponse:
+        if len(sr.firmware_hash) != 32:
+            raise _Rejected(
+                ERROR_MALFORMED, f"FirmwareHash is {len(sr.firmware_hash)} bytes; a SHA-256 hash is 32 bytes"
+            )
+        device = self._single_target(
+            sr.device_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE, frozenset({DeviceStatus.COMMISSIONED})
+        )
+        request_id = sr.header.request_id
+        self._claim_request_id(request_id)
+        execution_time, cancel = self._execution_time(sr.execution_datetime)
+        assert device.comms_hub is not None
+        if not self._csp.activate_firmware(
+            device.comms_hub, device.eui64, sr.firmware_hash, execution_time, request_id=request_id
+        ):
+            raise _Rejected(ERROR_NO_ROUTE, f"no WAN route to Comms Hub {format_eui64(device.comms_hub)}")
+        self._pending[request_id] = PendingCommand(
+            request_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE, device.eui64, sr.header.originator,
+            execution_time, cancel,
+        )
+        if cancel:
+            self._cancel_scheduled(device, request_id)
+        return self._accepted_single(request_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE, device)
+
+    def _execution_time(self, when: datetime | None) -> tuple[float | None, bool]:
+        """Clock time of an ExecutionDateTime (None = now), and whether it means "cancel"."""
+        if when is None:
+            return None, False
+        aware = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        seconds = (aware - self._epoch).total_seconds()
+        if aware.date() == CANCEL_EXECUTION_DATE:
+            return seconds, True
+        if seconds <= self._clock.now():
+            return None, False  # project's choice: a date already passed means "now"
+        return seconds, False
+
+    def _cancel_scheduled(self, device: SmiDevice, request_id: str) -> None:
+        previous = self._scheduled.pop(device.eui64, None)
+        if device.firmware_status is FirmwareStatus.ACTIVATION_SCHEDULED:
+            self.smi.set_firmware_status(device.eui64, FirmwareStatus.IMAGE_HELD, device.pending_firmware_version)
+        self.sat.append(
+            self._clock.now(), SatEvent.SMI_UPDATED, request_id=request_id, device=device.eui64,
+            code="FutureActivationCancelled",
+            details={"cancelled_request_id": previous.request_id if previous else None},
+        )
+
+    # -- helpers for single-device SRs ---------------------------------------------------------
+    def _single_target(
+        self, eui: int, variant: ServiceReferenceVariant, statuses: frozenset[DeviceStatus]
+    ) -> SmiDevice:
+        _check_eui(eui)
+        device = self.smi.get(eui)
+        if device is None or device.device_type not in TARGET_TYPES[variant] or device.comms_hub is None:
+            what = "is not in the SMI" if device is None else f"is a {device.device_type.value}"
+            raise _Rejected(
+                ERROR_DEVICE_REJECTED, f"device {format_eui64(eui)} {what}: not a valid target of {variant.value}",
+                {RejectionReason.INVALID_DEVICE: (eui,)},
+            )
+        if device.status not in statuses:
+            raise _Rejected(
+                ERROR_DEVICE_REJECTED, f"device {format_eui64(eui)} is {device.status.value}",
+                {RejectionReason.NOT_COMMISSIONED: (eui,)},
+            )
+        return device
+
+    def _claim_request_id(self, request_id: str) -> None:
+        if request_id in self._pending:
+            raise _Rejected(ERROR_MALFORMED, f"RequestID {request_id} is already awaiting a response")
+
+    def _accepted_single(self, request_id: str, variant: ServiceReferenceVariant, device: SmiDevice) -> DspResponse:
+        self.sat.append(self._clock.now(), SatEvent.DSP_ACCEPTED, request_id=request_id, device=device.eui64)
+        return DspResponse(request_id, variant.value, RESPONSE_ACCEPTED, accepted=(device.eui64,))
+
+    # ==========================================================================================
+    # CSP reports (CspListener)
+    # ==========================================================================================
+    def csp_rejected(self, request_id: str, device: int, outcome: CspOutcome) -> None:
+        code = DccAlertCode(outcome.value)
+        with self._step():
+            mark = self.smi.finish_update(device)
+            now = self._clock.now()
+            # The seed asks for an individual SAT entry per N19 device; every rejection gets one.
+            self.sat.append(now, SatEvent.CSP_REJECTED, request_id=request_id, device=device, code=code.value)
+            self._emit(dcc_alert(code, time=now, device=device, request_id=request_id,
+                                 recipient=_recipient(mark.originator if mark else None)))
+
+    def csp_approved(self, request_id: str, devices: tuple[int, ...]) -> None:
+        """N59 to every responsible supplier of each device's premises except the requester."""
+        with self._step():
+            now = self._clock.now()
+            suppliers_at: dict[str, set[int]] = {}
+            for eui in devices:
+                device = self.smi.get(eui)
+                mark = self.smi.update_in_progress(eui)
+                if device is None or device.premises is None:
+                    continue
+                if device.premises not in suppliers_at:
+                    suppliers_at[device.premises] = self.smi.premises_suppliers(device.premises)
+                requester = mark.originator if mark else None
+                for supplier in sorted(suppliers_at[device.premises] - {requester}):
+                    self._emit(dcc_alert(
+                        DccAlertCode.N59, time=now, device=eui, request_id=request_id,
+                        recipient=format_eui64(supplier), details={"premises": device.premises},
+                    ))
+
+    def hub_delivery(self, request_id: str, hub: int, devices: tuple[int, ...], delivered: bool) -> None:
+        code = DccAlertCode.N61 if delivered else DccAlertCode.N60
+        with self._step():
+            now = self._clock.now()
+            for eui in devices:
+                mark = self.smi.finish_update(eui) if not delivered else self.smi.update_in_progress(eui)
+                self._emit(dcc_alert(
+                    code, time=now, device=eui, request_id=request_id,
+                    recipient=_recipient(mark.originator if mark else None),
+                    details={"comms_hub": format_eui64(hub)},
+                ))
+
+    def hub_message(self, message: HubMessage) -> None:
+        """Everything a Comms Hub sends upstream arrives here (through the CSP)."""
+        with self._step():
+            device = self.smi.get(message.device)
+            if device is None:
+                _LOGGER.warning("hub %s reported on unknown device %s", format_eui64(message.hub),
+                                format_eui64(message.device))
+                self._record_unattributed(message, "device not in the SMI")
+                return
+            if isinstance(message, CommandResponse):
+                self._on_command_response(message, device)
+                return
+            handler = self._ALERT_HANDLERS.get(message.alert_code, Dsp._on_other_device_alert)
+            handler(self, message, device)
+
+    # -- device alerts -------------------------------------------------------------------------
+    def _on_transfer_result(self, alert: DeviceAlert, device: SmiDevice) -> None:
+        """CCS08 0x8F8A/0x8F89 -> N62 carrying the result; a failure ends the update."""
+        success = alert.alert_code == GbcsAlertCode.CCS08_TRANSFER_SUCCESS
+        default = TransferResult.TRANSFERRED if success else TransferResult.TRANSFER_FAILED
+        result = _enum_detail(alert, "result", TransferResult, default)
+        finished = not success or device.device_type in (DeviceType.CHF, DeviceType.GPF)
+        mark = self.smi.finish_update(device.eui64) if finished else self.smi.update_in_progress(device.eui64)
+        if success and mark is not None and device.device_type in (DeviceType.CHF, DeviceType.GPF):
+            self.smi.set_firmware_status(device.eui64, FirmwareStatus.IMAGE_HELD, mark.firmware_version)
+        details = {
+            "alert_code": gbcs_code(alert.alert_code), "result": int(result), "result_name": result.name,
+            "comms_hub": format_eui64(alert.hub),
+        }
+        for recipient in self._recipients(device, mark.originator if mark else None):
+            self._emit(dcc_alert(DccAlertCode.N62, time=alert.time, device=device.eui64,
+                                 request_id=mark.request_id if mark else None, recipient=recipient, details=details))
+
+    def _on_ppmid_activation(self, alert: DeviceAlert, device: SmiDevice) -> None:
+        """0x8F8B -> N39; on success the SMI takes the new version and N49 follows."""
+        mark = self.smi.finish_update(device.eui64)
+        success = bool(alert.details.get("success", True))
+        version = _int_detail(alert, "firmware_version")
+        request_id = mark.request_id if mark else None
+        recipients = self._recipients(device, mark.originator if mark else None)
+        details = {"alert_code": gbcs_code(alert.alert_code), "success": success, "firmware_version": _hex(version)}
+        for recipient in recipients:
+            self._emit(dcc_alert(DccAlertCode.N39, time=alert.time, device=device.eui64, request_id=request_id,
+                                 recipient=recipient, details=details))
+        if success and version is not None:
+            self._record_new_version(device, version, request_id, restore=False)
+            for recipient in recipients:
+                self._emit(dcc_alert(
+                    DccAlertCode.N49, time=alert.time, device=device.eui64, request_id=request_id,
+                    recipient=recipient,
+                    details={"previous_version": _hex(device.firmware_version), "firmware_version": _hex(version)},
+                ))
+
+    def _on_verification(self, alert: DeviceAlert, device: SmiDevice) -> None:
+        """0x8F72/0x8F1C after an 11.1 transfer: forwarded; success means the image is held."""
+        mark = self.smi.finish_update(device.eui64)
+        if alert.alert_code == GbcsAlertCode.FIRMWARE_VERIFICATION_SUCCESSFUL and mark is not None:
+            self.smi.set_firmware_status(device.eui64, FirmwareStatus.IMAGE_HELD, mark.firmware_version)
+        self._forward_device_alert(alert, device, mark.request_id if mark else None,
+                                   mark.originator if mark else None)
+
+    def _on_future_activation_outcome(self, alert: DeviceAlert, device: SmiDevice) -> None:
+        """0x8F66/0x8F67: the outcome of a future-dated 11.3."""
+        scheduled = self._scheduled.pop(device.eui64, None)
+        request_id = scheduled.request_id if scheduled else None
+        if alert.alert_code == GbcsAlertCode.FUTURE_DATED_ACTIVATION_SUCCESS:
+            version = _int_detail(alert, "firmware_version")
+            if version is None:
+                version = device.pending_firmware_version
+            if version is not None:
+                self._record_new_version(device, version, request_id, restore=True)
+        elif device.firmware_status is FirmwareStatus.ACTIVATION_SCHEDULED:
+            self.smi.set_firmware_status(device.eui64, FirmwareStatus.IMAGE_HELD, device.pending_firmware_version)
+        self._forward_device_alert(alert, device, request_id, scheduled.originator if scheduled else None)
+
+    def _on_other_device_alert(self, alert: DeviceAlert, device: SmiDevice) -> None:
+        mark = self.smi.update_in_progress(device.eui64)
+        self._forward_device_alert(alert, device, mark.request_id if mark else None,
+                                   mark.originator if mark else None)
+
+    _ALERT_HANDLERS: Mapping[int, Callable[["Dsp", DeviceAlert, SmiDevice], None]] = {
+        GbcsAlertCode.CCS08_TRANSFER_SUCCESS: _on_transfer_result,
+        GbcsAlertCode.CCS08_TRANSFER_FAILURE: _on_transfer_result,
+        GbcsAlertCode.PPMID_FIRMWARE_ACTIVATION: _on_ppmid_activation,
+        GbcsAlertCode.FIRMWARE_VERIFICATION_SUCCESSFUL: _on_verification,
+        GbcsAlertCode.FIRMWARE_VERIFICATION_FAILED: _on_verification,
+        GbcsAlertCode.FUTURE_DATED_ACTIVATION_SUCCESS: _on_future_activation_outcome,
+        GbcsAlertCode.FUTURE_DATED_ACTIVATION_FAILURE: _on_future_activation_outcome,
+    }
+
+    def _forward_device_alert(
+        self, alert: DeviceAlert, device: SmiDevice, request_id: str | None, originator: int | None
+    ) -> None:
+        details = {key: _plain(value) for key, value in alert.details.items()}
+        details["comms_hub"] = format_eui64(alert.hub)
+        for recipient in self._recipients(device, originator):
+            self._emit(make_message(
+                MessageKind.DEVICE_ALERT, gbcs_code(alert.alert_code), time=alert.time, device=device.eui64,
+                request_id=request_id, recipient=recipient, details=details,
+            ))
+
+    # -- command responses ---------------------------------------------------------------------
+    def _on_command_response(self, response: CommandResponse, device: SmiDevice) -> None:
+        pending = self._pending.pop(response.request_id, None)
+        if pending is None or pending.device != device.eui64:
+            if pending is not None:
+                self._pending[response.request_id] = pending
+            _LOGGER.warning("response %s from %s matches no forwarded request", response.request_id,
+                            format_eui64(device.eui64))
+            self._record_unattributed(response, "response to no forwarded request")
+            return
+        if pending.variant is ServiceReferenceVariant.READ_FIRMWARE_VERSION:
+            self._on_read_response(response, device, pending)
+        else:
+            self._on_activate_response(response, device, pending)
+
+    def _on_read_response(self, response: CommandResponse, device: SmiDevice, pending: PendingCommand) -> None:
+        """11.2: pass the version on; a new version updates the SMI (and lifts a suspension)."""
+        version = _int_detail(response, "firmware_version")
+        if version is not None and version != device.firmware_version:
+            self._record_new_version(device, version, pending.request_id, restore=True)
+            mark = self.smi.update_in_progress(device.eui64)
+            if mark is not None and mark.firmware_version == version:
+                self.smi.finish_update(device.eui64)  # e.g. a PPMID whose 0x8F8B never arrived
+        self._respond(response, device, pending, {"firmware_version": _hex(version)})
+
+    def _on_activate_response(self, response: CommandResponse, device: SmiDevice, pending: PendingCommand) -> None:
+        raw_code = response.details.get("response_code")
+        future = pending.execution_time is not None
+        if future and (raw_code is None or raw_code == ActivationResponseCode.SUCCESS):
+            # A future-dated command is acknowledged now; its outcome comes as 0x8F66/0x8F67.
+            if not pending.cancel:
+                self._scheduled[device.eui64] = pending
+                self.smi.set_firmware_status(
+                    device.eui64, FirmwareStatus.ACTIVATION_SCHEDULED, device.pending_firmware_version
+                )
+            self._respond(response, device, pending, {
+                "acknowledged": True, "execution_time": pending.execution_time, "cancelled": pending.cancel,
+            })
+            return
+        # A missing or unknown code must not update the SMI: it is taken as an activation failure.
+        code = _enum_detail(response, "response_code", ActivationResponseCode, ActivationResponseCode.ACTIVATION_FAILURE)
+        version = _int_detail(response, "firmware_version")
+        if code is ActivationResponseCode.SUCCESS:
+            new_version = version if version is not None else device.pending_firmware_version
+            if new_version is not None:
+                self._record_new_version(device, new_version, pending.request_id, restore=True)
+        self.smi.finish_update(device.eui64)
+        self._respond(response, device, pending, {
+            "response_code": int(code), "response_name": code.name, "firmware_version": _hex(version),
+        })
+
+    def _respond(
+        self, response: CommandResponse, device: SmiDevice, pending: PendingCommand, details: dict[str, Any]
+    ) -> None:
+        for recipient in self._recipients(device, pending.originator):
+            self._emit(make_message(
+                MessageKind.RESPONSE, pending.variant.value, time=response.time, device=device.eui64,
+                request_id=pending.request_id, recipient=recipient, details=details,
+            ))
+
+    # ==========================================================================================
+    # shared steps
+    # ==========================================================================================
+    def _record_new_version(self, device: SmiDevice, version: int, request_id: str | None, *, restore: bool) -> None:
+        """SMI takes ``version``; with ``restore`` a Suspended device becomes Commissioned again."""
+        self.smi.set_firmware(device.eui64, version)
+        details: dict[str, Any] = {"previous_version": _hex(device.firmware_version), "firmware_version": _hex(version)}
+        if restore and device.status is DeviceStatus.SUSPENDED:
+            self.smi.set_status(device.eui64, DeviceStatus.COMMISSIONED)
+            details["status"] = DeviceStatus.COMMISSIONED.value
+        self.sat.append(self._clock.now(), SatEvent.SMI_UPDATED, request_id=request_id, device=device.eui64,
+                        code="FirmwareVersion", details=details)
+
+    def _recipients(self, device: SmiDevice, originator: int | None) -> list[str | None]:
+        """The requester if known; else every responsible supplier of the device."""
+        if originator is not None:
+            return [format_eui64(originator)]
+        suppliers = sorted(set(device.suppliers.values()))
+        return [format_eui64(s) for s in suppliers] or [None]
+
+    def _record_unattributed(self, message: HubMessage, why: str) -> None:
+        code = gbcs_code(message.alert_code) if isinstance(message, DeviceAlert) else message.service_reference
+        self.sat.append(
+            self._clock.now(), SatEvent.HUB_MESSAGE, request_id=getattr(message, "request_id", None),
+            device=message.device, code=code,
+            details={"problem": why, "comms_hub": format_eui64(message.hub),
+                     **{k: _plain(v) for k, v in message.details.items()}},
+        )
+
+    def _emit(self, message: UserMessage) -> None:
+        self.sat.append(
+            message.time, SatEvent.USER_MESSAGE, request_id=message.request_id, device=message.device,
+            code=message.code,
+            details={"message_id": message.message_id, "kind": message.kind.value, "recipient": message.recipient},
+        )
+        self._outgoing.append(message)
+
+    @contextmanager
+    def _step(self) -> Iterator[None]:
+        """One transaction; its messages reach the sink only once it has committed."""
+        outer = not self._outgoing_active
+        if outer:
+            self._outgoing_active = True
+        try:
+            with self._store.transaction():
+                yield
+        except BaseException:
+            if outer:
+                self._outgoing.clear()
+            raise
+        finally:
+            if outer:
+                self._outgoing_active = False
+        if outer:
+            messages, self._outgoing = self._outgoing, []
+            for message in messages:
+                self._sink(message)
+
+    _outgoing_active = False
+
+
+# ==============================================================================================
+def _variant_of(sr: ServiceRequest) -> ServiceReferenceVariant:
+    if isinstance(sr, UpdateFirmware):
+        return ServiceReferenceVariant.UPDATE_FIRMWARE
+    if isinstance(sr, UpdatePPMIDFirmware):
+        return ServiceReferenceVariant.UPDATE_PPMID_FIRMWARE
+    if isinstance(sr, ReadFirmwareVersion):
+        return ServiceReferenceVariant.READ_FIRMWARE_VERSION
+    return ServiceReferenceVariant.ACTIVATE_FIRMWARE
+
+
+def _describe(sr: ServiceRequest) -> dict[str, Any]:
+    """What the SAT keeps of an SR (never the image itself)."""
+    details: dict[str, Any] = {"originator": _recipient(sr.header.originator)}
+    if isinstance(sr, (UpdateFirmware, UpdatePPMIDFirmware)):
+        details.update(devices=[_eui_text(d) for d in sr.device_ids],
+                       firmware_version=_hex(sr.firmware_version), image_bytes=len(sr.firmware_image))
+    elif isinstance(sr, ReadFirmwareVersion):
+        details["devices"] = [_eui_text(sr.device_id)]
+    else:
+        details.update(devices=[_eui_text(sr.device_id)], firmware_hash=sr.firmware_hash.hex(),
+                       execution_datetime=sr.execution_datetime.isoformat() if sr.execution_datetime else None)
+    return details
+
+
+def _check_eui(eui: int) -> None:
+    if isinstance(eui, bool) or not isinstance(eui, int) or not 0 <= eui < 1 << 64:
+        raise _Rejected(ERROR_MALFORMED, f"device ID {eui!r} is not an EUI-64")
+
+
+def _freeze(rejected: Mapping[RejectionReason, tuple[int, ...]]) -> dict[RejectionReason, tuple[int, ...]]:
+    return {reason: tuple(devices) for reason, devices in rejected.items()}
+
+
+def _eui_text(eui: Any) -> str:
+    try:
+        return format_eui64(eui)
+    except (TypeError, ValueError):
+        return repr(eui)
+
+
+def _recipient(originator: int | None) -> str | None:
+    return None if originator is None else format_eui64(originator)
+
+
+def _hex(version: int | None) -> str | None:
+    return None if version is None else f"{version:08X}"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).hex()
+    if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    return str(value)
+
+
+def _int_detail(message: HubMessage, key: str) -> int | None:
+    value = message.details.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        _LOGGER.warning("hub %s: %s of device %s is %r, not an integer; ignored", format_eui64(message.hub), key,
+                        format_eui64(message.device), value)
+        return None
+    return int(value)
+
+
+def _enum_detail(message: HubMessage, key: str, enum_type: Any, default: Any) -> Any:
+    value = message.details.get(key)
+    if value is None:
+        return default
+    try:
+        return enum_type(value)
+    except ValueError:
+        _LOGGER.warning("hub %s: %s=%r of device %s is not a known %s; taken as %s", format_eui64(message.hub),
+                        key, value, format_eui64(message.device), enum_type.__name__, default.name)
+        return default
