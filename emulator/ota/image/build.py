@@ -7,6 +7,7 @@ import logging
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 
 from emulator.ota.image import format as fmt
+from emulator.ota.image.parse import detect_layout
 from emulator.ota.image.signing import sign_manufacturer_image
 
 _LOGGER = logging.getLogger(__name__)
@@ -96,11 +97,11 @@ def _body(payload: bytes, layout: str, signing_key: EllipticCurvePrivateKey | No
         else:
             signature = sign_manufacturer_image(payload, signing_key)
         return payload + fmt.GbcsTrailer.build(dict(signature=signature))
-    if len(payload) >= fmt.ELEMENT_HEADER_LENGTH and (
-        fmt.ELEMENT_HEADER_LENGTH + int.from_bytes(payload[2:6], "little") <= len(payload)
-    ):
+    detected = detect_layout(payload)
+    if detected != "gbcs-ppmid":
         _LOGGER.warning(
-            "the PPMID payload starts like an OTA sub-element: readers must force layout gbcs-ppmid"
+            "layout detection would read this PPMID image as %r: readers must force gbcs-ppmid",
+            detected,
         )
     return payload
 

@@ -98,7 +98,7 @@ def _parse_at(
 
     ota = data[start:end]
     body = ota[header.header_length :]
-    chosen = layout or _detect_layout(body)
+    chosen = layout or detect_layout(body)
     body_offset = start + header.header_length  # in the input
     elements: tuple[SubElement, ...] = ()
     manufacturer_image: bytes | None = None
@@ -266,8 +266,14 @@ def _telink_quirk(body: bytes, position: int, tag: int, length: int) -> bool:
     return tag == fmt.TELINK_TAG and not _is_boundary(body, after) and _is_boundary(body, after + 2)
 
 
+def _plausible_element(body: bytes, position: int, tag: int, length: int) -> bool:
+    """A sub-element a real file would contain: complete, non-empty, with a defined or
+    manufacturer tag. Zero-filled or random bytes rarely pass, which is what detection needs."""
+    return length > 0 and fmt.tag_name(tag) != "reserved" and _element_fits(body, position)
+
+
 def _is_element_sequence(body: bytes) -> bool:
-    """Whether the whole body is a clean run of sub-elements (Telink quirk allowed)."""
+    """Whether the whole body is a clean run of plausible sub-elements (Telink quirk allowed)."""
     position = 0
     while position < len(body):
         if len(body) - position < fmt.ELEMENT_HEADER_LENGTH:
@@ -276,20 +282,23 @@ def _is_element_sequence(body: bytes) -> bool:
         length = int.from_bytes(body[position + 2 : position + 6], "little")
         if _telink_quirk(body, position, tag, length):
             length += 2
-        elif not _element_fits(body, position):
+        elif not _plausible_element(body, position, tag, length):
             return False
         position += fmt.ELEMENT_HEADER_LENGTH + length
     return True
 
 
-def _detect_layout(body: bytes) -> str:
+def detect_layout(body: bytes) -> str:
+    """The body layout the heuristic in docs/image.md picks for an OTA body."""
     if _is_element_sequence(body):
         return "standard"
     if len(body) >= fmt.GBCS_TRAILER_LENGTH and body[-fmt.GBCS_TRAILER_LENGTH :].startswith(
         fmt.GBCS_TRAILER_MARK
     ):
         return "gbcs"
-    if _element_fits(body, 0):
+    if len(body) >= fmt.ELEMENT_HEADER_LENGTH and _plausible_element(
+        body, 0, int.from_bytes(body[0:2], "little"), int.from_bytes(body[2:6], "little")
+    ):
         return "standard"  # starts as sub-elements, goes wrong later: report it element by element
     return "gbcs-ppmid"
 
