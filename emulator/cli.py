@@ -17,7 +17,7 @@ from typing import Sequence
 # subcommand name -> module exposing register(subparsers)
 _COMMANDS: dict[str, str] = {
     "image": "emulator.ota.image.cli",
-    "demo": "emulator.demo",
+    "demo": "emulator.scenario.demo",
 }
 
 

@@ -8,6 +8,7 @@ activates on 11.3 or on the OTA upgrade command.
 
 from __future__ import annotations
 
+import base64
 import enum
 import hashlib
 import logging
@@ -166,9 +167,7 @@ class EmulatedDevice:
             data = self.client.pending_image or b""
             self.firmware.pending_hash = manufacturer_image_hash(data) or hashlib.sha256(data).digest()
             if self.device_type.is_meter:
-                self._alert(GbcsAlertCode.FIRMWARE_VERIFICATION_SUCCESSFUL,
-                            hash=self.firmware.pending_hash.hex(),
-                            firmware_version=f"{self.firmware.pending_version:08X}")
+                self._alert(GbcsAlertCode.FIRMWARE_VERIFICATION_SUCCESSFUL, hash=self.firmware.pending_hash)
         elif action.event == "image_invalid" and self.device_type.is_meter:
             self._alert(GbcsAlertCode.FIRMWARE_VERIFICATION_FAILED, reason=action.fields.get("reason"))
 
@@ -211,7 +210,7 @@ class EmulatedDevice:
             self._on_activate_command(message)
 
     def _on_activate_command(self, message: TunnelMessage) -> None:
-        execution = message.details.get("execution_time")
+        execution = message.details.get("x")
         if execution == CANCEL_EXECUTION_TIME:
             cancelled = self.firmware.scheduled_activation is not None
             if cancelled:
@@ -219,7 +218,7 @@ class EmulatedDevice:
                 self.firmware.scheduled_activation = None
             self._respond(message, cancelled=cancelled, firmware_version=f"{self.firmware.active_version:08X}")
             return
-        code = self._check_activation(message.details.get("hash", ""))
+        code = self._check_activation(message.details.get("h", ""))
         if code is not ActivationResponseCode.SUCCESS:
             self._respond(message, response_code=code.name, firmware_version=f"{self.firmware.active_version:08X}")
             return
@@ -235,10 +234,14 @@ class EmulatedDevice:
         code = ActivationResponseCode.SUCCESS if ok else ActivationResponseCode.ACTIVATION_FAILURE
         self._respond(message, response_code=code.name, firmware_version=f"{self.firmware.active_version:08X}")
 
-    def _check_activation(self, hash_hex: str) -> ActivationResponseCode:
+    def _check_activation(self, hash_b64: str) -> ActivationResponseCode:
         if self.firmware.pending_version is None or self.firmware.pending_hash is None:
             return ActivationResponseCode.NO_IMAGE_HELD
-        if hash_hex.lower() != self.firmware.pending_hash.hex():
+        try:
+            firmware_hash = base64.b64decode(hash_b64, validate=True)
+        except ValueError:
+            firmware_hash = b""
+        if firmware_hash != self.firmware.pending_hash:
             return ActivationResponseCode.HASH_MISMATCH
         return ActivationResponseCode.SUCCESS
 
@@ -250,10 +253,15 @@ class EmulatedDevice:
         self._alert(code, firmware_version=f"{self.firmware.active_version:08X}")
 
     def _respond(self, command: TunnelMessage, **details: Any) -> None:
-        self._tunnel(TunnelMessage("response", command.service, command.request_id, details=details))
+        self._tunnel(TunnelMessage("response", command.service, command.transaction, details=details))
 
     def _alert(self, code: GbcsAlertCode, **details: Any) -> None:
-        self.bus.emit(self.source, "device_alert", self.eui64, alert=f"0x{int(code):04X}", **details)
+        """Raise a GBCS alert; a ``hash`` (bytes) shows as hex and travels as base64."""
+        shown = dict(details)
+        if isinstance(details.get("hash"), bytes):
+            shown["hash"] = details["hash"].hex()
+            details["hash"] = base64.b64encode(details["hash"]).decode()
+        self.bus.emit(self.source, "device_alert", self.eui64, alert=f"0x{int(code):04X}", **shown)
         self._tunnel(TunnelMessage("alert", alert_code=int(code), details=details))
 
     def _tunnel(self, message: TunnelMessage) -> None:

@@ -8,6 +8,7 @@ relays device alerts and command responses that arrive through the GBCS tunnel.
 
 from __future__ import annotations
 
+import base64
 import enum
 import logging
 from dataclasses import dataclass
@@ -79,6 +80,8 @@ class CommsHub:
         self._upstream: UpstreamSink | None = None
         self._nwk: dict[int, int] = {}
         self._aps_counter = 0
+        self._transactions: dict[int, str] = {}  # tunnel transaction -> DUIS RequestID
+        self._next_transaction = 0
         transport.set_receiver(self._on_packet)
 
     # -- HubPort ---------------------------------------------------------------------------
@@ -115,13 +118,23 @@ class CommsHub:
     def activate_firmware(
         self, device: int, firmware_hash: bytes, execution_time: float | None, *, request_id: str
     ) -> None:
-        details: dict[str, Any] = {"hash": firmware_hash.hex()}
+        details: dict[str, Any] = {"h": base64.b64encode(firmware_hash).decode()}
         if execution_time is not None:
-            details["execution_time"] = execution_time
-        self._tunnel_send(device, TunnelMessage("command", "11.3", request_id, details=details))
+            details["x"] = execution_time
+        self._tunnel_send(device, TunnelMessage("command", "11.3", self._transaction(request_id), details=details))
+
+    def cancel_activation(self, device: int, *, request_id: str) -> None:
+        """11.3 with ExecutionDateTime 3000-12-31: cancel a pending future-dated activation."""
+        self._tunnel_send(device, TunnelMessage("command", "11.3", self._transaction(request_id),
+                                                details={"x": "cancel"}))
 
     def read_firmware_version(self, device: int, *, request_id: str) -> None:
-        self._tunnel_send(device, TunnelMessage("command", "11.2", request_id))
+        self._tunnel_send(device, TunnelMessage("command", "11.2", self._transaction(request_id)))
+
+    def _transaction(self, request_id: str) -> int:
+        self._next_transaction = (self._next_transaction + 1) & 0xFFFF
+        self._transactions[self._next_transaction] = request_id
+        return self._next_transaction
 
     # -- operator commands ----------------------------------------------------------------------
     def add_image(self, image: bytes | ServedImage) -> ServedImage:
@@ -179,9 +192,22 @@ class CommsHub:
             return
         now = self.clock.now()
         if message.kind == "alert" and message.alert_code is not None:
-            self._send_upstream(DeviceAlert(message.alert_code, packet.src, self.eui64, now, dict(message.details)))
-        elif message.kind == "response" and message.request_id is not None:
-            self._send_upstream(CommandResponse(message.request_id, message.service or "", packet.src,
+            details = dict(message.details)
+            if isinstance(details.get("hash"), str):
+                try:
+                    details["hash"] = base64.b64decode(details["hash"], validate=True).hex()
+                except ValueError:
+                    pass
+            dist = self.distributions.get(packet.src)
+            if dist is not None and "firmware_version" not in details:
+                details["firmware_version"] = f"{dist.image.file_version:08X}"
+            self._send_upstream(DeviceAlert(message.alert_code, packet.src, self.eui64, now, details))
+        elif message.kind == "response" and message.transaction is not None:
+            request_id = self._transactions.pop(message.transaction, None)
+            if request_id is None:
+                self.bus.emit("comms_hub", "unexpected_response", packet.src, transaction=message.transaction)
+                return
+            self._send_upstream(CommandResponse(request_id, message.service or "", packet.src,
                                                 self.eui64, now, dict(message.details)))
 
     def _on_ota_report(self, report: Emit) -> None:

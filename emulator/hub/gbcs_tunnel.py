@@ -16,6 +16,9 @@ from typing import Any
 TUNNELING_CLUSTER = 0x0704
 
 
+_KINDS = {"c": "command", "r": "response", "a": "alert"}
+
+
 class TunnelError(ValueError):
     """A tunnel payload that is not one of ours."""
 
@@ -26,16 +29,19 @@ class TunnelMessage:
 
     kind: str
     service: str | None = None  # "11.2" / "11.3" for commands and responses
-    request_id: str | None = None
+    transaction: int | None = None  # pairs a response with its command (the hub maps it to a RequestID)
     alert_code: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
     def encode(self) -> bytes:
-        body: dict[str, Any] = {"k": self.kind, "d": self.details}
+        """Compact JSON: keys of one letter, so a frame stays within one 802.15.4 frame."""
+        body: dict[str, Any] = {"k": self.kind[0]}
+        if self.details:
+            body["d"] = self.details
         if self.service is not None:
             body["s"] = self.service
-        if self.request_id is not None:
-            body["r"] = self.request_id
+        if self.transaction is not None:
+            body["t"] = self.transaction
         if self.alert_code is not None:
             body["a"] = self.alert_code
         return json.dumps(body, separators=(",", ":")).encode()
@@ -44,9 +50,9 @@ class TunnelMessage:
     def decode(cls, payload: bytes) -> "TunnelMessage":
         try:
             body = json.loads(payload)
-            kind = body["k"]
-            if kind not in ("command", "response", "alert"):
-                raise TunnelError(f"unknown tunnel message kind {kind!r}")
-            return cls(kind, body.get("s"), body.get("r"), body.get("a"), dict(body.get("d", {})))
+            kind = _KINDS.get(body["k"])
+            if kind is None:
+                raise TunnelError(f"unknown tunnel message kind {body['k']!r}")
+            return cls(kind, body.get("s"), body.get("t"), body.get("a"), dict(body.get("d", {})))
         except (ValueError, KeyError, TypeError) as exc:
             raise TunnelError(f"not an emulator tunnel message: {exc}") from None

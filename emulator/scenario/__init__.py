@@ -1,0 +1,1 @@
+"""Composition: premises (hub + HAN + devices) built from plain data, scenarios, the demo."""
