@@ -1,0 +1,308 @@
+"""The HAN boundary on a real radio: a zigpy ``ControllerApplication`` (bellows for EZSP).
+
+zigpy is built for Home Automation: it drops Smart Energy frames (profile 0x0109) and frames
+from nodes it has not interviewed. The Comms Hub therefore takes frames of its profiles before
+zigpy sees them, in an override of ``packet_received`` that every radio library calls, and sends
+with ``send_packet``, whose completion is the stack's delivery confirmation
+(``messageSentHandler`` on EZSP).
+
+The application runs as a bare coordinator: zigpy's OTA server, database, backups, topology
+scans and watchdog are off, and the only endpoint registered is the hub's Smart Energy endpoint
+(an ESI with the OTA Upgrade server cluster). When the radio resets or the link fails, the
+transport reconnects on its own; sends in the meantime report FAILED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from typing import Any
+
+import zigpy.application
+import zigpy.config
+import zigpy.types as zt
+
+from emulator.han.packet import OTA_CLUSTER, SMART_ENERGY_ENDPOINT, SMART_ENERGY_PROFILE, ApsPacket, DeliveryStatus
+from emulator.han.transport import DeliveryCallback, HanTransport, TransportError
+
+_LOGGER = logging.getLogger(__name__)
+
+ESI_DEVICE_ID = 0x0500
+"""Smart Energy device id of an Energy Service Interface (the Comms Hub's role)."""
+BASIC_CLUSTER = 0x0000
+TIME_CLUSTER = 0x000A
+RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
+"""Seconds between reconnection attempts (the last one repeats)."""
+
+
+def hub_endpoint(endpoint: int = SMART_ENERGY_ENDPOINT) -> dict[str, Any]:
+    """The hub's Smart Energy endpoint, in zigpy's ``additional_endpoints`` form."""
+    return {
+        "endpoint": endpoint,
+        "profile": SMART_ENERGY_PROFILE,
+        "device_type": ESI_DEVICE_ID,
+        "device_version": 0,
+        "input_clusters": [BASIC_CLUSTER, TIME_CLUSTER, OTA_CLUSTER],
+        "output_clusters": [],
+    }
+
+
+def hub_config(path: str, *, baudrate: int = 115200, flow_control: str | None = None) -> dict[str, Any]:
+    """zigpy/bellows configuration for a Comms Hub radio: a coordinator and nothing else."""
+    return {
+        "device": {"path": path, "baudrate": baudrate, "flow_control": flow_control},
+        "database_path": None,
+        "use_thread": False,
+        "ota": {"enabled": False},
+        "backup_enabled": False,
+        "topology_scan_enabled": False,
+        "watchdog_enabled": False,
+        "startup_energy_scan": False,
+        "additional_endpoints": [hub_endpoint()],
+    }
+
+
+@functools.cache
+def hub_application_class(base: type) -> type:
+    """``base`` (a zigpy ``ControllerApplication``) taught to hand hub frames to a transport."""
+
+    class HubApplication(base):  # type: ignore[misc, valid-type]
+        hub_transport: "ZigpyTransport | None" = None
+
+        async def register_endpoints(self) -> None:
+            # Only the hub's endpoints: zigpy's Home Automation endpoint 1 would take the
+            # number the Smart Energy endpoint needs.
+            for descriptor in self.config[zigpy.config.CONF_ADDITIONAL_ENDPOINTS]:
+                await self.add_endpoint(descriptor)
+
+        def packet_received(self, packet: zt.ZigbeePacket) -> None:
+            transport = self.hub_transport
+            if transport is not None and transport.accepts(packet):
+                transport._on_zigbee_packet(packet)
+                return
+            super().packet_received(packet)
+
+    HubApplication.__name__ = HubApplication.__qualname__ = f"Hub{base.__name__}"
+    return HubApplication
+
+
+class ZigpyTransport(HanTransport):
+    """A Comms Hub node on a real (or emulated) radio driven by zigpy."""
+
+    def __init__(
+        self,
+        app: zigpy.application.ControllerApplication,
+        *,
+        hub_eui64: int | None = None,
+        profiles: frozenset[int] = frozenset({SMART_ENERGY_PROFILE}),
+    ) -> None:
+        super().__init__(hub_eui64 or 0, 0x0000)
+        self.app = app
+        self.profiles = profiles
+        self._fixed_eui64 = hub_eui64
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._eui_by_nwk: dict[int, int] = {}
+        self._unresolved: dict[int, list[zt.ZigbeePacket]] = {}
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.reconnections = 0
+        self.connected = asyncio.Event()
+        app.hub_transport = self  # type: ignore[attr-defined]
+        app.add_listener(self)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def _start(self) -> None:
+        try:
+            await self.app.startup(auto_form=False)
+        except Exception as exc:
+            path = self.app.config[zigpy.config.CONF_DEVICE][zigpy.config.CONF_DEVICE_PATH]
+            raise TransportError(f"radio at {path} did not start: {exc!r}") from exc
+        self._adopt_identity()
+        self.connected.set()
+
+    async def _stop(self) -> None:
+        self._stopping = True
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, *(t for t in [self._reconnect_task] if t), return_exceptions=True)
+        self.connected.clear()
+        await self.app.shutdown()
+
+    def _adopt_identity(self) -> None:
+        node = self.app.state.node_info
+        self.nwk = int(node.nwk)
+        if self._fixed_eui64 is None:
+            self.eui64 = _eui64_int(node.ieee)
+
+    # -- zigpy listener events -------------------------------------------------------------
+    def connection_lost(self, exc: Exception | None) -> None:
+        """zigpy: the radio reset or the link failed. Reconnect, as a Comms Hub must."""
+        self.connected.clear()
+        if self._stopping or (self._reconnect_task is not None and not self._reconnect_task.done()):
+            return
+        _LOGGER.warning("radio connection lost (%r): reconnecting", exc)
+        self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        attempt = 0
+        while not self._stopping:
+            delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
+            await asyncio.sleep(delay)
+            attempt += 1
+            try:
+                await self.app.disconnect()
+                await self.app.startup(auto_form=False)
+            except Exception as exc:  # the radio may still be rebooting: try again
+                _LOGGER.warning("radio reconnection attempt %d failed: %r", attempt, exc)
+                continue
+            self.reconnections += 1
+            self._adopt_identity()
+            self.connected.set()
+            _LOGGER.info("radio reconnected after %d attempt(s)", attempt)
+            return
+
+    # -- sending ---------------------------------------------------------------------------
+    def _send(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> None:
+        if packet.dst:
+            self._eui_by_nwk[packet.dst_nwk] = packet.dst
+        task = asyncio.get_running_loop().create_task(self._send_packet(packet, on_delivery))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_packet(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> None:
+        status = DeliveryStatus.FAILED
+        try:
+            await self.app.send_packet(self._to_zigpy(packet))
+            status = DeliveryStatus.DELIVERED
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # DeliveryError, a timeout, a radio gone: the frame was not delivered
+            _LOGGER.info("send to 0x%04X (%016X) failed: %r", packet.dst_nwk, packet.dst, exc)
+        finally:
+            if on_delivery is not None:
+                on_delivery(packet, status)
+
+    def _to_zigpy(self, packet: ApsPacket) -> zt.ZigbeePacket:
+        if packet.is_broadcast:
+            dst = zt.AddrModeAddress(addr_mode=zt.AddrMode.Broadcast, address=packet.dst_nwk)
+            options = zt.TransmitOptions.NONE
+        else:
+            dst = zt.AddrModeAddress(addr_mode=zt.AddrMode.NWK, address=packet.dst_nwk)
+            options = zt.TransmitOptions.ACK
+        return zt.ZigbeePacket(
+            src=zt.AddrModeAddress(addr_mode=zt.AddrMode.NWK, address=self.nwk),
+            src_ep=packet.src_ep,
+            dst=dst,
+            dst_ep=packet.dst_ep,
+            tsn=packet.aps_counter & 0xFF,
+            profile_id=packet.profile,
+            cluster_id=packet.cluster,
+            data=zt.SerializableBytes(packet.payload),
+            tx_options=options,
+            radius=0,
+        )
+
+    # -- receiving -------------------------------------------------------------------------
+    def accepts(self, packet: zt.ZigbeePacket) -> bool:
+        return packet.profile_id in self.profiles and packet.src is not None
+
+    def nwk_of(self, eui64: int) -> int | None:
+        for nwk, known in self._eui_by_nwk.items():
+            if known == eui64:
+                return nwk
+        for device in self.app.devices.values():
+            if _eui64_int(device.ieee) == eui64:
+                return int(device.nwk)
+        return None
+
+    def _on_zigbee_packet(self, packet: zt.ZigbeePacket) -> None:
+        nwk = int(packet.src.address)  # type: ignore[union-attr]
+        if packet.src.addr_mode == zt.AddrMode.IEEE:  # type: ignore[union-attr]
+            self._deliver(self._to_aps(packet, _eui64_int(packet.src.address), 0xFFFE))  # type: ignore[union-attr]
+            return
+        if nwk in self._unresolved:  # keep a node's frames in order while its EUI-64 is looked up
+            self._unresolved[nwk].append(packet)
+            return
+        eui64 = self._known_eui64(nwk)
+        if eui64 is not None:
+            self._deliver(self._to_aps(packet, eui64, nwk))
+            return
+        self._unresolved[nwk] = [packet]
+        task = asyncio.get_running_loop().create_task(self._resolve(nwk))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _known_eui64(self, nwk: int) -> int | None:
+        eui64 = self._eui_by_nwk.get(nwk)
+        if eui64 is not None:
+            return eui64
+        for device in self.app.devices.values():
+            if device.nwk == nwk:
+                return _eui64_int(device.ieee)
+        return None
+
+    async def _resolve(self, nwk: int) -> None:
+        """Ask the radio which EUI-64 uses ``nwk`` (EZSP ``lookupEui64ByNodeId``)."""
+        eui64: int | None = None
+        try:
+            ezsp = getattr(self.app, "_ezsp", None)
+            if ezsp is not None:
+                status, ieee = await ezsp.lookupEui64ByNodeId(nodeId=nwk)
+                if int(status) == 0:
+                    eui64 = _eui64_int(ieee)
+        except Exception as exc:  # the radio could not say: the frames cannot be attributed
+            _LOGGER.warning("EUI-64 lookup of 0x%04X failed: %r", nwk, exc)
+        finally:
+            packets = self._unresolved.pop(nwk, [])
+        if eui64 is None:
+            _LOGGER.warning("%d frame(s) from unknown node 0x%04X dropped", len(packets), nwk)
+            return
+        self._eui_by_nwk[nwk] = eui64
+        for packet in packets:
+            self._deliver(self._to_aps(packet, eui64, nwk))
+
+    def _to_aps(self, packet: zt.ZigbeePacket, src: int, src_nwk: int) -> ApsPacket:
+        broadcast = packet.dst is not None and packet.dst.addr_mode == zt.AddrMode.Broadcast
+        return ApsPacket(
+            src=src,
+            dst=0 if broadcast else self.eui64,
+            src_nwk=src_nwk,
+            dst_nwk=int(packet.dst.address) if broadcast else self.nwk,  # type: ignore[union-attr]
+            payload=packet.data.serialize(),
+            src_ep=packet.src_ep or 0,
+            dst_ep=packet.dst_ep or 0,
+            profile=packet.profile_id,
+            cluster=packet.cluster_id,
+            aps_counter=packet.tsn or 0,
+            lqi=packet.lqi if packet.lqi is not None else 255,
+            rssi=packet.rssi if packet.rssi is not None else -40,
+        )
+
+
+def _eui64_int(eui64: zt.EUI64) -> int:
+    return int.from_bytes(eui64.serialize(), "little")
+
+
+async def open_ezsp_transport(
+    path: str,
+    *,
+    baudrate: int = 115200,
+    flow_control: str | None = None,
+    hub_eui64: int | None = None,
+) -> ZigpyTransport:
+    """Start bellows on the dongle at ``path`` (``/dev/ttyUSB0``, ``socket://host:port``) and
+    return the running transport. ``hub_eui64`` is the EUI-64 the hub reports as its own;
+    ``None`` adopts the dongle's. Raises :class:`TransportError` if the radio does not start."""
+    import bellows.zigbee.application
+
+    app_class = hub_application_class(bellows.zigbee.application.ControllerApplication)
+    try:
+        app = app_class(hub_config(path, baudrate=baudrate, flow_control=flow_control))
+    except Exception as exc:  # voluptuous rejects the settings
+        raise TransportError(f"invalid radio settings for {path}: {exc}") from exc
+    transport = ZigpyTransport(app, hub_eui64=hub_eui64)
+    await transport.start()
+    return transport
