@@ -180,6 +180,7 @@ BAD_REQUESTS = [
     ("wrong-namespace", request_xml("11.1", update_body(), namespace="http://example.com/duis"), "Request", "namespace 'http://example.com/duis'"),
     ("no-header", b"<sr:Request xmlns:sr='http://www.dccinterface.co.uk/ServiceUserGateway'><sr:Body/></sr:Request>", "Header", "missing"),
     ("missing-request-id", request_xml("11.1", update_body()).replace(b"<sr:RequestID>90-B3-D5-1F-30-01-00-00:90-B3-D5-1F-30-00-00-02:1000</sr:RequestID>", b""), "Header/RequestID", "missing"),
+    ("header-extra", request_xml("11.1", update_body()).replace(b"</sr:Header>", b"<sr:Priority>1</sr:Priority></sr:Header>"), "Header", "unexpected element 'Priority'"),
     ("request-id-parts", request_xml("11.1", update_body(), request_id=f"{USER}:{DCC}"), "Header/RequestID", "is not <originator"),
     ("bad-originator", request_xml("11.1", update_body(), request_id=f"90-B3-D5-1F-30-01-00:{DCC}:1"), "Header/RequestID (originator)", "not an EUI-64"),
     ("bad-counter", request_xml("11.1", update_body(), request_id=f"{USER}:{DCC}:-1"), "Header/RequestID", "counter '-1'"),

@@ -106,7 +106,7 @@ def _parse_header(root: etree._Element) -> RequestHeader:
     if len(headers) != 1:
         raise DuisError("missing" if not headers else "appears more than once", element="Header")
     header = headers[0]
-    _children(header, "Header")
+    _only(header, "Header", {"RequestID", "CommandVariant", "ServiceReference", "ServiceReferenceVariant"})
     request_id = _text(header, "RequestID", "Header")
     assert request_id is not None
     originator, target, counter = _parse_request_id(request_id, "Header/RequestID")
