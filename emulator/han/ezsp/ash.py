@@ -368,7 +368,8 @@ class NcpAsh:
             if self.faults.nak_rx > 0:
                 self.faults.nak_rx -= 1
                 _LOGGER.info("ASH fault: rejecting host DATA frame %d with NAK", frame.frm_num)
-                self._reject()
+                self.counters.naks_sent += 1
+                self._emit(Nak(self._rx_seq))
                 return
             self._rx_seq = (self._rx_seq + 1) % 8
             self._rejecting = False

@@ -108,6 +108,8 @@ class ZigpyTransport(HanTransport):
         self._stopping = False
         self.reconnections = 0
         self.connected = asyncio.Event()
+        self.reconnected = asyncio.Event()
+        """Set after each successful reconnection (clear it to wait for the next one)."""
         app.hub_transport = self  # type: ignore[attr-defined]
         app.add_listener(self)
 
@@ -161,6 +163,7 @@ class ZigpyTransport(HanTransport):
             self.reconnections += 1
             self._adopt_identity()
             self.connected.set()
+            self.reconnected.set()
             _LOGGER.info("radio reconnected after %d attempt(s)", attempt)
             return
 
