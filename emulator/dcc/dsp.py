@@ -159,7 +159,7 @@ class Dsp:
         if not sr.device_ids:
             raise _Rejected(ERROR_MALFORMED, "DeviceIDList is empty")
         if not 0 <= sr.firmware_version <= _MAX_VERSION:
-            raise _Rejected(ERROR_MALFORMED, f"FirmwareVersion {sr.firmware_version:#x} is not a 4-byte version")
+            raise _Rejected(ERROR_MALFORMED, f"FirmwareVersion {sr.firmware_version:X} is not a 4-byte version (8 hex digits)")
         if not sr.firmware_image:
             raise _Rejected(ERROR_MALFORMED, "FirmwareImage is empty")
         try:
