@@ -82,7 +82,12 @@ def clock_sleep(clock: Clock) -> Sleep:
 
     async def sleep(delay: float) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        clock.call_later(delay, lambda: future.done() or future.set_result(None))
+
+        def wake() -> None:
+            if not future.done():  # the sleeper may have been cancelled meanwhile
+                future.set_result(None)
+
+        clock.call_later(delay, wake)
         await future
 
     return sleep
