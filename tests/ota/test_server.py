@@ -1,0 +1,366 @@
+"""The Comms Hub's OTA server engine, driven frame by frame (no I/O, no clock)."""
+
+from __future__ import annotations
+
+import pytest
+
+from emulator.ota.actions import Emit, Send, SetTimer
+from emulator.ota.catalog import ImageCatalog, ServedImage
+from emulator.ota.frames import (
+    DefaultResponse,
+    ImageBlockRequest,
+    ImageBlockResponse,
+    ImageNotify,
+    ImagePageRequest,
+    QueryNextImageRequest,
+    QueryNextImageResponse,
+    Status,
+    UpgradeEndRequest,
+    UpgradeEndResponse,
+    ZclFrame,
+    ZclHeader,
+)
+from emulator.ota.policy import PolicyBook, ServerPolicy, UpgradeTiming, VersionRule
+from emulator.ota.server import OtaServer
+from emulator.ota.sessions import SessionState, SqliteSessionStore
+
+DEV = 0x00DB1234567890A4
+NWK = 0x1234
+MFR, TYPE, OLD, NEW = 0x121D, 0x0084, 0xACDC0001, 0xACDCACDD
+IMAGE = ServedImage(MFR, TYPE, NEW, bytes(range(256)) * 40, 0x1111, 0x1211)
+
+
+def frame(command, tsn: int = 7) -> ZclFrame:
+    return ZclFrame(ZclHeader(1, 0, False, tsn, 0), command)
+
+
+def sends(actions) -> list:
+    return [a.command for a in actions if isinstance(a, Send)]
+
+
+def events(actions) -> dict[str, dict]:
+    return {a.event: a.fields for a in actions if isinstance(a, Emit)}
+
+
+def make_server(**policy) -> OtaServer:
+    catalog = ImageCatalog()
+    catalog.add(IMAGE)
+    return OtaServer(catalog, PolicyBook(ServerPolicy(**policy)))
+
+
+def query(server: OtaServer, version: int = OLD, hw: int | None = 0x1200, now: float = 0.0, device: int = DEV):
+    req = QueryNextImageRequest(1 if hw is not None else 0, MFR, TYPE, version, hw)
+    return server.on_frame(now, device, NWK, frame(req))
+
+
+def block(server: OtaServer, offset: int, size: int = 63, now: float = 1.0, tsn: int = 9):
+    req = ImageBlockRequest(0, MFR, TYPE, NEW, offset, size)
+    return server.on_frame(now, DEV, NWK, frame(req, tsn))
+
+
+def download(server: OtaServer, *, now: float = 1.0, size: int = 63) -> float:
+    offset = 0
+    while offset < IMAGE.size:
+        (rsp,) = sends(block(server, offset, size, now))
+        offset += len(rsp.image_data)
+        now += 0.01
+    return now
+
+
+class TestQueryNextImage:
+    def test_newer_image_is_offered_with_its_size(self):
+        actions = query(make_server())
+        assert sends(actions) == [QueryNextImageResponse(Status.SUCCESS, MFR, TYPE, NEW, IMAGE.size)]
+        assert actions[0].tsn == 7  # the response echoes the request's sequence number
+        assert events(actions)["query_answered"]["status"] == "SUCCESS"
+
+    @pytest.mark.parametrize(
+        "version, hw, reason",
+        [
+            (NEW, 0x1200, "no newer version"),
+            (NEW + 1, 0x1200, "no newer version"),
+            (OLD, 0x1000, "hardware_version_mismatch"),
+            (OLD, 0x1212, "hardware_version_mismatch"),
+        ],
+    )
+    def test_no_image_is_an_answer_never_silence(self, version, hw, reason):
+        actions = query(make_server(), version, hw)
+        assert sends(actions) == [QueryNextImageResponse(Status.NO_IMAGE_AVAILABLE)]
+        assert events(actions)["query_answered"]["reason"] == reason
+
+    def test_other_manufacturer_gets_no_image(self):
+        server = make_server()
+        req = QueryNextImageRequest(0, 0x1234, TYPE, OLD)
+        assert sends(server.on_frame(0, DEV, NWK, frame(req))) == [QueryNextImageResponse(Status.NO_IMAGE_AVAILABLE)]
+
+    def test_query_without_hardware_version_is_served(self):
+        assert sends(query(make_server(), hw=None))[0].status == Status.SUCCESS
+
+    @pytest.mark.parametrize(
+        "rule, current, offered",
+        [
+            (VersionRule.NEWER, NEW, False),
+            (VersionRule.REINSTALL, NEW, True),
+            (VersionRule.REINSTALL, NEW + 1, False),
+            (VersionRule.DOWNGRADE, NEW + 1, True),
+            (VersionRule.DOWNGRADE, NEW, False),
+            (VersionRule.FORCE, NEW, True),
+        ],
+    )
+    def test_version_rules(self, rule, current, offered):
+        rsp = sends(query(make_server(version_rule=rule), current))[0]
+        assert (rsp.status == Status.SUCCESS) is offered
+
+    def test_targeted_image_only_for_its_devices(self):
+        catalog = ImageCatalog()
+        catalog.target(IMAGE, [DEV])
+        server = OtaServer(catalog)
+        assert sends(query(server))[0].status == Status.SUCCESS
+        assert sends(query(server, device=DEV + 1))[0].status == Status.NO_IMAGE_AVAILABLE
+
+    def test_server_silent_on_queries_fault(self):
+        actions = query(make_server(silent_on_query=True))
+        assert sends(actions) == []
+        assert "query_ignored" in events(actions)
+
+
+class TestBlocks:
+    @pytest.mark.parametrize(
+        "mode, override, requested, expected",
+        [("aps", None, 63, 40), ("nwk", None, 63, 49), ("none", None, 100, 63), ("aps", 20, 63, 20),
+         ("none", None, 30, 30)],
+    )
+    def test_block_size_is_min_of_request_security_cap_and_override(self, mode, override, requested, expected):
+        server = make_server(security_mode=mode, max_block_size=override)
+        query(server)
+        (rsp,) = sends(block(server, 0, requested))
+        assert rsp.status == Status.SUCCESS
+        assert rsp.image_data == IMAGE.data[:expected]
+
+    def test_any_offset_can_be_served_and_is_reported_as_a_resume(self):
+        server = make_server()
+        actions = block(server, 5000, 40)  # no query first: a client that rebooted or a restarted hub
+        (rsp,) = sends(actions)
+        assert (rsp.file_offset, rsp.image_data) == (5000, IMAGE.data[5000:5040])
+        assert events(actions)["transfer_resumed"]["offset"] == 5000
+
+    def test_last_block_is_short_and_ends_the_download(self):
+        server = make_server(security_mode="none")
+        query(server)
+        actions = block(server, IMAGE.size - 10, 63)
+        assert sends(actions)[0].image_data == IMAGE.data[-10:]
+
+    def test_full_download_moves_to_the_silent_phase(self):
+        server = make_server()
+        query(server)
+        download(server)
+        assert server.sessions.get(DEV).state is SessionState.AWAITING_UPGRADE_END
+
+    def test_offset_beyond_the_image_is_refused_with_abort(self):
+        server = make_server()
+        query(server)
+        actions = block(server, IMAGE.size + 1)
+        assert sends(actions) == [ImageBlockResponse(Status.ABORT)]
+        assert "beyond image size" in events(actions)["block_refused"]["reason"]
+
+    def test_unknown_image_is_no_image_available(self):
+        server = make_server()
+        req = ImageBlockRequest(0, MFR, TYPE, NEW + 5, 0, 40)
+        assert sends(server.on_frame(0, DEV, NWK, frame(req))) == [ImageBlockResponse(Status.NO_IMAGE_AVAILABLE)]
+
+    def test_progress_is_observable(self):
+        server = make_server(progress_step_percent=25)
+        query(server)
+        download(server)
+        progress = server.progress(100.0, DEV)
+        assert progress["state"] == "awaiting_upgrade_end"
+        assert progress["offset"] == IMAGE.size and progress["percent"] == 100.0
+        assert progress["rate_bps"] > 0
+
+    def test_progress_events_carry_offset_rate_and_eta(self):
+        server = make_server(progress_step_percent=50)
+        query(server)
+        block(server, 0, now=1.0)
+        actions = []
+        offset, now = 40, 1.0
+        while offset < IMAGE.size // 2 + 40:
+            now += 0.5
+            actions += block(server, offset, now=now)
+            offset += 40
+        progress = [a.fields for a in actions if isinstance(a, Emit) and a.event == "transfer_progress"]
+        assert progress and progress[-1]["percent"] >= 50
+        assert progress[-1]["eta_s"] > 0 and progress[-1]["rate_bps"] == pytest.approx(80, rel=0.05)
+
+
+class TestRateControl:
+    def test_client_faster_than_minimum_block_period_gets_wait_for_data(self):
+        server = make_server(minimum_block_period_ms=2500)
+        query(server)
+        block(server, 0, now=1.0)
+        (rsp,) = sends(block(server, 40, now=1.1))
+        assert rsp.status == Status.WAIT_FOR_DATA
+        assert rsp.minimum_block_period == 2500
+        assert rsp.request_time - rsp.current_time == 3  # 2.4 s left, rounded up to whole seconds
+        assert sends(block(server, 40, now=3.6))[0].status == Status.SUCCESS
+
+    def test_server_side_pacing_delays_each_response(self):
+        server = make_server(response_delay_s=0.25)
+        query(server)
+        send = [a for a in block(server, 0) if isinstance(a, Send)][0]
+        assert send.delay == 0.25
+
+
+class TestPages:
+    def test_page_request_is_answered_with_spaced_blocks(self):
+        server = make_server()
+        query(server)
+        req = ImagePageRequest(0, MFR, TYPE, NEW, 0, 40, 100, 30)
+        actions = server.on_frame(1.0, DEV, NWK, frame(req))
+        blocks = sends(actions)
+        timers = [a for a in actions if isinstance(a, SetTimer)]
+        while timers and timers[-1].kind == "page":
+            actions = server.on_timer(1.0 + timers[-1].delay, DEV, "page")
+            blocks += sends(actions)
+            timers = [a for a in actions if isinstance(a, SetTimer)]
+        assert [b.file_offset for b in blocks] == [0, 40, 80]
+        assert b"".join(b.image_data for b in blocks) == IMAGE.data[:100]
+
+
+class TestUpgradeEnd:
+    @pytest.mark.parametrize(
+        "timing, delay, upgrade_time, state",
+        [
+            (UpgradeTiming.NOW, 0, 0, SessionState.SCHEDULED),
+            (UpgradeTiming.DELAY, 90, 90, SessionState.SCHEDULED),
+            (UpgradeTiming.WAIT_FOR_COMMAND, 0, 0xFFFFFFFF, SessionState.WAITING_FOR_COMMAND),
+        ],
+    )
+    def test_success_is_answered_by_policy_in_relative_time(self, timing, delay, upgrade_time, state):
+        server = make_server(upgrade_timing=timing, upgrade_delay_s=delay)
+        query(server)
+        now = download(server)
+        actions = server.on_frame(now, DEV, NWK, frame(UpgradeEndRequest(Status.SUCCESS, MFR, TYPE, NEW)))
+        assert sends(actions) == [UpgradeEndResponse(MFR, TYPE, NEW, 0, upgrade_time)]
+        assert server.sessions.get(DEV).state is state
+        assert "transfer_completed" in events(actions)
+
+    def test_upgrade_command_later_for_a_waiting_device(self):
+        server = make_server(upgrade_timing=UpgradeTiming.WAIT_FOR_COMMAND)
+        query(server)
+        server.on_frame(download(server), DEV, NWK, frame(UpgradeEndRequest(Status.SUCCESS, MFR, TYPE, NEW)))
+        actions = server.upgrade_now(500.0, DEV)
+        assert sends(actions) == [UpgradeEndResponse(MFR, TYPE, NEW, 0, 0)]
+        with pytest.raises(ValueError, match="not waiting for an upgrade command"):
+            server.upgrade_now(501.0, DEV)
+
+    @pytest.mark.parametrize("status", [Status.INVALID_IMAGE, Status.ABORT, Status.REQUIRE_MORE_IMAGE])
+    def test_other_status_gets_default_response_and_ends_the_session(self, status):
+        server = make_server()
+        query(server)
+        actions = server.on_frame(5.0, DEV, NWK, frame(UpgradeEndRequest(status, MFR, TYPE, NEW), tsn=42))
+        assert sends(actions) == [DefaultResponse(0x06, Status.SUCCESS)]
+        assert [a.tsn for a in actions if isinstance(a, Send)] == [42]
+        assert server.sessions.get(DEV).state is SessionState.FAILED
+        assert events(actions)["transfer_failed"]["status"] == status.name
+
+
+class TestTimeouts:
+    def _fire(self, server, actions, now_limit):
+        """Fire the timeout timers the engine asks for until none is left or time runs out."""
+        fired = []
+        timers = [a for a in actions if isinstance(a, SetTimer) and a.kind == "timeout"]
+        now = 0.0
+        while timers:
+            now = now + timers[-1].delay
+            if now > now_limit:
+                break
+            out = server.on_timer(now, DEV, "timeout")
+            fired += out
+            timers = [a for a in out if isinstance(a, SetTimer)]
+        return fired
+
+    def test_gap_between_block_requests_times_out(self):
+        server = make_server(block_gap_timeout_s=60)
+        actions = query(server) + block(server, 0, now=1.0)
+        fired = self._fire(server, actions, 10_000)
+        assert events(fired)["timed_out"]["phase"] == "download"
+        assert server.sessions.get(DEV).state is SessionState.TIMED_OUT
+
+    def test_silent_phase_of_an_hour_is_tolerated_by_default(self):
+        server = make_server()
+        query(server)
+        now = download(server)
+        later = now + 3600
+        actions = server.on_frame(later, DEV, NWK, frame(UpgradeEndRequest(Status.SUCCESS, MFR, TYPE, NEW)))
+        assert sends(actions)[0] == UpgradeEndResponse(MFR, TYPE, NEW, 0, 0)
+
+    def test_silent_phase_longer_than_configured_times_out(self):
+        server = make_server(upgrade_end_timeout_s=600)
+        query(server)
+        timers: list = []
+        offset, now = 0, 1.0
+        while offset < IMAGE.size:
+            out = block(server, offset, 40, now)
+            timers += [a for a in out if isinstance(a, SetTimer)]
+            offset += 40
+        fired = server.on_timer(now + 601, DEV, "timeout")
+        fired += server.on_timer(now + 1000, DEV, "timeout")
+        assert events(fired)["timed_out"]["phase"] == "silent_phase"
+
+
+class TestRestart:
+    def test_restarted_server_serves_the_next_request_as_if_nothing_happened(self, tmp_path):
+        db = str(tmp_path / "sessions.db")
+        catalog = ImageCatalog()
+        catalog.add(IMAGE)
+        first = OtaServer(catalog, sessions=SqliteSessionStore(db))
+        first.on_frame(0, DEV, NWK, frame(QueryNextImageRequest(0, MFR, TYPE, OLD)))
+        for offset in range(0, 4000, 40):
+            first.on_frame(1, DEV, NWK, frame(ImageBlockRequest(0, MFR, TYPE, NEW, offset, 40)))
+        del first  # the process dies
+
+        second = OtaServer(catalog, sessions=SqliteSessionStore(db))
+        restored = second.restore(100.0)
+        assert events(restored)["session_restored"]["state"] == "downloading"
+        assert any(isinstance(a, SetTimer) and a.kind == "timeout" for a in restored)
+        actions = second.on_frame(100.0, DEV, NWK, frame(ImageBlockRequest(0, MFR, TYPE, NEW, 4000, 40)))
+        assert sends(actions)[0].image_data == IMAGE.data[4000:4040]
+        assert "transfer_started" not in events(actions) and "transfer_resumed" not in events(actions)
+        assert second.sessions.get(DEV).state is SessionState.DOWNLOADING
+
+
+class TestOther:
+    def test_image_notify_unicast_and_broadcast(self):
+        server = make_server()
+        (unicast,) = sends(server.image_notify(DEV, NWK, IMAGE, query_jitter=50))
+        assert unicast == ImageNotify(3, 50, MFR, TYPE, NEW)
+        actions = server.image_notify(None, 0xFFFF)
+        assert sends(actions) == [ImageNotify(0, 100)]
+        assert events(actions)["image_notify_sent"]["broadcast"] is True
+        with pytest.raises(ValueError, match="query_jitter"):
+            server.image_notify(None, 0xFFFF, query_jitter=0)
+
+    def test_server_to_client_command_is_refused(self):
+        actions = make_server().on_frame(0, DEV, NWK, frame(QueryNextImageResponse(Status.NO_IMAGE_AVAILABLE), 3))
+        assert sends(actions) == [DefaultResponse(0, Status.UNSUP_CLUSTER_COMMAND)]
+
+    def test_stray_default_response_mid_transfer_changes_nothing(self):
+        server = make_server()
+        query(server)
+        block(server, 0)
+        actions = server.on_frame(2, DEV, NWK, frame(DefaultResponse(0x05, Status.SUCCESS)))
+        assert sends(actions) == [] and "default_response_received" in events(actions)
+        assert sends(block(server, 40))[0].image_data == IMAGE.data[40:80]
+
+    def test_abort_makes_the_next_block_request_fail(self):
+        server = make_server()
+        query(server)
+        block(server, 0)
+        assert "aborted" in events(server.abort(2.0, DEV))
+        assert sends(block(server, 40)) == [ImageBlockResponse(Status.ABORT)]
+
+    def test_policy_rejects_bad_values(self):
+        with pytest.raises(ValueError, match="security_mode"):
+            ServerPolicy(security_mode="tls")
+        with pytest.raises(ValueError, match="max_block_size"):
+            ServerPolicy(max_block_size=0)
