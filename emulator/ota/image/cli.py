@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from emulator.ota.image import format as fmt
+from emulator.ota.image.model import OtaImage
 
 _TEST_ONLY = "TEST ONLY"
 
@@ -185,7 +186,7 @@ def _read(path: str) -> bytes:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def _load(path: str, layout: str | None) -> Any:
+def _load(path: str, layout: str | None) -> OtaImage:
     from emulator.cli import UserError
     from emulator.ota.image.errors import ImageError
     from emulator.ota.image.parse import load_image

@@ -164,6 +164,7 @@ def _parse_header(data: bytes, start: int, source: str, findings: _Findings) -> 
                       f"0x{field_control & ~fmt.FC_KNOWN_BITS:04X}")
 
     optional: dict[str, int | None] = {name: None for name, _, _ in fmt.OPTIONAL_HEADER_FIELDS}
+    offsets: dict[str, int] = {}
     position = fmt.FIXED_HEADER_LENGTH
     for name, size, bit in fmt.OPTIONAL_HEADER_FIELDS:
         if not field_control & bit:
@@ -180,6 +181,7 @@ def _parse_header(data: bytes, start: int, source: str, findings: _Findings) -> 
                 f"truncated OTA header: the field needs {size} bytes but the input ends at "
                 f"offset {len(data)}",
             )
+        offsets[name] = start + position
         optional[name] = fmt.OPTIONAL_FIELD_CODECS[name].parse(
             data[start + position : start + position + size]
         )
@@ -203,7 +205,7 @@ def _parse_header(data: bytes, start: int, source: str, findings: _Findings) -> 
         )
     low, high = optional["min_hardware_version"], optional["max_hardware_version"]
     if low is not None and high is not None and low > high:
-        findings.warn("hardware-range-inverted", start + header_length - 4,
+        findings.warn("hardware-range-inverted", offsets["min_hardware_version"],
                       f"minimum hardware version 0x{low:04X} is above maximum 0x{high:04X}; "
                       "no device can accept the image")
 

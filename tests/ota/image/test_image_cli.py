@@ -160,3 +160,13 @@ def test_inspect_json_of_a_messy_vendor_file(capsys) -> None:
     assert main(["image", "inspect", str(path)]) == 0
     text = capsys.readouterr().out
     assert "vendor-prefix at offset 0" in text and "upgrade-image" in text
+
+
+def test_inspect_with_forced_layout(tmp_path: Path, payload: Path, capsys) -> None:
+    out = tmp_path / "p.ota"
+    main(["image", "build", str(payload), "-o", str(out), *BUILD, "--layout", "gbcs-ppmid"])
+    capsys.readouterr()
+    assert main(["image", "inspect", str(out), "--json", "--layout", "standard"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["layout"] == "standard" and report["manufacturer_image_sha256"] is None
+    assert any(w.startswith("element-overrun at offset 60") for w in report["warnings"])
