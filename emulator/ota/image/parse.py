@@ -126,7 +126,7 @@ def _parse_at(
         elements=elements,
         manufacturer_image=manufacturer_image,
         signature=signature,
-        warnings=tuple(findings.warnings),
+        warnings=tuple(sorted(findings.warnings, key=lambda w: w.offset)),  # file order
     )
     for warning in image.warnings:
         _LOGGER.info("%s: %s", source, warning)
