@@ -178,8 +178,8 @@ class EmulatedDevice:
             self.bus.emit(self.source, "firmware_activation_failed", self.eui64,
                           firmware_version=f"{self.firmware.active_version:08X}", via=via)
             if self.device_type is DeviceType.PPMID:
-                self._alert(GbcsAlertCode.PPMID_FIRMWARE_ACTIVATION, activation="failure",
-                            firmware_version=f"{self.firmware.active_version:08X}")
+                self._alert(GbcsAlertCode.PPMID_FIRMWARE_ACTIVATION, success=False,
+                            firmware_version=self.firmware.active_version)
             self._execute(self.client.activated(now, self.firmware.active_version))
             return False
         self.firmware.history.append(self.firmware.active_version)
@@ -189,10 +189,9 @@ class EmulatedDevice:
         self.bus.emit(self.source, "firmware_activated", self.eui64, firmware_version=f"{version:08X}", via=via)
         self._execute(self.client.activated(now, version))
         if self.device_type is DeviceType.PPMID:
-            self._alert(GbcsAlertCode.PPMID_FIRMWARE_ACTIVATION, activation="success",
-                        firmware_version=f"{version:08X}")
+            self._alert(GbcsAlertCode.PPMID_FIRMWARE_ACTIVATION, success=True, firmware_version=version)
         else:
-            self._alert(GbcsAlertCode.EXECUTING_FIRMWARE_VERSION_CHANGED, firmware_version=f"{version:08X}")
+            self._alert(GbcsAlertCode.EXECUTING_FIRMWARE_VERSION_CHANGED, firmware_version=version)
         return True
 
     # -- GBCS tunnel ---------------------------------------------------------------------------
@@ -205,7 +204,7 @@ class EmulatedDevice:
         if message.kind != "command" or self.faults.ignore_gbcs_commands:
             return
         if message.service == "11.2":
-            self._respond(message, firmware_version=f"{self.firmware.active_version:08X}")
+            self._respond(message, firmware_version=self.firmware.active_version)
         elif message.service == "11.3":
             self._on_activate_command(message)
 
@@ -216,23 +215,23 @@ class EmulatedDevice:
             if cancelled:
                 self.firmware.scheduled_activation.cancel()
                 self.firmware.scheduled_activation = None
-            self._respond(message, cancelled=cancelled, firmware_version=f"{self.firmware.active_version:08X}")
+            self._respond(message, cancelled=cancelled, firmware_version=self.firmware.active_version)
             return
         code = self._check_activation(message.details.get("h", ""))
         if code is not ActivationResponseCode.SUCCESS:
-            self._respond(message, response_code=code.name, firmware_version=f"{self.firmware.active_version:08X}")
+            self._respond(message, response_code=int(code), firmware_version=self.firmware.active_version)
             return
         delay = None if execution is None else float(execution) - self.clock.now()
         if delay is not None and delay > 0:
             if self.firmware.scheduled_activation is not None:
                 self.firmware.scheduled_activation.cancel()
             self.firmware.scheduled_activation = self.clock.call_later(delay, self._future_activation)
-            self._respond(message, response_code="SUCCESS", scheduled=True, execution_time=float(execution),
-                          firmware_version=f"{self.firmware.active_version:08X}")
+            self._respond(message, response_code=int(ActivationResponseCode.SUCCESS), scheduled=True,
+                          execution_time=float(execution), firmware_version=self.firmware.active_version)
             return
         ok = self._activate(self.firmware.pending_version or self.firmware.active_version, via="11.3")
         code = ActivationResponseCode.SUCCESS if ok else ActivationResponseCode.ACTIVATION_FAILURE
-        self._respond(message, response_code=code.name, firmware_version=f"{self.firmware.active_version:08X}")
+        self._respond(message, response_code=int(code), firmware_version=self.firmware.active_version)
 
     def _check_activation(self, hash_b64: str) -> ActivationResponseCode:
         if self.firmware.pending_version is None or self.firmware.pending_hash is None:
@@ -250,16 +249,16 @@ class EmulatedDevice:
         version = self.firmware.pending_version
         ok = version is not None and self._activate(version, via="11.3 future-dated")
         code = GbcsAlertCode.FUTURE_DATED_ACTIVATION_SUCCESS if ok else GbcsAlertCode.FUTURE_DATED_ACTIVATION_FAILURE
-        self._alert(code, firmware_version=f"{self.firmware.active_version:08X}")
+        self._alert(code, firmware_version=self.firmware.active_version)
 
     def _respond(self, command: TunnelMessage, **details: Any) -> None:
+        self.bus.emit(self.source, "command_response", self.eui64, service=command.service, **_shown(details))
         self._tunnel(TunnelMessage("response", command.service, command.transaction, details=details))
 
     def _alert(self, code: GbcsAlertCode, **details: Any) -> None:
         """Raise a GBCS alert; a ``hash`` (bytes) shows as hex and travels as base64."""
-        shown = dict(details)
+        shown = _shown(details)
         if isinstance(details.get("hash"), bytes):
-            shown["hash"] = details["hash"].hex()
             details["hash"] = base64.b64encode(details["hash"]).decode()
         self.bus.emit(self.source, "device_alert", self.eui64, alert=f"0x{int(code):04X}", **shown)
         self._tunnel(TunnelMessage("alert", alert_code=int(code), details=details))
@@ -271,3 +270,15 @@ class EmulatedDevice:
         hub = self.client.server_eui64
         self.transport.send(ApsPacket(self.eui64, hub, self.transport.nwk, self.client.server_nwk,
                                       message.encode(), cluster=TUNNELING_CLUSTER, aps_counter=self._aps_counter))
+
+
+def _shown(details: dict[str, Any]) -> dict[str, Any]:
+    """Timeline form of alert/response details: versions as 8 hex digits, hashes as hex, codes named."""
+    shown = dict(details)
+    if isinstance(shown.get("firmware_version"), int):
+        shown["firmware_version"] = f"{shown['firmware_version']:08X}"
+    if isinstance(shown.get("hash"), bytes):
+        shown["hash"] = shown["hash"].hex()
+    if isinstance(shown.get("response_code"), int):
+        shown["response_code"] = ActivationResponseCode(shown["response_code"]).name
+    return shown

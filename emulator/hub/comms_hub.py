@@ -103,7 +103,7 @@ class CommsHub:
                 self.catalog.untarget(device, previous.image)
                 self._alert(device, GbcsAlertCode.CCS08_TRANSFER_FAILURE,
                             result=TransferResult.DISCARDED_OR_OVERWRITTEN, request_id=previous.request_id,
-                            file_version=f"{previous.image.file_version:08X}")
+                            firmware_version=previous.image.file_version)
             self.distributions[device] = Distribution(device, served, activate_now, request_id)
             self.policies.override(
                 device, upgrade_timing=UpgradeTiming.NOW if activate_now else UpgradeTiming.WAIT_FOR_COMMAND
@@ -200,7 +200,7 @@ class CommsHub:
                     pass
             dist = self.distributions.get(packet.src)
             if dist is not None and "firmware_version" not in details:
-                details["firmware_version"] = f"{dist.image.file_version:08X}"
+                details["firmware_version"] = dist.image.file_version
             self._send_upstream(DeviceAlert(message.alert_code, packet.src, self.eui64, now, details))
         elif message.kind == "response" and message.transaction is not None:
             request_id = self._transactions.pop(message.transaction, None)
@@ -218,25 +218,30 @@ class CommsHub:
         if event == "transfer_completed":
             dist.state = DistributionState.TRANSFERRED
             self._alert(dist.device, GbcsAlertCode.CCS08_TRANSFER_SUCCESS, result=TransferResult.TRANSFERRED,
-                        request_id=dist.request_id, file_version=f"{dist.image.file_version:08X}")
+                        request_id=dist.request_id, firmware_version=dist.image.file_version)
         elif event in ("transfer_failed", "timed_out", "aborted"):
             dist.state = DistributionState.FAILED
             self._alert(dist.device, GbcsAlertCode.CCS08_TRANSFER_FAILURE, result=TransferResult.TRANSFER_FAILED,
-                        request_id=dist.request_id, file_version=f"{dist.image.file_version:08X}",
+                        request_id=dist.request_id, firmware_version=dist.image.file_version,
                         reason=report.fields.get("status") or report.fields.get("phase") or report.fields.get("reason"))
         elif event == "query_answered" and report.fields.get("reason") == "hardware_version_mismatch":
             dist.state = DistributionState.FAILED
             self.catalog.untarget(dist.device, dist.image)
             self._alert(dist.device, GbcsAlertCode.CCS08_TRANSFER_FAILURE,
                         result=TransferResult.HARDWARE_VERSION_MISMATCH, request_id=dist.request_id,
-                        file_version=f"{dist.image.file_version:08X}",
+                        firmware_version=dist.image.file_version,
                         hardware_version=report.fields.get("hardware_version"))
 
     # -- outputs -----------------------------------------------------------------------------
     def _alert(self, device: int, code: GbcsAlertCode, **details: Any) -> None:
+        """A CCS08 alert: upstream with integer values, on the timeline with names and hex."""
+        shown = dict(details)
         if "result" in details:
-            details["result"] = TransferResult(details["result"]).name.lower()
-        self.bus.emit("comms_hub", "device_alert", device, alert=f"0x{int(code):04X}", **details)
+            details["result"] = int(details["result"])
+            shown["result"] = TransferResult(details["result"]).name.lower()
+        if isinstance(details.get("firmware_version"), int):
+            shown["firmware_version"] = f"{details['firmware_version']:08X}"
+        self.bus.emit("comms_hub", "device_alert", device, alert=f"0x{int(code):04X}", **shown)
         self._send_upstream(DeviceAlert(int(code), device, self.eui64, self.clock.now(), details))
 
     def _send_upstream(self, message: HubMessage) -> None:

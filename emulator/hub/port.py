@@ -46,7 +46,12 @@ class ActivationResponseCode(enum.IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class DeviceAlert:
-    """A GBCS alert raised by the hub (CCS08) or by a device and relayed by the hub."""
+    """A GBCS alert raised by the hub (CCS08) or by a device and relayed by the hub.
+
+    ``details`` holds plain values: ``firmware_version`` (int), ``result`` (int, a
+    :class:`TransferResult`), ``success`` (bool, 0x8F8B), ``hash`` (hex str, 0x8F72),
+    ``request_id`` (str, CCS08), ``reason`` (str).
+    """
 
     alert_code: int
     device: int
@@ -57,7 +62,12 @@ class DeviceAlert:
 
 @dataclass(frozen=True, slots=True)
 class CommandResponse:
-    """A device's response to a command the hub forwarded (11.2 read, 11.3 activate)."""
+    """A device's response to a command the hub forwarded (11.2 read, 11.3 activate).
+
+    ``details``: ``firmware_version`` (int); for 11.3 ``response_code`` (int, an
+    :class:`ActivationResponseCode`), ``scheduled`` (bool) and ``execution_time`` (clock seconds)
+    for a future-dated command, ``cancelled`` (bool) for a cancellation.
+    """
 
     request_id: str
     service_reference: str
