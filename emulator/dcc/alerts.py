@@ -111,11 +111,10 @@ def dcc_alert(
     recipient: str | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> UserMessage:
-    """A DCC alert; ``details`` gains the code's ``description``."""
-    merged = {"description": code.description, **(details or {})}
+    """A DCC alert (its description is ``code.description``, not repeated in ``details``)."""
     return make_message(
         MessageKind.DCC_ALERT, code.value, time=time, device=device, request_id=request_id,
-        recipient=recipient, details=merged,
+        recipient=recipient, details=details,
     )
 
 

@@ -183,16 +183,31 @@ class Csp:
 
     # -- 11.2 / 11.3 ---------------------------------------------------------------------------
     def activate_firmware(
-        self, hub: int, device: int, firmware_hash: bytes, execution_time: float | None, *, request_id: str
+        self,
+        hub: int,
+        device: int,
+        firmware_hash: bytes,
+        execution_time: float | None,
+        *,
+        request_id: str,
+        cancel: bool = False,
     ) -> bool:
-        """Pass 11.3 to ``hub``; False if the CSP has no route to it."""
+        """Pass 11.3 to ``hub``; False if the CSP has no route to it.
+
+        ``cancel`` (ExecutionDateTime 3000-12-31) uses the hub's ``cancel_activation`` when it has
+        one; otherwise the 11.3 goes as it is, dated 3000-12-31, which replaces the pending one.
+        """
         port = self._hubs.get(hub)
         if port is None:
             return False
-        self._clock.call_later(
-            self.policy.command_delay, lambda: port.activate_firmware(
-                device, firmware_hash, execution_time, request_id=request_id)
-        )
+        cancel_activation = getattr(port, "cancel_activation", None) if cancel else None
+        if cancel_activation is not None:
+            self._clock.call_later(self.policy.command_delay, lambda: cancel_activation(device, request_id=request_id))
+        else:
+            self._clock.call_later(
+                self.policy.command_delay,
+                lambda: port.activate_firmware(device, firmware_hash, execution_time, request_id=request_id),
+            )
         return True
 
     def read_firmware_version(self, hub: int, device: int, *, request_id: str) -> bool:

@@ -249,7 +249,7 @@ class Dsp:
         execution_time, cancel = self._execution_time(sr.execution_datetime)
         assert device.comms_hub is not None
         if not self._csp.activate_firmware(
-            device.comms_hub, device.eui64, sr.firmware_hash, execution_time, request_id=request_id
+            device.comms_hub, device.eui64, sr.firmware_hash, execution_time, request_id=request_id, cancel=cancel
         ):
             raise _Rejected(ERROR_NO_ROUTE, f"no WAN route to Comms Hub {format_eui64(device.comms_hub)}")
         self._pending[request_id] = PendingCommand(
@@ -374,17 +374,24 @@ class Dsp:
         success = alert.alert_code == GbcsAlertCode.CCS08_TRANSFER_SUCCESS
         default = TransferResult.TRANSFERRED if success else TransferResult.TRANSFER_FAILED
         result = _enum_detail(alert, "result", TransferResult, default)
-        finished = not success or device.device_type in (DeviceType.CHF, DeviceType.GPF)
-        mark = self.smi.finish_update(device.eui64) if finished else self.smi.update_in_progress(device.eui64)
-        if success and mark is not None and device.device_type in (DeviceType.CHF, DeviceType.GPF):
-            self.smi.set_firmware_status(device.eui64, FirmwareStatus.IMAGE_HELD, mark.firmware_version)
+        mark = self.smi.update_in_progress(device.eui64)
+        about = alert.details.get("request_id")
+        request_id = about if isinstance(about, str) else (mark.request_id if mark else None)
+        if mark is not None and request_id == mark.request_id:
+            # A hub's own CHF/GPF image ends with the transfer; a HAN device still has to report.
+            if not success or device.device_type in (DeviceType.CHF, DeviceType.GPF):
+                self.smi.finish_update(device.eui64)
+            if success and device.device_type in (DeviceType.CHF, DeviceType.GPF):
+                self.smi.set_firmware_status(device.eui64, FirmwareStatus.IMAGE_HELD, mark.firmware_version)
+        else:
+            mark = None  # about an earlier distribution (e.g. its image discarded): not the current one
         details = {
             "alert_code": gbcs_code(alert.alert_code), "result": int(result), "result_name": result.name,
             "comms_hub": format_eui64(alert.hub),
         }
         for recipient in self._recipients(device, mark.originator if mark else None):
             self._emit(dcc_alert(DccAlertCode.N62, time=alert.time, device=device.eui64,
-                                 request_id=mark.request_id if mark else None, recipient=recipient, details=details))
+                                 request_id=request_id, recipient=recipient, details=details))
 
     def _on_ppmid_activation(self, alert: DeviceAlert, device: SmiDevice) -> None:
         """0x8F8B -> N39; on success the SMI takes the new version and N49 follows."""
@@ -502,7 +509,8 @@ class Dsp:
                 self._record_new_version(device, new_version, pending.request_id, restore=True)
         self.smi.finish_update(device.eui64)
         self._respond(response, device, pending, {
-            "response_code": int(code), "response_name": code.name, "firmware_version": _hex(version),
+            # not "response_code": that key is the DUIS ResponseCode for the renderer
+            "activation_result": int(code), "activation_result_name": code.name, "firmware_version": _hex(version),
         })
 
     def _respond(

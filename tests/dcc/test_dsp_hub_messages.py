@@ -134,7 +134,8 @@ def test_activate_firmware_response(code: ActivationResponseCode) -> None:
                   firmware_version=reported)
     [response] = h.with_code("11.3")
     assert response.kind is MessageKind.RESPONSE
-    assert (response.details["response_code"], response.details["response_name"]) == (int(code), code.name)
+    assert (response.details["activation_result"], response.details["activation_result_name"]) == (
+        int(code), code.name)
     assert response.details["firmware_version"] == f"{reported:08X}"
     device = h.dsp.smi.require(ESME_ID)
     if code is ActivationResponseCode.SUCCESS:
@@ -150,7 +151,7 @@ def test_activate_firmware_response_without_a_code_does_not_touch_the_smi() -> N
     h.dsp.submit(sr)
     h.clock.run()
     h.hub.respond(sr.header.request_id, "11.3", ESME_ID, h.clock.now(), response_code=99)
-    assert h.with_code("11.3")[0].details["response_name"] == "ACTIVATION_FAILURE"
+    assert h.with_code("11.3")[0].details["activation_result_name"] == "ACTIVATION_FAILURE"
     assert h.dsp.smi.require(ESME_ID).firmware_version == OLD_VERSION
 
 
@@ -344,3 +345,24 @@ def test_every_user_message_has_a_sat_entry() -> None:
     h.hub.alert(GbcsAlertCode.CCS08_TRANSFER_SUCCESS, PPMID_ID, 200.0, result=0)
     audited = [e.details["message_id"] for e in h.dsp.sat.entries(event=SatEvent.USER_MESSAGE)]
     assert audited == [m.message_id for m in h.messages]
+
+
+def test_cancellation_uses_the_hubs_cancel_activation_when_it_has_one() -> None:
+    h = Harness()
+    cancels: list[tuple[int, str]] = []
+    h.hub.cancel_activation = lambda device, *, request_id: cancels.append((device, request_id))  # type: ignore[attr-defined]
+    sr = h.activate(ESME_ID, datetime(3000, 12, 31, 0, 0, tzinfo=timezone.utc))
+    h.dsp.submit(sr)
+    h.clock.run()
+    assert cancels == [(ESME_ID, sr.header.request_id)] and h.hub.activations == []
+
+
+def test_ccs08_about_an_earlier_distribution_leaves_the_current_update_running() -> None:
+    h = Harness()
+    current = distributed_ppmid(h)
+    h.hub.alert(GbcsAlertCode.CCS08_TRANSFER_FAILURE, PPMID_ID, 50.0, result=1, request_id="earlier:request:1")
+    n62s = h.with_code("N62")  # not the current request's: to every responsible supplier
+    assert sorted(m.recipient for m in n62s) == sorted([IMPORT, format_eui64(GAS_SUPPLIER_ID)])
+    assert {(m.request_id, m.details["result_name"]) for m in n62s} == {
+        ("earlier:request:1", "DISCARDED_OR_OVERWRITTEN")}
+    assert h.dsp.smi.update_in_progress(PPMID_ID).request_id == current
