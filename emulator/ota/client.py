@@ -38,6 +38,8 @@ _LOGGER = logging.getLogger(__name__)
 
 # ZigBee UTCTime counts seconds from 2000-01-01; a real device's clock reads about 26 years.
 _DEVICE_UTC_NOW = 0x30F1_0000
+# A count-down longer than this is never scheduled: the device would sit in COUNT_DOWN for years.
+_NEVER_S = 365 * 86400
 
 
 class ImageUpgradeStatus(enum.IntEnum):
@@ -362,11 +364,12 @@ class OtaClient:
         if rsp.upgrade_time == UPGRADE_TIME_WAIT_FOR_COMMAND:
             self.image_upgrade_status = ImageUpgradeStatus.WAITING_TO_UPGRADE
             return [Emit("waiting_for_upgrade_command", self.eui64, {"file_version": f"{rsp.file_version:08X}"})]
-        if self.profile.absolute_upgrade_time and rsp.current_time == 0:
-            delay = float(rsp.upgrade_time - _DEVICE_UTC_NOW)  # the quirk: relative read as UTC
-            if delay <= 0:
-                delay = 0.0
-            elif delay > 365 * 86400:
+        if self.profile.absolute_upgrade_time and rsp.current_time == 0 and rsp.upgrade_time != 0:
+            # The quirk: a relative time (seconds from now) read as UTC. That date lies in 2000,
+            # behind the device's clock, and the unsigned 32-bit difference wraps to a century.
+            # An upgrade time of 0 is "now" for every device, so it is not affected.
+            delay = float((rsp.upgrade_time - _DEVICE_UTC_NOW) & 0xFFFFFFFF)
+            if delay > _NEVER_S:
                 self.image_upgrade_status = ImageUpgradeStatus.COUNT_DOWN
                 return [Emit("upgrade_scheduled", self.eui64, {"delay_s": delay, "note": "upgrade time read as absolute UTC"})]
         else:
