@@ -125,6 +125,8 @@ _Layout = tuple[tuple[str, int], ...]
 _MAX_BY_SIZE: Final = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF, 8: 0xFFFFFFFFFFFFFFFF}
 _BYTES_LIKE: Final = (bytes, bytearray, memoryview)
 
+# Builds a NamedTuple from a tuple of the right length without the keyword-handling __new__:
+# roughly twice as fast, and every caller below passes exactly the record's fields.
 _new = tuple.__new__
 
 
@@ -907,7 +909,9 @@ def _bad_header(fc: int, command_id: int, command_offset: int) -> FrameError:
     if frame_type > FRAME_TYPE_CLUSTER:
         return FrameError(f"ZCL frame type {frame_type} is reserved", 0, "frame_type")
     if fc & _FC_RESERVED:
-        return FrameError(f"ZCL frame control {fc:#04x} sets reserved bits {fc & _FC_RESERVED:#04x}", 0, "frame_control")
+        return FrameError(
+            f"ZCL frame control {fc:#04x} sets reserved bits {fc & _FC_RESERVED:#04x}", 0, "frame_control"
+        )
     direction = _DIRECTION_NAMES[(fc >> 3) & 1]
     if frame_type == FRAME_TYPE_GLOBAL:
         reason = f"global command {command_id:#04x} is not supported (only Default Response 0x0b)"
