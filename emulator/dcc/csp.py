@@ -12,7 +12,7 @@ import enum
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Mapping, Protocol
 
 from emulator.dcc.eui64 import format_eui64, parse_eui64
 from emulator.hub.port import HubMessage, HubPort

@@ -118,7 +118,8 @@ class Dsp:
         self.sat = ServiceAuditTrail(store)
         self._pending: dict[str, PendingCommand] = {}  # request ID -> 11.2/11.3 awaiting a response
         self._scheduled: dict[int, PendingCommand] = {}  # device -> acknowledged future-dated 11.3
-        self._outgoing: list[UserMessage] = []
+        self._outgoing: list[UserMessage] = []  # messages of the step in progress
+        self._in_step = False
         csp.set_listener(self)
 
     # ==========================================================================================
@@ -562,9 +563,9 @@ class Dsp:
     @contextmanager
     def _step(self) -> Iterator[None]:
         """One transaction; its messages reach the sink only once it has committed."""
-        outer = not self._outgoing_active
+        outer = not self._in_step
         if outer:
-            self._outgoing_active = True
+            self._in_step = True
         try:
             with self._store.transaction():
                 yield
@@ -574,13 +575,11 @@ class Dsp:
             raise
         finally:
             if outer:
-                self._outgoing_active = False
+                self._in_step = False
         if outer:
             messages, self._outgoing = self._outgoing, []
             for message in messages:
                 self._sink(message)
-
-    _outgoing_active = False
 
 
 # ==============================================================================================

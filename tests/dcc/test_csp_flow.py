@@ -17,7 +17,7 @@ from emulator.dcc.premises import (
 )
 from emulator.dcc.eui64 import format_eui64
 from emulator.dcc.sat import SatEvent
-from emulator.dcc.smi import DeviceModel, DeviceStatus, DeviceType, SmiDevice
+from emulator.dcc.smi import DeviceStatus, DeviceType, SmiDevice
 
 IMPORT = format_eui64(IMPORT_SUPPLIER_ID)
 GAS = format_eui64(GAS_SUPPLIER_ID)
