@@ -69,6 +69,7 @@ TARGET_TYPES: Mapping[ServiceReferenceVariant, frozenset[DeviceType]] = {
     ServiceReferenceVariant.ACTIVATE_FIRMWARE: frozenset({DeviceType.ESME, DeviceType.GSME, DeviceType.HCALCS}),
     ServiceReferenceVariant.READ_FIRMWARE_VERSION: frozenset(DeviceType),
 }
+_DISTRIBUTING, _TRANSFERRED, _REPORTED = "distributing", "transferred", "reported"
 _READABLE_STATUSES = frozenset({DeviceStatus.COMMISSIONED, DeviceStatus.SUSPENDED})
 _MAX_VERSION = 0xFFFFFFFF
 
@@ -379,11 +380,14 @@ class Dsp:
         about = alert.details.get("request_id")
         request_id = about if isinstance(about, str) else (mark.request_id if mark else None)
         if mark is not None and request_id == mark.request_id:
-            # A hub's own CHF/GPF image ends with the transfer; a HAN device still has to report.
-            if not success or device.device_type in (DeviceType.CHF, DeviceType.GPF):
+            if not success:
                 self.smi.finish_update(device.eui64)
-            if success and device.device_type in (DeviceType.CHF, DeviceType.GPF):
+            elif device.device_type in (DeviceType.CHF, DeviceType.GPF):
+                # The hub's own image: nothing further will report on it.
+                self.smi.finish_update(device.eui64)
                 self.smi.set_firmware_status(device.eui64, FirmwareStatus.IMAGE_HELD, mark.firmware_version)
+            else:
+                self._progress(mark, _TRANSFERRED)
         else:
             mark = None  # about an earlier distribution (e.g. its image discarded): not the current one
         details = {
@@ -396,7 +400,9 @@ class Dsp:
 
     def _on_ppmid_activation(self, alert: DeviceAlert, device: SmiDevice) -> None:
         """0x8F8B -> N39; on success the SMI takes the new version and N49 follows."""
-        mark = self.smi.finish_update(device.eui64)
+        mark = self.smi.update_in_progress(device.eui64)
+        if mark is not None:
+            self._progress(mark, _REPORTED)
         success = bool(alert.details.get("success", True))
         version = _int_detail(alert, "firmware_version")
         request_id = mark.request_id if mark else None
@@ -416,7 +422,9 @@ class Dsp:
 
     def _on_verification(self, alert: DeviceAlert, device: SmiDevice) -> None:
         """0x8F72/0x8F1C after an 11.1 transfer: forwarded; success means the image is held."""
-        mark = self.smi.finish_update(device.eui64)
+        mark = self.smi.update_in_progress(device.eui64)
+        if mark is not None:
+            self._progress(mark, _REPORTED)
         if alert.alert_code == GbcsAlertCode.FIRMWARE_VERIFICATION_SUCCESSFUL and mark is not None:
             self.smi.set_firmware_status(device.eui64, FirmwareStatus.IMAGE_HELD, mark.firmware_version)
         self._forward_device_alert(alert, device, mark.request_id if mark else None,
@@ -535,6 +543,17 @@ class Dsp:
             details["status"] = DeviceStatus.COMMISSIONED.value
         self.sat.append(self._clock.now(), SatEvent.SMI_UPDATED, request_id=request_id, device=device.eui64,
                         code="FirmwareVersion", details=details)
+
+    def _progress(self, mark: UpdateInProgress, stage: str) -> None:
+        """A HAN device's update ends once both the hub's CCS08 and the device's own alert arrived.
+
+        They come in either order (a meter reports 0x8F72 before the hub's 0x8F8A), and until
+        both have, a late message must still find the request it belongs to.
+        """
+        if mark.stage not in (stage, _DISTRIBUTING):
+            self.smi.finish_update(mark.device)
+        else:
+            self.smi.set_update_stage(mark.device, stage)
 
     def _recipients(self, device: SmiDevice, originator: int | None) -> list[str | None]:
         """The requester if known; else every responsible supplier of the device."""

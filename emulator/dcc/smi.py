@@ -86,6 +86,7 @@ class UpdateInProgress:
     firmware_version: int
     originator: int | None
     started: float
+    stage: str = "distributing"  # or "transferred" (CCS08 success seen) / "reported" (device's own alert seen)
 
 
 class SmiError(ValueError):
@@ -114,7 +115,8 @@ CREATE TABLE IF NOT EXISTS smi_update_in_progress (
     variant TEXT NOT NULL,
     firmware_version INTEGER NOT NULL,
     originator TEXT,
-    started REAL NOT NULL
+    started REAL NOT NULL,
+    stage TEXT NOT NULL
 );
 """
 
@@ -237,7 +239,7 @@ class Smi:
     def start_update(self, mark: UpdateInProgress) -> None:
         with self._store.transaction() as conn:
             conn.execute(
-                "INSERT INTO smi_update_in_progress VALUES (?,?,?,?,?,?)",
+                "INSERT INTO smi_update_in_progress VALUES (?,?,?,?,?,?,?)",
                 (
                     format_eui64(mark.device),
                     mark.request_id,
@@ -245,21 +247,27 @@ class Smi:
                     mark.firmware_version,
                     _opt_eui(mark.originator),
                     mark.started,
+                    mark.stage,
                 ),
             )
 
     def update_in_progress(self, eui64: int) -> UpdateInProgress | None:
         row = self._store.connection.execute(
-            "SELECT eui64, request_id, variant, firmware_version, originator, started "
+            "SELECT eui64, request_id, variant, firmware_version, originator, started, stage "
             "FROM smi_update_in_progress WHERE eui64=?",
             (format_eui64(eui64),),
         ).fetchone()
         if row is None:
             return None
-        eui, request_id, variant, version, originator, started = row
+        eui, request_id, variant, version, originator, started, stage = row
         return UpdateInProgress(
-            parse_eui64(eui), request_id, variant, version, None if originator is None else parse_eui64(originator), started
+            parse_eui64(eui), request_id, variant, version, None if originator is None else parse_eui64(originator),
+            started, stage,
         )
+
+    def set_update_stage(self, eui64: int, stage: str) -> None:
+        with self._store.transaction() as conn:
+            conn.execute("UPDATE smi_update_in_progress SET stage=? WHERE eui64=?", (stage, format_eui64(eui64)))
 
     def finish_update(self, eui64: int) -> UpdateInProgress | None:
         """Clear the mark; returns what it was (None if there was none)."""

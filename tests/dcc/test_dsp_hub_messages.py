@@ -88,6 +88,7 @@ def test_ppmid_activation_success_gives_n39_then_n49_and_updates_the_smi() -> No
 def test_ppmid_activation_failure_gives_n39_only_and_frees_the_device() -> None:
     h = Harness()
     distributed_ppmid(h)
+    h.hub.alert(GbcsAlertCode.CCS08_TRANSFER_SUCCESS, PPMID_ID, 200.0, result=0)
     h.hub.alert(GbcsAlertCode.PPMID_FIRMWARE_ACTIVATION, PPMID_ID, 260.0, success=False,
                 firmware_version=OLD_VERSION)
     assert h.codes()[-1] == "N39" and h.with_code("N49") == []
@@ -115,6 +116,7 @@ def test_verification_failure_is_forwarded_and_ends_the_update() -> None:
     h.clock.run()
     h.hub.alert(GbcsAlertCode.FIRMWARE_VERIFICATION_FAILED, ESME_ID, h.clock.now())
     assert h.codes()[-1] == "0x8F1C"
+    h.hub.alert(GbcsAlertCode.CCS08_TRANSFER_FAILURE, ESME_ID, h.clock.now(), result=3)
     assert h.dsp.smi.require(ESME_ID).firmware_status is FirmwareStatus.ACTIVE
     assert h.dsp.submit(h.update_meters([ESME_ID])).accepted == (ESME_ID,)
 
@@ -366,3 +368,19 @@ def test_ccs08_about_an_earlier_distribution_leaves_the_current_update_running()
     assert {(m.request_id, m.details["result_name"]) for m in n62s} == {
         ("earlier:request:1", "DISCARDED_OR_OVERWRITTEN")}
     assert h.dsp.smi.update_in_progress(PPMID_ID).request_id == current
+
+
+@pytest.mark.parametrize("device_first", [True, False], ids=["device-alert-first", "ccs08-first"])
+def test_update_ends_when_both_the_ccs08_and_the_device_alert_arrived(device_first: bool) -> None:
+    h = Harness()
+    request_id = distributed_ppmid(h)
+    ccs08 = (GbcsAlertCode.CCS08_TRANSFER_SUCCESS, PPMID_ID, 200.0)
+    activation = (GbcsAlertCode.PPMID_FIRMWARE_ACTIVATION, PPMID_ID, 200.0)
+    first, second = (activation, ccs08) if device_first else (ccs08, activation)
+    h.hub.alert(*first, result=0, success=True, firmware_version=TARGET_FIRMWARE_VERSION)
+    assert h.dsp.submit(h.update_ppmid([PPMID_ID])).rejected == {
+        RejectionReason.FIRMWARE_UPDATE_IN_PROGRESS: (PPMID_ID,)}
+    h.hub.alert(*second, result=0, success=True, firmware_version=TARGET_FIRMWARE_VERSION)
+    assert {m.request_id for m in h.messages} == {request_id}
+    assert all(m.recipient == IMPORT for m in h.messages if m.code != "N59")
+    assert h.dsp.submit(h.update_ppmid([PPMID_ID])).rejected == {}

@@ -117,6 +117,9 @@ def test_another_update_in_progress_is_rejected_until_the_device_finishes() -> N
     second = h.dsp.submit(h.update_ppmid([PPMID_ID]))
     assert second.rejected == {RejectionReason.FIRMWARE_UPDATE_IN_PROGRESS: (PPMID_ID,)}
     h.clock.run()
+    h.hub.alert(GbcsAlertCode.CCS08_TRANSFER_SUCCESS, PPMID_ID, h.clock.now(), result=0)
+    assert h.dsp.submit(h.update_ppmid([PPMID_ID])).rejected == {
+        RejectionReason.FIRMWARE_UPDATE_IN_PROGRESS: (PPMID_ID,)}  # transferred, not yet activated
     h.hub.alert(GbcsAlertCode.PPMID_FIRMWARE_ACTIVATION, PPMID_ID, h.clock.now(), success=True,
                 firmware_version=TARGET_FIRMWARE_VERSION)
     third = h.dsp.submit(h.update_ppmid([PPMID_ID]))
