@@ -17,7 +17,8 @@ from typing import Sequence
 # subcommand name -> module exposing register(subparsers)
 _COMMANDS: dict[str, str] = {
     "image": "emulator.ota.image.cli",
-    "demo": "emulator.scenario.demo",
+    "scenario": "emulator.scenario.cli",
+    "ncp-sim": "emulator.han.ezsp.cli",
 }
 
 

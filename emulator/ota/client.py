@@ -220,6 +220,8 @@ class OtaClient:
     def _query(self, now: float) -> list[Action]:
         if self.image_upgrade_status not in (ImageUpgradeStatus.NORMAL, ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS):
             return []
+        if self._pending is not None:
+            return []  # a request is in flight (a query, or a block of a running download)
         p = self.profile
         reported = p.reported_file_version if p.reported_file_version is not None else self.current_file_version
         hw = p.hardware_version
@@ -255,8 +257,8 @@ class OtaClient:
         p = self.profile
         if p.ignore_image_notify:
             return [Emit("image_notify_ignored", self.eui64, {})]
-        if self.image_upgrade_status is not ImageUpgradeStatus.NORMAL:
-            return []
+        if self.image_upgrade_status is not ImageUpgradeStatus.NORMAL or self._pending is not None:
+            return []  # already downloading, or a query is in flight
         pt = notify.payload_type
         if pt >= ImageNotifyPayloadType.JITTER_MFR and notify.manufacturer_code not in (p.manufacturer_code, 0xFFFF):
             return []

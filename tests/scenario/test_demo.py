@@ -21,23 +21,42 @@ def run_json(capsys, *extra: str) -> tuple[int, list[dict]]:
     return code, lines
 
 
-def test_ppmid_activates_and_esme_keeps_image_pending(capsys):
+def test_ppmid_activates_and_esme_keeps_image_pending_until_11_3(capsys):
     code, events = run_json(capsys)
     assert code == 0
     for event in events:
         assert {"time", "source", "event", "device"} <= event.keys()
         assert re.fullmatch(r"[a-z]+(_[a-z0-9]+)*", event["event"])
     activated = [e for e in events if e["event"] == "firmware_activated"]
-    assert [(e["device"], e["firmware_version"]) for e in activated] == [(PPMID, "ACDCACDD")]
-    assert re.fullmatch(r"[0-9A-F]{8}", activated[0]["firmware_version"])
-    assert any(e["event"] == "waiting_for_upgrade_command" and e["device"] == ESME for e in events)
-    assert not any(e["event"] == "firmware_activated" and e["device"] == ESME for e in events)
-    # CCS08 for both transfers and the PPMID's own activation alert
+    ppmid = [e for e in activated if e["device"] == PPMID]
+    assert [e["firmware_version"] for e in ppmid] == ["ACDCACDD"]
+    assert re.fullmatch(r"[0-9A-F]{8}", ppmid[0]["firmware_version"])
+    assert ppmid[0]["via"] == "ota"  # activated at once on the Upgrade End Response "now"
+    # The ESME holds its image until 11.3 activates it.
+    pending_at = next(e["time"] for e in events if e["event"] == "waiting_for_upgrade_command" and e["device"] == ESME)
+    activate_sent = next(e["time"] for e in events if e["event"] == "sr_sent" and e["sr"] == "11.3")
+    (esme,) = [e for e in activated if e["device"] == ESME]
+    assert pending_at < activate_sent <= esme["time"] and esme["via"] == "11.3"
+    # CCS08 for both transfers, the PPMID's CS09 and the meter's receipt alert
     alerts = {(e["device"], e["alert"]) for e in events if e["event"] == "device_alert"}
     assert {(PPMID, "0x8F8A"), (ESME, "0x8F8A"), (PPMID, "0x8F8B"), (ESME, "0x8F72")} <= alerts
     times = [e["time"] for e in events if e["time"] is not None]
     assert times == sorted(times)
-    assert events[-1]["event"] == "demo_summary" and events[-1]["ok"] is True
+    assert events[-1]["event"] == "scenario_summary" and events[-1]["ok"] is True
+
+
+def test_demo_plays_every_box_of_the_seed(capsys):
+    _, events = run_json(capsys)
+    dcc = [(e["alert"], e["device"]) for e in events if e["event"] == "dcc_alert"]
+    assert ("N49", PPMID) in dcc and ("N39", PPMID) in dcc
+    assert ("N60", "00-DB-12-34-56-78-91-A1") in dcc  # WAN delivery to the second hub fails
+    assert ("N61", ESME) in dcc and ("N62", ESME) in dcc
+    n59 = [e for e in events if e["event"] == "dcc_alert" and e["alert"] == "N59"]
+    assert n59 and all(e["recipient"] != "90-B3-D5-1F-30-01-00-00" for e in n59)  # the other supplier only
+    sync = [e for e in events if e["event"] == "sr_accepted" and e["service_reference_variant"] == "11.4"]
+    assert sync[0]["rejected"] == {"NotCommissioned": ["00-DB-12-34-56-78-90-A5"]}
+    responses = {e["service_reference_variant"]: e for e in events if e["event"] == "sr_response"}
+    assert responses["11.2"]["firmware_version"] == "ACDCACDD"
 
 
 def test_same_seed_same_timeline(capsys):
@@ -51,7 +70,7 @@ def test_human_timeline_by_default(capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "firmware_activated" in out and PPMID in out
-    assert "demo OK" in out
+    assert "demo: OK" in out
 
 
 def test_unwritable_capture_is_a_clear_error(capsys, tmp_path):
@@ -69,7 +88,7 @@ def test_capture_dissects_as_zigbee_ota_with_the_values_the_timeline_shows(capsy
     assert code == 0
     out = subprocess.run(
         ["tshark", "-r", str(pcap), "-Y", "zbee_aps.cluster == 0x0019", "-T", "fields",
-         "-e", "frame.time_relative", "-e", "zbee_zcl_general.ota.cmd.srv_rx.id",
+         "-e", "frame.time_epoch", "-e", "zbee_zcl_general.ota.cmd.srv_rx.id",
          "-e", "zbee_zcl_general.ota.cmd.srv_tx.id",
          "-e", "zbee_zcl_general.ota.manufacturer_code", "-e", "zbee_zcl_general.ota.image.type",
          "-e", "zbee_zcl_general.ota.file.version", "-e", "zbee_zcl_general.ota.file.offset",

@@ -1,0 +1,72 @@
+"""``ch-emulator run SCENARIO`` and ``ch-emulator demo`` (the built-in demo scenario)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from emulator.runtime.events import JsonLinesPrinter, TimelinePrinter
+
+DEMO_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "demo.toml"
+
+
+def register(subparsers: Any) -> None:
+    run = subparsers.add_parser("run", help="play a scenario file (TOML) in virtual time")
+    run.add_argument("scenario", metavar="SCENARIO", help="scenario file (see docs/scenarios.md)")
+    _common(run)
+    run.set_defaults(func=run_command)
+    demo = subparsers.add_parser("demo", help="play the seed flow end to end on the virtual HAN")
+    _common(demo)
+    demo.set_defaults(func=demo_command, scenario=str(DEMO_SCENARIO))
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="one JSON object per event and line")
+    parser.add_argument("--pcap", metavar="FILE", help="write every HAN frame to a pcap file (Wireshark)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from emulator.cli import UserError
+
+    from .runner import ScenarioRun
+    from .spec import ScenarioError, load_scenario
+
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        raise UserError(str(exc)) from None
+    if args.seed is not None:
+        scenario.seed = args.seed
+    printer = JsonLinesPrinter(sys.stdout) if args.json else TimelinePrinter(sys.stdout)
+    try:
+        run = ScenarioRun(scenario, observers=[printer], pcap=args.pcap)
+    except OSError as exc:
+        raise UserError(f"cannot write capture {args.pcap}: {exc.strerror}") from None
+    result = run.run()
+    if args.json:
+        print(json.dumps(result.summary()))
+    else:
+        _print_summary(result)
+    return 0 if result.ok else 1
+
+
+def _print_summary(result: Any) -> None:
+    state = "OK" if result.ok else "FAILED"
+    print(f"\n{result.scenario}: {state} — {result.requests_sent}/{result.requests_total} requests, "
+          f"{result.frames} HAN frames, {result.simulated_s:.1f} s simulated in {result.wall_s:.2f} s wall time")
+    if result.alerts:
+        print("alerts: " + ", ".join(f"{code}×{n}" for code, n in result.alerts.items()))
+    for text in result.met:
+        print(f"  met:      {text}")
+    for text in result.unmet:
+        print(f"  UNMET:    {text}")
+    for text in result.violated:
+        print(f"  VIOLATED: {text}")

@@ -1,0 +1,206 @@
+"""Plays a :class:`~emulator.scenario.spec.Scenario` in virtual time and judges its expectations.
+
+Requests are sent at a time (``at_s``) or after a timeline event (``after``). The run ends when
+every expectation is met and every request sent, or when nothing has happened for ``settle_s``
+after the last request, or at ``duration_s``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from emulator.dcc.service_requests import (
+    ActivateFirmware,
+    ReadFirmwareVersion,
+    RequestHeader,
+    ServiceRequest,
+    UpdateFirmware,
+    UpdatePPMIDFirmware,
+)
+from emulator.han.packet import format_eui64
+from emulator.runtime.clock import VirtualClock
+from emulator.runtime.events import Event, EventBus
+
+from .samples import trusted_key
+from .spec import Expectation, RequestSpec, Scenario
+from .system import DccSystem
+
+_LOGGER = logging.getLogger(__name__)
+
+DCC_ID = 0x90B3D51F30000002  # the RequestID target of non-device requests in DCC's samples
+_COMMAND_VARIANT = {"11.1": 8, "11.2": 1, "11.3": 4, "11.4": 8}
+_REFERENCE = {"11.1": "11.1", "11.2": "11.2", "11.3": "11.3", "11.4": "11.4"}
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    ok: bool
+    simulated_s: float
+    wall_s: float
+    met: list[str] = field(default_factory=list)
+    unmet: list[str] = field(default_factory=list)
+    violated: list[str] = field(default_factory=list)
+    requests_sent: int = 0
+    requests_total: int = 0
+    alerts: dict[str, int] = field(default_factory=dict)
+    frames: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "event": "scenario_summary",
+            "source": "runner",
+            "device": None,
+            "time": round(self.simulated_s, 3),
+            "scenario": self.scenario,
+            "ok": self.ok,
+            "requests_sent": self.requests_sent,
+            "requests_total": self.requests_total,
+            "expectations_met": self.met,
+            "expectations_unmet": self.unmet,
+            "expectations_violated": self.violated,
+            "alerts": self.alerts,
+            "han_frames": self.frames,
+            "wall_s": round(self.wall_s, 3),
+        }
+
+
+def _matches(match: dict[str, Any], event: dict[str, Any]) -> bool:
+    for key, wanted in match.items():
+        got = event.get(key)
+        if isinstance(wanted, str) and isinstance(got, str):
+            if wanted.upper() != got.upper():
+                return False
+        elif got != wanted:
+            return False
+    return True
+
+
+class ScenarioRun:
+    def __init__(self, scenario: Scenario, *, observers: list[Callable[[Event], None]] | None = None,
+                 pcap: str | None = None) -> None:
+        self.scenario = scenario
+        self.clock = VirtualClock()
+        self.bus = EventBus(self.clock)
+        for observer in observers or []:
+            self.bus.subscribe(observer)
+        self.system = DccSystem(
+            self.clock, self.bus, scenario.premises, csp_policy=scenario.csp_policy, ota_policy=scenario.ota_policy,
+            behaviours=scenario.behaviours, trusted_key=trusted_key(), han_latency=scenario.han_latency_s,
+            han_loss=scenario.han_loss, seed=scenario.seed,
+        )
+        self._pcap_writer = None
+        if pcap:
+            from emulator.han.pcap import PcapWriter
+
+            self._pcap_writer = PcapWriter(pcap, clock=self.clock.now)
+            for site in self.system.premises.values():
+                site.han.add_trace_hook(self._pcap_writer.hook)
+        self._waiting: list[RequestSpec] = [r for r in scenario.requests if r.after is not None]
+        self._sent = 0
+        self._counter = 1000
+        self._met: set[int] = set()
+        self._violated: set[int] = set()
+        self._last_activity = 0.0
+        self._alerts: Counter[str] = Counter()
+        self.bus.subscribe(self._observe)
+
+    # -- timeline ------------------------------------------------------------------------------
+    def _observe(self, event: Event) -> None:
+        data = event.to_dict()
+        if event.event in ("dcc_alert", "dcc_device_alert", "sr_response", "sr_accepted", "sr_rejected",
+                           "firmware_activated", "device_alert"):
+            self._last_activity = event.time
+        if event.event in ("dcc_alert", "dcc_device_alert") and "alert" in data:
+            self._alerts[str(data["alert"])] += 1
+        for i, expectation in enumerate(self.scenario.expectations):
+            if _matches(dict(expectation.match), data):
+                (self._violated if expectation.absent else self._met).add(i)
+        for request in list(self._waiting):
+            assert request.after is not None
+            if _matches(dict(request.after.match), data):
+                self._waiting.remove(request)
+                self.clock.call_later(request.delay_s, self._send, request)
+        if self._finished():
+            self.clock.stop()
+
+    def _finished(self) -> bool:
+        expectations = self.scenario.expectations
+        if not expectations or self._violated:
+            return bool(self._violated)
+        wanted = {i for i, e in enumerate(expectations) if not e.absent}
+        return wanted <= self._met and self._sent == len(self.scenario.requests) and any(
+            e.absent for e in expectations) is False
+
+    # -- requests ------------------------------------------------------------------------------
+    def _build(self, request: RequestSpec) -> ServiceRequest:
+        self._counter += 1
+        target = request.device if request.device is not None else DCC_ID
+        request_id = request.request_id or f"{format_eui64(request.originator)}:{format_eui64(target)}:{self._counter}"
+        header = RequestHeader(request_id, _COMMAND_VARIANT[request.sr], request.sr, _REFERENCE[request.sr],
+                               request.originator, target, self._counter)
+        if request.sr in ("11.1", "11.4"):
+            assert request.image is not None
+            version = request.firmware_version
+            if version is None:
+                from emulator.ota.image import parse_image
+
+                version = parse_image(request.image, source=request.image_name or "image").header.file_version
+            cls = UpdateFirmware if request.sr == "11.1" else UpdatePPMIDFirmware
+            return cls(header, request.image, version, request.devices)
+        assert request.device is not None
+        if request.sr == "11.2":
+            return ReadFirmwareVersion(header, request.device)
+        execution: datetime | None = None
+        if request.execution is not None:
+            execution = datetime.fromisoformat(request.execution.replace("Z", "+00:00"))
+        elif request.execute_in_s is not None:
+            execution = self.system.datetime_at(self.clock.now() + request.execute_in_s)
+        assert request.firmware_hash is not None
+        return ActivateFirmware(header, request.device, request.firmware_hash, execution)
+
+    def _send(self, request: RequestSpec) -> None:
+        self._sent += 1
+        self.bus.emit("runner", "sr_sent", None, sr=request.sr, index=request.index)
+        self.system.submit(self._build(request))
+        self._last_activity = self.clock.now()
+
+    def _settle_check(self) -> None:
+        if self._sent == len(self.scenario.requests) and not self._waiting:
+            if self.clock.now() - self._last_activity >= self.scenario.settle_s:
+                self.clock.stop()
+                return
+        self.clock.call_later(60.0, self._settle_check)
+
+    # -- run -----------------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        started = time.perf_counter()
+        self.system.start()
+        for request in self.scenario.requests:
+            if request.at_s is not None:
+                self.clock.call_later(request.at_s, self._send, request)
+        self.clock.call_later(60.0, self._settle_check)
+        try:
+            self.clock.run(until=self.scenario.duration_s)
+        finally:
+            if self._pcap_writer is not None:
+                self._pcap_writer.close()
+        expectations = self.scenario.expectations
+        met = [e.describe() for i, e in enumerate(expectations) if not e.absent and i in self._met]
+        unmet = [e.describe() for i, e in enumerate(expectations) if not e.absent and i not in self._met]
+        violated = [e.describe() for i, e in enumerate(expectations) if e.absent and i in self._violated]
+        frames = sum(site.han.frames_sent for site in self.system.premises.values())
+        return RunResult(
+            scenario=self.scenario.name,
+            ok=not unmet and not violated and self._sent == len(self.scenario.requests),
+            simulated_s=self.clock.now(),
+            wall_s=time.perf_counter() - started,
+            met=met, unmet=unmet, violated=violated,
+            requests_sent=self._sent, requests_total=len(self.scenario.requests),
+            alerts=dict(sorted(self._alerts.items())), frames=frames,
+        )

@@ -1,0 +1,426 @@
+"""Scenario files (TOML): premises, devices, CSP outcomes, WAN failures, faults and the SRs to send.
+
+Loading fails loudly: an unknown key, a bad EUI-64 or a value of the wrong type is a
+:class:`ScenarioError` naming the file and the key path (``requests[2].device``). The format is
+documented in docs/scenarios.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from emulator.dcc.csp import CspPolicy
+from emulator.dcc.premises import (
+    GAS_SUPPLIER_ID,
+    GAS_SUPPLIER_ROLE,
+    IMPORT_SUPPLIER_ID,
+    IMPORT_SUPPLIER_ROLE,
+    DeviceSpec,
+    PremisesSpec,
+    default_premises,
+)
+from emulator.dcc.smi import DeviceStatus, DeviceType
+from emulator.devices.device import DeviceFaults
+from emulator.han.packet import parse_eui64
+from emulator.ota.client import ClientProfile
+from emulator.ota.policy import ServerPolicy, UpgradeTiming, VersionRule
+
+from .premises import DeviceBehaviour
+
+SR_VARIANTS = ("11.1", "11.2", "11.3", "11.4")
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be run; the message names the file and the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """Send a request after a timeline event whose fields match ``match`` (plus ``delay_s``)."""
+
+    match: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSpec:
+    index: int
+    sr: str
+    at_s: float | None = None
+    after: Trigger | None = None
+    delay_s: float = 0.0
+    devices: tuple[int, ...] = ()
+    device: int | None = None
+    image: bytes | None = None
+    image_name: str | None = None
+    firmware_version: int | None = None
+    firmware_hash: bytes | None = None
+    execute_in_s: float | None = None
+    execution: str | None = None  # ISO date-time, e.g. the 3000-12-31 cancellation
+    request_id: str | None = None
+    originator: int = IMPORT_SUPPLIER_ID
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    match: Mapping[str, Any]
+    absent: bool = False
+
+    def describe(self) -> str:
+        what = ", ".join(f"{k}={v}" for k, v in self.match.items())
+        return ("no " if self.absent else "") + what
+
+
+@dataclass(slots=True)
+class Scenario:
+    name: str
+    source: str
+    premises: list[PremisesSpec]
+    behaviours: dict[int, DeviceBehaviour] = field(default_factory=dict)
+    requests: list[RequestSpec] = field(default_factory=list)
+    expectations: list[Expectation] = field(default_factory=list)
+    csp_policy: CspPolicy = field(default_factory=CspPolicy)
+    ota_policy: ServerPolicy = field(default_factory=ServerPolicy)
+    seed: int = 1
+    duration_s: float = 24 * 3600.0
+    settle_s: float = 900.0
+    han_latency_s: float = 0.005
+    han_loss: float = 0.0
+    description: str = ""
+
+
+# -- helpers -------------------------------------------------------------------------------------
+class _Reader:
+    """Reads one table, remembering the key path for errors and rejecting unknown keys."""
+
+    def __init__(self, data: Any, path: str, source: str) -> None:
+        if not isinstance(data, Mapping):
+            raise ScenarioError(f"{source}: {path or 'top level'}: expected a table, got {type(data).__name__}")
+        self.data = data
+        self.path = path
+        self.source = source
+        self.used: set[str] = set()
+
+    def where(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def fail(self, key: str, problem: str) -> ScenarioError:
+        return ScenarioError(f"{self.source}: {self.where(key)}: {problem}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None, *, required: bool = False) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            if required:
+                raise self.fail(key, "is required")
+            return default
+        value = self.data[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float)):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise self.fail(key, f"expected {names}, got {value!r}")
+        return value
+
+    def eui(self, key: str, *, required: bool = False) -> int | None:
+        text = self.get(key, str, required=required)
+        if text is None:
+            return None
+        try:
+            return parse_eui64(text)
+        except ValueError as exc:
+            raise self.fail(key, str(exc)) from None
+
+    def table(self, key: str) -> "_Reader":
+        return _Reader(self.get(key, dict, {}), self.where(key), self.source)
+
+    def tables(self, key: str) -> list["_Reader"]:
+        items = self.get(key, list, [])
+        return [_Reader(item, f"{self.where(key)}[{i}]", self.source) for i, item in enumerate(items)]
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise ScenarioError(
+                f"{self.source}: {self.path or 'top level'}: unknown key(s) {', '.join(unknown)}"
+                f" (known: {', '.join(sorted(self.used))})"
+            )
+
+
+def _version(reader: _Reader, key: str) -> int | None:
+    value = reader.get(key, (int, str))
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = int(value, 16)
+        except ValueError:
+            raise reader.fail(key, f"{value!r} is not 8 hex digits") from None
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise reader.fail(key, f"{value} does not fit 4 bytes")
+    return value
+
+
+def _dataclass_changes(reader: _Reader, cls: type) -> dict[str, Any]:
+    """Field overrides for a dataclass, type-checked against its defaults."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    changes: dict[str, Any] = {}
+    for key in reader.data:
+        if key not in names:
+            raise reader.fail(key, f"unknown setting (known: {', '.join(sorted(names))})")
+        value = reader.data[key]
+        reader.used.add(key)
+        changes[key] = value
+    return changes
+
+
+# -- loading -------------------------------------------------------------------------------------
+def load_scenario(path: str | Path) -> Scenario:
+    path = Path(path)
+    source = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(f"{source}: no such file") from None
+    except OSError as exc:
+        raise ScenarioError(f"{source}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{source}: not UTF-8 text (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
+    return parse_scenario(data, source=source, base=path.parent)
+
+
+def parse_scenario(data: Mapping[str, Any], *, source: str = "<scenario>", base: Path | None = None) -> Scenario:
+    top = _Reader(data, "", source)
+    scenario = Scenario(
+        name=top.get("name", str, Path(source).stem),
+        source=source,
+        premises=[],
+        description=top.get("description", str, ""),
+        seed=top.get("seed", int, 1),
+        duration_s=top.get("duration_s", float, 24 * 3600.0),
+        settle_s=top.get("settle_s", float, 900.0),
+    )
+    han = top.table("han")
+    scenario.han_latency_s = han.get("latency_s", float, 0.005)
+    scenario.han_loss = han.get("loss", float, 0.0)
+    if not 0 <= scenario.han_loss <= 1:
+        raise han.fail("loss", "must be a probability between 0 and 1")
+    han.done()
+
+    ota = top.table("ota")
+    changes = _dataclass_changes(ota, ServerPolicy)
+    try:
+        if "upgrade_timing" in changes:
+            changes["upgrade_timing"] = UpgradeTiming(changes["upgrade_timing"])
+        if "version_rule" in changes:
+            changes["version_rule"] = VersionRule(changes["version_rule"])
+        scenario.ota_policy = ServerPolicy(**changes)
+    except (ValueError, TypeError) as exc:
+        raise ScenarioError(f"{source}: ota: {exc}") from None
+
+    top.used.add("csp")
+    try:
+        scenario.csp_policy = CspPolicy.from_mapping(data.get("csp", {}), source=f"{source}: csp")
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
+
+    premises_tables = top.tables("premises")
+    if not premises_tables:
+        premises_tables = [_Reader({"template": "default"}, "premises[0]", source)]
+    for reader in premises_tables:
+        spec, behaviours = _premises(reader, base)
+        scenario.premises.append(spec)
+        scenario.behaviours.update(behaviours)
+    ids = [d.eui64 for p in scenario.premises for d in p.devices]
+    duplicates = {f"{e:016X}" for e in ids if ids.count(e) > 1}
+    if duplicates:
+        raise ScenarioError(f"{source}: premises: device(s) on more than one premises: {sorted(duplicates)}")
+
+    for i, reader in enumerate(top.tables("requests")):
+        scenario.requests.append(_request(reader, i, base))
+    for reader in top.tables("expect"):
+        absent = reader.get("absent", bool, False)
+        match = {k: v for k, v in reader.data.items() if k != "absent"}
+        reader.used.update(match)
+        if not match:
+            raise reader.fail("event", "an expectation needs at least one field to match")
+        scenario.expectations.append(Expectation(_normalise_match(match), absent))
+    top.done()
+    return scenario
+
+
+def _normalise_match(match: Mapping[str, Any]) -> dict[str, Any]:
+    """Device IDs in matches are compared in the timeline's form (00-DB-…)."""
+    out = dict(match)
+    if isinstance(out.get("device"), str):
+        try:
+            out["device"] = "-".join(f"{b:02X}" for b in parse_eui64(out["device"]).to_bytes(8, "big"))
+        except ValueError:
+            pass
+    return out
+
+
+def _premises(reader: _Reader, base: Path | None) -> tuple[PremisesSpec, dict[int, DeviceBehaviour]]:
+    template = reader.get("template", str, None)
+    premises_id = reader.get("id", str, None)
+    if template not in (None, "default"):
+        raise reader.fail("template", f"unknown template {template!r} (known: default)")
+    if template == "default":
+        spec = default_premises(premises_id or "PREMISES-0001")
+    else:
+        hub = reader.eui("comms_hub", required=True)
+        assert hub is not None
+        spec = PremisesSpec(premises_id or f"PREMISES-{hub:016X}", hub, ())
+    hub = reader.eui("comms_hub")
+    suppliers_table = reader.table("suppliers")
+    suppliers = dict(spec.suppliers) or {IMPORT_SUPPLIER_ROLE: IMPORT_SUPPLIER_ID, GAS_SUPPLIER_ROLE: GAS_SUPPLIER_ID}
+    for role in list(suppliers_table.data):
+        value = suppliers_table.eui(role, required=True)
+        assert value is not None
+        suppliers[role] = value
+    suppliers_table.done()
+    devices = {d.eui64: d for d in spec.devices}
+    behaviours: dict[int, DeviceBehaviour] = {}
+    for dev in reader.tables("devices"):
+        eui = dev.eui("eui64", required=True)
+        assert eui is not None
+        current = devices.get(eui)
+        type_name = dev.get("type", str, current.device_type.value if current else None, required=current is None)
+        try:
+            device_type = DeviceType(type_name)
+        except ValueError:
+            raise dev.fail("type", f"unknown device type {type_name!r} (known: {', '.join(t.value for t in DeviceType)})") from None
+        status_name = dev.get("status", str, current.status.value if current else DeviceStatus.COMMISSIONED.value)
+        try:
+            status = DeviceStatus(status_name)
+        except ValueError:
+            raise dev.fail("status", f"unknown status {status_name!r} (known: {', '.join(s.value for s in DeviceStatus)})") from None
+        roles = tuple(dev.get("suppliers", list, list(current.supplier_roles) if current else [IMPORT_SUPPLIER_ROLE]))
+        for role in roles:
+            if role not in suppliers:
+                raise dev.fail("suppliers", f"no supplier with role {role!r} at this premises (known: {', '.join(suppliers)})")
+        firmware = _version(dev, "firmware_version")
+        devices[eui] = DeviceSpec(
+            eui64=eui,
+            device_type=device_type,
+            manufacturer_code=dev.get("manufacturer_code", int, current.manufacturer_code if current else 0x121D),
+            image_type=dev.get("image_type", int, current.image_type if current else _default_image_type(device_type)),
+            hardware_version=dev.get("hardware_version", int, current.hardware_version if current else 0x1200),
+            firmware_version=firmware if firmware is not None else (current.firmware_version if current else 0xACDC0001),
+            status=status,
+            supplier_roles=roles,
+        )
+        ota = dev.table("ota")
+        profile_changes = _dataclass_changes(ota, ClientProfile)
+        faults_reader = dev.table("faults")
+        fault_changes = _dataclass_changes(faults_reader, DeviceFaults)
+        try:
+            ClientProfile(0, 0, 0).with_(**profile_changes)
+            faults = DeviceFaults(**fault_changes)
+        except TypeError as exc:
+            raise dev.fail("ota", str(exc)) from None
+        if profile_changes or fault_changes:
+            behaviours[eui] = DeviceBehaviour(profile_changes, faults)
+        dev.done()
+    reader.done()
+    spec = PremisesSpec(spec.premises_id, hub if hub is not None else spec.comms_hub, tuple(devices.values()), suppliers)
+    return spec, behaviours
+
+
+def _default_image_type(device_type: DeviceType) -> int:
+    return {DeviceType.PPMID: 0x0084, DeviceType.ESME: 0x0000, DeviceType.GSME: 0x0001}.get(device_type, 0x0010)
+
+
+def _request(reader: _Reader, index: int, base: Path | None) -> RequestSpec:
+    sr = reader.get("sr", str, required=True)
+    if sr not in SR_VARIANTS:
+        raise reader.fail("sr", f"unknown service request {sr!r} (known: {', '.join(SR_VARIANTS)})")
+    at_s = reader.get("at_s", float, None)
+    after_table = reader.get("after", dict, None)
+    if (at_s is None) == (after_table is None):
+        raise reader.fail("at_s", "give exactly one of at_s (seconds) or after (an event to wait for)")
+    image_name = reader.get("image", str, None)
+    image = _image(reader, image_name, base) if image_name else None
+    devices = tuple(_eui_list(reader, "devices"))
+    device = reader.eui("device")
+    hash_text = reader.get("hash", str, None)
+    firmware_hash: bytes | None = None
+    if sr in ("11.1", "11.4"):
+        if not devices:
+            raise reader.fail("devices", f"{sr} needs a list of devices")
+        if image is None:
+            raise reader.fail("image", f"{sr} needs an image (ppmid, esme, gsme or a file path)")
+    else:
+        if device is None:
+            raise reader.fail("device", f"{sr} needs one device")
+    if sr == "11.3":
+        if hash_text in (None, "auto"):
+            if image is None:
+                raise reader.fail("hash", "11.3 needs hash = \"<64 hex>\" or an image to take the hash from")
+            from emulator.ota.image import ImageError, parse_image
+
+            try:
+                firmware_hash = parse_image(image, source=image_name or "image").manufacturer_image_sha256
+            except ImageError as exc:
+                raise reader.fail("image", str(exc)) from None
+            if firmware_hash is None:
+                raise reader.fail("image", "not a GBCS image: it has no Manufacturer Image hash")
+        else:
+            try:
+                firmware_hash = bytes.fromhex(hash_text)
+            except ValueError:
+                raise reader.fail("hash", "not hexadecimal") from None
+    spec = RequestSpec(
+        index=index,
+        sr=sr,
+        at_s=at_s,
+        after=Trigger(_normalise_match(after_table)) if after_table else None,
+        delay_s=reader.get("delay_s", float, 0.0),
+        devices=devices,
+        device=device,
+        image=image,
+        image_name=image_name,
+        firmware_version=_version(reader, "firmware_version"),
+        firmware_hash=firmware_hash,
+        execute_in_s=reader.get("execute_in_s", float, None),
+        execution=reader.get("execution", str, None),
+        request_id=reader.get("request_id", str, None),
+        originator=reader.eui("originator") or IMPORT_SUPPLIER_ID,
+    )
+    reader.done()
+    return spec
+
+
+def _eui_list(reader: _Reader, key: str) -> list[int]:
+    items = reader.get(key, list, [])
+    out = []
+    for i, text in enumerate(items):
+        try:
+            out.append(parse_eui64(text))
+        except (ValueError, AttributeError) as exc:
+            raise reader.fail(f"{key}[{i}]", str(exc)) from None
+    return out
+
+
+_SAMPLES = {"ppmid": ("PPMID", 0x0084), "esme": ("ESME", 0x0000), "gsme": ("GSME", 0x0001)}
+
+
+def _image(reader: _Reader, name: str, base: Path | None) -> bytes:
+    from .samples import load_sample
+
+    if name.lower() in _SAMPLES:
+        try:
+            return load_sample(*_SAMPLES[name.lower()])
+        except FileNotFoundError as exc:
+            raise reader.fail("image", str(exc)) from None
+    path = Path(name)
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise reader.fail("image", f"cannot read {path}: {exc.strerror}") from None
