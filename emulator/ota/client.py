@@ -168,8 +168,15 @@ class OtaClient:
         self._upgrade_end_sent = False
         delay = self.profile.initial_query_delay_s if reannounce_delay_s is None else reannounce_delay_s
         actions: list[Action] = [Emit("device_rebooted", self.eui64, {"offset": self.file_offset})]
-        if self.image_upgrade_status is ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS:
+        status = self.image_upgrade_status
+        if status is ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS:
             actions.append(SetTimer(self.eui64, "resume", delay))
+        elif status in (ImageUpgradeStatus.DOWNLOAD_COMPLETE, ImageUpgradeStatus.COUNT_DOWN):
+            # The whole image is in flash but the verdict or the count-down was in RAM: check it
+            # again and ask the server anew with an Upgrade End Request.
+            actions.append(SetTimer(self.eui64, "verified", delay + self.profile.verify_delay_s))
+        elif status is ImageUpgradeStatus.WAITING_TO_UPGRADE:
+            pass  # the image stays held; the upgrade command (or an Image Notify) moves it on
         else:
             actions.append(SetTimer(self.eui64, "query", delay))
         return actions
@@ -218,7 +225,8 @@ class OtaClient:
                 SetTimer(self.eui64, "response", self.profile.response_timeout_s + delay)]
 
     def _query(self, now: float) -> list[Action]:
-        if self.image_upgrade_status not in (ImageUpgradeStatus.NORMAL, ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS):
+        if self.image_upgrade_status not in (ImageUpgradeStatus.NORMAL, ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS,
+                                             ImageUpgradeStatus.WAITING_TO_UPGRADE):
             return []
         if self._pending is not None:
             return []  # a request is in flight (a query, or a block of a running download)
@@ -239,6 +247,11 @@ class OtaClient:
         assert rsp.manufacturer_code is not None and rsp.image_type is not None
         assert rsp.file_version is not None and rsp.image_size is not None
         target = (rsp.manufacturer_code, rsp.image_type, rsp.file_version)
+        if self.image_upgrade_status is ImageUpgradeStatus.WAITING_TO_UPGRADE:
+            if target == self._target:
+                return [Emit("image_already_held", self.eui64, {"file_version": f"{rsp.file_version:08X}"})]
+            self.pending_image = None  # a newer distribution replaces the image held
+            self.downloaded_file_version = None
         if target != self._target or self._image_size != rsp.image_size:
             # New image: start from the beginning; the same one: resume at our offset.
             self._target = target
@@ -257,14 +270,22 @@ class OtaClient:
         p = self.profile
         if p.ignore_image_notify:
             return [Emit("image_notify_ignored", self.eui64, {})]
-        if self.image_upgrade_status is not ImageUpgradeStatus.NORMAL or self._pending is not None:
-            return []  # already downloading, or a query is in flight
+        if self._pending is not None:
+            return []  # a query or a block request is in flight
         pt = notify.payload_type
+        waiting = self.image_upgrade_status is ImageUpgradeStatus.WAITING_TO_UPGRADE
+        if self.image_upgrade_status is not ImageUpgradeStatus.NORMAL and not waiting:
+            return []  # downloading, verifying or counting down
         if pt >= ImageNotifyPayloadType.JITTER_MFR and notify.manufacturer_code not in (p.manufacturer_code, 0xFFFF):
             return []
         if pt >= ImageNotifyPayloadType.JITTER_MFR_TYPE and notify.image_type not in (p.image_type, 0xFFFF):
             return []
         if pt >= ImageNotifyPayloadType.JITTER_MFR_TYPE_VERSION and notify.file_version == self.current_file_version:
+            return []
+        if waiting and (pt < ImageNotifyPayloadType.JITTER_MFR_TYPE_VERSION
+                        or self._target is None or notify.file_version == self._target[2]):
+            # Holding an image for the upgrade command: only a notify naming another version
+            # (a newer distribution) makes the device fetch it in place of the one held.
             return []
         if self._rng.randint(1, 100) > notify.query_jitter:
             return [Emit("image_notify_jittered", self.eui64, {"query_jitter": notify.query_jitter})]
