@@ -18,6 +18,7 @@ from typing import Sequence
 _COMMANDS: dict[str, str] = {
     "image": "emulator.ota.image.cli",
     "scenario": "emulator.scenario.cli",
+    "serve": "emulator.scenario.serve",
     "ncp-sim": "emulator.han.ezsp.cli",
 }
 

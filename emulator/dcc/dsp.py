@@ -169,10 +169,14 @@ class Dsp:
         except FirmwareImageError as exc:
             raise _Rejected(ERROR_MALFORMED, str(exc)) from None
         if identity.file_version != sr.firmware_version:
-            raise _Rejected(
-                ERROR_MALFORMED,
-                f"FirmwareVersion {sr.firmware_version:08X} does not match the image header's file version "
-                f"{identity.file_version:08X}",
+            # DCC's own sample requests carry FirmwareVersion 00000000 with an image of version
+            # ACDCACDC, so a mismatch is recorded, not refused; the image header's version is used.
+            _LOGGER.warning("%s: FirmwareVersion %08X differs from the image header's file version %08X; "
+                            "using the header's", request_id, sr.firmware_version, identity.file_version)
+            self.sat.append(
+                self._clock.now(), SatEvent.SERVICE_REQUEST, request_id=request_id, code="FirmwareVersionMismatch",
+                details={"firmware_version": f"{sr.firmware_version:08X}",
+                         "image_file_version": f"{identity.file_version:08X}"},
             )
         for eui in sr.device_ids:
             _check_eui(eui)
@@ -188,7 +192,7 @@ class Dsp:
                 continue
             assert device is not None and device.comms_hub is not None
             self.smi.start_update(
-                UpdateInProgress(eui, request_id, variant.value, sr.firmware_version, sr.header.originator, now)
+                UpdateInProgress(eui, request_id, variant.value, identity.file_version, sr.header.originator, now)
             )
             self.sat.append(now, SatEvent.DSP_ACCEPTED, request_id=request_id, device=eui)
             targets.append((eui, device.comms_hub))

@@ -111,6 +111,10 @@ class HubPort(Protocol):
         """Forward 11.3 to ``device``; ``execution_time`` is clock time, ``None`` = now."""
         ...
 
+    def cancel_activation(self, device: int, *, request_id: str) -> None:
+        """Forward 11.3 dated 3000-12-31: cancel ``device``'s pending future-dated activation."""
+        ...
+
     def read_firmware_version(self, device: int, *, request_id: str) -> None:
         """Forward 11.2 to ``device``; the answer comes back as a :class:`CommandResponse`."""
         ...

@@ -131,7 +131,6 @@ def test_malformed_requests_get_an_error_naming_the_field() -> None:
     cases = {
         "DeviceIDList": h.update_ppmid([]),
         "FirmwareVersion 1ACDCACDC": h.update_ppmid([PPMID_ID], version=0x1ACDCACDC),
-        "does not match the image header": h.update_ppmid([PPMID_ID], version=TARGET_FIRMWARE_VERSION - 1),
         # the image parser's message names the source, the offset and the field
         "FirmwareImage: offset": h.update_ppmid([PPMID_ID], image=b"\x00" * 100),
         "FirmwareImage: offset ": h.update_ppmid([PPMID_ID], image=gbcs_image()[:20]),
@@ -148,6 +147,17 @@ def test_malformed_requests_get_an_error_naming_the_field() -> None:
     # Every request is still audited, with the reason it was refused.
     assert len(h.dsp.sat.entries(event=SatEvent.SERVICE_REQUEST)) == len(cases)
     assert len(h.dsp.sat.entries(event=SatEvent.DSP_REJECTED, code=ERROR_MALFORMED)) == len(cases)
+
+
+def test_firmware_version_differing_from_the_header_is_recorded_not_refused() -> None:
+    """DCC's own sample 11.4 carries FirmwareVersion 00000000 with an ACDCACDC image."""
+    h = Harness()
+    sr = h.update_ppmid([PPMID_ID], version=0)
+    response = h.dsp.submit(sr)
+    assert response.accepted == (PPMID_ID,)
+    (note,) = h.dsp.sat.entries(code="FirmwareVersionMismatch", request_id=sr.header.request_id)
+    assert note.details == {"firmware_version": "00000000", "image_file_version": f"{TARGET_FIRMWARE_VERSION:08X}"}
+    assert h.dsp.smi.update_in_progress(PPMID_ID).firmware_version == TARGET_FIRMWARE_VERSION
 
 
 def test_each_device_decision_is_audited() -> None:
