@@ -2,8 +2,7 @@
 
 ``site`` is the default premises (Comms Hub + PPMID + ESME) already powered on; ``make_site``
 builds any other set (devices, behaviours, hub policy, a session store). ``no_thread_leak``
-fails a test that leaves a thread running; the device, hub and client tests use it for every
-test (see their ``conftest.py`` / ``pytestmark``).
+(autouse, for the whole suite) fails a test that leaves a thread running.
 """
 
 from __future__ import annotations
@@ -19,10 +18,10 @@ from emulator.dcc.premises import ESME_ID, PPMID_ID
 pytest_plugins = ["pytester"]
 
 # How long a thread a test started gets to finish on its own before it counts as leaked.
-_THREAD_GRACE_S = 1.0
+_THREAD_GRACE_S = 0.5
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def no_thread_leak() -> Iterator[None]:
     """Fail the test if a thread it started is still alive at teardown (style item 12)."""
     before = set(threading.enumerate())

@@ -27,8 +27,6 @@ from emulator.ota.frames import (
 from emulator.ota.image import parse_image
 from emulator.scenario.premises import DeviceBehaviour
 
-pytestmark = pytest.mark.usefixtures("no_thread_leak")
-
 NEW_VERSION = 0xACDCACDD  # file version of the TEST ONLY samples
 OLD_VERSION = 0xACDC0001  # what the default premises' devices run
 HOUR = 3600.0
