@@ -197,3 +197,16 @@ def one(items: list[T], what: str = "item") -> T:
     """The single element of ``items``; a clear failure otherwise."""
     assert len(items) == 1, f"expected exactly one {what}, got {len(items)}: {items!r}"
     return items[0]
+
+
+def esme_image_version(file_version: int, *, payload_length: int = 4096) -> bytes:
+    """An ESME image of another version, signed with the TEST ONLY key like the samples."""
+    from emulator.ota.image import build_image, load_private_key
+    from emulator.scenario.samples import SAMPLES_DIR
+
+    key = load_private_key(str(SAMPLES_DIR / "TEST-ONLY-signing-key.pem"))
+    return build_image(
+        bytes((i * 7 + file_version) & 0xFF for i in range(payload_length)),
+        manufacturer_code=0x121D, image_type=0x0000, file_version=file_version,
+        header_string="tests ESME TEST ONLY", min_hardware_version=0x1111, max_hardware_version=0x1211,
+        layout="gbcs", signing_key=key)
