@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from helpers import AirFrame, Site
+from helpers import AirFrame, Site, esme_image_version
 
 from emulator.dcc.premises import ESME_ID, PPMID_ID, TARGET_FIRMWARE_VERSION
 from emulator.han.packet import OTA_CLUSTER
@@ -241,3 +241,34 @@ def test_power_cycle_mid_transfer_resumes_from_the_offset_reached(site: Site, es
     assert resumed.file_offset == offset_at_power_off > 0
     assert all(r.file_offset >= offset_at_power_off for r in hub_heard[heard_before:])
     assert device.client.pending_image == esme_image
+
+
+def test_whole_exchange_on_the_air_decodes_with_zigpy(site: Site) -> None:
+    """zigpy's ZCL OTA definitions, an independent decoder, read every frame of a transfer the same way."""
+    from zigpy.zcl import foundation
+    from zigpy.zcl.clusters.general import Ota
+
+    image = esme_image_version(NEW_VERSION + 1, payload_length=2048)  # small: zigpy decodes slowly
+    site.hub.distribute_image(image, [ESME_ID], activate_now=True, request_id="t:11.1:1")
+    site.run_until("firmware_activated", ESME_ID, within=HOUR)
+
+    names: list[str] = []
+    reassembled = bytearray()
+    for f in site.air:
+        if f.packet.cluster != OTA_CLUSTER:
+            continue
+        header, rest = foundation.ZCLHeader.deserialize(f.packet.payload)
+        assert header.tsn == f.frame.header.tsn and header.command_id == f.frame.header.command_id
+        to_server = header.direction == foundation.Direction.Client_to_Server
+        definition = (Ota.server_commands if to_server else Ota.client_commands)[header.command_id]
+        decoded, extra = definition.schema.deserialize(rest)
+        assert extra == b"", f"{definition.name}: zigpy left {extra.hex()} undecoded"
+        names.append(definition.name)
+        if definition.name == "image_block":
+            assert decoded.file_offset == f.command.file_offset == len(reassembled)
+        if definition.name == "image_block_response":
+            assert decoded.file_offset == len(reassembled)
+            reassembled += decoded.image_data
+    assert bytes(reassembled) == image
+    assert names[:3] == ["image_notify", "query_next_image", "query_next_image_response"]
+    assert names[-2:] == ["upgrade_end", "upgrade_end_response"]
