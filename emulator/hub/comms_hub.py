@@ -99,7 +99,8 @@ class CommsHub:
             previous = self.distributions.get(device)
             if previous is not None and previous.state is DistributionState.PENDING:
                 previous.state = DistributionState.DISCARDED
-                self.server.abort(self.clock.now(), device, reason="overwritten by a newer distribution")
+                self.ota.execute(self.server.abort(self.clock.now(), device,
+                                                   reason="overwritten by a newer distribution"))
                 self.catalog.untarget(device, previous.image)
                 self._alert(device, GbcsAlertCode.CCS08_TRANSFER_FAILURE,
                             result=TransferResult.DISCARDED_OR_OVERWRITTEN, request_id=previous.request_id,
@@ -220,7 +221,10 @@ class CommsHub:
             self._alert(dist.device, GbcsAlertCode.CCS08_TRANSFER_SUCCESS, result=TransferResult.TRANSFERRED,
                         request_id=dist.request_id, firmware_version=dist.image.file_version)
         elif event in ("transfer_failed", "timed_out", "aborted"):
+            # Reported failed upstream, so the hub discards the image for this device: a device
+            # that comes back later is refused rather than activating behind the DSP's back.
             dist.state = DistributionState.FAILED
+            self.catalog.untarget(dist.device, dist.image)
             self._alert(dist.device, GbcsAlertCode.CCS08_TRANSFER_FAILURE, result=TransferResult.TRANSFER_FAILED,
                         request_id=dist.request_id, firmware_version=dist.image.file_version,
                         reason=report.fields.get("status") or report.fields.get("phase") or report.fields.get("reason"))

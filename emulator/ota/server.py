@@ -240,9 +240,9 @@ class OtaServer:
     ) -> list[Action]:
         session, image, actions = self._session_for_block(now, device, nwk, req)
         if image is None or session is None:
-            status = Status.ABORT if session is not None else Status.NO_IMAGE_AVAILABLE
-            actions.append(Send(device, nwk, ImageBlockResponse(status), tsn))
-            actions.append(Emit("block_refused", device, {"status": Status(status).name,
+            # ZCL allows only SUCCESS, WAIT_FOR_DATA and ABORT in an Image Block Response.
+            actions.append(Send(device, nwk, ImageBlockResponse(Status.ABORT), tsn))
+            actions.append(Emit("block_refused", device, {"status": "ABORT", "reason": "image not offered to this device",
                                                           "file_version": f"{req.file_version:08X}"}))
             return actions
         policy = self.policies.for_device(device)
@@ -309,7 +309,7 @@ class OtaServer:
     ) -> list[Action]:
         session, image, actions = self._session_for_block(now, device, nwk, req)
         if image is None or session is None or req.file_offset >= image.size:
-            actions.append(Send(device, nwk, ImageBlockResponse(Status.ABORT if session else Status.NO_IMAGE_AVAILABLE), tsn))
+            actions.append(Send(device, nwk, ImageBlockResponse(Status.ABORT), tsn))
             return actions
         policy = self.policies.for_device(device)
         session.last_request_at = now

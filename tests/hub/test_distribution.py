@@ -181,9 +181,6 @@ def test_newer_distribution_to_a_meter_holding_an_image_replaces_it(site: Site, 
     assert [a.details["firmware_version"] for a in verified] == [NEW_VERSION, NEW_VERSION + 1]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "CommsHub.distribute_image calls self.server.abort(...) and drops the actions it returns, so the "
-    "'aborted' event never reaches the timeline; fix: self.ota.execute(self.server.abort(...))"))
 def test_overwritten_transfer_is_shown_aborted_on_the_timeline(site: Site, esme_image: bytes) -> None:
     site.hub.distribute_image(esme_image, [ESME_ID], activate_now=False, request_id="t:11.1:old")
     site.run_until("download_started", ESME_ID, within=HOUR)
@@ -195,12 +192,6 @@ def test_overwritten_transfer_is_shown_aborted_on_the_timeline(site: Site, esme_
     assert "overwritten" in aborted.fields["reason"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "After the block-gap timeout the hub reports 0x8F89 (transfer failed) but OtaServer._session_for_block "
-    "still serves the device when it comes back; the transfer completes and the PPMID activates (0x8F8B) "
-    "while CommsHub._on_ota_report ignores transfer_completed for a FAILED distribution, so upstream says "
-    "'failed' then 'activated'. Fix: either answer ABORT to a distribution already reported failed, or "
-    "report 0x8F8A when a failed distribution completes after all"))
 def test_transfer_reported_failed_does_not_then_silently_activate(site: Site, ppmid_image: bytes) -> None:
     site.hub.distribute_image(ppmid_image, [PPMID_ID], activate_now=True, request_id="t:11.4:1")
     site.run_until("transfer_progress", PPMID_ID, within=HOUR, percent=30.0)

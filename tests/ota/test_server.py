@@ -163,10 +163,12 @@ class TestBlocks:
         assert sends(actions) == [ImageBlockResponse(Status.ABORT)]
         assert "beyond image size" in events(actions)["block_refused"]["reason"]
 
-    def test_unknown_image_is_no_image_available(self):
+    def test_unknown_image_is_refused_with_abort(self):
         server = make_server()
         req = ImageBlockRequest(0, MFR, TYPE, NEW + 5, 0, 40)
-        assert sends(server.on_frame(0, DEV, NWK, frame(req))) == [ImageBlockResponse(Status.NO_IMAGE_AVAILABLE)]
+        actions = server.on_frame(0, DEV, NWK, frame(req))
+        assert sends(actions) == [ImageBlockResponse(Status.ABORT)]  # the only refusal ZCL allows here
+        assert events(actions)["block_refused"]["reason"] == "image not offered to this device"
 
     def test_progress_is_observable(self):
         server = make_server(progress_step_percent=25)
