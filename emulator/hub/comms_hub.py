@@ -216,7 +216,11 @@ class CommsHub:
         if dist is None or dist.state is not DistributionState.PENDING:
             return
         event = report.event
-        if event == "transfer_completed":
+        if event == "block_refused":
+            # The device is still fetching an older image: tell it about the new one once its
+            # download has been refused (the first notify reached it while busy).
+            self.clock.call_later(1.0, self._renotify, dist)
+        elif event == "transfer_completed":
             dist.state = DistributionState.TRANSFERRED
             self._alert(dist.device, GbcsAlertCode.CCS08_TRANSFER_SUCCESS, result=TransferResult.TRANSFERRED,
                         request_id=dist.request_id, firmware_version=dist.image.file_version)
@@ -235,6 +239,11 @@ class CommsHub:
                         result=TransferResult.HARDWARE_VERSION_MISMATCH, request_id=dist.request_id,
                         firmware_version=dist.image.file_version,
                         hardware_version=report.fields.get("hardware_version"))
+
+    def _renotify(self, dist: Distribution) -> None:
+        nwk = self.nwk_of(dist.device)
+        if dist.state is DistributionState.PENDING and nwk is not None:
+            self.ota.execute(self.server.image_notify(dist.device, nwk, dist.image))
 
     # -- outputs -----------------------------------------------------------------------------
     def _alert(self, device: int, code: GbcsAlertCode, **details: Any) -> None:
