@@ -2,7 +2,9 @@
 
 It models what the OTA layers can notice: per-frame latency, random loss, delivery confirmation
 (the sender's APS acknowledgement) and a manipulator hook that can drop, delay or corrupt a frame.
-It does not model MAC contention, routing or security; see docs/ota.md ("Virtual HAN").
+By itself it does not model MAC contention, routing or security; see docs/ota.md ("Virtual HAN").
+Given a *link model* (:class:`~emulator.han.radio.RadioChannel`) it asks that model, per frame, for
+airtime, contention, retries, loss and sleepy polling (docs/radio-model.md).
 Time comes from the clock it is given, so a run is deterministic for a given ``seed``.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 from emulator.runtime.clock import Clock
 
@@ -29,10 +31,26 @@ class Verdict:
     drop: bool = False
     delay: float = 0.0
     packet: ApsPacket | None = None
+    confirm_lost: bool = False  # delivered, but the sender's delivery report says FAILED
 
 
 Manipulator = Callable[[ApsPacket], Verdict | None]
 """Called for every frame put on the air; ``None`` lets it through unchanged."""
+
+
+class LinkResult(Protocol):
+    delivered: bool
+    delay: float
+    confirmed: bool
+    confirm_delay: float
+
+
+class LinkModel(Protocol):
+    """Decides per frame when it arrives and whether the sender hears the acknowledgement."""
+
+    def unicast(self, packet: ApsPacket, now: float) -> LinkResult: ...
+
+    def broadcast(self, packet: ApsPacket, now: float) -> float: ...
 
 
 class VirtualPort(HanTransport):
@@ -69,6 +87,7 @@ class VirtualHan:
         loss: float = 0.0,
         seed: int = 0,
         ack_timeout: float = 0.05,
+        link: LinkModel | None = None,
     ) -> None:
         if not 0.0 <= loss <= 1.0:
             raise ValueError(f"loss must be a probability in [0, 1], got {loss}")
@@ -83,6 +102,7 @@ class VirtualHan:
         self._by_nwk: dict[int, VirtualPort] = {}
         self._hooks: list[TraceHook] = []
         self._manipulator: Manipulator | None = None
+        self.link = link
         self.frames_sent = 0
         self.frames_lost = 0
 
@@ -103,12 +123,18 @@ class VirtualHan:
     def set_manipulator(self, manipulator: Manipulator | None) -> None:
         self._manipulator = manipulator
 
+    def set_link_model(self, link: LinkModel | None) -> None:
+        """Use ``link`` (e.g. a :class:`~emulator.han.radio.RadioChannel`) for airtime and loss;
+        ``None`` restores the fixed latency."""
+        self.link = link
+
     # -- the air -----------------------------------------------------------------------------
     def _transmit(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> None:
         self.frames_sent += 1
         for hook in self._hooks:
             hook("tx", packet)
         delay = self.latency
+        confirm_lost = False
         manipulator = self._manipulator
         if manipulator is not None:
             verdict = manipulator(packet)
@@ -117,14 +143,19 @@ class VirtualHan:
                     self._lose(packet, on_delivery)
                     return
                 delay += verdict.delay
+                confirm_lost = verdict.confirm_lost
                 if verdict.packet is not None:
                     packet = verdict.packet
+        call_later = self.clock.call_later
+        link = self.link
         if packet.is_broadcast:
+            if link is not None:
+                delay += link.broadcast(packet, self.clock.now())
             for port in list(self._by_eui.values()):
                 if port.eui64 != packet.src and port.attached:
-                    self.clock.call_later(delay, port._deliver, packet)
+                    call_later(delay, port._deliver, packet)
             if on_delivery is not None:
-                self.clock.call_later(delay, on_delivery, packet, DeliveryStatus.DELIVERED)
+                call_later(delay, on_delivery, packet, DeliveryStatus.DELIVERED)
             return
         if self.loss and self._rng.random() < self.loss:
             self._lose(packet, on_delivery)
@@ -133,9 +164,23 @@ class VirtualHan:
         if port is None or not port.attached:
             self._lose(packet, on_delivery)
             return
-        self.clock.call_later(delay, port._deliver, packet)
+        if link is None:
+            call_later(delay, port._deliver, packet)
+            if on_delivery is not None:
+                status = DeliveryStatus.FAILED if confirm_lost else DeliveryStatus.DELIVERED
+                call_later(2 * delay, on_delivery, packet, status)
+            return
+        result = link.unicast(packet, self.clock.now())
+        if not result.delivered:
+            self.frames_lost += 1
+            if on_delivery is not None:
+                call_later(delay + result.confirm_delay, on_delivery, packet, DeliveryStatus.FAILED)
+            return
+        call_later(delay + result.delay, port._deliver, packet)
         if on_delivery is not None:
-            self.clock.call_later(2 * delay, on_delivery, packet, DeliveryStatus.DELIVERED)
+            ok = result.confirmed and not confirm_lost
+            call_later(delay + result.confirm_delay, on_delivery, packet,
+                       DeliveryStatus.DELIVERED if ok else DeliveryStatus.FAILED)
 
     def _lose(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> None:
         self.frames_lost += 1
