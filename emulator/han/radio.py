@@ -1,0 +1,280 @@
+"""A radio model for the virtual HAN: what one frame costs in airtime and whether it arrives.
+
+:class:`RadioChannel` is a *link model*: :class:`~emulator.han.virtual.VirtualHan` asks it, per
+frame, when the receiver gets the frame and whether the sender hears the acknowledgement. It
+models the IEEE 802.15.4 2.4 GHz PHY at 250 kbit/s with the real frame size (PHY, MAC, NWK and
+APS headers with their security overhead, and the ZCL payload), unslotted CSMA-CA back-off,
+MAC acknowledgement and turnaround, MAC retries, random loss with bursts (a Gilbert-Elliott
+channel in continuous time) and sleepy end devices that only receive when they poll their parent.
+One channel per premises: the devices of a premises share it, so their frames queue behind each
+other. The formulas are in docs/radio-model.md.
+
+Everything random comes from the channel's own ``random.Random(seed)``, so a premises gives the
+same timeline whatever else runs in the same process.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from .packet import ApsPacket
+
+_LOGGER = logging.getLogger(__name__)
+
+MAX_PHY_PACKET_SIZE = 127  # aMaxPHYPacketSize: the largest PSDU (MAC frame incl. FCS)
+
+
+@dataclass(frozen=True, slots=True)
+class BurstLoss:
+    """Gilbert-Elliott loss in continuous time: the channel alternates between a good and a bad
+    state whose durations are exponential with the given means; a frame attempt is lost with
+    ``loss_good`` or ``loss_bad`` depending on the state at the moment it is sent."""
+
+    mean_good_s: float = 60.0
+    mean_bad_s: float = 2.0
+    loss_good: float = 0.0
+    loss_bad: float = 0.8
+
+    def __post_init__(self) -> None:
+        if self.mean_good_s <= 0 or self.mean_bad_s <= 0:
+            raise ValueError("burst loss: mean_good_s and mean_bad_s must be positive")
+        for name in ("loss_good", "loss_bad"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"burst loss: {name} must be a probability in [0, 1], got {value}")
+
+    @property
+    def bad_fraction(self) -> float:
+        """Long-run share of time in the bad state."""
+        return self.mean_bad_s / (self.mean_good_s + self.mean_bad_s)
+
+
+@dataclass(frozen=True, slots=True)
+class RadioParams:
+    """IEEE 802.15.4 / ZigBee PRO figures (defaults: 2.4 GHz O-QPSK PHY, GB HAN with APS and
+    NWK security). Byte counts are per frame; times in seconds."""
+
+    bitrate_bps: int = 250_000
+    phy_header_bytes: int = 6  # preamble 4, SFD 1, PHR 1
+    mac_header_bytes: int = 11  # frame control 2, sequence 1, PAN ID 2, dst 2, src 2, FCS 2
+    nwk_header_bytes: int = 8  # frame control 2, dst 2, src 2, radius 1, sequence 1
+    nwk_security_bytes: int = 18  # auxiliary header 14 (incl. source IEEE address) + MIC 4
+    aps_header_bytes: int = 8  # frame control, dst ep, cluster 2, profile 2, src ep, counter
+    aps_security_bytes: int = 9  # auxiliary header 5 + MIC 4
+    ack_bytes: int = 5  # MAC acknowledgement PSDU: frame control 2, sequence 1, FCS 2
+    turnaround_s: float = 192e-6  # aTurnaroundTime, 12 symbols
+    backoff_unit_s: float = 320e-6  # aUnitBackoffPeriod, 20 symbols
+    cca_s: float = 128e-6  # 8 symbols
+    min_be: int = 3  # macMinBE
+    ack_wait_s: float = 864e-6  # macAckWaitDuration, 54 symbols
+    max_frame_retries: int = 3  # macMaxFrameRetries
+    loss: float = 0.0  # independent loss per frame attempt (data or acknowledgement)
+    burst: BurstLoss | None = None
+    poll_interval_s: float = 7.5  # a sleepy end device's default poll of its parent
+    data_request_bytes: int = 18  # MAC Data Request command PSDU (with long source address)
+
+    def __post_init__(self) -> None:
+        if self.bitrate_bps <= 0:
+            raise ValueError(f"radio: bitrate_bps must be positive, got {self.bitrate_bps}")
+        if not 0.0 <= self.loss <= 1.0:
+            raise ValueError(f"radio: loss must be a probability in [0, 1], got {self.loss}")
+        if self.max_frame_retries < 0:
+            raise ValueError(f"radio: max_frame_retries must not be negative, got {self.max_frame_retries}")
+        if self.poll_interval_s <= 0:
+            raise ValueError(f"radio: poll_interval_s must be positive, got {self.poll_interval_s}")
+
+    # -- sizes and times (docs/radio-model.md) -------------------------------------------------
+    @property
+    def header_bytes(self) -> int:
+        """Bytes each frame carries besides the ZCL payload, PHY header included."""
+        return (self.phy_header_bytes + self.mac_header_bytes + self.nwk_header_bytes + self.nwk_security_bytes
+                + self.aps_header_bytes + self.aps_security_bytes)
+
+    @property
+    def max_aps_payload(self) -> int:
+        """ZCL bytes that fit one frame without APS fragmentation."""
+        return MAX_PHY_PACKET_SIZE - (self.header_bytes - self.phy_header_bytes)
+
+    def byte_time(self) -> float:
+        return 8.0 / self.bitrate_bps
+
+    def fragments(self, payload_len: int) -> int:
+        return max(1, math.ceil(payload_len / self.max_aps_payload))
+
+    def airtime(self, payload_len: int) -> float:
+        """On-air time of one (unfragmented) frame carrying ``payload_len`` ZCL bytes."""
+        return (self.header_bytes + payload_len) * self.byte_time()
+
+    def ack_airtime(self) -> float:
+        return (self.phy_header_bytes + self.ack_bytes) * self.byte_time()
+
+    def mean_backoff(self) -> float:
+        """Mean initial CSMA-CA back-off: uniform over 0 .. 2**macMinBE - 1 unit periods."""
+        return (2 ** self.min_be - 1) / 2 * self.backoff_unit_s
+
+    def exchange_time(self, payload_len: int) -> float:
+        """Expected time of one unicast without loss: back-off, CCA, turnaround, frame,
+        turnaround, acknowledgement (per fragment)."""
+        per_fragment_payload = math.ceil(payload_len / self.fragments(payload_len))
+        one = (self.mean_backoff() + self.cca_s + self.turnaround_s + self.airtime(per_fragment_payload)
+               + self.turnaround_s + self.ack_airtime())
+        return one * self.fragments(payload_len)
+
+
+class LinkResult(NamedTuple):
+    """What happened to one unicast: whether and when (seconds after it was sent) the receiver got
+    it, and whether and when the sender learned of it (its MAC/APS acknowledgement)."""
+
+    delivered: bool
+    delay: float
+    confirmed: bool
+    confirm_delay: float
+
+
+@dataclass(slots=True)
+class _SleepyNode:
+    poll_interval_s: float
+    phase_s: float
+
+
+@dataclass(slots=True)
+class ChannelStats:
+    frames: int = 0
+    attempts: int = 0
+    attempts_lost: int = 0
+    frames_failed: int = 0
+    acks_lost: int = 0  # delivered, but the sender never heard so
+    airtime_s: float = 0.0
+    held_for_poll: int = 0
+
+
+class RadioChannel:
+    """The shared 2.4 GHz channel of one premises, used by :class:`VirtualHan` as its link model."""
+
+    def __init__(self, params: RadioParams | None = None, *, seed: int = 0) -> None:
+        self.params = params if params is not None else RadioParams()
+        self._rng = random.Random(seed)
+        self._busy_until = 0.0
+        self._sleepy: dict[int, _SleepyNode] = {}
+        self._bad = False  # Gilbert-Elliott state
+        self._state_at = 0.0
+        self.stats = ChannelStats()
+        p = self.params
+        self._byte_s = p.byte_time()
+        self._ack_s = p.ack_airtime()
+        self._header = p.header_bytes
+        self._max_payload = p.max_aps_payload
+        self._backoff_slots = 2 ** p.min_be
+        self._fixed_s = p.cca_s + p.turnaround_s  # before the frame
+        self._after_s = p.turnaround_s + self._ack_s  # after a frame that is acknowledged
+        # A poll: the sleepy device's MAC Data Request, acknowledged by the parent (mean back-off).
+        self._poll_s = (p.mean_backoff() + self._fixed_s + (p.phy_header_bytes + p.data_request_bytes) * self._byte_s
+                        + self._after_s)
+
+    def set_sleepy(self, eui64: int, poll_interval_s: float | None = None) -> None:
+        """``eui64`` is a sleepy end device: frames for it wait at its parent until it polls.
+
+        Its polls fall every ``poll_interval_s`` at a phase derived from its address, so two
+        sleepy devices do not poll in lock-step."""
+        interval = poll_interval_s if poll_interval_s is not None else self.params.poll_interval_s
+        if interval <= 0:
+            raise ValueError(f"poll interval of {eui64:016X} must be positive, got {interval}")
+        phase = (eui64 * 0x9E3779B97F4A7C15 % 2**64) / 2**64 * interval
+        self._sleepy[eui64] = _SleepyNode(interval, phase)
+
+    def is_sleepy(self, eui64: int) -> bool:
+        return eui64 in self._sleepy
+
+    # -- loss ----------------------------------------------------------------------------------
+    def _lost(self, at: float) -> bool:
+        p = self.params
+        burst = p.burst
+        loss = p.loss
+        rng = self._rng
+        if burst is not None:
+            dt = at - self._state_at
+            if dt > 0:
+                # Two-state Markov chain in continuous time: probability of being bad after dt.
+                rate_gb = 1.0 / burst.mean_good_s
+                rate_bg = 1.0 / burst.mean_bad_s
+                pi_bad = rate_gb / (rate_gb + rate_bg)
+                decay = math.exp(-(rate_gb + rate_bg) * dt)
+                p_bad = pi_bad + (1.0 - pi_bad) * decay if self._bad else pi_bad * (1.0 - decay)
+                self._bad = rng.random() < p_bad
+                self._state_at = at
+            loss = 1.0 - (1.0 - loss) * (1.0 - (burst.loss_bad if self._bad else burst.loss_good))
+        if loss <= 0.0:
+            return False
+        return rng.random() < loss
+
+    # -- the link model --------------------------------------------------------------------------
+    def unicast(self, packet: ApsPacket, now: float) -> LinkResult:
+        """Send one unicast at ``now``; see docs/radio-model.md for the timeline it follows."""
+        stats = self.stats
+        stats.frames += 1
+        start = now if now > self._busy_until else self._busy_until
+        sleepy = self._sleepy.get(packet.dst)
+        if sleepy is not None:
+            # Held by the parent until the device's next poll; the poll is a MAC Data Request
+            # the parent acknowledges (frame pending), then the frame itself.
+            k = math.floor((start - sleepy.phase_s) / sleepy.poll_interval_s) + 1
+            poll = sleepy.phase_s + k * sleepy.poll_interval_s
+            stats.held_for_poll += 1
+            start = poll + self._poll_s
+        payload_len = len(packet.payload)
+        fragments = 1 if payload_len <= self._max_payload else math.ceil(payload_len / self._max_payload)
+        per_fragment = payload_len if fragments == 1 else math.ceil(payload_len / fragments)
+        t = start
+        delivered_at = -1.0
+        acknowledged = False
+        for _ in range(fragments):
+            acknowledged, received, t = self._send_frame(t, per_fragment)
+            if received < 0 or (not acknowledged and fragments > 1):
+                delivered_at = -1.0  # the sender gives up; the receiver never has every fragment
+                break
+            delivered_at = received
+        self._busy_until = t
+        stats.airtime_s += t - start
+        if delivered_at < 0:
+            stats.frames_failed += 1
+            return LinkResult(False, 0.0, False, t - now)
+        if not acknowledged:
+            stats.acks_lost += 1
+        return LinkResult(True, delivered_at - now, acknowledged, t - now)
+
+    def broadcast(self, packet: ApsPacket, now: float) -> float:
+        """A broadcast: one transmission, no acknowledgement; returns its delay."""
+        self.stats.frames += 1
+        start = now if now > self._busy_until else self._busy_until
+        end = (start + self._rng.randrange(self._backoff_slots) * self.params.backoff_unit_s + self._fixed_s
+               + (self._header + len(packet.payload)) * self._byte_s)
+        self._busy_until = end
+        self.stats.airtime_s += end - start
+        return end - now
+
+    def _send_frame(self, t: float, payload_len: int) -> tuple[bool, float, float]:
+        """One frame with MAC retries from ``t``: (acknowledged, time received or -1, end time)."""
+        p = self.params
+        stats = self.stats
+        rng = self._rng
+        frame_s = (self._header + payload_len) * self._byte_s
+        received = -1.0
+        for _ in range(p.max_frame_retries + 1):
+            stats.attempts += 1
+            t += rng.randrange(self._backoff_slots) * p.backoff_unit_s + self._fixed_s + frame_s
+            if self._lost(t):
+                stats.attempts_lost += 1
+                t += p.ack_wait_s
+                continue
+            if received < 0:
+                received = t  # later copies are duplicates the receiver's MAC discards
+            if self._lost(t):
+                stats.attempts_lost += 1
+                t += p.ack_wait_s
+                continue
+            return True, received, t + self._after_s
+        return False, received, t
