@@ -11,7 +11,7 @@ import enum
 import hashlib
 from typing import Any, Mapping
 
-from emulator.dcc.eui64 import format_eui64
+from emulator.eui64 import format_eui64
 from emulator.dcc.messages import MessageKind, UserMessage
 
 

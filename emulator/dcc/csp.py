@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
-from emulator.dcc.eui64 import format_eui64, parse_eui64
+from emulator.eui64 import format_eui64, parse_eui64
 from emulator.hub.port import HubMessage, HubPort
 from emulator.runtime.clock import Clock
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from emulator.dcc.alerts import DccAlertCode, dcc_alert, gbcs_code, make_message
 from emulator.dcc.csp import Csp, CspOutcome, Distribution
-from emulator.dcc.eui64 import format_eui64
+from emulator.eui64 import format_eui64
 from emulator.dcc.firmware_image import FirmwareImageError, ImageIdentity, read_image_identity
 from emulator.dcc.messages import DspResponse, MessageKind, RejectionReason, UserMessage
 from emulator.dcc.sat import SatEvent, ServiceAuditTrail

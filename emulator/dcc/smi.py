@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-from emulator.dcc.eui64 import format_eui64, parse_eui64
+from emulator.eui64 import format_eui64, parse_eui64
 from emulator.dcc.store import Store
 
 _LOGGER = logging.getLogger(__name__)

@@ -8,28 +8,16 @@ the transport sees MAC or NWK details.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from emulator.eui64 import format_eui64, parse_eui64
+
+__all__ = ["ApsPacket", "DeliveryStatus", "format_eui64", "parse_eui64"]
 
 SMART_ENERGY_PROFILE = 0x0109
 OTA_CLUSTER = 0x0019
 SMART_ENERGY_ENDPOINT = 1
 BROADCAST_NWK = 0xFFFF
-
-
-def format_eui64(eui64: int) -> str:
-    """EUI-64 as DCC writes it: ``00-DB-12-34-56-78-90-A4``."""
-    return "-".join(f"{b:02X}" for b in eui64.to_bytes(8, "big"))
-
-
-def parse_eui64(text: str) -> int:
-    """Parse ``00-DB-12-34-56-78-90-A4`` (also ``:``-separated or plain 16 hex digits)."""
-    cleaned = text.strip().replace("-", "").replace(":", "")
-    if len(cleaned) != 16:
-        raise ValueError(f"EUI-64 {text!r} must have 8 bytes (16 hex digits)")
-    try:
-        return int(cleaned, 16)
-    except ValueError:
-        raise ValueError(f"EUI-64 {text!r} is not hexadecimal") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 from emulator.dcc.csp import Csp, CspPolicy
 from emulator.dcc.dsp import Dsp
-from emulator.dcc.eui64 import format_eui64
+from emulator.eui64 import format_eui64
 from emulator.dcc.messages import UserMessage
 from emulator.dcc.premises import (
     HARDWARE_VERSION_RANGE,

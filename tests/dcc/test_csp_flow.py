@@ -15,7 +15,7 @@ from emulator.dcc.premises import (
     PPMID_ID,
     default_premises,
 )
-from emulator.dcc.eui64 import format_eui64
+from emulator.eui64 import format_eui64
 from emulator.dcc.sat import SatEvent
 from emulator.dcc.smi import DeviceStatus, DeviceType, SmiDevice
 

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("emulator.scenario.premises")
 
-from emulator.dcc.eui64 import format_eui64  # noqa: E402
+from emulator.eui64 import format_eui64  # noqa: E402
 from emulator.dcc.messages import UserMessage  # noqa: E402
 from emulator.dcc.premises import (  # noqa: E402
     ESME_ID,

@@ -8,7 +8,7 @@ import pytest
 from dcc_fakes import MANUFACTURER_IMAGE_HASH, Harness
 
 from emulator.dcc.dsp import ERROR_DEVICE_REJECTED, ERROR_MALFORMED, GBCS_EPOCH, RESPONSE_ACCEPTED
-from emulator.dcc.eui64 import format_eui64
+from emulator.eui64 import format_eui64
 from emulator.dcc.messages import MessageKind, RejectionReason
 from emulator.dcc.premises import (
     ESME_ID,

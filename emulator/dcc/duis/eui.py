@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from emulator.eui64 import format_eui64 as _format_eui64
+
 from .errors import DuisError
 
 _EUI64 = re.compile(r"[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){7}")
@@ -21,9 +23,4 @@ def parse_eui64(text: str, *, element: str) -> int:
     return int(candidate.replace("-", ""), 16)
 
 
-def format_eui64(value: int) -> str:
-    """int -> ``00-DB-12-34-56-78-90-A0`` (upper case, as DCC's samples write it)."""
-    if not 0 <= value < 1 << 64:
-        raise ValueError(f"EUI-64 out of range: {value:#x}")
-    raw = f"{value:016X}"
-    return "-".join(raw[i : i + 2] for i in range(0, 16, 2))
+format_eui64 = _format_eui64  # one implementation for every layer

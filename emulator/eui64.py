@@ -1,0 +1,22 @@
+"""EUI-64 identifiers as DCC writes them (``00-DB-12-34-56-78-90-A4``), for every layer."""
+
+from __future__ import annotations
+
+
+def format_eui64(value: int) -> str:
+    """``0x00DB1234567890A4`` -> ``"00-DB-12-34-56-78-90-A4"``."""
+    if not 0 <= value < 1 << 64:
+        raise ValueError(f"EUI-64 out of range: {value:#x}")
+    text = f"{value:016X}"
+    return "-".join(text[i : i + 2] for i in range(0, 16, 2))
+
+
+def parse_eui64(text: str) -> int:
+    """Accepts ``00-DB-12-34-56-78-90-A4``, ``00:DB:…`` or 16 plain hex digits; a ValueError names the text."""
+    digits = text.strip().replace("-", "").replace(":", "")
+    if len(digits) != 16:
+        raise ValueError(f"EUI-64 {text!r} must have 8 bytes (16 hex digits), like 00-DB-12-34-56-78-90-A0")
+    try:
+        return int(digits, 16)
+    except ValueError:
+        raise ValueError(f"EUI-64 {text!r} is not hexadecimal") from None
