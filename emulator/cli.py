@@ -19,6 +19,7 @@ _COMMANDS: dict[str, str] = {
     "image": "emulator.ota.image.cli",
     "scenario": "emulator.scenario.cli",
     "serve": "emulator.scenario.serve",
+    "submit": "emulator.scenario.submit",
     "ncp-sim": "emulator.han.ezsp.cli",
 }
 

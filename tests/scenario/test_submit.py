@@ -1,0 +1,40 @@
+"""`ch-emulator submit`: DUIS request files through the CLI."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+from emulator.cli import main
+
+SAMPLES = Path(__file__).resolve().parents[1] / "dcc" / "data" / "duis"
+
+
+def test_dcc_samples_played_in_process(capsys):
+    code = main(["submit", "--json", str(SAMPLES / "11.4_UPDATE_PPMID_FIRMWARE_REQUEST_DUIS.XML"),
+                 str(SAMPLES / "CS08_11.2_SUCCESS_REQUEST_DUIS.XML")])
+    assert code == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    alerts = [e["alert"] for e in events if e["event"] == "dcc_alert"]
+    assert alerts == ["N59", "N61", "N62", "N39", "N49"]
+    (read,) = [e for e in events if e["event"] == "sr_response"]
+    assert read["firmware_version"] == "ACDCACDC"  # 11.2 after 11.4 reads the sample image's version
+
+
+def test_bad_file_is_one_line_naming_it(tmp_path, capsys):
+    bad = tmp_path / "req.xml"
+    bad.write_bytes(b"<not-duis/>")
+    assert main(["submit", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "invalid DUIS request" in err and "Traceback" not in err
+
+
+def test_unreachable_server_is_a_clear_error(capsys):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens once the socket is closed
+    code = main(["submit", "--url", f"http://127.0.0.1:{port}/api/v1/serviceD",
+                 str(SAMPLES / "CS08_11.2_SUCCESS_REQUEST_DUIS.XML")])
+    assert code == 2
+    assert "cannot reach" in capsys.readouterr().err
