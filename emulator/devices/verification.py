@@ -7,11 +7,16 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from emulator.ota.image import ImageError, parse_image, verify_image
 
 
+# Findings that mean the bytes are not what the vendor built: a device refuses such an image.
+_FATAL_WARNINGS = frozenset({"integrity-code-mismatch", "integrity-code-length", "element-overrun"})
+
+
 def make_verifier(
     manufacturer_code: int, image_type: int, public_key: EllipticCurvePublicKey | None = None
 ):
-    """A verifier that parses the OTA file, checks it is for this device model and, where the
-    layout carries a signature and a key is trusted, checks the signature."""
+    """A verifier that parses the OTA file, checks it is for this device model, checks the
+    image's integrity code where it has one and, where the layout carries a signature and a key
+    is trusted, the signature."""
 
     def verify(data: bytes) -> str | None:
         try:
@@ -24,6 +29,9 @@ def make_verifier(
                 f"image is for manufacturer 0x{header.manufacturer_code:04X} type 0x{header.image_type:04X},"
                 f" not this device (0x{manufacturer_code:04X}/0x{image_type:04X})"
             )
+        for warning in image.warnings:
+            if warning.code in _FATAL_WARNINGS:
+                return str(warning)  # the image's own hash does not match its contents
         if image.layout == "gbcs" and public_key is not None and not verify_image(image, public_key):
             return "GBCS signature does not verify"
         return None

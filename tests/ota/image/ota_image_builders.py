@@ -5,7 +5,13 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-VECTORS = Path("/work/shared/vectors/ota")
+def _vectors_dir() -> Path:
+    """shared/ lies beside the repository (a CI clone gets a copy there); /work/shared otherwise."""
+    beside = Path(__file__).resolve().parents[3].parent / "shared" / "vectors" / "ota"
+    return beside if beside.is_dir() else Path("/work/shared/vectors/ota")
+
+
+VECTORS = _vectors_dir()
 VECTOR_FILES = sorted(p for p in VECTORS.glob("*") if p.suffix != ".md") if VECTORS.is_dir() else []
 
 
