@@ -1,0 +1,80 @@
+"""Progress of a fleet run: a live rich display for people, JSON lines for CI.
+
+Both take the merged snapshots :func:`emulator.fleet.run.run_fleet` reports; neither is needed
+for the run itself.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, TextIO
+
+from .shard import STATES, SUCCEEDED, FAILED
+
+
+class JsonProgress:
+    """One ``fleet_progress`` JSON object per line, at most every ``every_s`` wall seconds."""
+
+    def __init__(self, stream: TextIO, *, every_s: float = 1.0) -> None:
+        self.stream = stream
+        self.every_s = every_s
+        self._last = -1e18
+
+    def __call__(self, snapshot: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if now - self._last < self.every_s:
+            return
+        self._last = now
+        self.stream.write(json.dumps(snapshot) + "\n")
+        self.stream.flush()
+
+
+def _eta(done: int, total: int, elapsed: float) -> float | None:
+    if done <= 0 or total <= done:
+        return None
+    return elapsed * (total - done) / done
+
+
+class RichProgress:
+    """Overall bar with ETA in simulated and wall time, and counts per state and failure reason."""
+
+    def __init__(self, total_devices: int) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.total = total_devices
+        self.console = Console(stderr=True)
+        self._live = Live(console=self.console, refresh_per_second=4, transient=False)
+        self._started = time.perf_counter()
+
+    def __enter__(self) -> "RichProgress":
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._live.__exit__(*exc)
+
+    def __call__(self, snapshot: dict[str, Any]) -> None:
+        self._live.update(self.render(snapshot))
+
+    def render(self, snapshot: dict[str, Any]) -> Any:
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+
+        states = snapshot["states"]
+        done = states.get(SUCCEEDED, 0) + states.get(FAILED, 0)
+        wall = time.perf_counter() - self._started
+        sim = snapshot["time"]
+        eta_wall = _eta(done, self.total, wall)
+        eta_sim = _eta(done, self.total, sim)
+        table = Table.grid(padding=(0, 2))
+        table.add_row(ProgressBar(total=self.total, completed=done, width=40),
+                      f"{done}/{self.total} devices",
+                      f"sim {sim:,.0f} s (ETA {'-' if eta_sim is None else f'{eta_sim:,.0f} s'})",
+                      f"wall {wall:,.1f} s (ETA {'-' if eta_wall is None else f'{eta_wall:,.1f} s'})")
+        counts = "  ".join(f"{name}: {states.get(name, 0)}" for name in STATES)
+        table.add_row("", counts, "", "")
+        for reason, n in snapshot["failed"].items():
+            table.add_row("", f"  failed, {reason}: {n}", "", "")
+        return table

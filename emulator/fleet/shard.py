@@ -1,0 +1,347 @@
+"""One shard of a fleet: a DccSystem with many premises on one virtual clock, driven by SRs.
+
+Every premises is built from its *global* index alone (IDs, fault draw, radio seed), and premises
+never share a random stream, so a device's result does not depend on which shard ran it or on
+what else ran beside it: the fleet gives the same per-device results with 1 or 16 workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+from emulator.dcc.csp import CspPolicy
+from emulator.dcc.premises import (
+    GAS_SUPPLIER_ID,
+    GAS_SUPPLIER_ROLE,
+    IMPORT_SUPPLIER_ID,
+    IMPORT_SUPPLIER_ROLE,
+    DeviceSpec,
+    PremisesSpec,
+)
+from emulator.dcc.service_requests import RequestHeader, UpdateFirmware, UpdatePPMIDFirmware
+from emulator.dcc.smi import DeviceType as SmiDeviceType
+from emulator.devices.device import DeviceFaults, DeviceType, EmulatedDevice
+from emulator.han.packet import OTA_CLUSTER, ApsPacket, format_eui64
+from emulator.han.radio import RadioChannel
+from emulator.han.virtual import Verdict
+from emulator.ota.image import parse_image
+from emulator.runtime.clock import VirtualClock
+from emulator.runtime.events import Event, EventBus
+from emulator.scenario.premises import DeviceBehaviour
+from emulator.scenario.system import DccSystem
+
+from .faults import FAULTS, Fault
+from .spec import FleetSpec
+
+_LOGGER = logging.getLogger(__name__)
+
+SR_AT_S = 5.0  # the Service Requests go in after the devices' first (empty) query
+DCC_ID = 0x90B3D51F30000002
+_LOW_BYTE = {DeviceType.ESME: 0xA0, DeviceType.GSME: 0xA1, DeviceType.PPMID: 0xA4, DeviceType.HCALCS: 0xA5}
+_OFF_S = 10.0  # how long a device stays off in the reboot faults
+_SLOW_REANNOUNCE_S = 240.0
+
+# Per-device states, as the progress display counts them.
+IDLE, QUERYING, DOWNLOADING, WAITING, SUCCEEDED, FAILED = (
+    "idle", "querying", "downloading", "waiting", "succeeded", "failed")
+STATES = (IDLE, QUERYING, DOWNLOADING, WAITING, SUCCEEDED, FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceResult:
+    device: int
+    premises: int
+    device_type: str
+    fault: str | None
+    outcome: str  # succeeded / failed
+    reason: str | None  # why it failed
+    duration_s: float | None  # from the SR to activation (PPMID) or transfer + verification (meters)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"device": format_eui64(self.device), "premises": self.premises, "device_type": self.device_type,
+                "fault": self.fault, "outcome": self.outcome, "reason": self.reason,
+                "duration_s": None if self.duration_s is None else round(self.duration_s, 6)}
+
+
+@dataclass(slots=True)
+class ShardResult:
+    results: list[DeviceResult]
+    block_exchanges: int
+    simulated_s: float
+    wall_s: float
+
+
+@dataclass(slots=True)
+class _Tracked:
+    premises: int
+    device_type: DeviceType
+    fault: Fault | None
+    state: str = IDLE
+    reason: str | None = None
+    finished_at: float | None = None
+    mid_transfer_done: bool = False
+
+
+def premises_plan(spec: FleetSpec, index: int) -> tuple[PremisesSpec, dict[int, tuple[DeviceType, Fault | None, Any]]]:
+    """The premises with global ``index``: its records and, per device, its type, fault and mix."""
+    base = 0x00DB000000000000 + (index << 8)
+    hub = base | 0xA2
+    rng = random.Random(f"{spec.seed}:{index}")  # str seeds hash deterministically (sha512)
+    fault_table = sorted(spec.faults.items())
+    devices: list[DeviceSpec] = [
+        DeviceSpec(hub, SmiDeviceType.CHF, 0x121D, 0x0010, 0x1200, 0xACDC0001,
+                   supplier_roles=(IMPORT_SUPPLIER_ROLE, GAS_SUPPLIER_ROLE)),
+        DeviceSpec(base | 0xA3, SmiDeviceType.GPF, 0x121D, 0x0011, 0x1200, 0xACDC0001,
+                   supplier_roles=(IMPORT_SUPPLIER_ROLE, GAS_SUPPLIER_ROLE)),
+    ]
+    extra: dict[int, tuple[DeviceType, Fault | None, Any]] = {}
+    for mix in spec.devices:
+        image = spec.image_for(mix.device_type)
+        if image is None or mix.count == 0:
+            continue
+        header = parse_image(image.data, source=image.path).header
+        for k in range(mix.count):
+            low = _LOW_BYTE[mix.device_type] if k == 0 else 0x10 + len(extra)
+            eui = base | low
+            hw = mix.hardware_version if mix.hardware_version is not None else (header.min_hardware_version or 0x1200)
+            fw = mix.firmware_version if mix.firmware_version is not None else max(header.file_version - 1, 0)
+            roles = (GAS_SUPPLIER_ROLE,) if mix.device_type is DeviceType.GSME else (IMPORT_SUPPLIER_ROLE,)
+            if mix.device_type is DeviceType.PPMID:
+                roles = (IMPORT_SUPPLIER_ROLE, GAS_SUPPLIER_ROLE)
+            devices.append(DeviceSpec(eui, SmiDeviceType(mix.device_type.value), header.manufacturer_code,
+                                      header.image_type, hw, fw, supplier_roles=roles))
+            draw = rng.random() * 100.0
+            fault: Fault | None = None
+            for name, percent in fault_table:
+                if draw < percent:
+                    fault = FAULTS[name]
+                    break
+                draw -= percent
+            extra[eui] = (mix.device_type, fault, mix)
+    spec_ = PremisesSpec(f"P{index:06d}", hub, tuple(devices),
+                         suppliers={IMPORT_SUPPLIER_ROLE: IMPORT_SUPPLIER_ID, GAS_SUPPLIER_ROLE: GAS_SUPPLIER_ID})
+    return spec_, extra
+
+
+class AirFaults:
+    """The frame-level faults of one premises, as a VirtualHan manipulator."""
+
+    def __init__(self) -> None:
+        self.rules: dict[int, str] = {}
+        self.armed = False
+
+    def __call__(self, packet: ApsPacket) -> Verdict | None:
+        if not self.armed or packet.cluster != OTA_CLUSTER:
+            return None
+        rules = self.rules
+        rule = rules.get(packet.src)
+        if rule is not None:
+            if rule == "first_request":
+                del rules[packet.src]
+                return Verdict(drop=True)
+            if rule == "request_confirm_lost":
+                return Verdict(confirm_lost=True)
+        rule = rules.get(packet.dst)
+        if rule is not None:
+            if rule == "first_response" and packet.payload[2:3] != b"\x00":  # not an Image Notify
+                del rules[packet.dst]
+                return Verdict(drop=True)
+            if rule == "response_confirm_lost":
+                # The device's next request collides with its acknowledgement of this response.
+                return Verdict(confirm_lost=True)
+        return None
+
+
+class Shard:
+    """Builds the premises of ``indices`` and runs them until every device has an outcome."""
+
+    def __init__(self, spec: FleetSpec, indices: range) -> None:
+        self.spec = spec
+        self.indices = indices
+        self.clock = VirtualClock()
+        self.bus = EventBus(self.clock)
+        plans = [premises_plan(spec, i) for i in indices]
+        behaviours: dict[int, DeviceBehaviour] = {}
+        self.tracked: dict[int, _Tracked] = {}
+        for (pspec, extra), index in zip(plans, indices):
+            for eui, (device_type, fault, _mix) in extra.items():
+                self.tracked[eui] = _Tracked(index, device_type, fault)
+                if fault is not None and (fault.profile or fault.device):
+                    behaviours[eui] = DeviceBehaviour(dict(fault.profile), DeviceFaults(**fault.device))
+        from emulator.scenario.samples import trusted_key
+
+        csp_policy = CspPolicy()
+        self.system = DccSystem(self.clock, self.bus, [p for p, _ in plans], csp_policy=csp_policy,
+                                behaviours=behaviours, trusted_key=trusted_key(),
+                                han_latency=0.005 if spec.radio is None else 0.0, seed=spec.seed)
+        self._wan_delay = csp_policy.default_wan_delay
+        self._images = {image.device_type: image.data for image in spec.images}
+        references: dict[tuple[int, int, int], bytes] = {}
+        for data in self._images.values():
+            header = parse_image(data).header
+            references[(header.manufacturer_code, header.image_type, header.file_version)] = data
+        lookup = references.get
+        self._air: list[AirFaults] = []
+        self._sites = {}
+        for (pspec, extra), index in zip(plans, indices):
+            site = self.system.premises[pspec.premises_id]
+            self._sites[index] = site
+            channel = None
+            if spec.radio is not None:
+                channel = RadioChannel(spec.radio, seed=(spec.seed * 1_000_003 + index) & 0xFFFFFFFF)
+                site.han.set_link_model(channel)
+            air = AirFaults()
+            for eui, (device_type, fault, mix) in extra.items():
+                device: EmulatedDevice = site.devices[eui]
+                device.client.reference_images = lookup
+                sleepy = mix.sleepy if mix.sleepy is not None else device_type is DeviceType.GSME
+                if fault is not None:
+                    sleepy = sleepy or fault.sleepy
+                    if fault.server:
+                        site.hub.set_device_policy(eui, **fault.server)
+                    if fault.frames:
+                        air.rules[eui] = fault.frames
+                    if fault.burst is not None and channel is not None:
+                        channel.params = replace(channel.params, burst=fault.burst)
+                if sleepy and channel is not None:
+                    channel.set_sleepy(eui, mix.poll_interval_s)
+            if air.rules:
+                site.han.set_manipulator(air)
+                self._air.append(air)
+        self._armed_at = SR_AT_S + self._wan_delay
+        self.bus.subscribe(self._observe)
+        self._open = len(self.tracked)
+
+    # -- outcomes ------------------------------------------------------------------------------
+    def _finish(self, eui: int, tracked: _Tracked, state: str, reason: str | None, now: float) -> None:
+        if tracked.state in (SUCCEEDED, FAILED):
+            return
+        tracked.state = state
+        tracked.reason = reason
+        tracked.finished_at = now
+        self._open -= 1
+        if self._open == 0:
+            self.clock.stop()
+
+    def _observe(self, event: Event) -> None:
+        eui = event.device
+        if eui is None:
+            return
+        tracked = self.tracked.get(eui)
+        if tracked is None or tracked.state in (SUCCEEDED, FAILED):
+            return
+        name = event.event
+        now = event.time
+        if event.source == "comms_hub":
+            if name == "device_alert" and event.fields.get("alert") == "0x8F89":
+                why = event.fields.get("reason")
+                if why in ("download", "silent_phase"):
+                    why = f"timed out ({why})"
+                self._finish(eui, tracked, FAILED, f"0x8F89 {why or event.fields.get('result')}", now)
+            elif name == "transfer_progress" and not tracked.mid_transfer_done:
+                fault = tracked.fault
+                if fault is not None and fault.mid_transfer and event.fields.get("percent", 0) >= 50:
+                    tracked.mid_transfer_done = True
+                    self.clock.call_soon(self._mid_transfer, tracked.premises, eui, fault.mid_transfer)
+            return
+        if event.source == "dsp":
+            if name == "dcc_alert" and event.fields.get("alert") in ("N18", "N19", "N20", "N22"):
+                self._finish(eui, tracked, FAILED, f"CSP {event.fields['alert']}", now)
+            return
+        if name == "query_sent":
+            if tracked.state == IDLE and now >= self._armed_at:
+                tracked.state = QUERYING
+        elif name == "download_started":
+            tracked.state = DOWNLOADING
+        elif name == "download_complete":
+            tracked.state = WAITING
+        elif name == "firmware_activated":
+            self._finish(eui, tracked, SUCCEEDED, None, now)
+        elif name == "waiting_for_upgrade_command" and tracked.device_type.is_meter:
+            self._finish(eui, tracked, SUCCEEDED, None, now)
+        elif name == "firmware_activation_failed":
+            self._finish(eui, tracked, FAILED, "0x8F8B activation failed", now)
+        elif name == "no_image" and now >= self._armed_at and tracked.state in (IDLE, QUERYING):
+            self._finish(eui, tracked, FAILED, "no image offered", now)
+        elif name == "query_unanswered" and now >= self._armed_at:
+            self._finish(eui, tracked, FAILED, "query unanswered", now)
+
+    def _mid_transfer(self, index: int, eui: int, what: str) -> None:
+        site = self._sites[index]
+        if what == "server_restart":
+            site.hub.restart()
+            return
+        device = site.devices[eui]
+        device.power_off()
+        if what == "slow_reannounce":
+            self.clock.call_later(_OFF_S, lambda: device.power_on(reannounce_delay_s=_SLOW_REANNOUNCE_S))
+        else:
+            self.clock.call_later(_OFF_S, device.power_on)
+
+    # -- driving -------------------------------------------------------------------------------
+    def _submit(self) -> None:
+        for air in self._air:
+            air.armed = True
+        by_type: dict[DeviceType, list[int]] = {}
+        for eui, tracked in self.tracked.items():
+            by_type.setdefault(tracked.device_type, []).append(eui)
+        counter = 1000 + self.indices.start
+        for device_type, devices in sorted(by_type.items(), key=lambda kv: kv[0].value):
+            counter += 1
+            originator = GAS_SUPPLIER_ID if device_type is DeviceType.GSME else IMPORT_SUPPLIER_ID
+            sr = "11.4" if device_type is DeviceType.PPMID else "11.1"
+            header = RequestHeader(f"{format_eui64(originator)}:{format_eui64(DCC_ID)}:{counter}", 8, sr, sr,
+                                   originator, DCC_ID, counter)
+            data = self._images[device_type]
+            version = parse_image(data).header.file_version
+            cls = UpdatePPMIDFirmware if sr == "11.4" else UpdateFirmware
+            response = self.system.submit(cls(header, data, version, tuple(devices)))
+            for reason, rejected in response.rejected.items():
+                for eui in rejected:
+                    self._finish(eui, self.tracked[eui], FAILED, f"DSP rejected ({reason.value})", self.clock.now())
+            if not response.response_code.startswith(("I", "W")):
+                for eui in devices:
+                    self._finish(eui, self.tracked[eui], FAILED, f"DSP rejected ({response.error})", self.clock.now())
+
+    def counts(self) -> dict[str, Any]:
+        states: Counter[str] = Counter()
+        reasons: Counter[str] = Counter()
+        for tracked in self.tracked.values():
+            states[tracked.state] += 1
+            if tracked.state == FAILED:
+                reasons[tracked.reason or "unknown"] += 1
+        return {"states": dict(states), "failed": dict(reasons)}
+
+    def block_exchanges(self) -> int:
+        total = 0
+        for site in self._sites.values():
+            for session in site.hub.server.sessions:
+                total += session.blocks_served
+        return total
+
+    def run(self, on_progress: Callable[[dict[str, Any]], None] | None = None) -> ShardResult:
+        started = time.perf_counter()
+        self.system.start()
+        self.clock.call_later(SR_AT_S, self._submit)
+        spec = self.spec
+        while self._open > 0 and self.clock.now() < spec.duration_s:
+            self.clock.run(until=min(self.clock.now() + spec.progress_interval_s, spec.duration_s))
+            if on_progress is not None:
+                on_progress({"time": self.clock.now(), **self.counts(), "block_exchanges": self.block_exchanges()})
+        results = []
+        for eui, tracked in self.tracked.items():
+            if tracked.state in (SUCCEEDED, FAILED):
+                outcome, reason = tracked.state, tracked.reason
+            else:
+                outcome, reason = FAILED, f"unfinished ({tracked.state})"
+            duration = (tracked.finished_at - SR_AT_S) if tracked.finished_at is not None and outcome == SUCCEEDED else None
+            results.append(DeviceResult(eui, tracked.premises, tracked.device_type.value,
+                                        tracked.fault.name if tracked.fault else None, outcome, reason, duration))
+        finished = [t.finished_at for t in self.tracked.values() if t.finished_at is not None]
+        simulated = (max(finished) if finished and self._open == 0 else self.clock.now())
+        return ShardResult(results, self.block_exchanges(), simulated, time.perf_counter() - started)
