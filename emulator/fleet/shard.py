@@ -45,6 +45,7 @@ DCC_ID = 0x90B3D51F30000002
 _LOW_BYTE = {DeviceType.ESME: 0xA0, DeviceType.GSME: 0xA1, DeviceType.PPMID: 0xA4, DeviceType.HCALCS: 0xA5}
 _OFF_S = 10.0  # how long a device stays off in the reboot faults
 _SLOW_REANNOUNCE_S = 240.0
+_SETTLE_S = 30.0  # simulated seconds run after the last outcome
 
 # Per-device states, as the progress display counts them.
 IDLE, QUERYING, DOWNLOADING, WAITING, SUCCEEDED, FAILED = (
@@ -333,6 +334,9 @@ class Shard:
             self.clock.run(until=min(self.clock.now() + spec.progress_interval_s, spec.duration_s))
             if on_progress is not None:
                 on_progress({"time": self.clock.now(), **self.counts(), "block_exchanges": self.block_exchanges()})
+        if self._open == 0:
+            # Let what is in flight land (the last device's alerts to the DSP: N39, N49).
+            self.clock.run(until=self.clock.now() + _SETTLE_S)
         results = []
         for eui, tracked in self.tracked.items():
             if tracked.state in (SUCCEEDED, FAILED):

@@ -1,0 +1,141 @@
+"""The radio model: a single upgrade against the analytic bound, loss and retries, bursts,
+sleepy polling, a shared channel (docs/radio-model.md)."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import build_site, sample
+
+from emulator.dcc.premises import PPMID_ID
+from emulator.han.packet import ApsPacket, DeliveryStatus
+from emulator.han.radio import BurstLoss, RadioChannel, RadioParams
+from emulator.han.virtual import VirtualHan, Verdict
+from emulator.ota import codec
+from emulator.ota.frames import ImageBlockRequest, ImageBlockResponse, Status
+from emulator.runtime.clock import VirtualClock
+
+BLOCK = 40  # the hub's block cap on an APS-secured HAN
+
+
+def _upgrade(params: RadioParams, seed: int = 1):
+    site = build_site((PPMID_ID,), seed=seed)
+    channel = RadioChannel(params, seed=seed)
+    site.han.set_link_model(channel)
+    site.han.latency = 0.0
+    site.hub.add_image(sample("PPMID"))
+    site.start()
+    done = site.run_until("download_complete", PPMID_ID, within=3600)
+    return site, channel, done
+
+
+def test_single_upgrade_matches_the_analytic_duration_within_10_percent() -> None:
+    params = RadioParams()
+    site, _, done = _upgrade(params)
+    size = done.fields["bytes"]
+    blocks = -(-size // BLOCK)
+    request = len(codec.encode(ImageBlockRequest(0, 0x121D, 0x84, 1, 0, 64), tsn=1, direction=0))
+    response = len(codec.encode(ImageBlockResponse(Status.SUCCESS, 0x121D, 0x84, 1, 0, bytes(BLOCK)),
+                                tsn=1, direction=1))
+    last = size - (blocks - 1) * BLOCK
+    analytic = ((blocks - 1) * (params.exchange_time(request) + params.exchange_time(response))
+                + params.exchange_time(request) + params.exchange_time(response - BLOCK + last))
+    simulated = done.fields["duration_s"]
+    assert abs(simulated - analytic) / analytic < 0.10, (simulated, analytic)
+
+
+def test_frame_size_drives_the_duration() -> None:
+    slow = RadioParams(bitrate_bps=125_000)
+    _, _, fast_done = _upgrade(RadioParams())
+    _, _, slow_done = _upgrade(slow)
+    assert slow_done.fields["duration_s"] > 1.5 * fast_done.fields["duration_s"]
+
+
+def test_lossy_channel_retries_at_the_mac_and_the_upgrade_completes() -> None:
+    site, channel, done = _upgrade(RadioParams(loss=0.2))
+    stats = channel.stats
+    assert stats.attempts_lost > 0 and stats.attempts > stats.frames
+    assert done.fields["bytes"] == len(sample("PPMID"))
+    clean_site, _, clean = _upgrade(RadioParams())
+    assert done.fields["duration_s"] > clean.fields["duration_s"]
+
+
+def _packet(src: int, dst: int, payload: bytes = bytes(20)) -> ApsPacket:
+    return ApsPacket(src=src, dst=dst, src_nwk=src & 0xFFFF, dst_nwk=dst & 0xFFFF, payload=payload)
+
+
+def test_burst_loss_clusters_losses() -> None:
+    burst = BurstLoss(mean_good_s=5.0, mean_bad_s=1.0, loss_good=0.0, loss_bad=0.9)
+    channel = RadioChannel(RadioParams(burst=burst, max_frame_retries=0), seed=3)
+    outcomes = []
+    t = 0.0
+    for _ in range(20_000):
+        outcomes.append(not channel.unicast(_packet(1, 2), t).delivered)
+        t += 0.05
+    loss_rate = sum(outcomes) / len(outcomes)
+    expected = burst.bad_fraction * burst.loss_bad
+    assert abs(loss_rate - expected) < 0.3 * expected
+    after_loss = [b for a, b in zip(outcomes, outcomes[1:]) if a]
+    assert sum(after_loss) / len(after_loss) > 2 * loss_rate  # losses come in bursts
+
+
+def test_independent_loss_does_not_cluster() -> None:
+    channel = RadioChannel(RadioParams(loss=0.15, max_frame_retries=0), seed=3)
+    outcomes = [not channel.unicast(_packet(1, 2), i * 0.05).delivered for i in range(20_000)]
+    rate = sum(outcomes) / len(outcomes)
+    after_loss = [b for a, b in zip(outcomes, outcomes[1:]) if a]
+    assert abs(sum(after_loss) / len(after_loss) - rate) < 0.05
+
+
+def test_sleepy_device_receives_only_when_it_polls() -> None:
+    params = RadioParams(poll_interval_s=7.5)
+    channel = RadioChannel(params, seed=1)
+    channel.set_sleepy(2)
+    first = channel.unicast(_packet(1, 2), 100.0)
+    assert first.delivered and first.delay > params.exchange_time(20)
+    second = channel.unicast(_packet(1, 2), 100.0 + first.delay + 1.0)
+    # the polls fall on a fixed grid: both frames arrive at poll instants of the same phase
+    gap = (100.0 + first.delay + 1.0 + second.delay) - (100.0 + first.delay)
+    assert gap == pytest.approx(7.5, abs=0.01)
+    # after the device transmits it polls fast, so an answer is not held for a full interval
+    t = 200.0
+    channel.unicast(_packet(2, 1), t)
+    answer = channel.unicast(_packet(1, 2), t + 0.01)
+    assert answer.delay < params.fast_poll_interval_s + 2 * params.exchange_time(20)
+
+
+def test_the_channel_is_shared_frames_queue() -> None:
+    channel = RadioChannel(RadioParams(), seed=1)
+    a = channel.unicast(_packet(1, 2), 0.0)
+    b = channel.unicast(_packet(3, 1), 0.0)
+    assert b.delay > a.confirm_delay  # the second frame waited for the first exchange to end
+
+
+def test_lost_acknowledgement_delivers_but_reports_failure() -> None:
+    clock = VirtualClock()
+    han = VirtualHan(clock, link=RadioChannel(RadioParams(), seed=1))
+    a, b = han.attach(1, 0x0001), han.attach(2, 0x0002)
+    got: list[ApsPacket] = []
+    reports: list[DeliveryStatus] = []
+    b.set_receiver(got.append)
+    han.set_manipulator(lambda p: Verdict(confirm_lost=True))
+    a.send(_packet(1, 2), lambda p, s: reports.append(s))
+    clock.run()
+    assert len(got) == 1 and reports == [DeliveryStatus.FAILED]
+
+
+def test_fixed_latency_stays_the_default() -> None:
+    clock = VirtualClock()
+    han = VirtualHan(clock)
+    a, b = han.attach(1, 0x0001), han.attach(2, 0x0002)
+    times: list[float] = []
+    b.set_receiver(lambda p: times.append(clock.now()))
+    a.send(_packet(1, 2, bytes(100)))
+    clock.run()
+    assert times == [han.latency]
+
+
+def test_bad_parameters_are_named() -> None:
+    with pytest.raises(ValueError, match="loss must be a probability"):
+        RadioParams(loss=1.5)
+    with pytest.raises(ValueError, match="loss_bad"):
+        BurstLoss(loss_bad=2.0)
