@@ -11,6 +11,7 @@ from typing import Any
 from emulator.runtime.events import JsonLinesPrinter, TimelinePrinter
 
 DEMO_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "demo.toml"
+HAN_BACKENDS = ("virtual", "ezsp-sim")
 
 
 def register(subparsers: Any) -> None:
@@ -27,6 +28,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per event and line")
     parser.add_argument("--pcap", metavar="FILE", help="write every HAN frame to a pcap file (Wireshark)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
+    parser.add_argument("--han", choices=HAN_BACKENDS, default="virtual",
+                        help="virtual: virtual time on a virtual HAN (default); ezsp-sim: real time, each hub "
+                             "on bellows through its own emulated EZSP dongle (docs/ezsp.md)")
+    parser.add_argument("--ezsp-version", type=int, choices=(8, 13), default=8,
+                        help="EZSP version of the emulated dongles with --han ezsp-sim (default 8)")
 
 
 def demo_command(args: argparse.Namespace) -> int:
@@ -46,11 +52,16 @@ def run_command(args: argparse.Namespace) -> int:
     if args.seed is not None:
         scenario.seed = args.seed
     printer = JsonLinesPrinter(sys.stdout) if args.json else TimelinePrinter(sys.stdout)
+    han = getattr(args, "han", "virtual")
     try:
-        run = ScenarioRun(scenario, observers=[printer], pcap=args.pcap)
+        if han == "virtual":
+            result = ScenarioRun(scenario, observers=[printer], pcap=args.pcap).run()
+        else:
+            result = _run_on_radio(scenario, args, printer)
     except OSError as exc:
-        raise UserError(f"cannot write capture {args.pcap}: {exc.strerror}") from None
-    result = run.run()
+        if args.pcap and exc.filename == args.pcap:
+            raise UserError(f"cannot write capture {args.pcap}: {exc.strerror}") from None
+        raise
     if args.json:
         print(json.dumps(result.summary()))
     else:
@@ -58,10 +69,31 @@ def run_command(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _run_on_radio(scenario: Any, args: argparse.Namespace, printer: Any) -> Any:
+    import asyncio
+
+    from emulator.cli import UserError
+    from emulator.han.ezsp.sim import EzspSimRadios
+    from emulator.han.transport import TransportError
+
+    from .runner import RadioScenarioRun
+
+    run = RadioScenarioRun(scenario, EzspSimRadios(ezsp_version=args.ezsp_version), observers=[printer],
+                           pcap=args.pcap)
+    try:
+        return asyncio.run(run.run())
+    except (TransportError, asyncio.TimeoutError) as exc:
+        raise UserError(f"the emulated EZSP dongle did not come up: {exc or 'timeout'}") from None
+
+
 def _print_summary(result: Any) -> None:
     state = "OK" if result.ok else "FAILED"
+    if result.han == "virtual":
+        took = f"{result.simulated_s:.1f} s simulated in {result.wall_s:.2f} s wall time"
+    else:
+        took = f"{result.simulated_s:.1f} s in real time on {result.han} ({result.wall_s:.2f} s with radio start-up)"
     print(f"\n{result.scenario}: {state} — {result.requests_sent}/{result.requests_total} requests, "
-          f"{result.frames} HAN frames, {result.simulated_s:.1f} s simulated in {result.wall_s:.2f} s wall time")
+          f"{result.frames} HAN frames, {took}")
     if result.alerts:
         print("alerts: " + ", ".join(f"{code}×{n}" for code, n in result.alerts.items()))
     for text in result.met:

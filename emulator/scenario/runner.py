@@ -1,18 +1,24 @@
-"""Plays a :class:`~emulator.scenario.spec.Scenario` in virtual time and judges its expectations.
+"""Plays a :class:`~emulator.scenario.spec.Scenario` and judges its expectations.
 
 Requests are sent at a time (``at_s``) or after a timeline event (``after``). The run ends when
 every expectation is met and every request sent, or when nothing has happened for ``settle_s``
 after the last request, or at ``duration_s``.
+
+:class:`ScenarioRun` plays it in virtual time on virtual HANs. :class:`RadioScenarioRun` plays
+the same scenario in real time with each hub on a radio backend (``ezsp-sim``: bellows and the
+emulated dongle; a HIL bench: a real dongle); the same :class:`_Play` sends the requests and
+judges, so both end by the same rules.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from emulator.dcc.service_requests import (
     ActivateFirmware,
@@ -23,7 +29,8 @@ from emulator.dcc.service_requests import (
     UpdatePPMIDFirmware,
 )
 from emulator.han.packet import format_eui64
-from emulator.runtime.clock import VirtualClock
+from emulator.dcc.premises import PremisesSpec
+from emulator.runtime.clock import AsyncioClock, Clock, VirtualClock
 from emulator.runtime.events import Event, EventBus
 
 from .samples import trusted_key
@@ -50,6 +57,7 @@ class RunResult:
     requests_total: int = 0
     alerts: dict[str, int] = field(default_factory=dict)
     frames: int = 0
+    han: str = "virtual"
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -66,6 +74,7 @@ class RunResult:
             "expectations_violated": self.violated,
             "alerts": self.alerts,
             "han_frames": self.frames,
+            "han": self.han,
             "wall_s": round(self.wall_s, 3),
         }
 
@@ -81,43 +90,36 @@ def _matches(match: dict[str, Any], event: dict[str, Any]) -> bool:
     return True
 
 
-class ScenarioRun:
-    def __init__(self, scenario: Scenario, *, observers: list[Callable[[Event], None]] | None = None,
-                 pcap: str | None = None) -> None:
-        self.scenario = scenario
-        self.clock = VirtualClock()
-        self.bus = EventBus(self.clock)
-        for observer in observers or []:
-            self.bus.subscribe(observer)
-        self.system = DccSystem(
-            self.clock, self.bus, scenario.premises, csp_policy=scenario.csp_policy, ota_policy=scenario.ota_policy,
-            behaviours=scenario.behaviours, trusted_key=trusted_key(), han_latency=scenario.han_latency_s,
-            han_loss=scenario.han_loss, seed=scenario.seed,
-        )
-        self._pcap_writer = None
-        if pcap:
-            from emulator.han.pcap import PcapWriter
+class _Play:
+    """Sends a scenario's requests and judges its expectations, on whatever clock it is given."""
 
-            self._pcap_writer = PcapWriter(pcap, clock=self.clock.now)
-            for site in self.system.premises.values():
-                site.han.add_trace_hook(self._pcap_writer.hook)
+    def __init__(self, scenario: Scenario, clock: Clock, bus: EventBus, system: DccSystem,
+                 stop: Callable[[], None], *, settle_period_s: float) -> None:
+        self.scenario = scenario
+        self.clock = clock
+        self.system = system
+        self._stop = stop
+        self._settle_period = settle_period_s
         self._waiting: list[RequestSpec] = [r for r in scenario.requests if r.after is not None]
-        self._sent = 0
+        self.sent = 0
         self._counter = 1000
         self._met: set[int] = set()
         self._violated: set[int] = set()
         self._last_activity = 0.0
-        self._alerts: Counter[str] = Counter()
-        self.bus.subscribe(self._observe)
+        self.alerts: Counter[str] = Counter()
+        self.stopped = False
+        bus.subscribe(self._observe)
 
     # -- timeline ------------------------------------------------------------------------------
     def _observe(self, event: Event) -> None:
+        if self.stopped:
+            return
         data = event.to_dict()
         if event.event in ("dcc_alert", "dcc_device_alert", "sr_response", "sr_accepted", "sr_rejected",
                            "firmware_activated", "device_alert"):
             self._last_activity = event.time
         if event.event in ("dcc_alert", "dcc_device_alert") and "alert" in data:
-            self._alerts[str(data["alert"])] += 1
+            self.alerts[str(data["alert"])] += 1
         for i, expectation in enumerate(self.scenario.expectations):
             if _matches(dict(expectation.match), data):
                 (self._violated if expectation.absent else self._met).add(i)
@@ -127,14 +129,18 @@ class ScenarioRun:
                 self._waiting.remove(request)
                 self.clock.call_later(request.delay_s, self._send, request)
         if self._finished():
-            self.clock.stop()
+            self.stop()
+
+    def stop(self) -> None:
+        self.stopped = True
+        self._stop()
 
     def _finished(self) -> bool:
         expectations = self.scenario.expectations
         if not expectations or self._violated:
             return bool(self._violated)
         wanted = {i for i, e in enumerate(expectations) if not e.absent}
-        return wanted <= self._met and self._sent == len(self.scenario.requests) and any(
+        return wanted <= self._met and self.sent == len(self.scenario.requests) and any(
             e.absent for e in expectations) is False
 
     # -- requests ------------------------------------------------------------------------------
@@ -165,31 +171,31 @@ class ScenarioRun:
         return ActivateFirmware(header, request.device, request.firmware_hash, execution)
 
     def _send(self, request: RequestSpec) -> None:
-        self._sent += 1
-        self.bus.emit("runner", "sr_sent", None, sr=request.sr, index=request.index)
+        if self.stopped:
+            return
+        self.sent += 1
+        self.system.bus.emit("runner", "sr_sent", None, sr=request.sr, index=request.index)
         self.system.submit(self._build(request))
         self._last_activity = self.clock.now()
 
     def _settle_check(self) -> None:
-        if self._sent == len(self.scenario.requests) and not self._waiting:
+        if self.stopped:
+            return
+        if self.sent == len(self.scenario.requests) and not self._waiting:
             if self.clock.now() - self._last_activity >= self.scenario.settle_s:
-                self.clock.stop()
+                self.stop()
                 return
-        self.clock.call_later(60.0, self._settle_check)
+        self.clock.call_later(self._settle_period, self._settle_check)
 
     # -- run -----------------------------------------------------------------------------------
-    def run(self) -> RunResult:
-        started = time.perf_counter()
+    def start(self) -> None:
         self.system.start()
         for request in self.scenario.requests:
             if request.at_s is not None:
                 self.clock.call_later(request.at_s, self._send, request)
-        self.clock.call_later(60.0, self._settle_check)
-        try:
-            self.clock.run(until=self.scenario.duration_s)
-        finally:
-            if self._pcap_writer is not None:
-                self._pcap_writer.close()
+        self.clock.call_later(self._settle_period, self._settle_check)
+
+    def result(self, simulated_s: float, wall_s: float) -> RunResult:
         expectations = self.scenario.expectations
         met = [e.describe() for i, e in enumerate(expectations) if not e.absent and i in self._met]
         unmet = [e.describe() for i, e in enumerate(expectations) if not e.absent and i not in self._met]
@@ -197,10 +203,166 @@ class ScenarioRun:
         frames = sum(site.han.frames_sent for site in self.system.premises.values())
         return RunResult(
             scenario=self.scenario.name,
-            ok=not unmet and not violated and self._sent == len(self.scenario.requests),
-            simulated_s=self.clock.now(),
-            wall_s=time.perf_counter() - started,
+            ok=not unmet and not violated and self.sent == len(self.scenario.requests),
+            simulated_s=simulated_s,
+            wall_s=wall_s,
             met=met, unmet=unmet, violated=violated,
-            requests_sent=self._sent, requests_total=len(self.scenario.requests),
-            alerts=dict(sorted(self._alerts.items())), frames=frames,
+            requests_sent=self.sent, requests_total=len(self.scenario.requests),
+            alerts=dict(sorted(self.alerts.items())), frames=frames,
         )
+
+
+def _system(scenario: Scenario, clock: Clock, bus: EventBus, **radio: Any) -> DccSystem:
+    return DccSystem(
+        clock, bus, scenario.premises, csp_policy=scenario.csp_policy, ota_policy=scenario.ota_policy,
+        behaviours=scenario.behaviours, trusted_key=trusted_key(), han_latency=scenario.han_latency_s,
+        han_loss=scenario.han_loss, seed=scenario.seed, **radio,
+    )
+
+
+class ScenarioRun:
+    """A scenario in virtual time on one virtual HAN per premises: deterministic for a seed."""
+
+    def __init__(self, scenario: Scenario, *, observers: list[Callable[[Event], None]] | None = None,
+                 pcap: str | None = None) -> None:
+        self.scenario = scenario
+        self.clock = VirtualClock()
+        self.bus = EventBus(self.clock)
+        for observer in observers or []:
+            self.bus.subscribe(observer)
+        self.system = _system(scenario, self.clock, self.bus)
+        self._pcap_writer = None
+        if pcap:
+            from emulator.han.pcap import PcapWriter
+
+            self._pcap_writer = PcapWriter(pcap, clock=self.clock.now)
+            for site in self.system.premises.values():
+                site.han.add_trace_hook(self._pcap_writer.hook)
+        self._play = _Play(scenario, self.clock, self.bus, self.system, self.clock.stop, settle_period_s=60.0)
+
+    def run(self) -> RunResult:
+        started = time.perf_counter()
+        self._play.start()
+        try:
+            self.clock.run(until=self.scenario.duration_s)
+        finally:
+            if self._pcap_writer is not None:
+                self._pcap_writer.close()
+        return self._play.result(self.clock.now(), time.perf_counter() - started)
+
+
+# -- real time on a radio ----------------------------------------------------------------------
+class RadioSiteLike(Protocol):
+    transport: Any
+    han: Any | None
+    real_devices: frozenset[int]
+
+
+class RadioBackend(Protocol):
+    """Puts each premises' hub on a radio (``emulator.han.ezsp.sim.EzspSimRadios``, a HIL bench)."""
+
+    name: str
+
+    async def open(self, clock: Clock, premises: Sequence[PremisesSpec], *, latency: float, loss: float,
+                   seed: int) -> Mapping[str, RadioSiteLike]: ...
+
+    async def close(self) -> None: ...
+
+
+class OwnedClock:
+    """Real time on the running loop, remembering its pending timers so a run that ends can
+    cancel them all: nothing of a finished run fires later (no leaked work)."""
+
+    def __init__(self) -> None:
+        self._clock = AsyncioClock()
+        self._handles: set[asyncio.TimerHandle] = set()
+        self._epoch = 0.0
+
+    def now(self) -> float:
+        return self._clock.now() - self._epoch
+
+    def restart(self) -> None:
+        """Make now() read 0 again (the scenario starts once the radios are up)."""
+        self._epoch = self._clock.now()
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> asyncio.TimerHandle:
+        handles = self._handles
+        handle: asyncio.TimerHandle
+
+        def fire() -> None:
+            handles.discard(handle)
+            callback(*args)
+
+        handle = self._clock.call_later(delay, fire)
+        handles.add(handle)
+        return handle
+
+    def call_soon(self, callback: Callable[..., Any], *args: Any) -> asyncio.TimerHandle:
+        return self.call_later(0.0, callback, *args)
+
+    @property
+    def pending(self) -> int:
+        return sum(1 for h in self._handles if not h.cancelled())
+
+    def close(self) -> None:
+        for handle in self._handles:
+            handle.cancel()
+        self._handles.clear()
+
+
+class RadioScenarioRun:
+    """The same scenario in real time, each hub on a radio from ``radio`` (bellows has real
+    timeouts, so virtual time is not an option). Same end rules as :class:`ScenarioRun`;
+    ``duration_s`` and ``settle_s`` are wall-clock seconds here."""
+
+    SETTLE_PERIOD_S = 1.0
+
+    def __init__(self, scenario: Scenario, radio: RadioBackend, *,
+                 observers: list[Callable[[Event], None]] | None = None, pcap: str | None = None,
+                 han_latency_s: float | None = None) -> None:
+        self.scenario = scenario
+        self.radio = radio
+        self.observers = list(observers or [])
+        self.pcap = pcap
+        self.han_latency_s = scenario.han_latency_s if han_latency_s is None else han_latency_s
+        self.system: DccSystem | None = None
+        self.bus: EventBus | None = None
+
+    async def run(self) -> RunResult:
+        started = time.perf_counter()
+        clock = OwnedClock()
+        bus = self.bus = EventBus(clock)
+        for observer in self.observers:
+            bus.subscribe(observer)
+        done = asyncio.Event()
+        pcap_writer = None
+        try:
+            sites = await self.radio.open(clock, self.scenario.premises, latency=self.han_latency_s,
+                                          loss=self.scenario.han_loss, seed=self.scenario.seed)
+            clock.restart()
+            real = frozenset().union(*(s.real_devices for s in sites.values()))
+            hans = {pid: s.han for pid, s in sites.items() if s.han is not None}
+            system = self.system = _system(self.scenario, clock, bus, hub_transports={
+                pid: s.transport for pid, s in sites.items()}, hans=hans, real_devices=real)
+            if self.pcap:
+                from emulator.han.pcap import PcapWriter
+
+                pcap_writer = PcapWriter(self.pcap, clock=clock.now)
+                for site in system.premises.values():
+                    site.han.add_trace_hook(pcap_writer.hook)
+            play = _Play(self.scenario, clock, bus, system, done.set, settle_period_s=self.SETTLE_PERIOD_S)
+            play.start()
+            try:
+                await asyncio.wait_for(done.wait(), self.scenario.duration_s)
+            except asyncio.TimeoutError:
+                _LOGGER.info("scenario %s: duration %.0f s reached", self.scenario.name, self.scenario.duration_s)
+            play.stopped = True
+            result = play.result(clock.now(), time.perf_counter() - started)
+            result.han = self.radio.name
+            return result
+        finally:
+            clock.close()
+            await self.radio.close()
+            clock.close()  # timers the shutdown itself scheduled
+            if pcap_writer is not None:
+                pcap_writer.close()

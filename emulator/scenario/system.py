@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable, Mapping
+from typing import Any, Callable, Collection, Iterable, Mapping
 
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 
@@ -20,6 +20,7 @@ from emulator.dcc.premises import PremisesSpec, smi_devices
 from emulator.dcc.service_requests import ServiceRequest
 from emulator.dcc.store import Store
 from emulator.han.packet import format_eui64
+from emulator.han.transport import HanTransport
 from emulator.ota.policy import ServerPolicy
 from emulator.runtime.clock import Clock
 from emulator.runtime.events import EventBus
@@ -52,7 +53,15 @@ class DccSystem:
         han_loss: float = 0.0,
         seed: int = 0,
         epoch: datetime = SCENARIO_EPOCH,
+        hub_transports: Mapping[str, HanTransport] | None = None,
+        hans: Mapping[str, Any] | None = None,
+        real_devices: Collection[int] = (),
     ) -> None:
+        """``hub_transports`` / ``hans`` (by premises ID) put a hub on a radio and its emulated
+        devices on the medium behind it (default: one fresh VirtualHan per premises).
+        ``real_devices`` are in the SMI but not emulated: they are on the air (a HIL bench)."""
+        from dataclasses import replace
+
         from emulator.han.virtual import VirtualHan
 
         self.clock = clock
@@ -65,9 +74,14 @@ class DccSystem:
         self.dsp = Dsp(clock=clock, store=self.store, csp=self.csp, sink=self._on_user_message, clock_epoch=epoch)
         self.premises: dict[str, Premises] = {}
         for index, spec in enumerate(premises):
-            han = VirtualHan(clock, latency=han_latency, loss=han_loss, seed=seed * 7919 + index)
-            site = Premises(spec, clock, bus, han=han, policy=ota_policy, behaviours=behaviours,
-                            trusted_key=trusted_key)
+            han = (hans or {}).get(spec.premises_id)
+            if han is None:
+                han = VirtualHan(clock, latency=han_latency, loss=han_loss, seed=seed * 7919 + index)
+            emulated = spec
+            if real_devices:
+                emulated = replace(spec, devices=tuple(d for d in spec.devices if d.eui64 not in real_devices))
+            site = Premises(emulated, clock, bus, han=han, hub_transport=(hub_transports or {}).get(spec.premises_id),
+                            policy=ota_policy, behaviours=behaviours, trusted_key=trusted_key)
             self.premises[spec.premises_id] = site
             self.csp.add_hub(site.hub)
             for device in smi_devices(spec):

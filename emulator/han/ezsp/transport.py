@@ -274,7 +274,7 @@ class ZigpyTransport(HanTransport):
             dst=0 if broadcast else self.eui64,
             src_nwk=src_nwk,
             dst_nwk=int(packet.dst.address) if broadcast else self.nwk,  # type: ignore[union-attr]
-            payload=packet.data.serialize(),
+            payload=bytes(packet.data.serialize()),  # bellows hands an LVBytes: the codec wants plain bytes
             src_ep=packet.src_ep or 0,
             dst_ep=packet.dst_ep or 0,
             profile=packet.profile_id,
