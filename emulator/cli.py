@@ -21,6 +21,7 @@ _COMMANDS: dict[str, str] = {
     "serve": "emulator.scenario.serve",
     "submit": "emulator.scenario.submit",
     "ncp-sim": "emulator.han.ezsp.cli",
+    "hil": "emulator.hil.cli",
     "fleet": "emulator.fleet.cli",
 }
 

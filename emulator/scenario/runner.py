@@ -348,8 +348,12 @@ class RadioScenarioRun:
                 from emulator.han.pcap import PcapWriter
 
                 pcap_writer = PcapWriter(self.pcap, clock=clock.now)
-                for site in system.premises.values():
-                    site.han.add_trace_hook(pcap_writer.hook)
+                for pid, site in system.premises.items():
+                    radio_site = sites.get(pid)
+                    if radio_site is not None and radio_site.han is None:  # real devices: what the hub sees
+                        site.hub.transport.add_trace_hook(pcap_writer.hook)
+                    else:
+                        site.han.add_trace_hook(pcap_writer.hook)
             play = _Play(self.scenario, clock, bus, system, done.set, settle_period_s=self.SETTLE_PERIOD_S)
             play.start()
             try:

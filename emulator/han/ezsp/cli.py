@@ -36,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="address to listen on (default 127.0.0.1:9999; port 0 picks one)")
     parser.add_argument("--ezsp-version", type=int, choices=(8, 13), default=8,
                         help="EZSP protocol version the NCP speaks (default 8)")
+    parser.add_argument("--premises", choices=("none", "default"), default="none",
+                        help="emulated devices behind the NCP: none (default), or the default premises' "
+                             "ESME, GSME and PPMID (a stand-in bench for `ch-emulator hil`)")
     parser.set_defaults(func=run)
 
 
@@ -43,17 +46,26 @@ def run(args: argparse.Namespace) -> int:
     from emulator.cli import UserError
 
     try:
-        asyncio.run(_serve(args.listen, args.ezsp_version))
+        asyncio.run(_serve(args.listen, args.ezsp_version, getattr(args, "premises", "none")))
     except OSError as exc:
         host, port = args.listen
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     return 0
 
 
-async def _serve(listen: tuple[str, int], version: int) -> None:
+async def _serve(listen: tuple[str, int], version: int, premises: str = "none") -> None:
     from .ncp import EzspNcp
 
-    ncp = EzspNcp(ezsp_version=version)
+    populate = None
+    if premises == "default":
+        from emulator.dcc.premises import default_premises
+        from emulator.runtime.clock import AsyncioClock
+        from emulator.runtime.events import EventBus
+
+        from .sim import premises_devices
+
+        populate = premises_devices(default_premises(), EventBus(AsyncioClock()))
+    ncp = EzspNcp(ezsp_version=version, populate=populate)
     host, port = await ncp.start(*listen)
     _LOGGER.warning("EZSP v%d NCP emulator on socket://%s:%d (Ctrl-C to stop)", version, host, port)
     try:

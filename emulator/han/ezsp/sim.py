@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from emulator.dcc.premises import PremisesSpec
 from emulator.han.transport import HanTransport
@@ -30,6 +30,42 @@ AIR_LATENCY_S = 0.0
 latency of a radio path, so the scenario's (virtual-time) HAN latency would count twice."""
 START_TIMEOUT_S = 15.0
 """How long bellows gets to bring one emulated network up (it needs ~50 ms)."""
+
+
+def premises_devices(spec: PremisesSpec, bus: Any, *, devices: dict[int, Any] | None = None,
+                     profile_changes: dict[str, Any] | None = None) -> Callable[[Any, Clock], None]:
+    """A ``populate(han, clock)`` that puts ``spec``'s HAN devices behind an NCP as emulated
+    devices (the stand-ins for the real ones of a bench) and powers them on. They speak to the
+    coordinator at NWK 0x0000; their events go to ``bus``; ``devices`` collects them by EUI-64."""
+    from emulator.devices.device import DeviceType, EmulatedDevice
+    from emulator.devices.verification import make_verifier
+    from emulator.scenario.premises import default_profile
+    from emulator.scenario.samples import trusted_key
+
+    built = devices if devices is not None else {}
+
+    def populate(han: Any, clock: Clock) -> None:
+        key = trusted_key()
+        nwk = 0x1000
+        for device_spec in spec.devices:
+            try:
+                device_type = DeviceType(device_spec.device_type.value)
+            except ValueError:
+                continue  # CHF/GPF are the hub itself
+            nwk += 0x0101
+            profile = default_profile(device_type, device_spec.manufacturer_code, device_spec.image_type,
+                                      device_spec.hardware_version, device_spec.firmware_version)
+            if profile_changes:
+                profile = profile.with_(**profile_changes)
+            device = EmulatedDevice(
+                device_spec.eui64, device_type, profile, han.attach(device_spec.eui64, nwk), clock, bus,
+                hub_eui64=spec.comms_hub, verifier=make_verifier(device_spec.manufacturer_code,
+                                                                 device_spec.image_type, key),
+            )
+            built[device_spec.eui64] = device
+            device.start()
+
+    return populate
 
 
 @dataclass

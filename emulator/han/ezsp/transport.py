@@ -221,6 +221,41 @@ class ZigpyTransport(HanTransport):
                 return int(device.nwk)
         return None
 
+    async def resolve_nwk(self, eui64: int) -> int | None:
+        """Ask the radio for the NWK address of ``eui64`` (EZSP ``lookupNodeIdByEui64``) and
+        remember it, so the hub can reach a device that has not spoken yet (``None``: unknown)."""
+        known = self.nwk_of(eui64)
+        if known is not None:
+            return known
+        ezsp = getattr(self.app, "_ezsp", None)
+        if ezsp is None:
+            return None
+        result = await ezsp.lookupNodeIdByEui64(eui64=zt.EUI64(eui64.to_bytes(8, "little")))
+        nwk = int(result[-1])  # v4-v13 answer (nodeId,), v14+ (status, nodeId)
+        if nwk >= 0xFFF8:
+            return None
+        self._eui_by_nwk[nwk] = eui64
+        return nwk
+
+    async def describe_radio(self) -> dict[str, Any]:
+        """What a bench engineer wants to know first: firmware, protocol, the network it is on."""
+        state = self.app.state
+        info: dict[str, Any] = {
+            "radio_eui64": f"{_eui64_int(state.node_info.ieee):016X}",
+            "nwk": f"0x{int(state.node_info.nwk):04X}",
+            "logical_type": str(getattr(state.node_info.logical_type, "name", state.node_info.logical_type)),
+            "channel": state.network_info.channel,
+            "pan_id": f"0x{int(state.network_info.pan_id):04X}",
+            "extended_pan_id": f"{_eui64_int(state.network_info.extended_pan_id):016X}",
+            "network_key": bytes(state.network_info.network_key.key.serialize()).hex().upper(),
+        }
+        ezsp = getattr(self.app, "_ezsp", None)
+        if ezsp is not None:
+            info["ezsp_version"] = ezsp.ezsp_version
+            manufacturer, board, version = await ezsp.get_board_info()
+            info.update(manufacturer=manufacturer, board=board, firmware=version)
+        return info
+
     def _on_zigbee_packet(self, packet: zt.ZigbeePacket) -> None:
         nwk = int(packet.src.address)  # type: ignore[union-attr]
         if packet.src.addr_mode == zt.AddrMode.IEEE:  # type: ignore[union-attr]
