@@ -1,0 +1,151 @@
+"""Fleet benchmarks: block exchanges per wall-second, memory per emulated device, 10,000 premises.
+
+    .venv/bin/python benchmarks/fleet.py [--json] [--scale-premises N] [--workers W]
+
+Targets (docs/fleet.md): >= 50,000 exchanges/s on one core through server + virtual HAN +
+client; < 4 KiB per emulated device beyond the shared image; 10,000 premises (Comms Hub + PPMID)
+upgrading a 64 KiB image in < 5 min on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from emulator.devices.device import DeviceType, EmulatedDevice  # noqa: E402
+from emulator.han.virtual import VirtualHan  # noqa: E402
+from emulator.hub.comms_hub import CommsHub  # noqa: E402
+from emulator.ota.client import ClientProfile  # noqa: E402
+from emulator.runtime.clock import VirtualClock  # noqa: E402
+from emulator.runtime.events import EventBus  # noqa: E402
+
+IMAGE_SIZE = 64 * 1024
+
+
+def make_image(size: int = IMAGE_SIZE) -> bytes:
+    """A PPMID image (GBCS PPMID layout, no signature) of exactly ``size`` bytes."""
+    from emulator.ota.image import build_image
+
+    def build(n: int) -> bytes:
+        return build_image(bytes((i * 31 + 7) & 0xFF for i in range(n)), manufacturer_code=0x121D,
+                           image_type=0x0084, file_version=0xACDCACDD, header_string="bench PPMID TEST ONLY",
+                           min_hardware_version=0x1111, max_hardware_version=0x1211, layout="gbcs-ppmid")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the layout note: the fleet reads it as a PPMID image anyway
+        overhead = len(build(0))
+        return build(size - overhead)
+
+
+def _premises(clock: VirtualClock, bus: EventBus, i: int, image: bytes, references: dict) -> tuple:
+    han = VirtualHan(clock, seed=i)
+    hub_id, dev_id = 0x00DB000000000000 | (i << 8) | 0xA2, 0x00DB000000000000 | (i << 8) | 0xA4
+    hub = CommsHub(hub_id, han.attach(hub_id, 0x0000), clock, bus)
+    hub.add_image(image)
+    device = EmulatedDevice(dev_id, DeviceType.PPMID, ClientProfile(0x121D, 0x84, 0xACDC0001, 0x1200, max_data_size=64),
+                            han.attach(dev_id, 0x1234), clock, bus, hub_eui64=hub_id)
+    device.client.reference_images = references.get
+    return han, hub, device
+
+
+def exchanges_per_second(image: bytes, premises: int = 40) -> dict:
+    """Block exchanges through server + virtual HAN + client per wall-second, one process."""
+    from emulator.ota.image import parse_image
+
+    header = parse_image(image).header
+    references = {(header.manufacturer_code, header.image_type, header.file_version): image}
+    clock = VirtualClock()
+    bus = EventBus(clock)
+    sites = [_premises(clock, bus, i, image, references) for i in range(premises)]
+    for _, _, device in sites:
+        device.start()
+    started = time.perf_counter()
+    clock.run(until=3600)
+    wall = time.perf_counter() - started
+    exchanges = sum(s.blocks_served for _, hub, _ in sites for s in hub.server.sessions)
+    done = sum(1 for _, _, d in sites if d.firmware.active_version == header.file_version)
+    return {"exchanges": exchanges, "wall_s": wall, "exchanges_per_s": exchanges / wall, "completed": done}
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def bytes_per_device(image: bytes, premises: int = 300) -> dict:
+    """Resident memory per emulated device (hub or HAN device) after a completed upgrade,
+    beyond the one shared copy of the image (RSS growth, so every allocation counts)."""
+    from emulator.ota.image import parse_image
+
+    header = parse_image(image).header
+    references = {(header.manufacturer_code, header.image_type, header.file_version): image}
+    gc.collect()
+    base = _rss()
+    clock = VirtualClock()
+    bus = EventBus(clock)
+    sites = [_premises(clock, bus, i, image, references) for i in range(premises)]
+    for _, _, device in sites:
+        device.start()
+    clock.run(until=3600)
+    gc.collect()
+    used = _rss() - base
+    devices = 2 * premises  # each premises: a Comms Hub and a PPMID
+    done = sum(1 for _, _, d in sites if d.firmware.active_version == header.file_version)
+    del sites
+    return {"bytes_per_device": used / devices, "devices": devices, "completed": done}
+
+
+def scale(image_path: str, premises: int, workers: int) -> dict:
+    from emulator.fleet.run import run_fleet
+    from emulator.fleet.spec import FleetSpec, read_image
+
+    spec = FleetSpec(premises=premises, images=(read_image(image_path, DeviceType.PPMID),), seed=1,
+                     progress_interval_s=600.0)
+    result = run_fleet(spec, workers=workers)
+    s = result.summary()
+    return {"scale_premises": premises, "scale_workers": result.workers, "scale_wall_s": result.wall_s,
+            "scale_succeeded": s["succeeded"], "scale_simulated_s": s["simulated_s"],
+            "scale_exchanges_per_s": s["exchanges_per_wall_s"], "scale_duration_p50_s": s["duration_s"]["p50"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="one JSON object with every figure")
+    parser.add_argument("--scale-premises", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--skip-scale", action="store_true", help="only the one-core figures")
+    args = parser.parse_args(argv)
+    image = make_image()
+    out: dict = {"image_bytes": len(image)}
+    rate = exchanges_per_second(image)
+    out.update(exchanges_per_s=round(rate["exchanges_per_s"]), exchanges_measured=rate["exchanges"])
+    out["bytes_per_device"] = round(bytes_per_device(image)["bytes_per_device"])
+    if not args.skip_scale:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "bench-ppmid.ota")
+            Path(path).write_bytes(image)
+            out.update(scale(path, args.scale_premises, args.workers))
+            out["scale_wall_s"] = round(out["scale_wall_s"], 1)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"block exchanges per wall-second (1 core): {out['exchanges_per_s']:,}  (target >= 50,000)")
+        print(f"memory per emulated device beyond the image: {out['bytes_per_device']:,} B  (target < 4,096)")
+        if "scale_wall_s" in out:
+            print(f"{out['scale_premises']:,} premises, {len(image) // 1024} KiB image, {out['scale_workers']} workers: "
+                  f"{out['scale_wall_s']:,} s wall  (target < 300 s for 10,000 on 2 cores); "
+                  f"{out['scale_succeeded']:,} succeeded, {out['scale_exchanges_per_s']:,} exchanges/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
