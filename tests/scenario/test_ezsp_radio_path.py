@@ -131,3 +131,20 @@ async def test_hub_survives_corrupt_frames_naks_and_an_ncp_reset_mid_transfer() 
     completed = [e for e in events if e.event == "transfer_completed"]
     assert len(completed) == 1 and completed[0].fields["bytes_served"] >= 24636
     assert not [e for e in events if e.event in ("transfer_failed", "timed_out")]
+
+
+def test_run_command_on_ezsp_sim_prints_the_timeline_and_summary(tmp_path, capsys) -> None:
+    import json
+
+    from emulator.cli import main
+
+    scenario = tmp_path / "ppmid.toml"
+    scenario.write_text(FAULT_SCENARIO.replace("ota = { response_timeout_s = 1.0 }\n", ""))
+    code = main(["run", str(scenario), "--han", "ezsp-sim", "--ezsp-version", "8", "--json"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0
+    summary = lines[-1]
+    assert summary["event"] == "scenario_summary" and summary["ok"] is True and summary["han"] == "ezsp-sim"
+    assert summary["han_frames"] > 616  # every block crossed the air behind the dongle
+    activated = [e for e in lines if e["event"] == "firmware_activated"]
+    assert [(e["device"], e["via"]) for e in activated] == [(PPMID, "ota")]
