@@ -65,11 +65,12 @@ async def check_bench(bench: Bench) -> list[Finding]:
         return [Finding("dongle", False, f"{bench.dongle.path}: {reason}", duration_s=loop.time() - started)]
     try:
         radio = await transport.describe_radio()
+        shown = {k: v for k, v in radio.items() if k != "network_key"}  # a key stays off reports
         findings = [Finding(
             "dongle", True,
             f"{radio.get('manufacturer')} {radio.get('board')}, firmware {radio.get('firmware')}, "
             f"EZSP v{radio.get('ezsp_version')}",
-            radio, loop.time() - started,
+            shown, loop.time() - started,
         )]
         findings.extend(_network_findings(bench, radio))
         probe = _Probe(transport)
