@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 
 from emulator.ota.image import ImageError, parse_image, verify_image
@@ -11,12 +13,19 @@ from emulator.ota.image import ImageError, parse_image, verify_image
 _FATAL_WARNINGS = frozenset({"integrity-code-mismatch", "integrity-code-length", "element-overrun"})
 
 
-def make_verifier(
-    manufacturer_code: int, image_type: int, public_key: EllipticCurvePublicKey | None = None
-):
+TrustedKeys = EllipticCurvePublicKey | Sequence[EllipticCurvePublicKey] | None
+"""One key, several (any may have signed), or None: signatures are not checked."""
+
+
+def make_verifier(manufacturer_code: int, image_type: int, public_key: TrustedKeys = None):
     """A verifier that parses the OTA file, checks it is for this device model, checks the
     image's integrity code where it has one and, where the layout carries a signature and a key
     is trusted, the signature."""
+
+    keys: tuple[EllipticCurvePublicKey, ...] = (
+        () if public_key is None else (public_key,) if isinstance(public_key, EllipticCurvePublicKey)
+        else tuple(public_key)
+    )
 
     def verify(data: bytes) -> str | None:
         try:
@@ -32,8 +41,8 @@ def make_verifier(
         for warning in image.warnings:
             if warning.code in _FATAL_WARNINGS:
                 return str(warning)  # the image's own hash does not match its contents
-        if image.layout == "gbcs" and public_key is not None and not verify_image(image, public_key):
-            return "GBCS signature does not verify"
+        if image.layout == "gbcs" and keys and not any(verify_image(image, key) for key in keys):
+            return "GBCS signature does not verify with any trusted key"
         return None
 
     return verify

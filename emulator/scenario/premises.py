@@ -11,11 +11,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 
 from emulator.dcc.premises import PremisesSpec
 from emulator.devices.device import DeviceFaults, DeviceType, EmulatedDevice
-from emulator.devices.verification import make_verifier
+from emulator.devices.verification import TrustedKeys, make_verifier
 from emulator.han.transport import HanTransport
 from emulator.han.virtual import VirtualHan
 from emulator.hub.comms_hub import CommsHub
@@ -66,7 +65,7 @@ class Premises:
         hub_transport: HanTransport | None = None,
         policy: ServerPolicy | None = None,
         behaviours: Mapping[int, DeviceBehaviour] | None = None,
-        trusted_key: EllipticCurvePublicKey | None = None,
+        trusted_key: TrustedKeys = None,
         seed: int = 0,
     ) -> None:
         self.spec = spec

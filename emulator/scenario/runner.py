@@ -33,7 +33,6 @@ from emulator.dcc.premises import PremisesSpec
 from emulator.runtime.clock import AsyncioClock, Clock, VirtualClock
 from emulator.runtime.events import Event, EventBus
 
-from .samples import trusted_key
 from .spec import Expectation, RequestSpec, Scenario
 from .system import DccSystem
 
@@ -215,7 +214,7 @@ class _Play:
 def _system(scenario: Scenario, clock: Clock, bus: EventBus, **radio: Any) -> DccSystem:
     return DccSystem(
         clock, bus, scenario.premises, csp_policy=scenario.csp_policy, ota_policy=scenario.ota_policy,
-        behaviours=scenario.behaviours, trusted_key=trusted_key(), han_latency=scenario.han_latency_s,
+        behaviours=scenario.behaviours, trusted_key=scenario.trusted_keys, han_latency=scenario.han_latency_s,
         han_loss=scenario.han_loss, seed=scenario.seed, **radio,
     )
 

@@ -26,7 +26,6 @@ from emulator.dcc.store import Store
 from emulator.runtime.clock import AsyncioClock
 from emulator.runtime.events import EventBus, JsonLinesPrinter, TimelinePrinter
 
-from .samples import trusted_key
 from .spec import Scenario, ScenarioError, load_scenario, parse_scenario
 from .system import DccSystem
 
@@ -81,7 +80,7 @@ def build_service(
     epoch = datetime.now(timezone.utc)
     system = DccSystem(
         clock, bus, scenario.premises, store=Store(db), csp_policy=scenario.csp_policy,
-        ota_policy=scenario.ota_policy, behaviours=scenario.behaviours, trusted_key=trusted_key(),
+        ota_policy=scenario.ota_policy, behaviours=scenario.behaviours, trusted_key=scenario.trusted_keys,
         han_latency=scenario.han_latency_s, han_loss=scenario.han_loss, seed=scenario.seed, epoch=epoch,
     )
     outbox = Outbox(db, endpoint=user_endpoint, journal=journal, renderer=UserMessageRenderer(epoch=epoch))

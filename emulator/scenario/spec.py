@@ -90,6 +90,9 @@ class Scenario:
     han_latency_s: float = 0.005
     han_loss: float = 0.0
     description: str = ""
+    # Keys the emulated meters trust for GBCS signatures (default: the TEST ONLY sample key);
+    # None: signatures are not checked.
+    trusted_keys: tuple[Any, ...] | None = field(default_factory=lambda: _default_keys())
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -222,6 +225,15 @@ def parse_scenario(data: Mapping[str, Any], *, source: str = "<scenario>", base:
     except (ValueError, TypeError) as exc:
         raise ScenarioError(f"{source}: ota: {exc}") from None
 
+    signatures = top.table("signatures")
+    check = signatures.get("check", bool, True)
+    key_files = signatures.get("trusted_keys", list, None)
+    if key_files is not None:
+        scenario.trusted_keys = tuple(_public_key(signatures, f, base) for f in key_files)
+    if not check:
+        scenario.trusted_keys = None
+    signatures.done()
+
     top.used.add("csp")
     try:
         scenario.csp_policy = CspPolicy.from_mapping(data.get("csp", {}), source=f"{source}: csp")
@@ -251,6 +263,29 @@ def parse_scenario(data: Mapping[str, Any], *, source: str = "<scenario>", base:
         scenario.expectations.append(Expectation(_normalise_match(match), absent))
     top.done()
     return scenario
+
+
+def _default_keys() -> tuple[Any, ...]:
+    from .samples import trusted_key
+
+    key = trusted_key()
+    return (key,) if key is not None else ()
+
+
+def _public_key(reader: _Reader, name: Any, base: Path | None) -> Any:
+    from emulator.ota.image import load_public_key
+
+    if not isinstance(name, str):
+        raise reader.fail("trusted_keys", f"expected file names, got {name!r}")
+    path = Path(name)
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    try:
+        return load_public_key(str(path))
+    except OSError as exc:
+        raise reader.fail("trusted_keys", f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise reader.fail("trusted_keys", f"{path} is not a PEM public key: {exc}") from None
 
 
 def _normalise_match(match: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from typing import Any
 from emulator.runtime.clock import VirtualClock
 from emulator.runtime.events import EventBus, JsonLinesPrinter, TimelinePrinter
 
-from .samples import trusted_key
 
 SETTLE_S = 600.0
 
@@ -85,7 +84,7 @@ def _play(args: argparse.Namespace, requests: list[Any]) -> int:
     bus = EventBus(clock)
     bus.subscribe(JsonLinesPrinter(sys.stdout) if args.json else TimelinePrinter(sys.stdout))
     system = DccSystem(clock, bus, scenario.premises, csp_policy=scenario.csp_policy, ota_policy=scenario.ota_policy,
-                       behaviours=scenario.behaviours, trusted_key=trusted_key(), seed=scenario.seed)
+                       behaviours=scenario.behaviours, trusted_key=scenario.trusted_keys, seed=scenario.seed)
     system.start()
     ok = True
     for request in requests:

@@ -11,7 +11,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Collection, Iterable, Mapping
 
-from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+from emulator.devices.verification import TrustedKeys
 
 from emulator.dcc.csp import Csp, CspPolicy
 from emulator.dcc.dsp import Dsp
@@ -48,7 +48,7 @@ class DccSystem:
         csp_policy: CspPolicy | None = None,
         ota_policy: ServerPolicy | None = None,
         behaviours: Mapping[int, DeviceBehaviour] | None = None,
-        trusted_key: EllipticCurvePublicKey | None = None,
+        trusted_key: TrustedKeys = None,
         han_latency: float = 0.005,
         han_loss: float = 0.0,
         seed: int = 0,

@@ -38,3 +38,29 @@ def test_unreachable_server_is_a_clear_error(capsys):
                  str(SAMPLES / "CS08_11.2_SUCCESS_REQUEST_DUIS.XML")])
     assert code == 2
     assert "cannot reach" in capsys.readouterr().err
+
+
+def _device_alerts(capsys) -> list[str]:
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    return [e["alert"] for e in events if e["event"] == "dcc_device_alert"]
+
+
+def test_dcc_sample_11_1_meets_the_meters_trusted_keys(tmp_path, capsys):
+    """DCC signed its sample image with a key the emulated meters do not hold: 0x8F1C. A scenario
+    that switches signature checks off (or trusts the signer's key) gets 0x8F72."""
+    sample = str(SAMPLES / "11.1_UPDATE_FIRMWARE_REQUEST_DUIS.XML")
+    assert main(["submit", "--json", sample]) == 0
+    assert _device_alerts(capsys) == ["0x8F1C"]
+    relaxed = tmp_path / "relaxed.toml"
+    relaxed.write_text("[signatures]\ncheck = false\n")
+    assert main(["submit", "--json", "--scenario", str(relaxed), sample]) == 0
+    assert _device_alerts(capsys) == ["0x8F72"]
+
+
+def test_trusted_key_file_that_is_not_a_key_is_named(tmp_path, capsys):
+    scenario = tmp_path / "keys.toml"
+    (tmp_path / "vendor.pem").write_text("not a key")
+    scenario.write_text('[signatures]\ntrusted_keys = ["vendor.pem"]\n')
+    assert main(["submit", "--scenario", str(scenario), str(SAMPLES / "CS08_11.2_SUCCESS_REQUEST_DUIS.XML")]) == 2
+    err = capsys.readouterr().err
+    assert "signatures.trusted_keys" in err and "vendor.pem" in err and "Traceback" not in err
