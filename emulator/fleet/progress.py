@@ -59,8 +59,10 @@ class RichProgress:
         self._live.update(self.render(snapshot))
 
     def render(self, snapshot: dict[str, Any]) -> Any:
+        from rich.console import Group
         from rich.progress_bar import ProgressBar
         from rich.table import Table
+        from rich.text import Text
 
         states = snapshot["states"]
         done = states.get(SUCCEEDED, 0) + states.get(FAILED, 0)
@@ -73,8 +75,6 @@ class RichProgress:
                       f"{done}/{self.total} devices",
                       f"sim {sim:,.0f} s (ETA {'-' if eta_sim is None else f'{eta_sim:,.0f} s'})",
                       f"wall {wall:,.1f} s (ETA {'-' if eta_wall is None else f'{eta_wall:,.1f} s'})")
-        counts = "  ".join(f"{name}: {states.get(name, 0)}" for name in STATES)
-        table.add_row("", counts, "", "")
-        for reason, n in snapshot["failed"].items():
-            table.add_row("", f"  failed, {reason}: {n}", "", "")
-        return table
+        lines = ["  ".join(f"{name}: {states.get(name, 0)}" for name in STATES)]
+        lines += [f"  failed, {reason}: {n}" for reason, n in snapshot["failed"].items()]
+        return Group(table, Text("\n".join(lines)))
