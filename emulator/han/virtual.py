@@ -97,7 +97,8 @@ class VirtualHan:
         self.latency = latency
         self.loss = loss
         self.ack_timeout = ack_timeout
-        self._rng = random.Random(seed)
+        self._seed = seed
+        self._rng_instance: random.Random | None = None  # made on first use: 2.5 KiB a premises
         self._by_eui: dict[int, VirtualPort] = {}
         self._by_nwk: dict[int, VirtualPort] = {}
         self._hooks: list[TraceHook] = []
@@ -105,6 +106,12 @@ class VirtualHan:
         self.link = link
         self.frames_sent = 0
         self.frames_lost = 0
+
+    @property
+    def _rng(self) -> random.Random:
+        if self._rng_instance is None:
+            self._rng_instance = random.Random(self._seed)
+        return self._rng_instance
 
     def attach(self, eui64: int, nwk: int) -> VirtualPort:
         if eui64 in self._by_eui:
