@@ -75,6 +75,8 @@ class RadioParams:
     loss: float = 0.0  # independent loss per frame attempt (data or acknowledgement)
     burst: BurstLoss | None = None
     poll_interval_s: float = 7.5  # a sleepy end device's default poll of its parent
+    fast_poll_interval_s: float = 0.25  # its poll while it expects an answer ...
+    fast_poll_window_s: float = 10.0  # ... i.e. this long after it last transmitted
     data_request_bytes: int = 18  # MAC Data Request command PSDU (with long source address)
 
     def __post_init__(self) -> None:
@@ -160,6 +162,7 @@ class RadioChannel:
         self._rng = random.Random(seed)
         self._busy_until = 0.0
         self._sleepy: dict[int, _SleepyNode] = {}
+        self._last_tx: dict[int, float] = {}  # sleepy nodes: when each last transmitted
         self._bad = False  # Gilbert-Elliott state
         self._state_at = 0.0
         self.stats = ChannelStats()
@@ -217,12 +220,19 @@ class RadioChannel:
         stats = self.stats
         stats.frames += 1
         start = now if now > self._busy_until else self._busy_until
+        if packet.src in self._sleepy:
+            self._last_tx[packet.src] = now
         sleepy = self._sleepy.get(packet.dst)
         if sleepy is not None:
             # Held by the parent until the device's next poll; the poll is a MAC Data Request
-            # the parent acknowledges (frame pending), then the frame itself.
-            k = math.floor((start - sleepy.phase_s) / sleepy.poll_interval_s) + 1
-            poll = sleepy.phase_s + k * sleepy.poll_interval_s
+            # the parent acknowledges (frame pending), then the frame itself. Shortly after it
+            # transmitted, the device polls fast (it expects an answer).
+            interval = sleepy.poll_interval_s
+            if start - self._last_tx.get(packet.dst, -1e18) <= self.params.fast_poll_window_s:
+                interval = self.params.fast_poll_interval_s
+            phase = sleepy.phase_s % interval
+            k = math.floor((start - phase) / interval) + 1
+            poll = phase + k * interval
             stats.held_for_poll += 1
             start = poll + self._poll_s
         payload_len = len(packet.payload)
