@@ -8,7 +8,7 @@ the transport sees MAC or NWK details.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from emulator.eui64 import format_eui64, parse_eui64
 
@@ -20,12 +20,12 @@ SMART_ENERGY_ENDPOINT = 1
 BROADCAST_NWK = 0xFFFF
 
 
-@dataclass(frozen=True, slots=True)
-class ApsPacket:
+class ApsPacket(NamedTuple):
     """One APS data frame.
 
     ``src``/``dst`` are EUI-64s (ints); ``src_nwk``/``dst_nwk`` the 16-bit network addresses.
-    ``dst == 0`` with ``dst_nwk == 0xFFFF`` is a broadcast.
+    ``dst == 0`` with ``dst_nwk == 0xFFFF`` is a broadcast. A tuple, because a fleet makes two of
+    these per block exchange and a tuple is the cheapest immutable record in CPython.
     """
 
     src: int

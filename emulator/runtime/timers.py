@@ -1,7 +1,10 @@
 """Keyed timers: setting a key again replaces its earlier timer.
 
 Engines ask for timers by ``(device, kind)``; a retry timer re-armed on every request must not
-leave stale ones behind, so the runtime keeps one timer per key.
+leave stale ones behind, so the runtime keeps one timer per key. Re-arming is lazy: moving a
+deadline later only records it, and the timer already in the clock re-arms itself for the rest
+when it fires early. A response timer pushed back on every block thus costs the scheduler one
+entry per timeout period instead of one per block.
 """
 
 from __future__ import annotations
@@ -10,31 +13,66 @@ from typing import Any, Callable, Hashable
 
 from .clock import Clock, Timer
 
+_EPSILON = 1e-9
+
+
+class _Entry:
+    __slots__ = ("deadline", "due", "callback", "args", "timer")
+
+    def __init__(self, deadline: float, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.deadline = deadline
+        self.due = deadline
+        self.callback = callback
+        self.args = args
+        self.timer: Timer | None = None
+
 
 class KeyedTimers:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._timers: dict[Hashable, Timer] = {}
+        self._entries: dict[Hashable, _Entry] = {}
 
     def set(self, key: Hashable, delay: float, callback: Callable[..., Any], *args: Any) -> None:
-        old = self._timers.pop(key, None)
-        if old is not None:
-            old.cancel()
-        self._timers[key] = self._clock.call_later(delay, self._fire, key, callback, args)
+        """Run ``callback(*args)`` after ``delay`` seconds, replacing the key's earlier timer."""
+        if delay < 0:
+            delay = 0.0
+        deadline = self._clock.now() + delay
+        entry = self._entries.get(key)
+        if entry is not None:
+            entry.deadline = deadline
+            entry.callback = callback
+            entry.args = args
+            if entry.due <= deadline + _EPSILON:
+                return  # the armed timer fires first and re-arms for the rest
+            assert entry.timer is not None
+            entry.timer.cancel()
+        else:
+            entry = _Entry(deadline, callback, args)
+            self._entries[key] = entry
+        entry.due = deadline
+        entry.timer = self._clock.call_later(delay, self._fire, key, entry)
 
-    def _fire(self, key: Hashable, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        self._timers.pop(key, None)
-        callback(*args)
+    def _fire(self, key: Hashable, entry: _Entry) -> None:
+        if self._entries.get(key) is not entry:
+            return
+        now = self._clock.now()
+        if now + _EPSILON < entry.deadline:
+            entry.due = entry.deadline
+            entry.timer = self._clock.call_later(entry.deadline - now, self._fire, key, entry)
+            return
+        del self._entries[key]
+        entry.callback(*entry.args)
 
     def cancel(self, key: Hashable) -> None:
-        old = self._timers.pop(key, None)
-        if old is not None:
-            old.cancel()
+        entry = self._entries.pop(key, None)
+        if entry is not None and entry.timer is not None:
+            entry.timer.cancel()
 
     def cancel_all(self) -> None:
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
+        for entry in self._entries.values():
+            if entry.timer is not None:
+                entry.timer.cancel()
+        self._entries.clear()
 
     def __len__(self) -> int:
-        return len(self._timers)
+        return len(self._entries)

@@ -294,7 +294,7 @@ def test_upgrade_end_request_and_response_fields(decoded):
 
 def test_tap_link_type_records_channel_rssi_and_lqi(tmp_path, exchange):
     path = tmp_path / "tap.pcap"
-    sent = [item._replace(packet=dataclasses.replace(item.packet, lqi=180 + i, rssi=-60 + i))
+    sent = [item._replace(packet=item.packet._replace(lqi=180 + i, rssi=-60 + i))
             for i, item in enumerate(exchange)]
     _capture(path, sent, link_type=LinkType.IEEE802_15_4_TAP, channel=19)
     decoded = _tshark(path)
