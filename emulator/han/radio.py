@@ -260,7 +260,7 @@ class RadioChannel:
         """A broadcast: one transmission, no acknowledgement; returns its delay."""
         self.stats.frames += 1
         start = now if now > self._busy_until else self._busy_until
-        end = (start + self._rng.randrange(self._backoff_slots) * self.params.backoff_unit_s + self._fixed_s
+        end = (start + int(self._rng.random() * self._backoff_slots) * self.params.backoff_unit_s + self._fixed_s
                + (self._header + len(packet.payload)) * self._byte_s)
         self._busy_until = end
         self.stats.airtime_s += end - start
@@ -275,7 +275,7 @@ class RadioChannel:
         received = -1.0
         for _ in range(p.max_frame_retries + 1):
             stats.attempts += 1
-            t += rng.randrange(self._backoff_slots) * p.backoff_unit_s + self._fixed_s + frame_s
+            t += int(rng.random() * self._backoff_slots) * p.backoff_unit_s + self._fixed_s + frame_s
             if self._lost(t):
                 stats.attempts_lost += 1
                 t += p.ack_wait_s

@@ -128,7 +128,8 @@ class OtaClient:
         self.server_eui64 = server_eui64
         self.server_nwk = server_nwk
         self.verifier = verifier
-        self._rng = rng or random.Random(eui64)
+        self._rng_instance = rng  # None: draws come from _random(), no 2.5 KiB generator a device
+        self._draws = 0
         # attributes
         self.current_file_version = profile.current_file_version
         self.image_upgrade_status = ImageUpgradeStatus.NORMAL
@@ -142,7 +143,7 @@ class OtaClient:
         self._pending: Any = None  # last request sent, for retries
         self._pending_tsn = -1
         self._retries = 0
-        self._tsn = self._rng.randrange(256)
+        self._tsn = (eui64 * 0x9E3779B1 >> 16) & 0xFF  # a per-device start, no generator needed
         self._upgrade_end_sent = False
         self.pending_image: bytes | None = None
         self.started_at: float | None = None
@@ -152,6 +153,17 @@ class OtaClient:
         # the buffer stays a length until the first block that differs (then it is materialised).
         self.reference_images: ReferenceImages | None = None
         self._reference: bytes | None = None
+
+    def _random(self) -> float:
+        """A deterministic draw in [0, 1) per device (splitmix64 of the EUI-64 and a counter):
+        the same run twice gives the same jitter, and no generator object is kept per device."""
+        if self._rng_instance is not None:
+            return self._rng_instance.random()
+        self._draws += 1
+        z = (self.eui64 + self._draws * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+        return ((z ^ (z >> 31)) >> 11) / float(1 << 53)
 
     # -- attributes ------------------------------------------------------------------------------
     def attributes(self) -> dict[ClientAttr, int | None]:
@@ -303,9 +315,9 @@ class OtaClient:
             # Holding an image for the upgrade command: only a notify naming another version
             # (a newer distribution) makes the device fetch it in place of the one held.
             return []
-        if self._rng.randint(1, 100) > notify.query_jitter:
+        if int(self._random() * 100) + 1 > notify.query_jitter:
             return [Emit("image_notify_jittered", self.eui64, {"query_jitter": notify.query_jitter})]
-        return [SetTimer(self.eui64, "query", self._rng.uniform(0.05, 0.5))]
+        return [SetTimer(self.eui64, "query", 0.05 + 0.45 * self._random())]
 
     # -- download --------------------------------------------------------------------------------
     def _request_block(self, now: float, delay: float = 0.0) -> list[Action]:

@@ -238,7 +238,14 @@ class OtaServer:
     def _on_image_block(
         self, now: float, device: int, nwk: int, tsn: int, req: ImageBlockRequest
     ) -> list[Action]:
-        session, image, actions = self._session_for_block(now, device, nwk, req)
+        session = self.sessions.get(device)
+        if (session is not None and session.image is not None and session.state is SessionState.DOWNLOADING
+                and session.file_version == req.file_version and session.image_type == req.image_type
+                and session.manufacturer_code == req.manufacturer_code and session.nwk == nwk):
+            image: ServedImage | None = session.image  # the common case: the next block of a transfer
+            actions: list[Action] = []
+        else:
+            session, image, actions = self._session_for_block(now, device, nwk, req)
         if image is None or session is None:
             # ZCL allows only SUCCESS, WAIT_FOR_DATA and ABORT in an Image Block Response.
             actions.append(Send(device, nwk, ImageBlockResponse(Status.ABORT), tsn))
@@ -265,12 +272,14 @@ class OtaServer:
                                                                "minimum_block_period_ms": policy.minimum_block_period_ms}))
             return actions
         size = min(req.maximum_data_size, policy.block_cap, image.size - req.file_offset)
-        actions.extend(self._serve(now, session, image, req.file_offset, size, tsn, policy.response_delay_s))
+        actions.extend(self._serve(now, session, image, req.file_offset, size, tsn, policy.response_delay_s,
+                                   policy.progress_step_percent))
         return actions
 
     def _serve(self, now: float, session: Session, image: ServedImage, offset: int, size: int,
-               tsn: int, delay: float) -> list[Action]:
+               tsn: int, delay: float, step: int | None = None) -> list[Action]:
         actions: list[Action] = []
+        session.image = image
         if session.started_at is None or session.state is SessionState.OFFERED:
             session.started_at = now
             session.state = SessionState.DOWNLOADING
@@ -289,7 +298,8 @@ class OtaServer:
         end = offset + size
         if end > session.offset:
             session.offset = end
-        step = self.policies.for_device(session.device).progress_step_percent
+        if step is None:
+            step = self.policies.for_device(session.device).progress_step_percent
         percent = 100 * session.offset // session.image_size
         if percent >= session.next_progress and step > 0:
             session.next_progress = (percent // step + 1) * step

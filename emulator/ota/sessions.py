@@ -9,8 +9,8 @@ from __future__ import annotations
 import enum
 import json
 import sqlite3
-from dataclasses import asdict, dataclass, field
-from typing import Iterator, Protocol
+from dataclasses import dataclass, field, fields
+from typing import Any, Iterator, Protocol
 
 
 class SessionState(str, enum.Enum):
@@ -32,6 +32,9 @@ class SessionState(str, enum.Enum):
 _ACTIVE = frozenset(
     {SessionState.OFFERED, SessionState.DOWNLOADING, SessionState.AWAITING_UPGRADE_END}
 )
+
+
+_TRANSIENT = frozenset({"timer_due", "image"})
 
 
 @dataclass(slots=True)
@@ -59,6 +62,8 @@ class Session:
     page_tsn: int = 0
     # not persisted: the time of the earliest armed timeout timer
     timer_due: float | None = field(default=None, compare=False)
+    # not persisted: the image being served, so a block needs no catalogue look-up
+    image: Any = field(default=None, compare=False, repr=False)
 
     @property
     def image_key(self) -> tuple[int, int, int]:
@@ -79,8 +84,7 @@ class Session:
         }
 
     def to_json(self) -> str:
-        data = asdict(self)
-        data.pop("timer_due", None)
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _TRANSIENT}
         data["state"] = self.state.value
         return json.dumps(data)
 

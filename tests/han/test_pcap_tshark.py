@@ -6,7 +6,6 @@ the capture is checked against two implementations that are not ours.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
