@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .shard import DeviceResult, Shard, ShardResult, STATES, SUCCEEDED
+from .shard import STATES, SUCCEEDED, WAVE_PREMISES, DeviceResult, ShardResult, run_range
 from .spec import FleetSpec
 
 _LOGGER = logging.getLogger(__name__)
@@ -100,10 +100,9 @@ def shard_ranges(premises: int, workers: int) -> list[range]:
     return out
 
 
-def _worker(spec: FleetSpec, indices: range, slot: int, out: Any) -> None:
+def _worker(spec: FleetSpec, indices: range, slot: int, out: Any, wave: int) -> None:
     try:
-        shard = Shard(spec, indices)
-        result = shard.run(lambda snapshot: out.put(("progress", slot, snapshot)))
+        result = run_range(spec, indices, lambda snapshot: out.put(("progress", slot, snapshot)), wave=wave)
         out.put(("result", slot, result))
     except BaseException as exc:  # reported to the parent, which raises it with the shard named
         out.put(("error", slot, f"{type(exc).__name__}: {exc}"))
@@ -114,8 +113,10 @@ class FleetError(RuntimeError):
 
 
 def run_fleet(spec: FleetSpec, *, workers: int | None = None,
-              on_progress: ProgressCallback | None = None) -> FleetResult:
-    """Run ``spec``; ``on_progress`` gets merged snapshots (counts per state, failed by reason)."""
+              on_progress: ProgressCallback | None = None, wave: int = WAVE_PREMISES) -> FleetResult:
+    """Run ``spec``; ``on_progress`` gets merged snapshots (counts per state, failed by reason).
+
+    Each worker runs its premises in waves of ``wave`` (see :func:`~emulator.fleet.shard.run_range`)."""
     spec.validate()
     wanted = workers or spec.workers or os.cpu_count() or 1
     ranges = shard_ranges(spec.premises, wanted)
@@ -148,12 +149,11 @@ def run_fleet(spec: FleetSpec, *, workers: int | None = None,
 
     results: dict[int, ShardResult] = {}
     if len(ranges) == 1:
-        shard = Shard(spec, ranges[0])
-        results[0] = shard.run(lambda snap: progress(0, snap))
+        results[0] = run_range(spec, ranges[0], lambda snap: progress(0, snap), wave=wave)
     else:
         ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
         out = ctx.Queue()
-        procs = [ctx.Process(target=_worker, args=(spec, r, i, out), daemon=True) for i, r in enumerate(ranges)]
+        procs = [ctx.Process(target=_worker, args=(spec, r, i, out, wave), daemon=True) for i, r in enumerate(ranges)]
         for p in procs:
             p.start()
         try:

@@ -349,3 +349,49 @@ class Shard:
         finished = [t.finished_at for t in self.tracked.values() if t.finished_at is not None]
         simulated = (max(finished) if finished and self._open == 0 else self.clock.now())
         return ShardResult(results, self.block_exchanges(), simulated, time.perf_counter() - started)
+
+
+# Premises simulated together on one clock. Results do not depend on which premises share a
+# clock (each draws from its own seed), so a worker runs its range as consecutive waves of this
+# many: the scheduler's heap and the objects the hot path touches stay small enough for the
+# CPU caches. Measured on 400 premises, one worker: 24k block exchanges/s in waves of 25-50,
+# 20k in waves of 100, 15k all on one clock.
+WAVE_PREMISES = 40
+
+
+def run_range(spec: FleetSpec, indices: range, on_progress: Callable[[dict[str, Any]], None] | None = None,
+              *, wave: int = WAVE_PREMISES) -> ShardResult:
+    """Run the premises ``indices`` as waves of at most ``wave``; one merged result."""
+    if wave < 1:
+        raise ValueError(f"wave must be at least 1 premises, got {wave}")
+    started = time.perf_counter()
+    results: list[DeviceResult] = []
+    exchanges = 0
+    simulated = 0.0
+    finished_states: Counter[str] = Counter()
+    finished_reasons: Counter[str] = Counter()
+    per_premises: float | None = None
+    for first in range(indices.start, indices.stop, wave):
+        chunk = range(first, min(first + wave, indices.stop))
+        shard = Shard(spec, chunk)
+        if per_premises is None:
+            per_premises = len(shard.tracked) / max(len(chunk), 1)
+        waiting = round(per_premises * (indices.stop - chunk.stop))  # devices of later waves
+
+        def progress(snapshot: dict[str, Any], waiting: int = waiting) -> None:
+            assert on_progress is not None
+            states = Counter(snapshot["states"]) + finished_states
+            states[IDLE] += waiting
+            reasons = Counter(snapshot["failed"]) + finished_reasons
+            on_progress({"time": snapshot["time"], "states": dict(states), "failed": dict(reasons),
+                         "block_exchanges": exchanges + snapshot["block_exchanges"]})
+
+        result = shard.run(progress if on_progress is not None else None)
+        results.extend(result.results)
+        exchanges += result.block_exchanges
+        simulated = max(simulated, result.simulated_s)
+        for r in result.results:
+            finished_states[r.outcome] += 1
+            if r.outcome == FAILED:
+                finished_reasons[r.reason or "unknown"] += 1
+    return ShardResult(results, exchanges, simulated, time.perf_counter() - started)

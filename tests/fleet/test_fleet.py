@@ -40,6 +40,19 @@ def test_same_seed_same_results_whatever_the_workers(small_fleet: FleetSpec) -> 
     assert [r.fault for r in other.results] != [r.fault for r in one.results]
 
 
+def test_same_results_whatever_the_wave_size(small_fleet: FleetSpec) -> None:
+    """A worker runs its premises in waves on fresh clocks; which premises share one changes nothing."""
+    spec = small_fleet.with_(premises=6, faults=MIX)
+    together = run_fleet(spec, workers=1, wave=1000)
+    snapshots: list[dict] = []
+    in_waves = run_fleet(spec, workers=1, wave=2, on_progress=snapshots.append)
+    assert [r.to_dict() for r in in_waves.results] == [r.to_dict() for r in together.results]
+    assert in_waves.simulated_s == together.simulated_s
+    assert in_waves.block_exchanges == together.block_exchanges
+    assert all(s["devices"] == len(together.results) for s in snapshots)  # later waves count as idle
+    assert snapshots[-1]["states"]["succeeded"] == together.summary()["succeeded"]
+
+
 def test_summary_counts_and_percentiles(small_fleet: FleetSpec) -> None:
     spec = small_fleet.with_(premises=8, faults={"invalid_image_at_end": 50.0})
     summary = run_fleet(spec, workers=1).summary()
