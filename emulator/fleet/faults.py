@@ -66,7 +66,7 @@ FAULTS: dict[str, Fault] = _catalogue(
     Fault("slow_reannounce", "a device takes minutes to re-announce after a reboot mid-transfer",
           SUCCEEDED, mid_transfer="slow_reannounce"),
     Fault("burst_radio_loss", "interference wipes out seconds of traffic at a time", SUCCEEDED,
-          burst=BurstLoss(mean_good_s=20.0, mean_bad_s=3.0, loss_good=0.0, loss_bad=0.95)),
+          burst=BurstLoss(mean_good_s=2.0, mean_bad_s=1.0, loss_good=0.0, loss_bad=0.95)),
     Fault("reboot_mid_transfer", "a device reboots or loses its battery mid-transfer and resumes",
           SUCCEEDED, mid_transfer="reboot"),
     Fault("server_restart_mid_transfer", "the hub's OTA server restarts mid-transfer", SUCCEEDED,

@@ -272,6 +272,11 @@ class RadioChannel:
         stats = self.stats
         rng = self._rng
         frame_s = (self._header + payload_len) * self._byte_s
+        if p.loss <= 0.0 and p.burst is None:
+            # No loss configured: the first attempt gets through and is acknowledged.
+            stats.attempts += 1
+            t += int(rng.random() * self._backoff_slots) * p.backoff_unit_s + self._fixed_s + frame_s
+            return True, t, t + self._after_s
         received = -1.0
         for _ in range(p.max_frame_retries + 1):
             stats.attempts += 1

@@ -62,3 +62,12 @@ def test_first_request_lost_costs_one_retry(small_fleet: FleetSpec) -> None:
     lossy = run_fleet(small_fleet.with_(premises=1, faults={"first_request_lost": 100.0}), workers=1).results[0]
     assert clean.duration_s is not None and lossy.duration_s is not None
     assert lossy.duration_s > clean.duration_s
+
+
+def test_burst_radio_loss_really_loses_frames_and_the_transfer_recovers(small_fleet: FleetSpec) -> None:
+    shard, _ = _shard_with(small_fleet.with_(premises=1, faults={"burst_radio_loss": 100.0}))
+    result = shard.run()
+    (site,) = shard._sites.values()
+    stats = site.han.link.stats
+    assert stats.attempts_lost > 0 and stats.attempts > stats.frames  # MAC retries happened
+    assert result.results[0].outcome == SUCCEEDED
