@@ -7,12 +7,12 @@ file, the file overrides the defaults; see docs/fleet.md).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from emulator.devices.device import DeviceType
+from emulator.config import read_toml
 from emulator.han.radio import BurstLoss, RadioParams
 
 from .faults import FAULTS
@@ -173,14 +173,7 @@ def radio_from_mapping(data: Mapping[str, Any], where: str) -> RadioParams | Non
 def load_spec(path: str | Path) -> FleetSpec:
     """Read a fleet spec TOML file (images are read relative to it)."""
     path = Path(path)
-    where = str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FleetSpecError(f"{where}: no such file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise FleetSpecError(f"{where}: not valid TOML: {exc}") from None
-    return spec_from_mapping(data, where=where, base=path.parent)
+    return spec_from_mapping(read_toml(path, FleetSpecError), where=str(path), base=path.parent)
 
 
 def spec_from_mapping(data: Mapping[str, Any], *, where: str = "<spec>", base: Path = Path(".")) -> FleetSpec:

@@ -7,11 +7,11 @@ naming the file and the key path (``devices[1].install_code``). Format: docs/hil
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from emulator.config import StrictTable, read_toml
 from emulator.han.packet import format_eui64, parse_eui64
 
 DEVICE_TYPES = ("ESME", "GSME", "PPMID", "HCALCS")
@@ -72,80 +72,12 @@ def install_code_crc(code: bytes) -> int:
     return crc ^ 0xFFFF
 
 
-class _Table:
-    def __init__(self, data: Any, path: str, source: str) -> None:
-        if not isinstance(data, Mapping):
-            raise BenchError(f"{source}: {path or 'top level'}: expected a table, got {type(data).__name__}")
-        self.data, self.path, self.source = data, path, source
-        self.used: set[str] = set()
-
-    def fail(self, key: str, problem: str) -> BenchError:
-        where = f"{self.path}.{key}" if self.path else key
-        return BenchError(f"{self.source}: {where}: {problem}")
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None, *, required: bool = False) -> Any:
-        self.used.add(key)
-        if key not in self.data:
-            if required:
-                raise self.fail(key, "is required")
-            return default
-        value = self.data[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float)):
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise self.fail(key, f"expected {names}, got {value!r}")
-        return value
-
-    def number(self, key: str, bits: int) -> int | None:
-        """An int, or a hex string (``"1A62"``, ``"0x1A62"``, ``"00-DB-…"``)."""
-        value = self.get(key, (int, str))
-        if value is None:
-            return None
-        if isinstance(value, str):
-            text = value.strip().lower().removeprefix("0x").replace("-", "").replace(":", "")
-            try:
-                value = int(text, 16)
-            except ValueError:
-                raise self.fail(key, f"{value!r} is not a hexadecimal number") from None
-        if not 0 <= value < 1 << bits:
-            raise self.fail(key, f"{value:#x} does not fit {bits} bits")
-        return value
-
-    def hex_bytes(self, key: str) -> bytes | None:
-        text = self.get(key, str)
-        if text is None:
-            return None
-        try:
-            return bytes.fromhex(text.replace("-", "").replace(":", "").replace(" ", ""))
-        except ValueError:
-            raise self.fail(key, "not hexadecimal") from None
-
-    def table(self, key: str, *, required: bool = False) -> "_Table":
-        where = f"{self.path}.{key}" if self.path else key
-        return _Table(self.get(key, dict, {}, required=required), where, self.source)
-
-    def done(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            raise BenchError(f"{self.source}: {self.path or 'top level'}: unknown key(s) {', '.join(unknown)}"
-                             f" (known: {', '.join(sorted(self.used))})")
+class _Table(StrictTable):
+    error = BenchError
 
 
 def load_bench(path: str | Path) -> Bench:
-    path = Path(path)
-    source = str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BenchError(f"{source}: no such file") from None
-    except OSError as exc:
-        raise BenchError(f"{source}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise BenchError(f"{source}: not UTF-8 text (byte {exc.start})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise BenchError(f"{source}: not valid TOML: {exc}") from None
-    return parse_bench(data, source=source)
+    return parse_bench(read_toml(path, BenchError), source=str(path))
 
 
 def parse_bench(data: Mapping[str, Any], *, source: str = "<bench>") -> Bench:

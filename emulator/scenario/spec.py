@@ -8,11 +8,11 @@ documented in docs/scenarios.md.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from emulator.config import StrictTable, read_toml
 from emulator.dcc.csp import CspPolicy
 from emulator.dcc.premises import (
     GAS_SUPPLIER_ID,
@@ -96,60 +96,8 @@ class Scenario:
 
 
 # -- helpers -------------------------------------------------------------------------------------
-class _Reader:
-    """Reads one table, remembering the key path for errors and rejecting unknown keys."""
-
-    def __init__(self, data: Any, path: str, source: str) -> None:
-        if not isinstance(data, Mapping):
-            raise ScenarioError(f"{source}: {path or 'top level'}: expected a table, got {type(data).__name__}")
-        self.data = data
-        self.path = path
-        self.source = source
-        self.used: set[str] = set()
-
-    def where(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def fail(self, key: str, problem: str) -> ScenarioError:
-        return ScenarioError(f"{self.source}: {self.where(key)}: {problem}")
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None, *, required: bool = False) -> Any:
-        self.used.add(key)
-        if key not in self.data:
-            if required:
-                raise self.fail(key, "is required")
-            return default
-        value = self.data[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float)):
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise self.fail(key, f"expected {names}, got {value!r}")
-        return value
-
-    def eui(self, key: str, *, required: bool = False) -> int | None:
-        text = self.get(key, str, required=required)
-        if text is None:
-            return None
-        try:
-            return parse_eui64(text)
-        except ValueError as exc:
-            raise self.fail(key, str(exc)) from None
-
-    def table(self, key: str) -> "_Reader":
-        return _Reader(self.get(key, dict, {}), self.where(key), self.source)
-
-    def tables(self, key: str) -> list["_Reader"]:
-        items = self.get(key, list, [])
-        return [_Reader(item, f"{self.where(key)}[{i}]", self.source) for i, item in enumerate(items)]
-
-    def done(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            raise ScenarioError(
-                f"{self.source}: {self.path or 'top level'}: unknown key(s) {', '.join(unknown)}"
-                f" (known: {', '.join(sorted(self.used))})"
-            )
+class _Reader(StrictTable):
+    error = ScenarioError
 
 
 def _version(reader: _Reader, key: str) -> int | None:
@@ -182,18 +130,7 @@ def _dataclass_changes(reader: _Reader, cls: type) -> dict[str, Any]:
 # -- loading -------------------------------------------------------------------------------------
 def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
-    source = str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(f"{source}: no such file") from None
-    except OSError as exc:
-        raise ScenarioError(f"{source}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{source}: not UTF-8 text (byte {exc.start})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
-    return parse_scenario(data, source=source, base=path.parent)
+    return parse_scenario(read_toml(path, ScenarioError), source=str(path), base=path.parent)
 
 
 def parse_scenario(data: Mapping[str, Any], *, source: str = "<scenario>", base: Path | None = None) -> Scenario:
