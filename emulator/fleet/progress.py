@@ -14,7 +14,8 @@ from .shard import STATES, SUCCEEDED, FAILED
 
 
 class JsonProgress:
-    """One ``fleet_progress`` JSON object per line, at most every ``every_s`` wall seconds."""
+    """One ``fleet_progress`` JSON object per line, at most every ``every_s`` wall seconds, and
+    always the one that shows every device finished."""
 
     def __init__(self, stream: TextIO, *, every_s: float = 1.0) -> None:
         self.stream = stream
@@ -23,7 +24,9 @@ class JsonProgress:
 
     def __call__(self, snapshot: dict[str, Any]) -> None:
         now = time.perf_counter()
-        if now - self._last < self.every_s:
+        states = snapshot.get("states", {})
+        finished = states.get("succeeded", 0) + states.get("failed", 0) == snapshot.get("devices", -1)
+        if now - self._last < self.every_s and not finished:
             return
         self._last = now
         self.stream.write(json.dumps(snapshot) + "\n")

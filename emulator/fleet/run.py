@@ -144,8 +144,8 @@ def run_fleet(spec: FleetSpec, *, workers: int | None = None,
         snapshots[slot] = snapshot
         m = merged()
         history.append({"time": snapshot["time"], "slot": slot, "done": snapshot["states"].get(SUCCEEDED, 0)})
-        if on_progress is not None:
-            on_progress(m)
+        if on_progress is not None and len(snapshots) == len(ranges):
+            on_progress(m)  # only once every worker has reported, so the totals are whole
 
     results: dict[int, ShardResult] = {}
     if len(ranges) == 1:

@@ -66,13 +66,16 @@ def test_summary_counts_and_percentiles(small_fleet: FleetSpec) -> None:
 def test_cli_json_ends_with_the_summary(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     report = tmp_path / "fleet.html"
     code = main(["fleet", "--premises", "3", "--image", str(sample_path("PPMID", 0x0084)), "--seed", "3",
-                 "--workers", "1", "--json", "--report", str(report)])
+                 "--workers", "2", "--json", "--report", str(report)])
     assert code == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     summary = lines[-1]
     assert summary["event"] == "fleet_summary"
     assert summary["premises"] == 3 and summary["succeeded"] == 3 and summary["failed"] == {}
     assert set(summary["duration_s"]) == {"p50", "p95", "max"}
+    progress = [line for line in lines if line["event"] == "fleet_progress"]
+    assert progress and progress[-1]["devices"] == 3  # the last progress line shows the whole fleet done
+    assert progress[-1]["states"]["succeeded"] == 3
     text = report.read_text()
     assert text.count("<svg") == 2 and "http" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
