@@ -16,8 +16,11 @@ from emulator.runtime.clock import Clock
 
 
 @dataclass(frozen=True, slots=True)
-class DccSystem:
-    """The DSP, the CSP and their database; add each Comms Hub with ``csp.add_hub``."""
+class DccSide:
+    """The DSP, the CSP and their database; add each Comms Hub with ``csp.add_hub``.
+
+    The whole emulated system (this plus the premises) is
+    :class:`emulator.scenario.system.DccSystem`."""
 
     dsp: Dsp
     csp: Csp
@@ -35,12 +38,14 @@ def build_dcc(
     policy: CspPolicy | None = None,
     premises: Iterable[PremisesSpec] = (),
     clock_epoch=GBCS_EPOCH,
-) -> DccSystem:
+) -> DccSide:
     """A DSP and CSP sharing ``clock``; every premises' devices are loaded into the SMI in one go."""
     db = store if isinstance(store, Store) else Store(store)
     csp = Csp(clock, policy)
     dsp = Dsp(clock=clock, store=db, csp=csp, sink=sink, clock_epoch=clock_epoch)
     with db.transaction():
         for spec in premises:
-            dsp.smi.add_all(smi_devices(spec))
-    return DccSystem(dsp, csp, db)
+            for device in smi_devices(spec):
+                if dsp.smi.get(device.eui64) is None:  # a persisted SMI keeps its rows
+                    dsp.smi.add(device)
+    return DccSide(dsp, csp, db)

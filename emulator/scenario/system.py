@@ -13,11 +13,11 @@ from typing import Any, Callable, Collection, Iterable, Mapping
 
 from emulator.devices.verification import TrustedKeys
 
-from emulator.dcc.csp import Csp, CspPolicy
-from emulator.dcc.dsp import Dsp
+from emulator.dcc.csp import CspPolicy
 from emulator.dcc.messages import DspResponse, MessageKind, UserMessage
-from emulator.dcc.premises import PremisesSpec, smi_devices
+from emulator.dcc.premises import PremisesSpec
 from emulator.dcc.service_requests import ServiceRequest
+from emulator.dcc.system import build_dcc
 from emulator.dcc.store import Store
 from emulator.han.packet import format_eui64
 from emulator.han.transport import HanTransport
@@ -66,12 +66,13 @@ class DccSystem:
 
         self.clock = clock
         self.bus = bus
-        self.store = store if store is not None else Store(":memory:")
-        self.csp = Csp(clock, csp_policy)
+        premises = list(premises)
         self.messages: list[UserMessage] = []
         self._sinks: list[UserMessageSink] = []
         self.epoch = epoch
-        self.dsp = Dsp(clock=clock, store=self.store, csp=self.csp, sink=self._on_user_message, clock_epoch=epoch)
+        dcc = build_dcc(clock, self._on_user_message, store=store if store is not None else ":memory:",
+                        policy=csp_policy, premises=premises, clock_epoch=epoch)
+        self.store, self.csp, self.dsp = dcc.store, dcc.csp, dcc.dsp
         self.premises: dict[str, Premises] = {}
         for index, spec in enumerate(premises):
             han = (hans or {}).get(spec.premises_id)
@@ -84,9 +85,6 @@ class DccSystem:
                             policy=ota_policy, behaviours=behaviours, trusted_key=trusted_key)
             self.premises[spec.premises_id] = site
             self.csp.add_hub(site.hub)
-            for device in smi_devices(spec):
-                if self.dsp.smi.get(device.eui64) is None:  # a persisted SMI keeps its rows
-                    self.dsp.smi.add(device)
 
     def add_sink(self, sink: UserMessageSink) -> None:
         """Every user message (alerts, asynchronous responses) also goes to ``sink`` (the outbox)."""
