@@ -329,18 +329,7 @@ class EzspNcp:
         if nwk == self.dongle.nwk:
             self._loopback(session, aps, tag, payload)
             return t.EmberStatus.SUCCESS, seq
-        packet = ApsPacket(
-            src=self.dongle.eui64,
-            dst=self.dongle.eui64_of(nwk) or 0,
-            src_nwk=self.dongle.nwk,
-            dst_nwk=nwk,
-            payload=payload,
-            src_ep=aps.sourceEndpoint,
-            dst_ep=aps.destinationEndpoint,
-            profile=aps.profileId,
-            cluster=aps.clusterId,
-            aps_counter=seq,
-        )
+        packet = self._packet(self.dongle.eui64_of(nwk) or 0, nwk, aps, seq, payload)
 
         def delivered(_packet: ApsPacket, status: DeliveryStatus) -> None:
             ember = t.EmberStatus.SUCCESS if status is DeliveryStatus.DELIVERED else t.EmberStatus.DELIVERY_FAILED
@@ -349,20 +338,14 @@ class EzspNcp:
         self.radio.send(packet, delivered)
         return t.EmberStatus.SUCCESS, seq
 
+    def _packet(self, dst: int, dst_nwk: int, aps: t.EmberApsFrame, seq: int, payload: bytes) -> ApsPacket:
+        """The frame the host asked for, as it goes on the air from the coordinator."""
+        return ApsPacket(self.dongle.eui64, dst, self.dongle.nwk, dst_nwk, payload, aps.sourceEndpoint,
+                         aps.destinationEndpoint, aps.profileId, aps.clusterId, seq)
+
     def _broadcast(self, session: NcpSession, dest: int, aps: t.EmberApsFrame, tag: int, payload: bytes) -> tuple[Any, int]:
         seq = next(self._aps_counter) & 0xFF
-        packet = ApsPacket(
-            src=self.dongle.eui64,
-            dst=0,
-            src_nwk=self.dongle.nwk,
-            dst_nwk=dest,
-            payload=payload,
-            src_ep=aps.sourceEndpoint,
-            dst_ep=aps.destinationEndpoint,
-            profile=aps.profileId,
-            cluster=aps.clusterId,
-            aps_counter=seq,
-        )
+        packet = self._packet(0, dest, aps, seq, payload)
 
         def sent(_packet: ApsPacket, _status: DeliveryStatus) -> None:
             self._message_sent(
