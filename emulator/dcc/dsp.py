@@ -39,14 +39,8 @@ from emulator.dcc.smi import (
     UpdateInProgress,
 )
 from emulator.dcc.store import Store
-from emulator.hub.port import (
-    ActivationResponseCode,
-    CommandResponse,
-    DeviceAlert,
-    GbcsAlertCode,
-    HubMessage,
-    TransferResult,
-)
+from emulator.gbcs.codes import ActivationResponseCode, GbcsAlertCode, TransferResult
+from emulator.hub.port import CommandResponse, DeviceAlert, HubMessage
 from emulator.runtime.clock import Clock
 
 _LOGGER = logging.getLogger(__name__)

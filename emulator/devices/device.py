@@ -17,8 +17,8 @@ from typing import Any, Iterable
 
 from emulator.han.packet import ApsPacket, DeliveryStatus, OTA_CLUSTER
 from emulator.han.transport import HanTransport
-from emulator.hub.gbcs_tunnel import TUNNELING_CLUSTER, TunnelError, TunnelMessage
-from emulator.hub.port import ActivationResponseCode, GbcsAlertCode
+from emulator.gbcs.tunnel import TUNNELING_CLUSTER, TunnelError, TunnelMessage
+from emulator.gbcs.codes import ActivationResponseCode, GbcsAlertCode
 from emulator.ota import codec
 from emulator.ota.actions import Action, Activate, Emit, Send, SetTimer
 from emulator.ota.client import ClientProfile, ImageVerifier, OtaClient, accept_any

@@ -24,9 +24,10 @@ from emulator.ota.sessions import MemorySessionStore, SessionStore
 from emulator.runtime.clock import Clock
 from emulator.runtime.events import EventBus
 
-from .gbcs_tunnel import TUNNELING_CLUSTER, TunnelError, TunnelMessage
+from emulator.gbcs.tunnel import TUNNELING_CLUSTER, TunnelError, TunnelMessage
 from .ota_service import OtaService
-from .port import CommandResponse, DeviceAlert, GbcsAlertCode, HubMessage, TransferResult, UpstreamSink
+from emulator.gbcs.codes import GbcsAlertCode, TransferResult
+from .port import CommandResponse, DeviceAlert, HubMessage, UpstreamSink
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from emulator.dcc.messages import UserMessage
 from emulator.dcc.premises import IMPORT_SUPPLIER_ID, TARGET_FIRMWARE_VERSION, PremisesSpec, default_premises
 from emulator.dcc.service_requests import RequestHeader, UpdatePPMIDFirmware
 from emulator.dcc.system import build_dcc
-from emulator.hub.port import GbcsAlertCode
+from emulator.gbcs.codes import GbcsAlertCode
 from emulator.runtime.clock import VirtualClock
 
 PREMISES = 200

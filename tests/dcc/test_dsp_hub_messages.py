@@ -20,7 +20,7 @@ from emulator.dcc.premises import (
 )
 from emulator.dcc.sat import SatEvent
 from emulator.dcc.smi import DeviceStatus, FirmwareStatus
-from emulator.hub.port import ActivationResponseCode, GbcsAlertCode, TransferResult
+from emulator.gbcs.codes import ActivationResponseCode, GbcsAlertCode, TransferResult
 
 IMPORT = format_eui64(IMPORT_SUPPLIER_ID)
 OLD_VERSION = 0xACDC0001

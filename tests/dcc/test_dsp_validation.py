@@ -19,7 +19,7 @@ from emulator.dcc.premises import (
 )
 from emulator.dcc.sat import SatEvent
 from emulator.dcc.smi import DeviceStatus
-from emulator.hub.port import GbcsAlertCode
+from emulator.gbcs.codes import GbcsAlertCode
 
 UNKNOWN_ID = 0x00DB1234567890FF
 

@@ -6,7 +6,7 @@ import pytest
 from helpers import Site, one
 
 from emulator.dcc.premises import ESME_ID, PPMID_ID
-from emulator.hub.port import GbcsAlertCode
+from emulator.gbcs.codes import GbcsAlertCode
 from emulator.ota.client import ClientAttr, ImageUpgradeStatus
 from emulator.ota.frames import ImageBlockRequest, UpgradeEndRequest
 from emulator.ota.policy import UpgradeTiming

@@ -9,7 +9,7 @@ import pytest
 from helpers import Site, one
 
 from emulator.dcc.premises import ESME_ID, PPMID_ID
-from emulator.hub.port import GbcsAlertCode, TransferResult
+from emulator.gbcs.codes import GbcsAlertCode, TransferResult
 from emulator.ota.client import ClientAttr, ImageUpgradeStatus
 from emulator.ota.frames import DefaultResponse, Status, UpgradeEndRequest, UpgradeEndResponse
 from emulator.ota.policy import UpgradeTiming

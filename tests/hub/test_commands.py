@@ -8,7 +8,8 @@ from helpers import Site, one
 
 from emulator.dcc.premises import ESME_ID, PPMID_ID
 from emulator.devices.device import DeviceFaults
-from emulator.hub.port import ActivationResponseCode, CommandResponse, GbcsAlertCode
+from emulator.gbcs.codes import ActivationResponseCode, GbcsAlertCode
+from emulator.hub.port import CommandResponse
 from emulator.scenario.premises import DeviceBehaviour
 from emulator.scenario.samples import SAMPLES_DIR
 

@@ -7,7 +7,7 @@ from helpers import Site, esme_image_version, one
 
 from emulator.dcc.premises import ESME_ID, PPMID_ID
 from emulator.han.packet import ApsPacket, OTA_CLUSTER
-from emulator.hub.port import GbcsAlertCode, TransferResult
+from emulator.gbcs.codes import GbcsAlertCode, TransferResult
 from emulator.ota import codec
 from emulator.ota.frames import (
     DefaultResponse,
