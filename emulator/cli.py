@@ -37,13 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module in _COMMANDS.items():
-        try:
-            importlib.import_module(module).register(sub)
-        except ModuleNotFoundError as exc:  # a layer not built yet must not break the others
-            if exc.name and module.startswith(exc.name):
-                continue
-            raise
+    for module in _COMMANDS.values():
+        importlib.import_module(module).register(sub)
     return parser
 
 

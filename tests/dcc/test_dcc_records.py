@@ -11,7 +11,7 @@ from dcc_fakes import MANUFACTURER_IMAGE_HASH, gbcs_image
 from zigpy.ota.image import OTAImageHeader
 
 from emulator.dcc.alerts import CSP_REJECTION_CODES, DccAlertCode, dcc_alert, message_id
-from emulator.dcc.firmware_image import FirmwareImageError, _read_header, read_image_identity
+from emulator.dcc.firmware_image import FirmwareImageError, read_image_identity
 from emulator.dcc.messages import MessageKind
 from emulator.dcc.premises import (
     CHF_ID,
@@ -121,11 +121,10 @@ def test_message_id_depends_on_each_part_of_the_event() -> None:
 
 
 # -- image identity --------------------------------------------------------------------------
-@pytest.mark.parametrize("reader", [read_image_identity, _read_header], ids=["project-parser", "fallback"])
 @pytest.mark.parametrize("signed", [False, True], ids=["ppmid-layout", "meter-layout"])
-def test_image_identity_agrees_with_zigpy(reader, signed: bool) -> None:
+def test_image_identity_agrees_with_zigpy(signed: bool) -> None:
     image = gbcs_image(signed=signed)
-    identity = reader(image, source="test")
+    identity = read_image_identity(image, source="test")
     header, _ = OTAImageHeader.deserialize(image)
     assert (identity.manufacturer_code, identity.image_type, identity.file_version) == (
         header.manufacturer_id, header.image_type, header.file_version)
@@ -137,14 +136,14 @@ def test_image_identity_agrees_with_zigpy(reader, signed: bool) -> None:
 @pytest.mark.parametrize(
     ("data", "where"),
     [
-        (b"\x1e\xf1\xee\x0b" + bytes(10), "offset 14 (header)"),
-        (b"\x00" * 60, "offset 0 (file identifier)"),
-        (gbcs_image()[:58], "offset 56 (hardware versions)"),
+        (b"\x1e\xf1\xee\x0b" + bytes(10), "offset 14 (file_version)"),
+        (b"\x00" * 60, "offset 0 (file_identifier)"),
+        (gbcs_image()[:58], "offset 58 (max_hardware_version)"),
     ],
 )
-def test_fallback_reader_names_offset_and_field(data: bytes, where: str) -> None:
+def test_unreadable_image_names_source_offset_and_field(data: bytes, where: str) -> None:
     with pytest.raises(FirmwareImageError, match="upload.ota") as info:
-        _read_header(data, "upload.ota")
+        read_image_identity(data, source="upload.ota")
     assert where in str(info.value)
 
 
