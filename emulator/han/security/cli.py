@@ -172,8 +172,8 @@ def _ca_key(text: str, suite: CryptoSuite) -> tuple[int, int]:
             data = json.loads(path.read_text())
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise _user_error(f"--ca: {path} is not a CA or identity file: {exc}") from None
-        field = {CA_KIND: "public_key", IDENTITY_KIND: "ca_public_key"}.get(
-            data.get("kind") if isinstance(data, dict) else None)
+        kind = str(data.get("kind")) if isinstance(data, dict) else ""
+        field = {CA_KIND: "public_key", IDENTITY_KIND: "ca_public_key"}.get(kind)
         if field is None:
             raise _user_error(f"--ca: {path} is neither a CA key ({CA_KIND}) nor an identity ({IDENTITY_KIND}) file")
         text = str(data.get(field, ""))

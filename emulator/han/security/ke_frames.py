@@ -155,6 +155,7 @@ def encode_payload(command: KeCommand) -> bytes:
 def encode(frame: KeFrame) -> bytes:
     """The ZCL frame (header + payload) for ``frame``."""
     command = frame.command
+    command_id: int
     if isinstance(command, TerminateKeyEstablishment):
         command_id = KeCommandId.TERMINATE_KEY_ESTABLISHMENT
         to_server = frame.to_server

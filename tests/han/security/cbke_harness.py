@@ -20,6 +20,7 @@ from emulator.han.security.ke_engine import (
     SetTimer,
     Terminated,
 )
+from emulator.han.security.ke_frames import TerminateKeyEstablishment
 from emulator.runtime.clock import VirtualClock
 
 HUB_NWK = 0x0000
@@ -32,6 +33,13 @@ class Outcome:
     time: float
     side: int  # EUI-64 of the engine that reported it
     action: Union[Established, Terminated]
+
+
+@dataclass
+class Ended:
+    time: float
+    side: int
+    action: Terminated
 
 
 @dataclass
@@ -66,8 +74,11 @@ class KeHan:
     def established(self) -> dict[int, bytes]:
         return {o.side: o.action.link_key for o in self.outcomes if isinstance(o.action, Established)}
 
-    def terminations(self) -> list[Outcome]:
-        return [o for o in self.outcomes if isinstance(o.action, Terminated)]
+    def terminations(self) -> list[Ended]:
+        return [Ended(o.time, o.side, o.action) for o in self.outcomes if isinstance(o.action, Terminated)]
+
+    def terminates_on_air(self) -> list[tuple[Air, TerminateKeyEstablishment]]:
+        return [(a, a.frame.command) for a in self.air if isinstance(a.frame.command, TerminateKeyEstablishment)]
 
     # -- plumbing ------------------------------------------------------------------------------
     def _engine(self, eui64: int) -> Engine:

@@ -66,13 +66,12 @@ def _commands(han: KeHan) -> list[type]:
 
 
 def _terminate_sent(han: KeHan) -> list[tuple[int, int]]:
-    return [(a.sender, a.frame.command.status) for a in han.air
-            if isinstance(a.frame.command, TerminateKeyEstablishment)]
+    return [(a.sender, command.status) for a, command in han.terminates_on_air()]
 
 
 def _editing(command: type, edit: Callable[[bytes], bytes]) -> Callable[[int, bytes], bytes | None]:
     """A manipulator that rewrites the payload of the first ``command`` frame on the air."""
-    done = []
+    done: list[bool] = []
 
     def manipulate(sender: int, raw: bytes) -> bytes | None:
         if not done and type(ke_frames.decode(raw).command) is command:
@@ -99,8 +98,11 @@ def test_device_and_hub_agree_on_a_link_key(ids: Identities) -> None:
     suite = ids["hub"].suite
     initiate = han.air[0]
     assert len(initiate.raw) == 3 + 4 + suite.certificate_length  # 55 (suite 1) or 81 octets
+    assert isinstance(initiate.frame.command, InitiateKeyEstablishmentRequest)
     assert initiate.frame.command.suite == suite
-    assert len(han.air[2].frame.command.ephemeral_data) == suite.curve.point_length
+    ephemeral = han.air[2].frame.command
+    assert isinstance(ephemeral, EphemeralDataRequest)
+    assert len(ephemeral.ephemeral_data) == suite.curve.point_length
     assert han.server.partner is None and han.clients[METER].link_key == keys[METER]
 
 
@@ -256,12 +258,13 @@ def test_second_device_is_told_to_wait_then_succeeds(ids: Identities) -> None:
     keys = han.established()
     assert set(keys) == {HUB, METER, PPMID}
     assert keys[METER] != keys[PPMID]
-    busy = [a for a in han.air if isinstance(a.frame.command, TerminateKeyEstablishment)]
-    assert [(a.frame.command.status, a.frame.command.wait_time > 0) for a in busy] == [(KeStatus.NO_RESOURCES, True)]
+    busy = han.terminates_on_air()
+    assert [(command.status, command.wait_time > 0) for _, command in busy] == [(KeStatus.NO_RESOURCES, True)]
     retry_at = [a.time for a in han.air if a.sender == PPMID
                 and isinstance(a.frame.command, InitiateKeyEstablishmentRequest)]
     assert len(retry_at) == 2
-    assert retry_at[1] - busy[0].time == pytest.approx(busy[0].frame.command.wait_time + han.delay, abs=1e-6)
+    air, command = busy[0]
+    assert retry_at[1] - air.time == pytest.approx(command.wait_time + han.delay, abs=1e-6)
 
 
 def test_responder_times_out_a_silent_partner_and_serves_the_next(suite2_ids: Identities) -> None:
