@@ -39,6 +39,7 @@ from .cbke import CbkeIdentity, EphemeralKey, KeyAgreementError, KeyConfirmation
 from .certificates import CertificateError, CryptoSuite, ImplicitCertificate
 from .curves import InvalidPoint
 from .ke_frames import (
+    ATTR_KEY_ESTABLISHMENT_SUITE,
     ConfirmKeyDataRequest,
     ConfirmKeyDataResponse,
     EphemeralDataRequest,
@@ -184,6 +185,19 @@ class KeyEstablishmentServer:
         """The device in key establishment now, if any."""
         return self._session.partner if self._session else None
 
+    def attributes(self) -> dict[int, int]:
+        """Server attributes of cluster 0x0800: KeyEstablishmentSuite (0x0000), a bitmap."""
+        return {ATTR_KEY_ESTABLISHMENT_SUITE: int(self.identity.suite)}
+
+    def on_malformed(self, now: float, partner: int, nwk: int, raw: bytes, error: str) -> list[KeAction]:
+        """A cluster 0x0800 frame that :func:`ke_frames.decode` refused: Terminate BAD_MESSAGE
+        (a certificate of the wrong length ends here)."""
+        session = self._session
+        if session is not None and session.partner != partner and now < session.deadline:
+            return []  # not our partner: nothing to terminate
+        tsn = raw[1] if len(raw) > 1 else 0
+        return self._terminate(partner, nwk, tsn, KeStatus.BAD_MESSAGE, f"malformed frame: {error}")
+
     def on_timer(self, now: float, partner: int, kind: TimerKind) -> list[KeAction]:
         session = self._session
         if session is None or session.partner != partner or now < session.deadline:
@@ -296,6 +310,16 @@ class KeyEstablishmentClient:
     @property
     def in_progress(self) -> bool:
         return self._session is not None
+
+    def on_malformed(self, now: float, partner: int, nwk: int, raw: bytes, error: str) -> list[KeAction]:
+        """A frame from the Trust Centre that :func:`ke_frames.decode` refused: Terminate BAD_MESSAGE."""
+        session = self._session
+        if session is None or partner != self.trust_centre:
+            return []
+        self._session = None
+        terminate = TerminateKeyEstablishment(KeStatus.BAD_MESSAGE, 0, self.identity.suite)
+        return [Send(session.partner, session.nwk, KeFrame(self._next_tsn(), True, terminate)),
+                Terminated(session.partner, KeStatus.BAD_MESSAGE, False, f"malformed frame: {error}")]
 
     def start(self, now: float) -> list[KeAction]:
         """Send Initiate Key Establishment Request to the Trust Centre."""

@@ -59,6 +59,7 @@ class KeHan:
     delay: float = 0.05
     manipulate: Manipulator | None = None
     air: list[Air] = field(default_factory=list)
+    malformed: list[bytes] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
 
     def add(self, client: KeyEstablishmentClient) -> None:
@@ -70,6 +71,9 @@ class KeHan:
     def inject(self, sender: int, frame: ke_frames.KeFrame, at: float = 0.0) -> None:
         """Put a hand-made frame on the air from ``sender``."""
         self.clock.call_later(at, self._transmit, sender, self._destination(sender, frame), ke_frames.encode(frame))
+
+    def inject_raw(self, sender: int, receiver: int, raw: bytes, at: float = 0.0) -> None:
+        self.clock.call_later(at, self._transmit, sender, receiver, raw)
 
     def established(self) -> dict[int, bytes]:
         return {o.side: o.action.link_key for o in self.outcomes if isinstance(o.action, Established)}
@@ -104,13 +108,20 @@ class KeHan:
             if changed is None:
                 return
             raw = changed
-        self.air.append(Air(self.clock.now(), sender, ke_frames.decode(raw), raw))
+        try:
+            self.air.append(Air(self.clock.now(), sender, ke_frames.decode(raw), raw))
+        except ke_frames.KeFrameError:
+            self.malformed.append(raw)
         self.clock.call_later(self.delay, self._deliver, sender, receiver, raw)
 
     def _deliver(self, sender: int, receiver: int, raw: bytes) -> None:
         if receiver != self.hub and receiver not in self.clients:
             return  # an injected frame's sender has no engine here
-        frame = ke_frames.decode(raw)
         engine = self._engine(receiver)
         nwk = HUB_NWK if sender == self.hub else 0x1000 + (sender & 0xFFF)
+        try:
+            frame = ke_frames.decode(raw)
+        except ke_frames.KeFrameError as exc:
+            self._carry(receiver, engine.on_malformed(self.clock.now(), sender, nwk, raw, str(exc)))
+            return
         self._carry(receiver, engine.on_frame(self.clock.now(), sender, nwk, frame))

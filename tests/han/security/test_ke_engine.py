@@ -193,6 +193,30 @@ def test_certificate_for_another_device_gets_bad_message(ids: Identities) -> Non
     assert "subject" in han.terminations()[0].action.reason
 
 
+def test_truncated_certificate_gets_bad_message(ids: Identities) -> None:
+    han = _han(ids["hub"], ids["meter"], manipulate=_editing(InitiateKeyEstablishmentRequest, lambda p: p[:-1]))
+    han.start(METER)
+    han.clock.run()
+    assert len(han.malformed) == 1
+    assert _terminate_sent(han) == [(HUB, KeStatus.BAD_MESSAGE)]
+    (hub_side,) = [o.action for o in han.terminations() if o.side == HUB]
+    assert "identity at offset 7" in hub_side.reason
+
+
+def test_device_terminates_on_a_malformed_response(suite2_ids: Identities) -> None:
+    han = _han(suite2_ids["hub"], suite2_ids["meter"],
+               manipulate=_editing(EphemeralDataResponse, lambda p: p + b"\x00"))
+    han.start(METER)
+    han.clock.run()
+    assert _terminate_sent(han) == [(METER, KeStatus.BAD_MESSAGE)]
+    assert han.established() == {}
+
+
+def test_hub_reports_its_suite_in_the_key_establishment_suite_attribute(ids: Identities) -> None:
+    server = KeyEstablishmentServer(ids["hub"])
+    assert server.attributes() == {0x0000: 0x0001 if ids["hub"].suite is CryptoSuite.SUITE_1 else 0x0002}
+
+
 def test_tampered_certificate_fields_end_in_bad_key_confirm(suite2_ids: Identities) -> None:
     """ECQV certificates carry no signature: a changed serial gives another public key, which
     only the key confirmation exposes."""
