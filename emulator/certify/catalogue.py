@@ -90,7 +90,7 @@ CATALOGUE: tuple[Check[Any], ...] = (
           "fail when field control bit 0 is clear while a hardware-bounded image is offered",
           unavailable=_DEVICE),
     Check("B3", Group.OTA_CLIENT, "Image Notify payload types 0-3 and query jitter honoured",
-          "ZBOSS RTP_OTA_CLI_01; PICS INPT01-03", (V, B), "every OTA client",
+          "ZBOSS RTP_OTA_CLI_01; PICS INPT01–03", (V, B), "every OTA client",
           "fail when the client queries against the payload type or jitter", unavailable=_DEVICE),
     Check("B4", Group.OTA_CLIENT, "Back-off on NO_IMAGE_AVAILABLE and NOT_AUTHORIZED (a reference CH's "
           "default)", "Silicon Labs query delay / error threshold", (V, B), "every OTA client",
@@ -128,7 +128,7 @@ CATALOGUE: tuple[Check[Any], ...] = (
           "restarts from 0 or stalls", unavailable=_DEVICE),
     Check("B15", Group.OTA_CLIENT, "Client attributes readable and coherent (CurrentFileVersion, "
           "DownloadedFileVersion, ImageUpgradeStatus, MinimumBlockPeriod, UpgradeActivationPolicy)",
-          "Exegin PICS OTA.C.A0000-A000c", (V, B), "every OTA client",
+          "Exegin PICS OTA.C.A0000–A000c", (V, B), "every OTA client",
           "fail on an unreadable or contradictory attribute", unavailable=_DEVICE),
     Check("B16", Group.OTA_CLIENT, "Tolerates server throttling and refusal under load (WAIT 60 s when "
           "slots are full)", "Silicon Labs dynamic block period", (V, B), "every OTA client",
@@ -194,8 +194,9 @@ def select(only: str | None, *, group: Group | None = None) -> list[Check[Any]]:
         if check is None:
             raise ValueError(f"--only: unknown check {raw.strip()!r} (known: A1-A12, B1-B16, C1-C7, D1-D6)")
         if group is not None and check.group is not group:
-            raise ValueError(f"--only: {check_id} is a {check.group.heading.lower()} check, not an "
-                             f"image check; it runs under certify device (not available yet)")
+            raise ValueError(f"--only: {check_id} is a group {check.group.value} check "
+                             f"({check.group.heading}), not group {group.value}; it runs under "
+                             "certify device (not available yet)")
         if check not in chosen:
             chosen.append(check)
     if not chosen:

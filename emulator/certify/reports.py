@@ -124,7 +124,8 @@ def junit_xml(report: CertifyReport) -> bytes:
 
 
 def _flat(values: dict[str, Any], prefix: str) -> dict[str, Any]:
-    return {f"{prefix}{key}": value for key, value in values.items() if value not in (None, [], "")}
+    return {f"{prefix}{key}": "; ".join(map(str, value)) if isinstance(value, list) else value
+            for key, value in values.items() if value not in (None, [], "")}
 
 
 # --- HTML -------------------------------------------------------------------------------------
