@@ -55,13 +55,14 @@ ERROR_OWNER: dict[str, str] = {
 ERROR_DEFAULT_OWNER = "A1"  # identifier, header fields, field control
 
 
-def _claim(run: ImageRun, check_id: str, out: Outcome) -> list[ImageWarning]:
-    """Report the parser warnings this check owns; returns them for further use."""
+def _claim(run: ImageRun, check_id: str, out: Outcome, *, reported: tuple[str, ...] = ()) -> list[ImageWarning]:
+    """Report the parser warnings this check owns (but not the ``reported`` codes it words
+    itself); returns them for further use."""
     assert run.image is not None
     claimed = []
     for warning in run.image.warnings:
         owner, fails = WARNING_OWNER.get(warning.code, ("A7", True))
-        if owner != check_id:
+        if owner != check_id or warning.code in reported:
             continue
         claimed.append(warning)
         report = out.fail if fails else out.warn
@@ -103,8 +104,9 @@ def a1_header(run: ImageRun) -> Outcome:
     device = run.options.device_type
     if image.identifier_offset:
         report = out.fail if device is not None else out.warn
-        report(f"the file identifier 0x0BEEF11E starts at offset {image.identifier_offset}, not 0: "
-               "a vendor container around the OTA file"
+        container = " (IKEA 'NGIS')" if run.data.startswith(b"NGIS") else ""
+        report(f"vendor-prefix: the file identifier 0x0BEEF11E starts at offset "
+               f"{image.identifier_offset}, not 0: a vendor container{container} around the OTA file"
                + ("; a GBCS Service Request must carry the OTA file itself" if device else ""),
                field="file_identifier", offset=0, expected="offset 0",
                found=f"offset {image.identifier_offset}")
@@ -122,7 +124,7 @@ def a1_header(run: ImageRun) -> Outcome:
     elif header.header_length == expected:
         out.ok(f"header length {header.header_length} matches field control "
                f"0x{header.field_control:04X}", field="header_length", offset=where)
-    _claim(run, "A1", out)
+    _claim(run, "A1", out, reported=("vendor-prefix",))
     return out
 
 

@@ -135,7 +135,7 @@ body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:
 main{max-width:1100px;margin:0 auto;padding:24px}
 h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px}
 .sub{color:#555;margin:0 0 16px}
-.verdict{display:inline-block;min-width:92px;text-align:center;border-radius:4px;padding:1px 6px;
+.verdict{display:inline-block;min-width:104px;white-space:nowrap;text-align:center;border-radius:4px;padding:1px 6px;
  font-weight:600;font-size:13px;text-transform:uppercase}
 .fail{background:#c62828;color:#fff}.warn{background:#f9a825;color:#000}.pass{background:#2e7d32;color:#fff}
 .not-applicable{background:#cfd8dc;color:#000}.not-available{background:#eceff1;color:#37474f;border:1px solid #b0bec5}
@@ -146,7 +146,7 @@ table{border-collapse:collapse;width:100%;background:#fff;table-layout:fixed}
 th,td{border:1px solid #ddd;padding:6px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f0f0f0;font-weight:600}
 table.kv th{width:220px}
-table.checks td.id{width:52px;font-weight:600}table.checks td.v{width:120px}
+table.checks td.id{font-weight:600}
 code,.mono{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,monospace;font-size:13px;overflow-wrap:anywhere}
 ul.ev{margin:4px 0 0;padding-left:18px}ul.ev li{margin:2px 0}
 .where{color:#555;font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12.5px}
@@ -173,19 +173,20 @@ def _evidence_html(item: Evidence) -> str:
     return f"<li>{head}{_e(item.message)}{detail}</li>"
 
 
-def _kv_table(values: dict[str, Any]) -> str:
+def _kv_table(values: dict[str, Any], missing: str = "not given") -> str:
     rows = []
     for key, value in values.items():
         if isinstance(value, list):
             value = "; ".join(str(v) for v in value) or "none"
-        shown = "not given" if value is None else value
+        shown = missing if value is None else value
         rows.append(f"<tr><th>{_e(key.replace('_', ' '))}</th><td class=\"mono\">{_e(shown)}</td></tr>")
     return f'<table class="kv">{"".join(rows)}</table>'
 
 
 def html_report(report: CertifyReport) -> str:
     verdict = "fail" if report.failed else "pass"
-    banner = ("At least one check FAILED" if report.failed else "No check failed")
+    failed = [r.check_id for r in report.results if r.verdict is Verdict.FAIL]
+    banner = (f"FAILED: {', '.join(failed)}" if failed else "No check failed")
     tally = "".join(f'<span><span class="verdict {v}">{_e(v)}</span> {n}</span>'
                     for v, n in counts(report).items())
     rows = []
@@ -210,10 +211,10 @@ def html_report(report: CertifyReport) -> str:
 <div class="banner {verdict}">{banner}: exit code {report.exit_code}</div>
 <p class="counts">{tally}</p>
 <h2>Checks</h2>
-<table class="checks"><tr><th style="width:52px">ID</th><th style="width:120px">Verdict</th><th>Check, source and evidence</th></tr>
+<table class="checks"><tr><th style="width:52px">ID</th><th style="width:136px">Verdict</th><th>Check, source and evidence</th></tr>
 {"".join(rows)}</table>
 <h2>Image identity</h2>
-{_kv_table(report.identity)}
+{_kv_table(report.identity, "absent")}
 <h2>Run parameters</h2>
 {_kv_table(report.parameters)}
 <h2>Tool</h2>
