@@ -75,3 +75,19 @@ def test_certify_list_bad_only_is_a_user_error(certify) -> None:
     code, _, err = certify("list", "--only", "Z9")
     assert code == 2
     assert "unknown check 'Z9'" in err
+
+
+def test_docs_list_every_check_with_its_status_and_every_mutation() -> None:
+    from conftest import REPO
+
+    from emulator.certify.mutations import MUTATIONS
+
+    doc = (REPO / "docs" / "certify.md").read_text(encoding="utf-8")
+    rows: dict[str, str] = {}  # the first table: "| ID | check | source | needs | status |"
+    for match in re.finditer(r"^\| ([ABCD]\d+) \| .+ \| ([^|]+) \|$", doc, re.M):
+        rows.setdefault(match.group(1), match.group(2))
+    for check in CATALOGUE:
+        status = rows[check.check_id].strip()
+        assert status.startswith("implemented" if check.implemented else "not available"), check.check_id
+    for mutation in MUTATIONS:
+        assert re.search(rf"^\| `{mutation.name}` \| .+ \| {mutation.expected_check} \|", doc, re.M), mutation.name
