@@ -322,7 +322,8 @@ def a7_layout(run: ImageRun) -> Outcome:
     else:
         elements = ", ".join(f"0x{e.tag:04X}@{image.identifier_offset + e.offset}+{e.length}"
                              for e in image.elements)
-        out.ok(f"ZigBee layout: {len(image.elements)} sub-elements ({elements})", offset=body)
+        count = len(image.elements)
+        out.ok(f"ZigBee layout: {count} sub-element{'' if count == 1 else 's'} ({elements})", offset=body)
     if not _claim(run, "A7", out) and image.layout == "standard":
         out.ok("the sub-element walk ends exactly at the total image size",
                offset=image.identifier_offset + image.header.total_image_size)

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from conftest import PRECERT_DOC
+from certify_paths import PRECERT_DOC
 
 from emulator.certify import CATALOGUE, Group, Verdict, select
 
@@ -78,7 +78,7 @@ def test_certify_list_bad_only_is_a_user_error(certify) -> None:
 
 
 def test_docs_list_every_check_with_its_status_and_every_mutation() -> None:
-    from conftest import REPO
+    from certify_paths import REPO
 
     from emulator.certify.mutations import MUTATIONS
 

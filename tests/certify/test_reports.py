@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from conftest import SAMPLE_FILES, SAMPLE_PUBLIC_KEY
+from certify_paths import SAMPLE_FILES, SAMPLE_PUBLIC_KEY
 from lxml import etree, html
 
 from emulator import __version__
