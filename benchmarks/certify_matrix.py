@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from emulator.certify.image_run import DUIS_MAX_IMAGE_SIZE, DeviceType  # noqa: E402
-from emulator.certify.mutations import Samples, _gbcs, run_matrix  # noqa: E402
+from emulator.certify.mutations import Samples, gbcs_image, run_matrix  # noqa: E402
 from emulator.certify.runner import certify_image  # noqa: E402
 from emulator.ota.image import load_private_key  # noqa: E402
 
@@ -57,7 +57,7 @@ def main() -> int:
     samples = load_samples()
     rows = run_matrix(samples)
     caught = sum(row.caught for row in rows)
-    largest = _gbcs(samples, bytes(DUIS_MAX_IMAGE_SIZE - 60 - 66))
+    largest = gbcs_image(samples, bytes(DUIS_MAX_IMAGE_SIZE - 60 - 66))
     timings = {f"{device.value} sample ({len(s.data)} bytes)": wall_time(samples, device, s.data, args.repeat)
                for device, s in samples.by_device.items()}
     timings[f"ESME at the DUIS limit ({len(largest)} bytes)"] = wall_time(

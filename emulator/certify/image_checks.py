@@ -500,7 +500,8 @@ def a11_zigbee_signature(run: ImageRun) -> Outcome:
         certificate = next((e for e in image.elements if e.tag == certificate_tag), None)
         if signature is None or certificate is None:
             missing = "signature" if signature is None else "signing certificate"
-            out.fail(f"{name}: the {missing} sub-element is missing", expected=f"0x{signature_tag:04X} and 0x{certificate_tag:04X}")
+            out.fail(f"{name}: the {missing} sub-element is missing",
+                     expected=f"0x{signature_tag:04X} and 0x{certificate_tag:04X}")
             continue
         ok = True
         for element, wanted in ((signature, SIGNATURE_LENGTH[signature_tag]),

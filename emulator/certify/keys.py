@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+_TEST_ONLY = re.compile(rb"TEST[ _-]ONLY", re.IGNORECASE)
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----", re.DOTALL)
 
 # ZAZ1 supplier DS certificates, TEST ONLY (public test PKI).
@@ -85,7 +86,8 @@ def default_supplier_keys() -> tuple[SupplierKey, ...]:
 
 
 def load_supplier_keys(path: str | os.PathLike[str]) -> tuple[SupplierKey, ...]:
-    """Every certificate or public key in a PEM file, in file order."""
+    """Every certificate or public key in a PEM file, in file order; a file whose name or text
+    says TEST ONLY gives keys marked so."""
     source = os.fspath(path)
     try:
         with open(source, "rb") as handle:
@@ -93,15 +95,17 @@ def load_supplier_keys(path: str | os.PathLike[str]) -> tuple[SupplierKey, ...]:
     except OSError as exc:
         raise KeyFileError(f"{source}: cannot read: {exc.strerror}") from None
     keys: list[SupplierKey] = []
+    test_only = bool(_TEST_ONLY.search(os.path.basename(source).encode() + b" " + data))
     for number, match in enumerate(_PEM_BLOCK.finditer(data), start=1):
         kind, block = match.group(1).decode(), match.group(0)
         name = f"{os.path.basename(source)} #{number}"
         try:
             if kind == "CERTIFICATE":
-                keys.append(_from_certificate(name, x509.load_pem_x509_certificate(block)))
+                keys.append(_from_certificate(name, x509.load_pem_x509_certificate(block),
+                                              test_only=test_only))
             elif kind == "PUBLIC KEY":
                 public = serialization.load_pem_public_key(block)
-                keys.append(SupplierKey(name, _p256(public, source)))
+                keys.append(SupplierKey(name, _p256(public, source), test_only=test_only))
             elif "PRIVATE KEY" in kind:
                 raise KeyFileError(f"{source}: holds a private key; give the public key or the "
                                    "certificate (never hand a signing key to a checker)")

@@ -125,25 +125,27 @@ def _ppmid(s: Samples) -> bytes:
     return s.by_device[DeviceType.PPMID].data
 
 
-def _gbcs(s: Samples, payload: bytes, **header: int) -> bytes:
+def gbcs_image(s: Samples, payload: bytes, **header: int) -> bytes:
+    """A signed ESME-style GBCS image around ``payload`` (TEST ONLY key)."""
     values = dict(manufacturer_code=0x121D, image_type=0x0000, file_version=0xACDCACDD,
                   min_hardware_version=0x1111, max_hardware_version=0x1211)
     values.update(header)
     return build_image(payload, layout="gbcs", signing_key=s.signing_key, **values)  # type: ignore[arg-type]
 
 
-def _element(tag: int, data: bytes, length: int | None = None) -> bytes:
+def sub_element(tag: int, data: bytes, length: int | None = None) -> bytes:
     return struct.pack("<HI", tag, len(data) if length is None else length) + data
 
 
-def _standard(s: Samples, body: bytes) -> bytes:
+def zigbee_file(s: Samples, body: bytes) -> bytes:
     """A ZigBee file (no hardware range) around ``body``, header written by hand."""
     header = struct.pack("<IHHHHHIH32sI", 0x0BEEF11E, 0x0100, 56, 0, 0x121D, 0x0042, 0x00000105,
                          0x0002, b"certify mutation TEST ONLY".ljust(32, b"\x00"), 56 + len(body))
     return header + body
 
 
-def _upgrade(s: Samples) -> bytes:
+def upgrade_payload(s: Samples) -> bytes:
+    """4 KiB of the PPMID sample's payload, the upgrade image of the ZigBee mutations."""
     return s.by_device[DeviceType.PPMID].payload[:4096]
 
 
@@ -166,17 +168,22 @@ def _zigbee_signed(s: Samples, *, signature_length: int = 80, signature_last: bo
     ieee = bytes.fromhex("00DB1234567890A0")
     certificate = bytes(28) + ieee + bytes(74 - 36)
     signature = ieee[::-1] + bytes(signature_length - 8)
-    elements = [_element(0x0000, _upgrade(s)), _element(0x0006, certificate), _element(0x0005, signature)]
+    elements = [sub_element(0x0000, upgrade_payload(s)), sub_element(0x0006, certificate),
+                sub_element(0x0005, signature)]
     if not signature_last:
         elements = [elements[0], elements[2], elements[1]]
-    return _standard(s, b"".join(elements))
+    return zigbee_file(s, b"".join(elements))
 
 
 def _with_expired_certificate(s: Samples) -> bytes:
     pem = next(iter(ZAZ1_SUPPLIER_CERTIFICATES.values())).encode()
     der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
     payload = s.by_device[DeviceType.ESME].payload
-    return _gbcs(s, payload[:1000] + der + payload[1000:])
+    return gbcs_image(s, payload[:1000] + der + payload[1000:])
+
+
+def _other_key() -> SupplierKey:
+    return SupplierKey("another P-256 key", ec.generate_private_key(ec.SECP256R1()).public_key())
 
 
 def _sr(version: int) -> Callable[[ImageOptions], ImageOptions]:
@@ -218,7 +225,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("no-hardware-range", "GBCS image without the hardware range", "A5", DeviceType.ESME,
              lambda s: _drop_hardware_range(_esme(s))),
     Mutation("oversize", "7,680,001-byte image, above the DUIS limit", "A6", DeviceType.ESME,
-             lambda s: _gbcs(s, bytes(7_680_001 - 60 - 66))),
+             lambda s: gbcs_image(s, bytes(7_680_001 - 60 - 66))),
     Mutation("slot-exceeded", "49,278-byte image for a 40,000-byte slot", "A6", DeviceType.ESME,
              _esme, lambda options: replace(options, slot_size=40_000)),
     Mutation("signature-stripped", "ESME image without 00 40 and its signature", "A7", DeviceType.ESME,
@@ -228,15 +235,15 @@ MUTATIONS: tuple[Mutation, ...] = (
              lambda options: replace(options, image_type=0x0084,
                                      cpl_hash=None, firmware_version=0xACDCACDD)),
     Mutation("empty-manufacturer-image", "GBCS image with an empty Manufacturer Image", "A7",
-             DeviceType.ESME, lambda s: _gbcs(s, b"")),
+             DeviceType.ESME, lambda s: gbcs_image(s, b"")),
     Mutation("first-element-overrun", "ZigBee file whose only element claims 5,000 bytes more", "A7",
-             None, lambda s: _standard(s, _element(0x0000, _upgrade(s), len(_upgrade(s)) + 5000))),
+             None, lambda s: zigbee_file(s, sub_element(0x0000, upgrade_payload(s), len(upgrade_payload(s)) + 5000))),
     Mutation("element-overrun", "second element overruns the total image size", "A7", None,
-             lambda s: _standard(s, _element(0x0000, _upgrade(s)) + _element(0xF001, b"x" * 40, 400))),
+             lambda s: zigbee_file(s, sub_element(0x0000, upgrade_payload(s)) + sub_element(0xF001, b"x" * 40, 400))),
     Mutation("leftover-bytes", "3 bytes after the last element, too few for another", "A7", None,
-             lambda s: _standard(s, _element(0x0000, _upgrade(s)) + b"\x01\x02\x03")),
+             lambda s: zigbee_file(s, sub_element(0x0000, upgrade_payload(s)) + b"\x01\x02\x03")),
     Mutation("integrity-code-mismatch", "Image Integrity Code that is not the AES-MMO hash", "A7",
-             None, lambda s: _standard(s, _element(0x0000, _upgrade(s)) + _element(0x0003, bytes(16)))),
+             None, lambda s: zigbee_file(s, sub_element(0x0000, upgrade_payload(s)) + sub_element(0x0003, bytes(16)))),
     Mutation("manufacturer-image-tampered", "one bit of the Manufacturer Image flipped", "A8",
              DeviceType.ESME, lambda s: _flip(_esme(s), 1000)),
     Mutation("cpl-hash-mismatch", "the CPL entry's hash is another image's", "A8", DeviceType.ESME,
@@ -246,8 +253,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("unsigned", "all-zero signature", "A9", DeviceType.ESME,
              lambda s: _esme(s)[:-64] + bytes(64)),
     Mutation("other-signer", "signed with a key that is not the supplier's", "A9", DeviceType.ESME,
-             _esme, lambda options: replace(
-                 options, supplier_keys=(SupplierKey("another key", ec.generate_private_key(ec.SECP256R1()).public_key()),))),
+             _esme, lambda options: replace(options, supplier_keys=(_other_key(),))),
     Mutation("expired-embedded-certificate", "firmware embeds the ZAZ1 supplier certificate that "
              "expired 2025-10-29", "A10", DeviceType.ESME, _with_expired_certificate,
              lambda options: replace(options, cpl_hash=None)),

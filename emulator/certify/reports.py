@@ -211,7 +211,8 @@ def html_report(report: CertifyReport) -> str:
 <div class="banner {verdict}">{banner}: exit code {report.exit_code}</div>
 <p class="counts">{tally}</p>
 <h2>Checks</h2>
-<table class="checks"><tr><th style="width:52px">ID</th><th style="width:136px">Verdict</th><th>Check, source and evidence</th></tr>
+<table class="checks"><tr><th style="width:52px">ID</th><th style="width:136px">Verdict</th>
+<th>Check, source and evidence</th></tr>
 {"".join(rows)}</table>
 <h2>Image identity</h2>
 {_kv_table(report.identity, "absent")}

@@ -7,7 +7,14 @@ import pytest
 from emulator.certify.catalogue import CATALOGUE
 from emulator.certify.image_run import DeviceType
 from emulator.certify.model import Group, Verdict
-from emulator.certify.mutations import MUTATIONS, Mutation, run_mutation
+from emulator.certify.mutations import (
+    MUTATIONS,
+    Mutation,
+    run_mutation,
+    sub_element,
+    upgrade_payload,
+    zigbee_file,
+)
 from emulator.certify.runner import certify_image
 
 
@@ -18,9 +25,7 @@ def test_unmutated_samples_fail_no_check(samples, device: DeviceType) -> None:
 
 
 def test_a_clean_zigbee_file_fails_no_check(samples) -> None:
-    from emulator.certify.mutations import _element, _standard, _upgrade
-
-    data = _standard(samples, _element(0x0000, _upgrade(samples)))
+    data = zigbee_file(samples, sub_element(0x0000, upgrade_payload(samples)))
     assert not certify_image("zigbee", data, samples.clean_options(None)).failed
 
 
