@@ -73,8 +73,9 @@ CATALOGUE: tuple[Check[Any], ...] = (
     Check("A11", Group.IMAGE, "ZigBee signature sub-elements (0x0005/0x0006, suite 2) verify; signer "
           "allowed", "Silicon Labs ota-client signature verify", (F,),
           "ZigBee files with signature sub-elements",
-          "fail on a missing half, a wrong length, a signature not last or a signer that is not the "
-          "certificate's subject; warn that the ECQV verification is not available yet",
+          "fail on a missing half, a wrong length, a signature not last, a signer that is not the "
+          "certificate's subject or not a --zigbee-signer; warn that the ECQV verification is not "
+          "available yet",
           run=a.a11_zigbee_signature),
     Check("A12", Group.IMAGE, "Downgrade / reinstall policy declared and enforced",
           "Silicon Labs disable-downgrades", (F,), "with --current-version (enforcement needs "

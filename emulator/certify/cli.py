@@ -42,6 +42,8 @@ def register(subparsers: Any) -> None:
     image.add_argument("--cpl-hash", metavar="HEX", help="the CPL entry's firmware hash (64 hex digits)")
     image.add_argument("--supplier-key", metavar="PEM",
                        help="supplier public key or certificate(s) (default: ZAZ1 supplier, TEST ONLY)")
+    image.add_argument("--zigbee-signer", metavar="EUI64", action="append", default=[],
+                       help="an EUI-64 allowed to sign ZigBee images (A11); repeatable")
     image.add_argument("--current-version", metavar="VERSION", help="the device's running file version")
     image.add_argument("--slot-size", metavar="BYTES", help="the device's declared image slot size")
     image.add_argument("--deploy-from", metavar="YYYY-MM-DD", help="deployment window start (default today, UTC)")
@@ -87,6 +89,15 @@ def _sr_version(text: str | None) -> int | None:
     return int(text, 16)
 
 
+def _eui64(text: str) -> int:
+    from emulator.cli import UserError
+
+    digits = text.replace("-", "").replace(":", "")
+    if not re.fullmatch(r"[0-9a-fA-F]{16}", digits):
+        raise UserError(f"--zigbee-signer: {text!r} is not an EUI-64 (e.g. 00-DB-12-34-56-78-90-A0)")
+    return int(digits, 16)
+
+
 def _date(option: str, text: str | None, default: dt.date) -> dt.date:
     from emulator.cli import UserError
 
@@ -129,6 +140,7 @@ def _options(args: argparse.Namespace) -> Any:
         cpl_hash=cpl_hash,
         current_version=_number("--current-version", args.current_version, 32),
         slot_size=slot,
+        zigbee_signers=tuple(_eui64(text) for text in args.zigbee_signer),
         supplier_keys=keys,
         default_supplier_keys=default,
         deploy_from=deploy_from,

@@ -17,6 +17,7 @@ from emulator.certify.image_run import (
     EMULATOR_IMAGE_TYPES,
     DeviceType,
     ImageRun,
+    eui64_text,
 )
 from emulator.certify.model import Outcome
 from emulator.ota.image import format as fmt
@@ -524,10 +525,23 @@ def a11_zigbee_signature(run: ImageRun) -> Outcome:
                          offset=image.identifier_offset + signature.data_offset,
                          expected=subject, found=signer)
             else:
-                out.warn(f"{name}: sub-elements well formed, signer {signer} is the certificate's "
-                         "subject; the ECDSA verification itself (ECQV key reconstruction on "
-                         "sect283k1) is not available yet")
+                _check_signer(run, int(signer, 16), image.identifier_offset + signature.data_offset, out)
+                out.warn(f"{name}: sub-elements well formed, signer {eui64_text(int(signer, 16))} is "
+                         "the certificate's subject; the ECDSA verification itself (ECQV key "
+                         "reconstruction on sect283k1) is not available yet")
     return out
+
+
+def _check_signer(run: ImageRun, signer: int, offset: int, out: Outcome) -> None:
+    allowed = run.options.zigbee_signers
+    if not allowed:
+        out.ok(f"signer {eui64_text(signer)} not checked against an allowed list (give --zigbee-signer)",
+               field="signer", offset=offset)
+    elif signer in allowed:
+        out.ok(f"signer {eui64_text(signer)} is an allowed signer", field="signer", offset=offset)
+    else:
+        out.fail("the signer is not an allowed signer", field="signer", offset=offset,
+                 expected=", ".join(eui64_text(e) for e in allowed), found=eui64_text(signer))
 
 
 # --- A12 downgrade and reinstall ---------------------------------------------------------------

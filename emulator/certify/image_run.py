@@ -43,6 +43,11 @@ EMULATOR_IMAGE_TYPES: dict[DeviceType, int] = {
 }
 
 
+def eui64_text(value: int) -> str:
+    """An EUI-64 as DUIS writes it: 00-DB-12-34-56-78-90-A0."""
+    return "-".join(f"{byte:02X}" for byte in value.to_bytes(8, "big"))
+
+
 @dataclass(frozen=True)
 class ImageOptions:
     """The run parameters: what the SR, the CPL entry and the target device say."""
@@ -55,6 +60,7 @@ class ImageOptions:
     cpl_hash: bytes | None = None
     current_version: int | None = None
     slot_size: int | None = None
+    zigbee_signers: tuple[int, ...] = ()  # EUI-64s allowed to sign ZigBee images (A11)
     supplier_keys: tuple[SupplierKey, ...] = ()
     default_supplier_keys: bool = True
     deploy_from: dt.date = dt.date(2026, 1, 1)
@@ -74,6 +80,7 @@ class ImageOptions:
             "cpl_hash": None if self.cpl_hash is None else self.cpl_hash.hex(),
             "current_version": hexa(self.current_version, 8),
             "slot_size": self.slot_size,
+            "zigbee_signers": [eui64_text(signer) for signer in self.zigbee_signers],
             "supplier_keys": [key.describe() for key in self.supplier_keys],
             "deploy_window": f"{self.deploy_from.isoformat()}..{self.deploy_until.isoformat()}",
         }

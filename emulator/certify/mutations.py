@@ -261,6 +261,9 @@ MUTATIONS: tuple[Mutation, ...] = (
              None, lambda s: _zigbee_signed(s, signature_length=70)),
     Mutation("zigbee-signature-not-last", "suite-2 signature sub-element before the certificate",
              "A11", None, lambda s: _zigbee_signed(s, signature_last=False)),
+    Mutation("zigbee-signer-not-allowed", "suite-2 image signed by 00-DB-12-34-56-78-90-A0, only "
+             "00-DB-12-34-56-78-90-A1 may sign", "A11", None, _zigbee_signed,
+             lambda options: replace(options, zigbee_signers=(0x00DB1234567890A1,))),
     Mutation("downgrade", "file version 0xACDC0000 below the device's 0xACDC0001", "A12",
              DeviceType.ESME, lambda s: _put(_esme(s), FILE_VERSION_AT, "<I", 0xACDC0000),
              _sr(0xACDC0000)),
