@@ -41,7 +41,8 @@ CATALOGUE: tuple[Check[Any], ...] = (
           "CS08/ECS52/GCS38 read-back", "SECAS CPL quality guidance", (F,),
           "with --firmware-version (the read-back part needs certify device)",
           "fail when header and SR differ exactly by a BCD/binary reading; not applicable when "
-          "they differ otherwise (A3)", run=a.a4_version_coding),
+          "they differ otherwise (A3)", run=a.a4_version_coding,
+          limits="the CS08/ECS52/GCS38 read-back coding needs certify device"),
     Check("A5", Group.IMAGE, "Hardware range present and covering the target; tested at min-1, min, "
           "max, max+1 (CH reports CCS08 code 2)", "ZBOSS RTP_OTA_CLI_05; XSD FirmwareTransferAlert",
           (F,), "every OTA file; coverage with --hardware",
@@ -76,11 +77,13 @@ CATALOGUE: tuple[Check[Any], ...] = (
           "fail on a missing half, a wrong length, a signature not last, a signer that is not the "
           "certificate's subject or not a --zigbee-signer; warn that the ECQV verification is not "
           "available yet",
-          run=a.a11_zigbee_signature),
+          run=a.a11_zigbee_signature,
+          limits="structure and signer only: the suite-2 ECDSA verification (ECQV public-key "
+          "reconstruction on sect283k1) is not available; a well-formed signature warns"),
     Check("A12", Group.IMAGE, "Downgrade / reinstall policy declared and enforced",
           "Silicon Labs disable-downgrades", (F,), "with --current-version (enforcement needs "
           "certify device)", "fail when the file version is not newer than --current-version",
-          run=a.a12_downgrade),
+          run=a.a12_downgrade, limits="whether the device enforces the policy needs certify device"),
     # --- B. The OTA client -------------------------------------------------------------------
     Check("B1", Group.OTA_CLIENT, "Finds the OTA server by Match Descriptor; uses the endpoint found "
           "(a GBCS reference CH uses endpoint 123 to test this)", "Nordic FOTA docs; HenryGiraldo/gbcs ch.c",

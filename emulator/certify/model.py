@@ -94,7 +94,8 @@ Context = TypeVar("Context")
 @dataclass(frozen=True)
 class Check(Generic[Context]):
     """One catalogue entry. ``run`` is ``None`` until the layer the check needs has landed; then
-    ``unavailable`` says why, and the check reports ``NOT_AVAILABLE`` with that reason."""
+    ``unavailable`` says why, and the check reports ``NOT_AVAILABLE`` with that reason. ``limits``
+    names the part of an implemented check that still needs a later layer."""
 
     check_id: str
     group: Group
@@ -105,6 +106,7 @@ class Check(Generic[Context]):
     verdict_rule: str  # how pass / fail / warn / not-applicable are decided
     run: Callable[[Context], "Outcome"] | None = None
     unavailable: str | None = None
+    limits: str | None = None  # what an implemented check does not cover yet
 
     @property
     def implemented(self) -> bool:

@@ -57,6 +57,7 @@ def catalogue_entry(check: Check[Any]) -> dict[str, Any]:
         "applies_to": check.applies_to, "verdict_rule": check.verdict_rule,
         "status": "implemented" if check.implemented else "not-available",
         "reason": check.unavailable,
+        "limits": check.limits,
     }
 
 
@@ -88,6 +89,8 @@ def catalogue_text(checks: Iterable[Check[Any]] = CATALOGUE) -> str:
         needs = "+".join(need.value for need in check.needs)
         lines.append(f"{check.check_id:<4} {status:<13} {needs:<18} {check.title}")
         lines.append(f"     source: {check.source}")
+        if check.limits:
+            lines.append(f"     not yet: {check.limits}")
     return "\n".join(lines)
 
 
