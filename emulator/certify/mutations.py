@@ -39,8 +39,8 @@ class Sample:
     """A clean sample image and what a correct run says about it."""
 
     device_type: DeviceType
-    data: bytes
-    payload: bytes  # its Manufacturer Image
+    data: bytes = field(repr=False)
+    payload: bytes = field(repr=False)  # its Manufacturer Image
 
 
 @dataclass(frozen=True)
