@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from emulator.certify import image_checks as a
+from emulator.certify.a11_zigbee_signature import a11_zigbee_signature
 from emulator.certify.model import Check, Group, Need
 
 _DEVICE = ("needs certify device: a device under test driven by the emulated hub's OTA engine "
@@ -74,12 +75,12 @@ CATALOGUE: tuple[Check[Any], ...] = (
     Check("A11", Group.IMAGE, "ZigBee signature sub-elements (0x0005/0x0006, suite 2) verify; signer "
           "allowed", "Silicon Labs ota-client signature verify", (F,),
           "ZigBee files with signature sub-elements",
-          "fail on a missing half, a wrong length, a signature not last, a signer that is not the "
-          "certificate's subject or not a --zigbee-signer; warn that the ECQV verification is not "
-          "available yet",
-          run=a.a11_zigbee_signature,
-          limits="structure and signer only: the suite-2 ECDSA verification (ECQV public-key "
-          "reconstruction on sect283k1) is not available; a well-formed signature warns"),
+          "fail on a missing half, a wrong length, a signature not last, both suites, a signer that "
+          "is not the certificate's subject or not a --zigbee-signer, or a suite-2 signature that "
+          "does not verify under the key ECQV-reconstructed with --zigbee-ca (default Certicom's "
+          "TEST ONLY CA); warn for suite 1 (not verified)",
+          run=a11_zigbee_signature,
+          limits="suite-1 (sect163k1) signatures are checked for structure only"),
     Check("A12", Group.IMAGE, "Downgrade / reinstall policy declared and enforced",
           "Silicon Labs disable-downgrades", (F,), "with --current-version (enforcement needs "
           "certify device)", "fail when the file version is not newer than --current-version",

@@ -44,6 +44,9 @@ def register(subparsers: Any) -> None:
                        help="supplier public key or certificate(s) (default: ZAZ1 supplier, TEST ONLY)")
     image.add_argument("--zigbee-signer", metavar="EUI64", action="append", default=[],
                        help="an EUI-64 allowed to sign ZigBee images (A11); repeatable")
+    image.add_argument("--zigbee-ca", metavar="HEX",
+                       help="suite-2 CA public key, compressed (74 hex digits; default Certicom's "
+                       "TEST ONLY CA)")
     image.add_argument("--current-version", metavar="VERSION", help="the device's running file version")
     image.add_argument("--slot-size", metavar="BYTES", help="the device's declared image slot size")
     image.add_argument("--deploy-from", metavar="YYYY-MM-DD", help="deployment window start (default today, UTC)")
@@ -98,6 +101,21 @@ def _eui64(text: str) -> int:
     return int(digits, 16)
 
 
+def _zigbee_ca(text: str | None) -> bytes | None:
+    from emulator.certify.sect283k1 import decompress
+    from emulator.cli import UserError
+
+    if text is None:
+        return None
+    try:
+        key = bytes.fromhex(text)
+        decompress(key)
+    except ValueError:
+        raise UserError(f"--zigbee-ca: {text!r} is not a compressed sect283k1 point (74 hex digits, "
+                        "starting 02 or 03)") from None
+    return key
+
+
 def _date(option: str, text: str | None, default: dt.date) -> dt.date:
     from emulator.cli import UserError
 
@@ -141,6 +159,7 @@ def _options(args: argparse.Namespace) -> Any:
         current_version=_number("--current-version", args.current_version, 32),
         slot_size=slot,
         zigbee_signers=tuple(_eui64(text) for text in args.zigbee_signer),
+        zigbee_ca=_zigbee_ca(args.zigbee_ca),
         supplier_keys=keys,
         default_supplier_keys=default,
         deploy_from=deploy_from,

@@ -1,4 +1,4 @@
-"""Checks A1-A12: the image file, no radio (shared/docs/precert-checks.md, section A).
+"""Checks A1-A12 (A11 in a11_zigbee_signature.py): the image file, no radio (shared/docs/precert-checks.md, section A).
 
 Each function reads an :class:`ImageRun` and returns an :class:`Outcome` with evidence: byte
 offset (in the input file), field, expected and found. Every warning the parser raised is claimed
@@ -17,7 +17,6 @@ from emulator.certify.image_run import (
     EMULATOR_IMAGE_TYPES,
     DeviceType,
     ImageRun,
-    eui64_text,
 )
 from emulator.certify.model import Outcome
 from emulator.ota.image import format as fmt
@@ -469,79 +468,6 @@ def a10_certificates(run: ImageRun) -> Outcome:
     if not certificates:
         out.ok(f"no X.509 certificate inside the image (DER scan of {len(body)} body bytes)")
     return out
-
-
-# --- A11 ZigBee signature sub-elements ----------------------------------------------------------
-
-SUITE_1 = (fmt.ElementTag.ECDSA_SIGNATURE_SUITE_1, fmt.ElementTag.ECDSA_SIGNING_CERTIFICATE_SUITE_1)
-SUITE_2 = (fmt.ElementTag.ECDSA_SIGNATURE_SUITE_2, fmt.ElementTag.ECDSA_SIGNING_CERTIFICATE_SUITE_2)
-# signer IEEE (8) + r and s; the implicit (ECQV) certificate lengths of ZigBee SE
-SIGNATURE_LENGTH = {SUITE_1[0]: 8 + 2 * 21, SUITE_2[0]: 8 + 2 * 36}
-CERTIFICATE_LENGTH = {SUITE_1[1]: 48, SUITE_2[1]: 74}
-CERTIFICATE_SUBJECT = {SUITE_1[1]: slice(22, 30), SUITE_2[1]: slice(28, 36)}
-
-
-def a11_zigbee_signature(run: ImageRun) -> Outcome:
-    out, image = Outcome(), _image(run)
-    if image.layout != "standard":
-        return out.skip("a GBCS image carries the supplier signature after the Manufacturer Image (A9), "
-                        "not ZigBee signature sub-elements")
-    tags = [e.tag for e in image.elements]
-    signed = [e for e in image.elements if e.tag in (*SUITE_1, *SUITE_2)]
-    if not signed:
-        return out.skip("no ZigBee signature sub-elements (0x0001/0x0002, 0x0005/0x0006): an unsigned "
-                        "ZigBee file (Smart Energy profile devices require signed images)")
-    for suite, name in ((SUITE_1, "suite 1 (sect163k1)"), (SUITE_2, "suite 2 (sect283k1)")):
-        signature_tag, certificate_tag = suite
-        if signature_tag not in tags and certificate_tag not in tags:
-            continue
-        if suite is SUITE_1:
-            out.warn("crypto suite 1 signature sub-elements: SE 1.2 and GBCS use suite 2")
-        signature = next((e for e in image.elements if e.tag == signature_tag), None)
-        certificate = next((e for e in image.elements if e.tag == certificate_tag), None)
-        if signature is None or certificate is None:
-            missing = "signature" if signature is None else "signing certificate"
-            out.fail(f"{name}: the {missing} sub-element is missing",
-                     expected=f"0x{signature_tag:04X} and 0x{certificate_tag:04X}")
-            continue
-        ok = True
-        for element, wanted in ((signature, SIGNATURE_LENGTH[signature_tag]),
-                                (certificate, CERTIFICATE_LENGTH[certificate_tag])):
-            if element.length != wanted:
-                ok = False
-                out.fail(f"{name}: sub-element 0x{element.tag:04X} has the wrong length",
-                         field=f"0x{element.tag:04X} length",
-                         offset=image.identifier_offset + element.offset + 2,
-                         expected=str(wanted), found=str(element.length))
-        if image.elements[-1] is not signature:
-            ok = False
-            out.fail(f"{name}: the signature sub-element must be the last in the file",
-                     offset=image.identifier_offset + signature.offset)
-        if ok:
-            signer = image.element_data(signature)[:8][::-1].hex()
-            subject = image.element_data(certificate)[CERTIFICATE_SUBJECT[certificate_tag]].hex()
-            if signer != subject:
-                out.fail(f"{name}: the signer IEEE address is not the certificate's subject",
-                         offset=image.identifier_offset + signature.data_offset,
-                         expected=subject, found=signer)
-            else:
-                _check_signer(run, int(signer, 16), image.identifier_offset + signature.data_offset, out)
-                out.warn(f"{name}: sub-elements well formed, signer {eui64_text(int(signer, 16))} is "
-                         "the certificate's subject; the ECDSA verification itself (ECQV key "
-                         "reconstruction on sect283k1) is not available yet")
-    return out
-
-
-def _check_signer(run: ImageRun, signer: int, offset: int, out: Outcome) -> None:
-    allowed = run.options.zigbee_signers
-    if not allowed:
-        out.ok(f"signer {eui64_text(signer)} not checked against an allowed list (give --zigbee-signer)",
-               field="signer", offset=offset)
-    elif signer in allowed:
-        out.ok(f"signer {eui64_text(signer)} is an allowed signer", field="signer", offset=offset)
-    else:
-        out.fail("the signer is not an allowed signer", field="signer", offset=offset,
-                 expected=", ".join(eui64_text(e) for e in allowed), found=eui64_text(signer))
 
 
 # --- A12 downgrade and reinstall ---------------------------------------------------------------

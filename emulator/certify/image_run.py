@@ -61,6 +61,7 @@ class ImageOptions:
     current_version: int | None = None
     slot_size: int | None = None
     zigbee_signers: tuple[int, ...] = ()  # EUI-64s allowed to sign ZigBee images (A11)
+    zigbee_ca: bytes | None = None  # compressed sect283k1 CA key; None: Certicom's TEST ONLY CA
     supplier_keys: tuple[SupplierKey, ...] = ()
     default_supplier_keys: bool = True
     deploy_from: dt.date = dt.date(2026, 1, 1)
@@ -81,6 +82,7 @@ class ImageOptions:
             "current_version": hexa(self.current_version, 8),
             "slot_size": self.slot_size,
             "zigbee_signers": [eui64_text(signer) for signer in self.zigbee_signers],
+            "zigbee_ca": None if self.zigbee_ca is None else self.zigbee_ca.hex(),
             "supplier_keys": [key.describe() for key in self.supplier_keys],
             "deploy_window": f"{self.deploy_from.isoformat()}..{self.deploy_until.isoformat()}",
         }

@@ -9,6 +9,7 @@ actually fail and the mutation score; tests/certify asserts every mutation is ca
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import struct
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -17,11 +18,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from emulator.certify import sect283k1
 from emulator.certify.image_run import DeviceType, ImageOptions
 from emulator.certify.keys import SupplierKey, ZAZ1_SUPPLIER_CERTIFICATES
 from emulator.certify.model import Verdict
 from emulator.certify.runner import CertifyReport, certify_image
 from emulator.ota.image.build import build_image
+from emulator.ota.image.integrity import aes_mmo_hash
 from emulator.ota.image.parse import parse_image
 
 # Offsets of mandatory header fields in an OTA file (ZCL 11.4.2).
@@ -164,11 +167,31 @@ def _longer_header(data: bytes) -> bytes:
     return bytes(out)
 
 
-def _zigbee_signed(s: Samples, *, signature_length: int = 80, signature_last: bool = True) -> bytes:
-    ieee = bytes.fromhex("00DB1234567890A0")
-    certificate = bytes(28) + ieee + bytes(74 - 36)
+# Certicom's public TESTSECA suite-2 test certificate (subject 00-22-08-00-00-00-00-01) and its
+# private key, TEST ONLY (shared/vectors/cbke/certicom-test-certificates.json).
+CERTICOM_TEST_CERTIFICATE = bytes.fromhex(
+    "000b3ad5a312ab75d60d081112131415161718005b7ed230ffffffff0022080000000001080205bb3d1d1576"
+    "197ff9ab6563915019a130437adb0ee7915432dc4a09c97dc595c5856800")
+CERTICOM_TEST_PRIVATE_KEY = 0x00997097B87684F62F555173C47BE89935FBF6440AE292492B54C5829A0D541F4D26E254
+
+
+def zigbee_signed_file(s: Samples, *, signer: bytes | None = None, tamper: bool = False) -> bytes:
+    """A ZigBee file signed with suite 2 by the Certicom test certificate (TEST ONLY)."""
+    subject = CERTICOM_TEST_CERTIFICATE[sect283k1.SUBJECT]
+    head = sub_element(0x0000, upgrade_payload(s)) + sub_element(0x0006, CERTICOM_TEST_CERTIFICATE)
+    signature_head = struct.pack("<HI", 0x0005, 80) + (signer or subject)[::-1]
+    unsigned = zigbee_file(s, head + signature_head + bytes(sect283k1.SIGNATURE_LENGTH))
+    signed_part = unsigned[: -sect283k1.SIGNATURE_LENGTH]
+    digest = aes_mmo_hash(signed_part)
+    nonce = int.from_bytes(hashlib.sha256(b"TEST ONLY nonce" + digest).digest(), "big") % sect283k1.N
+    data = signed_part + sect283k1.sign_digest(digest, CERTICOM_TEST_PRIVATE_KEY, nonce)
+    return _flip(data, 56 + 100) if tamper else data
+
+
+def _zigbee_malformed(s: Samples, *, signature_length: int = 80, signature_last: bool = True) -> bytes:
+    ieee = CERTICOM_TEST_CERTIFICATE[sect283k1.SUBJECT]
     signature = ieee[::-1] + bytes(signature_length - 8)
-    elements = [sub_element(0x0000, upgrade_payload(s)), sub_element(0x0006, certificate),
+    elements = [sub_element(0x0000, upgrade_payload(s)), sub_element(0x0006, CERTICOM_TEST_CERTIFICATE),
                 sub_element(0x0005, signature)]
     if not signature_last:
         elements = [elements[0], elements[2], elements[1]]
@@ -258,12 +281,20 @@ MUTATIONS: tuple[Mutation, ...] = (
              "expired 2025-10-29", "A10", DeviceType.ESME, _with_expired_certificate,
              lambda options: replace(options, cpl_hash=None)),
     Mutation("zigbee-signature-length", "suite-2 signature sub-element of 70 bytes, not 80", "A11",
-             None, lambda s: _zigbee_signed(s, signature_length=70)),
+             None, lambda s: _zigbee_malformed(s, signature_length=70)),
     Mutation("zigbee-signature-not-last", "suite-2 signature sub-element before the certificate",
-             "A11", None, lambda s: _zigbee_signed(s, signature_last=False)),
-    Mutation("zigbee-signer-not-allowed", "suite-2 image signed by 00-DB-12-34-56-78-90-A0, only "
-             "00-DB-12-34-56-78-90-A1 may sign", "A11", None, _zigbee_signed,
+             "A11", None, lambda s: _zigbee_malformed(s, signature_last=False)),
+    Mutation("zigbee-signed-image-tampered", "one bit of a suite-2 signed upgrade image flipped",
+             "A11", None, lambda s: zigbee_signed_file(s, tamper=True)),
+    Mutation("zigbee-signer-not-subject", "signer 00-DB-12-34-56-78-90-A0 in the signature, the "
+             "certificate's subject is 00-22-08-00-00-00-00-01", "A11", None,
+             lambda s: zigbee_signed_file(s, signer=bytes.fromhex("00DB1234567890A0"))),
+    Mutation("zigbee-signer-not-allowed", "suite-2 image signed by 00-22-08-00-00-00-00-01, only "
+             "00-DB-12-34-56-78-90-A1 may sign", "A11", None, zigbee_signed_file,
              lambda options: replace(options, zigbee_signers=(0x00DB1234567890A1,))),
+    Mutation("zigbee-unknown-ca", "suite-2 signature checked with another CA's key", "A11", None,
+             zigbee_signed_file,
+             lambda options: replace(options, zigbee_ca=sect283k1.compress(sect283k1.multiply(7, sect283k1.G)))),
     Mutation("downgrade", "file version 0xACDC0000 below the device's 0xACDC0001", "A12",
              DeviceType.ESME, lambda s: _put(_esme(s), FILE_VERSION_AT, "<I", 0xACDC0000),
              _sr(0xACDC0000)),

@@ -185,6 +185,7 @@ def test_not_an_ota_file_fails_a1(certify, tmp_path: Path) -> None:
     (["SAMPLE", "--deploy-from", "2026-02-01", "--deploy-until", "2026-01-01"], "before --deploy-from"),
     (["SAMPLE", "--deploy-from", "tomorrow"], "--deploy-from: 'tomorrow' is not a date"),
     (["SAMPLE", "--zigbee-signer", "00-DB-12"], "--zigbee-signer: '00-DB-12' is not an EUI-64"),
+    (["SAMPLE", "--zigbee-ca", "0400"], "--zigbee-ca: '0400' is not a compressed sect283k1 point"),
 ])
 def test_user_mistakes_exit_2_with_one_line(certify, tmp_path: Path, args: list[str], message: str) -> None:
     replace = {"SAMPLE": str(SAMPLE_FILES[DeviceType.ESME]),

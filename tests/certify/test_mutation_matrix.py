@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from emulator.certify.catalogue import CATALOGUE
@@ -41,3 +43,15 @@ def test_every_image_check_has_a_mutation_and_the_matrix_has_no_duplicates() -> 
     image_checks = {c.check_id for c in CATALOGUE if c.group is Group.IMAGE}
     assert {m.expected_check for m in MUTATIONS} == image_checks
     assert len({m.name for m in MUTATIONS}) == len(MUTATIONS)
+
+
+def test_a_suite_2_signed_zigbee_file_passes_a11_and_names_the_test_ca(samples) -> None:
+    from emulator.certify.mutations import zigbee_signed_file
+
+    options = replace(samples.clean_options(None), zigbee_signers=(0x0022080000000001,))
+    report = certify_image("signed", zigbee_signed_file(samples), options)
+    a11 = next(r for r in report.results if r.check_id == "A11")
+    assert a11.verdict is Verdict.PASS, a11.summary
+    assert "Certicom TESTSECA suite-2 CA (TEST ONLY)" in a11.summary
+    assert "00-22-08-00-00-00-00-01 is an allowed signer" in a11.summary
+    assert not report.failed
