@@ -24,6 +24,7 @@ _COMMANDS: dict[str, str] = {
     "hil": "emulator.hil.cli",
     "fleet": "emulator.fleet.cli",
     "cbke": "emulator.han.security.cli",
+    "certify": "emulator.certify.cli",
 }
 
 

@@ -291,3 +291,21 @@ def test_empty_manufacturer_image() -> None:
 def test_warning_text_format(standard_file: bytes) -> None:
     image = parse_image(standard_file + b"\x00\x00")
     assert str(image.warnings[0]) == f"trailing-data at offset {len(standard_file)}: {image.warnings[0].message}"
+
+
+def test_first_element_overrunning_the_image_is_reported_not_taken_as_ppmid() -> None:
+    # A standard file whose only element claims 5000 bytes but 200 remain (damaged or truncated):
+    # it used to be read as a gbcs-ppmid image with no sub-elements and no warning.
+    data = ota_file(element(0x0000, bytes(range(200)), length=5000))
+    image = parse_image(data)
+    assert image.layout == "standard"
+    found = warning(image, "element-overrun")
+    assert found.offset == 56
+    assert "5000" in found.message and "200" in found.message
+    assert image.elements[0].length == 200
+
+
+def test_manufacturer_tag_overrun_at_the_start_is_still_a_ppmid_image() -> None:
+    # One random Manufacturer Image in 16 starts with a manufacturer-range tag: no evidence.
+    image = parse_image(ota_file(b"\x34\xf2" + b"\x01" * 300, field_control=0x0004, optional=HW_RANGE))
+    assert image.layout == "gbcs-ppmid"

@@ -1,0 +1,209 @@
+"""The pre-certification check catalogue: all 41 checks of shared/docs/precert-checks.md as data.
+
+Group A runs on an image file (``certify image``). Groups B, C and D need a device under test
+(``certify device``, not built yet): their entries carry no function and report NOT_AVAILABLE with
+the reason, never a pass. Giving one a function later is the only change a B/C/D check needs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emulator.certify import image_checks as a
+from emulator.certify.a11_zigbee_signature import a11_zigbee_signature
+from emulator.certify.model import Check, Group, Need
+
+_DEVICE = ("needs certify device: a device under test driven by the emulated hub's OTA engine "
+           "(waiting for the OTA engine refactor)")
+_GBCS = ("needs certify device: GBCS command, response and alert exchange with a device under "
+         "test (waiting for the OTA engine refactor)")
+_RADIO = ("needs certify device over the radio path: join, CBKE and APS security with a device "
+          "under test (emulated dongle in CI, real dongle on a bench)")
+
+F, V, B, G, K = Need.FILE, Need.VIRTUAL, Need.BENCH, Need.GBCS, Need.CBKE
+
+CATALOGUE: tuple[Check[Any], ...] = (
+    # --- A. The image file -------------------------------------------------------------------
+    Check("A1", Group.IMAGE, "Identifier 0x0BEEF11E, header version 0x0100, header length 56-69 and "
+          "consistent with field control", "Exegin zcl.ota.h", (F,), "every OTA file",
+          "fail on a wrong header version, a header length outside 56..69 or not what field control "
+          "announces, reserved field-control bits, or (with --device-type) a vendor prefix; warn on "
+          "a vendor prefix or header-string oddities", run=a.a1_header),
+    Check("A2", Group.IMAGE, "Total Image Size equals the file length; no trailing bytes",
+          "Z2M \"size mismatch\"; zigpy-cli", (F,), "every OTA file",
+          "fail when total_image_size differs from the file length (trailing bytes, prefix, "
+          "truncation)", run=a.a2_size),
+    Check("A3", Group.IMAGE, "Manufacturer code, image type, file version match the SR's "
+          "FirmwareVersion and the CPL entry", "DUIS V5.4 (NotApplicableFirmwareDeviceIDList)",
+          (F,), "with --manufacturer, --image-type, --firmware-version or --device-type",
+          "fail on any mismatch with the options; warn when only the emulator's device profile "
+          "disagrees on the image type; not applicable without options", run=a.a3_identity),
+    Check("A4", Group.IMAGE, "Firmware version coded one way (BCD or hex) in header, CPL and the "
+          "CS08/ECS52/GCS38 read-back", "SECAS CPL quality guidance", (F,),
+          "with --firmware-version (the read-back part needs certify device)",
+          "fail when header and SR differ exactly by a BCD/binary reading; not applicable when "
+          "they differ otherwise (A3)", run=a.a4_version_coding,
+          limits="the CS08/ECS52/GCS38 read-back coding needs certify device"),
+    Check("A5", Group.IMAGE, "Hardware range present and covering the target; tested at min-1, min, "
+          "max, max+1 (CH reports CCS08 code 2)", "ZBOSS RTP_OTA_CLI_05; XSD FirmwareTransferAlert",
+          (F,), "every OTA file; coverage with --hardware",
+          "fail when a GBCS image has no range, the range is inverted or excludes --hardware; warn "
+          "without --hardware", run=a.a5_hardware),
+    Check("A6", Group.IMAGE, "Image <= 7,680,000 bytes (DUIS limit) and <= the device's declared slot",
+          "DUIS V5.4", (F,), "every OTA file; the slot with --slot-size",
+          "fail above the DUIS limit or the slot", run=a.a6_size_limit),
+    Check("A7", Group.IMAGE, "GBCS layout: header ‖ Manufacturer Image (‖ 00 40 ‖ 64-byte supplier "
+          "ECDSA P-256 signature for CH/ESME/GSME); ZigBee layout: sub-element walk ends exactly at "
+          "EOF", "domain.md §3.3", (F,), "every OTA file; the expected layout with --device-type",
+          "fail when the layout is not the device type's, a sub-element overruns, "
+          "an integrity code mismatches or the Manufacturer Image is empty; warn on tolerated "
+          "quirks (Telink length, reserved tags, no upgrade image element)", run=a.a7_layout),
+    Check("A8", Group.IMAGE, "SHA-256(Manufacturer Image) equals the CPL hash and the CS06 "
+          "FirmwareHash", "domain.md §3.4", (F,), "GBCS images, with --cpl-hash",
+          "fail when the hash differs from --cpl-hash, or a GBCS device type gets a ZigBee file; "
+          "not applicable without --cpl-hash (the computed hash is shown) or for ZigBee files",
+          run=a.a8_hash),
+    Check("A9", Group.IMAGE, "Supplier signature verifies with the supplier DS certificate (ZAZ1 on "
+          "a bench)", "dccboxed-keystore", (F,), "GBCS meter/CH images (layout gbcs)",
+          "fail when the signature is all zeros or verifies under none of the supplier keys, or a "
+          "signed device type gets an unsigned file", run=a.a9_signature),
+    Check("A10", Group.IMAGE, "Certificates inside signed firmware valid across the deployment "
+          "window (ZAZ1 supplier cert expired 2025-10-29 and was re-issued)", "SECAS CPL guidance",
+          (F,), "images holding DER X.509 certificates; the verifying supplier certificate",
+          "fail when an embedded certificate is not valid over --deploy-from..--deploy-until; warn "
+          "when the supplier certificate that verified the signature is not", run=a.a10_certificates),
+    Check("A11", Group.IMAGE, "ZigBee signature sub-elements (0x0005/0x0006, suite 2) verify; signer "
+          "allowed", "Silicon Labs ota-client signature verify", (F,),
+          "ZigBee files with signature sub-elements",
+          "fail on a missing half, a wrong length, a signature not last, both suites, a signer that "
+          "is not the certificate's subject or not a --zigbee-signer, or a suite-2 signature that "
+          "does not verify under the key ECQV-reconstructed with --zigbee-ca (default Certicom's "
+          "TEST ONLY CA); warn for suite 1 (not verified)",
+          run=a11_zigbee_signature,
+          limits="suite-1 (sect163k1) signatures are checked for structure only"),
+    Check("A12", Group.IMAGE, "Downgrade / reinstall policy declared and enforced",
+          "Silicon Labs disable-downgrades", (F,), "with --current-version (enforcement needs "
+          "certify device)", "fail when the file version is not newer than --current-version",
+          run=a.a12_downgrade, limits="whether the device enforces the policy needs certify device"),
+    # --- B. The OTA client -------------------------------------------------------------------
+    Check("B1", Group.OTA_CLIENT, "Finds the OTA server by Match Descriptor; uses the endpoint found "
+          "(a GBCS reference CH uses endpoint 123 to test this)", "Nordic FOTA docs; HenryGiraldo/gbcs ch.c",
+          (V, B), "every OTA client", "fail when the client queries another endpoint than the "
+          "one the Match Descriptor Response named", unavailable=_DEVICE),
+    Check("B2", Group.OTA_CLIENT, "Query Next Image carries the hardware version when the image is "
+          "hardware-bounded", "ZBOSS RTP_OTA_CLI_05", (V, B), "every OTA client",
+          "fail when field control bit 0 is clear while a hardware-bounded image is offered",
+          unavailable=_DEVICE),
+    Check("B3", Group.OTA_CLIENT, "Image Notify payload types 0-3 and query jitter honoured",
+          "ZBOSS RTP_OTA_CLI_01; PICS INPT01–03", (V, B), "every OTA client",
+          "fail when the client queries against the payload type or jitter", unavailable=_DEVICE),
+    Check("B4", Group.OTA_CLIENT, "Back-off on NO_IMAGE_AVAILABLE and NOT_AUTHORIZED (a reference CH's "
+          "default)", "Silicon Labs query delay / error threshold", (V, B), "every OTA client",
+          "fail when the client re-queries sooner than its declared back-off", unavailable=_DEVICE),
+    Check("B5", Group.OTA_CLIENT, "Contiguous offsets; request <= MaxDataSize; accepts shorter blocks "
+          "(40/49/61 under APS security)", "Exegin safe sizes; gbcs.h", (V, B), "every OTA client",
+          "fail on a gap or overlap, or a rejected short block", unavailable=_DEVICE),
+    Check("B6", Group.OTA_CLIENT, "WAIT_FOR_DATA honoured, including the MinimumBlockPeriod unit "
+          "ambiguity (ms vs s)", "ZBOSS RTP_OTA_CLI_03; Silicon Labs", (V, B), "every OTA client",
+          "fail when the client asks again before the requested time", unavailable=_DEVICE),
+    Check("B7", Group.OTA_CLIENT, "A duplicate Image Block Response (lost APS ACK) does not abort",
+          "ZBOSS RTP_OTA_CLI_01", (V, B), "every OTA client", "fail when a duplicate aborts the "
+          "download", unavailable=_DEVICE),
+    Check("B8", Group.OTA_CLIENT, "Missing file: after three Default Response NO_IMAGE_AVAILABLE, back "
+          "to querying", "ZBOSS RTP_OTA_SRV_02; Silicon Labs test case 9.5.6", (V, B),
+          "every OTA client", "fail when the client keeps requesting blocks", unavailable=_DEVICE),
+    Check("B9", Group.OTA_CLIENT, "Image Block Response ABORT -> Upgrade End Request ABORT, clean state",
+          "ZBOSS RTP_OTA_SRV_04", (V, B), "every OTA client", "fail without Upgrade End ABORT or "
+          "with a stale FileOffset", unavailable=_DEVICE),
+    Check("B10", Group.OTA_CLIENT, "Page requests: page size and response spacing respected; tolerant "
+          "of missing blocks (no APS retry)", "Silicon Labs page-req-miss", (V, B),
+          "clients that use Image Page Request", "fail when a missed block stalls the download",
+          unavailable=_DEVICE),
+    Check("B11", Group.OTA_CLIENT, "Integrity failure -> Upgrade End INVALID_IMAGE, image discarded, "
+          "never activated (mandated by CSA test cases)", "Nordic devzone on CSA tests", (V, B),
+          "every OTA client", "fail when a corrupted image is activated", unavailable=_DEVICE),
+    Check("B12", Group.OTA_CLIENT, "Upgrade End Response time: relative (CurrentTime 0), absolute with "
+          "the Time cluster, 0xFFFFFFFF wait", "ZBOSS RTP_OTA_CLI_06/07", (V, B), "every OTA client",
+          "fail when activation time differs from the response's", unavailable=_DEVICE),
+    Check("B13", Group.OTA_CLIENT, "Bounded, declared delay between the last block and Upgrade End "
+          "Request", "anchors F6", (V, B), "every OTA client", "fail above the declared delay",
+          unavailable=_DEVICE),
+    Check("B14", Group.OTA_CLIENT, "Resumes after power loss or rejoin mid-transfer (FileOffset)",
+          "Exegin; Silicon Labs pause-at", (V, B), "every OTA client", "fail when the download "
+          "restarts from 0 or stalls", unavailable=_DEVICE),
+    Check("B15", Group.OTA_CLIENT, "Client attributes readable and coherent (CurrentFileVersion, "
+          "DownloadedFileVersion, ImageUpgradeStatus, MinimumBlockPeriod, UpgradeActivationPolicy)",
+          "Exegin PICS OTA.C.A0000–A000c", (V, B), "every OTA client",
+          "fail on an unreadable or contradictory attribute", unavailable=_DEVICE),
+    Check("B16", Group.OTA_CLIENT, "Tolerates server throttling and refusal under load (WAIT 60 s when "
+          "slots are full)", "Silicon Labs dynamic block period", (V, B), "every OTA client",
+          "fail when throttling aborts the download", unavailable=_DEVICE),
+    # --- C. GBCS behaviour around the firmware ---------------------------------------------------
+    Check("C1", Group.GBCS, "PPMID sends CS09 (0x8F8B) after activation, version = header file version, "
+          "activateImage success/failure", "RTDS NA_CS09", (V, G), "PPMIDs",
+          "fail without CS09 or with another version", unavailable=_GBCS),
+    Check("C2", Group.GBCS, "CS08 read returns {version, readSuccess}; readFailure handled",
+          "RTDS 11.2_CS08", (V, G), "every GBCS device", "fail on a malformed CS08 response",
+          unavailable=_GBCS),
+    Check("C3", Group.GBCS, "Meters send FDRA 0x8F72 with the SHA-256 hash after distribution, 0x8F1C "
+          "on failure", "RTDS NA_FDRA-*", (V, G), "ESME, GSME", "fail without the alert or with "
+          "another hash", unavailable=_GBCS),
+    Check("C4", Group.GBCS, "CS06: immediate, future-dated (0x00CA 0x8F66/0x8F67), cancellation "
+          "(99991231235959Z); noImageHeld, hashMismatch, activationFailure", "RTDS 11.3_CS06",
+          (V, G), "ESME, GSME, HCALCS", "fail on a wrong response code or alert", unavailable=_GBCS),
+    Check("C5", Group.GBCS, "Firmware verified at every power-on; 0x8F1B on failure",
+          "meter manuals (domain.md)", (V, B, G), "meters", "fail when a corrupted image boots "
+          "without 0x8F1B", unavailable=_GBCS),
+    Check("C6", Group.GBCS, "One active + one pending image; a new download overwrites the pending one",
+          "meter manuals; XSD OtherRequestInProgressList", (V, G), "every GBCS device",
+          "fail when a second download leaves two pending images", unavailable=_GBCS),
+    Check("C7", Group.GBCS, "Metering and prepayment continue during a download",
+          "meter manuals (inference)", (B, G), "ESME, GSME", "fail when a reading or "
+          "prepayment event is lost", unavailable=_GBCS),
+    # --- D. Network and security prerequisites ----------------------------------------------------
+    Check("D1", Group.NETWORK, "Joins only with the install-code link key inside the CCS01 "
+          "JoinTimePeriod window", "DCC GBCS mapping table (CCS01)", (V, B, G), "every HAN device",
+          "fail on a join outside the window or with another key", unavailable=_RADIO),
+    Check("D2", Group.NETWORK, "Completes CBKE suite 2 (sect283k1) within its advertised times",
+          "HenryGiraldo/gbcs; Silicon Labs key-establishment", (V, B, K), "every HAN device",
+          "fail above the advertised times", unavailable=_RADIO),
+    Check("D3", Group.NETWORK, "Negative CBKE (mangled certificate, wrong issuer, bad key confirm, out "
+          "of sequence, delays) ends in the right Terminate status and a back-off",
+          "Silicon Labs test-harness", (V, B, K), "every HAN device",
+          "fail on a wrong Terminate status or no back-off", unavailable=_RADIO),
+    Check("D4", Group.NETWORK, "All OTA and GBCS traffic APS-encrypted; Tunneling and 61-byte APS "
+          "fragmentation work", "HenryGiraldo/gbcs", (V, B), "every HAN device",
+          "fail on a plaintext OTA/GBCS frame", unavailable=_RADIO),
+    Check("D5", Group.NETWORK, "A test-certificate build cannot join a production network and vice "
+          "versa", "Digi CBKE docs", (B, K), "every HAN device", "fail on a cross join",
+          unavailable=_RADIO),
+    Check("D6", Group.NETWORK, "Reads the hub's Time (Master + Superseding) and uses it for absolute "
+          "upgrade times", "HenryGiraldo/gbcs ch.c", (V, B), "every HAN device",
+          "fail when the device's absolute time ignores the hub's", unavailable=_RADIO),
+)
+
+BY_ID: dict[str, Check[Any]] = {check.check_id: check for check in CATALOGUE}
+
+
+def select(only: str | None, *, group: Group | None = None) -> list[Check[Any]]:
+    """The checks ``--only A1,A4`` names (all of ``group`` without it); ``ValueError`` names an
+    unknown ID or one outside the group."""
+    if only is None:
+        return [c for c in CATALOGUE if group is None or c.group is group]
+    chosen: list[Check[Any]] = []
+    for raw in only.split(","):
+        check_id = raw.strip().upper()
+        if not check_id:
+            continue
+        check = BY_ID.get(check_id)
+        if check is None:
+            raise ValueError(f"--only: unknown check {raw.strip()!r} (known: A1-A12, B1-B16, C1-C7, D1-D6)")
+        if group is not None and check.group is not group:
+            raise ValueError(f"--only: {check_id} is a group {check.group.value} check "
+                             f"({check.group.heading}), not group {group.value}; it runs under "
+                             "certify device (not available yet)")
+        if check not in chosen:
+            chosen.append(check)
+    if not chosen:
+        raise ValueError("--only: no check named")
+    return chosen
