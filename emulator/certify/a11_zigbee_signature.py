@@ -10,7 +10,9 @@ public TESTSECA suite-2 CA, a TEST ONLY key.
 
 from __future__ import annotations
 
-from emulator.certify import sect283k1
+from emulator.han.security import ecdsa
+from emulator.han.security.certificates import CertificateError, CryptoSuite, ImplicitCertificate
+from emulator.han.security.curves import SECT283K1, InvalidPoint
 from emulator.certify.image_run import ImageRun, eui64_text
 from emulator.certify.model import Outcome
 from emulator.ota.image import format as fmt
@@ -27,9 +29,9 @@ SUITE_2: tuple[int, int] = (fmt.ElementTag.ECDSA_SIGNATURE_SUITE_2,
                             fmt.ElementTag.ECDSA_SIGNING_CERTIFICATE_SUITE_2)
 SIGNER_LENGTH = 8
 # signer IEEE + r and s; the implicit (ECQV) certificate lengths of ZigBee SE
-SIGNATURE_LENGTH: dict[int, int] = {SUITE_1[0]: SIGNER_LENGTH + 2 * 21, SUITE_2[0]: SIGNER_LENGTH + sect283k1.SIGNATURE_LENGTH}
-CERTIFICATE_LENGTH: dict[int, int] = {SUITE_1[1]: 48, SUITE_2[1]: sect283k1.CERTIFICATE_LENGTH}
-CERTIFICATE_SUBJECT: dict[int, slice] = {SUITE_1[1]: slice(22, 30), SUITE_2[1]: sect283k1.SUBJECT}
+SIGNATURE_LENGTH: dict[int, int] = {SUITE_1[0]: SIGNER_LENGTH + 2 * 21, SUITE_2[0]: SIGNER_LENGTH + ecdsa.signature_length(SECT283K1)}
+CERTIFICATE_LENGTH: dict[int, int] = {SUITE_1[1]: 48, SUITE_2[1]: CryptoSuite.SUITE_2.certificate_length}
+CERTIFICATE_SUBJECT: dict[int, slice] = {SUITE_1[1]: slice(22, 30), SUITE_2[1]: slice(28, 36)}
 _NAMES: dict[tuple[int, int], str] = {SUITE_1: "suite 1 (sect163k1)", SUITE_2: "suite 2 (sect283k1)"}
 
 
@@ -122,16 +124,16 @@ def _verify_suite_2(run: ImageRun, signature_data: bytes, certificate_data: byte
     ca = run.options.zigbee_ca or CERTICOM_TEST_CA_SUITE_2
     ca_name = ("Certicom TESTSECA suite-2 CA (TEST ONLY)" if ca == CERTICOM_TEST_CA_SUITE_2
                else f"CA {ca.hex()}")
-    certificate = sect283k1.ImplicitCertificate(certificate_data)
     try:
-        public_key = certificate.public_key(ca)
-    except ValueError as exc:
+        certificate = ImplicitCertificate.decode(certificate_data, CryptoSuite.SUITE_2)
+        public_key = certificate.public_key(SECT283K1.decompress(ca))
+    except (CertificateError, InvalidPoint) as exc:
         out.fail(f"suite 2: the signer's public key cannot be reconstructed with the {ca_name}: {exc}",
                  field="certificate")
         return
-    signed = image.data[: len(image.data) - sect283k1.SIGNATURE_LENGTH]
+    signed = image.data[: len(image.data) - ecdsa.signature_length(SECT283K1)]
     digest = aes_mmo_hash(signed)
-    if sect283k1.verify_digest(digest, signature_data[SIGNER_LENGTH:], public_key):
+    if ecdsa.verify_digest(SECT283K1, digest, signature_data[SIGNER_LENGTH:], public_key):
         out.ok(f"suite 2: the ECDSA signature over the AES-MMO digest {digest.hex()} of the first "
                f"{len(signed)} bytes verifies under the key reconstructed from the certificate (issuer "
                f"{certificate.issuer.hex()}) with the {ca_name}", field="signature", offset=where)

@@ -102,14 +102,14 @@ def _eui64(text: str) -> int:
 
 
 def _zigbee_ca(text: str | None) -> bytes | None:
-    from emulator.certify.sect283k1 import decompress
+    from emulator.han.security.curves import SECT283K1
     from emulator.cli import UserError
 
     if text is None:
         return None
     try:
         key = bytes.fromhex(text)
-        decompress(key)
+        SECT283K1.decompress(key)
     except ValueError:
         raise UserError(f"--zigbee-ca: {text!r} is not a compressed sect283k1 point (74 hex digits, "
                         "starting 02 or 03)") from None

@@ -18,7 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from emulator.certify import sect283k1
+from emulator.han.security import ecdsa
+from emulator.han.security.curves import SECT283K1
 from emulator.certify.image_run import DeviceType, ImageOptions
 from emulator.certify.keys import SupplierKey, ZAZ1_SUPPLIER_CERTIFICATES
 from emulator.certify.model import Verdict
@@ -177,19 +178,19 @@ CERTICOM_TEST_PRIVATE_KEY = 0x00997097B87684F62F555173C47BE89935FBF6440AE292492B
 
 def zigbee_signed_file(s: Samples, *, signer: bytes | None = None, tamper: bool = False) -> bytes:
     """A ZigBee file signed with suite 2 by the Certicom test certificate (TEST ONLY)."""
-    subject = CERTICOM_TEST_CERTIFICATE[sect283k1.SUBJECT]
+    subject = CERTICOM_TEST_CERTIFICATE[28:36]
     head = sub_element(0x0000, upgrade_payload(s)) + sub_element(0x0006, CERTICOM_TEST_CERTIFICATE)
     signature_head = struct.pack("<HI", 0x0005, 80) + (signer or subject)[::-1]
-    unsigned = zigbee_file(s, head + signature_head + bytes(sect283k1.SIGNATURE_LENGTH))
-    signed_part = unsigned[: -sect283k1.SIGNATURE_LENGTH]
+    unsigned = zigbee_file(s, head + signature_head + bytes(ecdsa.signature_length(SECT283K1)))
+    signed_part = unsigned[: -ecdsa.signature_length(SECT283K1)]
     digest = aes_mmo_hash(signed_part)
-    nonce = int.from_bytes(hashlib.sha256(b"TEST ONLY nonce" + digest).digest(), "big") % sect283k1.N
-    data = signed_part + sect283k1.sign_digest(digest, CERTICOM_TEST_PRIVATE_KEY, nonce)
+    nonce = int.from_bytes(hashlib.sha256(b"TEST ONLY nonce" + digest).digest(), "big") % SECT283K1.order
+    data = signed_part + ecdsa.sign_digest(SECT283K1, digest, CERTICOM_TEST_PRIVATE_KEY, nonce)
     return _flip(data, 56 + 100) if tamper else data
 
 
 def _zigbee_malformed(s: Samples, *, signature_length: int = 80, signature_last: bool = True) -> bytes:
-    ieee = CERTICOM_TEST_CERTIFICATE[sect283k1.SUBJECT]
+    ieee = CERTICOM_TEST_CERTIFICATE[28:36]
     signature = ieee[::-1] + bytes(signature_length - 8)
     elements = [sub_element(0x0000, upgrade_payload(s)), sub_element(0x0006, CERTICOM_TEST_CERTIFICATE),
                 sub_element(0x0005, signature)]
@@ -294,7 +295,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              lambda options: replace(options, zigbee_signers=(0x00DB1234567890A1,))),
     Mutation("zigbee-unknown-ca", "suite-2 signature checked with another CA's key", "A11", None,
              zigbee_signed_file,
-             lambda options: replace(options, zigbee_ca=sect283k1.compress(sect283k1.multiply(7, sect283k1.G)))),
+             lambda options: replace(options, zigbee_ca=SECT283K1.compress(SECT283K1.mul(7, SECT283K1.generator)))),
     Mutation("downgrade", "file version 0xACDC0000 below the device's 0xACDC0001", "A12",
              DeviceType.ESME, lambda s: _put(_esme(s), FILE_VERSION_AT, "<I", 0xACDC0000),
              _sr(0xACDC0000)),
