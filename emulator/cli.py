@@ -23,6 +23,8 @@ _COMMANDS: dict[str, str] = {
     "ncp-sim": "emulator.han.ezsp.cli",
     "hil": "emulator.hil.cli",
     "fleet": "emulator.fleet.cli",
+    "gbcs": "emulator.gbcs.cli",
+    "keys": "emulator.keys.cli",
 }
 
 
