@@ -55,6 +55,9 @@ class OtherInformation:
     supplementary_remote_party_counter: int | None = None
     supplementary_originator_counter: int | None = None
 
+    def __post_init__(self) -> None:
+        self.encode()  # a value that cannot be sent is refused when it is made
+
     def encode(self) -> bytes:
         out = uint_bytes(self.message_code, 2, "message code")
         optional = (
@@ -102,6 +105,13 @@ class GroupingHeader:
     other_information: OtherInformation
     date_time: bytes | None = None
     """A 12-byte DLMS date-time (responses carry one), or None."""
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "cra_flag", CraFlag(self.cra_flag))
+        except ValueError:
+            raise GbcsEncodeError(f"CRA flag {self.cra_flag!r} is not 1, 2 or 3") from None
+        self.encode()  # a value that cannot be sent is refused when it is made
 
     @property
     def message_code(self) -> int:
