@@ -40,36 +40,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def read_message(argument: str) -> bytes:
-    """The message bytes from hex or base64 text, or from a file of either (or raw bytes)."""
+    """The message bytes from hex or base64 text, or from a file of either (or of raw bytes)."""
     path = Path(argument)
-    source = argument
-    if path.is_file():
+    if _is_file(path):
         data = path.read_bytes()
         if data[:1] and data[0] in _GBCS_TAGS:
             return data
         try:
-            source = data.decode("ascii")
+            text, where = data.decode("ascii"), str(path)
         except UnicodeDecodeError:
             raise UserError(f"{path}: neither a binary GBCS message (DD/DF) nor hex or base64 text") from None
-        where = str(path)
     else:
-        where = "argument"
-    text = re.sub(r"\s+", "", source)
-    if not text:
+        text, where = argument, "argument"
+    compact = re.sub(r"\s+", "", text).removeprefix("0x")
+    if not compact:
         raise UserError(f"{where}: empty message")
-    candidates: list[bytes] = []
-    if re.fullmatch(r"(0x)?[0-9a-fA-F]+", text) and len(text.removeprefix("0x")) % 2 == 0:
-        candidates.append(bytes.fromhex(text.removeprefix("0x")))
-    try:
-        candidates.append(base64.b64decode(text, validate=True))
-    except (binascii.Error, ValueError):
-        pass
-    for candidate in candidates:
-        if candidate[:1] and candidate[0] in _GBCS_TAGS:
+    for candidate in (_from_hex(compact), _from_base64(compact)):
+        if candidate and candidate[0] in _GBCS_TAGS:
             return candidate
-    if not candidates and not Path(argument).exists() and len(argument) < 256 and ("/" in argument or "." in argument):
-        raise UserError(f"{argument}: no such file, and not hex or base64")
-    raise UserError(f"{where}: not a GBCS message in hex or base64 (it must start with DD or DF)")
+    raise UserError(f"{where}: not a GBCS message (DD or DF) in hex or base64, and no such file")
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # e.g. a hex message longer than a file name may be
+        return False
+
+
+def _from_hex(text: str) -> bytes | None:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        return None
+
+
+def _from_base64(text: str) -> bytes | None:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _keys(paths: list[str]) -> KeyStore | None:
