@@ -13,6 +13,7 @@ from .framing import GeneralCiphering
 from .message_codes import message_code_name
 from .messages import GbcsMessage
 from .protection import SecurityVerdict
+from .wire import GbcsDecodeError
 
 _EUI_FIELDS = {"entity_id"}
 
@@ -39,6 +40,15 @@ def _plain(value: Any, name: str = "") -> Any:
     return value
 
 
+def _date_time(value: bytes | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return dlms.decode_date_time(value).isoformat().replace("+00:00", "Z")
+    except GbcsDecodeError:
+        return value.hex().upper()  # not a plain date (e.g. "not specified" fields): show the bytes
+
+
 def describe(message: GbcsMessage, verdict: SecurityVerdict | None) -> dict[str, Any]:
     header = message.header
     other = header.other_information
@@ -47,8 +57,7 @@ def describe(message: GbcsMessage, verdict: SecurityVerdict | None) -> dict[str,
         "originator_counter": header.originator_counter,
         "originator": format_eui64(header.originator),
         "recipient": format_eui64(header.recipient),
-        "date_time": (dlms.decode_date_time(header.date_time).isoformat().replace("+00:00", "Z")
-                      if header.date_time else None),
+        "date_time": _date_time(header.date_time),
         "message_code": f"0x{header.message_code:04X}",
         "message_code_name": message_code_name(header.message_code),
     }

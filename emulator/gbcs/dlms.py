@@ -126,8 +126,11 @@ def read_data(reader: Reader, field: str = "DLMS data") -> DlmsData:
         count = reader.length(f"{field} structure count")
         return DlmsData(STRUCTURE, tuple(read_data(reader, f"{field}[{i}]") for i in range(count)))
     if tag == BOOLEAN:
+        at = reader.offset
         raw = reader.uint(1, field)
-        return DlmsData(BOOLEAN, raw != 0)
+        if raw not in (0x00, 0xFF):
+            raise GbcsDecodeError(field, at, f"boolean 0x{raw:02X} is neither 00 nor FF")
+        return DlmsData(BOOLEAN, raw == 0xFF)
     if tag == OCTET_STRING:
         return DlmsData(OCTET_STRING, reader.octet_string(field))
     if tag in _FIXED_UNSIGNED:

@@ -13,7 +13,7 @@ from typing import Callable
 from . import asn1_payloads as asn1
 from . import dlms, gbz
 from .message_codes import CraFlag, MessageCode, message_code_name
-from .wire import GbcsDecodeError, GbcsEncodeError, Reader
+from .wire import GbcsDecodeError, GbcsEncodeError
 
 _HASH_LENGTH = 32
 
@@ -118,4 +118,4 @@ def encode_payload(value: Payload) -> bytes:
     return asn1.encode_asn1_payload(value)
 
 
-__all__ = ["DlmsAlert", "Payload", "Reader", "decode_payload", "encode_payload", "is_modelled"]
+__all__ = ["DlmsAlert", "Payload", "decode_payload", "encode_payload", "is_modelled"]

@@ -165,3 +165,17 @@ def test_export_with_private_keys_round_trips(tmp_path: Path) -> None:
     store = DirectoryKeyStore(tmp_path)
     assert (private_key(store, ESME, KA).private_numbers().private_value
             == derive_device_key(3, ESME, KA).private_numbers().private_value)
+
+
+def test_dccboxed_record_with_an_unreadable_certificate_uses_its_private_key(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """keystore.json 0.4.2 has one certificate cryptography rejects; its private key still serves."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    broken = "-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n"
+    path = tmp_path / "keystore.json"
+    path.write_text(json.dumps({"90b3d51f30010009": {"digitalSignature": {
+        "1": {"certificate": broken, "privateKey": _pem_private(key), "name": "Z1-other-ds", "role": 2}}}}))
+    store = DccBoxedKeyStore(path)
+    assert "using the public key of its private key" in caplog.text
+    data = b"signed"
+    assert verify_signature(public_keys(store, 0x90B3D51F30010009, DS)[0], data, sign(key, data))
