@@ -94,7 +94,7 @@ def _keys(paths: list[str]) -> KeyStore | None:
 def _decode(args: argparse.Namespace) -> int:
     data = read_message(args.message)
     try:
-        message = decode_message(data)
+        message = decode_message(data, allow_unmodelled=True)
     except GbcsDecodeError as exc:
         raise UserError(f"not a valid GBCS message: {exc}") from None
     keys = _keys(args.keystore)

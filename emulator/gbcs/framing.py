@@ -48,12 +48,18 @@ _SECURITY_HEADER_LENGTH = 5
 
 @dataclass(frozen=True)
 class OtherInformation:
-    """The grouping header's other-information: message code and the supplementary fields."""
+    """The grouping header's other-information: message code and the supplementary fields.
+
+    After the message code come, each only if the one before is there: the supplementary remote
+    party id, its counter, then either the supplementary originator counter (26 bytes in all) or
+    the supplementary remote party's key agreement certificate (DER, kept as bytes: more than 26).
+    """
 
     message_code: int
     supplementary_remote_party_id: int | None = None
     supplementary_remote_party_counter: int | None = None
     supplementary_originator_counter: int | None = None
+    supplementary_remote_party_ka_certificate: bytes | None = None
 
     def __post_init__(self) -> None:
         self.encode()  # a value that cannot be sent is refused when it is made
@@ -63,7 +69,6 @@ class OtherInformation:
         optional = (
             ("supplementary remote party id", self.supplementary_remote_party_id),
             ("supplementary remote party counter", self.supplementary_remote_party_counter),
-            ("supplementary originator counter", self.supplementary_originator_counter),
         )
         ended = False
         for name, value in optional:
@@ -73,25 +78,34 @@ class OtherInformation:
             if ended:
                 raise GbcsEncodeError(f"other-information: {name} needs the fields before it")
             out += uint_bytes(value, 8, name)
+        tail = [(name, value) for name, value in (
+            ("supplementary originator counter", self.supplementary_originator_counter),
+            ("supplementary remote party KA certificate", self.supplementary_remote_party_ka_certificate),
+        ) if value is not None]
+        if tail and ended:
+            raise GbcsEncodeError(f"other-information: {tail[0][0]} needs the remote party id and counter")
+        if len(tail) > 1:
+            raise GbcsEncodeError("other-information carries a supplementary originator counter or a certificate, not both")
+        if self.supplementary_originator_counter is not None:
+            out += uint_bytes(self.supplementary_originator_counter, 8, "supplementary originator counter")
+        if self.supplementary_remote_party_ka_certificate is not None:
+            if len(self.supplementary_remote_party_ka_certificate) <= 8:
+                raise GbcsEncodeError("a supplementary remote party KA certificate is longer than 8 bytes")
+            out += self.supplementary_remote_party_ka_certificate
         return out
 
     @classmethod
     def decode(cls, reader: Reader) -> "OtherInformation":
         at = reader.offset
         size = reader.remaining
-        if size not in (2, 10, 18, 26):
-            reason = (
-                "a supplementary remote party key agreement certificate is not modelled"
-                if size > 26 else "must be 2, 10, 18 or 26 bytes"
-            )
-            raise GbcsDecodeError("other-information", at, f"{size} bytes: {reason}")
+        if size not in (2, 10, 18, 26) and size <= 26:
+            raise GbcsDecodeError("other-information", at, f"{size} bytes: must be 2, 10, 18, 26 or more (a certificate)")
         code = reader.uint(2, "message code")
-        fields: list[int | None] = [None, None, None]
-        names = ("supplementary remote party id", "supplementary remote party counter",
-                 "supplementary originator counter")
-        for index in range((size - 2) // 8):
-            fields[index] = reader.uint(8, names[index])
-        return cls(code, *fields)
+        party = reader.uint(8, "supplementary remote party id") if size >= 10 else None
+        counter = reader.uint(8, "supplementary remote party counter") if size >= 18 else None
+        originator_counter = reader.uint(8, "supplementary originator counter") if size == 26 else None
+        certificate = reader.rest() if size > 26 else None
+        return cls(code, party, counter, originator_counter, certificate)
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ from . import asn1_payloads as asn1
 from . import dlms, gbz
 from .codes import ActivationResponseCode, GbcsAlertCode
 from .framing import Envelope, GeneralCiphering, GeneralSigning, GroupingHeader, OtherInformation, decode_envelope
-from .message_codes import CraFlag, MessageCode
-from .payloads import DlmsAlert, Payload, decode_payload, encode_payload
+from .message_codes import CraFlag, MessageCode, message_code_name
+from .payloads import DlmsAlert, Payload, decode_payload, encode_payload, is_modelled
+from .wire import GbcsDecodeError, encode_length
 
 ACCESS_CONTROL_BROKER_ID = 0x90B3D51F30000002
 """DCC's Access Control Broker EUI-64 in RTDS and DCC Boxed (ZAZ1 TEST)."""
@@ -37,7 +38,7 @@ class GbcsMessage:
     """A decoded message: its envelope (header, signature, MAC) and its typed payload."""
 
     envelope: Envelope
-    payload: Payload
+    payload: "Payload | UnmodelledPayload"
 
     @property
     def signing(self) -> GeneralSigning:
@@ -48,11 +49,30 @@ class GbcsMessage:
         return self.signing.header
 
 
-def decode_message(data: bytes) -> GbcsMessage:
-    """Envelope and payload, strictly; a GbcsDecodeError names the field and offset."""
+@dataclass(frozen=True)
+class UnmodelledPayload:
+    """The content of a message whose use case the codec does not model, kept as bytes."""
+
+    content: bytes
+
+
+def decode_message(data: bytes, *, allow_unmodelled: bool = False) -> GbcsMessage:
+    """Envelope and payload, strictly; a GbcsDecodeError names the field and offset.
+
+    A message code outside the firmware flow is an error, or with ``allow_unmodelled`` an
+    :class:`UnmodelledPayload` (its envelope, signature and MAC are still decoded and checkable).
+    """
     envelope = decode_envelope(data)
     signing = envelope.signing if isinstance(envelope, GeneralCiphering) else envelope
     header = signing.header
+    if not is_modelled(header.message_code, header.cra_flag):
+        if allow_unmodelled:
+            return GbcsMessage(envelope, UnmodelledPayload(signing.content))
+        code_offset = (signing.content_offset - len(encode_length(len(signing.content)))
+                       - len(header.other_information.encode()))
+        raise GbcsDecodeError("message code", code_offset,
+                              f"{message_code_name(header.message_code)} as a {header.cra_flag.name.lower()} "
+                              "is not modelled")
     payload = decode_payload(header.message_code, header.cra_flag, signing.content, signing.content_offset)
     return GbcsMessage(envelope, payload)
 

@@ -88,7 +88,7 @@ class MessageProtection:
     def mac_key(self, header: GroupingHeader) -> bytes:
         """The GMAC key of ``header``'s message, from whichever side's KA private key we hold."""
         parties = security.mac_parties(header, self.access_control_broker)
-        keys = self._mac_keys(header, parties)
+        keys = self._mac_keys(header, parties, include_prepayment=False)
         if not keys:
             raise KeyNotFound(parties.remote_party, KeyUsage.KEY_AGREEMENT, private=True)
         return keys[0]
@@ -115,10 +115,14 @@ class MessageProtection:
 
     # -- incoming ---------------------------------------------------------------------------------
 
-    def _mac_keys(self, header: GroupingHeader, parties: security.MacParties) -> list[bytes]:
+    def _mac_keys(self, header: GroupingHeader, parties: security.MacParties, *,
+                  include_prepayment: bool) -> list[bytes]:
+        """Every MAC key the store can make for this pair (verification also tries prepayment KA keys)."""
         found: list[bytes] = []
         for mine, theirs in ((parties.remote_party, parties.device), (parties.device, parties.remote_party)):
-            for secret in private_keys(self.keys, mine, KeyUsage.KEY_AGREEMENT):
+            secrets = (private_keys(self.keys, mine, KeyUsage.KEY_AGREEMENT) if not include_prepayment else
+                       [e.private_key for e in self.keys.entries(mine, KeyUsage.KEY_AGREEMENT) if e.private_key])
+            for secret in secrets:
                 for public in public_keys(self.keys, theirs, KeyUsage.KEY_AGREEMENT):
                     found.append(security.derive_mac_key(secret, public, header))
         return found
@@ -135,10 +139,23 @@ class MessageProtection:
         return Check.VALID if ok else Check.INVALID
 
     def verify_mac(self, message: GeneralCiphering) -> Check:
-        keys = self._mac_keys(message.header, security.mac_parties(message.header, self.access_control_broker))
-        if not keys:
-            return Check.NO_KEY
-        return Check.VALID if any(security.verify_mac(message, key) for key in keys) else Check.INVALID
+        """VALID if a key pair of the store makes this MAC; NO_KEY if a plausible pair cannot be tried.
+
+        A command is tried with the ACB pair (the rule) and with its header's own pair (device-to-device
+        commands such as a PPMID's to a GSME carry the two devices' MAC, which no public key store can
+        check).
+        """
+        header = message.header
+        pairs = [security.mac_parties(header, self.access_control_broker)]
+        if header.cra_flag is CraFlag.COMMAND and header.originator != self.access_control_broker:
+            pairs.append(security.MacParties(device=header.recipient, remote_party=header.originator))
+        unchecked = False
+        for parties in pairs:
+            keys = self._mac_keys(header, parties, include_prepayment=True)
+            if any(security.verify_mac(message, key) for key in keys):
+                return Check.VALID
+            unchecked = unchecked or not keys
+        return Check.NO_KEY if unchecked else Check.INVALID
 
     def verify(self, envelope: Envelope) -> SecurityVerdict:
         signing = envelope.signing if isinstance(envelope, GeneralCiphering) else envelope

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from gbcs_vectors import MATCHED, TRIED
+from gbcs_vectors import ENVELOPES, MATCHED, TRIED
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if ENVELOPES:
+        terminalreporter.section("RTDS 4.5.0 GBCS envelopes (all use cases)")
+        terminalreporter.write_line(
+            f"{ENVELOPES['re-encoded']} of {ENVELOPES['files']} decoded and re-encoded byte-exact; "
+            f"{ENVELOPES['verified']} signed or MAC'd ones verified, {ENVELOPES['unprotected']} pre-commands "
+            f"(nothing to verify), {ENVELOPES['no key']} device-to-device MACs not checkable (no key)")
     if not TRIED:
         return
     total_tried, total_matched = sum(TRIED.values()), sum(MATCHED.values())

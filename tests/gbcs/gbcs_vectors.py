@@ -41,3 +41,10 @@ from collections import Counter  # noqa: E402
 TRIED: Counter[str] = Counter()
 MATCHED: Counter[str] = Counter()
 """Per use case: vectors a test tried and matched in full (read by conftest's summary)."""
+
+ENVELOPES: Counter[str] = Counter()
+"""Whole RTDS set at envelope level: "files", "re-encoded", "verified", "unprotected", "no key" (conftest prints)."""
+
+
+def all_use_cases() -> tuple[str, ...]:
+    return tuple(sorted(path.name for path in RTDS.iterdir() if path.is_dir())) if RTDS.is_dir() else ()

@@ -106,3 +106,13 @@ def test_keys_export_rejects_a_bad_eui(tmp_path: Path, capsys: pytest.CaptureFix
 def test_keys_export_defaults_to_the_default_premises(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["keys", "export", str(tmp_path)]) == 0
     assert len(list(tmp_path.glob("*-ds.pem"))) == 5 and not list(tmp_path.glob("*.key"))
+
+
+def test_decode_a_message_outside_the_flow_shows_envelope_and_verifies(capsys: pytest.CaptureFixture[str]) -> None:
+    """Any GBCS message (here a DCC join command, 8.11 CCS01) decodes to its envelope and raw content."""
+    path = next((RTDS / "8.11_CCS01").glob("*COMMAND_GBCS.HEX"))
+    assert main(["gbcs", "decode", str(path), "--json", "--keystore", str(KEYSTORE)]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["payload"]["type"] == "UnmodelledPayload"
+    assert document["grouping_header"]["message_code_name"].startswith("unknown 0x")
+    assert document["verification"]["ok"] is True

@@ -61,7 +61,8 @@ def test_other_information_of_odd_length_is_rejected() -> None:
     data = bytearray(CCS08)
     data[30] = 0x03  # other-information length 3
     error = _error(bytes(data))
-    assert error.field == "other-information" and "2, 10, 18 or 26" in error.reason
+    assert error.field == "other-information" and "must be 2, 10, 18, 26 or more" in error.reason
+    assert error.offset == 31
 
 
 def test_trailing_bytes_are_an_error() -> None:
@@ -105,6 +106,7 @@ def test_unknown_message_code_is_named() -> None:
     data[31:33] = b"\x00\x99"
     error = _error(bytes(data))
     assert error.field == "message code" and "0x0099" in error.reason
+    assert error.offset == 31
 
 
 def test_tampered_signature_and_mac_verify_invalid() -> None:
