@@ -86,12 +86,23 @@ class MessageProtection:
         return security.sign_general_signing(message, key)
 
     def mac_key(self, header: GroupingHeader) -> bytes:
-        """The GMAC key of ``header``'s message, from whichever side's KA private key we hold."""
+        """The GMAC key of ``header``'s message: the sender's KA private key with the peer's KA public key.
+
+        The sender is the ACB for a command, the device for a response or alert. Without the
+        sender's private key, the receiver's private key and the sender's public key make the same
+        key (how a receiver recomputes a MAC). When the store holds two public keys for one EUI-64
+        (an emulated device and the RTDS device of the same id), the first store of a
+        :class:`CombinedKeyStore` wins: list the emulated devices first.
+        """
         parties = security.mac_parties(header, self.access_control_broker)
-        keys = self._mac_keys(header, parties, include_prepayment=False)
-        if not keys:
-            raise KeyNotFound(parties.remote_party, KeyUsage.KEY_AGREEMENT, private=True)
-        return keys[0]
+        sender, peer = ((parties.remote_party, parties.device) if header.cra_flag is CraFlag.COMMAND
+                        else (parties.device, parties.remote_party))
+        for mine, theirs in ((sender, peer), (peer, sender)):
+            secrets = private_keys(self.keys, mine, KeyUsage.KEY_AGREEMENT)
+            publics = public_keys(self.keys, theirs, KeyUsage.KEY_AGREEMENT)
+            if secrets and publics:
+                return security.derive_mac_key(private_key(self.keys, mine, KeyUsage.KEY_AGREEMENT), publics[0], header)
+        raise KeyNotFound(sender, KeyUsage.KEY_AGREEMENT, private=True)
 
     def mac(self, message: GeneralSigning, *, invocation_counter: int = 0) -> GeneralCiphering:
         signing = message if message.signature is not None else GeneralSigning(message.header, message.content, b"")

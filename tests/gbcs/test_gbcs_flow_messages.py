@@ -141,3 +141,14 @@ def test_a_message_without_the_protection_its_use_case_needs_is_not_ok(dcc: Mess
 def test_values_that_do_not_fit_are_encode_errors(build, message: str) -> None:
     with pytest.raises(GbcsEncodeError, match=message):
         build()
+
+
+def test_device_mac_uses_the_emulated_key_even_beside_the_rtds_device_key(devices: DeviceKeyStore) -> None:
+    """The RTDS keystore holds public keys for the same EUI-64s as the default premises: the
+    sender's own private key decides, whatever order a verifier lists its stores in."""
+    rtds = DirectoryKeyStore(KEYSTORE)
+    command = messages.ecs52_command(0x3F0, SUPPLIER, ESME)
+    reply = MessageProtection(CombinedKeyStore([rtds, devices])).protect(messages.ecs52_response(command.header, VERSION))
+    exported_only = MessageProtection(CombinedKeyStore([devices, rtds]))
+    assert exported_only.verify(decode_message(reply.encode()).envelope).mac is Check.VALID
+    assert MessageProtection(rtds).verify(decode_message(reply.encode()).envelope).mac is Check.INVALID
