@@ -26,6 +26,8 @@ _COMMANDS: dict[str, str] = {
     "fleet": "emulator.fleet.cli",
     "cbke": "emulator.han.security.cli",
     "certify": "emulator.certify.cli",
+    "gbcs": "emulator.gbcs.cli",
+    "keys": "emulator.keys.cli",
 }
 
 

@@ -1,0 +1,1 @@
+"""GBCS key material: remote parties' keys loaded from key stores, emulated devices' TEST ONLY keys."""

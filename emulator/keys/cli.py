@@ -1,0 +1,53 @@
+"""``ch-emulator keys export DIR``: write the emulated devices' TEST ONLY public keys.
+
+The files (``<eui>-ds.pem``, ``<eui>-ka.pem``) are what gbcs-parser's key-store callback and
+``ch-emulator gbcs decode --keystore DIR`` read, so a user can verify what the emulated devices
+sign and MAC. Without ``--device`` the default premises' devices are exported.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..cli import UserError
+from ..eui64 import format_eui64, parse_eui64
+from .devices import DEFAULT_SEED, export_device_keys
+
+
+def _default_devices() -> list[int]:
+    from ..dcc.premises import CHF_ID, ESME_ID, GPF_ID, GSME_ID, PPMID_ID
+
+    return [CHF_ID, GPF_ID, ESME_ID, GSME_ID, PPMID_ID]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    keys = subparsers.add_parser("keys", help="GBCS keys of the emulated devices (TEST ONLY)")
+    sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    export = sub.add_parser("export", help="write <eui>-ds.pem / <eui>-ka.pem for emulated devices")
+    export.add_argument("directory", metavar="DIR", help="where to write the key files (created if missing)")
+    export.add_argument("--seed", type=int, default=DEFAULT_SEED, help="key seed (default: %(default)s)")
+    export.add_argument("--device", action="append", default=[], metavar="EUI",
+                        help="a device EUI-64 (repeatable; default: the default premises' devices)")
+    export.add_argument("--private", action="store_true",
+                        help="also write <eui>-ds.key / <eui>-ka.key private keys (TEST ONLY)")
+    export.set_defaults(func=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    try:
+        devices = [parse_eui64(text) for text in args.device] or _default_devices()
+    except ValueError as exc:
+        raise UserError(f"--device: {exc}") from None
+    if args.seed < 0 or args.seed >= 1 << 128:
+        raise UserError(f"--seed {args.seed}: must be between 0 and 2**128 - 1")
+    target = Path(args.directory)
+    if target.exists() and not target.is_dir():
+        raise UserError(f"{target} exists and is not a directory")
+    try:
+        written = export_device_keys(target, devices, seed=args.seed, include_private=args.private)
+    except OSError as exc:
+        raise UserError(f"{target}: {exc.strerror or exc}") from None
+    names = ", ".join(format_eui64(eui) for eui in sorted(set(devices)))
+    print(f"wrote {len(written)} TEST ONLY key files for {names} (seed {args.seed}) to {target}")
+    return 0
