@@ -4,6 +4,10 @@ A :class:`Fault` is data: the client-profile fields, device faults and per-devic
 sets, how it treats the device's frames on the air, what it does mid-transfer, and the outcome a
 correct emulator must show (``succeeded`` when the system recovers, otherwise the failure reason
 the fleet reports). docs/faults.md describes each one and the real-world problem behind it.
+
+It is plain data that names switches of the lower layers, so scenarios (``faults = [...]`` on a
+device) and fleets (``[faults] NAME = PCT``) share one vocabulary; the composition root
+(:mod:`emulator.scenario.injection`) turns a name into what it switches.
 """
 
 from __future__ import annotations
@@ -25,9 +29,13 @@ class Fault:
     device: Mapping[str, Any] = field(default_factory=dict)  # DeviceFaults changes
     server: Mapping[str, Any] = field(default_factory=dict)  # ServerPolicy changes for this device
     sleepy: bool = False  # radio: frames wait for the device's poll
-    frames: str | None = None  # an air rule, see emulator.fleet.shard.AirFaults
+    frames: str | None = None  # an air rule, see emulator.scenario.injection.AirFaults
     mid_transfer: str | None = None  # "reboot", "slow_reannounce" or "server_restart" at 50 %
     burst: BurstLoss | None = None  # burst loss on the premises' channel
+
+
+AIR_RULES = ("first_request", "first_response", "request_confirm_lost", "response_confirm_lost")
+MID_TRANSFER = ("reboot", "slow_reannounce", "server_restart")
 
 
 def _catalogue(*faults: Fault) -> dict[str, Fault]:
