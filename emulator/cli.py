@@ -20,7 +20,7 @@ _COMMANDS: dict[str, str] = {
     "scenario": "emulator.scenario.cli",
     "serve": "emulator.scenario.serve",
     "submit": "emulator.scenario.submit",
-    "ncp-sim": "emulator.han.ezsp.cli",
+    "ncp-sim": "emulator.scenario.ncp_sim",
     "hil": "emulator.hil.cli",
     "fleet": "emulator.fleet.cli",
 }

@@ -13,7 +13,7 @@ import tomllib
 import types
 import typing
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping, Self
 
 from emulator.eui64 import parse_eui64
 
@@ -109,17 +109,20 @@ class StrictTable:
                 raise self.fail(key, str(exc)) from None
         return out
 
-    def overrides(self, cls: type) -> dict[str, Any]:
+    def overrides(self, cls: type, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
         """Every key of this table as a field override of dataclass ``cls``.
 
         Each value is checked against the field's annotation (``int``, ``float``, ``bool``,
         ``str``, an :class:`enum.Enum` by value, or ``X | None`` of those), so a wrong type is an
-        error naming the key here, not a ``TypeError`` deep inside the engine later.
+        error naming the key here, not a ``TypeError`` deep inside the engine later. Keys in
+        ``skip`` are left to the caller.
         """
         hints = typing.get_type_hints(cls)
         names = sorted(f.name for f in dataclasses.fields(cls) if f.init)
         changes: dict[str, Any] = {}
         for key in self.data:
+            if key in skip:
+                continue
             if key not in names:
                 raise self.fail(key, f"unknown setting (known: {', '.join(names)})")
             changes[key] = self.typed(key, hints[key])
@@ -146,10 +149,10 @@ class StrictTable:
             return value
         raise self.fail(key, f"expected {' or '.join(k.__name__ for k in simple)}, got {value!r}")
 
-    def table(self, key: str, *, required: bool = False) -> "StrictTable":
+    def table(self, key: str, *, required: bool = False) -> Self:
         return type(self)(self.get(key, dict, {}, required=required), self.where(key), self.source)
 
-    def tables(self, key: str) -> list["StrictTable"]:
+    def tables(self, key: str) -> list[Self]:
         items = self.get(key, list, [])
         return [type(self)(item, f"{self.where(key)}[{i}]", self.source) for i, item in enumerate(items)]
 

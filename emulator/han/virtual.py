@@ -88,6 +88,7 @@ class VirtualHan:
         seed: int = 0,
         ack_timeout: float = 0.05,
         link: LinkModel | None = None,
+        manipulator: Manipulator | None = None,
     ) -> None:
         if not 0.0 <= loss <= 1.0:
             raise ValueError(f"loss must be a probability in [0, 1], got {loss}")
@@ -102,7 +103,7 @@ class VirtualHan:
         self._by_eui: dict[int, VirtualPort] = {}
         self._by_nwk: dict[int, VirtualPort] = {}
         self._hooks: list[TraceHook] = []
-        self._manipulator: Manipulator | None = None
+        self._manipulator: Manipulator | None = manipulator
         self.link = link
         self.frames_sent = 0
         self.frames_lost = 0
