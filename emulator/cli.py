@@ -14,6 +14,10 @@ import logging
 import sys
 from typing import Sequence
 
+from emulator.errors import UserError
+
+__all__ = ["UserError", "build_parser", "main"]
+
 # subcommand name -> module exposing register(subparsers)
 _COMMANDS: dict[str, str] = {
     "image": "emulator.ota.image.cli",
@@ -24,10 +28,6 @@ _COMMANDS: dict[str, str] = {
     "hil": "emulator.hil.cli",
     "fleet": "emulator.fleet.cli",
 }
-
-
-class UserError(Exception):
-    """A mistake in the user's input: printed as one line, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
