@@ -151,7 +151,7 @@ class MidTransferFaults:
         if event.fields.get("percent", 0) < MID_TRANSFER_PERCENT:
             return
         what = self.pending.pop(event.device)
-        self.clock.call_soon(self.play, event.device, what)
+        self.clock.call_later(0.0, self.play, event.device, what)
 
     def play(self, eui64: int, what: str) -> None:
         if what == "server_restart":

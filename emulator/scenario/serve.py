@@ -113,8 +113,8 @@ async def _serve(args: argparse.Namespace, scenario: Scenario, journal: str | Te
     try:
         site = web.TCPSite(runner, args.host, args.port)
         await site.start()
-        for sock in site._server.sockets if site._server else []:  # type: ignore[union-attr]
-            host, port = sock.getsockname()[:2]
+        for address in runner.addresses:
+            host, port = address[:2]
             print(f"serving DUIS on http://{host}:{port}/api/v1/serviceD", file=sys.stderr, flush=True)
         await stop.wait()
     finally:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-UserMessageSink = Callable[[UserMessage], None]
+UserMessageSink = Callable[[UserMessage], object]
 
 # Clock time 0 of a scenario: a fixed date, so runs are reproducible to the byte.
 SCENARIO_EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -10,7 +10,7 @@ configuration setters in :attr:`CommandHandlers.ACCEPTED`, which succeed without
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, TypeVar
 
 import bellows.types as t
 
@@ -20,14 +20,15 @@ from .session import Endpoint, HostSession
 _LOGGER = logging.getLogger(__name__)
 
 Handler = Callable[["CommandHandlers", dict[str, Any]], dict[str, Any]]
+H = TypeVar("H", bound=Callable[..., dict[str, Any]])
 
 STACK_TYPE_ZIGBEE_PRO = 2
 
 
-def command(name: str) -> Callable[[Handler], Handler]:
+def command(name: str) -> Callable[[H], H]:
     """Mark a method as the handler of EZSP command ``name``."""
 
-    def mark(func: Handler) -> Handler:
+    def mark(func: H) -> H:
         func.ezsp_command = name  # type: ignore[attr-defined]
         return func
 
