@@ -53,10 +53,16 @@ class DeviceBehaviour:
     """A sleepy device's poll interval (None: the radio model's)."""
 
 
-class HanMedium(Protocol):
+class NodeMedium(Protocol):
     """Where nodes attach: a :class:`VirtualHan`, or the air behind an emulated dongle."""
 
     def attach(self, eui64: int, nwk: int) -> HanTransport: ...
+
+
+class HanMedium(NodeMedium, Protocol):
+    """A medium a premises can put its frame-level faults on."""
+
+    def set_manipulator(self, manipulator: Manipulator | None) -> None: ...
 
 
 def default_profile(device_type: DeviceType, manufacturer_code: int, image_type: int,
@@ -76,7 +82,7 @@ def default_profile(device_type: DeviceType, manufacturer_code: int, image_type:
 
 def build_devices(
     spec: PremisesSpec,
-    han: HanMedium,
+    han: NodeMedium,
     clock: Clock,
     bus: EventBus,
     *,
@@ -153,7 +159,7 @@ class Premises:
         elif radio is not None:
             raise ValueError(f"premises {spec.premises_id}: a radio model needs the premises' own virtual HAN")
         elif manipulator is not None:
-            han.set_manipulator(manipulator)  # type: ignore[attr-defined]
+            han.set_manipulator(manipulator)
         self.han: Any = han
         for eui64, interval in (sleepy or {}).items():
             if radio is not None:
