@@ -129,7 +129,10 @@ def premises_plan(spec: FleetSpec, index: int) -> tuple[PremisesSpec, dict[int, 
     return spec_, extra
 
 
-def fleet_scenario(spec: FleetSpec, plans: list[tuple[PremisesSpec, dict[int, tuple[DeviceType, Fault | None, Any]]]]) -> Scenario:
+Plan = tuple[PremisesSpec, dict[int, tuple[DeviceType, Fault | None, Any]]]
+
+
+def fleet_scenario(spec: FleetSpec, plans: list[Plan]) -> Scenario:
     """The scenario a wave of the fleet is: its premises, each device's fault (by catalogue
     name) and sleepiness, and the fleet's radio model; built by the same composition root as
     ``run``, ``submit`` and ``serve``."""

@@ -343,7 +343,8 @@ def _premises(reader: _Reader, base: Path | None) -> tuple[PremisesSpec, dict[in
         if poll is not None and poll <= 0:
             raise dev.fail("poll_interval_s", "must be positive")
         if profile_changes or fault_changes or catalogue or sleepy is not None or poll is not None:
-            behaviours[eui] = DeviceBehaviour(profile_changes, DeviceFaults(**fault_changes), catalogue, sleepy, poll)
+            behaviours[eui] = DeviceBehaviour(profile_changes, DeviceFaults(**fault_changes), catalogue,
+                                              sleepy, poll)
         dev.done()
     reader.done()
     spec = PremisesSpec(spec.premises_id, hub if hub is not None else spec.comms_hub, tuple(devices.values()), suppliers)
