@@ -34,10 +34,6 @@ class Fault:
     burst: BurstLoss | None = None  # burst loss on the premises' channel
 
 
-AIR_RULES = ("first_request", "first_response", "request_confirm_lost", "response_confirm_lost")
-MID_TRANSFER = ("reboot", "slow_reannounce", "server_restart")
-
-
 def _catalogue(*faults: Fault) -> dict[str, Fault]:
     return {f.name: f for f in faults}
 
