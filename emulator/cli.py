@@ -15,13 +15,17 @@ import os
 import sys
 from typing import Sequence
 
+from emulator.errors import UserError
+
+__all__ = ["UserError", "build_parser", "main"]
+
 # subcommand name -> module exposing register(subparsers)
 _COMMANDS: dict[str, str] = {
     "image": "emulator.ota.image.cli",
     "scenario": "emulator.scenario.cli",
     "serve": "emulator.scenario.serve",
     "submit": "emulator.scenario.submit",
-    "ncp-sim": "emulator.han.ezsp.cli",
+    "ncp-sim": "emulator.scenario.ncp_sim",
     "hil": "emulator.hil.cli",
     "fleet": "emulator.fleet.cli",
     "cbke": "emulator.han.security.cli",
@@ -29,10 +33,6 @@ _COMMANDS: dict[str, str] = {
     "gbcs": "emulator.gbcs.cli",
     "keys": "emulator.keys.cli",
 }
-
-
-class UserError(Exception):
-    """A mistake in the user's input: printed as one line, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,9 +7,13 @@ keys nobody asked for. Subclasses set :attr:`error` to their own exception type.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import tomllib
+import types
+import typing
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping, Self
 
 from emulator.eui64 import parse_eui64
 
@@ -95,10 +99,60 @@ class StrictTable:
         except ValueError:
             raise self.fail(key, "not hexadecimal") from None
 
-    def table(self, key: str, *, required: bool = False) -> "StrictTable":
+    def eui_keys(self) -> list[tuple[str, int]]:
+        """Every key of this table read as an EUI-64 (``{ "00-DB-…" = … }`` tables), in order."""
+        out = []
+        for key in self.data:
+            try:
+                out.append((key, parse_eui64(key)))
+            except ValueError as exc:
+                raise self.fail(key, str(exc)) from None
+        return out
+
+    def overrides(self, cls: type, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Every key of this table as a field override of dataclass ``cls``.
+
+        Each value is checked against the field's annotation (``int``, ``float``, ``bool``,
+        ``str``, an :class:`enum.Enum` by value, or ``X | None`` of those), so a wrong type is an
+        error naming the key here, not a ``TypeError`` deep inside the engine later. Keys in
+        ``skip`` are left to the caller.
+        """
+        hints = typing.get_type_hints(cls)
+        names = sorted(f.name for f in dataclasses.fields(cls) if f.init)
+        changes: dict[str, Any] = {}
+        for key in self.data:
+            if key in skip:
+                continue
+            if key not in names:
+                raise self.fail(key, f"unknown setting (known: {', '.join(names)})")
+            changes[key] = self.typed(key, hints[key])
+        return changes
+
+    def typed(self, key: str, hint: Any) -> Any:
+        """The value of ``key`` checked against the type annotation ``hint``."""
+        self.used.add(key)
+        value = self.data[key]
+        kinds = [k for k in _union_arms(hint) if k is not type(None)]
+        for kind in kinds:
+            if isinstance(kind, type) and issubclass(kind, enum.Enum):
+                try:
+                    return kind(value)
+                except ValueError:
+                    known = ", ".join(repr(m.value) for m in kind)
+                    raise self.fail(key, f"{value!r} is not one of {known}") from None
+        simple = tuple(k for k in kinds if k in (int, float, bool, str))
+        if not simple:
+            raise self.fail(key, "cannot be set from a file")
+        if float in simple and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, simple) and not (isinstance(value, bool) and bool not in simple):
+            return value
+        raise self.fail(key, f"expected {' or '.join(k.__name__ for k in simple)}, got {value!r}")
+
+    def table(self, key: str, *, required: bool = False) -> Self:
         return type(self)(self.get(key, dict, {}, required=required), self.where(key), self.source)
 
-    def tables(self, key: str) -> list["StrictTable"]:
+    def tables(self, key: str) -> list[Self]:
         items = self.get(key, list, [])
         return [type(self)(item, f"{self.where(key)}[{i}]", self.source) for i, item in enumerate(items)]
 
@@ -109,3 +163,9 @@ class StrictTable:
                 f"{self.source}: {self.path or 'top level'}: unknown key(s) {', '.join(unknown)}"
                 f" (known: {', '.join(sorted(self.used))})"
             )
+
+
+def _union_arms(hint: Any) -> tuple[Any, ...]:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return typing.get_args(hint)
+    return (hint,)

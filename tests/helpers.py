@@ -15,8 +15,7 @@ from typing import Any, Iterable, Mapping, TypeVar
 
 from emulator.dcc.premises import PremisesSpec, default_premises
 from emulator.dcc.smi import DeviceType as SmiDeviceType
-from emulator.devices.device import DeviceType, EmulatedDevice
-from emulator.devices.verification import make_verifier
+from emulator.devices.device import EmulatedDevice
 from emulator.han.packet import ApsPacket, OTA_CLUSTER, format_eui64
 from emulator.han.virtual import VirtualHan
 from emulator.hub.comms_hub import CommsHub
@@ -27,12 +26,10 @@ from emulator.ota.policy import ServerPolicy
 from emulator.ota.sessions import SessionStore
 from emulator.runtime.clock import VirtualClock
 from emulator.runtime.events import Event, EventBus, EventCollector
-from emulator.scenario.premises import HUB_NWK, DeviceBehaviour, Premises, default_profile
+from emulator.scenario.premises import DeviceBehaviour, Premises
 from emulator.scenario.samples import load_sample, trusted_key
 
 T = TypeVar("T")
-
-HAN_TYPES = {t.value: t for t in DeviceType}
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,33 +155,12 @@ def build_site(
     sessions: SessionStore | None = None,
     seed: int = 0,
 ) -> Site:
-    """A premises in virtual time. With ``sessions`` the hub is built directly around that
-    store (the :class:`Premises` builder always gives the hub a memory store)."""
+    """A premises in virtual time, its hub around ``sessions`` (default: a memory store)."""
     clock = VirtualClock()
     bus = EventBus(clock)
-    spec = premises_spec(devices)
-    if sessions is None:
-        premises = Premises(spec, clock, bus, policy=policy, behaviours=behaviours,
-                            trusted_key=trusted_key(), seed=seed)
-        return Site(clock, bus, premises.han, premises.hub, premises.devices)
-    han = VirtualHan(clock, seed=seed)
-    hub = CommsHub(spec.comms_hub, han.attach(spec.comms_hub, HUB_NWK), clock, bus, policy=policy,
-                   sessions=sessions)
-    built: dict[int, EmulatedDevice] = {}
-    nwk = 0x1000
-    for d in spec.devices:
-        device_type = HAN_TYPES.get(d.device_type.value)
-        if device_type is None:
-            continue
-        nwk += 0x0101
-        behaviour = (behaviours or {}).get(d.eui64, DeviceBehaviour())
-        profile = default_profile(device_type, d.manufacturer_code, d.image_type, d.hardware_version,
-                                  d.firmware_version).with_(**behaviour.profile_changes)
-        built[d.eui64] = EmulatedDevice(
-            d.eui64, device_type, profile, han.attach(d.eui64, nwk), clock, bus, hub_eui64=spec.comms_hub,
-            hub_nwk=HUB_NWK, verifier=make_verifier(d.manufacturer_code, d.image_type, trusted_key()),
-            faults=behaviour.faults)
-    return Site(clock, bus, han, hub, built)
+    premises = Premises(premises_spec(devices), clock, bus, policy=policy, sessions=sessions,
+                        behaviours=behaviours, trusted_key=trusted_key(), seed=seed)
+    return Site(clock, bus, premises.han, premises.hub, premises.devices)
 
 
 def sample(device_type: str) -> bytes:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
+
 import pytest
 
 from emulator.config import StrictTable, read_toml
@@ -51,3 +54,41 @@ def test_read_toml_errors_name_the_file(tmp_path):
     binary.write_bytes(b"\xff\xfe")
     with pytest.raises(MyError, match=r"bin.toml: not UTF-8 text \(byte 0\)"):
         read_toml(binary, MyError)
+
+
+class Mode(enum.Enum):
+    FAST = "fast"
+    SLOW = "slow"
+
+
+@dataclass
+class Settings:
+    count: int = 1
+    period_s: float = 1.0
+    enabled: bool = False
+    name: str = "x"
+    limit: int | None = None
+    mode: Mode = Mode.FAST
+
+
+def test_dataclass_overrides_are_type_checked_against_the_fields() -> None:
+    good = Table({"count": 3, "period_s": 2, "enabled": True, "limit": 7, "mode": "slow"}, "ota", "s.toml")
+    assert good.overrides(Settings) == {"count": 3, "period_s": 2.0, "enabled": True, "limit": 7, "mode": Mode.SLOW}
+    assert isinstance(good.overrides(Settings)["period_s"], float)
+    cases = [
+        ({"count": "3"}, r"s.toml: ota.count: expected int, got '3'"),
+        ({"count": True}, r"s.toml: ota.count: expected int, got True"),
+        ({"limit": 1.5}, r"s.toml: ota.limit: expected int, got 1.5"),
+        ({"enabled": 1}, r"s.toml: ota.enabled: expected bool, got 1"),
+        ({"mode": "medium"}, r"s.toml: ota.mode: 'medium' is not one of 'fast', 'slow'"),
+        ({"cuont": 1}, r"s.toml: ota.cuont: unknown setting \(known: count, enabled, limit, mode, name, period_s\)"),
+    ]
+    for data, message in cases:
+        with pytest.raises(MyError, match=message):
+            Table(data, "ota", "s.toml").overrides(Settings)
+
+
+def test_eui_keyed_tables_name_a_bad_key() -> None:
+    table = Table({"00-DB-12-34-56-78-90-A4": "N19", "00-DB": "N18"}, "csp.devices", "s.toml")
+    with pytest.raises(MyError, match=r"s.toml: csp.devices.00-DB: EUI-64 '00-DB' must have 8 bytes"):
+        table.eui_keys()

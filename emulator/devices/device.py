@@ -103,14 +103,12 @@ class EmulatedDevice:
     def power_off(self) -> None:
         self.powered = False
         self._timers.cancel_all()
-        if hasattr(self.transport, "detach"):
-            self.transport.detach()  # type: ignore[attr-defined]
+        self.transport.detach()
         self.bus.emit(self.source, "power_off", self.eui64, offset=self.client.file_offset)
 
     def power_on(self, *, reannounce_delay_s: float | None = None) -> None:
         self.powered = True
-        if hasattr(self.transport, "reattach"):
-            self.transport.reattach()  # type: ignore[attr-defined]
+        self.transport.reattach()
         self._execute(self.client.reboot(self.clock.now(), reannounce_delay_s=reannounce_delay_s))
 
     # -- receive -------------------------------------------------------------------------------

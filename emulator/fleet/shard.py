@@ -11,7 +11,7 @@ import logging
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from emulator.dcc.csp import CspPolicy
@@ -25,14 +25,14 @@ from emulator.dcc.premises import (
 )
 from emulator.dcc.service_requests import RequestHeader, UpdateFirmware, UpdatePPMIDFirmware
 from emulator.dcc.smi import DeviceType as SmiDeviceType
-from emulator.devices.device import DeviceFaults, DeviceType, EmulatedDevice
-from emulator.han.packet import OTA_CLUSTER, ApsPacket, format_eui64
-from emulator.han.radio import RadioChannel
-from emulator.han.virtual import Verdict
+from emulator.devices.device import DeviceType
+from emulator.han.packet import format_eui64
 from emulator.ota.image import parse_image
 from emulator.runtime.clock import VirtualClock
 from emulator.runtime.events import Event, EventBus
+from emulator.scenario.injection import AirFaults
 from emulator.scenario.premises import DeviceBehaviour
+from emulator.scenario.spec import Scenario
 from emulator.scenario.system import DccSystem
 
 from .faults import FAULTS, Fault
@@ -129,33 +129,23 @@ def premises_plan(spec: FleetSpec, index: int) -> tuple[PremisesSpec, dict[int, 
     return spec_, extra
 
 
-class AirFaults:
-    """The frame-level faults of one premises, as a VirtualHan manipulator."""
+Plan = tuple[PremisesSpec, dict[int, tuple[DeviceType, Fault | None, Any]]]
 
-    def __init__(self) -> None:
-        self.rules: dict[int, str] = {}
-        self.armed = False
 
-    def __call__(self, packet: ApsPacket) -> Verdict | None:
-        if not self.armed or packet.cluster != OTA_CLUSTER:
-            return None
-        rules = self.rules
-        rule = rules.get(packet.src)
-        if rule is not None:
-            if rule == "first_request":
-                del rules[packet.src]
-                return Verdict(drop=True)
-            if rule == "request_confirm_lost":
-                return Verdict(confirm_lost=True)
-        rule = rules.get(packet.dst)
-        if rule is not None:
-            if rule == "first_response" and packet.payload[2:3] != b"\x00":  # not an Image Notify
-                del rules[packet.dst]
-                return Verdict(drop=True)
-            if rule == "response_confirm_lost":
-                # The device's next request collides with its acknowledgement of this response.
-                return Verdict(confirm_lost=True)
-        return None
+def fleet_scenario(spec: FleetSpec, plans: list[Plan]) -> Scenario:
+    """The scenario a wave of the fleet is: its premises, each device's fault (by catalogue
+    name) and sleepiness, and the fleet's radio model; built by the same composition root as
+    ``run``, ``submit`` and ``serve``."""
+    behaviours: dict[int, DeviceBehaviour] = {}
+    for _pspec, extra in plans:
+        for eui, (_device_type, fault, mix) in extra.items():
+            catalogue = (fault.name,) if fault is not None else ()
+            if catalogue or mix.sleepy is not None or mix.poll_interval_s is not None:
+                behaviours[eui] = DeviceBehaviour(catalogue=catalogue, sleepy=mix.sleepy,
+                                                  poll_interval_s=mix.poll_interval_s)
+    return Scenario(name="fleet", source="fleet", premises=[p for p, _ in plans], behaviours=behaviours,
+                    csp_policy=CspPolicy(), seed=spec.seed, radio=spec.radio,
+                    han_latency_s=0.005 if spec.radio is None else 0.0)
 
 
 class Shard:
@@ -167,53 +157,23 @@ class Shard:
         self.clock = VirtualClock()
         self.bus = EventBus(self.clock)
         plans = [premises_plan(spec, i) for i in indices]
-        behaviours: dict[int, DeviceBehaviour] = {}
         self.tracked: dict[int, _Tracked] = {}
         for (pspec, extra), index in zip(plans, indices):
             for eui, (device_type, fault, _mix) in extra.items():
                 self.tracked[eui] = _Tracked(index, device_type, fault)
-                if fault is not None and (fault.profile or fault.device):
-                    behaviours[eui] = DeviceBehaviour(dict(fault.profile), DeviceFaults(**fault.device))
-        from emulator.scenario.samples import trusted_key
-
-        csp_policy = CspPolicy()
-        self.system = DccSystem(self.clock, self.bus, [p for p, _ in plans], csp_policy=csp_policy,
-                                behaviours=behaviours, trusted_key=trusted_key(),
-                                han_latency=0.005 if spec.radio is None else 0.0, seed=spec.seed)
-        self._wan_delay = csp_policy.default_wan_delay
+        self.scenario = fleet_scenario(spec, plans)
         self._images = {image.device_type: image.data for image in spec.images}
         references: dict[tuple[int, int, int], bytes] = {}
         for data in self._images.values():
             header = parse_image(data).header
             references[(header.manufacturer_code, header.image_type, header.file_version)] = data
-        lookup = references.get
-        self._air: list[AirFaults] = []
-        self._sites = {}
-        for (pspec, extra), index in zip(plans, indices):
-            site = self.system.premises[pspec.premises_id]
-            self._sites[index] = site
-            channel = None
-            if spec.radio is not None:
-                channel = RadioChannel(spec.radio, seed=(spec.seed * 1_000_003 + index) & 0xFFFFFFFF)
-                site.han.set_link_model(channel)
-            air = AirFaults()
-            for eui, (device_type, fault, mix) in extra.items():
-                device: EmulatedDevice = site.devices[eui]
-                device.client.reference_images = lookup
-                sleepy = mix.sleepy if mix.sleepy is not None else device_type is DeviceType.GSME
-                if fault is not None:
-                    sleepy = sleepy or fault.sleepy
-                    if fault.server:
-                        site.hub.set_device_policy(eui, **fault.server)
-                    if fault.frames:
-                        air.rules[eui] = fault.frames
-                    if fault.burst is not None and channel is not None:
-                        channel.params = replace(channel.params, burst=fault.burst)
-                if sleepy and channel is not None:
-                    channel.set_sleepy(eui, mix.poll_interval_s)
-            if air.rules:
-                site.han.set_manipulator(air)
-                self._air.append(air)
+        # Mid-transfer faults are played by _observe, which tracks every device's outcome.
+        self.system = DccSystem.from_scenario(self.scenario, self.clock, self.bus, first_index=indices.start,
+                                              mid_transfer_faults=False, reference_images=references.get)
+        self._wan_delay = self.scenario.csp_policy.default_wan_delay
+        self._air: list[AirFaults] = self.system.air_faults
+        self._sites = {index: self.system.premises[pspec.premises_id]
+                       for (pspec, _extra), index in zip(plans, indices)}
         self._armed_at = SR_AT_S + self._wan_delay
         self.bus.subscribe(self._observe)
         self._open = len(self.tracked)

@@ -56,6 +56,13 @@ class HanTransport(abc.ABC):
         """The network address of a known node, or ``None``."""
         return None
 
+    def detach(self) -> None:
+        """Leave the network: a powered-off or rebooting node hears nothing. A backend whose
+        medium can model that overrides this (a real radio cannot switch a device off)."""
+
+    def reattach(self) -> None:
+        """Join the network again after :meth:`detach`."""
+
     async def start(self) -> None:
         await self._start()
 

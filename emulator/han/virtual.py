@@ -39,10 +39,17 @@ Manipulator = Callable[[ApsPacket], Verdict | None]
 
 
 class LinkResult(Protocol):
-    delivered: bool
-    delay: float
-    confirmed: bool
-    confirm_delay: float
+    @property
+    def delivered(self) -> bool: ...
+
+    @property
+    def delay(self) -> float: ...
+
+    @property
+    def confirmed(self) -> bool: ...
+
+    @property
+    def confirm_delay(self) -> float: ...
 
 
 class LinkModel(Protocol):
@@ -88,6 +95,7 @@ class VirtualHan:
         seed: int = 0,
         ack_timeout: float = 0.05,
         link: LinkModel | None = None,
+        manipulator: Manipulator | None = None,
     ) -> None:
         if not 0.0 <= loss <= 1.0:
             raise ValueError(f"loss must be a probability in [0, 1], got {loss}")
@@ -102,7 +110,7 @@ class VirtualHan:
         self._by_eui: dict[int, VirtualPort] = {}
         self._by_nwk: dict[int, VirtualPort] = {}
         self._hooks: list[TraceHook] = []
-        self._manipulator: Manipulator | None = None
+        self._manipulator: Manipulator | None = manipulator
         self.link = link
         self.frames_sent = 0
         self.frames_lost = 0
@@ -167,13 +175,13 @@ class VirtualHan:
         if self.loss and self._rng.random() < self.loss:
             self._lose(packet, on_delivery)
             return
-        port = self._by_eui.get(packet.dst) or self._by_nwk.get(packet.dst_nwk)
-        if port is None or not port.attached:
+        target = self._by_eui.get(packet.dst) or self._by_nwk.get(packet.dst_nwk)
+        if target is None or not target.attached:
             self._lose(packet, on_delivery)
             return
         if link is None:
             status = DeliveryStatus.FAILED if confirm_lost else DeliveryStatus.DELIVERED
-            call_later(delay, _arrive, port, packet, on_delivery, status)
+            call_later(delay, _arrive, target, packet, on_delivery, status)
             return
         result = link.unicast(packet, self.clock.now())
         if not result.delivered:
@@ -185,7 +193,7 @@ class VirtualHan:
         status = DeliveryStatus.DELIVERED if ok else DeliveryStatus.FAILED
         # The sender hears the outcome when the frame lands, not an acknowledgement airtime later:
         # half a millisecond early, for one scheduler entry a frame instead of two.
-        call_later(delay + result.delay, _arrive, port, packet, on_delivery, status)
+        call_later(delay + result.delay, _arrive, target, packet, on_delivery, status)
 
     def _lose(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> None:
         self.frames_lost += 1

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from emulator.dcc.premises import PremisesSpec
 from emulator.dcc.smi import DeviceType
-from emulator.han.ezsp.sim import RadioSite
+from emulator.scenario.ezsp_sim import RadioSite
 from emulator.han.packet import format_eui64
 from emulator.runtime.clock import Clock
 

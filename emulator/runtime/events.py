@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
 
-from emulator.han.packet import format_eui64
+from emulator.eui64 import format_eui64
 from emulator.runtime.clock import Clock
 
 _LOGGER = logging.getLogger(__name__)

@@ -10,8 +10,9 @@ from typing import Any
 
 from emulator.runtime.events import JsonLinesPrinter, TimelinePrinter
 
+from .backends import HAN_BACKENDS, HanOptions, han_backend
+
 DEMO_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "demo.toml"
-HAN_BACKENDS = ("virtual", "ezsp-sim")
 
 
 def register(subparsers: Any) -> None:
@@ -28,7 +29,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per event and line")
     parser.add_argument("--pcap", metavar="FILE", help="write every HAN frame to a pcap file (Wireshark)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
-    parser.add_argument("--han", choices=HAN_BACKENDS, default="virtual",
+    parser.add_argument("--han", choices=tuple(HAN_BACKENDS), default="virtual",
                         help="virtual: virtual time on a virtual HAN (default); ezsp-sim: real time, each hub "
                              "on bellows through its own emulated EZSP dongle (docs/ezsp.md)")
     parser.add_argument("--ezsp-version", type=int, choices=(8, 13), default=8,
@@ -42,7 +43,6 @@ def demo_command(args: argparse.Namespace) -> int:
 def run_command(args: argparse.Namespace) -> int:
     from emulator.cli import UserError
 
-    from .runner import ScenarioRun
     from .spec import ScenarioError, load_scenario
 
     try:
@@ -52,12 +52,12 @@ def run_command(args: argparse.Namespace) -> int:
     if args.seed is not None:
         scenario.seed = args.seed
     printer = JsonLinesPrinter(sys.stdout) if args.json else TimelinePrinter(sys.stdout)
-    han = getattr(args, "han", "virtual")
+    play = han_backend(getattr(args, "han", "virtual"))
+    options = HanOptions(observers=[printer], pcap=args.pcap, ezsp_version=getattr(args, "ezsp_version", 8))
     try:
-        if han == "virtual":
-            result = ScenarioRun(scenario, observers=[printer], pcap=args.pcap).run()
-        else:
-            result = _run_on_radio(scenario, args, printer)
+        result = play(scenario, options)
+    except ScenarioError as exc:
+        raise UserError(str(exc)) from None
     except OSError as exc:
         if args.pcap and exc.filename == args.pcap:
             raise UserError(f"cannot write capture {args.pcap}: {exc.strerror}") from None
@@ -67,23 +67,6 @@ def run_command(args: argparse.Namespace) -> int:
     else:
         _print_summary(result)
     return 0 if result.ok else 1
-
-
-def _run_on_radio(scenario: Any, args: argparse.Namespace, printer: Any) -> Any:
-    import asyncio
-
-    from emulator.cli import UserError
-    from emulator.han.ezsp.sim import EzspSimRadios
-    from emulator.han.transport import TransportError
-
-    from .runner import RadioScenarioRun
-
-    run = RadioScenarioRun(scenario, EzspSimRadios(ezsp_version=args.ezsp_version), observers=[printer],
-                           pcap=args.pcap)
-    try:
-        return asyncio.run(run.run())
-    except (TransportError, asyncio.TimeoutError) as exc:
-        raise UserError(f"the emulated EZSP dongle did not come up: {exc or 'timeout'}") from None
 
 
 def _print_summary(result: Any) -> None:

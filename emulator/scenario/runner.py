@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 from emulator.dcc.service_requests import (
     ActivateFirmware,
@@ -33,8 +33,11 @@ from emulator.dcc.premises import PremisesSpec
 from emulator.runtime.clock import AsyncioClock, Clock, VirtualClock
 from emulator.runtime.events import Event, EventBus
 
-from .spec import Expectation, RequestSpec, Scenario
-from .system import DccSystem
+from .spec import Expectation, RequestSpec, Scenario, ScenarioError
+from .system import DccSystem, RadioSiteLike
+
+if TYPE_CHECKING:
+    from .backends import HanOptions
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -211,14 +214,6 @@ class _Play:
         )
 
 
-def _system(scenario: Scenario, clock: Clock, bus: EventBus, **radio: Any) -> DccSystem:
-    return DccSystem(
-        clock, bus, scenario.premises, csp_policy=scenario.csp_policy, ota_policy=scenario.ota_policy,
-        behaviours=scenario.behaviours, trusted_key=scenario.trusted_keys, han_latency=scenario.han_latency_s,
-        han_loss=scenario.han_loss, seed=scenario.seed, **radio,
-    )
-
-
 class ScenarioRun:
     """A scenario in virtual time on one virtual HAN per premises: deterministic for a seed."""
 
@@ -229,7 +224,7 @@ class ScenarioRun:
         self.bus = EventBus(self.clock)
         for observer in observers or []:
             self.bus.subscribe(observer)
-        self.system = _system(scenario, self.clock, self.bus)
+        self.system = DccSystem.from_scenario(scenario, self.clock, self.bus)
         self._pcap_writer = None
         if pcap:
             from emulator.han.pcap import PcapWriter
@@ -250,15 +245,14 @@ class ScenarioRun:
         return self._play.result(self.clock.now(), time.perf_counter() - started)
 
 
+def play_virtual(scenario: Scenario, options: "HanOptions") -> RunResult:
+    """The ``virtual`` HAN backend (:mod:`emulator.scenario.backends`)."""
+    return ScenarioRun(scenario, observers=list(options.observers), pcap=options.pcap).run()
+
+
 # -- real time on a radio ----------------------------------------------------------------------
-class RadioSiteLike(Protocol):
-    transport: Any
-    han: Any | None
-    real_devices: frozenset[int]
-
-
 class RadioBackend(Protocol):
-    """Puts each premises' hub on a radio (``emulator.han.ezsp.sim.EzspSimRadios``, a HIL bench)."""
+    """Puts each premises' hub on a radio (``emulator.scenario.ezsp_sim.EzspSimRadios``, a HIL bench)."""
 
     name: str
 
@@ -328,6 +322,9 @@ class RadioScenarioRun:
         self.bus: EventBus | None = None
 
     async def run(self) -> RunResult:
+        if self.scenario.radio is not None:
+            raise ScenarioError(f"{self.scenario.source}: radio: the radio model is for the virtual HAN only "
+                                f"(--han virtual), not {self.radio.name}")
         started = time.perf_counter()
         clock = OwnedClock()
         bus = self.bus = EventBus(clock)
@@ -339,10 +336,7 @@ class RadioScenarioRun:
             sites = await self.radio.open(clock, self.scenario.premises, latency=self.han_latency_s,
                                           loss=self.scenario.han_loss, seed=self.scenario.seed)
             clock.restart()
-            real = frozenset().union(*(s.real_devices for s in sites.values()))
-            hans = {pid: s.han for pid, s in sites.items() if s.han is not None}
-            system = self.system = _system(self.scenario, clock, bus, hub_transports={
-                pid: s.transport for pid, s in sites.items()}, hans=hans, real_devices=real)
+            system = self.system = DccSystem.from_scenario(self.scenario, clock, bus, radio_sites=sites)
             if self.pcap:
                 from emulator.han.pcap import PcapWriter
 

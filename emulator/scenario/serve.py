@@ -78,11 +78,7 @@ def build_service(
     if timeline is not None:
         bus.subscribe(JsonLinesPrinter(timeline) if json_timeline else TimelinePrinter(timeline))
     epoch = datetime.now(timezone.utc)
-    system = DccSystem(
-        clock, bus, scenario.premises, store=Store(db), csp_policy=scenario.csp_policy,
-        ota_policy=scenario.ota_policy, behaviours=scenario.behaviours, trusted_key=scenario.trusted_keys,
-        han_latency=scenario.han_latency_s, han_loss=scenario.han_loss, seed=scenario.seed, epoch=epoch,
-    )
+    system = DccSystem.from_scenario(scenario, clock, bus, store=Store(db), epoch=epoch)
     outbox = Outbox(db, endpoint=user_endpoint, journal=journal, renderer=UserMessageRenderer(epoch=epoch))
     system.add_sink(outbox.put)
     system.start()
@@ -117,8 +113,8 @@ async def _serve(args: argparse.Namespace, scenario: Scenario, journal: str | Te
     try:
         site = web.TCPSite(runner, args.host, args.port)
         await site.start()
-        for sock in site._server.sockets if site._server else []:  # type: ignore[union-attr]
-            host, port = sock.getsockname()[:2]
+        for address in runner.addresses:
+            host, port = address[:2]
             print(f"serving DUIS on http://{host}:{port}/api/v1/serviceD", file=sys.stderr, flush=True)
         await stop.wait()
     finally:

@@ -7,13 +7,12 @@ documented in docs/scenarios.md.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from emulator.config import StrictTable, read_toml
-from emulator.dcc.csp import CspPolicy
+from emulator.dcc.csp import CspOutcome, CspPolicy, HubDelivery
 from emulator.dcc.premises import (
     GAS_SUPPLIER_ID,
     GAS_SUPPLIER_ROLE,
@@ -25,10 +24,13 @@ from emulator.dcc.premises import (
 )
 from emulator.dcc.smi import DeviceStatus, DeviceType
 from emulator.devices.device import DeviceFaults
-from emulator.han.packet import parse_eui64
+from emulator.eui64 import parse_eui64
+from emulator.faults import FAULTS
+from emulator.han.radio import BurstLoss, RadioParams
 from emulator.ota.client import ClientProfile
-from emulator.ota.policy import ServerPolicy, UpgradeTiming, VersionRule
+from emulator.ota.policy import ServerPolicy
 
+from .injection import faults_of
 from .premises import DeviceBehaviour
 
 SR_VARIANTS = ("11.1", "11.2", "11.3", "11.4")
@@ -89,6 +91,7 @@ class Scenario:
     settle_s: float = 900.0
     han_latency_s: float = 0.005
     han_loss: float = 0.0
+    radio: RadioParams | None = None  # None: the fixed-latency HAN; else the 802.15.4 model
     description: str = ""
     # Keys the emulated meters trust for GBCS signatures (default: the TEST ONLY sample key);
     # None: signatures are not checked.
@@ -114,17 +117,59 @@ def _version(reader: _Reader, key: str) -> int | None:
     return value
 
 
-def _dataclass_changes(reader: _Reader, cls: type) -> dict[str, Any]:
-    """Field overrides for a dataclass, type-checked against its defaults."""
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    changes: dict[str, Any] = {}
-    for key in reader.data:
-        if key not in names:
-            raise reader.fail(key, f"unknown setting (known: {', '.join(sorted(names))})")
-        value = reader.data[key]
-        reader.used.add(key)
-        changes[key] = value
-    return changes
+RADIO_MODELS = ("802.15.4", "fixed")
+
+
+def read_radio(reader: StrictTable) -> RadioParams | None:
+    """A ``[radio]`` table: ``model`` (``802.15.4``, or ``fixed`` for the fixed-latency HAN) and
+    any :class:`RadioParams` field; ``burst`` is a table of :class:`BurstLoss` fields."""
+    model = reader.get("model", str, "802.15.4")
+    if model not in RADIO_MODELS:
+        raise reader.fail("model", f"unknown radio model {model!r} (known: {', '.join(RADIO_MODELS)})")
+    changes = reader.overrides(RadioParams, skip=("model", "burst"))
+    if "burst" in reader.data:
+        burst = reader.table("burst")
+        try:
+            changes["burst"] = BurstLoss(**burst.overrides(BurstLoss))
+        except ValueError as exc:
+            raise reader.fail("burst", str(exc)) from None
+        burst.done()
+    try:
+        params = RadioParams(**changes)
+    except ValueError as exc:
+        raise reader.error(f"{reader.source}: {exc}") from None
+    reader.done()
+    return None if model == "fixed" else params
+
+
+def _csp(reader: _Reader) -> CspPolicy:
+    policy = CspPolicy()
+    for key in ("check_delay", "default_wan_delay", "command_delay"):
+        value = reader.get(key, float, None)
+        if value is not None:
+            if value < 0:
+                raise reader.fail(key, f"expected a number of seconds >= 0, got {value!r}")
+            setattr(policy, key, value)
+    devices = reader.table("devices")
+    outcomes = ", ".join(o.value for o in CspOutcome)
+    for key, eui in devices.eui_keys():
+        text = devices.get(key, str)
+        try:
+            policy.device_outcomes[eui] = CspOutcome(text)
+        except ValueError:
+            raise devices.fail(key, f"unknown CSP outcome {text!r} (outcomes: {outcomes})") from None
+    devices.done()
+    hubs = reader.table("hubs")
+    for key, eui in hubs.eui_keys():
+        rule = hubs.table(key)
+        delay = rule.get("delay", float, None)
+        if delay is not None and delay < 0:
+            raise rule.fail("delay", f"expected a number of seconds >= 0, got {delay!r}")
+        policy.hub_delivery[eui] = HubDelivery(rule.get("fail", bool, False), delay)
+        rule.done()
+    hubs.done()
+    reader.done()
+    return policy
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -144,22 +189,22 @@ def parse_scenario(data: Mapping[str, Any], *, source: str = "<scenario>", base:
         duration_s=top.get("duration_s", float, 24 * 3600.0),
         settle_s=top.get("settle_s", float, 900.0),
     )
+    if "radio" in data:
+        scenario.radio = read_radio(top.table("radio"))
     han = top.table("han")
-    scenario.han_latency_s = han.get("latency_s", float, 0.005)
+    # With the radio model the airtime is computed per frame; latency_s then adds to it.
+    scenario.han_latency_s = han.get("latency_s", float, 0.005 if scenario.radio is None else 0.0)
+    if scenario.han_latency_s < 0:
+        raise han.fail("latency_s", "must not be negative")
     scenario.han_loss = han.get("loss", float, 0.0)
     if not 0 <= scenario.han_loss <= 1:
         raise han.fail("loss", "must be a probability between 0 and 1")
     han.done()
 
     ota = top.table("ota")
-    changes = _dataclass_changes(ota, ServerPolicy)
     try:
-        if "upgrade_timing" in changes:
-            changes["upgrade_timing"] = UpgradeTiming(changes["upgrade_timing"])
-        if "version_rule" in changes:
-            changes["version_rule"] = VersionRule(changes["version_rule"])
-        scenario.ota_policy = ServerPolicy(**changes)
-    except (ValueError, TypeError) as exc:
+        scenario.ota_policy = ServerPolicy(**ota.overrides(ServerPolicy))
+    except ValueError as exc:
         raise ScenarioError(f"{source}: ota: {exc}") from None
 
     signatures = top.table("signatures")
@@ -171,11 +216,7 @@ def parse_scenario(data: Mapping[str, Any], *, source: str = "<scenario>", base:
         scenario.trusted_keys = None
     signatures.done()
 
-    top.used.add("csp")
-    try:
-        scenario.csp_policy = CspPolicy.from_mapping(data.get("csp", {}), source=f"{source}: csp")
-    except ValueError as exc:
-        raise ScenarioError(str(exc)) from None
+    scenario.csp_policy = _csp(top.table("csp"))
 
     premises_tables = top.tables("premises")
     if not premises_tables:
@@ -286,21 +327,40 @@ def _premises(reader: _Reader, base: Path | None) -> tuple[PremisesSpec, dict[in
             status=status,
             supplier_roles=roles,
         )
-        ota = dev.table("ota")
-        profile_changes = _dataclass_changes(ota, ClientProfile)
-        faults_reader = dev.table("faults")
-        fault_changes = _dataclass_changes(faults_reader, DeviceFaults)
+        profile_changes = dev.table("ota").overrides(ClientProfile)
         try:
             ClientProfile(0, 0, 0).with_(**profile_changes)
-            faults = DeviceFaults(**fault_changes)
-        except TypeError as exc:
+        except ValueError as exc:
             raise dev.fail("ota", str(exc)) from None
-        if profile_changes or fault_changes:
-            behaviours[eui] = DeviceBehaviour(profile_changes, faults)
+        catalogue: tuple[str, ...] = ()
+        fault_changes: dict[str, Any] = {}
+        if isinstance(dev.data.get("faults"), list):
+            catalogue = _fault_names(dev)
+        else:
+            fault_changes = dev.table("faults").overrides(DeviceFaults)
+        sleepy = dev.get("sleepy", bool, None)
+        poll = dev.get("poll_interval_s", float, None)
+        if poll is not None and poll <= 0:
+            raise dev.fail("poll_interval_s", "must be positive")
+        if profile_changes or fault_changes or catalogue or sleepy is not None or poll is not None:
+            behaviours[eui] = DeviceBehaviour(profile_changes, DeviceFaults(**fault_changes), catalogue,
+                                              sleepy, poll)
         dev.done()
     reader.done()
     spec = PremisesSpec(spec.premises_id, hub if hub is not None else spec.comms_hub, tuple(devices.values()), suppliers)
     return spec, behaviours
+
+
+def _fault_names(dev: _Reader) -> tuple[str, ...]:
+    names = dev.get("faults", list)
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or name not in FAULTS:
+            raise dev.fail(f"faults[{i}]", f"unknown fault {name!r} (known: {', '.join(sorted(FAULTS))})")
+    try:
+        faults_of(tuple(names), dev.where("faults"))
+    except ValueError as exc:
+        raise ScenarioError(f"{dev.source}: {exc}") from None
+    return tuple(names)
 
 
 def _default_image_type(device_type: DeviceType) -> int:

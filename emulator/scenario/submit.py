@@ -11,11 +11,14 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.runtime.clock import VirtualClock
 from emulator.runtime.events import EventBus, JsonLinesPrinter, TimelinePrinter
 
+if TYPE_CHECKING:
+    from .spec import Scenario
+    from .system import DccSystem
 
 SETTLE_S = 600.0
 
@@ -74,7 +77,6 @@ def _play(args: argparse.Namespace, requests: list[Any]) -> int:
     from emulator.dcc.duis import render_dsp_response
 
     from .spec import ScenarioError, load_scenario, parse_scenario
-    from .system import DccSystem
 
     try:
         scenario = load_scenario(args.scenario) if args.scenario else parse_scenario({}, source="default premises")
@@ -83,8 +85,7 @@ def _play(args: argparse.Namespace, requests: list[Any]) -> int:
     clock = VirtualClock()
     bus = EventBus(clock)
     bus.subscribe(JsonLinesPrinter(sys.stdout) if args.json else TimelinePrinter(sys.stdout))
-    system = DccSystem(clock, bus, scenario.premises, csp_policy=scenario.csp_policy, ota_policy=scenario.ota_policy,
-                       behaviours=scenario.behaviours, trusted_key=scenario.trusted_keys, seed=scenario.seed)
+    system = build_system(scenario, clock, bus)
     system.start()
     ok = True
     for request in requests:
@@ -94,6 +95,13 @@ def _play(args: argparse.Namespace, requests: list[Any]) -> int:
             print(render_dsp_response(response, at=system.datetime_at(clock.now())).decode().rstrip())
         _settle(clock, system)
     return 0 if ok else 1
+
+
+def build_system(scenario: "Scenario", clock: VirtualClock, bus: EventBus) -> "DccSystem":
+    """The in-process system ``submit`` plays requests against: the scenario's, in virtual time."""
+    from .system import DccSystem
+
+    return DccSystem.from_scenario(scenario, clock, bus)
 
 
 def _settle(clock: VirtualClock, system: Any) -> None:

@@ -1,17 +1,18 @@
 """The whole emulated system on one clock: DSP and CSP, and per premises a Comms Hub with its HAN.
 
-This is the composition root used by ``run``, ``demo``, ``serve`` and the fleet: it wires the
-layers together and turns the DSP's user messages into timeline events (``dcc_alert`` with
-``alert: "N49"``, ``device_alert`` with ``alert: "0x8F8B"``, ``sr_response``).
+This is the composition root used by ``run``, ``demo``, ``submit``, ``serve``, ``hil run`` and the
+fleet: :meth:`DccSystem.from_scenario` is the one place that turns a
+:class:`~emulator.scenario.spec.Scenario` into premises (HAN, link model, faults, devices) and
+wires them to the DCC side. It also turns the DSP's user messages into timeline events
+(``dcc_alert`` with ``alert: "N49"``, ``device_alert`` with ``alert: "0x8F8B"``, ``sr_response``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Collection, Iterable, Mapping
-
-from emulator.devices.verification import TrustedKeys
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
 
 from emulator.dcc.csp import CspPolicy
 from emulator.dcc.messages import DspResponse, MessageKind, UserMessage
@@ -19,24 +20,53 @@ from emulator.dcc.premises import PremisesSpec
 from emulator.dcc.service_requests import ServiceRequest
 from emulator.dcc.system import build_dcc
 from emulator.dcc.store import Store
-from emulator.han.packet import format_eui64
+from emulator.devices.device import DeviceType
+from emulator.eui64 import format_eui64
+from emulator.han.radio import RadioChannel
 from emulator.han.transport import HanTransport
-from emulator.ota.policy import ServerPolicy
+from emulator.ota.client import ReferenceImages
 from emulator.runtime.clock import Clock
 from emulator.runtime.events import EventBus
 
-from .premises import DeviceBehaviour, Premises
+from .injection import AirFaults, MidTransferFaults, premises_faults
+from .premises import HAN_DEVICE_TYPES, HanMedium, Premises
+
+from .spec import ScenarioError
+
+if TYPE_CHECKING:
+    from .spec import Scenario
 
 _LOGGER = logging.getLogger(__name__)
 
-UserMessageSink = Callable[[UserMessage], None]
+UserMessageSink = Callable[[UserMessage], object]
 
 # Clock time 0 of a scenario: a fixed date, so runs are reproducible to the byte.
 SCENARIO_EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
+class RadioSiteLike(Protocol):
+    """What a radio backend gives one premises: the hub's transport and, if the devices are
+    emulated, the medium they attach to (``None``: the devices are real, on the air)."""
+
+    transport: HanTransport
+    han: Any | None
+    real_devices: frozenset[int]
+
+
+def han_seed(seed: int, index: int) -> int:
+    """The seed of premises ``index``'s virtual HAN (random loss)."""
+    return seed * 7919 + index
+
+
+def radio_seed(seed: int, index: int) -> int:
+    """The seed of premises ``index``'s radio channel (loss, bursts, back-off)."""
+    return (seed * 1_000_003 + index) & 0xFFFFFFFF
+
+
 class DccSystem:
-    """DSP + CSP + premises. Service Requests go in through :meth:`submit`."""
+    """DSP + CSP + premises. Service Requests go in through :meth:`submit`.
+
+    Build it with :meth:`from_scenario`; the constructor gives the DCC side alone."""
 
     def __init__(
         self,
@@ -46,45 +76,97 @@ class DccSystem:
         *,
         store: Store | None = None,
         csp_policy: CspPolicy | None = None,
-        ota_policy: ServerPolicy | None = None,
-        behaviours: Mapping[int, DeviceBehaviour] | None = None,
-        trusted_key: TrustedKeys = None,
-        han_latency: float = 0.005,
-        han_loss: float = 0.0,
-        seed: int = 0,
         epoch: datetime = SCENARIO_EPOCH,
-        hub_transports: Mapping[str, HanTransport] | None = None,
-        hans: Mapping[str, Any] | None = None,
-        real_devices: Collection[int] = (),
     ) -> None:
-        """``hub_transports`` / ``hans`` (by premises ID) put a hub on a radio and its emulated
-        devices on the medium behind it (default: one fresh VirtualHan per premises).
-        ``real_devices`` are in the SMI but not emulated: they are on the air (a HIL bench)."""
-        from dataclasses import replace
-
-        from emulator.han.virtual import VirtualHan
-
         self.clock = clock
         self.bus = bus
-        premises = list(premises)
         self.messages: list[UserMessage] = []
         self._sinks: list[UserMessageSink] = []
         self.epoch = epoch
         dcc = build_dcc(clock, self._on_user_message, store=store if store is not None else ":memory:",
-                        policy=csp_policy, premises=premises, clock_epoch=epoch)
+                        policy=csp_policy, premises=list(premises), clock_epoch=epoch)
         self.store, self.csp, self.dsp = dcc.store, dcc.csp, dcc.dsp
         self.premises: dict[str, Premises] = {}
-        for index, spec in enumerate(premises):
-            han = (hans or {}).get(spec.premises_id)
-            if han is None:
-                han = VirtualHan(clock, latency=han_latency, loss=han_loss, seed=seed * 7919 + index)
-            emulated = spec
-            if real_devices:
-                emulated = replace(spec, devices=tuple(d for d in spec.devices if d.eui64 not in real_devices))
-            site = Premises(emulated, clock, bus, han=han, hub_transport=(hub_transports or {}).get(spec.premises_id),
-                            policy=ota_policy, behaviours=behaviours, trusted_key=trusted_key)
-            self.premises[spec.premises_id] = site
-            self.csp.add_hub(site.hub)
+        self.air_faults: list[AirFaults] = []
+        self.mid_transfer_faults: list[MidTransferFaults] = []
+
+    @classmethod
+    def from_scenario(
+        cls,
+        scenario: "Scenario",
+        clock: Clock,
+        bus: EventBus,
+        *,
+        store: Store | None = None,
+        epoch: datetime = SCENARIO_EPOCH,
+        radio_sites: Mapping[str, RadioSiteLike] | None = None,
+        first_index: int = 0,
+        mid_transfer_faults: bool = True,
+        reference_images: ReferenceImages | None = None,
+    ) -> "DccSystem":
+        """The system ``scenario`` describes: its premises in the SMI and, per premises, a Comms
+        Hub and emulated devices on a HAN with the scenario's latency, loss, radio model and
+        device faults.
+
+        ``radio_sites`` (by premises ID, from a radio backend) put a hub on a radio and its
+        emulated devices on the medium behind it; a site's ``real_devices`` stay in the SMI
+        but are not emulated (a HIL bench). Premises number ``k`` of the scenario draws its
+        random streams from index ``first_index + k`` (a fleet wave passes its first global
+        index). ``mid_transfer_faults=False`` leaves the mid-transfer faults to the caller (the
+        fleet plays them from its outcome tracker)."""
+        system = cls(clock, bus, scenario.premises, store=store, csp_policy=scenario.csp_policy, epoch=epoch)
+        sites = radio_sites or {}
+        for k, spec in enumerate(scenario.premises):
+            index = first_index + k
+            faults = premises_faults(spec, scenario.behaviours)
+            radio_site = sites.get(spec.premises_id)
+            han: HanMedium | None = radio_site.han if radio_site is not None else None
+            channel: RadioChannel | None = None
+            if scenario.radio is not None:
+                if radio_site is not None:
+                    raise ScenarioError(f"{scenario.source}: radio: the radio model is for the virtual HAN only "
+                                        "(--han virtual)")
+                params = scenario.radio
+                if faults.burst is not None:
+                    params = dataclasses.replace(params, burst=faults.burst)
+                channel = RadioChannel(params, seed=radio_seed(scenario.seed, index))
+            sleepy: dict[int, float | None] = {}
+            for device in spec.devices:
+                device_type = HAN_DEVICE_TYPES.get(device.device_type.value)
+                if device_type is None:
+                    continue
+                behaviour = faults.behaviours.get(device.eui64)
+                wanted = behaviour.sleepy if behaviour is not None and behaviour.sleepy is not None \
+                    else device_type is DeviceType.GSME
+                if wanted or device.eui64 in faults.sleepy:
+                    sleepy[device.eui64] = behaviour.poll_interval_s if behaviour is not None else None
+            site = Premises(
+                spec, clock, bus, han=han,
+                hub_transport=radio_site.transport if radio_site is not None else None,
+                latency=scenario.han_latency_s, loss=scenario.han_loss, seed=han_seed(scenario.seed, index),
+                radio=channel, manipulator=faults.air, sleepy=sleepy if channel is not None else None,
+                policy=scenario.ota_policy, device_policies=faults.device_policies,
+                behaviours=faults.behaviours, trusted_key=scenario.trusted_keys,
+                reference_images=reference_images,
+                real_devices=radio_site.real_devices if radio_site is not None else frozenset(),
+            )
+            system.add_premises(site)
+            if faults.air is not None:
+                system.air_faults.append(faults.air)
+            if mid_transfer_faults and faults.mid_transfer:
+                system.mid_transfer_faults.append(
+                    MidTransferFaults(clock, bus, site.hub, site.devices, faults.mid_transfer))
+        return system
+
+    def add_premises(self, site: Premises) -> None:
+        """``site``'s hub joins the CSP (its devices must be in the SMI already)."""
+        self.premises[site.spec.premises_id] = site
+        self.csp.add_hub(site.hub)
+
+    def describe(self) -> dict[str, Any]:
+        """What was built, as plain data (premises, HAN, link model, faults, devices), so two
+        ways of building the same scenario can be compared."""
+        return {pid: site.describe() for pid, site in self.premises.items()}
 
     def add_sink(self, sink: UserMessageSink) -> None:
         """Every user message (alerts, asynchronous responses) also goes to ``sink`` (the outbox)."""
@@ -95,6 +177,8 @@ class DccSystem:
             site.start()
 
     def submit(self, sr: ServiceRequest) -> DspResponse:
+        for air in self.air_faults:  # the air rules act once a Service Request went in
+            air.armed = True
         response = self.dsp.submit(sr)
         fields: dict[str, object] = {
             "request_id": response.request_id,
@@ -115,7 +199,7 @@ class DccSystem:
         """The calendar time the DSP gives clock time ``clock_time`` (for ExecutionDateTime)."""
         return self.epoch + timedelta(seconds=clock_time)
 
-    def device(self, eui64: int):
+    def device(self, eui64: int) -> Any:
         for site in self.premises.values():
             if eui64 in site.devices:
                 return site.devices[eui64]

@@ -18,7 +18,7 @@ import pytest
 from emulator.cli import main
 from emulator.dcc.premises import default_premises
 from emulator.han.ezsp.ncp import EzspNcp
-from emulator.han.ezsp.sim import premises_devices
+from emulator.scenario.ezsp_sim import premises_devices
 from emulator.han.virtual import VirtualHan
 from emulator.hil.bench import parse_bench
 from emulator.hil.check import check_bench

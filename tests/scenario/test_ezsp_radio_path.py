@@ -13,7 +13,7 @@ import tomllib
 
 import pytest
 
-from emulator.han.ezsp.sim import EzspSimRadios
+from emulator.scenario.ezsp_sim import EzspSimRadios
 from emulator.runtime.events import Event, EventCollector
 from emulator.scenario.cli import DEMO_SCENARIO
 from emulator.scenario.runner import RadioScenarioRun, ScenarioRun

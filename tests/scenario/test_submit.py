@@ -64,3 +64,29 @@ def test_trusted_key_file_that_is_not_a_key_is_named(tmp_path, capsys):
     assert main(["submit", "--scenario", str(scenario), str(SAMPLES / "CS08_11.2_SUCCESS_REQUEST_DUIS.XML")]) == 2
     err = capsys.readouterr().err
     assert "signatures.trusted_keys" in err and "vendor.pem" in err and "Traceback" not in err
+
+
+def _events(capsys) -> list[dict]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_submit_scenario_plays_on_the_scenarios_han(tmp_path, capsys):
+    """`submit --scenario` builds the scenario's HAN: with every unicast lost the PPMID never
+    downloads (as under `run`), and a slower HAN makes it activate later."""
+    request = str(SAMPLES / "11.4_UPDATE_PPMID_FIRMWARE_REQUEST_DUIS.XML")
+    assert main(["submit", "--json", request]) == 0
+    clean = _events(capsys)
+    (activated,) = [e for e in clean if e["event"] == "firmware_activated"]
+
+    lossy = tmp_path / "lossy.toml"
+    lossy.write_text("[han]\nloss = 1.0\n")
+    main(["submit", "--json", "--scenario", str(lossy), request])
+    events = _events(capsys)
+    assert not [e for e in events if e["event"] in ("download_started", "download_complete", "firmware_activated")]
+    assert "N49" not in [e.get("alert") for e in events if e["event"] == "dcc_alert"]
+
+    slow = tmp_path / "slow.toml"
+    slow.write_text("[han]\nlatency_s = 0.25\n")
+    assert main(["submit", "--json", "--scenario", str(slow), request]) == 0
+    (late,) = [e for e in _events(capsys) if e["event"] == "firmware_activated"]
+    assert late["time"] > activated["time"] + 10 * 0.25  # every frame of the transfer waits longer

@@ -121,4 +121,4 @@ def ok_status(status_type: type) -> Any:
     """The success value of a status type (``sl_Status.OK`` or ``…SUCCESS``)."""
     if issubclass(status_type, t.sl_Status):
         return t.sl_Status.OK
-    return status_type.SUCCESS
+    return getattr(status_type, "SUCCESS")

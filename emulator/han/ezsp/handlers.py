@@ -10,44 +10,29 @@ configuration setters in :attr:`CommandHandlers.ACCEPTED`, which succeed without
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, TypeVar
 
 import bellows.types as t
 
 from .frames import CommandTable, ok_status
-
-if TYPE_CHECKING:
-    from .ncp import NcpSession
+from .session import Endpoint, HostSession
 
 _LOGGER = logging.getLogger(__name__)
 
 Handler = Callable[["CommandHandlers", dict[str, Any]], dict[str, Any]]
+H = TypeVar("H", bound=Callable[..., dict[str, Any]])
 
 STACK_TYPE_ZIGBEE_PRO = 2
-ZDO_PROFILE = 0x0000
 
 
-def command(name: str) -> Callable[[Handler], Handler]:
+def command(name: str) -> Callable[[H], H]:
     """Mark a method as the handler of EZSP command ``name``."""
 
-    def mark(func: Handler) -> Handler:
+    def mark(func: H) -> H:
         func.ezsp_command = name  # type: ignore[attr-defined]
         return func
 
     return mark
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """An endpoint the host registered with ``addEndpoint`` (answered in ZDO descriptors)."""
-
-    endpoint: int
-    profile: int
-    device_id: int
-    device_version: int
-    input_clusters: tuple[int, ...]
-    output_clusters: tuple[int, ...]
 
 
 class CommandHandlers:
@@ -85,7 +70,7 @@ class CommandHandlers:
                     table[name] = attr
         cls._table = table
 
-    def __init__(self, session: "NcpSession") -> None:
+    def __init__(self, session: HostSession) -> None:
         self.session = session
         self.dongle = session.dongle
 

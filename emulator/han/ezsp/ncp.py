@@ -31,7 +31,8 @@ from . import zdo
 from .ash import AshFaults, NcpAsh, ResetCode
 from .dongle import DongleState
 from .frames import EzspFrameError, FrameFormat, VERSION_FRAME_ID, decode_header, encode_header
-from .handlers import ZDO_PROFILE, CommandHandlers, Endpoint
+from .handlers import CommandHandlers
+from .session import ZDO_PROFILE, Endpoint
 from .v8 import Handlers as HandlersV8
 from .v13 import Handlers as HandlersV13
 

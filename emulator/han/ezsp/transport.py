@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from typing import Any
+from typing import Any, cast
 
 import zigpy.application
 import zigpy.config
@@ -190,22 +190,22 @@ class ZigpyTransport(HanTransport):
 
     def _to_zigpy(self, packet: ApsPacket) -> zt.ZigbeePacket:
         if packet.is_broadcast:
-            dst = zt.AddrModeAddress(addr_mode=zt.AddrMode.Broadcast, address=packet.dst_nwk)
+            dst = zt.AddrModeAddress(addr_mode=zt.AddrMode.Broadcast, address=zt.BroadcastAddress(packet.dst_nwk))
             options = zt.TransmitOptions.NONE
         else:
-            dst = zt.AddrModeAddress(addr_mode=zt.AddrMode.NWK, address=packet.dst_nwk)
+            dst = zt.AddrModeAddress(addr_mode=zt.AddrMode.NWK, address=zt.NWK(packet.dst_nwk))
             options = zt.TransmitOptions.ACK
         return zt.ZigbeePacket(
-            src=zt.AddrModeAddress(addr_mode=zt.AddrMode.NWK, address=self.nwk),
-            src_ep=packet.src_ep,
+            src=zt.AddrModeAddress(addr_mode=zt.AddrMode.NWK, address=zt.NWK(self.nwk)),
+            src_ep=zt.uint8_t(packet.src_ep),
             dst=dst,
-            dst_ep=packet.dst_ep,
-            tsn=packet.aps_counter & 0xFF,
-            profile_id=packet.profile,
-            cluster_id=packet.cluster,
+            dst_ep=zt.uint8_t(packet.dst_ep),
+            tsn=zt.uint8_t(packet.aps_counter & 0xFF),
+            profile_id=zt.uint16_t(packet.profile),
+            cluster_id=zt.uint16_t(packet.cluster),
             data=zt.SerializableBytes(packet.payload),
             tx_options=options,
-            radius=0,
+            radius=zt.uint8_t(0),
         )
 
     # -- receiving -------------------------------------------------------------------------
@@ -257,10 +257,12 @@ class ZigpyTransport(HanTransport):
         return info
 
     def _on_zigbee_packet(self, packet: zt.ZigbeePacket) -> None:
-        nwk = int(packet.src.address)  # type: ignore[union-attr]
-        if packet.src.addr_mode == zt.AddrMode.IEEE:  # type: ignore[union-attr]
-            self._deliver(self._to_aps(packet, _eui64_int(packet.src.address), 0xFFFE))  # type: ignore[union-attr]
+        src = packet.src
+        assert src is not None and src.address is not None  # zigpy fills both for received frames
+        if src.addr_mode == zt.AddrMode.IEEE:
+            self._deliver(self._to_aps(packet, _eui64_int(cast(zt.EUI64, src.address)), 0xFFFE))
             return
+        nwk = int(cast(zt.NWK, src.address))
         if nwk in self._unresolved:  # keep a node's frames in order while its EUI-64 is looked up
             self._unresolved[nwk].append(packet)
             return
@@ -308,7 +310,7 @@ class ZigpyTransport(HanTransport):
             src=src,
             dst=0 if broadcast else self.eui64,
             src_nwk=src_nwk,
-            dst_nwk=int(packet.dst.address) if broadcast else self.nwk,  # type: ignore[union-attr]
+            dst_nwk=int(cast(zt.NWK, packet.dst.address)) if broadcast and packet.dst is not None else self.nwk,
             payload=bytes(packet.data.serialize()),  # bellows hands an LVBytes: the codec wants plain bytes
             src_ep=packet.src_ep or 0,
             dst_ep=packet.dst_ep or 0,

@@ -11,7 +11,7 @@ import struct
 from typing import Iterable
 
 from .dongle import DongleState
-from .handlers import Endpoint
+from .session import Endpoint
 
 NWK_ADDR_REQ = 0x0000
 IEEE_ADDR_REQ = 0x0001

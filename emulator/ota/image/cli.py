@@ -59,7 +59,7 @@ def register(subparsers: Any) -> None:
 
 def parse_number(option: str, text: str, bits: int) -> int:
     """Read a decimal or 0x-prefixed hex number that must fit in ``bits`` bits."""
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     try:
         value = int(text.replace("_", ""), 0)
@@ -72,7 +72,7 @@ def parse_number(option: str, text: str, bits: int) -> int:
 
 
 def _keygen(args: argparse.Namespace) -> int:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
     from emulator.ota.image.signing import generate_keypair, save_private_key, save_public_key
 
     for path in (args.private_key, args.public_key):
@@ -90,7 +90,7 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
     from emulator.ota.image.build import build_image
     from emulator.ota.image.parse import parse_image
     from emulator.ota.image.signing import load_private_key
@@ -152,7 +152,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
     from emulator.ota.image.signing import load_public_key, verify_image
 
     image = _load(args.file, args.layout)
@@ -177,7 +177,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _read(path: str) -> bytes:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     try:
         with open(path, "rb") as handle:
@@ -187,7 +187,7 @@ def _read(path: str) -> bytes:
 
 
 def _load(path: str, layout: str | None) -> OtaImage:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
     from emulator.ota.image.errors import ImageError
     from emulator.ota.image.parse import load_image
 

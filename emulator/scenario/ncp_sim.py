@@ -1,6 +1,8 @@
 """``ch-emulator ncp-sim``: run the emulated EZSP dongle until Ctrl-C.
 
-Point bellows (or zigpy-based tools, or the hub itself) at ``socket://HOST:PORT``.
+Point bellows (or zigpy-based tools, or the hub itself) at ``socket://HOST:PORT``. The command
+lives in the composition layer because ``--premises default`` puts emulated devices behind the
+dongle; the NCP emulator itself is :mod:`emulator.han.ezsp.ncp`.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(listen: tuple[str, int], version: int, premises: str = "none") -> None:
-    from .ncp import EzspNcp
+    from emulator.han.ezsp.ncp import EzspNcp
 
     populate = None
     if premises == "default":
@@ -62,7 +64,7 @@ async def _serve(listen: tuple[str, int], version: int, premises: str = "none") 
         from emulator.runtime.clock import AsyncioClock
         from emulator.runtime.events import EventBus
 
-        from .sim import premises_devices
+        from .ezsp_sim import premises_devices
 
         populate = premises_devices(default_premises(), EventBus(AsyncioClock()))
     ncp = EzspNcp(ezsp_version=version, populate=populate)

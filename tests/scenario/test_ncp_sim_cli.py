@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from emulator.han.ezsp import cli
+from emulator.scenario import ncp_sim as cli
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,6 +1,7 @@
 """``--han ezsp-sim``: every premises' Comms Hub on bellows, through its own emulated dongle.
 
-For each premises this starts an :class:`~emulator.han.ezsp.ncp.EzspNcp` on 127.0.0.1 (port 0)
+Composition, so it lives above the transport layer. For each premises this starts an
+:class:`~emulator.han.ezsp.ncp.EzspNcp` on 127.0.0.1 (port 0)
 whose identity is the premises' Comms Hub (the dongle *is* the hub's radio), with a
 :class:`~emulator.han.virtual.VirtualHan` behind it, and opens the hub's
 :class:`~emulator.han.ezsp.transport.ZigpyTransport` to it over ``socket://``. The emulated
@@ -16,12 +17,17 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from emulator.dcc.premises import PremisesSpec
+from emulator.devices.device import EmulatedDevice
+from emulator.han.ezsp.dongle import DongleState
+from emulator.han.ezsp.ncp import EzspNcp, NcpFaults
+from emulator.han.ezsp.transport import ZigpyTransport, open_ezsp_transport
 from emulator.han.transport import HanTransport
+from emulator.han.virtual import VirtualHan
 from emulator.runtime.clock import Clock
+from emulator.runtime.events import EventBus
 
-from .dongle import DongleState
-from .ncp import EzspNcp, NcpFaults
-from .transport import ZigpyTransport, open_ezsp_transport
+from .premises import DeviceBehaviour, build_devices
+from .samples import trusted_key
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -32,37 +38,18 @@ START_TIMEOUT_S = 15.0
 """How long bellows gets to bring one emulated network up (it needs ~50 ms)."""
 
 
-def premises_devices(spec: PremisesSpec, bus: Any, *, devices: dict[int, Any] | None = None,
+def premises_devices(spec: PremisesSpec, bus: EventBus, *, devices: dict[int, EmulatedDevice] | None = None,
                      profile_changes: dict[str, Any] | None = None) -> Callable[[Any, Clock], None]:
     """A ``populate(han, clock)`` that puts ``spec``'s HAN devices behind an NCP as emulated
     devices (the stand-ins for the real ones of a bench) and powers them on. They speak to the
     coordinator at NWK 0x0000; their events go to ``bus``; ``devices`` collects them by EUI-64."""
-    from emulator.devices.device import DeviceType, EmulatedDevice
-    from emulator.devices.verification import make_verifier
-    from emulator.scenario.premises import default_profile
-    from emulator.scenario.samples import trusted_key
-
     built = devices if devices is not None else {}
+    behaviours = {d.eui64: DeviceBehaviour(profile_changes) for d in spec.devices} if profile_changes else None
 
     def populate(han: Any, clock: Clock) -> None:
-        key = trusted_key()
-        nwk = 0x1000
-        for device_spec in spec.devices:
-            try:
-                device_type = DeviceType(device_spec.device_type.value)
-            except ValueError:
-                continue  # CHF/GPF are the hub itself
-            nwk += 0x0101
-            profile = default_profile(device_type, device_spec.manufacturer_code, device_spec.image_type,
-                                      device_spec.hardware_version, device_spec.firmware_version)
-            if profile_changes:
-                profile = profile.with_(**profile_changes)
-            device = EmulatedDevice(
-                device_spec.eui64, device_type, profile, han.attach(device_spec.eui64, nwk), clock, bus,
-                hub_eui64=spec.comms_hub, verifier=make_verifier(device_spec.manufacturer_code,
-                                                                 device_spec.image_type, key),
-            )
-            built[device_spec.eui64] = device
+        made = build_devices(spec, han, clock, bus, behaviours=behaviours, trusted_key=trusted_key())
+        built.update(made)
+        for device in made.values():
             device.start()
 
     return populate
@@ -98,8 +85,6 @@ class EzspSimRadios:
     async def open(
         self, clock: Clock, premises: Sequence[PremisesSpec], *, latency: float, loss: float, seed: int
     ) -> dict[str, RadioSite]:
-        from emulator.han.virtual import VirtualHan
-
         sites: dict[str, RadioSite] = {}
         try:
             for index, spec in enumerate(premises):
@@ -137,3 +122,19 @@ class EzspSimRadios:
                 _LOGGER.warning("hub transport did not stop cleanly: %r", exc)
         for ncp in self.ncps.values():
             await ncp.stop()
+
+
+def play_on_ezsp_sim(scenario: Any, options: Any) -> Any:
+    """The ``ezsp-sim`` HAN backend (:mod:`emulator.scenario.backends`): real time, each hub on
+    bellows through its own emulated dongle of EZSP version ``options.ezsp_version``."""
+    from emulator.cli import UserError
+    from emulator.han.transport import TransportError
+
+    from .runner import RadioScenarioRun
+
+    run = RadioScenarioRun(scenario, EzspSimRadios(ezsp_version=options.ezsp_version),
+                           observers=list(options.observers), pcap=options.pcap)
+    try:
+        return asyncio.run(run.run())
+    except (TransportError, asyncio.TimeoutError) as exc:
+        raise UserError(f"the emulated EZSP dongle did not come up: {exc or 'timeout'}") from None

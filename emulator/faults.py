@@ -1,0 +1,82 @@
+"""The fault catalogue: what real devices, hubs and radios do wrong, each a named switch.
+
+A :class:`Fault` is data: the client-profile fields, device faults and per-device server policy it
+sets, how it treats the device's frames on the air, what it does mid-transfer, and the outcome a
+correct emulator must show (``succeeded`` when the system recovers, otherwise the failure reason
+the fleet reports). docs/faults.md describes each one and the real-world problem behind it.
+
+It is plain data that names switches of the lower layers, so scenarios (``faults = [...]`` on a
+device) and fleets (``[faults] NAME = PCT``) share one vocabulary; the composition root
+(:mod:`emulator.scenario.injection`) turns a name into what it switches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from emulator.han.radio import BurstLoss
+
+SUCCEEDED = "succeeded"
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    name: str
+    problem: str  # the real-world problem it reproduces
+    expected: str  # SUCCEEDED, or the failure reason the fleet reports
+    profile: Mapping[str, Any] = field(default_factory=dict)  # ClientProfile changes
+    device: Mapping[str, Any] = field(default_factory=dict)  # DeviceFaults changes
+    server: Mapping[str, Any] = field(default_factory=dict)  # ServerPolicy changes for this device
+    sleepy: bool = False  # radio: frames wait for the device's poll
+    frames: str | None = None  # an air rule, see emulator.scenario.injection.AirFaults
+    mid_transfer: str | None = None  # "reboot", "slow_reannounce" or "server_restart" at 50 %
+    burst: BurstLoss | None = None  # burst loss on the premises' channel
+
+
+def _catalogue(*faults: Fault) -> dict[str, Fault]:
+    return {f.name: f for f in faults}
+
+
+FAULTS: dict[str, Fault] = _catalogue(
+    Fault("sleepy_ignores_notify",
+          "battery devices sleep through Image Notify and only query on their own schedule",
+          SUCCEEDED, profile={"ignore_image_notify": True, "query_interval_s": 900.0}, sleepy=True),
+    Fault("first_request_lost", "the first request of a device never reaches the hub", SUCCEEDED,
+          frames="first_request"),
+    Fault("first_response_lost", "the hub's first response never reaches the device", SUCCEEDED,
+          frames="first_response"),
+    Fault("stack_fails_above_32", "a device's stack fails on blocks larger than 32 bytes",
+          "0x8F89 timed out (download)", profile={"stack_fails_above": 32}),
+    Fault("fails_on_short_block", "a device fails when given fewer bytes than it asked for",
+          "0x8F89 timed out (download)", profile={"fails_on_short_block": True, "max_data_size": 64}),
+    Fault("short_final_block", "a device mishandles the short block at the end of the image",
+          "0x8F89 INVALID_IMAGE", profile={"drops_short_final_block": True}),
+    Fault("long_silent_phase", "up to an hour of silence between the last block and Upgrade End Request",
+          SUCCEEDED, profile={"verify_delay_s": 3000.0}),
+    Fault("invalid_image_at_end", "a device reports INVALID_IMAGE after downloading everything",
+          "0x8F89 INVALID_IMAGE", profile={"invalid_image_at_end": True}),
+    Fault("send_before_confirm",
+          "a device sends its next request before its acknowledgement of the previous response",
+          SUCCEEDED, profile={"send_before_confirm": True}, frames="response_confirm_lost"),
+    Fault("absolute_upgrade_time", "a device reads the Upgrade End Response's upgrade time as UTC",
+          SUCCEEDED, profile={"absolute_upgrade_time": True}),
+    Fault("stray_default_responses", "a device sends Default Responses in the middle of a transfer",
+          SUCCEEDED, profile={"stray_default_response_every": 50}),
+    Fault("page_requests_only", "a device only uses Image Page Requests", SUCCEEDED,
+          profile={"use_page_requests": True}),
+    Fault("wrong_file_version", "a device reports a wrong (too new) current file version",
+          "no image offered", profile={"reported_file_version": 0xFFFFFFF0}),
+    Fault("slow_reannounce", "a device takes minutes to re-announce after a reboot mid-transfer",
+          SUCCEEDED, mid_transfer="slow_reannounce"),
+    Fault("burst_radio_loss", "interference wipes out seconds of traffic at a time", SUCCEEDED,
+          burst=BurstLoss(mean_good_s=2.0, mean_bad_s=1.0, loss_good=0.0, loss_bad=0.95)),
+    Fault("reboot_mid_transfer", "a device reboots or loses its battery mid-transfer and resumes",
+          SUCCEEDED, mid_transfer="reboot"),
+    Fault("server_restart_mid_transfer", "the hub's OTA server restarts mid-transfer", SUCCEEDED,
+          mid_transfer="server_restart"),
+    Fault("server_silent_on_query", "the hub does not answer Query Next Image Requests",
+          "query unanswered", server={"silent_on_query": True}),
+    Fault("lost_delivery_confirmation", "the device's frames arrive but it never hears the acknowledgement",
+          SUCCEEDED, frames="request_confirm_lost"),
+)
