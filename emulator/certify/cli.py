@@ -61,7 +61,7 @@ def register(subparsers: Any) -> None:
 def _list(args: argparse.Namespace) -> int:
     from emulator.certify.catalogue import select
     from emulator.certify.reports import catalogue_lines, catalogue_text
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     try:
         checks = select(args.only)
@@ -82,7 +82,7 @@ def _number(option: str, text: str | None, bits: int) -> int | None:
 
 
 def _sr_version(text: str | None) -> int | None:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     if text is None:
         return None
@@ -93,7 +93,7 @@ def _sr_version(text: str | None) -> int | None:
 
 
 def _eui64(text: str) -> int:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     digits = text.replace("-", "").replace(":", "")
     if not re.fullmatch(r"[0-9a-fA-F]{16}", digits):
@@ -103,7 +103,7 @@ def _eui64(text: str) -> int:
 
 def _zigbee_ca(text: str | None) -> bytes | None:
     from emulator.han.security.curves import SECT283K1
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     if text is None:
         return None
@@ -117,7 +117,7 @@ def _zigbee_ca(text: str | None) -> bytes | None:
 
 
 def _date(option: str, text: str | None, default: dt.date) -> dt.date:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     if text is None:
         return default
@@ -130,7 +130,7 @@ def _date(option: str, text: str | None, default: dt.date) -> dt.date:
 def _options(args: argparse.Namespace) -> Any:
     from emulator.certify.image_run import DeviceType, ImageOptions
     from emulator.certify.keys import KeyFileError, default_supplier_keys, load_supplier_keys
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     cpl_hash = None
     if args.cpl_hash is not None:
@@ -170,7 +170,7 @@ def _options(args: argparse.Namespace) -> Any:
 def _image(args: argparse.Namespace) -> int:
     from emulator.certify import reports
     from emulator.certify.runner import certify_image
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     options = _options(args)
     try:
@@ -194,7 +194,7 @@ def _image(args: argparse.Namespace) -> int:
 
 
 def _write(path: str | None, option: str, content: bytes) -> None:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     if path is None:
         return

@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
 
 
 def _image_arg(text: str) -> tuple[DeviceType, str]:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     if "=" in text and text.split("=", 1)[0].upper() in {t.value for t in DeviceType}:
         kind, path = text.split("=", 1)
@@ -46,7 +46,7 @@ def _image_arg(text: str) -> tuple[DeviceType, str]:
 
 
 def build_spec(args: argparse.Namespace) -> Any:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
     from emulator.han.radio import RadioParams
 
     from .spec import DeviceMix, FleetSpec, FleetSpecError, load_spec, read_image

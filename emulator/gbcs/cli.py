@@ -15,7 +15,7 @@ import re
 import sys
 from pathlib import Path
 
-from ..cli import UserError
+from emulator.errors import UserError
 from ..keys.store import CombinedKeyStore, KeyStore, KeyStoreError, open_key_store
 from .describe import describe, render_text
 from .messages import ACCESS_CONTROL_BROKER_ID, decode_message

@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
 
 
 def _bench(path: str) -> Any:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     from .bench import BenchError, load_bench
 
@@ -43,7 +43,7 @@ def _bench(path: str) -> Any:
 def _write_junit(path: str | None, suite: str, cases: list[Any], classname: str) -> None:
     if not path:
         return
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     from .report import write_junit
 
@@ -70,7 +70,7 @@ def check_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
     from emulator.han.transport import TransportError
     from emulator.runtime.events import JsonLinesPrinter
     from emulator.scenario.runner import RadioScenarioRun

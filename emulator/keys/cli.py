@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import UserError
+from emulator.errors import UserError
 from ..eui64 import format_eui64, parse_eui64
 from .devices import DEFAULT_SEED, export_device_keys
 

@@ -41,7 +41,7 @@ def demo_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     from .spec import ScenarioError, load_scenario
 

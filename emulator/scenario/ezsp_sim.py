@@ -127,7 +127,7 @@ class EzspSimRadios:
 def play_on_ezsp_sim(scenario: Any, options: Any) -> Any:
     """The ``ezsp-sim`` HAN backend (:mod:`emulator.scenario.backends`): real time, each hub on
     bellows through its own emulated dongle of EZSP version ``options.ezsp_version``."""
-    from emulator.cli import UserError
+    from emulator.errors import UserError
     from emulator.han.transport import TransportError
 
     from .runner import RadioScenarioRun

@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     try:
         asyncio.run(_serve(args.listen, args.ezsp_version, getattr(args, "premises", "none")))

@@ -86,7 +86,7 @@ def build_service(
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     try:
         scenario = load_scenario(args.scenario) if args.scenario else parse_scenario({}, source="default premises")

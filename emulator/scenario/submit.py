@@ -33,7 +33,7 @@ def register(subparsers: Any) -> None:
 
 
 def submit_command(args: argparse.Namespace) -> int:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
     from emulator.dcc.duis import DuisError, parse_request
 
     bodies: list[tuple[str, bytes]] = []
@@ -56,7 +56,7 @@ def submit_command(args: argparse.Namespace) -> int:
 async def _post_all(url: str, bodies: list[tuple[str, bytes]]) -> int:
     import aiohttp
 
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     worst = 0
     async with aiohttp.ClientSession() as session:
@@ -73,7 +73,7 @@ async def _post_all(url: str, bodies: list[tuple[str, bytes]]) -> int:
 
 
 def _play(args: argparse.Namespace, requests: list[Any]) -> int:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
     from emulator.dcc.duis import render_dsp_response
 
     from .spec import ScenarioError, load_scenario, parse_scenario

@@ -67,7 +67,7 @@ def register(subparsers: Any) -> None:
 
 
 def _user_error(message: str) -> Exception:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     return UserError(message)
 
