@@ -12,25 +12,58 @@ from typing import Any
 
 
 class RejectionReason(str, enum.Enum):
-    """Why the DSP rejected a device synchronously (seed diagram, DSP validation checks)."""
+    """Why the DSP rejected a device of an 11.1/11.4 synchronously: one DUIS warning list each."""
 
     INVALID_DEVICE = "InvalidDevice"
     NOT_COMMISSIONED = "NotCommissioned"
     FIRMWARE_NOT_APPLICABLE = "FirmwareNotApplicable"
     FIRMWARE_UPDATE_IN_PROGRESS = "FirmwareUpdateInProgress"
+    INVALID_GBCS_VERSION = "InvalidGBCSVersion"
+
+
+class ResponseCode(str, enum.Enum):
+    """DUIS ``ResponseCode`` values the emulated DSP answers with (DUIS V5.4 l.4020).
+
+    The enumeration carries no annotations; which code DCC uses for which refusal follows
+    docs/duis.md ("Response codes"), where the project's reading is marked.
+    """
+
+    SUCCESS = "I0"  # success with data in the body
+    ACKNOWLEDGED = "I99"  # accepted; the outcome follows asynchronously
+    W110101 = "W110101"  # 11.1 accepted for some devices (warning lists)
+    W110401 = "W110401"  # 11.4 accepted for some devices (warning lists)
+    UNKNOWN_USER = "E1"  # the originator of the RequestID is no DCC User known here
+    ROLE_NOT_ELIGIBLE = "E2"  # the User's role may not send this SR
+    BAD_SIGNATURE = "E3"  # missing (with --require-signatures) or failed XML signature
+    REPLAYED_COUNTER = "E4"  # RequestID counter not greater than the last from this originator
+    NOT_RESPONSIBLE = "E5"  # the User is not a responsible supplier of the device in the SMI
+    NOT_VALID_FOR_DEVICE = "E11"  # SR not valid for the device's type or SMI status
+    COMMAND_VARIANT_NOT_ALLOWED = "E12"  # CommandVariant not allowed, or not served, for the SR/endpoint
+    DEVICE_UNKNOWN = "E19"  # the target device is not in the SMI
+    NO_WAN_ROUTE = "E20"  # the CSP has no route to the device's Comms Hub
+    INVALID_REQUEST = "E100"  # well-formed XML that is not a valid DUIS request for SR 11.1-11.4
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def accepted(self) -> bool:
+        """I and W codes: the request (or part of it) goes ahead."""
+        return self.value.startswith(("I", "W"))
 
 
 @dataclass(frozen=True, slots=True)
 class DspResponse:
     """The synchronous answer to a Service Request.
 
-    ``response_code`` follows DUIS: ``"I0"`` accepted, ``"W1"`` accepted with some devices
-    rejected, ``"E…"`` rejected as a whole (``error`` says why).
+    ``response_code`` is a DUIS :class:`ResponseCode`: ``I99`` acknowledged, ``W110101`` /
+    ``W110401`` accepted with some devices rejected, ``E…`` refused as a whole (``error`` says why,
+    for the event log and an HTTP header; DUIS itself carries only the code).
     """
 
     request_id: str
     service_reference_variant: str
-    response_code: str
+    response_code: ResponseCode
     accepted: tuple[int, ...] = ()
     rejected: dict[RejectionReason, tuple[int, ...]] = field(default_factory=dict)
     error: str | None = None
@@ -58,3 +91,4 @@ class UserMessage:
     request_id: str | None = None
     recipient: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    schema_version: str | None = None  # the request's DUIS schemaVersion, answered in kind
