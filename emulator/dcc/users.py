@@ -46,7 +46,9 @@ ZAZ1_USERS: Mapping[int, frozenset[UserRole]] = {
     0x90B3D51F30020000: frozenset({UserRole.ELECTRICITY_DISTRIBUTOR, UserRole.GAS_SUPPLIER}),
     0x90B3D51F30010009: frozenset({UserRole.OTHER_USER}),
     0x00DB123456780004: frozenset({UserRole.OTHER_USER}),
+    0x90B3D51F30000002: frozenset({UserRole.OTHER_USER}),
 }
 """DCC's ZAZ1 test Users (dccboxed-keystore 0.4.2) with the roles their certificates carry
 (supplier, network operator, other user); 90-B3-D5-1F-30-02-00-00 is also the default premises' gas
-supplier, so it keeps that role. TEST ONLY identities."""
+supplier, so it keeps that role. 90-B3-D5-1F-30-00-00-02 is the DCC's own ID: DCC's CS08 11.2
+template sends from it, so it may read firmware versions. TEST ONLY identities."""
