@@ -76,6 +76,15 @@ _GBCS_PAYLOAD = "gbcs_payload"
 _RESPONSE_CODE = "response_code"
 _ALERT_CODE = re.compile(r"(?:0[xX])?([0-9A-Fa-f]{4})")
 _COUNTER = re.compile(r"[0-9]{1,20}")
+_REQUEST_ID = re.compile(r"[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){7}:[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){7}:[0-9]{1,20}")
+
+
+def duis_request_id(request_id: str | None) -> str | None:
+    """``request_id`` when it is a DUIS RequestID; in-process callers (scenarios) may use any text,
+    which stays in the journal but cannot go into DUIS XML."""
+    if request_id and _REQUEST_ID.fullmatch(request_id) and int(request_id.rsplit(":", 1)[1]) < 1 << 64:
+        return request_id
+    return None
 
 
 class Signer(Protocol):
@@ -126,8 +135,12 @@ class UserMessageRenderer:
         if message.kind is MessageKind.RESPONSE or future_dated:
             counter = _request_counter(message.request_id, counter)
         response_id = f"{format_eui64(originator)}:{format_eui64(self.recipient_of(message))}:{counter}"
+        request_id = duis_request_id(message.request_id)
+        if message.request_id and request_id is None:
+            _LOGGER.warning("%s: request ID %r is not a DUIS RequestID; left out of the XML",
+                            message.message_id, message.request_id)
         root, body = response_root(
-            request_id=message.request_id,
+            request_id=request_id,
             response_id=response_id,
             response_code=response_code,
             at=at,
@@ -207,7 +220,7 @@ def _dcc_alert_body(content: etree._Element, message: UserMessage, details: dict
         raise ValueError(f"no DUIS DCCAlert body is defined here for {code}")
     body = etree.SubElement(content, sr(body_name))
     device = message.device
-    request_id = message.request_id
+    request_id = duis_request_id(message.request_id)
     if body_name == "FirmwareDistributionFailure":
         add_text(body, sr("UpdateFirmwareRequestID"), _required(request_id, code))
         add_text(body, sr("MeterIDs"), _devices_detail(details, device))
@@ -250,9 +263,13 @@ def _dcc_alert_body(content: etree._Element, message: UserMessage, details: dict
 
 
 def _required(request_id: str | None, code: str) -> str:
-    if not request_id:
-        raise ValueError(f"DCC alert {code} needs the RequestID of its 11.1/11.4")
-    return request_id
+    """The 11.1/11.4's RequestID; an alert whose request had none that DUIS can carry (only
+    in-process scenarios make such requests) names the DCC's own zero request."""
+    if request_id:
+        return request_id
+    _LOGGER.warning("DCC alert %s has no DUIS RequestID; 90-B3-D5-1F-30-00-00-02 counter 0 written", code)
+    dcc = format_eui64(DEFAULT_DCC_ID)
+    return f"{dcc}:{dcc}:0"
 
 
 def _alert_code(code: str) -> str:
