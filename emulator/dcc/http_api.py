@@ -21,7 +21,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from .duis import DEFAULT_MAX_DOCUMENT, DuisError, parse_request_root, render_dsp_response
-from .duis.signing import DuisSigner, RequestVerifier, SignatureVerdict
+from .duis.signing import DuisSigner, RequestVerifier
 from .duis.xmlsafe import parse_document
 from .messages import DspResponse, ResponseCode
 from .service_requests import ServiceRequest
@@ -149,10 +149,10 @@ def create_app(
             headers[WARNING_HEADER] = f"DCC Boxed takes {variant} CV {header.command_variant} on {wanted.value if wanted else '?'}"
         if verifier is not None:
             check = verifier.check(root, header.originator)
-            if check.verdict is SignatureVerdict.ABSENT and not require_signatures:
-                _LOGGER.warning("DUIS %s %s is not signed; accepted (start with --require-signatures to refuse)",
-                                variant, header.request_id)
-                headers[WARNING_HEADER] = "request not signed"
+            if check.unsigned and not require_signatures:
+                _LOGGER.warning("DUIS %s %s is not signed (%s); accepted (start with --require-signatures to "
+                                "refuse)", variant, header.request_id, check.verdict.value)
+                headers[WARNING_HEADER] = f"request not signed: {check.verdict.value}"
             elif not check.valid:
                 error = f"signature: {check.verdict.value}" + (f" ({check.detail})" if check.detail else "")
                 _LOGGER.info("DUIS %s %s refused: %s", variant, header.request_id, error)

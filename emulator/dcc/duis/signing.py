@@ -59,6 +59,7 @@ class DuisSigner:
 class SignatureVerdict(enum.Enum):
     VALID = "valid"
     ABSENT = "absent"
+    PLACEHOLDER = "placeholder (DCC's templates), not a signature"
     UNKNOWN_CERTIFICATE = "unknown certificate"
     NOT_THE_ORIGINATORS = "certificate of another party"
     EXPIRED = "certificate outside its validity"
@@ -74,6 +75,16 @@ class SignatureCheck:
     def valid(self) -> bool:
         return self.verdict is SignatureVerdict.VALID
 
+    @property
+    def unsigned(self) -> bool:
+        """No signature, or DCC's template placeholder: accepted with a warning unless required."""
+        return self.verdict in (SignatureVerdict.ABSENT, SignatureVerdict.PLACEHOLDER)
+
+
+TEMPLATE_PLACEHOLDER = "ZGVmYXVsdA=="
+"""base64 of "default": the SignatureValue and DigestValue of every @smartdcc/duis-templates file
+(their comment says so), which are meant to be signed by DCC's tooling before sending."""
+
 
 class RequestVerifier:
     """Checks a request's ``ds:Signature`` against the Users' certificates in ``trusted``."""
@@ -85,6 +96,8 @@ class RequestVerifier:
         signature = root.find(ds("Signature"))
         if signature is None:
             return SignatureCheck(SignatureVerdict.ABSENT)
+        if (signature.findtext(ds("SignatureValue")) or "").strip() == TEMPLATE_PLACEHOLDER:
+            return SignatureCheck(SignatureVerdict.PLACEHOLDER)
         serial_text = signature.findtext(f"{ds('KeyInfo')}/{ds('X509Data')}/{ds('X509IssuerSerial')}/"
                                          f"{ds('X509SerialNumber')}")
         serial = int(serial_text) if serial_text and serial_text.strip().isdigit() else None
