@@ -185,5 +185,9 @@ def owner_of(certificate: x509.Certificate) -> int | None:
     return None
 
 
+load_certificate = _certificate
+load_private_key = _private_key
+
+
 def describe(entry: KeyEntry) -> str:
     return f"{format_eui64(entry.eui64)} {entry.usage.value} serial {entry.serial}"
