@@ -366,7 +366,7 @@ class Dsp:
             )
         if device.status not in statuses:
             raise _Rejected(
-                ERROR_DEVICE_REJECTED, f"device {format_eui64(eui)} is {device.status.value}",
+                ResponseCode.DEVICE_STATUS, f"device {format_eui64(eui)} is {device.status.value}",
                 {RejectionReason.NOT_COMMISSIONED: (eui,)},
             )
         return device

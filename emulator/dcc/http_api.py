@@ -4,7 +4,7 @@ DCC Boxed's three endpoints: ``POST /api/v1/serviceS`` (Send Command: 11.2, sign
 of 11.3), ``/api/v1/serviceD`` (Non-Device: 11.1, 11.4) and ``/api/v1/serviceT`` (Transform: 11.3
 CommandVariant 4). ``/api/v1/serviceD`` also takes every other SR, as the emulator's single path
 did before (a warning says where DCC Boxed would want it). Every well-formed request gets a DUIS
-answer, errors included (E12, E3, E100, ...); only what is not XML (or is hostile) gets HTTP 4xx
+answer, errors included (E1, E12, E13, E100, ...); only what is not XML (or is hostile) gets HTTP 4xx
 text. The request is parsed and its signature checked completely before ``submit`` sees it, so a
 refused request changes nothing in the DSP. Emulator-only facts (why a request was refused,
 warnings) go in ``X-CH-Emulator-*`` headers, never inside the DUIS document.
@@ -93,8 +93,8 @@ def create_app(
 
     ``submit`` receives each fully parsed, signature-checked Service Request and returns the
     DSP's synchronous answer (it may be a coroutine function). ``now`` stamps ResponseDateTime.
-    ``signer`` signs every answer; ``verifier`` checks request signatures (a bad one is E3 and
-    nothing runs; an unsigned request is E3 with ``require_signatures``, else accepted with a
+    ``signer`` signs every answer; ``verifier`` checks request signatures (a bad one is E1 and
+    nothing runs; an unsigned request is E1 with ``require_signatures``, else accepted with a
     warning). Answers: 200 with a DUIS response; 400 with one line for what is not XML or is
     hostile; 413 over ``max_body`` bytes; 415 for a body declared as something other than XML.
     """
@@ -143,7 +143,7 @@ def create_app(
         if wanted is not endpoint and endpoint is not Endpoint.NON_DEVICE:
             error = (f"{variant} with CommandVariant {header.command_variant} goes to {wanted.value if wanted else '?'}, "
                      f"not {endpoint.value}")
-            refused = DspResponse(header.request_id, variant, ResponseCode.COMMAND_VARIANT_NOT_ALLOWED, error=error)
+            refused = DspResponse(header.request_id, variant, ResponseCode.WRONG_ENDPOINT, error=error)
             return answer(refused, schema_version=header.schema_version, headers=headers)
         if wanted is not endpoint:
             headers[WARNING_HEADER] = f"DCC Boxed takes {variant} CV {header.command_variant} on {wanted.value if wanted else '?'}"

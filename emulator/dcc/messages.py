@@ -24,24 +24,28 @@ class RejectionReason(str, enum.Enum):
 class ResponseCode(str, enum.Enum):
     """DUIS ``ResponseCode`` values the emulated DSP answers with (DUIS V5.4 l.4020).
 
-    The enumeration carries no annotations; which code DCC uses for which refusal follows
-    docs/duis.md ("Response codes"), where the project's reading is marked.
+    The schema's enumeration carries no meanings; those of I0-E21 follow DUIS's response code table
+    as public SMETS2 references reproduce it. Which code DCC gives a bad signature or a replayed
+    counter was not found: the project answers those with E1 (the User is not authenticated), see
+    docs/duis.md "Response codes".
     """
 
     SUCCESS = "I0"  # success with data in the body
-    ACKNOWLEDGED = "I99"  # accepted; the outcome follows asynchronously
+    ACKNOWLEDGED = "I99"  # accepted and passed access control; the outcome follows asynchronously
     W110101 = "W110101"  # 11.1 accepted for some devices (warning lists)
     W110401 = "W110401"  # 11.4 accepted for some devices (warning lists)
-    UNKNOWN_USER = "E1"  # the originator of the RequestID is no DCC User known here
-    ROLE_NOT_ELIGIBLE = "E2"  # the User's role may not send this SR
-    BAD_SIGNATURE = "E3"  # missing (with --require-signatures) or failed XML signature
-    REPLAYED_COUNTER = "E4"  # RequestID counter not greater than the last from this originator
-    NOT_RESPONSIBLE = "E5"  # the User is not a responsible supplier of the device in the SMI
-    NOT_VALID_FOR_DEVICE = "E11"  # SR not valid for the device's type or SMI status
-    COMMAND_VARIANT_NOT_ALLOWED = "E12"  # CommandVariant not allowed, or not served, for the SR/endpoint
-    DEVICE_UNKNOWN = "E19"  # the target device is not in the SMI
-    NO_WAN_ROUTE = "E20"  # the CSP has no route to the device's Comms Hub
-    INVALID_REQUEST = "E100"  # well-formed XML that is not a valid DUIS request for SR 11.1-11.4
+    UNKNOWN_USER = "E1"  # Invalid User / User Role: not a valid SEC party / role
+    BAD_SIGNATURE = "E1"  # (reading) the signature does not authenticate the User
+    REPLAYED_COUNTER = "E1"  # (reading) RequestID counter not greater than the last from this originator
+    ROLE_NOT_ELIGIBLE = "E2"  # User Role not permitted to send the Service Reference
+    NOT_RESPONSIBLE = "E4"  # User / User Role not authorised for the device
+    DEVICE_STATUS = "E5"  # the device's SMI status is incompatible with the SR
+    NOT_VALID_FOR_DEVICE = "E11"  # SR not compatible with the device (type)
+    COMMAND_VARIANT_NOT_ALLOWED = "E12"  # CommandVariant not applicable (or not served) for the SR
+    WRONG_ENDPOINT = "E13"  # request type not valid for the URL (e.g. 11.4 sent to serviceT)
+    DEVICE_UNKNOWN = "E19"  # the device does not exist (not in the SMI)
+    NO_WAN_ROUTE = "E20"  # unable to communicate with the device (no route to its Comms Hub)
+    INVALID_REQUEST = "E100"  # (reading) well-formed XML that is not a valid request for SR 11.1-11.4
 
     def __str__(self) -> str:
         return self.value

@@ -51,7 +51,7 @@ def register(subparsers: Any) -> None:
                              "directory of <eui>-<ds|ka|xml-sign>.pem/.key) and trust its certificates; "
                              "default: the emulator's TEST ONLY key")
     parser.add_argument("--require-signatures", action="store_true",
-                        help="refuse unsigned requests (E3); by default they are accepted with a warning")
+                        help="refuse unsigned requests (E1); by default they are accepted with a warning")
     parser.set_defaults(func=serve_command)
 
 

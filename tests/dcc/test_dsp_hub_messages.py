@@ -226,7 +226,7 @@ def test_execution_date_in_the_past_means_now() -> None:
     [
         (PPMID_ID, DeviceStatus.COMMISSIONED, RejectionReason.INVALID_DEVICE, "E11"),
         (0x00DB1234567890FF, DeviceStatus.COMMISSIONED, RejectionReason.INVALID_DEVICE, "E19"),
-        (GSME_ID, DeviceStatus.SUSPENDED, RejectionReason.NOT_COMMISSIONED, "E11"),
+        (GSME_ID, DeviceStatus.SUSPENDED, RejectionReason.NOT_COMMISSIONED, "E5"),
     ],
 )
 def test_activate_firmware_rejects_invalid_targets(device: int, status: DeviceStatus,
@@ -305,12 +305,12 @@ def test_read_firmware_version_is_refused_for_a_decommissioned_device() -> None:
     assert h.hub.reads == []
 
 
-def test_a_replayed_request_is_refused_with_e4_and_never_executed_again() -> None:
+def test_a_replayed_request_is_refused_and_never_executed_again() -> None:
     h = Harness()
     sr = h.read(ESME_ID)
     assert h.dsp.submit(sr).response_code == "I99"
     response = h.dsp.submit(sr)
-    assert response.response_code == "E4" and "not greater than" in (response.error or "")
+    assert response.response_code == "E1" and "not greater than" in (response.error or "")
     h.clock.run()
     assert len(h.hub.reads) == 1
 
@@ -322,7 +322,7 @@ def test_counters_survive_a_restart_of_the_dsp(tmp_path) -> None:
     assert first.dsp.submit(sr).response_code == "I99"
     first.store.close()
     again = Harness(store=Store(db), load_smi=False)
-    assert again.dsp.submit(sr).response_code == "E4"
+    assert again.dsp.submit(sr).response_code == "E1"
     again.clock.run()
     assert again.hub.reads == []
 
@@ -345,7 +345,7 @@ def test_a_supplier_of_another_premises_is_not_responsible() -> None:
     h = Harness()
     sr = h.read(ESME_ID)
     sr = dataclasses.replace(sr, header=dataclasses.replace(sr.header, originator=0x90B3D51F30030000))
-    assert h.dsp.submit(sr).response_code == "E5"
+    assert h.dsp.submit(sr).response_code == "E4"
     h.clock.run()
     assert h.hub.reads == []
 

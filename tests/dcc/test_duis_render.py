@@ -75,7 +75,7 @@ def test_error_response_carries_only_the_code():
     response = DspResponse(RID, "11.3", ResponseCode.NOT_RESPONSIBLE, error="not responsible")
     data = render_dsp_response(response, at=AT)
     root = _xml(data)
-    assert _text(root, "sr:Header/sr:ResponseCode") == "E5"
+    assert _text(root, "sr:Header/sr:ResponseCode") == "E4"
     assert b"responsible" not in data and not list(root.iter(etree.Comment))
 
 

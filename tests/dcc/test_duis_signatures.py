@@ -132,5 +132,5 @@ async def test_require_signatures_refuses_unsigned_requests_and_nothing_runs():
         assert service.system.dsp.sat.entries() == []
     finally:
         service.close()
-    assert status == 200 and etree.fromstring(data).findtext("{*}Header/{*}ResponseCode") == "E3"
+    assert status == 200 and etree.fromstring(data).findtext("{*}Header/{*}ResponseCode") == "E1"
     assert "placeholder" in headers["X-CH-Emulator-Reason"]

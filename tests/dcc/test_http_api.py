@@ -208,13 +208,13 @@ async def test_a_dtd_hidden_by_the_encoding_is_refused(encoding):
 @pytest.mark.parametrize(("path", "file", "code"), [
     ("/api/v1/serviceS", "CS08_11.2_SUCCESS_REQUEST_DUIS.XML", "I99"),
     ("/api/v1/serviceT", "CS06_11.3_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML", "I99"),
-    ("/api/v1/serviceS", "11.4_UPDATE_PPMID_FIRMWARE_REQUEST_DUIS.XML", "E12"),
-    ("/api/v1/serviceT", "CS08_11.2_SUCCESS_REQUEST_DUIS.XML", "E12"),
-    ("/api/v1/serviceS", "CS06_11.3_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML", "E12"),
+    ("/api/v1/serviceS", "11.4_UPDATE_PPMID_FIRMWARE_REQUEST_DUIS.XML", "E13"),
+    ("/api/v1/serviceT", "CS08_11.2_SUCCESS_REQUEST_DUIS.XML", "E13"),
+    ("/api/v1/serviceS", "CS06_11.3_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML", "E13"),
 ])
 async def test_dcc_boxed_routing(path, file, code):
     status, data, _, dsp = await _post(path, sample(file))
-    assert status == 200 and _code(data).startswith(code[:2]) and (code == "E12") == (dsp.received == [])
+    assert status == 200 and _code(data).startswith(code[:2]) and (code == "E13") == (dsp.received == [])
     assert_valid(data)
 
 
@@ -238,14 +238,14 @@ async def test_answers_are_signed_and_verify():
 
 @pytest.mark.parametrize(("body", "require", "code", "runs"), [
     (lambda: _signed_request(USER_KEY), False, "W110401", True),  # RecordingDsp rejects one device
-    (lambda: _signed_request(USER_KEY).replace(b"HvHuCwABPAA=", b"HvHuCwABPAB="), False, "E3", False),
-    (lambda: _signed_request(OTHER_KEY), False, "E3", False),  # signed by someone else
+    (lambda: _signed_request(USER_KEY).replace(b"HvHuCwABPAA=", b"HvHuCwABPAB="), False, "E1", False),
+    (lambda: _signed_request(OTHER_KEY), False, "E1", False),  # signed by someone else
     (lambda: request_xml("11.1", update_body()), False, "W110401", True),  # unsigned: accepted, warned
-    (lambda: request_xml("11.1", update_body()), True, "E3", False),  # unsigned, signatures required
+    (lambda: request_xml("11.1", update_body()), True, "E1", False),  # unsigned, signatures required
 ], ids=["valid", "tampered", "not-the-originators", "unsigned", "unsigned-required"])
 async def test_request_signatures_are_verified_before_anything_runs(body, require, code, runs):
     status, data, headers, dsp = await _post(SERVICE_PATH, body(), verifier=TRUSTED, require_signatures=require)
     assert status == 200 and _code(data)[:2] == code[:2]
     assert bool(dsp.received) == runs
-    if code == "E3":
+    if code == "E1":
         assert "signature" in headers[REASON_HEADER]
