@@ -22,7 +22,7 @@ from emulator.dcc.csp import Csp, CspOutcome, Distribution
 from emulator.eui64 import format_eui64
 from emulator.dcc.firmware_image import FirmwareImageError, ImageIdentity, read_image_identity
 from emulator.dcc.messages import DspResponse, MessageKind, RejectionReason, ResponseCode, UserMessage
-from emulator.dcc.anti_replay import OriginatorCounters
+from emulator.dcc.anti_replay import OriginatorCounters, RequestSchemaVersions
 from emulator.dcc.sat import SatEvent, ServiceAuditTrail
 from emulator.dcc.service_requests import (
     ActivateFirmware,
@@ -122,7 +122,7 @@ class Dsp:
         self._pending: dict[str, PendingCommand] = {}  # request ID -> 11.2/11.3 awaiting a response
         self._scheduled: dict[int, PendingCommand] = {}  # device -> acknowledged future-dated 11.3
         self._outgoing: list[UserMessage] = []  # messages of the step in progress
-        self._schema_versions: dict[str, str] = {}  # request ID -> its DUIS schemaVersion
+        self._schema_versions = RequestSchemaVersions(store)  # request ID -> its DUIS schemaVersion
         self._counters = OriginatorCounters(store)
         self._smi_users: set[int] = set()
         self._premises_users: dict[str, set[int]] = {}  # premises -> its suppliers, per 11.1/11.4
@@ -136,9 +136,9 @@ class Dsp:
         """Validate ``sr`` and answer at once; never raises for a malformed request."""
         variant = _variant_of(sr)
         request_id = sr.header.request_id
-        if sr.header.schema_version:
-            self._schema_versions[request_id] = sr.header.schema_version
         with self._step():
+            if sr.header.schema_version:
+                self._schema_versions.record(request_id, sr.header.schema_version)
             self.sat.append(
                 self._clock.now(), SatEvent.SERVICE_REQUEST, request_id=request_id, code=variant.value,
                 details=_describe(sr),
@@ -648,7 +648,7 @@ class Dsp:
         )
 
     def _emit(self, message: UserMessage) -> None:
-        version = self._schema_versions.get(message.request_id or "")
+        version = self._schema_versions.get(message.request_id)
         if version is not None and message.schema_version is None:
             message = dataclasses.replace(message, schema_version=version)
         self.sat.append(

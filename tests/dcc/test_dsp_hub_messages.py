@@ -22,6 +22,7 @@ from emulator.dcc.premises import (
 )
 from emulator.dcc.sat import SatEvent
 from emulator.dcc.store import Store
+from emulator.dcc.anti_replay import RequestSchemaVersions
 from emulator.dcc.smi import DeviceStatus, FirmwareStatus
 from emulator.gbcs.codes import ActivationResponseCode, GbcsAlertCode, TransferResult
 
@@ -424,3 +425,22 @@ def test_update_ends_when_both_the_ccs08_and_the_device_alert_arrived(device_fir
     assert {m.request_id for m in h.messages} == {request_id}
     assert all(m.recipient == IMPORT for m in h.messages if m.code != "N59")
     assert h.dsp.submit(h.update_ppmid([PPMID_ID])).rejected == {}
+
+
+def test_answers_are_written_in_the_requests_schema_version() -> None:
+    h = Harness()
+    sr = h.read(ESME_ID)
+    sr = dataclasses.replace(sr, header=dataclasses.replace(sr.header, schema_version="5.4"))
+    assert h.dsp.submit(sr).response_code == "I99"
+    h.clock.run()
+    h.hub.respond(sr.header.request_id, "11.2", ESME_ID, h.clock.now(), firmware_version=0xACDC0002)
+    (response,) = h.with_code("11.2")
+    assert response.schema_version == "5.4"
+
+
+def test_schema_versions_are_kept_in_the_dsp_database(tmp_path) -> None:
+    db = tmp_path / "dsp.sqlite"
+    store = Store(db)
+    RequestSchemaVersions(store).record("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:9", "5.4")
+    store.close()
+    assert RequestSchemaVersions(Store(db)).get("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:9") == "5.4"
