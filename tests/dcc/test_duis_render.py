@@ -199,3 +199,10 @@ def test_json_record_is_plain_json_with_eui_strings():
     assert record["device"] == "00-DB-12-34-56-78-90-A0"
     assert record["details"] == {"hash": "ABCD", "ids": [1, 2], "reason": "InvalidDevice"}
     assert (record["message_id"], record["kind"], record["code"]) == ("j1", "device_alert", "0x8F72")
+
+
+def test_every_dcc_alert_the_dsp_raises_has_a_typed_body():
+    from emulator.dcc.alerts import DccAlertCode
+    from emulator.dcc.duis.user_messages import DCC_ALERT_BODIES
+
+    assert {code.value for code in DccAlertCode} <= set(DCC_ALERT_BODIES)

@@ -249,3 +249,22 @@ async def test_request_signatures_are_verified_before_anything_runs(body, requir
     assert bool(dsp.received) == runs
     if code == "E1":
         assert "signature" in headers[REASON_HEADER]
+
+
+_SERIAL = "<ds:KeyInfo><ds:X509Data><ds:X509IssuerSerial><ds:X509IssuerName>CN=TEST ONLY</ds:X509IssuerName>" \
+          "<ds:X509SerialNumber>1001</ds:X509SerialNumber></ds:X509IssuerSerial></ds:X509Data></ds:KeyInfo>"
+
+
+@pytest.mark.parametrize("signature", [
+    _SERIAL,  # no SignedInfo at all
+    f"<ds:SignedInfo/><ds:SignatureValue>AAAA</ds:SignatureValue>{_SERIAL}",
+    '<ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>'
+    '<ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"/>'
+    '<ds:Reference URI="http://example.invalid/x"><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>'
+    f'<ds:DigestValue>AA==</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>!!</ds:SignatureValue>{_SERIAL}',
+], ids=["no-signed-info", "empty-signed-info", "external-reference"])
+async def test_a_malformed_signature_is_refused_not_a_crash(signature):
+    body = request_xml("11.1", update_body()).replace(
+        b"</sr:Request>", f'<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#">{signature}</ds:Signature></sr:Request>'.encode())
+    status, data, headers, dsp = await _post(SERVICE_PATH, body, verifier=TRUSTED)
+    assert status == 200 and _code(data) == "E1" and "signature" in headers[REASON_HEADER] and dsp.received == []

@@ -121,4 +121,7 @@ class RequestVerifier:
         except (InvalidSignature, InvalidInput, ValueError) as exc:
             _LOGGER.info("request signature does not verify: %s", exc)
             return SignatureCheck(SignatureVerdict.INVALID, "signature does not verify")
+        except Exception as exc:  # noqa: BLE001 - a malformed ds:Signature (signxml validates it by schema)
+            _LOGGER.info("request signature is malformed: %s: %s", type(exc).__name__, exc)
+            return SignatureCheck(SignatureVerdict.INVALID, "ds:Signature is malformed")
         return SignatureCheck(SignatureVerdict.VALID)
