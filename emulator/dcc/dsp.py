@@ -54,10 +54,9 @@ PARTIAL_ACCEPTANCE: Mapping[ServiceReferenceVariant, ResponseCode] = {
     ServiceReferenceVariant.UPDATE_FIRMWARE: ResponseCode.W110101,
     ServiceReferenceVariant.UPDATE_PPMID_FIRMWARE: ResponseCode.W110401,
 }
-RESPONSE_ACCEPTED_WITH_REJECTIONS = ResponseCode.W110401  # the 11.4 one; 11.1 has W110101
 ERROR_MALFORMED = ResponseCode.INVALID_REQUEST  # a field of the SR is wrong (the error text names it)
 ERROR_DEVICE_UNKNOWN = ResponseCode.DEVICE_UNKNOWN  # E19: the target is not in the SMI
-ERROR_DEVICE_REJECTED = ResponseCode.NOT_VALID_FOR_DEVICE  # E11: wrong type or status for the SR
+ERROR_DEVICE_REJECTED = ResponseCode.NOT_VALID_FOR_DEVICE  # E11: wrong device type for the SR
 ERROR_NO_ROUTE = ResponseCode.NO_WAN_ROUTE  # E20: the CSP has no WAN route to the device's Comms Hub
 
 GBCS_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from dcc_fakes import Harness, gbcs_image
 
-from emulator.dcc.dsp import ERROR_MALFORMED, RESPONSE_ACCEPTED, RESPONSE_ACCEPTED_WITH_REJECTIONS
+from emulator.dcc.dsp import ERROR_MALFORMED, RESPONSE_ACCEPTED
 from emulator.dcc.messages import RejectionReason
 from emulator.dcc.premises import (
     CHF_ID,

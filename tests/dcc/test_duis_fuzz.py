@@ -52,3 +52,27 @@ def test_parser_answers_every_document_with_a_record_or_a_duis_error(data):
         text = str(error)
         assert "\n" not in text and len(text) < 600
         assert "/etc/passwd" not in text and "/dev/zero" not in text
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents, st.sampled_from(["/api/v1/serviceS", "/api/v1/serviceD", "/api/v1/serviceT"]))
+def test_front_door_never_answers_500(data, path):
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from emulator.dcc.duis.security import DuisSecurity
+    from emulator.dcc.http_api import create_app
+    from emulator.dcc.messages import DspResponse, ResponseCode
+
+    def submit(request):
+        return DspResponse(request.header.request_id, request.header.service_reference_variant, ResponseCode.ACKNOWLEDGED)
+
+    async def post() -> int:
+        app = create_app(submit, max_body=1 << 20, **DuisSecurity.from_options().app_options())
+        async with TestClient(TestServer(app)) as client:
+            reply = await client.post(path, data=data, headers={"Content-Type": "application/xml"})
+            await reply.read()
+            return reply.status
+
+    assert asyncio.run(post()) in (200, 400, 413)
