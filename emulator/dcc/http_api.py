@@ -56,6 +56,9 @@ ROUTES: dict[tuple[str, int], Endpoint] = {
 """(SRV, CommandVariant) -> the endpoint DCC Boxed takes it on."""
 
 Submit = Callable[[ServiceRequest], DspResponse | Awaitable[DspResponse]]
+OnEvent = Callable[..., None]
+"""``on_event(name, **fields)``: the front door's own events for the timeline (``front_door_refused``
+for a request answered with an error before the DSP saw it, ``unsigned_request`` for a warning)."""
 
 
 def _utcnow() -> datetime:
@@ -88,6 +91,7 @@ def create_app(
     signer: DuisSigner | None = None,
     verifier: RequestVerifier | None = None,
     require_signatures: bool = False,
+    on_event: OnEvent | None = None,
 ) -> web.Application:
     """An aiohttp application serving DCC Boxed's DUIS endpoints.
 
@@ -98,6 +102,15 @@ def create_app(
     warning). Answers: 200 with a DUIS response; 400 with one line for what is not XML or is
     hostile; 413 over ``max_body`` bytes; 415 for a body declared as something other than XML.
     """
+
+    def note(name: str, **fields: object) -> None:
+        if on_event is not None:
+            on_event(name, **fields)
+
+    def refuse(response: DspResponse, *, schema_version: str | None, headers: dict[str, str]) -> web.Response:
+        note("front_door_refused", request_id=response.request_id, service_reference_variant=response.service_reference_variant,
+             response_code=str(response.response_code), error=response.error)
+        return answer(response, schema_version=schema_version, headers=headers)
 
     def answer(response: DspResponse, *, schema_version: str | None, headers: dict[str, str],
                variant: str | None = None) -> web.Response:
@@ -136,7 +149,7 @@ def create_app(
                 raise _reject(web.HTTPBadRequest, f"invalid DUIS request: {exc}") from None
             _LOGGER.info("DUIS request refused with %s: %s", exc.code, exc)
             refused = DspResponse(exc.request_id or "", exc.variant, exc.code, error=str(exc))
-            return answer(refused, schema_version=exc.schema_version, headers=headers)
+            return refuse(refused, schema_version=exc.schema_version, headers=headers)
         header = service_request.header
         variant = header.service_reference_variant
         wanted = ROUTES.get((variant, header.command_variant))
@@ -144,7 +157,7 @@ def create_app(
             error = (f"{variant} with CommandVariant {header.command_variant} goes to {wanted.value if wanted else '?'}, "
                      f"not {endpoint.value}")
             refused = DspResponse(header.request_id, variant, ResponseCode.WRONG_ENDPOINT, error=error)
-            return answer(refused, schema_version=header.schema_version, headers=headers)
+            return refuse(refused, schema_version=header.schema_version, headers=headers)
         if wanted is not endpoint:
             headers[WARNING_HEADER] = f"DCC Boxed takes {variant} CV {header.command_variant} on {wanted.value if wanted else '?'}"
         if verifier is not None:
@@ -153,11 +166,13 @@ def create_app(
                 _LOGGER.warning("DUIS %s %s is not signed (%s); accepted (start with --require-signatures to "
                                 "refuse)", variant, header.request_id, check.verdict.value)
                 headers[WARNING_HEADER] = f"request not signed: {check.verdict.value}"
+                note("unsigned_request", request_id=header.request_id, service_reference_variant=variant,
+                     signature=check.verdict.value)
             elif not check.valid:
                 error = f"signature: {check.verdict.value}" + (f" ({check.detail})" if check.detail else "")
                 _LOGGER.info("DUIS %s %s refused: %s", variant, header.request_id, error)
                 refused = DspResponse(header.request_id, variant, ResponseCode.BAD_SIGNATURE, error=error)
-                return answer(refused, schema_version=header.schema_version, headers=headers)
+                return refuse(refused, schema_version=header.schema_version, headers=headers)
         result = submit(service_request)
         response = await result if inspect.isawaitable(result) else result
         if not isinstance(response, DspResponse):

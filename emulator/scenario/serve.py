@@ -97,7 +97,8 @@ def build_service(
                     renderer=UserMessageRenderer(epoch=epoch, signer=security.signer))
     system.add_sink(outbox.put)
     system.start()
-    return Service(system, outbox, create_app(system.submit, **security.app_options()))
+    return Service(system, outbox, create_app(system.submit, **security.app_options(),
+                                              on_event=lambda name, **fields: bus.emit("dsp", name, None, **fields)))
 
 
 def serve_command(args: argparse.Namespace) -> int:

@@ -268,3 +268,17 @@ async def test_a_malformed_signature_is_refused_not_a_crash(signature):
         b"</sr:Request>", f'<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#">{signature}</ds:Signature></sr:Request>'.encode())
     status, data, headers, dsp = await _post(SERVICE_PATH, body, verifier=TRUSTED)
     assert status == 200 and _code(data) == "E1" and "signature" in headers[REASON_HEADER] and dsp.received == []
+
+
+async def test_front_door_refusals_and_unsigned_requests_reach_the_timeline():
+    events: list[tuple[str, dict]] = []
+    dsp = RecordingDsp()
+    client = await _client(dsp, verifier=TRUSTED, on_event=lambda name, **fields: events.append((name, fields)))
+    try:
+        await client.post("/api/v1/serviceT", data=sample("CS08_11.2_SUCCESS_REQUEST_DUIS.XML"))
+        await client.post(SERVICE_PATH, data=request_xml("11.1", update_body()))
+    finally:
+        await client.close()
+    (refused, fields), (unsigned, more) = events
+    assert refused == "front_door_refused" and fields["response_code"] == "E13"
+    assert unsigned == "unsigned_request" and more["signature"] == "absent"
