@@ -32,6 +32,7 @@ _COMMANDS: dict[str, str] = {
     "certify": "emulator.certify.cli",
     "gbcs": "emulator.gbcs.cli",
     "keys": "emulator.keys.cli",
+    "duis": "emulator.dcc.duis_cli",
 }
 
 

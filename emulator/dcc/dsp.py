@@ -10,6 +10,7 @@ leaves half an event behind.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from emulator.dcc.alerts import DccAlertCode, dcc_alert, gbcs_code, make_message
 from emulator.dcc.csp import Csp, CspOutcome, Distribution
 from emulator.eui64 import format_eui64
 from emulator.dcc.firmware_image import FirmwareImageError, ImageIdentity, read_image_identity
-from emulator.dcc.messages import DspResponse, MessageKind, RejectionReason, UserMessage
+from emulator.dcc.messages import DspResponse, MessageKind, RejectionReason, ResponseCode, UserMessage
+from emulator.dcc.anti_replay import OriginatorCounters, RequestSchemaVersions
 from emulator.dcc.sat import SatEvent, ServiceAuditTrail
 from emulator.dcc.service_requests import (
     ActivateFirmware,
@@ -39,18 +41,23 @@ from emulator.dcc.smi import (
     UpdateInProgress,
 )
 from emulator.dcc.store import Store
+from emulator.dcc.users import ELIGIBLE_ROLES, SUPPLIER_ROLES, ZAZ1_USERS, UserRole
 from emulator.gbcs.codes import ActivationResponseCode, GbcsAlertCode, TransferResult
 from emulator.hub.port import CommandResponse, DeviceAlert, HubMessage
 from emulator.runtime.clock import Clock
 
 _LOGGER = logging.getLogger(__name__)
 
-# DUIS response codes. "I0"/"W1" as in DUIS; the E-code numbers are the project's choice.
-RESPONSE_ACCEPTED = "I0"
-RESPONSE_ACCEPTED_WITH_REJECTIONS = "W1"
-ERROR_MALFORMED = "E1"  # a field of the SR is missing or wrong (the error text names it)
-ERROR_DEVICE_REJECTED = "E2"  # the one target device of an 11.2/11.3 failed DSP validation
-ERROR_NO_ROUTE = "E3"  # the CSP has no WAN route to the device's Comms Hub
+# DUIS response codes (see ResponseCode and docs/duis.md "Response codes").
+RESPONSE_ACCEPTED = ResponseCode.ACKNOWLEDGED  # I99: accepted, the outcome follows asynchronously
+PARTIAL_ACCEPTANCE: Mapping[ServiceReferenceVariant, ResponseCode] = {
+    ServiceReferenceVariant.UPDATE_FIRMWARE: ResponseCode.W110101,
+    ServiceReferenceVariant.UPDATE_PPMID_FIRMWARE: ResponseCode.W110401,
+}
+ERROR_MALFORMED = ResponseCode.INVALID_REQUEST  # a field of the SR is wrong (the error text names it)
+ERROR_DEVICE_UNKNOWN = ResponseCode.DEVICE_UNKNOWN  # E19: the target is not in the SMI
+ERROR_DEVICE_REJECTED = ResponseCode.NOT_VALID_FOR_DEVICE  # E11: wrong device type for the SR
+ERROR_NO_ROUTE = ResponseCode.NO_WAN_ROUTE  # E20: the CSP has no WAN route to the device's Comms Hub
 
 GBCS_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 CANCEL_EXECUTION_DATE = date(3000, 12, 31)  # an 11.3 ExecutionDateTime on this date cancels
@@ -83,7 +90,7 @@ class PendingCommand:
 class _Rejected(Exception):
     """Internal: a whole SR is refused; carries the response to give."""
 
-    def __init__(self, code: str, error: str, rejected: Mapping[RejectionReason, tuple[int, ...]] | None = None):
+    def __init__(self, code: ResponseCode, error: str, rejected: Mapping[RejectionReason, tuple[int, ...]] | None = None):
         super().__init__(error)
         self.code = code
         self.error = error
@@ -114,6 +121,10 @@ class Dsp:
         self._pending: dict[str, PendingCommand] = {}  # request ID -> 11.2/11.3 awaiting a response
         self._scheduled: dict[int, PendingCommand] = {}  # device -> acknowledged future-dated 11.3
         self._outgoing: list[UserMessage] = []  # messages of the step in progress
+        self._schema_versions = RequestSchemaVersions(store)  # request ID -> its DUIS schemaVersion
+        self._counters = OriginatorCounters(store)
+        self._smi_users: set[int] = set()
+        self._premises_users: dict[str, set[int]] = {}  # premises -> its suppliers, per 11.1/11.4
         self._in_step = False
         csp.set_listener(self)
 
@@ -125,11 +136,14 @@ class Dsp:
         variant = _variant_of(sr)
         request_id = sr.header.request_id
         with self._step():
+            if sr.header.schema_version:
+                self._schema_versions.record(request_id, sr.header.schema_version)
             self.sat.append(
                 self._clock.now(), SatEvent.SERVICE_REQUEST, request_id=request_id, code=variant.value,
                 details=_describe(sr),
             )
             try:
+                self._authorise(sr, variant)
                 if isinstance(sr, (UpdateFirmware, UpdatePPMIDFirmware)):
                     response = self._submit_distribution(sr, variant)
                 elif isinstance(sr, ReadFirmwareVersion):
@@ -147,6 +161,55 @@ class Dsp:
                 )
         return response
 
+    # -- who may do what -----------------------------------------------------------------------
+    def _roles_of(self, user: int) -> frozenset[UserRole]:
+        if user not in self._smi_users:
+            self._smi_users = self.smi.all_suppliers()  # the SMI may have grown since
+        roles = set(ZAZ1_USERS.get(user, frozenset()))
+        if user in self._smi_users:
+            roles |= SUPPLIER_ROLES
+        return frozenset(roles)
+
+    def _responsible(self, user: int, device: SmiDevice, cache: dict[str, set[int]]) -> bool:
+        """A supplier of the device, or of its premises (the default premises splits one dual-fuel
+        household between two RTDS Users; docs/duis.md "Users and roles")."""
+        if user in device.suppliers.values():
+            return True
+        if device.premises is None:
+            return False
+        if device.premises not in cache:
+            cache[device.premises] = self.smi.premises_suppliers(device.premises)
+        return user in cache[device.premises]
+
+    def _authorise(self, sr: ServiceRequest, variant: ServiceReferenceVariant) -> None:
+        """Known User (E1), increasing counter (E4), eligible role (E2), responsible for the
+        device (E5). A request without an originator comes from in-process code, not a User."""
+        user = sr.header.originator
+        if user is None:
+            return
+        roles = self._roles_of(user)
+        if not roles:
+            raise _Rejected(ResponseCode.UNKNOWN_USER, f"User {format_eui64(user)} is not a DCC User known here")
+        if sr.header.counter is not None:
+            last = self._counters.claim(user, sr.header.counter)
+            if last is not None:
+                raise _Rejected(ResponseCode.REPLAYED_COUNTER,
+                                f"RequestID counter {sr.header.counter} is not greater than "
+                                f"{last}, the last one from {format_eui64(user)}")
+        if not roles & ELIGIBLE_ROLES[variant]:
+            raise _Rejected(ResponseCode.ROLE_NOT_ELIGIBLE,
+                            f"User {format_eui64(user)} ({', '.join(sorted(r.value for r in roles))}) "
+                            f"may not send {variant.value}")
+        if isinstance(sr, (ReadFirmwareVersion, ActivateFirmware)):
+            device = self.smi.get(sr.device_id)
+            if device is None:
+                return  # E19 follows from the target check
+            responsible = self._responsible(user, device, {})
+            if not responsible and not (variant is ServiceReferenceVariant.READ_FIRMWARE_VERSION
+                                        and roles - SUPPLIER_ROLES):
+                raise _Rejected(ResponseCode.NOT_RESPONSIBLE,
+                                f"User {format_eui64(user)} is not responsible for device {format_eui64(device.eui64)}")
+
     # -- 11.1 / 11.4 ---------------------------------------------------------------------------
     def _submit_distribution(
         self, sr: UpdateFirmware | UpdatePPMIDFirmware, variant: ServiceReferenceVariant
@@ -154,7 +217,7 @@ class Dsp:
         request_id = sr.header.request_id
         if not sr.device_ids:
             raise _Rejected(ERROR_MALFORMED, "DeviceIDList is empty")
-        if not 0 <= sr.firmware_version <= _MAX_VERSION:
+        if sr.firmware_version is not None and not 0 <= sr.firmware_version <= _MAX_VERSION:
             raise _Rejected(ERROR_MALFORMED, f"FirmwareVersion {sr.firmware_version:X} is not a 4-byte version (8 hex digits)")
         if not sr.firmware_image:
             raise _Rejected(ERROR_MALFORMED, "FirmwareImage is empty")
@@ -162,7 +225,7 @@ class Dsp:
             identity = self._read_image(sr.firmware_image, source=f"{request_id} FirmwareImage")
         except FirmwareImageError as exc:
             raise _Rejected(ERROR_MALFORMED, str(exc)) from None
-        if identity.file_version != sr.firmware_version:
+        if sr.firmware_version is not None and identity.file_version != sr.firmware_version:
             # DCC's own sample requests carry FirmwareVersion 00000000 with an image of version
             # ACDCACDC, so a mismatch is recorded, not refused; the image header's version is used.
             _LOGGER.warning("%s: FirmwareVersion %08X differs from the image header's file version %08X; "
@@ -177,9 +240,10 @@ class Dsp:
         now = self._clock.now()
         rejected: dict[RejectionReason, list[int]] = {}
         targets: list[tuple[int, int]] = []
+        self._premises_users = {}
         for eui in dict.fromkeys(sr.device_ids):  # a device listed twice is one device
             device = self.smi.get(eui)
-            reason = self._distribution_check(device, variant, identity)
+            reason = self._distribution_check(device, variant, identity, sr.header.originator)
             if reason is not None:
                 rejected.setdefault(reason, []).append(eui)
                 self.sat.append(now, SatEvent.DSP_REJECTED, request_id=request_id, device=eui, code=reason.value)
@@ -197,17 +261,21 @@ class Dsp:
                     activate_now=variant is ServiceReferenceVariant.UPDATE_PPMID_FIRMWARE,
                 )
             )
-        code = RESPONSE_ACCEPTED_WITH_REJECTIONS if rejected else RESPONSE_ACCEPTED
+        code = PARTIAL_ACCEPTANCE[variant] if rejected else RESPONSE_ACCEPTED
         return DspResponse(
             request_id, variant.value, code, accepted=tuple(d for d, _ in targets),
             rejected={reason: tuple(devs) for reason, devs in rejected.items()},
         )
 
     def _distribution_check(
-        self, device: SmiDevice | None, variant: ServiceReferenceVariant, image: ImageIdentity
+        self, device: SmiDevice | None, variant: ServiceReferenceVariant, image: ImageIdentity,
+        user: int | None = None,
     ) -> RejectionReason | None:
-        """The seed's DSP checks, in its order; None when the device may have the image."""
+        """The seed's DSP checks, in its order; None when the device may have the image.
+        A device the requesting User is not responsible for is an invalid device for it."""
         if device is None or device.device_type not in TARGET_TYPES[variant] or device.comms_hub is None:
+            return RejectionReason.INVALID_DEVICE
+        if user is not None and not self._responsible(user, device, self._premises_users):
             return RejectionReason.INVALID_DEVICE
         if device.status is not DeviceStatus.COMMISSIONED:
             return RejectionReason.NOT_COMMISSIONED
@@ -291,12 +359,13 @@ class Dsp:
         if device is None or device.device_type not in TARGET_TYPES[variant] or device.comms_hub is None:
             what = "is not in the SMI" if device is None else f"is a {device.device_type.value}"
             raise _Rejected(
-                ERROR_DEVICE_REJECTED, f"device {format_eui64(eui)} {what}: not a valid target of {variant.value}",
+                ERROR_DEVICE_UNKNOWN if device is None else ERROR_DEVICE_REJECTED,
+                f"device {format_eui64(eui)} {what}: not a valid target of {variant.value}",
                 {RejectionReason.INVALID_DEVICE: (eui,)},
             )
         if device.status not in statuses:
             raise _Rejected(
-                ERROR_DEVICE_REJECTED, f"device {format_eui64(eui)} is {device.status.value}",
+                ResponseCode.DEVICE_STATUS, f"device {format_eui64(eui)} is {device.status.value}",
                 {RejectionReason.NOT_COMMISSIONED: (eui,)},
             )
         return device
@@ -335,10 +404,12 @@ class Dsp:
                 if device.premises not in suppliers_at:
                     suppliers_at[device.premises] = self.smi.premises_suppliers(device.premises)
                 requester = mark.originator if mark else None
+                details = {"premises": device.premises, "device_type": device.device_type.value,
+                           "firmware_version": _hex(mark.firmware_version if mark else None)}
                 for supplier in sorted(suppliers_at[device.premises] - {requester}):
                     self._emit(dcc_alert(
                         DccAlertCode.N59, time=now, device=eui, request_id=request_id,
-                        recipient=format_eui64(supplier), details={"premises": device.premises},
+                        recipient=format_eui64(supplier), details=details,
                     ))
 
     def hub_delivery(self, request_id: str, hub: int, devices: tuple[int, ...], delivered: bool) -> None:
@@ -350,7 +421,8 @@ class Dsp:
                 self._emit(dcc_alert(
                     code, time=now, device=eui, request_id=request_id,
                     recipient=_recipient(mark.originator if mark else None),
-                    details={"comms_hub": format_eui64(hub)},
+                    details={"comms_hub": format_eui64(hub),
+                             "firmware_version": _hex(mark.firmware_version if mark else None)},
                 ))
 
     def hub_message(self, message: HubMessage) -> None:
@@ -388,9 +460,13 @@ class Dsp:
                 self._progress(mark, _TRANSFERRED)
         else:
             mark = None  # about an earlier distribution (e.g. its image discarded): not the current one
+        # The version CCS08 reports; the distribution's when the hub's alert carried none.
+        ccs08_version = _int_detail(alert, "firmware_version")
+        if ccs08_version is None and mark is not None:
+            ccs08_version = mark.firmware_version
         details = {
             "alert_code": gbcs_code(alert.alert_code), "result": int(result), "result_name": result.name,
-            "comms_hub": format_eui64(alert.hub),
+            "comms_hub": format_eui64(alert.hub), "firmware_version": _hex(ccs08_version),
         }
         for recipient in self._recipients(device, mark.originator if mark else None):
             self._emit(dcc_alert(DccAlertCode.N62, time=alert.time, device=device.eui64,
@@ -415,7 +491,8 @@ class Dsp:
                 self._emit(dcc_alert(
                     DccAlertCode.N49, time=alert.time, device=device.eui64, request_id=request_id,
                     recipient=recipient,
-                    details={"previous_version": _hex(device.firmware_version), "firmware_version": _hex(version)},
+                    details={"previous_version": _hex(device.firmware_version), "firmware_version": _hex(version),
+                             "device_type": device.device_type.value},
                 ))
 
     def _on_verification(self, alert: DeviceAlert, device: SmiDevice) -> None:
@@ -570,6 +647,9 @@ class Dsp:
         )
 
     def _emit(self, message: UserMessage) -> None:
+        version = self._schema_versions.get(message.request_id)
+        if version is not None and message.schema_version is None:
+            message = dataclasses.replace(message, schema_version=version)
         self.sat.append(
             message.time, SatEvent.USER_MESSAGE, request_id=message.request_id, device=message.device,
             code=message.code,

@@ -1,11 +1,18 @@
 """HTTP front door of the emulated DSP: DUIS XML in, synchronous DUIS response out.
 
-``POST /api/v1/serviceD`` is the path DCC Boxed exposes for DUIS requests. The request is parsed
-completely before ``submit`` sees it, so a bad document changes nothing in the DSP.
+DCC Boxed's three endpoints: ``POST /api/v1/serviceS`` (Send Command: 11.2, signed pre-commands
+of 11.3), ``/api/v1/serviceD`` (Non-Device: 11.1, 11.4) and ``/api/v1/serviceT`` (Transform: 11.3
+CommandVariant 4). ``/api/v1/serviceD`` also takes every other SR, as the emulator's single path
+did before (a warning says where DCC Boxed would want it). Every well-formed request gets a DUIS
+answer, errors included (E1, E12, E13, E100, ...); only what is not XML (or is hostile) gets HTTP 4xx
+text. The request is parsed and its signature checked completely before ``submit`` sees it, so a
+refused request changes nothing in the DSP. Emulator-only facts (why a request was refused,
+warnings) go in ``X-CH-Emulator-*`` headers, never inside the DUIS document.
 """
 
 from __future__ import annotations
 
+import enum
 import inspect
 import logging
 from datetime import datetime, timezone
@@ -13,17 +20,45 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from .duis import DEFAULT_MAX_DOCUMENT, DuisError, parse_request, render_dsp_response
-from .messages import DspResponse
+from .duis import DEFAULT_MAX_DOCUMENT, DuisError, parse_request_root, render_dsp_response
+from .duis.signing import DuisSigner, RequestVerifier
+from .duis.xmlsafe import parse_document
+from .messages import DspResponse, ResponseCode
 from .service_requests import ServiceRequest
 
 _LOGGER = logging.getLogger(__name__)
 
-SERVICE_PATH = "/api/v1/serviceD"
+
+class Endpoint(str, enum.Enum):
+    SEND_COMMAND = "/api/v1/serviceS"
+    NON_DEVICE = "/api/v1/serviceD"
+    TRANSFORM = "/api/v1/serviceT"
+
+
+SERVICE_PATH = Endpoint.NON_DEVICE.value
+"""The path the emulator always served (it still takes every SR)."""
 XML_CONTENT_TYPE = "application/xml"
+REASON_HEADER = "X-CH-Emulator-Reason"
+WARNING_HEADER = "X-CH-Emulator-Warning"
 _XML_TYPES = {"application/xml", "text/xml", "application/octet-stream", ""}
 
+ROUTES: dict[tuple[str, int], Endpoint] = {
+    ("11.1", 8): Endpoint.NON_DEVICE,
+    ("11.4", 8): Endpoint.NON_DEVICE,
+    ("11.2", 1): Endpoint.SEND_COMMAND,
+    ("11.2", 2): Endpoint.SEND_COMMAND,
+    ("11.2", 3): Endpoint.SEND_COMMAND,
+    ("11.3", 4): Endpoint.TRANSFORM,
+    ("11.3", 5): Endpoint.SEND_COMMAND,
+    ("11.3", 6): Endpoint.SEND_COMMAND,
+    ("11.3", 7): Endpoint.SEND_COMMAND,
+}
+"""(SRV, CommandVariant) -> the endpoint DCC Boxed takes it on."""
+
 Submit = Callable[[ServiceRequest], DspResponse | Awaitable[DspResponse]]
+OnEvent = Callable[..., None]
+"""``on_event(name, **fields)``: the front door's own events for the timeline (``front_door_refused``
+for a request answered with an error before the DSP saw it, ``unsigned_request`` for a warning)."""
 
 
 def _utcnow() -> datetime:
@@ -44,21 +79,53 @@ def _too_large(size: int | None, limit: int) -> web.HTTPRequestEntityTooLarge:
     )
 
 
+def _header_safe(text: str) -> str:
+    return " ".join(text.split())[:500]
+
+
 def create_app(
     submit: Submit,
     *,
     max_body: int = DEFAULT_MAX_DOCUMENT,
     now: Callable[[], datetime] = _utcnow,
+    signer: DuisSigner | None = None,
+    verifier: RequestVerifier | None = None,
+    require_signatures: bool = False,
+    on_event: OnEvent | None = None,
 ) -> web.Application:
-    """An aiohttp application serving the DUIS endpoint.
+    """An aiohttp application serving DCC Boxed's DUIS endpoints.
 
-    ``submit`` receives each fully parsed Service Request and returns the DSP's synchronous
-    answer (it may be a coroutine function). ``now`` stamps ResponseDateTime. Answers: 200 with
-    the DUIS response; 400 with one line naming the element at fault; 413 over ``max_body``
-    bytes; 415 for a body that is declared as something other than XML.
+    ``submit`` receives each fully parsed, signature-checked Service Request and returns the
+    DSP's synchronous answer (it may be a coroutine function). ``now`` stamps ResponseDateTime.
+    ``signer`` signs every answer; ``verifier`` checks request signatures (a bad one is E1 and
+    nothing runs; an unsigned request is E1 with ``require_signatures``, else accepted with a
+    warning). Answers: 200 with a DUIS response; 400 with one line for what is not XML or is
+    hostile; 413 over ``max_body`` bytes; 415 for a body declared as something other than XML.
     """
 
+    def note(name: str, **fields: object) -> None:
+        if on_event is not None:
+            on_event(name, **fields)
+
+    def refuse(response: DspResponse, *, schema_version: str | None, headers: dict[str, str]) -> web.Response:
+        note("front_door_refused", request_id=response.request_id, service_reference_variant=response.service_reference_variant,
+             response_code=str(response.response_code), error=response.error)
+        return answer(response, schema_version=schema_version, headers=headers)
+
+    def answer(response: DspResponse, *, schema_version: str | None, headers: dict[str, str],
+               variant: str | None = None) -> web.Response:
+        root = render_dsp_response(response, at=now(), schema_version=schema_version,
+                                   service_reference_variant=variant)
+        if signer is not None:
+            body = signer.sign(root)
+        else:
+            body = root
+        if response.error:
+            headers[REASON_HEADER] = _header_safe(response.error)
+        return web.Response(body=body, content_type=XML_CONTENT_TYPE, charset="utf-8", headers=headers)
+
     async def service(request: web.Request) -> web.Response:
+        endpoint = Endpoint(request.path)
         if request.content_length is not None and request.content_length > max_body:
             raise _too_large(request.content_length, max_body)
         if request.content_type not in _XML_TYPES:
@@ -71,25 +138,49 @@ def create_app(
         except web.HTTPRequestEntityTooLarge:  # chunked body without Content-Length
             raise _too_large(None, max_body) from None
         try:
-            service_request = parse_request(body, max_size=max_body)
+            root = parse_document(body, max_size=max_body)
         except DuisError as exc:
             raise _reject(web.HTTPBadRequest, f"invalid DUIS request: {exc}") from None
+        headers: dict[str, str] = {}
+        try:
+            service_request = parse_request_root(root)
+        except DuisError as exc:
+            if exc.variant is None:
+                raise _reject(web.HTTPBadRequest, f"invalid DUIS request: {exc}") from None
+            _LOGGER.info("DUIS request refused with %s: %s", exc.code, exc)
+            refused = DspResponse(exc.request_id or "", exc.variant, exc.code, error=str(exc))
+            return refuse(refused, schema_version=exc.schema_version, headers=headers)
+        header = service_request.header
+        variant = header.service_reference_variant
+        wanted = ROUTES.get((variant, header.command_variant))
+        if wanted is not endpoint and endpoint is not Endpoint.NON_DEVICE:
+            error = (f"{variant} with CommandVariant {header.command_variant} goes to {wanted.value if wanted else '?'}, "
+                     f"not {endpoint.value}")
+            refused = DspResponse(header.request_id, variant, ResponseCode.WRONG_ENDPOINT, error=error)
+            return refuse(refused, schema_version=header.schema_version, headers=headers)
+        if wanted is not endpoint:
+            headers[WARNING_HEADER] = f"DCC Boxed takes {variant} CV {header.command_variant} on {wanted.value if wanted else '?'}"
+        if verifier is not None:
+            check = verifier.check(root, header.originator)
+            if check.unsigned and not require_signatures:
+                _LOGGER.warning("DUIS %s %s is not signed (%s); accepted (start with --require-signatures to "
+                                "refuse)", variant, header.request_id, check.verdict.value)
+                headers[WARNING_HEADER] = f"request not signed: {check.verdict.value}"
+                note("unsigned_request", request_id=header.request_id, service_reference_variant=variant,
+                     signature=check.verdict.value)
+            elif not check.valid:
+                error = f"signature: {check.verdict.value}" + (f" ({check.detail})" if check.detail else "")
+                _LOGGER.info("DUIS %s %s refused: %s", variant, header.request_id, error)
+                refused = DspResponse(header.request_id, variant, ResponseCode.BAD_SIGNATURE, error=error)
+                return refuse(refused, schema_version=header.schema_version, headers=headers)
         result = submit(service_request)
         response = await result if inspect.isawaitable(result) else result
         if not isinstance(response, DspResponse):
             raise TypeError(f"submit returned {type(response).__name__}, not DspResponse")
-        _LOGGER.info(
-            "DUIS %s %s -> %s",
-            service_request.header.service_reference_variant,
-            service_request.header.request_id,
-            response.response_code,
-        )
-        return web.Response(
-            body=render_dsp_response(response, at=now()),
-            content_type=XML_CONTENT_TYPE,
-            charset="utf-8",
-        )
+        _LOGGER.info("DUIS %s %s -> %s", variant, header.request_id, response.response_code)
+        return answer(response, schema_version=header.schema_version, headers=headers)
 
     app = web.Application(client_max_size=max_body)
-    app.router.add_post(SERVICE_PATH, service)
+    for endpoint in Endpoint:
+        app.router.add_post(endpoint.value, service)
     return app

@@ -28,25 +28,29 @@ class RequestHeader:
     originator: int | None = None
     target: int | None = None
     counter: int | None = None
+    schema_version: str | None = None  # the request's DUIS schemaVersion (answers use the same)
 
 
 @dataclass(frozen=True, slots=True)
 class UpdateFirmware:
-    """SR 11.1: distribute (not activate) an image to CH/ESME/GSME/HCALCS devices."""
+    """SR 11.1: distribute (not activate) an image to CH/ESME/GSME/HCALCS devices.
+
+    ``firmware_version`` is the request's FirmwareVersion read as hex, None when it is not hex
+    (DUIS allows any 1-8 characters)."""
 
     header: RequestHeader
     firmware_image: bytes
-    firmware_version: int
+    firmware_version: int | None
     device_ids: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class UpdatePPMIDFirmware:
-    """SR 11.4: distribute and activate an image on PPMIDs."""
+    """SR 11.4: distribute and activate an image on PPMIDs (``firmware_version`` as in 11.1)."""
 
     header: RequestHeader
     firmware_image: bytes
-    firmware_version: int
+    firmware_version: int | None
     device_ids: tuple[int, ...]
 
 

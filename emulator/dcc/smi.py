@@ -206,6 +206,11 @@ class Smi:
         rows = self._store.connection.execute("SELECT suppliers FROM smi_device WHERE premises=?", (premises,))
         return {parse_eui64(s) for (js,) in rows for s in json.loads(js).values()}
 
+    def all_suppliers(self) -> set[int]:
+        """Every supplier responsible for some device (the DCC Users the SMI knows)."""
+        rows = self._store.connection.execute("SELECT DISTINCT suppliers FROM smi_device")
+        return {parse_eui64(s) for (js,) in rows for s in json.loads(js).values()}
+
     def set_status(self, eui64: int, status: DeviceStatus) -> None:
         self._update(eui64, "status=?", (status.value,))
 

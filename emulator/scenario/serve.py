@@ -20,6 +20,8 @@ from typing import Any, TextIO
 from aiohttp import web
 
 from emulator.dcc.duis import UserMessageRenderer
+from emulator.dcc.duis.keystore import KeystoreError
+from emulator.dcc.duis.security import DuisSecurity
 from emulator.dcc.http_api import create_app
 from emulator.dcc.outbox import Outbox
 from emulator.dcc.store import Store
@@ -44,6 +46,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--scenario", metavar="FILE",
                         help="take premises, devices and CSP/OTA settings from a scenario (its requests are ignored)")
     parser.add_argument("--json", action="store_true", help="timeline on standard error as JSON lines")
+    parser.add_argument("--keystore", metavar="PATH",
+                        help="sign with the DSP key of this keystore (DCC's dccboxed-keystore keystore.json, or a "
+                             "directory of <eui>-<ds|ka|xml-sign>.pem/.key) and trust its certificates; "
+                             "default: the emulator's TEST ONLY key")
+    parser.add_argument("--require-signatures", action="store_true",
+                        help="refuse unsigned requests (E1); by default they are accepted with a warning")
     parser.set_defaults(func=serve_command)
 
 
@@ -71,6 +79,7 @@ def build_service(
     journal: str | TextIO | None = None,
     timeline: TextIO | None = None,
     json_timeline: bool = False,
+    security: DuisSecurity | None = None,
 ) -> Service:
     """Build the system on the running loop's real-time clock."""
     clock = AsyncioClock()
@@ -79,10 +88,13 @@ def build_service(
         bus.subscribe(JsonLinesPrinter(timeline) if json_timeline else TimelinePrinter(timeline))
     epoch = datetime.now(timezone.utc)
     system = DccSystem.from_scenario(scenario, clock, bus, store=Store(db), epoch=epoch)
-    outbox = Outbox(db, endpoint=user_endpoint, journal=journal, renderer=UserMessageRenderer(epoch=epoch))
+    security = security or DuisSecurity.from_options()
+    outbox = Outbox(db, endpoint=user_endpoint, journal=journal,
+                    renderer=UserMessageRenderer(epoch=epoch, signer=security.signer))
     system.add_sink(outbox.put)
     system.start()
-    return Service(system, outbox, create_app(system.submit))
+    return Service(system, outbox, create_app(system.submit, **security.app_options(),
+                                              on_event=lambda name, **fields: bus.emit("dsp", name, None, **fields)))
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -94,14 +106,19 @@ def serve_command(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     journal: str | TextIO | None = sys.stdout if args.journal == "-" else (args.journal or None)
     try:
-        return asyncio.run(_serve(args, scenario, journal))
+        security = DuisSecurity.from_options(args.keystore, require_signatures=args.require_signatures)
+    except KeystoreError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        return asyncio.run(_serve(args, scenario, journal, security))
     except OSError as exc:
         raise UserError(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}") from None
 
 
-async def _serve(args: argparse.Namespace, scenario: Scenario, journal: str | TextIO | None) -> int:
+async def _serve(args: argparse.Namespace, scenario: Scenario, journal: str | TextIO | None,
+                 security: DuisSecurity | None = None) -> int:
     service = build_service(scenario, db=args.db, user_endpoint=args.user_endpoint, journal=journal,
-                            timeline=sys.stderr, json_timeline=args.json)
+                            timeline=sys.stderr, json_timeline=args.json, security=security)
     runner = web.AppRunner(service.app)
     await runner.setup()
     outbox_task = await service.start_outbox()

@@ -101,14 +101,16 @@ class FakeHub:
 class Harness:
     """One DCC (DSP + CSP) in virtual time with the default premises behind a fake hub."""
 
-    def __init__(self, policy: CspPolicy | None = None, premises: PremisesSpec | None = None) -> None:
+    def __init__(self, policy: CspPolicy | None = None, premises: PremisesSpec | None = None,
+                 store: Store | None = None, load_smi: bool = True) -> None:
         self.clock = VirtualClock()
-        self.store = Store(":memory:")
+        self.store = store or Store(":memory:")
         self.csp = Csp(self.clock, policy)
         self.messages: list[UserMessage] = []
         self.dsp = Dsp(clock=self.clock, store=self.store, csp=self.csp, sink=self.messages.append)
         self.premises = premises or default_premises()
-        self.dsp.smi.add_all(smi_devices(self.premises))
+        if load_smi:
+            self.dsp.smi.add_all(smi_devices(self.premises))
         self.hub = FakeHub(self.premises.comms_hub)
         self.csp.add_hub(self.hub)
         self._counter = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -19,6 +21,8 @@ from emulator.dcc.premises import (
     TARGET_FIRMWARE_VERSION,
 )
 from emulator.dcc.sat import SatEvent
+from emulator.dcc.store import Store
+from emulator.dcc.anti_replay import RequestSchemaVersions
 from emulator.dcc.smi import DeviceStatus, FirmwareStatus
 from emulator.gbcs.codes import ActivationResponseCode, GbcsAlertCode, TransferResult
 
@@ -219,20 +223,20 @@ def test_execution_date_in_the_past_means_now() -> None:
 
 
 @pytest.mark.parametrize(
-    ("device", "status", "reason"),
+    ("device", "status", "reason", "code"),
     [
-        (PPMID_ID, DeviceStatus.COMMISSIONED, RejectionReason.INVALID_DEVICE),
-        (0x00DB1234567890FF, DeviceStatus.COMMISSIONED, RejectionReason.INVALID_DEVICE),
-        (GSME_ID, DeviceStatus.SUSPENDED, RejectionReason.NOT_COMMISSIONED),
+        (PPMID_ID, DeviceStatus.COMMISSIONED, RejectionReason.INVALID_DEVICE, "E11"),
+        (0x00DB1234567890FF, DeviceStatus.COMMISSIONED, RejectionReason.INVALID_DEVICE, "E19"),
+        (GSME_ID, DeviceStatus.SUSPENDED, RejectionReason.NOT_COMMISSIONED, "E5"),
     ],
 )
 def test_activate_firmware_rejects_invalid_targets(device: int, status: DeviceStatus,
-                                                   reason: RejectionReason) -> None:
+                                                   reason: RejectionReason, code: str) -> None:
     h = Harness()
     if h.dsp.smi.get(device) is not None:
         h.dsp.smi.set_status(device, status)
     response = h.dsp.submit(h.activate(device))
-    assert response.response_code == ERROR_DEVICE_REJECTED
+    assert response.response_code == code
     assert response.rejected == {reason: (device,)} and format_eui64(device) in (response.error or "")
     h.clock.run()
     assert h.hub.activations == []
@@ -302,12 +306,49 @@ def test_read_firmware_version_is_refused_for_a_decommissioned_device() -> None:
     assert h.hub.reads == []
 
 
-def test_request_id_still_awaiting_a_response_cannot_be_reused() -> None:
+def test_a_replayed_request_is_refused_and_never_executed_again() -> None:
     h = Harness()
     sr = h.read(ESME_ID)
-    h.dsp.submit(sr)
+    assert h.dsp.submit(sr).response_code == "I99"
     response = h.dsp.submit(sr)
-    assert response.response_code == ERROR_MALFORMED and sr.header.request_id in (response.error or "")
+    assert response.response_code == "E1" and "not greater than" in (response.error or "")
+    h.clock.run()
+    assert len(h.hub.reads) == 1
+
+
+def test_counters_survive_a_restart_of_the_dsp(tmp_path) -> None:
+    db = tmp_path / "dsp.sqlite"
+    first = Harness(store=Store(db))
+    sr = first.read(ESME_ID)
+    assert first.dsp.submit(sr).response_code == "I99"
+    first.store.close()
+    again = Harness(store=Store(db), load_smi=False)
+    assert again.dsp.submit(sr).response_code == "E1"
+    again.clock.run()
+    assert again.hub.reads == []
+
+
+@pytest.mark.parametrize(("originator", "code"), [
+    (0x90B3D51F3FFF0000, "E1"),  # nobody the DSP knows
+    (0x00DB123456780004, "E2"),  # a ZAZ1 Other User: may read, not activate
+])
+def test_users_and_roles_are_checked_before_anything_runs(originator: int, code: str) -> None:
+    h = Harness()
+    sr = h.activate(ESME_ID)
+    sr = dataclasses.replace(sr, header=dataclasses.replace(sr.header, originator=originator))
+    response = h.dsp.submit(sr)
+    assert response.response_code == code
+    h.clock.run()
+    assert h.hub.activations == [] and h.messages == []
+
+
+def test_a_supplier_of_another_premises_is_not_responsible() -> None:
+    h = Harness()
+    sr = h.read(ESME_ID)
+    sr = dataclasses.replace(sr, header=dataclasses.replace(sr.header, originator=0x90B3D51F30030000))
+    assert h.dsp.submit(sr).response_code == "E4"
+    h.clock.run()
+    assert h.hub.reads == []
 
 
 # -- robustness, recipients, IDs -----------------------------------------------------------------
@@ -384,3 +425,22 @@ def test_update_ends_when_both_the_ccs08_and_the_device_alert_arrived(device_fir
     assert {m.request_id for m in h.messages} == {request_id}
     assert all(m.recipient == IMPORT for m in h.messages if m.code != "N59")
     assert h.dsp.submit(h.update_ppmid([PPMID_ID])).rejected == {}
+
+
+def test_answers_are_written_in_the_requests_schema_version() -> None:
+    h = Harness()
+    sr = h.read(ESME_ID)
+    sr = dataclasses.replace(sr, header=dataclasses.replace(sr.header, schema_version="5.4"))
+    assert h.dsp.submit(sr).response_code == "I99"
+    h.clock.run()
+    h.hub.respond(sr.header.request_id, "11.2", ESME_ID, h.clock.now(), firmware_version=0xACDC0002)
+    (response,) = h.with_code("11.2")
+    assert response.schema_version == "5.4"
+
+
+def test_schema_versions_are_kept_in_the_dsp_database(tmp_path) -> None:
+    db = tmp_path / "dsp.sqlite"
+    store = Store(db)
+    RequestSchemaVersions(store).record("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:9", "5.4")
+    store.close()
+    assert RequestSchemaVersions(Store(db)).get("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:9") == "5.4"

@@ -87,18 +87,36 @@ def test_unsigned_request_gives_the_same_record_as_signed():
     assert parse_request(unsigned) == parse_request(signed)
 
 
-@pytest.mark.parametrize(
-    "devices",
-    [
-        "00-DB-12-34-56-78-90-A0 00-DB-12-34-56-78-90-A1\n  00-db-12-34-56-78-90-a2",
-        "<sr:DeviceID>00-DB-12-34-56-78-90-A0</sr:DeviceID><sr:DeviceID>00-DB-12-34-56-78-90-A1</sr:DeviceID>"
-        "<sr:DeviceID>00-db-12-34-56-78-90-a2</sr:DeviceID>",
-    ],
-    ids=["xs-list", "DeviceID-elements"],
-)
-def test_device_list_accepts_several_devices_in_either_form(devices):
+def test_device_list_is_comma_separated_as_duis_writes_it():
+    devices = "00-DB-12-34-56-78-90-A0,00-DB-12-34-56-78-90-A1,00-db-12-34-56-78-90-a2"
     request = parse_request(request_xml("11.1", update_body(devices=devices)))
     assert request.device_ids == (0x00DB1234567890A0, 0x00DB1234567890A1, 0x00DB1234567890A2)
+
+
+def test_device_list_of_50000_is_read_in_linear_time_and_50001_is_refused():
+    devices = ",".join(format_eui64(0x00DB000000000000 + n) for n in range(50_000))
+    request = parse_request(request_xml("11.1", update_body(devices=devices)), max_size=4 << 20)
+    assert len(request.device_ids) == 50_000
+    with pytest.raises(DuisError, match="at most 50000"):
+        parse_request(request_xml("11.1", update_body(devices=devices + ",00-DB-FF-00-00-00-00-00")), max_size=4 << 20)
+
+
+@pytest.mark.parametrize(("cv", "variant", "code"), [
+    (2, "11.2", "E12"), (3, "11.2", "E12"), (4, "11.2", "E12"),
+    (5, "11.3", "E12"), (6, "11.3", "E12"), (7, "11.3", "E12"), (1, "11.3", "E12"), (1, "11.1", "E12"),
+])
+def test_command_variants_not_allowed_or_not_served_get_e12(cv, variant, code):
+    body = {"11.2": "<sr:ReadFirmwareVersion/>", "11.3": _body_11_3(), "11.1": update_body()}[variant]
+    rid = TARGETED if variant != "11.1" else None
+    with pytest.raises(DuisError) as caught:
+        parse_request(request_xml(variant, body, request_id=rid, command_variant=cv))
+    assert caught.value.code == code and caught.value.element == "Header/CommandVariant"
+    assert caught.value.request_id == (rid or f"{USER}:{DCC}:1000") and caught.value.variant == variant
+
+
+def test_firmware_version_is_any_one_to_eight_characters():
+    assert parse_request(request_xml("11.1", update_body(version="1"))).firmware_version == 1
+    assert parse_request(request_xml("11.1", update_body(version="v1.2"))).firmware_version is None
 
 
 _eui = st.integers(min_value=0, max_value=(1 << 64) - 1)
@@ -120,7 +138,7 @@ def test_update_requests_round_trip(image, version, devices, counter, ppmid):
             element,
             image=base64.b64encode(image).decode(),
             version=f"{version:08X}",
-            devices=" ".join(format_eui64(d) for d in devices),
+            devices=",".join(format_eui64(d) for d in devices),
         ),
         request_id=f"{USER}:{DCC}:{counter}",
     )
@@ -178,23 +196,24 @@ BAD_REQUESTS = [
     ("empty", b"  ", None, "document is empty"),
     ("not-request", b"<sr:Response xmlns:sr='http://www.dccinterface.co.uk/ServiceUserGateway'/>", None, "expected sr:Request"),
     ("wrong-namespace", request_xml("11.1", update_body(), namespace="http://example.com/duis"), "Request", "namespace 'http://example.com/duis'"),
-    ("no-header", b"<sr:Request xmlns:sr='http://www.dccinterface.co.uk/ServiceUserGateway'><sr:Body/></sr:Request>", "Header", "missing"),
+    ("no-header", b"<sr:Request xmlns:sr='http://www.dccinterface.co.uk/ServiceUserGateway' schemaVersion='5.4'><sr:Body/></sr:Request>", "Header", "missing"),
+    ("no-schema-version", b"<sr:Request xmlns:sr='http://www.dccinterface.co.uk/ServiceUserGateway'><sr:Body/></sr:Request>", "Request", "schemaVersion"),
     ("missing-request-id", request_xml("11.1", update_body()).replace(b"<sr:RequestID>90-B3-D5-1F-30-01-00-00:90-B3-D5-1F-30-00-00-02:1000</sr:RequestID>", b""), "Header/RequestID", "missing"),
     ("header-extra", request_xml("11.1", update_body()).replace(b"</sr:Header>", b"<sr:Priority>1</sr:Priority></sr:Header>"), "Header", "unexpected element 'Priority'"),
     ("request-id-parts", request_xml("11.1", update_body(), request_id=f"{USER}:{DCC}"), "Header/RequestID", "is not <originator"),
     ("bad-originator", request_xml("11.1", update_body(), request_id=f"90-B3-D5-1F-30-01-00:{DCC}:1"), "Header/RequestID (originator)", "not an EUI-64"),
     ("bad-counter", request_xml("11.1", update_body(), request_id=f"{USER}:{DCC}:-1"), "Header/RequestID", "counter '-1'"),
-    ("unsupported-srv", request_xml("11.1", update_body()).replace(b"Variant>11.1<", b"Variant>4.1.1<"), "Header/ServiceReferenceVariant", "'4.1.1' is not supported"),
+    ("unsupported-srv", request_xml("11.1", update_body()).replace(b"Variant>11.1<", b"Variant>4.1.1<"), "Header/ServiceReferenceVariant", "'4.1.1' is not served"),
     ("sr-mismatch", request_xml("11.1", update_body(), service_reference="11.4"), "Header/ServiceReference", "does not match"),
-    ("command-variant", request_xml("11.1", update_body(), command_variant=1), "Header/CommandVariant", "1 is not accepted for 11.1"),
+    ("command-variant", request_xml("11.1", update_body(), command_variant=1), "Header/CommandVariant", "1 is not allowed for 11.1"),
     ("body-mismatch", request_xml("11.4", update_body("UpdateFirmware")), "Body", "'UpdateFirmware' does not match ServiceReferenceVariant 11.4"),
     ("bad-base64", request_xml("11.1", update_body(image="HvHu*wAB")), "Body/UpdateFirmware/FirmwareImage", "not valid base64"),
     ("empty-image", request_xml("11.1", update_body(image="")), "Body/UpdateFirmware/FirmwareImage", "is empty"),
-    ("short-version", request_xml("11.1", update_body(version="0001")), "Body/UpdateFirmware/FirmwareVersion", "not 8 hex digits"),
-    ("hex-version", request_xml("11.1", update_body(version="0000000G")), "Body/UpdateFirmware/FirmwareVersion", "not 8 hex digits"),
-    ("bad-device", request_xml("11.4", update_body("UpdatePPMIDFirmware", devices="00-DB-12-34-56-78-90-A0 00-DB-12")), "Body/UpdatePPMIDFirmware/DeviceIDList", "'00-DB-12' is not an EUI-64"),
-    ("bad-device-element", request_xml("11.1", update_body(devices="<sr:DeviceID>zz</sr:DeviceID>")), "Body/UpdateFirmware/DeviceIDList/DeviceID[1]", "'zz' is not an EUI-64"),
-    ("duplicate-device", request_xml("11.1", update_body(devices="00-DB-12-34-56-78-90-A0 00-db-12-34-56-78-90-a0")), "Body/UpdateFirmware/DeviceIDList", "more than once"),
+    ("long-version", request_xml("11.1", update_body(version="000000001")), "Body/UpdateFirmware/FirmwareVersion", "DUIS allows 1-8"),
+    ("bad-device", request_xml("11.4", update_body("UpdatePPMIDFirmware", devices="00-DB-12-34-56-78-90-A0,00-DB-12")), "Body/UpdatePPMIDFirmware/DeviceIDList", "entry 2 '00-DB-12' is not an EUI-64"),
+    ("space-separated", request_xml("11.1", update_body(devices="00-DB-12-34-56-78-90-A0 00-DB-12-34-56-78-90-A1")), "Body/UpdateFirmware/DeviceIDList", "commas, no spaces"),
+    ("device-elements", request_xml("11.1", update_body(devices="<sr:DeviceID>zz</sr:DeviceID>")), "Body/UpdateFirmware/DeviceIDList", "not child elements"),
+    ("duplicate-device", request_xml("11.1", update_body(devices="00-DB-12-34-56-78-90-A0,00-db-12-34-56-78-90-a0")), "Body/UpdateFirmware/DeviceIDList", "more than once"),
     ("no-device", request_xml("11.1", update_body(devices="")), "Body/UpdateFirmware/DeviceIDList", "lists no device"),
     ("extra-element", request_xml("11.1", update_body().replace("</sr:UpdateFirmware>", "<sr:Foo/></sr:UpdateFirmware>")), "Body/UpdateFirmware", "unexpected element 'Foo'"),
     ("short-hash", request_xml("11.3", _body_11_3("AA" * 31), request_id=TARGETED), "Body/ActivateFirmware/FirmwareHash", "not 64 hex digits"),

@@ -71,7 +71,7 @@ def esme_update(**extra) -> dict:
 def test_dsp_invalid_device_unknown_or_wrong_type():
     run, _, events = play({"requests": [ppmid_update(devices=[PPMID, ESME, "00-DB-12-34-56-78-90-FF"])]})
     response = sync_response(events, "11.4")
-    assert response["response_code"] == "W1"
+    assert response["response_code"] == "W110401"
     assert response["rejected"] == {"InvalidDevice": [ESME, "00-DB-12-34-56-78-90-FF"]}
     assert response["accepted"] == [PPMID]
     assert not any(d == ESME for _, d, _ in alerts(run))

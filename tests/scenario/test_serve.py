@@ -51,7 +51,7 @@ async def test_dcc_sample_11_4_runs_to_n49_delivered_to_the_user(tmp_path):
                 xml = (SAMPLES / "11.4_UPDATE_PPMID_FIRMWARE_REQUEST_DUIS.XML").read_bytes()
                 reply = await client.post("/api/v1/serviceD", data=xml, headers={"Content-Type": "application/xml"})
                 assert reply.status == 200
-                assert b"<sr:ResponseCode>I0</sr:ResponseCode>" in await reply.read()
+                assert b"<sr:ResponseCode>I99</sr:ResponseCode>" in await reply.read()
                 await asyncio.wait_for(got_n49.wait(), timeout=30)
         finally:
             outbox.cancel()

@@ -6,7 +6,7 @@ and ``UserMessageRenderer`` turn the DSP's records back into DUIS XML. See docs/
 
 from .errors import DuisError
 from .eui import format_eui64, parse_eui64
-from .requests import parse_request
+from .requests import parse_request, parse_request_root
 from .responses import REJECTION_LISTS, WARNING_BODIES, render_dsp_response
 from .user_messages import UserMessageRenderer, user_message_to_json
 from .xmlsafe import DEFAULT_MAX_DOCUMENT
@@ -20,6 +20,7 @@ __all__ = [
     "format_eui64",
     "parse_eui64",
     "parse_request",
+    "parse_request_root",
     "render_dsp_response",
     "user_message_to_json",
 ]

@@ -1,8 +1,10 @@
 """DUIS request XML -> :mod:`emulator.dcc.service_requests` records (SR 11.1-11.4).
 
-Follows the shape of DCC's published sample requests (``@smartdcc/duis-templates``): the target
-device of 11.2/11.3 is the target part of the RequestID; 11.1/11.4 list their devices in
-``DeviceIDList``. An enveloped ``ds:Signature`` is accepted and not verified.
+Follows DUIS V5.4 and DCC's published sample requests (``@smartdcc/duis-templates``): the target
+device of 11.2/11.3 is the target part of the RequestID; 11.1/11.4 list their devices in a
+comma-separated ``DeviceIDList`` (at most 50,000). The enveloped ``ds:Signature`` is checked by
+:mod:`.signing`, not here. Every refusal is a :class:`DuisError` carrying the DUIS code to answer
+with and what could be read of the header.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Callable
 
 from lxml import etree
 
+from ..messages import ResponseCode
 from ..service_requests import (
     ActivateFirmware,
     ReadFirmwareVersion,
@@ -33,25 +36,40 @@ from .xmlsafe import DEFAULT_MAX_DOCUMENT, parse_document
 
 _LOGGER = logging.getLogger(__name__)
 
-_HEX8 = re.compile(r"[0-9A-Fa-f]{8}")
+_HEX = re.compile(r"[0-9A-Fa-f]{1,8}")
 _HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
 _COUNTER = re.compile(r"[0-9]{1,20}")
+_DECIMAL = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3})?")
+_VARIANT = re.compile(r"[0-9]{1,2}\.[0-9]{1,2}(?:\.[0-9]{1,2})?")
+_EUI_TOKEN = re.compile(r"[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){7}")
+
+MAX_DEVICE_IDS = 50_000
+"""DUIS: an UpdateFirmware / UpdatePPMIDFirmware names at most 50,000 devices."""
+MAX_FIRMWARE_IMAGE = 10_240_000
+"""Octets, the schema's maxLength for FirmwareImage (l.3283)."""
 
 
 @dataclass(frozen=True, slots=True)
 class _Variant:
     body: str
-    command_variants: frozenset[int]
+    allowed: frozenset[int]  # CommandVariants DUIS allows (V5.4 l.2373-2378)
+    served: frozenset[int]  # those the emulator carries out
 
 
-# SRV -> body element and the CommandVariants the emulator accepts for it (DUIS request matrix:
-# 11.1/11.4 are non-device requests, 11.2 non-critical, 11.3 critical).
+_GBCS_LATER = "the emulator builds no GBCS commands yet (docs/duis.md, 'Not served')"
+
 VARIANTS: dict[str, _Variant] = {
-    ServiceReferenceVariant.UPDATE_FIRMWARE.value: _Variant("UpdateFirmware", frozenset({8})),
-    ServiceReferenceVariant.READ_FIRMWARE_VERSION.value: _Variant("ReadFirmwareVersion", frozenset({1})),
-    ServiceReferenceVariant.ACTIVATE_FIRMWARE.value: _Variant("ActivateFirmware", frozenset({4})),
-    ServiceReferenceVariant.UPDATE_PPMID_FIRMWARE.value: _Variant("UpdatePPMIDFirmware", frozenset({8})),
+    ServiceReferenceVariant.UPDATE_FIRMWARE.value: _Variant("UpdateFirmware", frozenset({8}), frozenset({8})),
+    ServiceReferenceVariant.READ_FIRMWARE_VERSION.value: _Variant(
+        "ReadFirmwareVersion", frozenset({1, 2, 3}), frozenset({1})),
+    ServiceReferenceVariant.ACTIVATE_FIRMWARE.value: _Variant(
+        "ActivateFirmware", frozenset({4, 5, 6, 7}), frozenset({4})),
+    ServiceReferenceVariant.UPDATE_PPMID_FIRMWARE.value: _Variant(
+        "UpdatePPMIDFirmware", frozenset({8}), frozenset({8})),
 }
+"""SRV -> body element and CommandVariants: 11.1/11.4 non-device (CV 8), 11.2 non-critical
+(CV 1 served; 2/3 return a command for local delivery), 11.3 critical (CV 4 transform served as
+the emulator's shortcut; 5/6/7 carry a SignedPreCommand)."""
 
 
 def _local(element: etree._Element) -> str:
@@ -64,7 +82,7 @@ def _children(parent: etree._Element, path: str) -> list[etree._Element]:
     for child in kids:
         if etree.QName(child).namespace != SR_NS:
             raise DuisError(
-                f"unexpected element {child.tag!r}; expected elements in namespace {SR_NS}",
+                f"unexpected element {_shown_tag(child)}; expected elements in namespace {SR_NS}",
                 element=path,
             )
     return kids
@@ -101,25 +119,40 @@ def _parse_request_id(text: str, where: str) -> tuple[int, int, int]:
     return originator, target, int(parts[2])
 
 
-def _parse_header(root: etree._Element) -> RequestHeader:
+@dataclass(slots=True)
+class _Context:
+    """What has been read so far, for the answer to a request refused part-way."""
+
+    request_id: str | None = None
+    variant: str | None = None
+    schema_version: str | None = None
+
+
+def _parse_header(root: etree._Element, context: _Context) -> RequestHeader:
     headers = root.findall(sr("Header"))
     if len(headers) != 1:
         raise DuisError("missing" if not headers else "appears more than once", element="Header")
     header = headers[0]
-    _only(header, "Header", {"RequestID", "CommandVariant", "ServiceReference", "ServiceReferenceVariant"})
+    _only(header, "Header", {"RequestID", "FirstInSequence", "PrecedingServiceRequestID", "CommandVariant",
+                             "ServiceReference", "ServiceReferenceVariant"})
+    variant = _text(header, "ServiceReferenceVariant", "Header", required=False)
+    if variant and _VARIANT.fullmatch(variant):
+        context.variant = variant
     request_id = _text(header, "RequestID", "Header")
     assert request_id is not None
     originator, target, counter = _parse_request_id(request_id, "Header/RequestID")
+    context.request_id = request_id
     cv_text = _text(header, "CommandVariant", "Header")
     assert cv_text is not None
     if not cv_text.isdigit() or not 1 <= int(cv_text) <= 8:
         raise DuisError(f"{cv_text!r} is not a CommandVariant 1-8", element="Header/CommandVariant")
     service_reference = _text(header, "ServiceReference", "Header")
-    variant = _text(header, "ServiceReferenceVariant", "Header")
-    assert service_reference is not None and variant is not None
+    assert service_reference is not None
+    if not variant:
+        raise DuisError("missing", element="Header/ServiceReferenceVariant")
     if variant not in VARIANTS:
         raise DuisError(
-            f"{variant!r} is not supported; this emulator accepts {', '.join(VARIANTS)}",
+            f"{variant!r} is not served; this emulator serves {', '.join(VARIANTS)}",
             element="Header/ServiceReferenceVariant",
         )
     if service_reference != variant:
@@ -128,12 +161,17 @@ def _parse_header(root: etree._Element) -> RequestHeader:
             element="Header/ServiceReference",
         )
     command_variant = int(cv_text)
-    allowed = VARIANTS[variant].command_variants
+    allowed = VARIANTS[variant].allowed
     if command_variant not in allowed:
         raise DuisError(
-            f"{command_variant} is not accepted for {variant} "
-            f"(accepted: {', '.join(map(str, sorted(allowed)))})",
-            element="Header/CommandVariant",
+            f"{command_variant} is not allowed for {variant} by DUIS "
+            f"(allowed: {', '.join(map(str, sorted(allowed)))})",
+            element="Header/CommandVariant", code=ResponseCode.COMMAND_VARIANT_NOT_ALLOWED,
+        )
+    if command_variant not in VARIANTS[variant].served:
+        raise DuisError(
+            f"{command_variant} for {variant} is not served: {_GBCS_LATER}",
+            element="Header/CommandVariant", code=ResponseCode.COMMAND_VARIANT_NOT_ALLOWED,
         )
     return RequestHeader(
         request_id=request_id,
@@ -143,6 +181,7 @@ def _parse_header(root: etree._Element) -> RequestHeader:
         originator=originator,
         target=target,
         counter=counter,
+        schema_version=context.schema_version,
     )
 
 
@@ -156,38 +195,50 @@ def _firmware_image(body: etree._Element, path: str) -> bytes:
         raise DuisError(f"not valid base64 ({exc})", element=f"{path}/FirmwareImage") from None
     if not image:
         raise DuisError("decodes to no bytes", element=f"{path}/FirmwareImage")
+    if len(image) > MAX_FIRMWARE_IMAGE:
+        raise DuisError(f"decodes to {len(image)} bytes, over the schema's {MAX_FIRMWARE_IMAGE}",
+                        element=f"{path}/FirmwareImage")
     return image
 
 
-def _firmware_version(body: etree._Element, path: str) -> int:
+def _firmware_version(body: etree._Element, path: str) -> int | None:
+    """DUIS FirmwareVersion: 1-8 characters. Read as hex when it is (DCC's samples write 8 hex
+    digits); any other text is kept out of the comparison with the image header."""
+    element = body.find(sr("FirmwareVersion"))
     text = _text(body, "FirmwareVersion", path)
-    assert text is not None
-    if not _HEX8.fullmatch(text):
-        raise DuisError(f"{text!r} is not 8 hex digits", element=f"{path}/FirmwareVersion")
-    return int(text, 16)
+    assert text is not None and element is not None
+    raw = element.text or ""
+    if not 1 <= len(raw) <= 8:
+        raise DuisError(f"{raw[:20]!r} is {len(raw)} characters; DUIS allows 1-8", element=f"{path}/FirmwareVersion")
+    return int(text, 16) if _HEX.fullmatch(text) else None
 
 
 def _device_id_list(body: etree._Element, path: str) -> tuple[int, ...]:
-    """DCC's sample writes the EUI-64s as the element's text (an xs:list); ``DeviceID`` children
-    are accepted too."""
+    """DUIS DeviceIDList: EUI-64s joined by commas, no spaces (pattern ``(EUI,)*EUI``), at most
+    50,000; checked in one pass (a set for duplicates)."""
     where = f"{path}/DeviceIDList"
     lists = body.findall(sr("DeviceIDList"))
     if len(lists) != 1:
         raise DuisError("missing" if not lists else "appears more than once", element=where)
     element = lists[0]
-    kids = _children(element, where)
-    tokens: list[tuple[str, str]] = [(token, where) for token in (element.text or "").split()]
-    for index, child in enumerate(kids, start=1):
-        if _local(child) != "DeviceID":
-            raise DuisError(f"unexpected element {_local(child)!r}; expected DeviceID", element=where)
-        tokens.append(((child.text or "").strip(), f"{where}/DeviceID[{index}]"))
-    if not tokens:
+    if any(isinstance(child.tag, str) for child in element):
+        raise DuisError("must hold comma-separated EUI-64s as text, not child elements", element=where)
+    text = element.text or ""
+    if not text.strip():
         raise DuisError("lists no device", element=where)
+    if text.count(",") >= MAX_DEVICE_IDS:
+        raise DuisError(f"lists {text.count(',') + 1} devices; DUIS allows at most {MAX_DEVICE_IDS}", element=where)
     devices: list[int] = []
-    for token, token_where in tokens:
-        device = parse_eui64(token, element=token_where)
-        if device in devices:
+    seen: set[int] = set()
+    for index, token in enumerate(text.split(","), start=1):
+        if not _EUI_TOKEN.fullmatch(token):
+            shown = token if len(token) <= 40 else token[:40] + "..."
+            hint = " (DUIS separates devices with commas, no spaces)" if " " in token.strip() or "\n" in token else ""
+            raise DuisError(f"entry {index} {shown!r} is not an EUI-64{hint}", element=where)
+        device = int(token.replace("-", ""), 16)
+        if device in seen:
             raise DuisError(f"lists {token.upper()} more than once", element=where)
+        seen.add(device)
         devices.append(device)
     return tuple(devices)
 
@@ -218,7 +269,7 @@ def _firmware_hash(body: etree._Element, path: str) -> bytes:
 def _only(body: etree._Element, path: str, allowed: set[str]) -> None:
     for child in _children(body, path):
         if _local(child) not in allowed:
-            raise DuisError(f"unexpected element {_local(child)!r}", element=path)
+            raise DuisError(f"unexpected element {_shown_tag(child)}", element=path)
 
 
 def _update_firmware(header: RequestHeader, body: etree._Element, path: str) -> UpdateFirmware:
@@ -236,7 +287,10 @@ def _update_ppmid_firmware(header: RequestHeader, body: etree._Element, path: st
 
 
 def _read_firmware_version(header: RequestHeader, body: etree._Element, path: str) -> ReadFirmwareVersion:
-    _only(body, path, set())
+    _only(body, path, {"ExecutionDateTime"})
+    if _text(body, "ExecutionDateTime", path, required=False) is not None:
+        raise DuisError("a future-dated 11.2 is not served by the emulator",
+                        element=f"{path}/ExecutionDateTime", code=ResponseCode.COMMAND_VARIANT_NOT_ALLOWED)
     assert header.target is not None
     return ReadFirmwareVersion(header, header.target)
 
@@ -263,15 +317,41 @@ def parse_request(data: bytes, *, max_size: int = DEFAULT_MAX_DOCUMENT) -> Servi
     Raises :class:`DuisError` naming the element at fault for anything malformed, hostile,
     oversized, or outside SR 11.1-11.4.
     """
-    root = parse_document(data, max_size=max_size)
+    return parse_request_root(parse_document(data, max_size=max_size))
+
+
+def parse_request_root(root: etree._Element) -> ServiceRequest:
+    """:func:`parse_request` on an already parsed document (the signature check shares it)."""
+    context = _Context()
+    version = root.get("schemaVersion")
+    if version is not None and _DECIMAL.fullmatch(version.strip()):
+        context.schema_version = version.strip()
+    try:
+        return _parse_root(root, context)
+    except DuisError as error:
+        error.request_id = context.request_id
+        error.variant = context.variant
+        error.schema_version = context.schema_version
+        raise
+
+
+def _shown_tag(element: etree._Element) -> str:
+    qname = etree.QName(element)
+    name = qname.localname if len(qname.localname) <= 40 else qname.localname[:40] + "..."
+    return f"{name!r}" + (" (in another namespace)" if qname.namespace != SR_NS else "")
+
+
+def _parse_root(root: etree._Element, context: _Context) -> ServiceRequest:
     if root.tag != sr("Request"):
         qname = etree.QName(root)
         if qname.localname == "Request":
             raise DuisError(
-                f"root element is in namespace {qname.namespace or '(none)'!r}; expected {SR_NS!r}",
+                f"root element is in namespace {(qname.namespace or '(none)')[:80]!r}; expected {SR_NS!r}",
                 element="Request",
             )
-        raise DuisError(f"root element is {qname.localname!r}; expected sr:Request")
+        raise DuisError(f"root element is {_shown_tag(root)}; expected sr:Request")
+    if context.schema_version is None:
+        raise DuisError("schemaVersion attribute missing or not a decimal (e.g. 5.4)", element="Request")
     signature_seen = False
     for child in root:
         if not isinstance(child.tag, str):
@@ -279,8 +359,8 @@ def parse_request(data: bytes, *, max_size: int = DEFAULT_MAX_DOCUMENT) -> Servi
         if child.tag == f"{{{DS_NS}}}Signature":
             signature_seen = True
         elif child.tag not in (sr("Header"), sr("Body")):
-            raise DuisError(f"unexpected element {child.tag!r}", element="Request")
-    header = _parse_header(root)
+            raise DuisError(f"unexpected element {_shown_tag(child)}", element="Request")
+    header = _parse_header(root, context)
     bodies = root.findall(sr("Body"))
     if len(bodies) != 1:
         raise DuisError("missing" if not bodies else "appears more than once", element="Body")
@@ -291,13 +371,13 @@ def parse_request(data: bytes, *, max_size: int = DEFAULT_MAX_DOCUMENT) -> Servi
     expected = VARIANTS[header.service_reference_variant].body
     if _local(item) != expected:
         raise DuisError(
-            f"{_local(item)!r} does not match ServiceReferenceVariant "
+            f"{_shown_tag(item)} does not match ServiceReferenceVariant "
             f"{header.service_reference_variant} (expected {expected})",
             element="Body",
         )
     request = _BUILDERS[expected](header, item, f"Body/{expected}")
     _LOGGER.debug(
-        "parsed DUIS %s %s (signature %s, not verified)",
+        "parsed DUIS %s %s (signature %s)",
         header.service_reference_variant,
         header.request_id,
         "present" if signature_seen else "absent",

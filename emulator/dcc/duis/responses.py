@@ -1,10 +1,8 @@
 """DspResponse -> the synchronous DUIS ``sr:Response`` a DCC User gets back from the DSP.
 
-11.1/11.4 answers that reject devices carry a warning body (``DSPUpdateFirmwareWarning`` /
-``DSPUpdatePPMIDFirmwareWarning``) with one list per rejection reason. DUIS publishes the names
-``InvalidDeviceIDList`` and ``NotCommissionedDeviceIDList``; the other two are the emulator's, in
-the same style. Lists are xs:list text (EUI-64s separated by spaces), like the request's
-``DeviceIDList``.
+11.1/11.4 answers that reject devices carry the warning body the schema defines
+(``DSPUpdateFirmwareWarning`` / ``DSPUpdatePPMIDFirmwareWarning``, l.3879-3906) with one list per
+rejection reason, each a comma-separated DeviceIDList (pattern ``(EUI,)*EUI``, l.3907).
 """
 
 from __future__ import annotations
@@ -27,10 +25,11 @@ WARNING_BODIES: dict[str, str] = {
 REJECTION_LISTS: dict[RejectionReason, str] = {
     RejectionReason.INVALID_DEVICE: "InvalidDeviceIDList",
     RejectionReason.NOT_COMMISSIONED: "NotCommissionedDeviceIDList",
-    RejectionReason.FIRMWARE_NOT_APPLICABLE: "FirmwareNotApplicableDeviceIDList",
-    RejectionReason.FIRMWARE_UPDATE_IN_PROGRESS: "FirmwareUpdateInProgressDeviceIDList",
+    RejectionReason.FIRMWARE_NOT_APPLICABLE: "NotApplicableFirmwareDeviceIDList",
+    RejectionReason.FIRMWARE_UPDATE_IN_PROGRESS: "OtherRequestInProgressList",
+    RejectionReason.INVALID_GBCS_VERSION: "InvalidGBCSVersionList",
 }
-"""Element order in the warning body follows this table."""
+"""Schema names; element order in the warning body follows this table (the schema's sequence)."""
 
 
 def service_reference_of(variant: str) -> str:
@@ -39,31 +38,40 @@ def service_reference_of(variant: str) -> str:
     return ".".join(parts[:2])
 
 
-def render_dsp_response(response: DspResponse, *, at: datetime) -> bytes:
-    """Render ``response`` as DUIS XML stamped ``at`` (its ResponseDateTime)."""
+def device_id_list(devices: tuple[int, ...] | list[int]) -> str:
+    """A DUIS DeviceIDList: EUI-64s joined by commas, no spaces."""
+    return ",".join(format_eui64(d) for d in devices)
+
+
+def render_dsp_response(
+    response: DspResponse,
+    *,
+    at: datetime,
+    schema_version: str | None = None,
+    service_reference_variant: str | None = None,
+) -> bytes:
+    """Render ``response`` as DUIS XML stamped ``at`` (its ResponseDateTime), unsigned.
+
+    ``schema_version`` is the request's (answered in kind); ``service_reference_variant``, when
+    given, is written instead of the response's (an SRV the emulator does not serve, echoed).
+    """
     root, body = response_root(
         request_id=response.request_id or None,
         response_id=None,
-        response_code=response.response_code,
+        response_code=str(response.response_code),
         at=at,
+        schema_version=schema_version,
     )
-    if response.error:
-        # DUIS carries only the code; the reason helps a test engineer and costs a parser nothing.
-        root.find(sr("Header")).append(etree.Comment(f" {_comment_safe(response.error)} "))
+    variant = service_reference_variant or response.service_reference_variant
     message = etree.SubElement(body, sr("ResponseMessage"))
-    add_text(message, sr("ServiceReference"), service_reference_of(response.service_reference_variant))
-    add_text(message, sr("ServiceReferenceVariant"), response.service_reference_variant)
-    warning_name = WARNING_BODIES.get(response.service_reference_variant)
+    add_text(message, sr("ServiceReference"), service_reference_of(variant))
+    add_text(message, sr("ServiceReferenceVariant"), variant)
+    warning_name = WARNING_BODIES.get(variant)
     rejected = {reason: ids for reason, ids in response.rejected.items() if ids}
     if warning_name and rejected:
         warning = etree.SubElement(message, sr(warning_name))
         for reason, list_name in REJECTION_LISTS.items():
             devices = rejected.get(reason)
             if devices:
-                add_text(warning, sr(list_name), " ".join(format_eui64(d) for d in devices))
+                add_text(warning, sr(list_name), device_id_list(devices))
     return serialise(root)
-
-
-def _comment_safe(text: str) -> str:
-    # "--" may not appear inside an XML comment.
-    return " ".join(text.replace("--", "- -").split())

@@ -1,0 +1,127 @@
+"""XML signatures on DUIS messages, as DCC Boxed makes and checks them.
+
+Outgoing: an enveloped XML-DSig over the whole ``sr:Response`` with exclusive c14n, ECDSA-SHA256
+and SHA-256, the key named by ``X509IssuerSerial`` (DCC Boxed's ``readfw-response.xml``), made with
+signxml. Incoming: the request's signature is verified against the certificate its
+``X509SerialNumber`` names, which must belong to the request's originator.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from lxml import etree
+from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod, XMLSigner, XMLVerifier
+from signxml.exceptions import InvalidInput, InvalidSignature
+
+from .envelope import serialise
+from .keystore import KeyEntry, Keystore, owner_of
+from .names import DS_NS, ds
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class DuisSigner:
+    """Signs DUIS documents with one key entry (it must hold its private key)."""
+
+    def __init__(self, entry: KeyEntry) -> None:
+        if entry.private_key is None:
+            raise ValueError(f"key entry serial {entry.serial} has no private key to sign with")
+        self.entry = entry
+        self._signer = XMLSigner(
+            signature_algorithm=SignatureMethod.ECDSA_SHA256,
+            digest_algorithm=DigestAlgorithm.SHA256,
+            c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
+        )
+        self._signer.namespaces = {"ds": DS_NS}
+
+    def _key_info(self) -> etree._Element:
+        key_info = etree.Element(ds("KeyInfo"), nsmap={"ds": DS_NS})
+        data = etree.SubElement(key_info, ds("X509Data"))
+        issuer_serial = etree.SubElement(data, ds("X509IssuerSerial"))
+        etree.SubElement(issuer_serial, ds("X509IssuerName")).text = self.entry.issuer_name
+        etree.SubElement(issuer_serial, ds("X509SerialNumber")).text = str(self.entry.serial)
+        return key_info
+
+    def sign_element(self, root: etree._Element) -> bytes:
+        """``root`` with its enveloped ``ds:Signature`` (the last child), serialised."""
+        signed = self._signer.sign(root, key=self.entry.private_key, key_info=self._key_info())
+        return serialise(signed)
+
+    def sign(self, document: bytes) -> bytes:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, remove_blank_text=True)
+        return self.sign_element(etree.fromstring(document, parser))
+
+
+class SignatureVerdict(enum.Enum):
+    VALID = "valid"
+    ABSENT = "absent"
+    PLACEHOLDER = "placeholder (DCC's templates), not a signature"
+    UNKNOWN_CERTIFICATE = "unknown certificate"
+    NOT_THE_ORIGINATORS = "certificate of another party"
+    EXPIRED = "certificate outside its validity"
+    INVALID = "invalid signature"
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureCheck:
+    verdict: SignatureVerdict
+    detail: str = ""
+
+    @property
+    def valid(self) -> bool:
+        return self.verdict is SignatureVerdict.VALID
+
+    @property
+    def unsigned(self) -> bool:
+        """No signature, or DCC's template placeholder: accepted with a warning unless required."""
+        return self.verdict in (SignatureVerdict.ABSENT, SignatureVerdict.PLACEHOLDER)
+
+
+TEMPLATE_PLACEHOLDER = "ZGVmYXVsdA=="
+"""base64 of "default": the SignatureValue and DigestValue of every @smartdcc/duis-templates file
+(their comment says so), which are meant to be signed by DCC's tooling before sending."""
+
+
+class RequestVerifier:
+    """Checks a request's ``ds:Signature`` against the Users' certificates in ``trusted``."""
+
+    def __init__(self, trusted: Keystore) -> None:
+        self.trusted = trusted
+
+    def check(self, root: etree._Element, originator: int | None, *, now: datetime | None = None) -> SignatureCheck:
+        signature = root.find(ds("Signature"))
+        if signature is None:
+            return SignatureCheck(SignatureVerdict.ABSENT)
+        if (signature.findtext(ds("SignatureValue")) or "").strip() == TEMPLATE_PLACEHOLDER:
+            return SignatureCheck(SignatureVerdict.PLACEHOLDER)
+        serial_text = signature.findtext(f"{ds('KeyInfo')}/{ds('X509Data')}/{ds('X509IssuerSerial')}/"
+                                         f"{ds('X509SerialNumber')}")
+        serial = int(serial_text) if serial_text and serial_text.strip().isdigit() else None
+        entry = self.trusted.by_serial(serial) if serial is not None else None
+        if entry is None:
+            return SignatureCheck(SignatureVerdict.UNKNOWN_CERTIFICATE,
+                                  f"no trusted certificate with serial number {str(serial_text)[:40]!r}")
+        owner = owner_of(entry.certificate)
+        owner = owner if owner is not None else entry.eui64
+        if originator is not None and owner != originator and entry.eui64 != originator:
+            return SignatureCheck(SignatureVerdict.NOT_THE_ORIGINATORS,
+                                  f"certificate {entry.serial} is not the originator's")
+        when = now or datetime.now(timezone.utc)
+        certificate = entry.certificate
+        if not certificate.not_valid_before_utc <= when <= certificate.not_valid_after_utc:
+            return SignatureCheck(SignatureVerdict.EXPIRED,
+                                  f"certificate {entry.serial} is valid {certificate.not_valid_before_utc:%Y-%m-%d}"
+                                  f" to {certificate.not_valid_after_utc:%Y-%m-%d}")
+        try:
+            XMLVerifier().verify(root, x509_cert=certificate)
+        except (InvalidSignature, InvalidInput, ValueError) as exc:
+            _LOGGER.info("request signature does not verify: %s", exc)
+            return SignatureCheck(SignatureVerdict.INVALID, "signature does not verify")
+        except Exception as exc:  # noqa: BLE001 - a malformed ds:Signature (signxml validates it by schema)
+            _LOGGER.info("request signature is malformed: %s: %s", type(exc).__name__, exc)
+            return SignatureCheck(SignatureVerdict.INVALID, "ds:Signature is malformed")
+        return SignatureCheck(SignatureVerdict.VALID)

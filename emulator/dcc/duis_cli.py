@@ -1,0 +1,86 @@
+"""``ch-emulator duis build``: write a schema-valid DUIS request a User can POST with curl."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from emulator.dcc.duis.builder import ENDPOINTS, BuildError, RequestOptions, parse_when, render_request
+from emulator.dcc.duis.errors import DuisError
+from emulator.dcc.duis.eui import parse_eui64
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("duis", help="DUIS tools: build a request")
+    commands = parser.add_subparsers(dest="duis_command", required=True)
+    build = commands.add_parser("build", help="write a DUIS request for SR 11.1-11.4 (stdout or --output)")
+    build.add_argument("variant", choices=["11.1", "11.2", "11.3", "11.4"], help="the Service Request")
+    build.add_argument("--device", action="append", default=[], metavar="EUI",
+                       help="target device (repeat for 11.1/11.4), e.g. 00-DB-12-34-56-78-90-A4")
+    build.add_argument("--image", metavar="FILE", help="the OTA image (11.1/11.4; 11.3 takes its hash)")
+    build.add_argument("--hash", metavar="HEX", help="11.3: SHA-256 of the Manufacturer Image, instead of --image")
+    build.add_argument("--execute-at", metavar="WHEN", help="11.3: ISO date and time, or 'cancel' (3000-12-31)")
+    build.add_argument("--firmware-version", metavar="TEXT", help="11.1/11.4: default the image header's version")
+    build.add_argument("--user", metavar="EUI", default="90-B3-D5-1F-30-01-00-00",
+                       help="the sending User (default 90-B3-D5-1F-30-01-00-00, DCC's RTDS supplier)")
+    build.add_argument("--counter", type=int, help="RequestID counter (default: milliseconds since 1970)")
+    build.add_argument("--schema-version", default="5.4", help="schemaVersion (default 5.4)")
+    build.add_argument("--sign-with", metavar="KEY", help="PEM private key of the User (enveloped XML-DSig)")
+    build.add_argument("--cert", metavar="CERT", help="PEM certificate of that key (its issuer and serial are named)")
+    build.add_argument("--output", "-o", metavar="FILE", help="write here instead of standard output")
+    build.set_defaults(func=build_command)
+
+
+def _read(path: str, option: str) -> bytes:
+    from emulator.cli import UserError
+
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UserError(f"{option} {path}: {exc.strerror or exc}") from None
+
+
+def build_command(args: argparse.Namespace) -> int:
+    from emulator.cli import UserError
+    from emulator.dcc.duis.keystore import KeyEntry, KeystoreError, KeyUsage, load_certificate, load_private_key
+    from emulator.dcc.duis.signing import DuisSigner
+
+    try:
+        devices = tuple(parse_eui64(d, element="--device") for d in args.device)
+        user = parse_eui64(args.user, element="--user")
+        digest = None
+        if args.hash is not None:
+            try:
+                digest = bytes.fromhex(args.hash)
+            except ValueError:
+                raise BuildError(f"--hash: {args.hash[:80]!r} is not hex") from None
+        options = RequestOptions(
+            variant=args.variant, devices=devices, user=user, counter=args.counter,
+            image=_read(args.image, "--image") if args.image else None,
+            firmware_version=args.firmware_version, firmware_hash=digest,
+            execution=parse_when(args.execute_at) if args.execute_at else None,
+            schema_version=args.schema_version,
+        )
+        signer = None
+        if args.sign_with or args.cert:
+            if not (args.sign_with and args.cert):
+                raise BuildError("--sign-with and --cert go together")
+            entry = KeyEntry(user, KeyUsage.XML_SIGN, load_certificate(_read(args.cert, "--cert"), args.cert),
+                             load_private_key(_read(args.sign_with, "--sign-with"), args.sign_with))
+            signer = DuisSigner(entry)
+        document = render_request(options, signer)
+    except (BuildError, DuisError, KeystoreError) as exc:
+        raise UserError(str(exc)) from None
+    if args.output:
+        try:
+            Path(args.output).write_bytes(document)
+        except OSError as exc:
+            raise UserError(f"--output {args.output}: {exc.strerror or exc}") from None
+    else:
+        sys.stdout.buffer.write(document + b"\n")
+    print(f"POST it to {ENDPOINTS[args.variant]}"
+          f"{'' if signer else ' (unsigned: accepted with a warning unless serve has --require-signatures)'}",
+          file=sys.stderr)
+    return 0
