@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
 
 
 def _read(path: str, option: str) -> bytes:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     try:
         return Path(path).read_bytes()
@@ -43,7 +43,7 @@ def _read(path: str, option: str) -> bytes:
 
 
 def build_command(args: argparse.Namespace) -> int:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
     from emulator.dcc.duis.keystore import KeyEntry, KeystoreError, KeyUsage, load_certificate, load_private_key
     from emulator.dcc.duis.signing import DuisSigner
 
