@@ -57,8 +57,13 @@ class TransitionTable(Generic[S]):
     def markdown(self) -> str:
         """The table as docs/ota.md shows it."""
         lines = ["| from | input | to | output |", "|---|---|---|---|"]
+        states = {s for row in self.rows for s in row.sources if s is not None} | {row.target for row in self.rows}
         for row in self.rows:
-            sources = ", ".join("(none)" if s is None else s.name for s in row.sources)
+            given = set(row.sources)
+            if given >= states:
+                sources = "any, or no session" if None in given else "any"
+            else:
+                sources = ", ".join("(none)" if s is None else s.name for s in row.sources)
             lines.append(f"| {sources} | {row.trigger} | {row.target.name} | {row.output} |")
         return "\n".join(lines)
 
@@ -71,7 +76,7 @@ SERVER = TransitionTable[SessionState]("OTA server session", (
                 SessionState.FAILED, SessionState.TIMED_OUT, SessionState.ABORTED, *_ACTIVE),
                "Query Next Image Request, an image fits (a new session unless the same image is in transfer)",
                SessionState.OFFERED, "Query Next Image Response SUCCESS"),
-    Transition((None,), "Image Block / Page Request for an image the device may have, no session",
+    Transition((None,), "Image Block / Page Request for an image the device may have, no running session for it",
                SessionState.OFFERED, "(a session is made, then as below; `transfer_resumed` at an offset)"),
     Transition((SessionState.OFFERED,), "Image Block / Page Request", SessionState.DOWNLOADING,
                "Image Block Response(s)"),
