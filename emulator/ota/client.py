@@ -120,7 +120,6 @@ class ClientProfile:
     invalid_image_at_end: bool = False  # reports INVALID_IMAGE whatever it received
     absolute_upgrade_time: bool = False  # reads a relative upgrade time as UTC
     reported_file_version: int | None = None  # reports this instead of the real version
-    send_before_confirm: bool = False  # next request without waiting for the delivery report
     stray_default_response_every: int | None = None  # a Default Response after every N blocks
     drops_short_final_block: bool = False  # a last block shorter than the others is not stored
 
