@@ -14,7 +14,7 @@ import base64
 import enum
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 from emulator.han.packet import ApsPacket, OTA_CLUSTER
@@ -68,7 +68,6 @@ class FirmwareState:
     pending_version: int | None = None
     pending_hash: bytes | None = None
     scheduled_activation: Timer | None = None
-    history: list[int] = field(default_factory=list)
 
 
 class EmulatedDevice:
@@ -167,7 +166,6 @@ class EmulatedDevice:
                             firmware_version=self.firmware.active_version)
             self._execute(self.client.activated(now, self.firmware.active_version))
             return False
-        self.firmware.history.append(self.firmware.active_version)
         self.firmware.active_version = version
         self.firmware.pending_version = None
         self.firmware.pending_hash = None

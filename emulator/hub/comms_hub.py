@@ -55,7 +55,6 @@ class DistributionState(str, enum.Enum):
 class Distribution:
     device: int
     image: ServedImage
-    activate_now: bool
     request_id: str
     state: DistributionState = DistributionState.PENDING
 
@@ -116,7 +115,7 @@ class CommsHub:
                 self._alert(device, GbcsAlertCode.CCS08_TRANSFER_FAILURE, None,
                             result=TransferResult.DISCARDED_OR_OVERWRITTEN, request_id=previous.request_id,
                             firmware_version=previous.image.file_version)
-            self.distributions[device] = Distribution(device, served, activate_now, request_id)
+            self.distributions[device] = Distribution(device, served, request_id)
             self.policies.override(
                 device, upgrade_timing=UpgradeTiming.NOW if activate_now else UpgradeTiming.WAIT_FOR_COMMAND
             )

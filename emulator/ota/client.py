@@ -17,7 +17,7 @@ import enum
 import hashlib
 import logging
 import random
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from .actions import (
@@ -538,7 +538,4 @@ class OtaClient:
         if pending is None or isinstance(pending, (ImageBlockRequest, ImagePageRequest)):
             return self._request_block(now)
         return self._send(pending)
-
-    def pending_request_tsn(self) -> int:
-        return self._pending_tsn
 
