@@ -107,3 +107,12 @@ def test_docs_list_the_events_the_server_reports() -> None:
     documented = set(re.findall(r"`([a-z_]+)`", listed)) - {"time", "device"}
     host_only = {"malformed_frame"}  # the host reports an undecodable frame; no engine outcome
     assert documented - host_only == {name for _, name, _ in SERVER_SAMPLES}
+
+
+def test_docs_list_the_events_a_device_reports() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "ota.md").read_text()
+    listed = text[text.index("**Device events**"):].split("\n\n")[0]
+    documented = set(re.findall(r"`([a-z_]+)`", listed)) - {"time", "source", "device"}
+    not_records = {"device_started", "power_off", "command_response", "delivery_failed", "malformed_frame"}
+    from_records = {name for _, name, _ in OTHER_SAMPLES} | {"default_response_received"}
+    assert documented - not_records == from_records
