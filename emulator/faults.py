@@ -58,7 +58,7 @@ FAULTS: dict[str, Fault] = _catalogue(
           "0x8F89 INVALID_IMAGE", profile={"invalid_image_at_end": True}),
     Fault("send_before_confirm",
           "a device sends its next request before its acknowledgement of the previous response",
-          SUCCEEDED, profile={"send_before_confirm": True}, frames="response_confirm_lost"),
+          SUCCEEDED, frames="response_confirm_lost"),
     Fault("absolute_upgrade_time", "a device reads the Upgrade End Response's upgrade time as UTC",
           SUCCEEDED, profile={"absolute_upgrade_time": True}),
     Fault("stray_default_responses", "a device sends Default Responses in the middle of a transfer",

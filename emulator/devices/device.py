@@ -3,7 +3,9 @@ firmware it runs and the GBCS behaviour around it (alerts, 11.2 and 11.3).
 
 Device types differ in data, not code paths: a PPMID activates as soon as the hub says "now" and
 reports CS09 (0x8F8B); a meter reports receipt (0x8F72 / 0x8F1C), keeps the image pending and
-activates on 11.3 or on the OTA upgrade command.
+activates on 11.3 or on the OTA upgrade command. The client runs on the shared engine host
+(:mod:`emulator.ota.host`); the device raises its alerts from the client's typed outcomes. The
+device is one node: its OTA frames and its tunnel frames share one APS counter.
 """
 
 from __future__ import annotations
@@ -12,19 +14,27 @@ import base64
 import enum
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable
 
-from emulator.han.packet import ApsPacket, DeliveryStatus, OTA_CLUSTER
-from emulator.han.transport import HanTransport
+from emulator.han.packet import ApsPacket, OTA_CLUSTER
+from emulator.han.virtual import VirtualPort
 from emulator.gbcs.tunnel import TUNNELING_CLUSTER, TunnelError, TunnelMessage
 from emulator.gbcs.codes import ActivationResponseCode, GbcsAlertCode
-from emulator.ota import codec
-from emulator.ota.actions import Action, Activate, Emit, Send, SetTimer
+from emulator.ota.actions import (
+    Action,
+    Activate,
+    AlertRaised,
+    FirmwareActivated,
+    FirmwareActivationFailed,
+    ImageChecked,
+    Outcome,
+)
 from emulator.ota.client import ClientProfile, ImageVerifier, OtaClient, accept_any
-from emulator.runtime.clock import Clock
+from emulator.ota.host import EngineHost
+from emulator.ota.timeline import shown_details, tunnel_details
+from emulator.runtime.clock import Clock, Timer
 from emulator.runtime.events import EventBus
-from emulator.runtime.timers import KeyedTimers
 
 from .verification import manufacturer_image_hash
 
@@ -57,17 +67,18 @@ class FirmwareState:
     active_version: int
     pending_version: int | None = None
     pending_hash: bytes | None = None
-    scheduled_activation: Any = None
-    history: list[int] = field(default_factory=list)
+    scheduled_activation: Timer | None = None
 
 
 class EmulatedDevice:
+    """An emulated device lives on a :class:`~emulator.han.virtual.VirtualHan` (power off detaches it)."""
+
     def __init__(
         self,
         eui64: int,
         device_type: DeviceType,
         profile: ClientProfile,
-        transport: HanTransport,
+        transport: VirtualPort,
         clock: Clock,
         bus: EventBus,
         *,
@@ -85,14 +96,17 @@ class EmulatedDevice:
         self.source = device_type.value.lower()
         self.client = OtaClient(eui64, profile, server_eui64=hub_eui64, server_nwk=hub_nwk, verifier=verifier)
         self.firmware = FirmwareState(profile.current_file_version)
-        self._timers = KeyedTimers(clock)
-        self._aps_counter = 0
-        self.powered = True
+        self.ota = EngineHost(self.client, transport, clock, bus, source=self.source, on_outcome=self._on_outcome,
+                              on_activate=self._on_activate)
         transport.set_receiver(self._on_packet)
 
     @property
     def profile(self) -> ClientProfile:
         return self.client.profile
+
+    @property
+    def powered(self) -> bool:
+        return self.ota.up
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -101,90 +115,61 @@ class EmulatedDevice:
         self._execute(self.client.start(self.clock.now()))
 
     def power_off(self) -> None:
-        self.powered = False
-        self._timers.cancel_all()
+        self.ota.up = False
+        self.ota.stop()
         self.transport.detach()
         self.bus.emit(self.source, "power_off", self.eui64, offset=self.client.file_offset)
 
     def power_on(self, *, reannounce_delay_s: float | None = None) -> None:
-        self.powered = True
+        self.ota.up = True
         self.transport.reattach()
         self._execute(self.client.reboot(self.clock.now(), reannounce_delay_s=reannounce_delay_s))
 
     # -- receive -------------------------------------------------------------------------------
     def _on_packet(self, packet: ApsPacket) -> None:
-        if not self.powered:
+        if not self.ota.up:
             return
         if packet.cluster == OTA_CLUSTER:
-            try:
-                frame = codec.decode(packet.payload)
-            except codec.FrameError as exc:
-                self.bus.emit(self.source, "malformed_frame", self.eui64, reason=str(exc))
-                return
-            self._execute(self.client.on_frame(self.clock.now(), frame))
+            self.ota.receive(packet)
         elif packet.cluster == TUNNELING_CLUSTER:
             self._on_tunnel(packet)
 
-    # -- actions -------------------------------------------------------------------------------
+    # -- the client's actions and outcomes -----------------------------------------------------
     def _execute(self, actions: Iterable[Action]) -> None:
-        for action in actions:
-            kind = type(action)
-            if kind is Send:
-                if action.delay > 0:
-                    self.clock.call_later(action.delay, self._transmit, action)
-                else:
-                    self._transmit(action)
-            elif kind is SetTimer:
-                self._timers.set(action.kind, action.delay, self._on_timer, action.kind)
-            elif kind is Emit:
-                self._on_emit(action)
-            elif kind is Activate:
-                self._activate(action.file_version, via="ota")
+        self.ota.execute(actions)
 
-    def _on_timer(self, kind: str) -> None:
-        if self.powered:
-            self._execute(self.client.on_timer(self.clock.now(), kind))
+    def _on_activate(self, action: Activate) -> None:
+        self._activate(action.file_version, via="ota")
 
-    def _transmit(self, action: Send) -> None:
-        if not self.powered:
-            return
-        payload = codec.encode(action.command, tsn=action.tsn, direction=0)
-        self._aps_counter = (self._aps_counter + 1) & 0xFF
-        packet = ApsPacket(self.eui64, action.device, self.transport.nwk, action.nwk, payload,
-                           cluster=OTA_CLUSTER, aps_counter=self._aps_counter)
-        self.transport.send(packet, self._on_delivery)
+    def _on_outcome(self, outcome: Outcome) -> None:
+        match outcome:
+            case ImageChecked(reason=None):
+                self.firmware.pending_version = self.client.downloaded_file_version
+                data = self.client.pending_image or b""
+                self.firmware.pending_hash = manufacturer_image_hash(data) or hashlib.sha256(data).digest()
+                if self.device_type.is_meter:
+                    self._alert(GbcsAlertCode.FIRMWARE_VERIFICATION_SUCCESSFUL, hash=self.firmware.pending_hash)
+            case ImageChecked(reason=reason) if self.device_type.is_meter:
+                self._alert(GbcsAlertCode.FIRMWARE_VERIFICATION_FAILED, reason=reason)
 
-    def _on_delivery(self, packet: ApsPacket, status: DeliveryStatus) -> None:
-        if status is DeliveryStatus.FAILED:
-            self.bus.emit(self.source, "delivery_failed", self.eui64)
-
-    def _on_emit(self, action: Emit) -> None:
-        self.bus.emit(self.source, action.event, action.device, **action.fields)
-        if action.event == "image_verified":
-            self.firmware.pending_version = self.client.downloaded_file_version
-            data = self.client.pending_image or b""
-            self.firmware.pending_hash = manufacturer_image_hash(data) or hashlib.sha256(data).digest()
-            if self.device_type.is_meter:
-                self._alert(GbcsAlertCode.FIRMWARE_VERIFICATION_SUCCESSFUL, hash=self.firmware.pending_hash)
-        elif action.event == "image_invalid" and self.device_type.is_meter:
-            self._alert(GbcsAlertCode.FIRMWARE_VERIFICATION_FAILED, reason=action.fields.get("reason"))
+    def _report(self, outcome: Outcome) -> None:
+        """A device-level outcome (activation, alert) on the timeline, as the engine's are."""
+        self.ota.report(outcome)
 
     # -- firmware ------------------------------------------------------------------------------
     def _activate(self, version: int, *, via: str) -> bool:
         now = self.clock.now()
         if self.faults.activation_fails:
-            self.bus.emit(self.source, "firmware_activation_failed", self.eui64,
-                          firmware_version=f"{self.firmware.active_version:08X}", via=via)
+            self._report(FirmwareActivationFailed(self.eui64, self.firmware.active_version, via))
             if self.device_type is DeviceType.PPMID:
                 self._alert(GbcsAlertCode.PPMID_FIRMWARE_ACTIVATION, success=False,
                             firmware_version=self.firmware.active_version)
             self._execute(self.client.activated(now, self.firmware.active_version))
             return False
-        self.firmware.history.append(self.firmware.active_version)
         self.firmware.active_version = version
         self.firmware.pending_version = None
         self.firmware.pending_hash = None
-        self.bus.emit(self.source, "firmware_activated", self.eui64, firmware_version=f"{version:08X}", via=via)
+        self._report(FirmwareActivated(self.eui64, version, via))
         self._execute(self.client.activated(now, version))
         if self.device_type is DeviceType.PPMID:
             self._alert(GbcsAlertCode.PPMID_FIRMWARE_ACTIVATION, success=True, firmware_version=version)
@@ -209,9 +194,10 @@ class EmulatedDevice:
     def _on_activate_command(self, message: TunnelMessage) -> None:
         execution = message.details.get("x")
         if execution == CANCEL_EXECUTION_TIME:
-            cancelled = self.firmware.scheduled_activation is not None
-            if cancelled:
-                self.firmware.scheduled_activation.cancel()
+            scheduled = self.firmware.scheduled_activation
+            cancelled = scheduled is not None
+            if scheduled is not None:
+                scheduled.cancel()
                 self.firmware.scheduled_activation = None
             self._respond(message, cancelled=cancelled, firmware_version=self.firmware.active_version)
             return
@@ -220,7 +206,7 @@ class EmulatedDevice:
             self._respond(message, response_code=int(code), firmware_version=self.firmware.active_version)
             return
         delay = None if execution is None else float(execution) - self.clock.now()
-        if delay is not None and delay > 0:
+        if execution is not None and delay is not None and delay > 0:
             if self.firmware.scheduled_activation is not None:
                 self.firmware.scheduled_activation.cancel()
             self.firmware.scheduled_activation = self.clock.call_later(delay, self._future_activation)
@@ -250,33 +236,18 @@ class EmulatedDevice:
         self._alert(code, firmware_version=self.firmware.active_version)
 
     def _respond(self, command: TunnelMessage, **details: Any) -> None:
-        self.bus.emit(self.source, "command_response", self.eui64, service=command.service, **_shown(details))
+        self.bus.emit(self.source, "command_response", self.eui64, service=command.service, **shown_details(details))
         self._tunnel(TunnelMessage("response", command.service, command.transaction, details=details))
 
     def _alert(self, code: GbcsAlertCode, **details: Any) -> None:
         """Raise a GBCS alert; a ``hash`` (bytes) shows as hex and travels as base64."""
-        shown = _shown(details)
-        if isinstance(details.get("hash"), bytes):
-            details["hash"] = base64.b64encode(details["hash"]).decode()
-        self.bus.emit(self.source, "device_alert", self.eui64, alert=f"0x{int(code):04X}", **shown)
-        self._tunnel(TunnelMessage("alert", alert_code=int(code), details=details))
+        self._report(AlertRaised(self.eui64, int(code), details))
+        self._tunnel(TunnelMessage("alert", alert_code=int(code), details=tunnel_details(details)))
 
     def _tunnel(self, message: TunnelMessage) -> None:
-        if not self.powered:
+        if not self.ota.up:
             return
-        self._aps_counter = (self._aps_counter + 1) & 0xFF
         hub = self.client.server_eui64
         self.transport.send(ApsPacket(self.eui64, hub, self.transport.nwk, self.client.server_nwk,
-                                      message.encode(), cluster=TUNNELING_CLUSTER, aps_counter=self._aps_counter))
+                                      message.encode(), cluster=TUNNELING_CLUSTER, aps_counter=self.ota.next_aps()))
 
-
-def _shown(details: dict[str, Any]) -> dict[str, Any]:
-    """Timeline form of alert/response details: versions as 8 hex digits, hashes as hex, codes named."""
-    shown = dict(details)
-    if isinstance(shown.get("firmware_version"), int):
-        shown["firmware_version"] = f"{shown['firmware_version']:08X}"
-    if isinstance(shown.get("hash"), bytes):
-        shown["hash"] = shown["hash"].hex()
-    if isinstance(shown.get("response_code"), int):
-        shown["response_code"] = ActivationResponseCode(shown["response_code"]).name
-    return shown

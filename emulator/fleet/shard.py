@@ -14,7 +14,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from emulator.dcc.alerts import CSP_REJECTION_CODES, DccAlertCode
 from emulator.dcc.csp import CspPolicy
+from emulator.dcc.messages import MessageKind, UserMessage
 from emulator.dcc.premises import (
     GAS_SUPPLIER_ID,
     GAS_SUPPLIER_ROLE,
@@ -26,7 +28,23 @@ from emulator.dcc.premises import (
 from emulator.dcc.service_requests import RequestHeader, UpdateFirmware, UpdatePPMIDFirmware
 from emulator.dcc.smi import DeviceType as SmiDeviceType
 from emulator.devices.device import DeviceType
+from emulator.gbcs.codes import GbcsAlertCode, TransferResult
 from emulator.han.packet import format_eui64
+from emulator.ota.actions import (
+    AlertRaised,
+    DownloadComplete,
+    DownloadStarted,
+    FirmwareActivated,
+    FirmwareActivationFailed,
+    GaveUp,
+    NoImageOffered,
+    QuerySent,
+    TimeoutPhase,
+    TransferEnded,
+    TransferOutcome,
+    TransferProgress,
+    WaitingForUpgradeCommand,
+)
 from emulator.ota.image import parse_image
 from emulator.runtime.clock import VirtualClock
 from emulator.runtime.events import Event, EventBus
@@ -176,6 +194,7 @@ class Shard:
                        for (pspec, _extra), index in zip(plans, indices)}
         self._armed_at = SR_AT_S + self._wan_delay
         self.bus.subscribe(self._observe)
+        self.system.add_sink(self._observe_dcc)
         self._open = len(self.tracked)
 
     # -- outcomes ------------------------------------------------------------------------------
@@ -190,47 +209,49 @@ class Shard:
             self.clock.stop()
 
     def _observe(self, event: Event) -> None:
+        """Judges each device from the typed outcome records the timeline carries."""
         eui = event.device
         if eui is None:
             return
         tracked = self.tracked.get(eui)
         if tracked is None or tracked.state in (SUCCEEDED, FAILED):
             return
-        name = event.event
         now = event.time
-        if event.source == "comms_hub":
-            if name == "device_alert" and event.fields.get("alert") == "0x8F89":
-                why = event.fields.get("reason")
-                if why in ("download", "silent_phase"):
-                    why = f"timed out ({why})"
-                self._finish(eui, tracked, FAILED, f"0x8F89 {why or event.fields.get('result')}", now)
-            elif name == "transfer_progress" and not tracked.mid_transfer_done:
+        armed = now >= self._armed_at
+        match event.outcome:
+            case AlertRaised(code=GbcsAlertCode.CCS08_TRANSFER_FAILURE):
+                self._finish(eui, tracked, FAILED, _ccs08_failure(event.outcome), now)
+            case TransferProgress(percent=percent) if not tracked.mid_transfer_done:
                 fault = tracked.fault
-                if fault is not None and fault.mid_transfer and event.fields.get("percent", 0) >= 50:
+                if fault is not None and fault.mid_transfer and percent >= 50:
                     tracked.mid_transfer_done = True
                     self.clock.call_soon(self._mid_transfer, tracked.premises, eui, fault.mid_transfer)
+            case QuerySent():
+                if tracked.state == IDLE and armed:
+                    tracked.state = QUERYING
+            case DownloadStarted():
+                tracked.state = DOWNLOADING
+            case DownloadComplete():
+                tracked.state = WAITING
+            case FirmwareActivated():
+                self._finish(eui, tracked, SUCCEEDED, None, now)
+            case WaitingForUpgradeCommand() if tracked.device_type.is_meter:
+                self._finish(eui, tracked, SUCCEEDED, None, now)
+            case FirmwareActivationFailed():
+                self._finish(eui, tracked, FAILED, "0x8F8B activation failed", now)
+            case NoImageOffered() if armed and tracked.state in (IDLE, QUERYING):
+                self._finish(eui, tracked, FAILED, "no image offered", now)
+            case GaveUp(downloading=False) if armed:
+                self._finish(eui, tracked, FAILED, "query unanswered", now)
+
+    def _observe_dcc(self, message: UserMessage) -> None:
+        """A device the CSP rejected (N18, N19, N20, N22) has failed."""
+        if message.kind is not MessageKind.DCC_ALERT or message.device is None:
             return
-        if event.source == "dsp":
-            if name == "dcc_alert" and event.fields.get("alert") in ("N18", "N19", "N20", "N22"):
-                self._finish(eui, tracked, FAILED, f"CSP {event.fields['alert']}", now)
-            return
-        if name == "query_sent":
-            if tracked.state == IDLE and now >= self._armed_at:
-                tracked.state = QUERYING
-        elif name == "download_started":
-            tracked.state = DOWNLOADING
-        elif name == "download_complete":
-            tracked.state = WAITING
-        elif name == "firmware_activated":
-            self._finish(eui, tracked, SUCCEEDED, None, now)
-        elif name == "waiting_for_upgrade_command" and tracked.device_type.is_meter:
-            self._finish(eui, tracked, SUCCEEDED, None, now)
-        elif name == "firmware_activation_failed":
-            self._finish(eui, tracked, FAILED, "0x8F8B activation failed", now)
-        elif name == "no_image" and now >= self._armed_at and tracked.state in (IDLE, QUERYING):
-            self._finish(eui, tracked, FAILED, "no image offered", now)
-        elif name == "query_unanswered" and now >= self._armed_at:
-            self._finish(eui, tracked, FAILED, "query unanswered", now)
+        code = DccAlertCode(message.code)
+        tracked = self.tracked.get(message.device)
+        if code in CSP_REJECTION_CODES and tracked is not None:
+            self._finish(message.device, tracked, FAILED, f"CSP {code.value}", self.clock.now())
 
     def _mid_transfer(self, index: int, eui: int, what: str) -> None:
         site = self._sites[index]
@@ -310,6 +331,15 @@ class Shard:
         simulated = (max(finished) if finished and self._open == 0 else self.clock.now())
         return ShardResult(results, self.block_exchanges(), simulated, time.perf_counter() - started)
 
+
+
+def _ccs08_failure(alert: AlertRaised) -> str:
+    """The fleet's reason for a CCS08 failure alert (0x8F89)."""
+    match alert.cause:
+        case TransferEnded(outcome=TransferOutcome.TIMED_OUT, phase=TimeoutPhase() as phase):
+            return f"0x8F89 timed out ({phase.value})"
+    reason = alert.details.get("reason")
+    return f"0x8F89 {reason or TransferResult(alert.details['result']).name.lower()}"
 
 # Premises simulated together on one clock. Results do not depend on which premises share a
 # clock (each draws from its own seed), so a worker runs its range as consecutive waves of this

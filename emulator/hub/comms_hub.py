@@ -1,9 +1,11 @@
 """The Comms Hub: receives images over the WAN, serves them over the HAN, reports upstream.
 
 It implements :class:`~emulator.hub.port.HubPort` for the CSP. Per target device it keeps a
-*distribution* (which image, activate now or wait, which request), turns the OTA server's reports
+*distribution* (which image, activate now or wait, which request), turns the OTA server's outcome
+records (:class:`~emulator.ota.actions.TransferEnded`, :class:`~emulator.ota.actions.QueryAnswered`)
 into GBCS CCS08 alerts (0x8F8A transferred / 0x8F89 failed, discarded, hardware mismatch) and
-relays device alerts and command responses that arrive through the GBCS tunnel.
+relays device alerts and command responses that arrive through the GBCS tunnel. The hub is one
+node: its OTA frames and its tunnel frames share one APS counter.
 """
 
 from __future__ import annotations
@@ -14,19 +16,29 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from emulator.han.packet import ApsPacket, OTA_CLUSTER, SMART_ENERGY_ENDPOINT
+from emulator.han.packet import ApsPacket, OTA_CLUSTER
 from emulator.han.transport import HanTransport
-from emulator.ota.actions import Emit
+from emulator.ota.actions import (
+    AlertRaised,
+    BlockRefused,
+    Outcome,
+    QueryAnswered,
+    Refusal,
+    TimeoutPhase,
+    TransferEnded,
+    TransferOutcome,
+)
 from emulator.ota.catalog import ImageCatalog, ServedImage
 from emulator.ota.policy import PolicyBook, ServerPolicy, UpgradeTiming
 from emulator.ota.server import OtaServer
 from emulator.ota.sessions import MemorySessionStore, SessionStore
 from emulator.runtime.clock import Clock
+from emulator.ota.timeline import render, status_name
 from emulator.runtime.events import EventBus
 
+from emulator.gbcs.codes import GbcsAlertCode, TransferResult
 from emulator.gbcs.tunnel import TUNNELING_CLUSTER, TunnelError, TunnelMessage
 from .ota_service import OtaService
-from emulator.gbcs.codes import GbcsAlertCode, TransferResult
 from .port import CommandResponse, DeviceAlert, HubMessage, UpstreamSink
 
 _LOGGER = logging.getLogger(__name__)
@@ -43,7 +55,6 @@ class DistributionState(str, enum.Enum):
 class Distribution:
     device: int
     image: ServedImage
-    activate_now: bool
     request_id: str
     state: DistributionState = DistributionState.PENDING
 
@@ -74,13 +85,11 @@ class CommsHub:
         self.policies = PolicyBook(policy or ServerPolicy())
         self.catalog = catalog if catalog is not None else ImageCatalog()
         self.server = OtaServer(self.catalog, self.policies, sessions if sessions is not None else MemorySessionStore())
-        self.ota = OtaService(self.server, transport, clock, bus)
-        self.ota.add_listener(self._on_ota_report)
+        self.ota = self._ota_service()
         self.notify_on_distribution = notify_on_distribution
         self.distributions: dict[int, Distribution] = {}
         self._upstream: UpstreamSink | None = None
         self._nwk: dict[int, int] = {}
-        self._aps_counter = 0
         self._transactions: dict[int, str] = {}  # tunnel transaction -> DUIS RequestID
         self._next_transaction = 0
         transport.set_receiver(self._on_packet)
@@ -103,10 +112,10 @@ class CommsHub:
                 self.ota.execute(self.server.abort(self.clock.now(), device,
                                                    reason="overwritten by a newer distribution"))
                 self.catalog.untarget(device, previous.image)
-                self._alert(device, GbcsAlertCode.CCS08_TRANSFER_FAILURE,
+                self._alert(device, GbcsAlertCode.CCS08_TRANSFER_FAILURE, None,
                             result=TransferResult.DISCARDED_OR_OVERWRITTEN, request_id=previous.request_id,
                             firmware_version=previous.image.file_version)
-            self.distributions[device] = Distribution(device, served, activate_now, request_id)
+            self.distributions[device] = Distribution(device, served, request_id)
             self.policies.override(
                 device, upgrade_timing=UpgradeTiming.NOW if activate_now else UpgradeTiming.WAIT_FOR_COMMAND
             )
@@ -168,19 +177,21 @@ class CommsHub:
     def restart(self) -> None:
         """Model a hub process restart: the engine is rebuilt from the stored sessions."""
         self.ota.stop()
+        aps = self.ota.aps  # the node's APS counter is the radio's, not the OTA process's
         self.server = OtaServer(self.catalog, self.policies, self.server.sessions)
-        listeners = self.ota._listeners
-        self.ota = OtaService(self.server, self.transport, self.clock, self.bus)
-        for listener in listeners:
-            self.ota.add_listener(listener)
+        self.ota = self._ota_service()
+        self.ota.aps = aps
         self.bus.emit("comms_hub", "server_restarted", None)
         self.ota.restore()
+
+    def _ota_service(self) -> OtaService:
+        return OtaService(self.server, self.transport, self.clock, self.bus, on_outcome=self._on_ota_outcome)
 
     # -- inputs ------------------------------------------------------------------------------
     def _on_packet(self, packet: ApsPacket) -> None:
         self._nwk[packet.src] = packet.src_nwk
         if packet.cluster == OTA_CLUSTER:
-            self.ota.handle_packet(packet)
+            self.ota.receive(packet)
         elif packet.cluster == TUNNELING_CLUSTER:
             self._on_tunnel(packet)
         else:
@@ -212,34 +223,36 @@ class CommsHub:
             self._send_upstream(CommandResponse(request_id, message.service or "", packet.src,
                                                 self.eui64, now, dict(message.details)))
 
-    def _on_ota_report(self, report: Emit) -> None:
-        dist = self.distributions.get(report.device)
+    def _on_ota_outcome(self, outcome: Outcome) -> None:
+        dist = self.distributions.get(outcome.device)
         if dist is None or dist.state is not DistributionState.PENDING:
             return
-        event = report.event
-        if event == "block_refused":
-            # The device is still fetching an older image: tell it about the new one once its
-            # download has been refused (the first notify reached it while busy).
-            self.clock.call_later(1.0, self._renotify, dist)
-        elif event == "transfer_completed":
-            dist.state = DistributionState.TRANSFERRED
-            self._alert(dist.device, GbcsAlertCode.CCS08_TRANSFER_SUCCESS, result=TransferResult.TRANSFERRED,
-                        request_id=dist.request_id, firmware_version=dist.image.file_version)
-        elif event in ("transfer_failed", "timed_out", "aborted"):
-            # Reported failed upstream, so the hub discards the image for this device: a device
-            # that comes back later is refused rather than activating behind the DSP's back.
-            dist.state = DistributionState.FAILED
-            self.catalog.untarget(dist.device, dist.image)
-            self._alert(dist.device, GbcsAlertCode.CCS08_TRANSFER_FAILURE, result=TransferResult.TRANSFER_FAILED,
-                        request_id=dist.request_id, firmware_version=dist.image.file_version,
-                        reason=report.fields.get("status") or report.fields.get("phase") or report.fields.get("reason"))
-        elif event == "query_answered" and report.fields.get("reason") == "hardware_version_mismatch":
-            dist.state = DistributionState.FAILED
-            self.catalog.untarget(dist.device, dist.image)
-            self._alert(dist.device, GbcsAlertCode.CCS08_TRANSFER_FAILURE,
-                        result=TransferResult.HARDWARE_VERSION_MISMATCH, request_id=dist.request_id,
-                        firmware_version=dist.image.file_version,
-                        hardware_version=report.fields.get("hardware_version"))
+        match outcome:
+            case BlockRefused():
+                # The device is still fetching an older image: tell it about the new one once its
+                # download has been refused (the first notify reached it while busy).
+                self.clock.call_later(1.0, self._renotify, dist)
+            case TransferEnded(outcome=TransferOutcome.COMPLETED):
+                dist.state = DistributionState.TRANSFERRED
+                self._alert(dist.device, GbcsAlertCode.CCS08_TRANSFER_SUCCESS, outcome,
+                            result=TransferResult.TRANSFERRED, request_id=dist.request_id,
+                            firmware_version=dist.image.file_version)
+            case TransferEnded():
+                # Failed, timed out or aborted: reported failed upstream, so the hub discards the
+                # image for this device: a device that comes back later is refused rather than
+                # activating behind the DSP's back.
+                dist.state = DistributionState.FAILED
+                self.catalog.untarget(dist.device, dist.image)
+                self._alert(dist.device, GbcsAlertCode.CCS08_TRANSFER_FAILURE, outcome,
+                            result=TransferResult.TRANSFER_FAILED, request_id=dist.request_id,
+                            firmware_version=dist.image.file_version, reason=_failure_reason(outcome))
+            case QueryAnswered(refusal=Refusal.HARDWARE_VERSION_MISMATCH, hardware_version=hardware_version):
+                dist.state = DistributionState.FAILED
+                self.catalog.untarget(dist.device, dist.image)
+                self._alert(dist.device, GbcsAlertCode.CCS08_TRANSFER_FAILURE, outcome,
+                            result=TransferResult.HARDWARE_VERSION_MISMATCH, request_id=dist.request_id,
+                            firmware_version=dist.image.file_version,
+                            hardware_version=None if hardware_version is None else f"{hardware_version:04X}")
 
     def _renotify(self, dist: Distribution) -> None:
         nwk = self.nwk_of(dist.device)
@@ -247,15 +260,15 @@ class CommsHub:
             self.ota.execute(self.server.image_notify(dist.device, nwk, dist.image))
 
     # -- outputs -----------------------------------------------------------------------------
-    def _alert(self, device: int, code: GbcsAlertCode, **details: Any) -> None:
+    def _alert(self, device: int, code: GbcsAlertCode, cause: TransferEnded | QueryAnswered | None,
+               **details: Any) -> None:
         """A CCS08 alert: upstream with integer values, on the timeline with names and hex."""
-        shown = dict(details)
         if "result" in details:
             details["result"] = int(details["result"])
-            shown["result"] = TransferResult(details["result"]).name.lower()
-        if isinstance(details.get("firmware_version"), int):
-            shown["firmware_version"] = f"{details['firmware_version']:08X}"
-        self.bus.emit("comms_hub", "device_alert", device, alert=f"0x{int(code):04X}", **shown)
+        alert = AlertRaised(device, int(code), details, cause)
+        if self.bus.active:
+            name, fields = render(alert)
+            self.bus.publish("comms_hub", name, device, fields, alert)
         self._send_upstream(DeviceAlert(int(code), device, self.eui64, self.clock.now(), details))
 
     def _send_upstream(self, message: HubMessage) -> None:
@@ -266,9 +279,8 @@ class CommsHub:
         nwk = self.nwk_of(device)
         if nwk is None:
             raise ValueError(f"device {device:016X} is not known on this HAN")
-        self._aps_counter = (self._aps_counter + 1) & 0xFF
         self.transport.send(ApsPacket(self.eui64, device, self.transport.nwk, nwk, message.encode(),
-                                      cluster=TUNNELING_CLUSTER, aps_counter=self._aps_counter))
+                                      cluster=TUNNELING_CLUSTER, aps_counter=self.ota.next_aps()))
 
     def _served_image(self, data: bytes) -> ServedImage:
         from emulator.ota.image import ImageError, parse_image
@@ -278,3 +290,14 @@ class CommsHub:
         except ImageError as exc:
             raise HubImageError(str(exc)) from None
         return ServedImage.from_ota_image(image)
+
+
+def _failure_reason(ended: TransferEnded) -> str | None:
+    """What a CCS08 failure alert gives as its reason: the client's status, the timeout's phase,
+    or why the hub aborted."""
+    match ended:
+        case TransferEnded(outcome=TransferOutcome.FAILED, status=int(status)):
+            return status_name(status)
+        case TransferEnded(outcome=TransferOutcome.TIMED_OUT, phase=TimeoutPhase() as phase):
+            return phase.value
+    return ended.reason

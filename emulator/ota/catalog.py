@@ -112,7 +112,7 @@ class ImageCatalog:
         for image in self._targeted.get(device, ()):
             if image.key == key:
                 return image
-        image = self._by_key.get(key)
-        if image is not None and image in self._global.get((key[0], key[1]), ()):
-            return image
+        offered = self._by_key.get(key)
+        if offered is not None and offered in self._global.get((key[0], key[1]), ()):
+            return offered
         return None

@@ -5,7 +5,10 @@ reports; outputs are actions. A device's quirks are data (:class:`ClientProfile`
 
 States follow the ImageUpgradeStatus attribute (ZCL 11.10.7): NORMAL -> (Query Next Image) ->
 DOWNLOADING -> DOWNLOAD_COMPLETE (verify, silent phase, Upgrade End Request) -> WAITING_TO_UPGRADE
-(0xFFFFFFFF) or COUNT_DOWN (relative delay) -> activation -> NORMAL with the new version.
+(0xFFFFFFFF) or COUNT_DOWN (relative delay) -> activation -> NORMAL with the new version. The moves
+are the table :data:`emulator.ota.transitions.CLIENT` (rendered in docs/ota.md); ``_move`` refuses
+any other. Outcomes are typed records (:mod:`emulator.ota.actions`): the device raises its GBCS
+alerts from :class:`~emulator.ota.actions.ImageChecked`, not from the timeline.
 """
 
 from __future__ import annotations
@@ -14,10 +17,39 @@ import enum
 import hashlib
 import logging
 import random
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from .actions import Action, Activate, Emit, Send, SetTimer
+from .actions import (
+    Action,
+    Activate,
+    BlockMismatch,
+    BlockRejected,
+    DefaultResponseReceived,
+    DeviceRebooted,
+    DownloadAborted,
+    DownloadComplete,
+    DownloadStarted,
+    FrameIgnored,
+    GaveUp,
+    ImageAlreadyHeld,
+    ImageChecked,
+    ImageNotifyIgnored,
+    ImageNotifyJittered,
+    NoImageHeld,
+    NoImageOffered,
+    QuerySent,
+    ResponseTimeout,
+    Send,
+    SetTimer,
+    TimerKind,
+    UnexpectedResponse,
+    UpgradeAbandoned,
+    UpgradeEndUnanswered,
+    UpgradeScheduled,
+    WaitForData,
+    WaitingForUpgradeCommand,
+)
 from .frames import (
     DefaultResponse,
     ImageBlockRequest,
@@ -33,6 +65,9 @@ from .frames import (
     UpgradeEndResponse,
     ZclFrame,
 )
+from .transitions import CLIENT, ImageUpgradeStatus
+
+__all__ = ["ClientAttr", "ClientProfile", "ImageUpgradeStatus", "ImageVerifier", "OtaClient", "accept_any"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -42,13 +77,7 @@ _DEVICE_UTC_NOW = 0x30F1_0000
 _NEVER_S = 365 * 86400
 
 
-class ImageUpgradeStatus(enum.IntEnum):
-    NORMAL = 0
-    DOWNLOAD_IN_PROGRESS = 1
-    DOWNLOAD_COMPLETE = 2
-    WAITING_TO_UPGRADE = 3
-    COUNT_DOWN = 4
-    WAIT_FOR_MORE = 5
+_QUERY, _RESPONSE, _NEXT_BLOCK = TimerKind.QUERY, TimerKind.RESPONSE, TimerKind.NEXT_BLOCK
 
 
 class ClientAttr(enum.IntEnum):
@@ -91,7 +120,6 @@ class ClientProfile:
     invalid_image_at_end: bool = False  # reports INVALID_IMAGE whatever it received
     absolute_upgrade_time: bool = False  # reads a relative upgrade time as UTC
     reported_file_version: int | None = None  # reports this instead of the real version
-    send_before_confirm: bool = False  # next request without waiting for the delivery report
     stray_default_response_every: int | None = None  # a Default Response after every N blocks
     drops_short_final_block: bool = False  # a last block shorter than the others is not stored
 
@@ -144,7 +172,7 @@ class OtaClient:
         self._pending_tsn = -1
         self._retries = 0
         self._tsn = (eui64 * 0x9E3779B1 >> 16) & 0xFF  # a per-device start, no generator needed
-        self._upgrade_end_sent = False
+        self._page_end = 0
         self.pending_image: bytes | None = None
         self.started_at: float | None = None
         self.blocks_received = 0
@@ -181,26 +209,25 @@ class OtaClient:
     # -- inputs ----------------------------------------------------------------------------------
     def start(self, now: float) -> list[Action]:
         """Power on: query after the profile's initial delay (and on every query interval)."""
-        return [SetTimer(self.eui64, "query", self.profile.initial_query_delay_s)]
+        return [SetTimer(self.eui64, _QUERY, self.profile.initial_query_delay_s)]
 
     def reboot(self, now: float, *, reannounce_delay_s: float | None = None) -> list[Action]:
         """Power cycle: RAM is lost but the received bytes and offset survive in flash."""
         self._pending = None
         self._pending_tsn = -1
-        self._upgrade_end_sent = False
         delay = self.profile.initial_query_delay_s if reannounce_delay_s is None else reannounce_delay_s
-        actions: list[Action] = [Emit("device_rebooted", self.eui64, {"offset": self.file_offset})]
+        actions: list[Action] = [DeviceRebooted(self.eui64, self.file_offset)]
         status = self.image_upgrade_status
         if status is ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS:
-            actions.append(SetTimer(self.eui64, "resume", delay))
+            actions.append(SetTimer(self.eui64, TimerKind.RESUME, delay))
         elif status in (ImageUpgradeStatus.DOWNLOAD_COMPLETE, ImageUpgradeStatus.COUNT_DOWN):
             # The whole image is in flash but the verdict or the count-down was in RAM: check it
             # again and ask the server anew with an Upgrade End Request.
-            actions.append(SetTimer(self.eui64, "verified", delay + self.profile.verify_delay_s))
+            actions.append(SetTimer(self.eui64, TimerKind.VERIFIED, delay + self.profile.verify_delay_s))
         elif status is ImageUpgradeStatus.WAITING_TO_UPGRADE:
             pass  # the image stays held; the upgrade command (or an Image Notify) moves it on
         else:
-            actions.append(SetTimer(self.eui64, "query", delay))
+            actions.append(SetTimer(self.eui64, _QUERY, delay))
         return actions
 
     def on_frame(self, now: float, frame: ZclFrame) -> list[Action]:
@@ -216,23 +243,28 @@ class OtaClient:
             return self._on_image_notify(now, cmd)
         if isinstance(cmd, DefaultResponse):
             return self._on_default_response(now, tsn, cmd)
-        return [Emit("frame_ignored", self.eui64, {"command": type(cmd).__name__})]
+        return [FrameIgnored(self.eui64, type(cmd).__name__)]
 
-    def on_timer(self, now: float, kind: str) -> list[Action]:
-        if kind == "query":
-            return self._query(now)
-        if kind == "response":
-            return self._on_response_timeout(now)
-        if kind == "next_block" or kind == "resume":
-            if self.image_upgrade_status is ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS:
-                return self._request_block(now)
-            return []
-        if kind == "verified":
-            return self._send_upgrade_end(now)
-        if kind == "upgrade":
-            return self._activate(now)
-        _LOGGER.warning("unknown client timer %r", kind)
-        return []
+    def on_timer(self, now: float, kind: TimerKind) -> list[Action]:
+        match kind:
+            case TimerKind.QUERY:
+                return self._query(now)
+            case TimerKind.RESPONSE:
+                return self._on_response_timeout(now)
+            case TimerKind.NEXT_BLOCK | TimerKind.RESUME:
+                if self.image_upgrade_status is ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS:
+                    return self._request_block(now)
+                return []
+            case TimerKind.VERIFIED:
+                return self._send_upgrade_end(now)
+            case TimerKind.UPGRADE:
+                return self._activate(now)
+        raise ValueError(f"the OTA client has no {kind!r} timer")
+
+    def _move(self, target: ImageUpgradeStatus) -> None:
+        """The one place ImageUpgradeStatus changes: only moves in the transition table."""
+        CLIENT.check(self.image_upgrade_status, target, f"device {self.eui64:016X}")
+        self.image_upgrade_status = target
 
     # -- query -----------------------------------------------------------------------------------
     def _next_tsn(self) -> int:
@@ -244,7 +276,7 @@ class OtaClient:
         self._pending = command
         self._pending_tsn = tsn
         return [Send(self.server_eui64, self.server_nwk, command, tsn, delay),
-                SetTimer(self.eui64, "response", self.profile.response_timeout_s + delay)]
+                SetTimer(self.eui64, _RESPONSE, self.profile.response_timeout_s + delay)]
 
     def _query(self, now: float) -> list[Action]:
         if self.image_upgrade_status not in (ImageUpgradeStatus.NORMAL, ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS,
@@ -257,21 +289,20 @@ class OtaClient:
         hw = p.hardware_version
         command = QueryNextImageRequest(1 if hw is not None else 0, p.manufacturer_code, p.image_type, reported, hw)
         self._retries = 0
-        return [*self._send(command), Emit("query_sent", self.eui64, {"current_file_version": f"{reported:08X}"})]
+        return [*self._send(command), QuerySent(self.eui64, reported)]
 
     def _on_query_response(self, now: float, tsn: int, rsp: QueryNextImageResponse) -> list[Action]:
         if not isinstance(self._pending, QueryNextImageRequest) or tsn != self._pending_tsn:
-            return [Emit("unexpected_response", self.eui64, {"command": "QueryNextImageResponse", "tsn": tsn})]
+            return [UnexpectedResponse(self.eui64, "QueryNextImageResponse", tsn)]
         self._pending = None
         if rsp.status != Status.SUCCESS:
-            return [Emit("no_image", self.eui64, {"status": _status_name(rsp.status)}),
-                    SetTimer(self.eui64, "query", self.profile.query_interval_s)]
+            return [NoImageOffered(self.eui64, rsp.status), SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
         assert rsp.manufacturer_code is not None and rsp.image_type is not None
         assert rsp.file_version is not None and rsp.image_size is not None
         target = (rsp.manufacturer_code, rsp.image_type, rsp.file_version)
         if self.image_upgrade_status is ImageUpgradeStatus.WAITING_TO_UPGRADE:
             if target == self._target:
-                return [Emit("image_already_held", self.eui64, {"file_version": f"{rsp.file_version:08X}"})]
+                return [ImageAlreadyHeld(self.eui64, rsp.file_version)]
             self.pending_image = None  # a newer distribution replaces the image held
             self.downloaded_file_version = None
         if target != self._target or self._image_size != rsp.image_size:
@@ -288,16 +319,14 @@ class OtaClient:
             self.blocks_received = 0
             self._last_block_len = 0
             self.started_at = now
-        self.image_upgrade_status = ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS
-        return [Emit("download_started", self.eui64, {"file_version": f"{rsp.file_version:08X}",
-                                                       "image_size": rsp.image_size,
-                                                       "offset": self.file_offset}),
+        self._move(ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS)
+        return [DownloadStarted(self.eui64, rsp.file_version, rsp.image_size, self.file_offset),
                 *self._request_block(now)]
 
     def _on_image_notify(self, now: float, notify: ImageNotify) -> list[Action]:
         p = self.profile
         if p.ignore_image_notify:
-            return [Emit("image_notify_ignored", self.eui64, {})]
+            return [ImageNotifyIgnored(self.eui64)]
         if self._pending is not None:
             return []  # a query or a block request is in flight
         pt = notify.payload_type
@@ -316,8 +345,8 @@ class OtaClient:
             # (a newer distribution) makes the device fetch it in place of the one held.
             return []
         if int(self._random() * 100) + 1 > notify.query_jitter:
-            return [Emit("image_notify_jittered", self.eui64, {"query_jitter": notify.query_jitter})]
-        return [SetTimer(self.eui64, "query", 0.05 + 0.45 * self._random())]
+            return [ImageNotifyJittered(self.eui64, notify.query_jitter)]
+        return [SetTimer(self.eui64, _QUERY, 0.05 + 0.45 * self._random())]
 
     # -- download --------------------------------------------------------------------------------
     def _request_block(self, now: float, delay: float = 0.0) -> list[Action]:
@@ -339,38 +368,36 @@ class OtaClient:
         pending = self._pending
         paged = isinstance(pending, ImagePageRequest)
         if not isinstance(pending, (ImageBlockRequest, ImagePageRequest)) or (tsn != self._pending_tsn):
-            return [Emit("unexpected_response", self.eui64, {"command": "ImageBlockResponse", "tsn": tsn})]
+            return [UnexpectedResponse(self.eui64, "ImageBlockResponse", tsn)]
         if rsp.status == Status.WAIT_FOR_DATA:
             assert rsp.current_time is not None and rsp.request_time is not None
             wait = max(rsp.request_time - rsp.current_time, 0)
             if rsp.minimum_block_period is not None:
                 self.minimum_block_period = rsp.minimum_block_period
             self._pending = None
-            self.image_upgrade_status = ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS
-            return [Emit("wait_for_data", self.eui64, {"wait_s": wait, "minimum_block_period_ms": self.minimum_block_period}),
-                    SetTimer(self.eui64, "next_block", float(wait))]
+            self._move(ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS)
+            return [WaitForData(self.eui64, wait, self.minimum_block_period),
+                    SetTimer(self.eui64, _NEXT_BLOCK, float(wait))]
         if rsp.status != Status.SUCCESS:
             self._pending = None
             self._reset_download()
-            return [Emit("download_aborted", self.eui64, {"status": _status_name(rsp.status)}),
-                    SetTimer(self.eui64, "query", self.profile.query_interval_s)]
+            return [DownloadAborted(self.eui64, rsp.status), SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
         data = rsp.image_data or b""
         p = self.profile
         if (rsp.manufacturer_code, rsp.image_type, rsp.file_version) != self._target or rsp.file_offset != self.file_offset:
-            return [Emit("block_mismatch", self.eui64, {"expected_offset": self.file_offset, "got_offset": rsp.file_offset})]
+            return [BlockMismatch(self.eui64, self.file_offset, rsp.file_offset)]
         if p.stack_fails_above is not None and len(data) > p.stack_fails_above:
             self._pending = None
-            return [Emit("block_rejected", self.eui64, {"reason": f"stack fails above {p.stack_fails_above} bytes",
-                                                        "size": len(data)}),
+            return [BlockRejected(self.eui64, f"stack fails above {p.stack_fails_above} bytes", len(data)),
                     *self._retry_or_give_up(now)]
         asked = p.max_data_size
         remaining = self._image_size - self.file_offset
         if p.fails_on_short_block and len(data) < min(asked, remaining):
             self._pending = None
-            return [Emit("block_rejected", self.eui64, {"reason": "block shorter than requested", "size": len(data)}),
+            return [BlockRejected(self.eui64, "block shorter than requested", len(data)),
                     *self._retry_or_give_up(now)]
         if not data or len(data) > remaining:
-            return [Emit("block_rejected", self.eui64, {"reason": "bad block length", "size": len(data)})]
+            return [BlockRejected(self.eui64, "bad block length", len(data))]
         offset = self.file_offset
         n = len(data)
         if p.drops_short_final_block and n == remaining and n < self._last_block_len:
@@ -390,7 +417,7 @@ class OtaClient:
             extra = [Send(self.server_eui64, self.server_nwk,
                           DefaultResponse(0x05, Status.SUCCESS), tsn)]
         if paged and self.file_offset < self._page_end:
-            return [*extra, SetTimer(self.eui64, "response", p.response_timeout_s)]  # more of the page follows
+            return [*extra, SetTimer(self.eui64, _RESPONSE, p.response_timeout_s)]  # more of the page follows
         self._pending = None
         if self.file_offset >= self._image_size:
             return [*extra, *self._download_complete(now)]
@@ -418,66 +445,60 @@ class OtaClient:
         return bytes(self._buffer)
 
     def _download_complete(self, now: float) -> list[Action]:
-        self.image_upgrade_status = ImageUpgradeStatus.DOWNLOAD_COMPLETE
+        self._move(ImageUpgradeStatus.DOWNLOAD_COMPLETE)
         assert self._target is not None
         self.downloaded_file_version = self._target[2]
-        return [Emit("download_complete", self.eui64, {"bytes": self.file_offset,
-                                                        "duration_s": round(now - (self.started_at or now), 3),
-                                                        "blocks": self.blocks_received}),
-                SetTimer(self.eui64, "verified", self.profile.verify_delay_s)]
+        return [DownloadComplete(self.eui64, self.file_offset, round(now - (self.started_at or now), 3),
+                                 self.blocks_received),
+                SetTimer(self.eui64, TimerKind.VERIFIED, self.profile.verify_delay_s)]
 
     def _send_upgrade_end(self, now: float) -> list[Action]:
         assert self._target is not None
         image = self.downloaded_bytes()
         reason = "reported INVALID_IMAGE (fault)" if self.profile.invalid_image_at_end else self.verifier(image)
         status = Status.SUCCESS if reason is None else Status.INVALID_IMAGE
-        fields: dict[str, Any] = {"status": status.name}
+        digest = None
         if status is Status.SUCCESS:
             self.pending_image = image
-            fields["sha256"] = hashlib.sha256(self.pending_image).hexdigest()
-        else:
-            fields["reason"] = reason
-        self._upgrade_end_sent = True
+            digest = hashlib.sha256(image).hexdigest()
         self._retries = 0
-        return [Emit("image_verified" if reason is None else "image_invalid", self.eui64, fields),
+        return [ImageChecked(self.eui64, self._target[2], digest, reason),
                 *self._send(UpgradeEndRequest(status, *self._target))]
 
     def _on_upgrade_end_response(self, now: float, tsn: int, rsp: UpgradeEndResponse) -> list[Action]:
         unsolicited = not isinstance(self._pending, UpgradeEndRequest)
         if unsolicited and self.image_upgrade_status is not ImageUpgradeStatus.WAITING_TO_UPGRADE:
-            return [Emit("unexpected_response", self.eui64, {"command": "UpgradeEndResponse", "tsn": tsn})]
+            return [UnexpectedResponse(self.eui64, "UpgradeEndResponse", tsn)]
         self._pending = None
         if rsp.upgrade_time == UPGRADE_TIME_WAIT_FOR_COMMAND:
-            self.image_upgrade_status = ImageUpgradeStatus.WAITING_TO_UPGRADE
-            return [Emit("waiting_for_upgrade_command", self.eui64, {"file_version": f"{rsp.file_version:08X}"})]
+            self._move(ImageUpgradeStatus.WAITING_TO_UPGRADE)
+            return [WaitingForUpgradeCommand(self.eui64, rsp.file_version)]
         if self.profile.absolute_upgrade_time and rsp.current_time == 0 and rsp.upgrade_time != 0:
             # The quirk: a relative time (seconds from now) read as UTC. That date lies in 2000,
             # behind the device's clock, and the unsigned 32-bit difference wraps to a century.
             # An upgrade time of 0 is "now" for every device, so it is not affected.
             delay = float((rsp.upgrade_time - _DEVICE_UTC_NOW) & 0xFFFFFFFF)
             if delay > _NEVER_S:
-                self.image_upgrade_status = ImageUpgradeStatus.COUNT_DOWN
-                return [Emit("upgrade_scheduled", self.eui64, {"delay_s": delay, "note": "upgrade time read as absolute UTC"})]
+                self._move(ImageUpgradeStatus.COUNT_DOWN)
+                return [UpgradeScheduled(self.eui64, delay, read_as_utc=True)]
         else:
             delay = float(max(rsp.upgrade_time - rsp.current_time, 0))
         if delay == 0:
             return self._activate(now)
-        self.image_upgrade_status = ImageUpgradeStatus.COUNT_DOWN
-        return [Emit("upgrade_scheduled", self.eui64, {"delay_s": delay}), SetTimer(self.eui64, "upgrade", delay)]
+        self._move(ImageUpgradeStatus.COUNT_DOWN)
+        return [UpgradeScheduled(self.eui64, delay), SetTimer(self.eui64, TimerKind.UPGRADE, delay)]
 
     def _on_default_response(self, now: float, tsn: int, rsp: DefaultResponse) -> list[Action]:
         if isinstance(self._pending, UpgradeEndRequest) and tsn == self._pending_tsn:
             # The answer to a non-SUCCESS Upgrade End Request: the attempt is over.
             self._pending = None
             self._reset_download()
-            return [Emit("upgrade_abandoned", self.eui64, {"status": _status_name(rsp.status)}),
-                    SetTimer(self.eui64, "query", self.profile.query_interval_s)]
-        return [Emit("default_response_received", self.eui64, {"command_id": rsp.command_id,
-                                                                "status": _status_name(rsp.status)})]
+            return [UpgradeAbandoned(self.eui64, rsp.status), SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
+        return [DefaultResponseReceived(self.eui64, rsp.command_id, rsp.status)]
 
     def _activate(self, now: float) -> list[Action]:
         if self.downloaded_file_version is None or self.pending_image is None:
-            return [Emit("activation_failed", self.eui64, {"reason": "no image held"})]
+            return [NoImageHeld(self.eui64)]
         version = self.downloaded_file_version
         return [Activate(self.eui64, version)]
 
@@ -486,23 +507,21 @@ class OtaClient:
         self.current_file_version = file_version
         self._reset_download()
         self.pending_image = None
-        return [SetTimer(self.eui64, "query", self.profile.query_interval_s)]
+        return [SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
 
     def _reset_download(self) -> None:
-        self.image_upgrade_status = ImageUpgradeStatus.NORMAL
+        self._move(ImageUpgradeStatus.NORMAL)
         self._target = None
         self._image_size = 0
         self._buffer = bytearray()
         self._reference = None
         self.file_offset = 0
-        self._upgrade_end_sent = False
 
     # -- retries ---------------------------------------------------------------------------------
     def _on_response_timeout(self, now: float) -> list[Action]:
         if self._pending is None:
             return []
-        return [Emit("response_timeout", self.eui64, {"command": type(self._pending).__name__,
-                                                       "retry": self._retries + 1}),
+        return [ResponseTimeout(self.eui64, type(self._pending).__name__, self._retries + 1),
                 *self._retry_or_give_up(now)]
 
     def _retry_or_give_up(self, now: float) -> list[Action]:
@@ -511,22 +530,12 @@ class OtaClient:
         if self._retries > self.profile.max_retries:
             self._pending = None
             if isinstance(pending, UpgradeEndRequest):
-                return [Emit("upgrade_end_unanswered", self.eui64, {})]
+                return [UpgradeEndUnanswered(self.eui64)]
             keep = self.image_upgrade_status is ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS
             if not keep:
-                self.image_upgrade_status = ImageUpgradeStatus.NORMAL
-            return [Emit("download_stalled" if keep else "query_unanswered", self.eui64, {"offset": self.file_offset}),
-                    SetTimer(self.eui64, "query", self.profile.query_interval_s)]
+                self._move(ImageUpgradeStatus.NORMAL)
+            return [GaveUp(self.eui64, self.file_offset, keep), SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
         if pending is None or isinstance(pending, (ImageBlockRequest, ImagePageRequest)):
             return self._request_block(now)
         return self._send(pending)
 
-    def pending_request_tsn(self) -> int:
-        return self._pending_tsn
-
-
-def _status_name(status: int) -> str:
-    try:
-        return Status(status).name
-    except ValueError:
-        return f"0x{status:02X}"

@@ -5,22 +5,11 @@ it returns :mod:`~emulator.ota.actions` for its runtime to carry out. It holds n
 clock, so the same code serves a USB dongle on asyncio, ten thousand premises in virtual time and
 plain unit tests.
 
-Transitions (one session per device):
-
-====================  =================================  ===================================
-state                 input                              next state / output
-====================  =================================  ===================================
-(none)/any final      Query Next Image, image fits       OFFERED / QNI Response SUCCESS
-(none)/any final      Query Next Image, nothing fits     (unchanged) / NO_IMAGE_AVAILABLE
-OFFERED, DOWNLOADING  Image Block / Page Request         DOWNLOADING / Image Block Response(s)
-DOWNLOADING           last byte served                   AWAITING_UPGRADE_END
-any active            Upgrade End Request SUCCESS        SCHEDULED or WAITING_FOR_COMMAND /
-                                                         Upgrade End Response (policy)
-any active            Upgrade End Request other status   FAILED / Default Response
-WAITING_FOR_COMMAND   upgrade_now()                      COMPLETED / Upgrade End Response now
-any active            gap or silent-phase timeout        TIMED_OUT
-any active            abort()                            ABORTED / Image Block Response ABORT
-====================  =================================  ===================================
+Outputs are commands (send a frame, set a timer) and typed outcome records (a query answered or
+refused, a transfer ended): the hub raises its CCS08 alerts from those records, and the timeline
+shows them. One session per device; its states and moves are the table
+:data:`emulator.ota.transitions.SERVER` (rendered in docs/ota.md), and :meth:`OtaServer._move`
+refuses any other move.
 """
 
 from __future__ import annotations
@@ -28,7 +17,29 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from .actions import Action, Emit, Send, SetTimer
+from .actions import (
+    Action,
+    AllBlocksServed,
+    BlockRefusal,
+    BlockRefused,
+    DefaultResponseReceived,
+    ImageNotifySent,
+    QueryAnswered,
+    QueryIgnored,
+    Refusal,
+    Send,
+    SessionRestored,
+    SetTimer,
+    TimeoutPhase,
+    TimerKind,
+    TransferEnded,
+    TransferOutcome,
+    TransferResumed,
+    TransferStarted,
+    UpgradeCommandSent,
+    UpgradeEndReceived,
+    WaitForDataSent,
+)
 from .catalog import ImageCatalog, ServedImage
 from .frames import (
     FILE_VERSION_WILDCARD,
@@ -51,11 +62,13 @@ from .frames import (
 )
 from .policy import PolicyBook, UpgradeTiming, VersionRule
 from .sessions import MemorySessionStore, Session, SessionState, SessionStore
+from .timeline import render
+from .transitions import SERVER
 
 _LOGGER = logging.getLogger(__name__)
 
-_QNI = QueryNextImageRequest
 _UPGRADE_END_CMD = 0x06
+_TIMEOUT = TimerKind.TIMEOUT
 
 
 class OtaServer:
@@ -92,16 +105,16 @@ class OtaServer:
             ]
         return handler(now, device, nwk, frame.header.tsn, frame.command)
 
-    def on_timer(self, now: float, device: int, kind: str) -> list[Action]:
+    def on_timer(self, now: float, device: int, kind: TimerKind) -> list[Action]:
         session = self.sessions.get(device)
         if session is None:
             return []
-        if kind == "timeout":
-            return self._check_timeout(now, session)
-        if kind == "page":
-            return self._next_page_block(now, session)
-        _LOGGER.warning("unknown timer kind %r for %016X", kind, device)
-        return []
+        match kind:
+            case TimerKind.TIMEOUT:
+                return self._check_timeout(now, session)
+            case TimerKind.PAGE:
+                return self._next_page_block(now, session)
+        raise ValueError(f"the OTA server has no {kind!r} timer")
 
     def restore(self, now: float) -> list[Action]:
         """After a restart: re-arm timeouts of stored sessions (timers do not survive)."""
@@ -111,8 +124,7 @@ class OtaServer:
             if session.state.active:
                 session.last_request_at = max(session.last_request_at, now)
                 actions.extend(self._arm_timeout(now, session))
-                actions.append(Emit("session_restored", session.device, {"state": session.state.value,
-                                                                         "offset": session.offset}))
+                actions.append(SessionRestored(session.device, session.state.value, session.offset))
         return actions
 
     # -- commands from the Comms Hub ------------------------------------------------------------
@@ -133,10 +145,8 @@ class OtaServer:
                 image.file_version,
             )
         target = device if device is not None else 0
-        fields: dict[str, Any] = {"query_jitter": query_jitter, "broadcast": device is None}
-        if image is not None:
-            fields["file_version"] = f"{image.file_version:08X}"
-        return [Send(target, nwk, command, self._next_tsn()), Emit("image_notify_sent", target, fields)]
+        return [Send(target, nwk, command, self._next_tsn()),
+                ImageNotifySent(target, query_jitter, device is None, image.file_version if image else None)]
 
     def upgrade_now(self, now: float, device: int) -> list[Action]:
         """Unsolicited Upgrade End Response "now" to a device waiting for the upgrade command."""
@@ -144,33 +154,37 @@ class OtaServer:
         if session is None or session.state is not SessionState.WAITING_FOR_COMMAND:
             state = session.state.value if session else "none"
             raise ValueError(f"device {device:016X} is not waiting for an upgrade command (state {state})")
-        session.state = SessionState.COMPLETED
+        self._move(session, SessionState.COMPLETED)
         self.sessions.put(session)
         command = UpgradeEndResponse(
             session.manufacturer_code, session.image_type, session.file_version, 0, UPGRADE_TIME_NOW
         )
-        return [
-            Send(device, session.nwk, command, self._next_tsn()),
-            Emit("upgrade_command_sent", device, {"file_version": f"{session.file_version:08X}"}),
-        ]
+        return [Send(device, session.nwk, command, self._next_tsn()), UpgradeCommandSent(device, session.file_version)]
 
     def abort(self, now: float, device: int, reason: str = "aborted by hub") -> list[Action]:
         """End the device's transfer; its next block request is answered with ABORT."""
         session = self.sessions.get(device)
         if session is None or not session.state.active:
             return []
-        session.state = SessionState.ABORTED
+        self._move(session, SessionState.ABORTED)
         session.status = Status.ABORT
         self.sessions.put(session)
-        return [Emit("aborted", device, {"reason": reason, "offset": session.offset})]
+        return [TransferEnded(device, TransferOutcome.ABORTED, session.file_version, session.offset, reason=reason)]
 
     def progress(self, now: float, device: int) -> dict[str, Any] | None:
         session = self.sessions.get(device)
         if session is None:
             return None
-        return {"state": session.state.value, **session.progress(now)}
+        _, fields = render(session.progress(now))
+        return {"state": session.state.value, **fields}
 
     # -- handlers --------------------------------------------------------------------------------
+    @staticmethod
+    def _move(session: Session, target: SessionState) -> None:
+        """The one place a session changes state: only moves in the transition table."""
+        SERVER.check(session.state, target, f"device {session.device:016X}")
+        session.state = target
+
     def _next_tsn(self) -> int:
         self._tsn = (self._tsn + 1) & 0xFF
         return self._tsn
@@ -180,27 +194,23 @@ class OtaServer:
     ) -> list[Action]:
         policy = self.policies.for_device(device)
         if policy.silent_on_query:
-            return [Emit("query_ignored", device, {"reason": "server silent on queries (fault)"})]
+            return [QueryIgnored(device)]
         candidates = self.catalog.candidates(device, req.manufacturer_code, req.image_type)
         chosen: ServedImage | None = None
-        reason = "no image for this manufacturer and image type"
+        refusal = Refusal.NO_MATCHING_IMAGE
         for image in sorted(candidates, key=lambda i: i.file_version, reverse=True):
             if not image.fits_hardware(req.hardware_version):
-                reason = "hardware_version_mismatch"
+                refusal = Refusal.HARDWARE_VERSION_MISMATCH
                 continue
             if not _version_allowed(policy.version_rule, req.current_file_version, image.file_version):
-                reason = "no newer version"
+                refusal = Refusal.NO_NEWER_VERSION
                 continue
             chosen = image
             break
-        fields: dict[str, Any] = {"current_file_version": f"{req.current_file_version:08X}"}
-        if req.hardware_version is not None:
-            fields["hardware_version"] = f"{req.hardware_version:04X}"
         if chosen is None:
-            fields.update(status="NO_IMAGE_AVAILABLE", reason=reason)
             return [
                 Send(device, nwk, QueryNextImageResponse(Status.NO_IMAGE_AVAILABLE), tsn),
-                Emit("query_answered", device, fields),
+                QueryAnswered(device, refusal, req.current_file_version, req.hardware_version),
             ]
         existing = self.sessions.get(device)
         if existing is not None and existing.state.active and existing.image_key == chosen.key:
@@ -210,10 +220,10 @@ class OtaServer:
             session = Session(device, nwk, *chosen.key, chosen.size, last_request_at=now)
         session.last_request_at = now
         self.sessions.put(session)
-        fields.update(status="SUCCESS", file_version=f"{chosen.file_version:08X}", image_size=chosen.size)
         response = QueryNextImageResponse(Status.SUCCESS, *chosen.key, chosen.size)
-        return [Send(device, nwk, response, tsn), Emit("query_answered", device, fields),
-                *self._arm_timeout(now, session)]
+        answered = QueryAnswered(device, None, req.current_file_version, req.hardware_version,
+                                 chosen.file_version, chosen.size)
+        return [Send(device, nwk, response, tsn), answered, *self._arm_timeout(now, session)]
 
     def _session_for_block(
         self, now: float, device: int, nwk: int, req: ImageBlockRequest | ImagePageRequest
@@ -230,7 +240,7 @@ class OtaServer:
             # A client resuming (reboot, or a server that lost its session) is served anyway.
             session = Session(device, nwk, *key, image.size, last_request_at=now)
             if req.file_offset:
-                actions.append(Emit("transfer_resumed", device, {"offset": req.file_offset}))
+                actions.append(TransferResumed(device, req.file_offset))
             self.sessions.put(session)
         session.nwk = nwk
         return session, image, actions
@@ -249,15 +259,14 @@ class OtaServer:
         if image is None or session is None:
             # ZCL allows only SUCCESS, WAIT_FOR_DATA and ABORT in an Image Block Response.
             actions.append(Send(device, nwk, ImageBlockResponse(Status.ABORT), tsn))
-            actions.append(Emit("block_refused", device, {"status": "ABORT", "reason": "image not offered to this device",
-                                                          "file_version": f"{req.file_version:08X}"}))
+            actions.append(BlockRefused(device, BlockRefusal.NOT_OFFERED, req.file_version))
             return actions
         policy = self.policies.for_device(device)
         session.last_request_at = now
         if req.file_offset >= image.size:
             actions.append(Send(device, nwk, ImageBlockResponse(Status.ABORT), tsn))
-            actions.append(Emit("block_refused", device, {"status": "ABORT",
-                                                          "reason": f"offset {req.file_offset} beyond image size {image.size}"}))
+            actions.append(BlockRefused(device, BlockRefusal.BEYOND_IMAGE, req.file_version, req.file_offset,
+                                        image.size))
             return actions
         period_s = policy.minimum_block_period_ms / 1000.0
         if period_s and now - session.last_response_at < period_s:
@@ -268,8 +277,7 @@ class OtaServer:
                      ImageBlockResponse(Status.WAIT_FOR_DATA, current_time=0, request_time=wait_s,
                                         minimum_block_period=policy.minimum_block_period_ms), tsn)
             )
-            actions.append(Emit("wait_for_data_sent", device, {"request_time_s": wait_s,
-                                                               "minimum_block_period_ms": policy.minimum_block_period_ms}))
+            actions.append(WaitForDataSent(device, wait_s, policy.minimum_block_period_ms))
             return actions
         size = min(req.maximum_data_size, policy.block_cap, image.size - req.file_offset)
         actions.extend(self._serve(now, session, image, req.file_offset, size, tsn, policy.response_delay_s,
@@ -282,11 +290,10 @@ class OtaServer:
         session.image = image
         if session.started_at is None or session.state is SessionState.OFFERED:
             session.started_at = now
-            session.state = SessionState.DOWNLOADING
+            if session.state is not SessionState.DOWNLOADING:
+                self._move(session, SessionState.DOWNLOADING)
             self.sessions.put(session)
-            actions.append(Emit("transfer_started", session.device, {
-                "file_version": f"{session.file_version:08X}", "image_size": session.image_size,
-                "block_size": size, "offset": offset}))
+            actions.append(TransferStarted(session.device, session.file_version, session.image_size, size, offset))
             actions.extend(self._arm_timeout(now, session))
         data = image.data[offset:offset + size]
         actions.append(Send(session.device, session.nwk,
@@ -304,13 +311,12 @@ class OtaServer:
         if percent >= session.next_progress and step > 0:
             session.next_progress = (percent // step + 1) * step
             self.sessions.put(session)
-            actions.append(Emit("transfer_progress", session.device, session.progress(now)))
+            actions.append(session.progress(now))
         if session.offset >= session.image_size and session.state is SessionState.DOWNLOADING:
-            session.state = SessionState.AWAITING_UPGRADE_END
+            self._move(session, SessionState.AWAITING_UPGRADE_END)
             self.sessions.put(session)
-            actions.append(Emit("all_blocks_served", session.device, {
-                "bytes_served": session.bytes_served, "blocks": session.blocks_served,
-                "duration_s": round(now - (session.started_at or now), 3)}))
+            actions.append(AllBlocksServed(session.device, session.bytes_served, session.blocks_served,
+                                           round(now - (session.started_at or now), 3)))
             actions.extend(self._arm_timeout(now, session))
         return actions
 
@@ -344,7 +350,7 @@ class OtaServer:
         session.last_request_at = now
         actions = self._serve(now, session, image, offset, size, session.page_tsn, 0.0)
         if session.page_offset < session.page_end:
-            actions.append(SetTimer(session.device, "page", session.page_spacing_ms / 1000.0))
+            actions.append(SetTimer(session.device, TimerKind.PAGE, session.page_spacing_ms / 1000.0))
         return actions
 
     def _on_upgrade_end(
@@ -352,8 +358,7 @@ class OtaServer:
     ) -> list[Action]:
         session = self.sessions.get(device)
         key = (req.manufacturer_code, req.image_type, req.file_version)
-        fields: dict[str, Any] = {"status": _status_name(req.status), "file_version": f"{req.file_version:08X}"}
-        actions: list[Action] = [Emit("upgrade_end_received", device, fields)]
+        actions: list[Action] = [UpgradeEndReceived(device, req.status, req.file_version)]
         if session is None or session.image_key != key:
             image = self.catalog.lookup(device, key)
             if image is None:
@@ -363,31 +368,30 @@ class OtaServer:
         session.nwk = nwk
         session.last_request_at = now
         if req.status != Status.SUCCESS:
-            session.state = SessionState.FAILED
+            self._move(session, SessionState.FAILED)
             session.status = req.status
             self.sessions.put(session)
             actions.append(Send(device, nwk, DefaultResponse(_UPGRADE_END_CMD, Status.SUCCESS), tsn))
-            actions.append(Emit("transfer_failed", device, {"status": _status_name(req.status),
-                                                            "offset": session.offset}))
+            actions.append(TransferEnded(device, TransferOutcome.FAILED, req.file_version, session.offset,
+                                         status=req.status))
             return actions
         policy = self.policies.for_device(device)
         if policy.upgrade_timing is UpgradeTiming.WAIT_FOR_COMMAND:
             upgrade_time = UPGRADE_TIME_WAIT_FOR_COMMAND
-            session.state = SessionState.WAITING_FOR_COMMAND
+            self._move(session, SessionState.WAITING_FOR_COMMAND)
         elif policy.upgrade_timing is UpgradeTiming.DELAY:
             upgrade_time = policy.upgrade_delay_s
-            session.state = SessionState.SCHEDULED
+            self._move(session, SessionState.SCHEDULED)
         else:
             upgrade_time = UPGRADE_TIME_NOW
-            session.state = SessionState.SCHEDULED
+            self._move(session, SessionState.SCHEDULED)
         session.status = Status.SUCCESS
         self.sessions.put(session)
         actions.append(Send(device, nwk, UpgradeEndResponse(*key, 0, upgrade_time), tsn))
-        actions.append(Emit("transfer_completed", device, {
-            "file_version": f"{req.file_version:08X}", "bytes_served": session.bytes_served,
-            "duration_s": round(now - session.started_at, 3) if session.started_at is not None else None,
-            "upgrade_time": policy.upgrade_timing.value if upgrade_time != UPGRADE_TIME_NOW else "now",
-            "upgrade_delay_s": upgrade_time if policy.upgrade_timing is UpgradeTiming.DELAY else 0}))
+        actions.append(TransferEnded(
+            device, TransferOutcome.COMPLETED, req.file_version, session.offset, bytes_served=session.bytes_served,
+            duration_s=round(now - session.started_at, 3) if session.started_at is not None else None,
+            upgrade_time=upgrade_time, upgrade_timing=policy.upgrade_timing))
         return actions
 
     def _on_query_specific_file(
@@ -395,15 +399,13 @@ class OtaServer:
     ) -> list[Action]:
         # Device-specific files (e.g. security credentials) are not distributed by GB hubs.
         return [Send(device, nwk, QueryDeviceSpecificFileResponse(Status.NO_IMAGE_AVAILABLE), tsn),
-                Emit("query_answered", device, {"status": "NO_IMAGE_AVAILABLE",
-                                                "reason": "device specific files are not served"})]
+                QueryAnswered(device, Refusal.DEVICE_SPECIFIC_FILE)]
 
     def _on_default_response(
         self, now: float, device: int, nwk: int, tsn: int, rsp: DefaultResponse
     ) -> list[Action]:
         # Stray Default Responses mid-transfer are logged and otherwise ignored.
-        return [Emit("default_response_received", device, {"command_id": rsp.command_id,
-                                                           "status": _status_name(rsp.status)})]
+        return [DefaultResponseReceived(device, rsp.command_id, rsp.status)]
 
     # -- timeouts ----------------------------------------------------------------------------
     def _deadline(self, session: Session) -> float:
@@ -417,7 +419,7 @@ class OtaServer:
         if session.timer_due is not None and session.timer_due <= due:
             return []  # an earlier timer will fire and re-check
         session.timer_due = due
-        return [SetTimer(session.device, "timeout", max(due - now, 0.0))]
+        return [SetTimer(session.device, _TIMEOUT, max(due - now, 0.0))]
 
     def _check_timeout(self, now: float, session: Session) -> list[Action]:
         session.timer_due = None
@@ -426,11 +428,12 @@ class OtaServer:
         due = self._deadline(session)
         if now + 1e-9 < due:
             return self._arm_timeout(now, session)
-        phase = "silent_phase" if session.state is SessionState.AWAITING_UPGRADE_END else "download"
-        session.state = SessionState.TIMED_OUT
+        silent = session.state is SessionState.AWAITING_UPGRADE_END
+        self._move(session, SessionState.TIMED_OUT)
         self.sessions.put(session)
-        return [Emit("timed_out", session.device, {"phase": phase, "offset": session.offset,
-                                                   "idle_s": round(now - session.last_request_at, 3)})]
+        return [TransferEnded(session.device, TransferOutcome.TIMED_OUT, session.file_version, session.offset,
+                              phase=TimeoutPhase.SILENT_PHASE if silent else TimeoutPhase.DOWNLOAD,
+                              idle_s=round(now - session.last_request_at, 3))]
 
 
 def _version_allowed(rule: VersionRule, current: int, offered: int) -> bool:
@@ -442,9 +445,3 @@ def _version_allowed(rule: VersionRule, current: int, offered: int) -> bool:
         return offered >= current
     return offered != current
 
-
-def _status_name(status: int) -> str:
-    try:
-        return Status(status).name
-    except ValueError:
-        return f"0x{status:02X}"

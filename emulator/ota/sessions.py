@@ -12,6 +12,8 @@ import sqlite3
 from dataclasses import dataclass, field, fields
 from typing import Any, Iterator, Protocol
 
+from .actions import TransferProgress
+
 
 class SessionState(str, enum.Enum):
     OFFERED = "offered"  # Query Next Image answered with an image
@@ -69,19 +71,20 @@ class Session:
     def image_key(self) -> tuple[int, int, int]:
         return (self.manufacturer_code, self.image_type, self.file_version)
 
-    def progress(self, now: float) -> dict[str, float | int]:
+    def progress(self, now: float) -> TransferProgress:
         elapsed = (now - self.started_at) if self.started_at is not None else 0.0
         rate = self.bytes_served / elapsed if elapsed > 0 else 0.0
         remaining = max(self.image_size - self.offset, 0)
         eta = remaining / rate if rate > 0 else None
-        return {
-            "offset": self.offset,
-            "image_size": self.image_size,
-            "percent": round(100.0 * self.offset / self.image_size, 1) if self.image_size else 100.0,
-            "bytes_served": self.bytes_served,
-            "rate_bps": round(rate, 1),
-            "eta_s": round(eta, 1) if eta is not None else None,
-        }
+        return TransferProgress(
+            self.device,
+            self.offset,
+            self.image_size,
+            round(100.0 * self.offset / self.image_size, 1) if self.image_size else 100.0,
+            self.bytes_served,
+            round(rate, 1),
+            round(eta, 1) if eta is not None else None,
+        )
 
     def to_json(self) -> str:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _TRANSIENT}

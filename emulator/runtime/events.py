@@ -2,6 +2,10 @@
 
 Printers (human text, JSON lines), collectors in tests and progress displays subscribe; the
 engines themselves never print. An event with no subscriber costs one attribute check.
+
+The timeline is for people: an event rendered from a typed outcome record (the OTA engines',
+see :mod:`emulator.ota.actions`) carries that record as ``outcome``, and whoever decides
+something matches on the record, never on ``event`` or ``fields``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ class Event:
     event: str
     device: int | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    outcome: Any = field(default=None, compare=False, repr=False)  # the typed record, if any
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -58,6 +63,14 @@ class EventBus:
         if not self._subscribers:
             return
         ev = Event(self.clock.now(), source, event, device, fields)
+        for subscriber in self._subscribers:
+            subscriber(ev)
+
+    def publish(self, source: str, event: str, device: int | None, fields: dict[str, Any], outcome: Any) -> None:
+        """An event rendered from the typed ``outcome`` record it carries."""
+        if not self._subscribers:
+            return
+        ev = Event(self.clock.now(), source, event, device, fields, outcome)
         for subscriber in self._subscribers:
             subscriber(ev)
 

@@ -9,6 +9,7 @@ from emulator.dcc.premises import ESME_ID, PPMID_ID
 from emulator.han.packet import ApsPacket, OTA_CLUSTER
 from emulator.gbcs.codes import GbcsAlertCode, TransferResult
 from emulator.ota import codec
+from emulator.ota.actions import AlertRaised, QueryAnswered, Refusal
 from emulator.ota.frames import (
     DefaultResponse,
     ImageBlockRequest,
@@ -78,6 +79,26 @@ def test_hardware_version_outside_the_image_range_is_a_ccs08_mismatch(make_site,
     assert mismatch.details["request_id"] == "t:11.4:1"
     assert not site.frames(ImageBlockRequest, src=PPMID_ID)
     assert site.devices[PPMID_ID].firmware.active_version == OLD_VERSION
+    # The alert is born from the server's typed refusal, which the timeline carries beside its text.
+    refused = [e for e in site.named("query_answered", PPMID_ID) if e.fields["status"] == "NO_IMAGE_AVAILABLE"]
+    assert refused[0].outcome == QueryAnswered(PPMID_ID, Refusal.HARDWARE_VERSION_MISMATCH, OLD_VERSION, 0x2000)
+    assert refused[0].fields["reason"] == "hardware_version_mismatch"
+    alert = one([e for e in site.named("device_alert", PPMID_ID) if e.fields["alert"] == "0x8F89"])
+    assert isinstance(alert.outcome, AlertRaised) and alert.outcome.cause == refused[0].outcome
+    assert alert.fields["result"] == "hardware_version_mismatch" and alert.fields["hardware_version"] == "2000"
+
+
+def test_the_hub_counts_its_ota_and_tunnel_frames_with_one_aps_counter(site: Site, esme_image: bytes) -> None:
+    site.hub.distribute_image(esme_image, [ESME_ID], activate_now=False, request_id="t:11.1:1")
+    site.run(20.0)  # a few hundred blocks
+    site.hub.read_firmware_version(ESME_ID, request_id="t:11.2:1")  # through the GBCS tunnel
+    site.run(5.0)
+    for node in (site.hub.eui64, ESME_ID):
+        sent = [f.packet for f in site.air if f.packet.src == node]
+        assert {p.cluster for p in sent} == {OTA_CLUSTER, 0x0704}, "both clusters were used"
+        counters = [p.aps_counter for p in sent]
+        assert counters[0] == 1
+        assert all(b == (a + 1) & 0xFF for a, b in zip(counters, counters[1:])), f"{node:016X}: {counters[:20]}"
 
 
 def test_hub_restart_mid_transfer_serves_the_next_block_and_completes(make_site, tmp_path, esme_image: bytes) -> None:

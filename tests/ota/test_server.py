@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.ota.actions import Emit, Send, SetTimer
+from emulator.ota.actions import OUTCOME_TYPES, Send, SetTimer, TimerKind
 from emulator.ota.catalog import ImageCatalog, ServedImage
 from emulator.ota.frames import (
     DefaultResponse,
@@ -23,6 +23,7 @@ from emulator.ota.frames import (
 from emulator.ota.policy import PolicyBook, ServerPolicy, UpgradeTiming, VersionRule
 from emulator.ota.server import OtaServer
 from emulator.ota.sessions import SessionState, SqliteSessionStore
+from emulator.ota.timeline import render
 
 DEV = 0x00DB1234567890A4
 NWK = 0x1234
@@ -39,7 +40,8 @@ def sends(actions) -> list:
 
 
 def events(actions) -> dict[str, dict]:
-    return {a.event: a.fields for a in actions if isinstance(a, Emit)}
+    """The outcomes among ``actions`` as the timeline shows them (event name -> fields)."""
+    return dict(render(a) for a in actions if isinstance(a, OUTCOME_TYPES))
 
 
 def make_server(**policy) -> OtaServer:
@@ -189,7 +191,8 @@ class TestBlocks:
             now += 0.5
             actions += block(server, offset, now=now)
             offset += 40
-        progress = [a.fields for a in actions if isinstance(a, Emit) and a.event == "transfer_progress"]
+        progress = [fields for name, fields in map(render, (a for a in actions if isinstance(a, OUTCOME_TYPES)))
+                    if name == "transfer_progress"]
         assert progress and progress[-1]["percent"] >= 50
         assert progress[-1]["eta_s"] > 0 and progress[-1]["rate_bps"] == pytest.approx(80, rel=0.05)
 
@@ -220,8 +223,8 @@ class TestPages:
         actions = server.on_frame(1.0, DEV, NWK, frame(req))
         blocks = sends(actions)
         timers = [a for a in actions if isinstance(a, SetTimer)]
-        while timers and timers[-1].kind == "page":
-            actions = server.on_timer(1.0 + timers[-1].delay, DEV, "page")
+        while timers and timers[-1].kind is TimerKind.PAGE:
+            actions = server.on_timer(1.0 + timers[-1].delay, DEV, TimerKind.PAGE)
             blocks += sends(actions)
             timers = [a for a in actions if isinstance(a, SetTimer)]
         assert [b.file_offset for b in blocks] == [0, 40, 80]
@@ -270,13 +273,13 @@ class TestTimeouts:
     def _fire(self, server, actions, now_limit):
         """Fire the timeout timers the engine asks for until none is left or time runs out."""
         fired = []
-        timers = [a for a in actions if isinstance(a, SetTimer) and a.kind == "timeout"]
+        timers = [a for a in actions if isinstance(a, SetTimer) and a.kind is TimerKind.TIMEOUT]
         now = 0.0
         while timers:
             now = now + timers[-1].delay
             if now > now_limit:
                 break
-            out = server.on_timer(now, DEV, "timeout")
+            out = server.on_timer(now, DEV, TimerKind.TIMEOUT)
             fired += out
             timers = [a for a in out if isinstance(a, SetTimer)]
         return fired
@@ -305,8 +308,8 @@ class TestTimeouts:
             out = block(server, offset, 40, now)
             timers += [a for a in out if isinstance(a, SetTimer)]
             offset += 40
-        fired = server.on_timer(now + 601, DEV, "timeout")
-        fired += server.on_timer(now + 1000, DEV, "timeout")
+        fired = server.on_timer(now + 601, DEV, TimerKind.TIMEOUT)
+        fired += server.on_timer(now + 1000, DEV, TimerKind.TIMEOUT)
         assert events(fired)["timed_out"]["phase"] == "silent_phase"
 
 
@@ -324,7 +327,7 @@ class TestRestart:
         second = OtaServer(catalog, sessions=SqliteSessionStore(db))
         restored = second.restore(100.0)
         assert events(restored)["session_restored"]["state"] == "downloading"
-        assert any(isinstance(a, SetTimer) and a.kind == "timeout" for a in restored)
+        assert any(isinstance(a, SetTimer) and a.kind is TimerKind.TIMEOUT for a in restored)
         actions = second.on_frame(100.0, DEV, NWK, frame(ImageBlockRequest(0, MFR, TYPE, NEW, 4000, 40)))
         assert sends(actions)[0].image_data == IMAGE.data[4000:4040]
         assert "transfer_started" not in events(actions) and "transfer_resumed" not in events(actions)

@@ -1,0 +1,164 @@
+"""Runs one OTA engine (the hub's server or a device's client) on a HAN transport and a clock.
+
+The only place where engine actions meet I/O: OTA frames are decoded and encoded here, sends,
+timers and outcomes are carried out here, and nothing here knows whether the transport is virtual
+or a dongle. Both roles use the same host; they differ only in the frame direction they send,
+and in who a delivery failure or a malformed frame is reported about (the device concerned: the
+server's peer, the client itself).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Iterable
+
+from emulator.han.packet import OTA_CLUSTER, SMART_ENERGY_ENDPOINT, ApsPacket, DeliveryStatus
+from emulator.han.transport import HanTransport
+from emulator.runtime.clock import Clock
+from emulator.runtime.events import EventBus
+from emulator.runtime.timers import KeyedTimers
+
+from . import codec
+from .actions import Action, Activate, Outcome, Send, SetTimer, TimerKind
+from .client import OtaClient
+from .frames import DefaultResponse, Status
+from .server import OtaServer
+from .timeline import render
+
+_LOGGER = logging.getLogger(__name__)
+
+
+OutcomeListener = Callable[[Outcome], None]
+ActivateHandler = Callable[[Activate], None]
+
+
+class EngineHost:
+    """Carries out the actions of ``engine`` (an :class:`OtaServer` or an :class:`OtaClient`)."""
+
+    # A fleet keeps one host per node: slots, and the engine called directly (no adapters).
+    __slots__ = ("server", "client", "transport", "clock", "bus", "source", "endpoint", "aps", "up",
+                 "_on_outcome", "_on_activate", "_direction", "_timers")
+
+    def __init__(
+        self,
+        engine: OtaServer | OtaClient,
+        transport: HanTransport,
+        clock: Clock,
+        bus: EventBus,
+        *,
+        source: str,
+        on_outcome: OutcomeListener | None = None,
+        on_activate: ActivateHandler | None = None,
+        endpoint: int = SMART_ENERGY_ENDPOINT,
+    ) -> None:
+        self.server = engine if isinstance(engine, OtaServer) else None
+        self.client = engine if isinstance(engine, OtaClient) else None
+        self.transport = transport
+        self.clock = clock
+        self.bus = bus
+        self.source = source
+        self.endpoint = endpoint
+        self.aps = 0  # the node's APS counter: its OTA and its tunnel frames count together
+        self.up = True  # False: a powered-off node sends nothing and its timers do not fire
+        self._on_outcome = on_outcome  # node logic: the hub's CCS08 alerts, a device's GBCS alerts
+        self._on_activate = on_activate
+        self._direction = 1 if self.server is not None else 0  # ZCL: 1 = server to client
+        self._timers = KeyedTimers(clock)  # keyed (device, kind) for the server, kind for a client
+
+    def stop(self) -> None:
+        self._timers.cancel_all()
+
+    def next_aps(self) -> int:
+        """The node's next APS counter value (for any frame it sends, OTA or not)."""
+        self.aps = (self.aps + 1) & 0xFF
+        return self.aps
+
+    # -- receive -----------------------------------------------------------------------------
+    def receive(self, packet: ApsPacket) -> None:
+        """One OTA-cluster frame for this node."""
+        server = self.server
+        try:
+            frame = codec.decode(packet.payload)
+        except codec.FrameError as exc:
+            self.bus.emit(self.source, "malformed_frame", self._concerned(packet.src), reason=str(exc))
+            if server is not None:
+                self._reply_malformed(packet)
+            return
+        if server is not None:
+            if frame.header.direction != 0:
+                self.bus.emit(self.source, "frame_ignored", packet.src, reason="server-to-client frame received")
+                return
+            self.execute(server.on_frame(self.clock.now(), packet.src, packet.src_nwk, frame))
+        else:
+            assert self.client is not None
+            self.execute(self.client.on_frame(self.clock.now(), frame))
+
+    def _concerned(self, peer: int) -> int:
+        """The device an event is about: the server reports on its peer, a client on itself."""
+        return peer if self.server is not None else self.transport.eui64
+
+    def _reply_malformed(self, packet: ApsPacket) -> None:
+        payload = packet.payload
+        if len(payload) < 3:
+            return
+        manufacturer_specific = bool(payload[0] & 0x04)
+        if manufacturer_specific and len(payload) < 5:
+            return
+        tsn = payload[3] if manufacturer_specific else payload[1]
+        command_id = payload[4] if manufacturer_specific else payload[2]
+        self._transmit(Send(packet.src, packet.src_nwk, DefaultResponse(command_id, Status.MALFORMED_COMMAND), tsn))
+
+    # -- actions -----------------------------------------------------------------------------
+    def execute(self, actions: Iterable[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                if action.delay > 0:
+                    self.clock.call_later(action.delay, self._transmit, action)
+                else:
+                    self._transmit(action)
+            elif isinstance(action, SetTimer):
+                device, timer, delay = action
+                self._timers.set(timer if self.client is not None else (device, timer), delay,
+                                 self._timer_fired, device, timer)
+            elif isinstance(action, Activate):
+                if self._on_activate is None:
+                    raise TypeError(f"nothing here can activate firmware: {action!r}")
+                self._on_activate(action)
+            else:
+                self.report(action)
+
+    def report(self, outcome: Outcome) -> None:
+        """An outcome to the timeline (rendered only if someone listens) and to the node."""
+        if self.bus.active:
+            name, fields = render(outcome)
+            self.bus.publish(self.source, name, outcome.device, fields, outcome)
+        if self._on_outcome is not None:
+            self._on_outcome(outcome)
+
+    def _timer_fired(self, device: int, kind: TimerKind) -> None:
+        if not self.up:
+            return
+        if self.server is not None:
+            self.execute(self.server.on_timer(self.clock.now(), device, kind))
+        else:
+            assert self.client is not None
+            self.execute(self.client.on_timer(self.clock.now(), kind))
+
+    def _transmit(self, action: Send) -> None:
+        if not self.up:
+            return
+        transport = self.transport
+        packet = ApsPacket(
+            transport.eui64, action.device, transport.nwk, action.nwk,
+            codec.encode(action.command, tsn=action.tsn, direction=self._direction),
+            self.endpoint, self.endpoint, cluster=OTA_CLUSTER, aps_counter=self.next_aps(),
+        )
+        transport.send(packet, None if packet.is_broadcast else self._on_delivery)
+
+    def _on_delivery(self, packet: ApsPacket, status: DeliveryStatus) -> None:
+        if status is DeliveryStatus.FAILED:
+            # The client retries on its own timeout; the host only reports the loss.
+            if self.server is not None:
+                self.bus.emit(self.source, "delivery_failed", packet.dst, cluster=f"0x{packet.cluster:04X}")
+            else:
+                self.bus.emit(self.source, "delivery_failed", self.transport.eui64)
