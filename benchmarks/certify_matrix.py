@@ -21,7 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from emulator.certify.image_run import DUIS_MAX_IMAGE_SIZE, DeviceType  # noqa: E402
+from emulator.certify.image_run import DUIS_MAX_IMAGE_SIZE  # noqa: E402
+from emulator.gbcs.codes import DeviceType  # noqa: E402
 from emulator.certify.mutations import Samples, gbcs_image, run_matrix  # noqa: E402
 from emulator.certify.runner import certify_image  # noqa: E402
 from emulator.ota.image import load_private_key  # noqa: E402

@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emulator.devices.device import DeviceType, EmulatedDevice  # noqa: E402
+from emulator.devices.device import EmulatedDevice  # noqa: E402
+from emulator.gbcs.codes import DeviceType  # noqa: E402
 from emulator.han.virtual import VirtualHan  # noqa: E402
 from emulator.hub.comms_hub import CommsHub  # noqa: E402
 from emulator.ota.client import ClientProfile  # noqa: E402

@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from emulator.dcc.premises import MANUFACTURER_CODE, DeviceSpec, PremisesSpec  # noqa: E402
-from emulator.dcc.smi import DeviceType  # noqa: E402
+from emulator.gbcs.codes import DeviceType  # noqa: E402
 from emulator.han.ezsp.ncp import EzspNcp  # noqa: E402
 from emulator.scenario.ezsp_sim import premises_devices  # noqa: E402
 from emulator.han.ezsp.transport import open_ezsp_transport  # noqa: E402

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, TypeVar
 
 from emulator.dcc.premises import PremisesSpec, default_premises
-from emulator.dcc.smi import DeviceType as SmiDeviceType
 from emulator.devices.device import EmulatedDevice
+from emulator.gbcs.codes import DeviceType
 from emulator.han.packet import ApsPacket, OTA_CLUSTER, format_eui64
 from emulator.han.virtual import VirtualHan
 from emulator.hub.comms_hub import CommsHub
@@ -142,7 +142,7 @@ def premises_spec(devices: Iterable[int]) -> PremisesSpec:
     """The default premises reduced to the Comms Hub and the HAN devices named."""
     wanted = set(devices)
     spec = default_premises()
-    hub_types = (SmiDeviceType.CHF, SmiDeviceType.GPF)
+    hub_types = (DeviceType.CHF, DeviceType.GPF)
     return dataclasses.replace(spec, devices=tuple(
         d for d in spec.devices if d.eui64 in wanted or d.device_type in hub_types))
 

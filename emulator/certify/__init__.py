@@ -1,7 +1,8 @@
 """Vendor pre-certification: the check catalogue and ``ch-emulator certify`` (docs/certify.md)."""
 
 from emulator.certify.catalogue import BY_ID, CATALOGUE, select
-from emulator.certify.image_run import DeviceType, ImageOptions
+from emulator.certify.image_run import ImageOptions
+from emulator.gbcs.codes import DeviceType
 from emulator.certify.model import Check, CheckResult, Evidence, Group, Need, Verdict
 from emulator.certify.runner import CertifyReport, certify_image
 

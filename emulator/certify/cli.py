@@ -17,7 +17,7 @@ _SR_VERSION = re.compile(r"^(0x)?[0-9a-fA-F]{1,8}$")
 
 
 def register(subparsers: Any) -> None:
-    from emulator.certify.image_run import DeviceType
+    from emulator.certify.image_run import FIRMWARE_DEVICE_TYPES
 
     parser = subparsers.add_parser(
         "certify", help="vendor pre-certification checks (image file now, device later)",
@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
 
     image = commands.add_parser("image", help="run the A checks on an OTA image file")
     image.add_argument("file", metavar="FILE")
-    image.add_argument("--device-type", choices=[d.value for d in DeviceType],
+    image.add_argument("--device-type", choices=[d.value for d in FIRMWARE_DEVICE_TYPES],
                        help="target device type: sets the expected GBCS layout")
     image.add_argument("--hardware", metavar="VERSION", help="target hardware version (16-bit)")
     image.add_argument("--firmware-version", metavar="HEX8",
@@ -128,7 +128,8 @@ def _date(option: str, text: str | None, default: dt.date) -> dt.date:
 
 
 def _options(args: argparse.Namespace) -> Any:
-    from emulator.certify.image_run import DeviceType, ImageOptions
+    from emulator.certify.image_run import ImageOptions
+    from emulator.gbcs.codes import DeviceType
     from emulator.certify.keys import KeyFileError, default_supplier_keys, load_supplier_keys
     from emulator.errors import UserError
 

@@ -15,7 +15,6 @@ from cryptography import x509
 from emulator.certify.image_run import (
     DUIS_MAX_IMAGE_SIZE,
     EMULATOR_IMAGE_TYPES,
-    DeviceType,
     ImageRun,
 )
 from emulator.certify.model import Outcome
@@ -295,9 +294,9 @@ def a7_layout(run: ImageRun) -> Outcome:
     out, image = Outcome(), _image(run)
     device = run.options.device_type
     body = run.body_offset
-    if device is not None and image.layout != device.layout:
+    if device is not None and image.layout != device.image_layout:
         tail = image.data[-fmt.GBCS_TRAILER_LENGTH:][:2].hex(" ")
-        if device.signed:
+        if device.signed_images:
             out.fail(f"a {device.value} image is header ‖ Manufacturer Image ‖ 00 40 ‖ 64-byte "
                      f"signature; this file reads as layout {image.layout}",
                      field="signature_length",
@@ -365,7 +364,7 @@ def a9_signature(run: ImageRun) -> Outcome:
     out, image = Outcome(), _image(run)
     device = run.options.device_type
     if image.signature is None or image.manufacturer_image is None:
-        if device is not None and device.signed:
+        if device is not None and device.signed_images:
             out.fail(f"a {device.value} image carries a supplier signature; this {image.layout} "
                      "file has none", field="signature", expected="00 40 ‖ 64-byte r‖s",
                      found="no signature")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from dataclasses import dataclass
 
 from emulator.certify.keys import SupplierKey
+from emulator.gbcs.codes import DeviceType
 from emulator.ota.image.errors import ImageError
 from emulator.ota.image.model import OtaImage
 
@@ -14,24 +14,9 @@ from emulator.ota.image.model import OtaImage
 DUIS_MAX_IMAGE_SIZE = 7_680_000
 
 
-class DeviceType(str, enum.Enum):
-    """GBCS device types that take firmware, as DUIS names them."""
-
-    CHF = "CHF"
-    ESME = "ESME"
-    GSME = "GSME"
-    HCALCS = "HCALCS"
-    PPMID = "PPMID"
-
-    @property
-    def signed(self) -> bool:
-        """Whether its images end in ``00 40`` and a supplier signature (all but the PPMID)."""
-        return self is not DeviceType.PPMID
-
-    @property
-    def layout(self) -> str:
-        return "gbcs" if self.signed else "gbcs-ppmid"
-
+# Device types that take a firmware image of their own (the GPF's comes with the CHF's).
+FIRMWARE_DEVICE_TYPES: tuple[DeviceType, ...] = (
+    DeviceType.CHF, DeviceType.ESME, DeviceType.GSME, DeviceType.HCALCS, DeviceType.PPMID)
 
 # The image types the emulator's own device profiles use (emulator/dcc/premises.py). Only the
 # PPMID's 0x0084 is DCC's published value; the others are the project's choice.

@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from emulator.han.security import ecdsa
 from emulator.han.security.curves import SECT283K1
-from emulator.certify.image_run import DeviceType, ImageOptions
+from emulator.certify.image_run import ImageOptions
+from emulator.gbcs.codes import DeviceType
 from emulator.certify.keys import SupplierKey, ZAZ1_SUPPLIER_CERTIFICATES
 from emulator.certify.model import Verdict
 from emulator.certify.runner import CertifyReport, certify_image

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from emulator.dcc.smi import DeviceModel, DeviceStatus, DeviceType, SmiDevice
+from emulator.dcc.smi import DeviceModel, DeviceStatus, SmiDevice
+from emulator.gbcs.codes import DeviceType
 
 MANUFACTURER_CODE = 0x121D
 HARDWARE_VERSION_RANGE = (0x1111, 0x1211)  # image min/max hardware version of the test images

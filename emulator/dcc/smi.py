@@ -17,18 +17,9 @@ from typing import Iterable, Mapping
 from emulator.eui64 import format_eui64, parse_eui64
 from emulator.dcc.store import Store
 
+from emulator.gbcs.codes import DeviceType
+
 _LOGGER = logging.getLogger(__name__)
-
-
-class DeviceType(str, enum.Enum):
-    """SMI device types (GBCS names)."""
-
-    ESME = "ESME"
-    GSME = "GSME"
-    PPMID = "PPMID"
-    HCALCS = "HCALCS"
-    CHF = "CHF"
-    GPF = "GPF"
 
 
 class DeviceStatus(str, enum.Enum):

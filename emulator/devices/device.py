@@ -11,7 +11,6 @@ device is one node: its OTA frames and its tunnel frames share one APS counter.
 from __future__ import annotations
 
 import base64
-import enum
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import Any, Iterable
 from emulator.han.packet import ApsPacket, OTA_CLUSTER
 from emulator.han.virtual import VirtualPort
 from emulator.gbcs.tunnel import TUNNELING_CLUSTER, TunnelError, TunnelMessage
-from emulator.gbcs.codes import ActivationResponseCode, GbcsAlertCode
+from emulator.gbcs.codes import ActivationResponseCode, DeviceType, GbcsAlertCode
 from emulator.ota.actions import (
     Action,
     Activate,
@@ -41,17 +40,6 @@ from .verification import manufacturer_image_hash
 _LOGGER = logging.getLogger(__name__)
 
 CANCEL_EXECUTION_TIME = "cancel"
-
-
-class DeviceType(str, enum.Enum):
-    ESME = "ESME"
-    GSME = "GSME"
-    PPMID = "PPMID"
-    HCALCS = "HCALCS"
-
-    @property
-    def is_meter(self) -> bool:
-        return self is not DeviceType.PPMID
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +135,9 @@ class EmulatedDevice:
                 self.firmware.pending_version = self.client.downloaded_file_version
                 data = self.client.pending_image or b""
                 self.firmware.pending_hash = manufacturer_image_hash(data) or hashlib.sha256(data).digest()
-                if self.device_type.is_meter:
+                if self.device_type.signed_images:
                     self._alert(GbcsAlertCode.FIRMWARE_VERIFICATION_SUCCESSFUL, hash=self.firmware.pending_hash)
-            case ImageChecked(reason=reason) if self.device_type.is_meter:
+            case ImageChecked(reason=reason) if self.device_type.signed_images:
                 self._alert(GbcsAlertCode.FIRMWARE_VERIFICATION_FAILED, reason=reason)
 
     def _report(self, outcome: Outcome) -> None:

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from emulator.devices.device import DeviceType
+from emulator.gbcs.codes import DeviceType
 
 from .faults import FAULTS
 
@@ -37,9 +37,9 @@ def register(subparsers: Any) -> None:
 def _image_arg(text: str) -> tuple[DeviceType, str]:
     from emulator.errors import UserError
 
-    if "=" in text and text.split("=", 1)[0].upper() in {t.value for t in DeviceType}:
+    if "=" in text and text.split("=", 1)[0].upper() in {t.value for t in DeviceType if t.on_han}:
         kind, path = text.split("=", 1)
-        return DeviceType(kind.upper()), path
+        return DeviceType.han_device(kind), path
     if "=" in text and not Path(text).exists():
         raise UserError(f"--image {text}: {text.split('=', 1)[0]!r} is not a device type (PPMID, ESME, GSME, HCALCS)")
     return DeviceType.PPMID, text
@@ -72,7 +72,7 @@ def build_spec(args: argparse.Namespace) -> Any:
             for part in args.devices.split(","):
                 name, _, count = part.partition("=")
                 try:
-                    mix.append(DeviceMix(DeviceType(name.strip().upper()), int(count or 1)))
+                    mix.append(DeviceMix(DeviceType.han_device(name), int(count or 1)))
                 except ValueError:
                     raise UserError(f"--devices {args.devices}: {part!r} is not TYPE=COUNT "
                                     "(types PPMID, ESME, GSME, HCALCS)") from None

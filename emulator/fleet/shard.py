@@ -26,8 +26,7 @@ from emulator.dcc.premises import (
     PremisesSpec,
 )
 from emulator.dcc.service_requests import RequestHeader, UpdateFirmware, UpdatePPMIDFirmware
-from emulator.dcc.smi import DeviceType as SmiDeviceType
-from emulator.devices.device import DeviceType
+from emulator.gbcs.codes import DeviceType
 from emulator.gbcs.codes import GbcsAlertCode, TransferResult
 from emulator.han.packet import format_eui64
 from emulator.ota.actions import (
@@ -113,9 +112,9 @@ def premises_plan(spec: FleetSpec, index: int) -> tuple[PremisesSpec, dict[int, 
     rng = random.Random(f"{spec.seed}:{index}")  # str seeds hash deterministically (sha512)
     fault_table = sorted(spec.faults.items())
     devices: list[DeviceSpec] = [
-        DeviceSpec(hub, SmiDeviceType.CHF, 0x121D, 0x0010, 0x1200, 0xACDC0001,
+        DeviceSpec(hub, DeviceType.CHF, 0x121D, 0x0010, 0x1200, 0xACDC0001,
                    supplier_roles=(IMPORT_SUPPLIER_ROLE, GAS_SUPPLIER_ROLE)),
-        DeviceSpec(base | 0xA3, SmiDeviceType.GPF, 0x121D, 0x0011, 0x1200, 0xACDC0001,
+        DeviceSpec(base | 0xA3, DeviceType.GPF, 0x121D, 0x0011, 0x1200, 0xACDC0001,
                    supplier_roles=(IMPORT_SUPPLIER_ROLE, GAS_SUPPLIER_ROLE)),
     ]
     extra: dict[int, tuple[DeviceType, Fault | None, Any]] = {}
@@ -132,7 +131,7 @@ def premises_plan(spec: FleetSpec, index: int) -> tuple[PremisesSpec, dict[int, 
             roles = (GAS_SUPPLIER_ROLE,) if mix.device_type is DeviceType.GSME else (IMPORT_SUPPLIER_ROLE,)
             if mix.device_type is DeviceType.PPMID:
                 roles = (IMPORT_SUPPLIER_ROLE, GAS_SUPPLIER_ROLE)
-            devices.append(DeviceSpec(eui, SmiDeviceType(mix.device_type.value), header.manufacturer_code,
+            devices.append(DeviceSpec(eui, DeviceType(mix.device_type.value), header.manufacturer_code,
                                       header.image_type, hw, fw, supplier_roles=roles))
             draw = rng.random() * 100.0
             fault: Fault | None = None
@@ -235,7 +234,7 @@ class Shard:
                 tracked.state = WAITING
             case FirmwareActivated():
                 self._finish(eui, tracked, SUCCEEDED, None, now)
-            case WaitingForUpgradeCommand() if tracked.device_type.is_meter:
+            case WaitingForUpgradeCommand() if tracked.device_type.signed_images:
                 self._finish(eui, tracked, SUCCEEDED, None, now)
             case FirmwareActivationFailed():
                 self._finish(eui, tracked, FAILED, "0x8F8B activation failed", now)

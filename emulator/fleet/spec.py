@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from emulator.devices.device import DeviceType
+from emulator.gbcs.codes import DeviceType
 from emulator.config import read_toml
 from emulator.han.radio import BurstLoss, RadioParams
 
@@ -109,7 +109,7 @@ def _unknown(data: Mapping[str, Any], known: set[str], where: str) -> None:
 
 def _device_type(value: Any, where: str) -> DeviceType:
     try:
-        return DeviceType(str(value).upper())
+        return DeviceType.han_device(str(value))
     except ValueError:
         raise FleetSpecError(f"{where}: device type {value!r} is not one of PPMID, ESME, GSME, HCALCS") from None
 

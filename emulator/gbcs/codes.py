@@ -9,6 +9,42 @@ from __future__ import annotations
 import enum
 
 
+class DeviceType(str, enum.Enum):
+    """GBCS device types, as the SMI and DUIS name them."""
+
+    ESME = "ESME"
+    GSME = "GSME"
+    PPMID = "PPMID"
+    HCALCS = "HCALCS"
+    CHF = "CHF"
+    GPF = "GPF"
+
+    @property
+    def on_han(self) -> bool:
+        """Whether it is a device of its own on the HAN (the CHF and GPF are the Comms Hub)."""
+        return self not in (DeviceType.CHF, DeviceType.GPF)
+
+    @classmethod
+    def han_device(cls, name: str) -> "DeviceType":
+        """The HAN device type called ``name`` (any case); ValueError for the CHF, GPF or unknown."""
+        device_type = cls(name.strip().upper())
+        if not device_type.on_han:
+            raise ValueError(f"{name!r} is the Comms Hub, not a HAN device")
+        return device_type
+
+    @property
+    def signed_images(self) -> bool:
+        """Whether its firmware images end in ``00 40`` and a supplier signature, which the device
+        verifies and reports (0x8F72 / 0x8F1C) before holding the image for activation: all but
+        the PPMID, whose image activates on CS09 without a supplier signature."""
+        return self is not DeviceType.PPMID
+
+    @property
+    def image_layout(self) -> str:
+        """The OTA image layout its images take (docs/image.md)."""
+        return "gbcs" if self.signed_images else "gbcs-ppmid"
+
+
 class GbcsAlertCode(enum.IntEnum):
     """GBCS alert codes the firmware flow uses (GBCS alert code table)."""
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from emulator.dcc.premises import PremisesSpec
-from emulator.dcc.smi import DeviceType
+from emulator.gbcs.codes import DeviceType
 from emulator.scenario.ezsp_sim import RadioSite
 from emulator.han.packet import format_eui64
 from emulator.runtime.clock import Clock
@@ -23,7 +23,7 @@ from .check import open_bench_transport
 
 _LOGGER = logging.getLogger(__name__)
 
-HAN_DEVICE_TYPES = frozenset({DeviceType.ESME, DeviceType.GSME, DeviceType.PPMID, DeviceType.HCALCS})
+HAN_DEVICE_TYPES = frozenset(t for t in DeviceType if t.on_han)
 
 
 def bench_premises(bench: Bench, scenario: Any) -> PremisesSpec:

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
 from emulator.dcc.premises import PremisesSpec
-from emulator.devices.device import DeviceFaults, DeviceType, EmulatedDevice
+from emulator.devices.device import DeviceFaults, EmulatedDevice
+from emulator.gbcs.codes import DeviceType
 from emulator.devices.verification import TrustedKeys, make_verifier
 from emulator.eui64 import format_eui64
 from emulator.han.radio import RadioChannel
@@ -33,7 +34,7 @@ from emulator.runtime.events import EventBus
 
 _LOGGER = logging.getLogger(__name__)
 
-HAN_DEVICE_TYPES = {t.value: t for t in DeviceType}
+HAN_DEVICE_TYPES = {t.value: t for t in DeviceType if t.on_han}
 HUB_NWK = 0x0000
 FIRST_DEVICE_NWK = 0x1000
 NWK_STEP = 0x0101

@@ -22,7 +22,8 @@ from emulator.dcc.premises import (
     PremisesSpec,
     default_premises,
 )
-from emulator.dcc.smi import DeviceStatus, DeviceType
+from emulator.dcc.smi import DeviceStatus
+from emulator.gbcs.codes import DeviceType
 from emulator.devices.device import DeviceFaults
 from emulator.eui64 import parse_eui64
 from emulator.faults import FAULTS

@@ -20,7 +20,7 @@ from emulator.dcc.premises import PremisesSpec
 from emulator.dcc.service_requests import ServiceRequest
 from emulator.dcc.system import build_dcc
 from emulator.dcc.store import Store
-from emulator.devices.device import DeviceType
+from emulator.gbcs.codes import DeviceType
 from emulator.eui64 import format_eui64
 from emulator.han.radio import RadioChannel
 from emulator.han.transport import HanTransport

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emulator.certify.image_run import DeviceType
+from emulator.gbcs.codes import DeviceType
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES_DIR = REPO / "firmware_images"

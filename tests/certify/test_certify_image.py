@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from certify_paths import KEYSTORE, SAMPLE_FILES, SAMPLE_PUBLIC_KEY, VECTOR_FILES
 
-from emulator.certify.image_run import DeviceType
+from emulator.gbcs.codes import DeviceType
 from emulator.ota.image import build_image, load_private_key
 
 CLEAN = {
@@ -52,7 +52,7 @@ def test_clean_sample_passes_every_check_that_applies(certify, device: DeviceTyp
     if device is DeviceType.PPMID:
         expected["A9"] = "not-applicable"
     assert verdicts(checks) == expected
-    assert run["image"]["file_sha256"] and run["image"]["layout"] == device.layout
+    assert run["image"]["file_sha256"] and run["image"]["layout"] == device.image_layout
     assert run["parameters"]["device_type"] == device.value
     if device is not DeviceType.PPMID:  # the samples' key file says TEST ONLY, so the report does
         assert "published TEST ONLY key" in messages(checks["A9"])

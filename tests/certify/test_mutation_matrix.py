@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from emulator.certify.catalogue import CATALOGUE
-from emulator.certify.image_run import DeviceType
+from emulator.gbcs.codes import DeviceType
 from emulator.certify.model import Group, Verdict
 from emulator.certify.mutations import (
     MUTATIONS,

@@ -10,7 +10,7 @@ from certify_paths import SAMPLE_FILES, SAMPLE_PUBLIC_KEY
 from lxml import etree, html
 
 from emulator import __version__
-from emulator.certify.image_run import DeviceType
+from emulator.gbcs.codes import DeviceType
 
 WRONG_HASH = "00" * 32
 

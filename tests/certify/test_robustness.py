@@ -7,7 +7,8 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.certify.image_run import DeviceType, ImageOptions
+from emulator.certify.image_run import ImageOptions
+from emulator.gbcs.codes import DeviceType
 from emulator.certify.model import Verdict
 from emulator.certify.runner import certify_image
 

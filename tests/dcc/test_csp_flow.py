@@ -17,7 +17,8 @@ from emulator.dcc.premises import (
 )
 from emulator.eui64 import format_eui64
 from emulator.dcc.sat import SatEvent
-from emulator.dcc.smi import DeviceStatus, DeviceType, SmiDevice
+from emulator.dcc.smi import DeviceStatus, SmiDevice
+from emulator.gbcs.codes import DeviceType
 
 IMPORT = format_eui64(IMPORT_SUPPLIER_ID)
 GAS = format_eui64(GAS_SUPPLIER_ID)

@@ -27,7 +27,8 @@ from emulator.dcc.premises import (
     smi_devices,
 )
 from emulator.dcc.sat import SatEvent, ServiceAuditTrail
-from emulator.dcc.smi import DeviceStatus, DeviceType, FirmwareStatus, Smi, SmiError, UpdateInProgress
+from emulator.dcc.smi import DeviceStatus, FirmwareStatus, Smi, SmiError, UpdateInProgress
+from emulator.gbcs.codes import DeviceType
 from emulator.dcc.store import Store
 
 REPO = Path(__file__).resolve().parents[2]

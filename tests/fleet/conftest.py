@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.devices.device import DeviceType
+from emulator.gbcs.codes import DeviceType
 from emulator.fleet.spec import FleetSpec, ImageSource, read_image
 from emulator.scenario.samples import sample_path
 

@@ -9,7 +9,7 @@ import pytest
 
 from emulator.cli import main
 from emulator.dcc.premises import TARGET_FIRMWARE_VERSION
-from emulator.devices.device import DeviceType
+from emulator.gbcs.codes import DeviceType
 from emulator.fleet.run import run_fleet
 from emulator.fleet.shard import Shard
 from emulator.fleet.spec import FleetSpec, FleetSpecError, load_spec

@@ -3,7 +3,7 @@ same scenario, with everything the scenario says (HAN, radio model, faults by ca
 
 from __future__ import annotations
 
-from emulator.devices.device import DeviceType
+from emulator.gbcs.codes import DeviceType
 from emulator.fleet.shard import Shard
 from emulator.fleet.spec import FleetSpec, read_image
 from emulator.runtime.clock import VirtualClock
