@@ -23,6 +23,7 @@ _COMMANDS: dict[str, str] = {
     "ncp-sim": "emulator.han.ezsp.cli",
     "hil": "emulator.hil.cli",
     "fleet": "emulator.fleet.cli",
+    "outbox": "emulator.dcc.outbox_cli",
 }
 
 

@@ -21,7 +21,8 @@ from aiohttp import web
 
 from emulator.dcc.duis import UserMessageRenderer
 from emulator.dcc.http_api import create_app
-from emulator.dcc.outbox import Outbox
+from emulator.dcc.outbox import DeliveryPolicy, Outbox
+from emulator.dcc.outbox_cli import add_delivery_options, delivery_settings
 from emulator.dcc.store import Store
 from emulator.runtime.clock import AsyncioClock
 from emulator.runtime.events import EventBus, JsonLinesPrinter, TimelinePrinter
@@ -44,6 +45,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--scenario", metavar="FILE",
                         help="take premises, devices and CSP/OTA settings from a scenario (its requests are ignored)")
     parser.add_argument("--json", action="store_true", help="timeline on standard error as JSON lines")
+    add_delivery_options(parser)
     parser.set_defaults(func=serve_command)
 
 
@@ -71,6 +73,8 @@ def build_service(
     journal: str | TextIO | None = None,
     timeline: TextIO | None = None,
     json_timeline: bool = False,
+    endpoints: dict[str, str] | None = None,
+    policy: DeliveryPolicy | None = None,
 ) -> Service:
     """Build the system on the running loop's real-time clock."""
     clock = AsyncioClock()
@@ -83,7 +87,8 @@ def build_service(
         ota_policy=scenario.ota_policy, behaviours=scenario.behaviours, trusted_key=scenario.trusted_keys,
         han_latency=scenario.han_latency_s, han_loss=scenario.han_loss, seed=scenario.seed, epoch=epoch,
     )
-    outbox = Outbox(db, endpoint=user_endpoint, journal=journal, renderer=UserMessageRenderer(epoch=epoch))
+    outbox = Outbox(db, endpoint=user_endpoint, endpoints=endpoints, policy=policy, journal=journal,
+                    renderer=UserMessageRenderer(epoch=epoch))
     system.add_sink(outbox.put)
     system.start()
     return Service(system, outbox, create_app(system.submit))
@@ -104,8 +109,9 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace, scenario: Scenario, journal: str | TextIO | None) -> int:
+    endpoints, policy = delivery_settings(args)
     service = build_service(scenario, db=args.db, user_endpoint=args.user_endpoint, journal=journal,
-                            timeline=sys.stderr, json_timeline=args.json)
+                            timeline=sys.stderr, json_timeline=args.json, endpoints=endpoints, policy=policy)
     runner = web.AppRunner(service.app)
     await runner.setup()
     outbox_task = await service.start_outbox()
