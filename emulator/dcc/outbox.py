@@ -149,6 +149,20 @@ def entry_from_row(row: tuple[Any, ...]) -> OutboxEntry:
                        lane, next_attempt, dead)
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What one delivery attempt came to, for observers (a timeline, a monitor, a test)."""
+
+    message_id: str
+    recipient: str
+    endpoint: str
+    attempts: int  # made so far, this one included
+    delivered: bool
+    error: str | None = None
+    next_attempt: float | None = None  # ``now`` time of the next try, if any
+    dead: bool = False  # dead-lettered by this failure
+
+
 @dataclass(slots=True)
 class _Held:
     """A pending message in its lane (the database row is the truth; this is the working copy)."""
@@ -274,6 +288,7 @@ class Outbox:
         self._last_put: asyncio.Future[bool] | None = None
         self.delivered_total = 0  # since this outbox was opened
         self.crashes = 0  # lane crashes the supervisor restarted
+        self._observers: list[Callable[[Attempt], None]] = []
         self._store = OutboxStore(str(database))
         self._ids, self._next_seq = self._store.open_with(self._open)
 
@@ -311,6 +326,17 @@ class Outbox:
         if lane is None:
             lane = self._lanes[recipient] = _Lane(recipient)
         return lane
+
+    def add_observer(self, observer: Callable[[Attempt], None]) -> None:
+        """``observer(attempt)`` after every delivery attempt, once its outcome is decided."""
+        self._observers.append(observer)
+
+    def _notify(self, attempt: Attempt) -> None:
+        for observer in self._observers:
+            try:
+                observer(attempt)
+            except Exception:
+                _LOGGER.exception("outbox: observer %r failed", observer)
 
     def endpoint_for(self, recipient: str) -> str | None:
         return self.endpoints.get(recipient, self.endpoint)
@@ -487,18 +513,22 @@ class Outbox:
                 self.delivered_total += 1
                 self._store.post(_mark(held.seq, delivered=self._now(), attempts=held.attempts))
                 _LOGGER.debug("outbox: delivered %s", held.message_id)
+                self._notify(Attempt(held.message_id, lane.recipient, endpoint, held.attempts, True))
                 continue
             if held.attempts >= self.policy.max_attempts:
                 lane.remove(held)
                 self._store.post(_mark(held.seq, dead=self._now(), attempts=held.attempts, error=error))
                 _LOGGER.error("outbox: %s dead-lettered after %d attempts to %s (last: %s)",
                               held.message_id, held.attempts, endpoint, error)
+                self._notify(Attempt(held.message_id, lane.recipient, endpoint, held.attempts, False, error, dead=True))
                 continue
             delay = self.policy.backoff.delay(held.attempts, self._rng)
             held.next_attempt = self._now() + delay
             self._store.post(_mark(held.seq, attempts=held.attempts, error=error, next_attempt=held.next_attempt))
             _LOGGER.warning("outbox: delivery of %s to %s failed (%s); attempt %d in %.3g s",
                             held.message_id, endpoint, error, held.attempts + 1, delay)
+            self._notify(Attempt(held.message_id, lane.recipient, endpoint, held.attempts, False, error,
+                                 held.next_attempt))
 
     async def _pause(self, lane: _Lane, delay: float) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -221,15 +221,12 @@ class OutboxStore:
         self._thread.join()
 
     async def aclose(self) -> None:
-        """:meth:`close` without blocking the loop."""
+        """:meth:`close`, waiting for the queued commits without blocking the loop."""
         if self._closed:
             return
-        self._closed = True
-        if self._thread is None:
-            self._conn.close()
-            return
-        self._queue.put(None)
-        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+        if self._thread is not None:
+            await self.call(lambda conn: None)  # everything queued before it has committed
+        self.close()  # the thread has nothing left but to close the connection
 
 
 def _resolve(future: "asyncio.Future[Any]", ok: bool, value: Any) -> None:
