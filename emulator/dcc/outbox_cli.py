@@ -12,9 +12,12 @@ import json
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from .outbox import _ENTRY_COLUMNS, Backoff, DeliveryPolicy, OutboxEntry, entry_from_row
+
+
+_DEFAULT = DeliveryPolicy()
 
 
 def register(subparsers: Any) -> None:
@@ -33,7 +36,20 @@ def register(subparsers: Any) -> None:
         if name == "list":
             action.add_argument("--all", action="store_true", help="delivered messages too")
             action.add_argument("--json", action="store_true", help="one JSON object per message")
-        action.set_defaults(func=func)
+        action.set_defaults(func=_reporting_database_errors(func))
+
+
+def _reporting_database_errors(action: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """An SQLite failure (locked for too long, disk full) is one line naming the file, not a traceback."""
+    def run(args: argparse.Namespace) -> int:
+        from emulator.cli import UserError
+
+        try:
+            return action(args)
+        except sqlite3.Error as exc:
+            raise UserError(f"{args.db}: {exc}") from None
+
+    return run
 
 
 # -- serve's options ---------------------------------------------------------------------------
@@ -41,12 +57,12 @@ def register(subparsers: Any) -> None:
 def add_delivery_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipient-endpoint", metavar="ID=URL", action="append", default=[],
                         help="messages for DCC User ID go to URL instead of --user-endpoint (repeatable)")
-    parser.add_argument("--attempt-timeout", type=float, metavar="S", default=DeliveryPolicy.attempt_timeout,
-                        help=f"seconds one POST may take (default {DeliveryPolicy.attempt_timeout:g})")
-    parser.add_argument("--max-attempts", type=int, metavar="N", default=DeliveryPolicy.max_attempts,
-                        help=f"dead-letter a message after N failed attempts (default {DeliveryPolicy.max_attempts})")
-    parser.add_argument("--max-backoff", type=float, metavar="S", default=Backoff.maximum,
-                        help=f"longest wait between two attempts (default {Backoff.maximum:g})")
+    parser.add_argument("--attempt-timeout", type=float, metavar="S", default=_DEFAULT.attempt_timeout,
+                        help=f"seconds one POST may take (default {_DEFAULT.attempt_timeout:g})")
+    parser.add_argument("--max-attempts", type=int, metavar="N", default=_DEFAULT.max_attempts,
+                        help=f"dead-letter a message after N failed attempts (default {_DEFAULT.max_attempts})")
+    parser.add_argument("--max-backoff", type=float, metavar="S", default=_DEFAULT.backoff.maximum,
+                        help=f"longest wait between two attempts (default {_DEFAULT.backoff.maximum:g})")
 
 
 def delivery_settings(args: argparse.Namespace) -> tuple[dict[str, str], DeliveryPolicy]:
@@ -60,7 +76,7 @@ def delivery_settings(args: argparse.Namespace) -> tuple[dict[str, str], Deliver
             raise UserError(f"--recipient-endpoint {item!r}: expected ID=http://host:port/path")
         endpoints[recipient.strip().upper()] = url
     try:
-        backoff = Backoff(maximum=args.max_backoff, initial=min(Backoff.initial, args.max_backoff))
+        backoff = Backoff(maximum=args.max_backoff, initial=min(_DEFAULT.backoff.initial, args.max_backoff))
         policy = DeliveryPolicy(attempt_timeout=args.attempt_timeout, max_attempts=args.max_attempts, backoff=backoff)
     except ValueError as exc:
         raise UserError(f"delivery options: {exc}") from None
