@@ -32,12 +32,13 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 DEAD = "90-B3-D5-1F-30-0D-EA-D0"
@@ -299,9 +300,12 @@ async def compare_db(messages: int) -> dict[str, Any]:
         store = OutboxStore(os.path.join(tmp, "w.db"))
         await store.call(lambda conn: conn.execute(schema.replace(" t ", " outbox_bench ")))
         started = time.perf_counter()
-        futures = [store.submit(lambda conn, n=n: conn.execute(
-            "INSERT INTO outbox_bench (message_id, xml) VALUES (?, ?)", (f"m{n}", body)))
-            for n in range(messages)]
+        def insert(n: int) -> Callable[[sqlite3.Connection], None]:
+            def job(conn: sqlite3.Connection) -> None:
+                conn.execute("INSERT INTO outbox_bench (message_id, xml) VALUES (?, ?)", (f"m{n}", body))
+            return job
+
+        futures = [store.submit(insert(n)) for n in range(messages)]
         await asyncio.gather(*futures)
         out["writer_group_commit_per_s"] = round(messages / (time.perf_counter() - started))
         await store.aclose()

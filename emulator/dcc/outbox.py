@@ -29,6 +29,7 @@ import aiohttp
 
 from ..runtime.clock import AsyncioClock, Clock, Timer
 from .duis import UserMessageRenderer, user_message_to_json
+from . import sat
 from .messages import MessageKind, UserMessage
 from .outbox_store import OutboxStore
 
@@ -103,6 +104,8 @@ class DeliveryPolicy:
     prune_interval: float = 300.0
     keep_delivered_s: float | None = 7 * 86400.0  # delivered messages older than this are deleted
     keep_delivered_rows: int | None = 100_000  # and at most this many delivered ones are kept
+    sat_keep_rows: int | None = None  # rotate the SAT (same database) down to this many entries
+    sat_archive: str | None = None  # where rotated SAT entries go (default: <database>.sat-archive.jsonl)
 
     def __post_init__(self) -> None:
         problems = [
@@ -114,10 +117,11 @@ class DeliveryPolicy:
                 ("prune_interval", self.prune_interval > 0),
                 ("keep_delivered_s", self.keep_delivered_s is None or self.keep_delivered_s >= 0),
                 ("keep_delivered_rows", self.keep_delivered_rows is None or self.keep_delivered_rows >= 0),
+                ("sat_keep_rows", self.sat_keep_rows is None or self.sat_keep_rows >= 0),
             ) if not ok
         ]
         if problems:
-            raise ValueError(f"bad delivery policy: {', '.join(problems)} out of range in {self}")
+            raise ValueError(f"bad delivery policy: {', '.join(problems)} out of range")
 
 
 # -- records -----------------------------------------------------------------------------------
@@ -594,7 +598,22 @@ class Outbox:
         self._ids.difference_update(removed)
         if removed:
             _LOGGER.info("outbox: pruned %d delivered message(s)", len(removed))
+        if self.policy.sat_keep_rows is not None:
+            await self.rotate_sat()
         return len(removed)
+
+    async def rotate_sat(self) -> int:
+        """Move all but the newest ``sat_keep_rows`` SAT entries of this database to
+        ``sat_archive`` (JSON lines); run with :meth:`prune`. Returns how many moved."""
+        keep = self.policy.sat_keep_rows
+        archive = self.policy.sat_archive or (None if self._store.path == ":memory:"
+                                              else self._store.path + ".sat-archive.jsonl")
+        if keep is None or archive is None:
+            return 0
+        moved = await self._store.call(_rotate_sat(keep, archive))
+        if moved:
+            _LOGGER.info("outbox: moved %d SAT entries to %s", moved, archive)
+        return moved
 
     # -- closing -------------------------------------------------------------------------
 
@@ -672,6 +691,16 @@ def _take_redriven(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
         "WHERE redrive = 1 AND delivered IS NULL AND dead IS NULL ORDER BY seq").fetchall()
     conn.execute("UPDATE outbox SET redrive = 0 WHERE redrive = 1")
     return rows
+
+
+def _rotate_sat(keep_rows: int, archive: str) -> Callable[[sqlite3.Connection], int]:
+    def rotate(conn: sqlite3.Connection) -> int:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sat'").fetchone() is None:
+            return 0
+        with open(archive, "a", encoding="utf-8") as stream:
+            return sat.rotate(conn, keep_rows=keep_rows, archive=stream)
+
+    return rotate
 
 
 def _prune(now: float, policy: DeliveryPolicy) -> Callable[[sqlite3.Connection], list[str]]:

@@ -63,6 +63,13 @@ def add_delivery_options(parser: argparse.ArgumentParser) -> None:
                         help=f"dead-letter a message after N failed attempts (default {_DEFAULT.max_attempts})")
     parser.add_argument("--max-backoff", type=float, metavar="S", default=_DEFAULT.backoff.maximum,
                         help=f"longest wait between two attempts (default {_DEFAULT.backoff.maximum:g})")
+    parser.add_argument("--keep-delivered", type=float, metavar="DAYS", default=_DEFAULT.keep_delivered_s / 86400
+                        if _DEFAULT.keep_delivered_s else None,
+                        help="delete delivered messages older than this (default 7)")
+    parser.add_argument("--sat-keep-rows", type=int, metavar="N",
+                        help="rotate the SAT down to its newest N entries (default: keep all)")
+    parser.add_argument("--sat-archive", metavar="FILE",
+                        help="JSON lines file for rotated SAT entries (default: DB.sat-archive.jsonl)")
 
 
 def delivery_settings(args: argparse.Namespace) -> tuple[dict[str, str], DeliveryPolicy]:
@@ -77,7 +84,10 @@ def delivery_settings(args: argparse.Namespace) -> tuple[dict[str, str], Deliver
         endpoints[recipient.strip().upper()] = url
     try:
         backoff = Backoff(maximum=args.max_backoff, initial=min(_DEFAULT.backoff.initial, args.max_backoff))
-        policy = DeliveryPolicy(attempt_timeout=args.attempt_timeout, max_attempts=args.max_attempts, backoff=backoff)
+        policy = DeliveryPolicy(
+            attempt_timeout=args.attempt_timeout, max_attempts=args.max_attempts, backoff=backoff,
+            keep_delivered_s=None if args.keep_delivered is None else args.keep_delivered * 86400,
+            sat_keep_rows=args.sat_keep_rows, sat_archive=args.sat_archive)
     except ValueError as exc:
         raise UserError(f"delivery options: {exc}") from None
     return endpoints, policy

@@ -37,6 +37,10 @@ class _Pending(Generic[T]):
     after_commit: "Callable[[T], None] | None" = None  # runs in the writer thread once committed
 
 
+class _JobFailed(Exception):
+    """A job raised in a batch run without savepoints: run it again, isolated."""
+
+
 class OutboxStoreClosed(RuntimeError):
     """A job was submitted after :meth:`OutboxStore.close`."""
 
@@ -181,25 +185,34 @@ class OutboxStore:
                 _LOGGER.error("outbox: database job failed on %s: %s", self.path, value)
 
     def _run_batch(self, batch: list[_Pending[Any]]) -> list[tuple[bool, Any]]:
+        """All jobs in one transaction. If one fails, the batch is redone with each job in its
+        own savepoint, so only the failing job fails (the common case pays for no savepoints)."""
+        try:
+            return self._transaction(batch, isolate=False)
+        except _JobFailed:
+            return self._transaction(batch, isolate=True)
+
+    def _transaction(self, batch: list[_Pending[Any]], *, isolate: bool) -> list[tuple[bool, Any]]:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         outcomes: list[tuple[bool, Any]] = []
         try:
             for pending in batch:
-                conn.execute("SAVEPOINT job")
+                if isolate:
+                    conn.execute("SAVEPOINT job")
                 try:
                     value = pending.job(conn)
-                except sqlite3.OperationalError as exc:
-                    if _is_busy(exc):
+                except Exception as exc:
+                    if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
                         raise
-                    conn.execute("ROLLBACK TO job")
-                    outcomes.append((False, exc))
-                except Exception as exc:  # a bad job fails alone; the batch goes on
+                    if not isolate:
+                        raise _JobFailed from exc
                     conn.execute("ROLLBACK TO job")
                     outcomes.append((False, exc))
                 else:
                     outcomes.append((True, value))
-                conn.execute("RELEASE job")
+                if isolate:
+                    conn.execute("RELEASE job")
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

@@ -110,3 +110,26 @@ async def test_mistakes_are_one_line_and_exit_2(tmp_path, capsys, argv, error):
     assert main(["outbox", *[a.format(tmp=tmp_path) for a in argv]]) == 2
     err = capsys.readouterr().err
     assert error in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("option, error", [
+    (["--recipient-endpoint", "90-B3-D5-1F-30-02-00-00"], "expected ID=http://host:port/path"),
+    (["--max-attempts", "0"], "max_attempts out of range"),
+    (["--attempt-timeout", "-1"], "attempt_timeout out of range"),
+])
+def test_serve_refuses_bad_delivery_options(option, error, capsys):
+    assert main(["serve", "--db", ":memory:", *option]) == 2
+    err = capsys.readouterr().err
+    assert error in err and "Traceback" not in err
+
+
+def test_serve_delivery_options_reach_the_outbox():
+    from emulator.cli import build_parser
+    from emulator.dcc.outbox_cli import delivery_settings
+
+    args = build_parser().parse_args([
+        "serve", "--recipient-endpoint", "90-b3-d5-1f-30-02-00-00=http://127.0.0.1:9001/gas",
+        "--attempt-timeout", "120", "--max-attempts", "7", "--max-backoff", "30", "--sat-keep-rows", "1000"])
+    endpoints, policy = delivery_settings(args)
+    assert endpoints == {"90-B3-D5-1F-30-02-00-00": "http://127.0.0.1:9001/gas"}
+    assert (policy.attempt_timeout, policy.max_attempts, policy.backoff.maximum, policy.sat_keep_rows) == (120, 7, 30, 1000)

@@ -220,3 +220,29 @@ async def test_the_running_outbox_prunes_on_its_schedule():
                 break
     await outbox.aclose()
     assert remaining == []
+
+
+async def test_sat_rotation_moves_the_oldest_entries_to_the_archive(tmp_path):
+    import json
+    import sqlite3
+
+    from emulator.dcc.sat import SatEvent, ServiceAuditTrail
+    from emulator.dcc.store import Store
+
+    database = str(tmp_path / "serve.db")
+    store = Store(database)
+    sat = ServiceAuditTrail(store)
+    for n in range(10):
+        sat.append(float(n), SatEvent.SERVICE_REQUEST, request_id=f"r{n}", details={"n": n})
+    clock = VirtualClock()
+    outbox = _outbox(clock, FakeUsers(clock), database, sat_keep_rows=4)
+    assert await outbox.rotate_sat() == 6
+    assert await outbox.rotate_sat() == 0
+    await outbox.aclose()
+    assert [e.request_id for e in sat.entries()] == ["r6", "r7", "r8", "r9"]
+    archived = [json.loads(line) for line in open(database + ".sat-archive.jsonl")]
+    assert [(a["request_id"], a["details"]["n"]) for a in archived] == [(f"r{n}", n) for n in range(6)]
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        with store.transaction() as conn:
+            conn.execute("DELETE FROM sat")
+    store.close()
