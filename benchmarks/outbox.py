@@ -16,7 +16,7 @@ does between clock callbacks) and reports:
   recipient is played by the sink answering 503 to its messages; the new outbox has a lane (and
   an endpoint) per recipient.
 
-Usage: ``python benchmarks/outbox.py [--json] [--messages N] [--code DIR]``. ``--code DIR`` runs
+Usage: ``python benchmarks/outbox.py [--json] [--messages N] [--repeat N] [--code DIR]``. ``--code DIR`` runs
 against another checkout's ``emulator`` package (e.g. the commit before the lanes, extracted with
 ``git archive``), which is how the "before" figures in docs/reliability.md were taken.
 ``--compare-db`` also measures the two ways of taking SQLite off the loop (aiosqlite with one
@@ -33,6 +33,7 @@ import logging
 import os
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -337,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=10.0, help="seconds allowed to the healthy lane")
     parser.add_argument("--code", type=Path, help="checkout whose emulator package to measure")
     parser.add_argument("--compare-db", action="store_true", help="also aiosqlite against group commit")
+    parser.add_argument("--repeat", type=int, default=1, help="run N times, print the median of each figure")
     parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.sink:
@@ -344,7 +346,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sys.path.insert(0, str(args.code or ROOT))
     logging.basicConfig(level=logging.CRITICAL)  # the dead endpoint's retries would flood stderr
-    out = asyncio.run(main_async(args))
+    runs = [asyncio.run(main_async(args)) for _ in range(args.repeat)]
+    out = {key: (statistics.median(r[key] for r in runs) if isinstance(value, (int, float)) and args.repeat > 1
+                 else value) for key, value in runs[0].items()}
+    if args.repeat > 1:
+        out["runs"] = args.repeat
     if args.json:
         print(json.dumps(out))
     else:

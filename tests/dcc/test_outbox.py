@@ -224,3 +224,22 @@ async def test_clock_sleep_waits_on_virtual_time():
     clock.advance(1)
     await asyncio.wait_for(sleeper, timeout=5)
     assert clock.now() == 30
+
+
+async def test_a_locked_database_delays_the_commit_not_the_event_loop(tmp_path):
+    database = tmp_path / "serve.db"
+    outbox = Outbox(database)
+    other = sqlite3.connect(database, isolation_level=None)  # e.g. `ch-emulator outbox retry` mid-write
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        assert outbox.put(_message(1)) is True  # returns at once although the file is locked
+        commit = asyncio.ensure_future(outbox.committed())
+        for _ in range(200):  # the loop keeps running meanwhile; the commit cannot happen yet
+            await asyncio.sleep(0)
+        assert not commit.done()
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    await asyncio.wait_for(commit, timeout=30)  # SQLITE_BUSY was retried in the writer thread
+    assert [e.message_id for e in await outbox.aentries()] == ["msg-1"]
+    await outbox.aclose()
