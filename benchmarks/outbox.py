@@ -10,6 +10,9 @@ does between clock callbacks) and reports:
 - ``delivered_per_s``: messages the sink accepted per wall-second, from the first put;
 - ``loop_lag_p99_ms`` / ``loop_lag_max_ms``: how late a 5 ms ticker on the same loop ran (what a
   blocking database call costs every other task, the HTTP front door included);
+- ``serve_disk_srs_per_s`` / ``serve_memory_srs_per_s``: Service Requests (11.2) per second
+  through ``serve``'s front door with the database on disk and in memory, and how fast their
+  asynchronous responses reach the sink;
 - ``healthy_lane_per_s``: with half the messages for a recipient whose endpoint refuses
   connections and half for a healthy one, how fast the healthy recipient's messages arrive (over
   ``--window`` seconds). The outbox of before had one endpoint for everything, so there the dead
@@ -271,6 +274,51 @@ async def dead_and_healthy(sink: Sink, session: Any, messages: int, window: floa
             "healthy_lane_per_s": round(got / elapsed), "healthy_window_s": round(elapsed, 2)}
 
 
+async def serve_throughput(sink: Sink, session: Any, requests: int, database: str) -> dict[str, Any]:
+    """Service Requests per second through ``serve``'s front door (11.2 Read Firmware Version to
+    the ESME, 20 clients at once), each answered synchronously and then by an asynchronous
+    response that the outbox delivers to the sink."""
+    from aiohttp.test_utils import TestServer
+
+    from emulator.scenario.serve import build_service
+    from emulator.scenario.spec import parse_scenario
+
+    template = (ROOT / "tests" / "dcc" / "data" / "duis" / "ECS52_11.2_SUCCESS_REQUEST_DUIS.XML").read_bytes()
+    counter = b"00-DB-12-34-56-78-90-A0:1000<"
+    assert counter in template
+    await sink.reset(session)
+    scenario = parse_scenario({"han": {"latency_s": 0.0}}, source="benchmark")
+    service = build_service(scenario, db=database, user_endpoint=sink.base + "/ok", journal=None)
+    runner = await service.start_outbox()
+    server = TestServer(service.app, host="127.0.0.1")
+    await server.start_server()
+    url = str(server.make_url("/api/v1/serviceD"))
+    numbers = iter(range(requests))
+    codes: list[bytes] = []
+
+    async def client() -> None:
+        for n in numbers:
+            body = template.replace(counter, counter[:-5] + str(100000 + n).encode() + b"<")
+            async with session.post(url, data=body, headers={"Content-Type": "application/xml"}) as reply:
+                codes.append(await reply.read())
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(20)))
+        answered = time.perf_counter()
+        done = await _wait_for(sink, session, "/ok", requests, 120)
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        await server.close()
+        service.close()
+    accepted = sum(b"<sr:ResponseCode>I0</sr:ResponseCode>" in c for c in codes)
+    label = "memory" if database == ":memory:" else "disk"
+    return {f"serve_{label}_srs_per_s": round(requests / (answered - started)),
+            f"serve_{label}_accepted": accepted,
+            f"serve_{label}_responses_delivered_per_s": round(requests / (done - started)) if done == done else 0}
+
+
 async def compare_db(messages: int) -> dict[str, Any]:
     """Durable enqueue rate: aiosqlite (a commit per message) against the writer's group commit."""
     out: dict[str, Any] = {}
@@ -323,6 +371,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             out: dict[str, Any] = {"code": str(args.code or ROOT)}
             out.update(await throughput(sink, session, args.messages, args.burst))
             out.update(await dead_and_healthy(sink, session, args.messages, args.window))
+            if args.serve_requests:
+                with tempfile.TemporaryDirectory() as tmp:
+                    out.update(await serve_throughput(sink, session, args.serve_requests, os.path.join(tmp, "serve.db")))
+                out.update(await serve_throughput(sink, session, args.serve_requests, ":memory:"))
             if args.compare_db:
                 out.update(await compare_db(args.messages))
             return out
@@ -338,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=10.0, help="seconds allowed to the healthy lane")
     parser.add_argument("--code", type=Path, help="checkout whose emulator package to measure")
     parser.add_argument("--compare-db", action="store_true", help="also aiosqlite against group commit")
+    parser.add_argument("--serve-requests", type=int, default=1000,
+                        help="11.2 requests through serve, database on disk then in memory (0: skip)")
     parser.add_argument("--repeat", type=int, default=1, help="run N times, print the median of each figure")
     parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
