@@ -73,19 +73,23 @@ class OutboxStore:
         self._queue: "queue.SimpleQueue[_Pending[Any] | None]" = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
-        self.batches = 0  # commits made (a figure for the benchmark and the tests)
+        self.batches = 0  # group commits made
 
     def open_with(self, job: Job[T]) -> T:
         """Run ``job`` synchronously in one transaction; only before :meth:`start`."""
         assert self._thread is None, "open_with after start"
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("PRAGMA busy_timeout = 5000")  # start-up may wait for `ch-emulator outbox` to finish
         try:
-            result = job(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = job(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.execute("PRAGMA busy_timeout = 50")
         return result
 
     def start(self) -> None:
@@ -108,7 +112,7 @@ class OutboxStore:
         return future
 
     def run_sync(self, job: Job[T]) -> T:
-        """Run ``job`` and wait for its commit, blocking the caller (inspection, tests, the CLI)."""
+        """Run ``job`` and wait for its commit, blocking the caller (inspection and tests, not the loop's hot path)."""
         if self._thread is None and not self._closed:
             return self.open_with(job)
         done: "concurrent.futures.Future[T]" = concurrent.futures.Future()
