@@ -336,11 +336,8 @@ class Outbox:
         self._observers.append(observer)
 
     def _notify(self, attempt: Attempt) -> None:
-        for observer in self._observers:
-            try:
-                observer(attempt)
-            except Exception:
-                _LOGGER.exception("outbox: observer %r failed", observer)
+        for observer in self._observers:  # one that raises crashes the lane (logged, then restarted)
+            observer(attempt)
 
     def endpoint_for(self, recipient: str) -> str | None:
         return self.endpoints.get(recipient, self.endpoint)
