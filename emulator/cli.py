@@ -33,6 +33,7 @@ _COMMANDS: dict[str, str] = {
     "gbcs": "emulator.gbcs.cli",
     "keys": "emulator.keys.cli",
     "duis": "emulator.dcc.duis_cli",
+    "outbox": "emulator.dcc.outbox_cli",
 }
 
 

@@ -71,6 +71,26 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def rotate(conn: Any, *, keep_rows: int, archive: Any) -> int:
+    """Move all but the newest ``keep_rows`` entries to ``archive`` (a text stream, one JSON object
+    per entry, oldest first) and delete them here. The one sanctioned removal: the delete trigger is
+    lifted and restored inside the caller's transaction, so no other statement ever sees it gone.
+    Returns how many entries moved."""
+    rows = conn.execute(
+        "SELECT seq, time, event, request_id, device, code, details FROM sat "
+        "WHERE seq <= (SELECT MAX(seq) FROM sat) - ? ORDER BY seq", (keep_rows,)).fetchall()
+    if not rows:
+        return 0
+    for seq, time, event, request_id, device, code, details in rows:
+        archive.write(json.dumps({"seq": seq, "time": time, "event": event, "request_id": request_id,
+                                  "device": device, "code": code, "details": json.loads(details)}) + "\n")
+    archive.flush()
+    conn.execute("DROP TRIGGER sat_no_delete")
+    conn.execute("DELETE FROM sat WHERE seq <= ?", (rows[-1][0],))
+    conn.execute(_SCHEMA[-1])
+    return len(rows)
+
+
 class ServiceAuditTrail:
     """Append-only audit rows in ``store``."""
 

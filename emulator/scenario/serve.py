@@ -23,7 +23,8 @@ from emulator.dcc.duis import UserMessageRenderer
 from emulator.dcc.duis.keystore import KeystoreError
 from emulator.dcc.duis.security import DuisSecurity
 from emulator.dcc.http_api import create_app
-from emulator.dcc.outbox import Outbox
+from emulator.dcc.outbox import DeliveryPolicy, Outbox
+from emulator.dcc.outbox_cli import add_delivery_options, delivery_settings
 from emulator.dcc.store import Store
 from emulator.runtime.clock import AsyncioClock
 from emulator.runtime.events import EventBus, JsonLinesPrinter, TimelinePrinter
@@ -52,6 +53,7 @@ def register(subparsers: Any) -> None:
                              "default: the emulator's TEST ONLY key")
     parser.add_argument("--require-signatures", action="store_true",
                         help="refuse unsigned requests (E1); by default they are accepted with a warning")
+    add_delivery_options(parser)
     parser.set_defaults(func=serve_command)
 
 
@@ -80,6 +82,8 @@ def build_service(
     timeline: TextIO | None = None,
     json_timeline: bool = False,
     security: DuisSecurity | None = None,
+    endpoints: dict[str, str] | None = None,
+    policy: DeliveryPolicy | None = None,
 ) -> Service:
     """Build the system on the running loop's real-time clock."""
     clock = AsyncioClock()
@@ -89,7 +93,7 @@ def build_service(
     epoch = datetime.now(timezone.utc)
     system = DccSystem.from_scenario(scenario, clock, bus, store=Store(db), epoch=epoch)
     security = security or DuisSecurity.from_options()
-    outbox = Outbox(db, endpoint=user_endpoint, journal=journal,
+    outbox = Outbox(db, endpoint=user_endpoint, endpoints=endpoints, policy=policy, journal=journal,
                     renderer=UserMessageRenderer(epoch=epoch, signer=security.signer))
     system.add_sink(outbox.put)
     system.start()
@@ -117,8 +121,10 @@ def serve_command(args: argparse.Namespace) -> int:
 
 async def _serve(args: argparse.Namespace, scenario: Scenario, journal: str | TextIO | None,
                  security: DuisSecurity | None = None) -> int:
+    endpoints, policy = delivery_settings(args)
     service = build_service(scenario, db=args.db, user_endpoint=args.user_endpoint, journal=journal,
-                            timeline=sys.stderr, json_timeline=args.json, security=security)
+                            timeline=sys.stderr, json_timeline=args.json, security=security,
+                            endpoints=endpoints, policy=policy)
     runner = web.AppRunner(service.app)
     await runner.setup()
     outbox_task = await service.start_outbox()

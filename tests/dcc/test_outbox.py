@@ -5,24 +5,42 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import socket
+import sqlite3
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from lxml import etree
+from outbox_fakes import Attempts
 
 from emulator.dcc.duis import user_message_to_json
 from emulator.dcc.messages import MessageKind, UserMessage
-from emulator.dcc.outbox import MESSAGE_ID_HEADER, Backoff, Outbox, clock_sleep
+from emulator.dcc.outbox import MESSAGE_ID_HEADER, Backoff, DeliveryPolicy, Outbox, clock_sleep
 from emulator.runtime.clock import VirtualClock
 
 EMU_MESSAGE_ID = "{urn:ch-emulator:duis}MessageID"
 PPMID = 0x00DB1234567890A4
 
 
-def _message(n: int, kind: MessageKind = MessageKind.DCC_ALERT, code: str = "N59") -> UserMessage:
-    return UserMessage(f"msg-{n}", kind, code, float(n), device=PPMID, details={"n": n})
+def _message(n: int, kind: MessageKind = MessageKind.DCC_ALERT, code: str = "N59",
+             recipient: str | None = None) -> UserMessage:
+    return UserMessage(f"msg-{n}", kind, code, float(n), device=PPMID, recipient=recipient, details={"n": n})
+
+
+OLD_SCHEMA = """
+CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+    code TEXT NOT NULL, record TEXT NOT NULL, xml BLOB NOT NULL, created REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, delivered REAL
+);
+CREATE INDEX outbox_pending ON outbox (seq) WHERE delivered IS NULL;
+"""
+
+
+async def _settle() -> None:
+    """Let every task that can run, run (no time passes: the clock is virtual)."""
+    for _ in range(20):
+        await asyncio.sleep(0)
 
 
 class FlakyUser:
@@ -32,7 +50,7 @@ class FlakyUser:
         self.failures = failures
         self.received: list[tuple[str, bytes]] = []
         self.accepted: list[str] = []
-        self.got_one = asyncio.Event()
+        self._arrived = asyncio.Condition()
         app = web.Application()
         app.router.add_post("/alerts", self._handle)
         self.server = TestServer(app, host="127.0.0.1")
@@ -41,11 +59,20 @@ class FlakyUser:
         body = await request.read()
         message_id = request.headers[MESSAGE_ID_HEADER]
         self.received.append((message_id, body))
+        async with self._arrived:
+            self._arrived.notify_all()
         if len(self.received) <= self.failures:
             return web.Response(status=503)
         self.accepted.append(message_id)
-        self.got_one.set()
         return web.Response(status=204)
+
+    async def wait_received(self, count: int) -> None:
+        """Until ``count`` POSTs have arrived (a guard of 30 s wall time, not a delay)."""
+        async def arrived() -> None:
+            async with self._arrived:
+                await self._arrived.wait_for(lambda: len(self.received) >= count)
+
+        await asyncio.wait_for(arrived(), timeout=30)
 
     @property
     def url(self) -> str:
@@ -57,20 +84,6 @@ class FlakyUser:
 
     async def __aexit__(self, *exc) -> None:
         await self.server.close()
-
-
-class RecordingSleep:
-    """Returns at once, remembering each back-off delay asked for."""
-
-    def __init__(self, give_up_after: int | None = None) -> None:
-        self.delays: list[float] = []
-        self.give_up_after = give_up_after
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        if self.give_up_after is not None and len(self.delays) >= self.give_up_after:
-            raise asyncio.CancelledError
-        await asyncio.sleep(0)
 
 
 def test_put_is_idempotent_on_message_id_and_journals_once():
@@ -109,39 +122,34 @@ def test_stored_xml_carries_the_message_id_and_a_rising_counter():
     assert counters == sorted(counters) and len(set(counters)) == 3
 
 
-async def test_delivery_retries_with_exponential_backoff_until_accepted():
-    sleep = RecordingSleep()
-    async with FlakyUser(failures=3) as user:
-        with Outbox(":memory:", endpoint=user.url, sleep=sleep, backoff=Backoff(initial=0.5, factor=2, maximum=60)) as outbox:
+async def test_a_refused_post_is_retried_after_the_backoff_with_the_same_bytes():
+    clock = VirtualClock()
+    policy = DeliveryPolicy(backoff=Backoff(initial=0.5, factor=2, maximum=60, jitter=0))
+    async with FlakyUser(failures=2) as user:
+        outbox = Outbox(":memory:", endpoint=user.url, clock=clock, now=clock.now, policy=policy)
+        attempts = Attempts(outbox)
+        runner = asyncio.create_task(outbox.run())
+        try:
             outbox.put(_message(1))
             outbox.put(_message(2))
-            assert await outbox.deliver_pending() == 2
-            entries = outbox.entries()
-    assert sleep.delays == [0.5, 1.0, 2.0]
-    assert [mid for mid, _ in user.received] == ["msg-1"] * 4 + ["msg-2"]
-    first_bodies = {body for mid, body in user.received if mid == "msg-1"}
-    assert first_bodies == {entries[0].xml}  # every retry sends the same bytes
+            await attempts.wait(1)
+            clock.advance(0.49)
+            await _settle()
+            assert len(user.received) == 1  # nothing before the back-off is over
+            clock.advance(0.01)
+            await attempts.wait(2)
+            assert attempts.seen[1].next_attempt == 1.5  # 0.5 s, then 1 s
+            clock.advance(1.0)
+            await attempts.wait(4)
+        finally:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+        entries = await outbox.aentries()
+        await outbox.aclose()
+    assert [mid for mid, _ in user.received] == ["msg-1"] * 3 + ["msg-2"]
+    assert {body for mid, body in user.received if mid == "msg-1"} == {entries[0].xml}
     assert user.accepted == ["msg-1", "msg-2"]
-    assert [(e.attempts, e.delivered is not None, e.last_error) for e in entries] == [(4, True, None), (1, True, None)]
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-async def test_endpoint_down_keeps_messages_pending_and_records_the_error():
-    sleep = RecordingSleep(give_up_after=3)
-    url = f"http://127.0.0.1:{_closed_port()}/alerts"
-    with Outbox(":memory:", endpoint=url, sleep=sleep, backoff=Backoff(initial=1, factor=3, maximum=5)) as outbox:
-        outbox.put(_message(1))
-        with pytest.raises(asyncio.CancelledError):
-            await outbox.deliver_pending()
-        (entry,) = outbox.entries()
-    assert sleep.delays == [1, 3, 5]
-    assert entry.delivered is None and entry.attempts == 3
-    assert "Connect" in entry.last_error
+    assert [(e.attempts, e.state, e.last_error) for e in entries] == [(3, "delivered", None), (1, "delivered", None)]
 
 
 async def test_new_outbox_on_the_same_database_delivers_what_was_left(tmp_path):
@@ -151,29 +159,52 @@ async def test_new_outbox_on_the_same_database_delivers_what_was_left(tmp_path):
         first.put(_message(2))
         stored = [e.xml for e in first.entries()]
     async with FlakyUser(failures=0) as user:
-        with Outbox(database, endpoint=user.url, sleep=RecordingSleep()) as second:
-            assert second.put(_message(1)) is False  # still known after the restart
-            assert await second.deliver_pending() == 2
-            assert second.pending_count() == 0
-        with Outbox(database, endpoint=user.url, sleep=RecordingSleep()) as third:
-            assert await third.deliver_pending() == 0
+        second = Outbox(database, endpoint=user.url)
+        assert second.put(_message(1)) is False  # still known after the restart
+        assert await second.deliver_pending() == 2
+        assert second.pending_count() == 0
+        await second.aclose()
+        third = Outbox(database, endpoint=user.url)
+        assert await third.deliver_pending() == 0
+        await third.aclose()
     assert [body for _, body in user.received] == stored
 
 
 async def test_run_delivers_messages_put_while_it_runs():
-    async with FlakyUser(failures=1) as user:
-        with Outbox(":memory:", endpoint=user.url, sleep=RecordingSleep()) as outbox:
-            runner = asyncio.create_task(outbox.run())
-            try:
-                await asyncio.sleep(0)
-                outbox.put(_message(7))
-                await asyncio.wait_for(user.got_one.wait(), timeout=30)
-            finally:
-                runner.cancel()
-                with pytest.raises(asyncio.CancelledError):
-                    await runner
-            assert outbox.pending_count() == 0
+    async with FlakyUser(failures=0) as user:
+        outbox = Outbox(":memory:", endpoint=user.url)
+        runner = asyncio.create_task(outbox.run())
+        try:
+            await asyncio.sleep(0)
+            outbox.put(_message(7))
+            await user.wait_received(1)
+        finally:
+            runner.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await runner
+        assert outbox.pending_count() == 0
+        await outbox.aclose()
     assert user.accepted == ["msg-7"]
+
+
+async def test_an_outbox_written_before_the_lanes_opens_and_delivers_per_recipient(tmp_path):
+    database = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(database)
+    conn.executescript(OLD_SCHEMA)
+    for n, recipient in ((1, "90-B3-D5-1F-30-02-00-00"), (2, None)):
+        record = user_message_to_json(_message(n, recipient=recipient))
+        conn.execute("INSERT INTO outbox (message_id, kind, code, record, xml, created) VALUES (?, ?, ?, ?, ?, ?)",
+                     (record["message_id"], "dcc_alert", "N59", json.dumps(record), b"<old/>", 0.0))
+    conn.commit()
+    conn.close()
+    async with FlakyUser(failures=0) as user:
+        outbox = Outbox(database, endpoints={"90-B3-D5-1F-30-02-00-00": user.url})
+        assert await outbox.deliver_pending() == 1  # the one with no recipient has no endpoint
+        entries = await outbox.aentries()
+        await outbox.aclose()
+    assert [(e.message_id, e.recipient, e.state) for e in entries] == [
+        ("msg-1", "90-B3-D5-1F-30-02-00-00", "delivered"), ("msg-2", "", "pending")]
+    assert user.received == [("msg-1", b"<old/>")]
 
 
 def test_backoff_grows_then_caps_and_rejects_nonsense():
@@ -193,3 +224,22 @@ async def test_clock_sleep_waits_on_virtual_time():
     clock.advance(1)
     await asyncio.wait_for(sleeper, timeout=5)
     assert clock.now() == 30
+
+
+async def test_a_locked_database_delays_the_commit_not_the_event_loop(tmp_path):
+    database = tmp_path / "serve.db"
+    outbox = Outbox(database)
+    other = sqlite3.connect(database, isolation_level=None)  # e.g. `ch-emulator outbox retry` mid-write
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        assert outbox.put(_message(1)) is True  # returns at once although the file is locked
+        commit = asyncio.ensure_future(outbox.committed())
+        for _ in range(200):  # the loop keeps running meanwhile; the commit cannot happen yet
+            await asyncio.sleep(0)
+        assert not commit.done()
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    await asyncio.wait_for(commit, timeout=30)  # SQLITE_BUSY was retried in the writer thread
+    assert [e.message_id for e in await outbox.aentries()] == ["msg-1"]
+    await outbox.aclose()
