@@ -42,7 +42,7 @@ def register(subparsers: Any) -> None:
 def _reporting_database_errors(action: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """An SQLite failure (locked for too long, disk full) is one line naming the file, not a traceback."""
     def run(args: argparse.Namespace) -> int:
-        from emulator.cli import UserError
+        from emulator.errors import UserError
 
         try:
             return action(args)
@@ -74,7 +74,7 @@ def add_delivery_options(parser: argparse.ArgumentParser) -> None:
 
 def delivery_settings(args: argparse.Namespace) -> tuple[dict[str, str], DeliveryPolicy]:
     """``(endpoints, policy)`` from the options above; a bad value is a :class:`UserError`."""
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     endpoints: dict[str, str] = {}
     for item in args.recipient_endpoint:
@@ -96,7 +96,7 @@ def delivery_settings(args: argparse.Namespace) -> tuple[dict[str, str], Deliver
 # -- the actions -------------------------------------------------------------------------------
 
 def _open(path: str) -> sqlite3.Connection:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     if not Path(path).is_file():
         raise UserError(f"{path}: no such database")
@@ -120,7 +120,7 @@ def _select(conn: sqlite3.Connection, where: str = "", values: Sequence[Any] = (
 
 
 def _named(conn: sqlite3.Connection, path: str, ids: Iterable[str]) -> list[OutboxEntry]:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     wanted = list(dict.fromkeys(ids))
     found = _select(conn, f"message_id IN ({', '.join('?' * len(wanted))})", wanted)
@@ -167,7 +167,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _retry(args: argparse.Namespace) -> int:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     with _connection(args.db) as conn:
         if args.ids:
@@ -191,7 +191,7 @@ def _retry(args: argparse.Namespace) -> int:
 
 
 def _purge(args: argparse.Namespace) -> int:
-    from emulator.cli import UserError
+    from emulator.errors import UserError
 
     with _connection(args.db) as conn:
         if args.ids:

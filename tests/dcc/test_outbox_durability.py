@@ -20,7 +20,7 @@ WRITER = textwrap.dedent("""
         n = 0
         while True:
             for _ in range(7):  # a burst, as the DSP hands over the messages of one step
-                outbox.put(UserMessage(f"N59-{n:016X}", MessageKind.DCC_ALERT, "N59", float(n),
+                outbox.put(UserMessage(f"N59-{n:016X}", MessageKind.DCC_ALERT, "N59", float(n), device=0x00DB1234567890A4,
                                        recipient="90-B3-D5-1F-30-01-00-00", details={"n": n}))
                 n += 1
             await outbox.committed()
