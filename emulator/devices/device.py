@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from emulator.han.packet import ApsPacket, OTA_CLUSTER
-from emulator.han.virtual import VirtualPort
+from emulator.han.transport import HanTransport
 from emulator.gbcs.tunnel import TUNNELING_CLUSTER, TunnelError, TunnelMessage
 from emulator.gbcs.codes import ActivationResponseCode, DeviceType, GbcsAlertCode
 from emulator.ota.actions import (
@@ -66,7 +66,7 @@ class EmulatedDevice:
         eui64: int,
         device_type: DeviceType,
         profile: ClientProfile,
-        transport: VirtualPort,
+        transport: HanTransport,
         clock: Clock,
         bus: EventBus,
         *,

@@ -25,7 +25,7 @@ from .wire import GbcsDecodeError
 _GBCS_TAGS = (0xDD, 0xDF)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     gbcs = subparsers.add_parser("gbcs", help="GBCS messages: decode and verify")
     sub = gbcs.add_subparsers(dest="gbcs_command", metavar="ACTION", required=True)
     decode = sub.add_parser("decode", help="decode a GBCS message and check its signature and MAC")

@@ -138,7 +138,7 @@ class _Probe:
         sent: asyncio.Future[DeliveryStatus] = asyncio.get_running_loop().create_future()
         self.answers.append(sent)
         self.transport.send(ApsPacket(self.transport.eui64, packet.src, self.transport.nwk, packet.src_nwk, answer),
-                            lambda _p, status: sent.done() or sent.set_result(status))
+                            lambda _p, status: _settle(sent, status))
         waiter = self._waiting.get(packet.src)
         if waiter is not None and not waiter.done():
             waiter.set_result(frame.command)
@@ -156,7 +156,7 @@ class _Probe:
         self._tsn = (self._tsn + 1) & 0xFF
         notify = codec.encode(ImageNotify(0, 100), tsn=self._tsn)
         self.transport.send(ApsPacket(self.transport.eui64, device.eui64, self.transport.nwk, nwk, notify),
-                            lambda _p, status: delivered.done() or delivered.set_result(status))
+                            lambda _p, status: _settle(delivered, status))
         details: dict[str, Any] = {"device": format_eui64(device.eui64), "nwk": f"0x{nwk:04X}"}
         try:
             query = await asyncio.wait_for(waiter, device.answer_timeout_s)
@@ -175,3 +175,9 @@ class _Probe:
         return Finding(item, True, f"answers: runs {details['current_file_version']} "
                                    f"(manufacturer {details['manufacturer_code']}, image type {details['image_type']})",
                        details, loop.time() - started)
+
+
+def _settle(future: "asyncio.Future[DeliveryStatus]", status: DeliveryStatus) -> None:
+    """Resolve ``future`` with the delivery outcome unless it already has one."""
+    if not future.done():
+        future.set_result(status)

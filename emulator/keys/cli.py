@@ -21,7 +21,7 @@ def _default_devices() -> list[int]:
     return [CHF_ID, GPF_ID, ESME_ID, GSME_ID, PPMID_ID]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     keys = subparsers.add_parser("keys", help="GBCS keys of the emulated devices (TEST ONLY)")
     sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     export = sub.add_parser("export", help="write <eui>-ds.pem / <eui>-ka.pem for emulated devices")

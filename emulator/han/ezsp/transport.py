@@ -67,7 +67,7 @@ def hub_config(path: str, *, baudrate: int = 115200, flow_control: str | None = 
 def hub_application_class(base: type) -> type:
     """``base`` (a zigpy ``ControllerApplication``) taught to hand hub frames to a transport."""
 
-    class HubApplication(base):  # type: ignore[misc, valid-type]
+    class HubApplication(base):
         hub_transport: "ZigpyTransport | None" = None
 
         async def register_endpoints(self) -> None:
