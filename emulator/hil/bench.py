@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from emulator.config import StrictTable, read_toml
 from emulator.han.packet import format_eui64, parse_eui64
+from emulator.han.security.aes_mmo import install_code_crc
 
 DEVICE_TYPES = ("ESME", "GSME", "PPMID", "HCALCS")
 FLOW_CONTROL = {"hardware": "hardware", "software": "software"}
@@ -60,16 +61,6 @@ class Bench:
     dongle: Dongle
     network: Network
     devices: tuple[BenchDevice, ...]
-
-
-def install_code_crc(code: bytes) -> int:
-    """CRC-16/X-25 (reflected CCITT, init and final XOR 0xFFFF) that ends a ZigBee install code."""
-    crc = 0xFFFF
-    for byte in code:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
-    return crc ^ 0xFFFF
 
 
 class _Table(StrictTable):

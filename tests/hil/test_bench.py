@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator.hil.bench import BenchError, install_code_crc, load_bench, parse_bench
+from emulator.han.security.aes_mmo import install_code_crc
+from emulator.hil.bench import BenchError, load_bench, parse_bench
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "hil" / "benches" / "ezsp-sim.toml"
 
