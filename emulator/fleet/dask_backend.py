@@ -11,7 +11,9 @@ LocalCluster on this machine (``workers`` processes, one thread each) and closes
 from __future__ import annotations
 
 import logging
+import socket
 import uuid
+from urllib.parse import urlsplit
 from typing import Any, Callable, Iterator
 
 from .run import Event, FleetError, run_chunk
@@ -19,7 +21,7 @@ from .spec import FleetSpec
 
 _LOGGER = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 10.0
 
 
 class DaskUnavailable(FleetError):
@@ -34,6 +36,22 @@ def _import_distributed() -> Any:
     return distributed
 
 
+def _probe(address: str) -> None:
+    """Fail fast, and before any Dask machinery starts, when nothing listens at ``address``."""
+    parsed = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parsed.hostname, parsed.port or 8786
+    except ValueError as exc:
+        raise DaskUnavailable(f"--dask {address}: not a scheduler address (tcp://HOST:PORT): {exc}") from None
+    if parsed.scheme not in ("tcp", "tls") or not host:
+        raise DaskUnavailable(f"--dask {address}: not a scheduler address (tcp://HOST:PORT, or 'local')")
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise DaskUnavailable(f"--dask {address}: cannot reach the Dask scheduler: "
+                              f"{exc.strerror or exc}") from None
+
+
 class DaskBackend:
     def __init__(self, address: str, workers: int) -> None:
         self.address = address
@@ -43,8 +61,9 @@ class DaskBackend:
     def _connect(self, distributed: Any) -> tuple[Any, Any]:
         if self.address == "local":
             cluster = distributed.LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                               dashboard_address=None, silence_logs=logging.WARNING)
+                                               dashboard_address=":0", silence_logs=logging.WARNING)
             return distributed.Client(cluster), cluster
+        _probe(self.address)
         try:
             return distributed.Client(self.address, timeout=CONNECT_TIMEOUT_S), None
         except (OSError, TimeoutError, ValueError) as exc:
