@@ -143,37 +143,54 @@ def completion_svg(durations: DurationSketch, devices: int) -> str:
 
 
 def histogram_svg(durations: DurationSketch, bins: int = 40) -> str:
-    """Upgrade durations of the devices that succeeded, each bar labelled with its count. When
-    they spread over more than a factor of 4 the bins are logarithmic, so one outlier an hour out
-    neither squashes the others into one bar nor disappears."""
+    """Upgrade durations of the devices that succeeded, each bar labelled with its count, so that
+    one outlier does not squash the rest into one bar. Devices beyond the far-out fence
+    (Q3 + 3 x IQR) are few (at most 1 %): the bins are linear up to the slowest device inside the
+    fence, and the outliers get one red bar of their own. Otherwise the bins are logarithmic when
+    the durations spread over more than a factor of 4, else linear."""
     if durations.count == 0:
         return "<p>No device succeeded.</p>"
-    wide = _wide(durations)
-    lo, hi = durations.min, durations.max
-    if hi - lo < 1e-6:
-        lo, hi = lo - 0.5, hi + 0.5
-    if wide:
-        x = _Axis(lo, hi, log=True)
+    lo, top, n = durations.min, durations.max, durations.count
+    q1, q3 = durations.percentile(25) or lo, durations.percentile(75) or top
+    fence = q3 + 3 * max(q3 - q1, 0.01 * q3)
+    outliers = n - durations.cumulative([fence])[0] if top > fence else 0
+    overflow = outliers if 0 < outliers <= max(1, n // 100) else 0
+    if not overflow and lo > 0 and top / lo > 4:
+        x = _Axis(lo, top, log=True)
         edges = x.points(bins)
     else:
-        x = _Axis(lo, hi)
-        x.lo, x.hi = lo, hi  # bars fill the plot; ticks stay round
+        hi = (durations.at_rank(n - overflow) or top) if overflow else top
+        if hi - lo < 1e-6:
+            lo, hi = lo - 0.5, hi + 0.5
+        width = (hi - lo) / bins
+        edges = [lo + width * i for i in range(bins + 1)]
+        end = hi + (2 * width if overflow else 0.0)
+        x = _Axis(lo, end)
+        x.lo, x.hi = lo, end  # bars fill the plot; ticks stay round
         x.ticks = [t for t in _nice_ticks(hi) if lo <= t <= hi] or [lo, hi]
-        edges = [lo + (hi - lo) * i / bins for i in range(bins + 1)]
     counts = durations.bin_counts(edges)
-    y = _Axis(0.0, max(counts))
+    if overflow:
+        counts[-1] -= min(overflow, counts[-1])  # the last bin counted what lies beyond it
+    y = _Axis(0.0, max(counts + [overflow]))
     parts, sx, sy = _frame("upgrade duration, Service Request to outcome (s)", "devices", x, y)
     base = sy(0)
+
+    def bar(x0: float, x1: float, c: int, colour: str, title: str, label: str) -> None:
+        top_y = sy(c)
+        parts.append(f'<rect x="{x0 + 0.5:.1f}" y="{top_y:.1f}" width="{max(x1 - x0 - 1, 1.0):.1f}" '
+                     f'height="{max(base - top_y, 1.0):.1f}" fill="{colour}"><title>{title}</title></rect>')
+        parts.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{min(top_y, base - 1) - 3:.1f}" font-size="10" '
+                     f'text-anchor="middle">{label}</text>')
+
     for i, c in enumerate(counts):
-        if not c:
-            continue
-        x0, x1 = sx(edges[i]), sx(edges[i + 1])
-        top = sy(c)
-        parts.append(f'<rect x="{x0 + 0.5:.1f}" y="{top:.1f}" width="{max(x1 - x0 - 1, 1.0):.1f}" '
-                     f'height="{max(base - top, 1.0):.1f}" fill="#fb8f44"><title>{edges[i]:,.1f}–{edges[i + 1]:,.1f} s:'
-                     f' {c:,} devices</title></rect>')
-        parts.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{min(top, base - 1) - 3:.1f}" font-size="10" '
-                     f'text-anchor="middle">{c:,}</text>')
+        if c:
+            bar(sx(edges[i]), sx(edges[i + 1]), c, "#fb8f44",
+                f"{edges[i]:,.1f}–{edges[i + 1]:,.1f} s: {c:,} devices", f"{c:,}")
+    if overflow:
+        w = edges[1] - edges[0]
+        bar(sx(edges[-1] + w), sx(edges[-1] + 2 * w), overflow, "#cf222e",
+            f"&gt; {edges[-1]:,.1f} s (up to {top:,.1f} s): {overflow:,} devices",
+            f"&gt; {_fmt(round(edges[-1], 1))} s: {overflow:,}")
     return _svg(parts, "histogram of upgrade durations")
 
 

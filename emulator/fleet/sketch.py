@@ -63,7 +63,12 @@ class DurationSketch:
         """Nearest-rank percentile (exact while small; the bin's upper edge, capped at max, after)."""
         if self.count == 0:
             return None
-        rank = max(1, math.ceil(self.count * pct / 100))
+        return self.at_rank(max(1, math.ceil(self.count * pct / 100)))
+
+    def at_rank(self, rank: int) -> float | None:
+        """The ``rank``-th smallest value (1-based; exact while small, else its bin's upper edge)."""
+        if self.count == 0 or not 1 <= rank <= self.count:
+            return None
         if self._exact is not None:
             return sorted(self._exact)[rank - 1]
         seen = 0

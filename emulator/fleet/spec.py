@@ -76,7 +76,7 @@ class FleetSpec:
         if self.workers is not None and not 1 <= self.workers <= MAX_WORKERS:
             raise FleetSpecError(f"{where}: workers must be 1..{MAX_WORKERS}, got {self.workers}")
         if not self.images:
-            raise FleetSpecError(f"{where}: no image given (--image FILE or [[image]] file = ...)")
+            raise FleetSpecError(f"{where}: no image given (--image FILE|ppmid|esme|gsme, or [[image]] file = ...)")
         if not self.devices:
             raise FleetSpecError(f"{where}: the device mix is empty")
         for mix in self.devices:
