@@ -17,7 +17,7 @@ import os
 import queue as queue_module
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from .shard import FAILED, IDLE, STATES, WAVE_PREMISES, DeviceResult, run_range
@@ -93,7 +93,6 @@ class FleetResult:
     workers: int
     backend: str = "processes"
     results: list[DeviceResult] | None = None  # every device's result, unless run with keep_results=False
-    progress: list[dict[str, Any]] = field(default_factory=list)
 
     def failed_by_reason(self) -> dict[str, int]:
         return self.tally.failed_by_reason()
@@ -198,6 +197,9 @@ class _ProcessPool:
                 p.join(timeout=5)
                 if p.is_alive():
                     p.terminate()
+            for q in (tasks, out):  # end the queues' feeder threads in this process
+                q.close()
+                q.join_thread()
 
 
 # A backend runs ``chunks`` and yields their events; it keeps at most ``window`` chunks beyond

@@ -188,6 +188,7 @@ class RadioChannel:
         self._busy_until = 0.0
         self._sleepy: dict[int, _SleepyNode] = {}
         self._last_tx: dict[int, float] = {}  # sleepy nodes: when each last transmitted
+        self._polled: dict[int, float] = {}  # sleepy nodes: when each last polled for a frame
         self._page_tsn: dict[int, int] = {}  # OTA client -> TSN of its running Image Page Request
         self._bad = False  # Gilbert-Elliott state
         self._state_at = 0.0
@@ -249,7 +250,7 @@ class RadioChannel:
         src = packet.src
         if src in self._sleepy:
             self._last_tx[src] = now
-        start = self._held(packet.dst, start)
+        start = self._held(packet.dst, start, now)
         aps_ack = self.params.aps_ack and self._requests_aps_ack(packet)
         payload_len = len(packet.payload)
         fragments = 1 if payload_len <= self._max_payload else math.ceil(payload_len / self._max_payload)
@@ -275,22 +276,30 @@ class RadioChannel:
             stats.acks_lost += 1
         return LinkResult(True, delivered_at - now, acknowledged, t - now)
 
-    def _held(self, dst: int, start: float) -> float:
-        """When a frame for ``dst`` can go: at once, or for a sleepy device after its next poll.
+    def _held(self, dst: int, start: float, ready: float) -> float:
+        """When a frame for ``dst``, handed to the parent at ``ready``, can go from ``start``: at
+        once, or for a sleepy device after a poll.
 
         The parent holds the frame until the device polls; the poll is a MAC Data Request the
-        parent acknowledges (frame pending), then the frame itself. Shortly after it transmitted,
-        the device polls fast (it expects an answer)."""
+        parent acknowledges with frame pending, then the frame itself. Shortly after it
+        transmitted, the device polls fast (it expects an answer). A frame that was already
+        waiting when the device last polled was announced by frame pending in that poll's
+        acknowledgement: the device polls again at once, off the grid."""
         sleepy = self._sleepy.get(dst)
         if sleepy is None:
             return start
+        self.stats.held_for_poll += 1
+        polled = self._polled.get(dst)
+        if polled is not None and ready <= polled <= start:
+            self._polled[dst] = start
+            return start + self._poll_s
         interval = sleepy.poll_interval_s
         if start - self._last_tx.get(dst, -1e18) <= self.params.fast_poll_window_s:
             interval = self.params.fast_poll_interval_s
         phase = sleepy.phase_s % interval
-        k = math.floor((start - phase) / interval) + 1
-        self.stats.held_for_poll += 1
-        return phase + k * interval + self._poll_s
+        poll = phase + (math.floor((start - phase) / interval) + 1) * interval
+        self._polled[dst] = poll
+        return poll + self._poll_s
 
     def _requests_aps_ack(self, packet: ApsPacket) -> bool:
         """Whether the sender asks for an APS acknowledgement: yes, except for the Image Block
@@ -330,7 +339,7 @@ class RadioChannel:
                 if received < 0:
                     received = got
                 stats.aps_acks += 1
-                _, ack_got, t = self._send_frame(self._held(src, t), 0)
+                _, ack_got, t = self._send_frame(self._held(src, t, t), 0)
                 if ack_got >= 0:
                     return True, received, t
             if attempt < p.aps_max_retries:

@@ -147,12 +147,15 @@ def test_sleepy_device_receives_only_when_it_polls() -> None:
     # the polls fall on a fixed grid: both frames arrive at poll instants of the same phase
     gap = (100.0 + first.delay + 1.0 + second.delay) - (100.0 + first.delay)
     assert gap == pytest.approx(7.5, abs=0.01)
-    # after the device transmits it polls fast, so neither the hub's APS ack nor its answer is
-    # held for a full interval: each waits for one fast poll at most
+    # after the device transmits it polls fast; the hub's answer, ready before that poll, follows
+    # the hub's APS ack in the same poll (frame pending): one fast poll at most for both
     t = 200.0
     channel.unicast(_packet(2, 1), t)
     answer = channel.unicast(_packet(1, 2), t + 0.01)
-    assert answer.delay < 2 * params.fast_poll_interval_s + 3 * params.exchange_time(20)
+    assert answer.delay < params.fast_poll_interval_s + 4 * params.exchange_time(20)
+    # a frame handed over after the device's last poll waits for the next one on the grid
+    late = channel.unicast(_packet(1, 2), t + 0.01 + answer.delay + 0.05)
+    assert late.delay > 0.1
 
 
 def test_the_channel_is_shared_frames_queue() -> None:
