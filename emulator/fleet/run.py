@@ -17,7 +17,7 @@ import os
 import queue as queue_module
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from .shard import FAILED, IDLE, STATES, WAVE_PREMISES, DeviceResult, run_range
@@ -92,7 +92,7 @@ class FleetResult:
     wall_s: float
     workers: int
     backend: str = "processes"
-    results: list[DeviceResult] | None = None  # every device's result, unless run with keep_results=False
+    results: list[DeviceResult] = field(default_factory=list)  # every device's; empty with keep_results=False
 
     def failed_by_reason(self) -> dict[str, int]:
         return self.tally.failed_by_reason()
@@ -230,7 +230,7 @@ def run_fleet(spec: FleetSpec, *, workers: int | None = None, on_progress: Progr
     per_premises = sum(m.count for m in spec.devices)
     total_devices = spec.premises * per_premises
     tally = FleetTally()
-    kept: list[DeviceResult] | None = [] if keep_results else None
+    kept: list[DeviceResult] = []
     started = time.perf_counter()
     finished: dict[int, ChunkResult] = {}
     live: dict[int, dict[str, Any]] = {}
@@ -276,7 +276,7 @@ def run_fleet(spec: FleetSpec, *, workers: int | None = None, on_progress: Progr
                     tally.add(r)
                     if on_result is not None:
                         on_result(r)
-                    if kept is not None:
+                    if keep_results:
                         kept.append(r)
                 next_index += 1
         if on_progress is not None:

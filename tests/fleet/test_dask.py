@@ -36,7 +36,7 @@ def test_dask_gives_the_process_pool_results(cluster: Any, small_fleet: FleetSpe
     pool = run_fleet(spec, workers=2, chunk=2)
     on_dask = run_fleet(spec, dask=cluster.scheduler_address, chunk=2)
     assert on_dask.backend.startswith("dask") and on_dask.workers == 2
-    assert [r.to_dict() for r in on_dask.results or []] == [r.to_dict() for r in pool.results or []]
+    assert [r.to_dict() for r in on_dask.results] == [r.to_dict() for r in pool.results]
     assert on_dask.digest() == pool.digest()
     assert on_dask.block_exchanges == pool.block_exchanges
 
@@ -60,7 +60,7 @@ def test_a_worker_lost_mid_run_is_retried_without_changing_results(cluster: Any,
         lost = run_fleet(spec, dask=own.scheduler_address, chunk=1, on_progress=kill_one)
     assert killed
     assert lost.digest() == reference.digest()
-    assert [r.to_dict() for r in lost.results or []] == [r.to_dict() for r in reference.results or []]
+    assert [r.to_dict() for r in lost.results] == [r.to_dict() for r in reference.results]
 
 
 def test_unreachable_scheduler_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:

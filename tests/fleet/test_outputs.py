@@ -103,7 +103,7 @@ def test_results_stream_in_premises_order_and_match_the_summary(tmp_path: Path,
 def test_run_without_keeping_results_holds_no_device_list(small_fleet: FleetSpec) -> None:
     seen: list[DeviceResult] = []
     result = run_fleet(small_fleet, workers=1, keep_results=False, on_result=seen.append)
-    assert result.results is None and len(seen) == small_fleet.premises
+    assert result.results == [] and len(seen) == small_fleet.premises
     assert result.digest() == run_fleet(small_fleet, workers=1).digest()
 
 

@@ -58,7 +58,7 @@ def test_aps_acks_are_frames_of_their_own_and_lengthen_the_transfer() -> None:
     assert ratio == pytest.approx(expected, rel=0.05)
 
 
-def _ota(command: object, tsn: int, direction: int) -> bytes:
+def _ota(command: codec.Command, tsn: int, direction: int) -> bytes:
     return codec.encode(command, tsn=tsn, direction=direction)
 
 
