@@ -21,14 +21,18 @@ class JsonProgress:
         self.stream = stream
         self.every_s = every_s
         self._last = -1e18
+        self._finished_shown = False
 
     def __call__(self, snapshot: dict[str, Any]) -> None:
         now = time.perf_counter()
         states = snapshot.get("states", {})
         finished = states.get("succeeded", 0) + states.get("failed", 0) == snapshot.get("devices", -1)
+        if finished and self._finished_shown:
+            return  # the whole fleet done is shown once
         if now - self._last < self.every_s and not finished:
             return
         self._last = now
+        self._finished_shown = finished
         self.stream.write(json.dumps(snapshot) + "\n")
         self.stream.flush()
 

@@ -1,95 +1,74 @@
-"""Runs a fleet: premises sharded over worker processes, progress merged, one summary.
+"""Runs a fleet: fixed-size chunks of premises on worker processes (or a Dask cluster), results
+streamed back in premises order, progress merged, one summary.
 
-Shards are contiguous ranges of premises indices. Each worker sends progress snapshots and its
-results over a queue; the parent merges them. Results are sorted by premises and device, so the
-summary (and ``results_digest``) is the same whatever the number of workers.
+A chunk is ``chunk`` consecutive premises indices (the last may be shorter); its size does not
+depend on the number of workers, and every premises is built from its global index alone, so the
+per-device results and the results digest are the same on 1 worker, 16 workers or a cluster.
+Chunks finish in any order; the parent hands their device results on (to the tally, a results
+file, the caller) strictly in chunk order, buffering at most ``window`` chunks, so a million
+devices never sit in memory at once.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import multiprocessing
 import os
 import queue as queue_module
 import time
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from .shard import STATES, SUCCEEDED, WAVE_PREMISES, DeviceResult, ShardResult, run_range
+from .shard import FAILED, IDLE, STATES, WAVE_PREMISES, DeviceResult, run_range
 from .spec import FleetSpec
+from .tally import FleetTally
 
 _LOGGER = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[dict[str, Any]], None]
+ResultCallback = Callable[[DeviceResult], None]
+
+# Premises per chunk (one task): one wave (WAVE_PREMISES). Small enough that a lost worker costs
+# little, the in-order buffer stays small and a small fleet still spreads over the workers; large
+# enough that a task's overhead (a queue round trip, a Dask task) is noise beside its seconds.
+CHUNK_PREMISES = WAVE_PREMISES
+
+Row = tuple[int, int, str, str | None, str, str | None, float | None]  # a DeviceResult, compact
 
 
-@dataclass
-class FleetResult:
-    spec: FleetSpec
-    results: list[DeviceResult]
+@dataclass(frozen=True, slots=True)
+class ChunkResult:
+    """What a worker sends back for one chunk: compact rows in premises order, and totals."""
+
+    index: int
+    rows: tuple[Row, ...]
     block_exchanges: int
     simulated_s: float
     wall_s: float
-    workers: int
-    progress: list[dict[str, Any]] = field(default_factory=list)  # merged snapshots, for the report
 
-    @property
-    def durations(self) -> list[float]:
-        return sorted(r.duration_s for r in self.results if r.outcome == SUCCEEDED and r.duration_s is not None)
-
-    def failed_by_reason(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for r in self.results:
-            if r.outcome != SUCCEEDED:
-                key = r.reason or "unknown"
-                out[key] = out.get(key, 0) + 1
-        return dict(sorted(out.items()))
-
-    def digest(self) -> str:
-        """SHA-256 over every device's result: equal digests mean identical per-device outcomes."""
-        h = hashlib.sha256()
-        for r in self.results:
-            h.update(json.dumps(r.to_dict(), sort_keys=True).encode())
-        return h.hexdigest()
-
-    def summary(self) -> dict[str, Any]:
-        d = self.durations
-        by_fault: dict[str, dict[str, int]] = {}
-        for r in self.results:
-            if r.fault is None:
-                continue
-            key = SUCCEEDED if r.outcome == SUCCEEDED else (r.reason or "unknown")
-            bucket = by_fault.setdefault(r.fault, {})
-            bucket[key] = bucket.get(key, 0) + 1
-        return {
-            "event": "fleet_summary",
-            "premises": self.spec.premises,
-            "devices": len(self.results),
-            "succeeded": sum(1 for r in self.results if r.outcome == SUCCEEDED),
-            "failed": self.failed_by_reason(),
-            "duration_s": {"p50": _percentile(d, 50), "p95": _percentile(d, 95), "max": round(d[-1], 3) if d else None},
-            "simulated_s": round(self.simulated_s, 3),
-            "wall_s": round(self.wall_s, 3),
-            "block_exchanges": self.block_exchanges,
-            "exchanges_per_wall_s": round(self.block_exchanges / self.wall_s, 1) if self.wall_s > 0 else None,
-            "workers": self.workers,
-            "seed": self.spec.seed,
-            "faults": {k: dict(sorted(v.items())) for k, v in sorted(by_fault.items())},
-            "results_digest": self.digest(),
-        }
+    def results(self) -> Iterator[DeviceResult]:
+        for row in self.rows:
+            yield DeviceResult(*row)
 
 
-def _percentile(values: list[float], pct: float) -> float | None:
-    """Nearest-rank percentile of sorted ``values``."""
-    if not values:
-        return None
-    rank = max(1, -(-len(values) * pct // 100))
-    return round(values[int(rank) - 1], 3)
+def run_chunk(spec: FleetSpec, index: int, start: int, stop: int, wave: int = WAVE_PREMISES,
+              on_progress: ProgressCallback | None = None) -> ChunkResult:
+    """Run premises ``start .. stop - 1`` (one chunk); a pure function of its arguments."""
+    shard = run_range(spec, range(start, stop), on_progress, wave=wave)
+    ordered = sorted(shard.results, key=lambda r: (r.premises, r.device))
+    rows = tuple((r.device, r.premises, r.device_type, r.fault, r.outcome, r.reason, r.duration_s) for r in ordered)
+    return ChunkResult(index, rows, shard.block_exchanges, shard.simulated_s, shard.wall_s)
+
+
+def chunk_ranges(premises: int, chunk: int = CHUNK_PREMISES) -> list[range]:
+    if chunk < 1:
+        raise ValueError(f"chunk must be at least 1 premises, got {chunk}")
+    return [range(start, min(start + chunk, premises)) for start in range(0, premises, chunk)]
 
 
 def shard_ranges(premises: int, workers: int) -> list[range]:
+    """``premises`` split into ``workers`` contiguous ranges (kept for callers that shard by hand)."""
     workers = max(1, min(workers, premises))
     size, extra = divmod(premises, workers)
     out, start = [], 0
@@ -100,96 +79,213 @@ def shard_ranges(premises: int, workers: int) -> list[range]:
     return out
 
 
-def _worker(spec: FleetSpec, indices: range, slot: int, out: Any, wave: int) -> None:
-    try:
-        result = run_range(spec, indices, lambda snapshot: out.put(("progress", slot, snapshot)), wave=wave)
-        out.put(("result", slot, result))
-    except BaseException as exc:  # reported to the parent, which raises it with the shard named
-        out.put(("error", slot, f"{type(exc).__name__}: {exc}"))
-
-
 class FleetError(RuntimeError):
-    """A shard failed (the message names the shard and its premises)."""
+    """A chunk failed or a worker vanished (the message names the chunk and its premises)."""
 
 
-def run_fleet(spec: FleetSpec, *, workers: int | None = None,
-              on_progress: ProgressCallback | None = None, wave: int = WAVE_PREMISES) -> FleetResult:
-    """Run ``spec``; ``on_progress`` gets merged snapshots (counts per state, failed by reason).
+@dataclass
+class FleetResult:
+    spec: FleetSpec
+    tally: FleetTally
+    block_exchanges: int
+    simulated_s: float
+    wall_s: float
+    workers: int
+    backend: str = "processes"
+    results: list[DeviceResult] = field(default_factory=list)  # every device's; empty with keep_results=False
 
-    Each worker runs its premises in waves of ``wave`` (see :func:`~emulator.fleet.shard.run_range`)."""
-    spec.validate()
-    wanted = workers or spec.workers or os.cpu_count() or 1
-    ranges = shard_ranges(spec.premises, wanted)
-    started = time.perf_counter()
-    snapshots: dict[int, dict[str, Any]] = {}
-    history: list[dict[str, Any]] = []
-    devices_total = None
+    def failed_by_reason(self) -> dict[str, int]:
+        return self.tally.failed_by_reason()
 
-    def merged() -> dict[str, Any]:
-        states = {s: 0 for s in STATES}
-        failed: dict[str, int] = {}
-        exchanges = 0
-        for snap in snapshots.values():
-            for k, v in snap["states"].items():
-                states[k] += v
-            for k, v in snap["failed"].items():
-                failed[k] = failed.get(k, 0) + v
-            exchanges += snap["block_exchanges"]
-        sim = min(s["time"] for s in snapshots.values()) if len(snapshots) == len(ranges) else 0.0
-        return {"event": "fleet_progress", "time": round(sim, 3), "wall_s": round(time.perf_counter() - started, 3),
-                "devices": sum(states.values()), "states": states, "failed": dict(sorted(failed.items())),
-                "block_exchanges": exchanges}
+    def digest(self) -> str:
+        """SHA-256 over every device's result in premises order: equal digests, identical outcomes."""
+        return self.tally.digest()
 
-    def progress(slot: int, snapshot: dict[str, Any]) -> None:
-        snapshots[slot] = snapshot
-        m = merged()
-        history.append({"time": snapshot["time"], "slot": slot, "done": snapshot["states"].get(SUCCEEDED, 0)})
-        if on_progress is not None and len(snapshots) == len(ranges):
-            on_progress(m)  # only once every worker has reported, so the totals are whole
+    def summary(self) -> dict[str, Any]:
+        t = self.tally
+        return {
+            "event": "fleet_summary",
+            "premises": self.spec.premises,
+            "devices": t.devices,
+            "succeeded": t.succeeded,
+            "failed": t.failed_by_reason(),
+            "duration_s": t.duration_summary(),
+            "simulated_s": round(self.simulated_s, 3),
+            "wall_s": round(self.wall_s, 3),
+            "block_exchanges": self.block_exchanges,
+            "exchanges_per_wall_s": round(self.block_exchanges / self.wall_s, 1) if self.wall_s > 0 else None,
+            "workers": self.workers,
+            "backend": self.backend,
+            "seed": self.spec.seed,
+            "faults": t.faults(),
+            "results_digest": t.digest(),
+        }
 
-    results: dict[int, ShardResult] = {}
-    if len(ranges) == 1:
-        results[0] = run_range(spec, ranges[0], lambda snap: progress(0, snap), wave=wave)
-    else:
-        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-        out = ctx.Queue()
-        procs = [ctx.Process(target=_worker, args=(spec, r, i, out, wave), daemon=True) for i, r in enumerate(ranges)]
+
+# -- backends: each yields ("progress", chunk, snapshot) and ("result", chunk, ChunkResult) -----------
+Event = tuple[str, int, Any]
+
+
+def _serial(spec: FleetSpec, chunks: list[range], wave: int, _window: int,
+            _released: Callable[[], int]) -> Iterator[Event]:
+    pending: list[Event] = []
+    for i, r in enumerate(chunks):
+        def progress(snap: dict[str, Any], i: int = i) -> None:
+            pending.append(("progress", i, snap))
+
+        result = run_chunk(spec, i, r.start, r.stop, wave, progress)
+        yield from pending
+        pending.clear()
+        yield "result", i, result
+
+
+def _pool_worker(spec: FleetSpec, tasks: Any, out: Any, wave: int) -> None:
+    for index, start, stop in iter(tasks.get, None):
+        try:
+            result = run_chunk(spec, index, start, stop, wave, lambda snap: out.put(("progress", index, snap)))
+            out.put(("result", index, result))
+        except BaseException as exc:  # reported to the parent, which raises it with the chunk named
+            out.put(("error", index, f"{type(exc).__name__}: {exc}"))
+            return
+
+
+class _ProcessPool:
+    """Worker processes fed chunk by chunk, never more than ``window`` chunks ahead."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+
+    def __call__(self, spec: FleetSpec, chunks: list[range], wave: int, window: int,
+                 released: Callable[[], int]) -> Iterator[Event]:
+        ctx: Any = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        tasks, out = ctx.Queue(), ctx.Queue()
+        procs = [ctx.Process(target=_pool_worker, args=(spec, tasks, out, wave), daemon=True)
+                 for _ in range(self.workers)]
         for p in procs:
             p.start()
+        submitted = done = 0
+
+        def feed(limit: int) -> None:
+            nonlocal submitted
+            while submitted < len(chunks) and submitted < limit:
+                r = chunks[submitted]
+                tasks.put((submitted, r.start, r.stop))
+                submitted += 1
+
+        feed(window)
         try:
-            while len(results) < len(ranges):
+            while done < len(chunks):
                 try:
-                    kind, slot, payload = out.get(timeout=1.0)
+                    kind, index, payload = out.get(timeout=1.0)
                 except queue_module.Empty:
-                    dead = [i for i, p in enumerate(procs) if not p.is_alive() and i not in results]
-                    if dead and out.empty():
-                        r = ranges[dead[0]]
-                        raise FleetError(f"shard {dead[0]} (premises {r.start}..{r.stop - 1}) ended without a result")
+                    if any(not p.is_alive() for p in procs) and out.empty():
+                        raise FleetError(f"a worker process ended without a result (exit codes "
+                                         f"{[p.exitcode for p in procs]}); chunks {done}..{submitted - 1} were running")
                     continue
-                if kind == "progress":
-                    progress(slot, payload)
-                elif kind == "result":
-                    results[slot] = payload
-                else:
-                    r = ranges[slot]
-                    raise FleetError(f"shard {slot} (premises {r.start}..{r.stop - 1}) failed: {payload}")
+                if kind == "error":
+                    r = chunks[index]
+                    raise FleetError(f"chunk {index} (premises {r.start}..{r.stop - 1}) failed: {payload}")
+                if kind == "result":
+                    done += 1
+                yield kind, index, payload
+                if kind == "result":
+                    feed(released() + window)
         finally:
+            for _ in procs:
+                tasks.put(None)
             for p in procs:
                 p.join(timeout=5)
                 if p.is_alive():
                     p.terminate()
-    del devices_total
-    all_results = sorted((r for s in results.values() for r in s.results), key=lambda r: (r.premises, r.device))
-    return FleetResult(
-        spec=spec, results=all_results,
-        block_exchanges=sum(s.block_exchanges for s in results.values()),
-        simulated_s=max(s.simulated_s for s in results.values()),
-        wall_s=time.perf_counter() - started, workers=len(ranges),
-        progress=_completions(all_results),
-    )
+            for q in (tasks, out):  # end the queues' feeder threads in this process
+                q.close()
+                q.join_thread()
 
 
-def _completions(results: list[DeviceResult]) -> list[dict[str, Any]]:
-    """Devices completed over simulated time (for the report's plot)."""
-    times = sorted(r.duration_s for r in results if r.outcome == SUCCEEDED and r.duration_s is not None)
-    return [{"time": t, "done": i + 1} for i, t in enumerate(times)]
+# A backend runs ``chunks`` and yields their events; it keeps at most ``window`` chunks beyond
+# ``released()`` (how many chunks the consumer has handed on in order) submitted.
+Backend = Callable[[FleetSpec, list[range], int, int, Callable[[], int]], Iterator[Event]]
+
+
+def run_fleet(spec: FleetSpec, *, workers: int | None = None, on_progress: ProgressCallback | None = None,
+              on_result: ResultCallback | None = None, keep_results: bool = True,
+              wave: int = WAVE_PREMISES, chunk: int = CHUNK_PREMISES, dask: str | None = None) -> FleetResult:
+    """Run ``spec``: ``on_progress`` gets merged snapshots (counts per state, failed by reason),
+    ``on_result`` every device's result in premises order. ``dask`` is a scheduler address
+    (``tcp://host:8786``) or ``"local"`` (a LocalCluster of ``workers`` processes); without it,
+    ``workers`` local processes (default: the spec's, else all cores; 1 runs in this process)."""
+    spec.validate()
+    chunks = chunk_ranges(spec.premises, chunk)
+    wanted = workers or spec.workers or os.cpu_count() or 1
+    backend: Backend
+    if dask is not None:
+        from .dask_backend import DaskBackend
+
+        dask_backend = DaskBackend(dask, wanted)
+        backend, label = dask_backend, f"dask {dask}"
+    elif min(wanted, len(chunks)) <= 1:
+        backend, label = _serial, "in-process"
+    else:
+        backend, label = _ProcessPool(min(wanted, len(chunks))), "processes"
+    per_premises = sum(m.count for m in spec.devices)
+    total_devices = spec.premises * per_premises
+    tally = FleetTally()
+    kept: list[DeviceResult] = []
+    started = time.perf_counter()
+    finished: dict[int, ChunkResult] = {}
+    live: dict[int, dict[str, Any]] = {}
+    done_states: Counter[str] = Counter()
+    done_reasons: Counter[str] = Counter()
+    done_devices = done_exchanges = 0
+    simulated = 0.0
+    next_index = 0
+
+    def snapshot() -> dict[str, Any]:
+        states = Counter({s: 0 for s in STATES}) + done_states
+        failed = Counter(done_reasons)
+        exchanges, devices, sim = done_exchanges, done_devices, simulated
+        for snap in live.values():
+            states.update(snap["states"])
+            failed.update(snap["failed"])
+            exchanges += snap["block_exchanges"]
+            devices += sum(snap["states"].values())
+            sim = max(sim, snap["time"])
+        states[IDLE] += total_devices - devices
+        return {"event": "fleet_progress", "time": round(sim, 3), "wall_s": round(time.perf_counter() - started, 3),
+                "devices": total_devices, "states": {s: states[s] for s in STATES},
+                "failed": dict(sorted(failed.items())), "block_exchanges": exchanges}
+
+    window = 4 * max(1, wanted)
+    workers_used = 1
+    for kind, index, payload in backend(spec, chunks, wave, window, lambda: next_index):
+        if kind == "progress":
+            live[index] = payload
+        else:
+            result: ChunkResult = payload
+            live.pop(index, None)
+            finished[index] = result
+            done_exchanges += result.block_exchanges
+            simulated = max(simulated, result.simulated_s)
+            for row in result.rows:
+                done_devices += 1
+                done_states[row[4]] += 1
+                if row[4] == FAILED:
+                    done_reasons[row[5] or "unknown"] += 1
+            while next_index in finished:  # hand results on in chunk order
+                for r in finished.pop(next_index).results():
+                    tally.add(r)
+                    if on_result is not None:
+                        on_result(r)
+                    if keep_results:
+                        kept.append(r)
+                next_index += 1
+        if on_progress is not None:
+            on_progress(snapshot())
+    if dask is not None:
+        workers_used = dask_backend.workers_seen
+    elif label == "processes":
+        workers_used = min(wanted, len(chunks))
+    if next_index != len(chunks):
+        raise FleetError(f"only {next_index} of {len(chunks)} chunks came back")
+    return FleetResult(spec=spec, tally=tally, block_exchanges=done_exchanges, simulated_s=simulated,
+                       wall_s=time.perf_counter() - started, workers=workers_used, backend=label, results=kept)

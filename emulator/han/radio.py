@@ -4,8 +4,9 @@
 frame, when the receiver gets the frame and whether the sender hears the acknowledgement. It
 models the IEEE 802.15.4 2.4 GHz PHY at 250 kbit/s with the real frame size (PHY, MAC, NWK and
 APS headers with their security overhead, and the ZCL payload), unslotted CSMA-CA back-off,
-MAC acknowledgement and turnaround, MAC retries, random loss with bursts (a Gilbert-Elliott
-channel in continuous time) and sleepy end devices that only receive when they poll their parent.
+MAC acknowledgement and turnaround, MAC retries, APS acknowledgements (a frame of their own, with
+APS retries when one is missing), random loss with bursts (a Gilbert-Elliott channel in
+continuous time) and sleepy end devices that only receive when they poll their parent.
 One channel per premises: the devices of a premises share it, so their frames queue behind each
 other. The formulas are in docs/radio-model.md.
 
@@ -21,11 +22,16 @@ import random
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .packet import ApsPacket
+from .packet import OTA_CLUSTER, ApsPacket
 
 _LOGGER = logging.getLogger(__name__)
 
 MAX_PHY_PACKET_SIZE = 127  # aMaxPHYPacketSize: the largest PSDU (MAC frame incl. FCS)
+
+# ZCL OTA Upgrade command identifiers the channel looks at (ZCL 11.13): a client's Image Page
+# Request, answered by Image Block Responses the server sends without APS acknowledgement.
+_IMAGE_PAGE_REQUEST = 0x04
+_IMAGE_BLOCK_RESPONSE = 0x05
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,12 @@ class RadioParams:
     fast_poll_interval_s: float = 0.25  # its poll while it expects an answer ...
     fast_poll_window_s: float = 10.0  # ... i.e. this long after it last transmitted
     data_request_bytes: int = 18  # MAC Data Request command PSDU (with long source address)
+    # APS acknowledgements: requested on every unicast but the blocks that answer an Image Page
+    # Request (Silicon Labs' OTA server clears the APS retry option there). An APS ack is a frame
+    # of its own: MAC, NWK and APS headers with both securities, no payload.
+    aps_ack: bool = True
+    aps_ack_wait_s: float = 1.6  # EmberZNet: 50 ms x 30 hops (EMBER_MAX_HOPS) + 100 ms security
+    aps_max_retries: int = 3  # apscMaxFrameRetries (ZigBee PRO)
 
     def __post_init__(self) -> None:
         if self.bitrate_bps <= 0:
@@ -88,6 +100,10 @@ class RadioParams:
             raise ValueError(f"radio: max_frame_retries must not be negative, got {self.max_frame_retries}")
         if self.poll_interval_s <= 0:
             raise ValueError(f"radio: poll_interval_s must be positive, got {self.poll_interval_s}")
+        if self.aps_max_retries < 0:
+            raise ValueError(f"radio: aps_max_retries must not be negative, got {self.aps_max_retries}")
+        if self.aps_ack_wait_s <= 0:
+            raise ValueError(f"radio: aps_ack_wait_s must be positive, got {self.aps_ack_wait_s}")
 
     # -- sizes and times (docs/radio-model.md) -------------------------------------------------
     @property
@@ -118,13 +134,20 @@ class RadioParams:
         """Mean initial CSMA-CA back-off: uniform over 0 .. 2**macMinBE - 1 unit periods."""
         return (2 ** self.min_be - 1) / 2 * self.backoff_unit_s
 
-    def exchange_time(self, payload_len: int) -> float:
-        """Expected time of one unicast without loss: back-off, CCA, turnaround, frame,
-        turnaround, acknowledgement (per fragment)."""
-        per_fragment_payload = math.ceil(payload_len / self.fragments(payload_len))
-        one = (self.mean_backoff() + self.cca_s + self.turnaround_s + self.airtime(per_fragment_payload)
-               + self.turnaround_s + self.ack_airtime())
-        return one * self.fragments(payload_len)
+    def mac_exchange_time(self, payload_len: int) -> float:
+        """Expected time of one MAC frame without loss: back-off, CCA, turnaround, frame,
+        turnaround, MAC acknowledgement."""
+        return (self.mean_backoff() + self.cca_s + self.turnaround_s + self.airtime(payload_len)
+                + self.turnaround_s + self.ack_airtime())
+
+    def exchange_time(self, payload_len: int, *, aps_ack: bool | None = None) -> float:
+        """Expected time of one unicast without loss, per fragment: the data frame and, when an
+        APS acknowledgement is requested (default: ``self.aps_ack``), the receiver's APS ack frame."""
+        fragments = self.fragments(payload_len)
+        one = self.mac_exchange_time(math.ceil(payload_len / fragments))
+        if self.aps_ack if aps_ack is None else aps_ack:
+            one += self.mac_exchange_time(0)
+        return one * fragments
 
 
 class LinkResult(NamedTuple):
@@ -150,6 +173,8 @@ class ChannelStats:
     attempts_lost: int = 0
     frames_failed: int = 0
     acks_lost: int = 0  # delivered, but the sender never heard so
+    aps_acks: int = 0  # APS acknowledgement frames sent by receivers
+    aps_retries: int = 0  # data frames sent again because no APS ack came within aps_ack_wait_s
     airtime_s: float = 0.0
     held_for_poll: int = 0
 
@@ -163,6 +188,8 @@ class RadioChannel:
         self._busy_until = 0.0
         self._sleepy: dict[int, _SleepyNode] = {}
         self._last_tx: dict[int, float] = {}  # sleepy nodes: when each last transmitted
+        self._polled: dict[int, float] = {}  # sleepy nodes: when each last polled for a frame
+        self._page_tsn: dict[int, int] = {}  # OTA client -> TSN of its running Image Page Request
         self._bad = False  # Gilbert-Elliott state
         self._state_at = 0.0
         self.stats = ChannelStats()
@@ -220,21 +247,11 @@ class RadioChannel:
         stats = self.stats
         stats.frames += 1
         start = now if now > self._busy_until else self._busy_until
-        if packet.src in self._sleepy:
-            self._last_tx[packet.src] = now
-        sleepy = self._sleepy.get(packet.dst)
-        if sleepy is not None:
-            # Held by the parent until the device's next poll; the poll is a MAC Data Request
-            # the parent acknowledges (frame pending), then the frame itself. Shortly after it
-            # transmitted, the device polls fast (it expects an answer).
-            interval = sleepy.poll_interval_s
-            if start - self._last_tx.get(packet.dst, -1e18) <= self.params.fast_poll_window_s:
-                interval = self.params.fast_poll_interval_s
-            phase = sleepy.phase_s % interval
-            k = math.floor((start - phase) / interval) + 1
-            poll = phase + k * interval
-            stats.held_for_poll += 1
-            start = poll + self._poll_s
+        src = packet.src
+        if src in self._sleepy:
+            self._last_tx[src] = now
+        start = self._held(packet.dst, start, now)
+        aps_ack = self.params.aps_ack and self._requests_aps_ack(packet)
         payload_len = len(packet.payload)
         fragments = 1 if payload_len <= self._max_payload else math.ceil(payload_len / self._max_payload)
         per_fragment = payload_len if fragments == 1 else math.ceil(payload_len / fragments)
@@ -242,7 +259,10 @@ class RadioChannel:
         delivered_at = -1.0
         acknowledged = False
         for _ in range(fragments):
-            acknowledged, received, t = self._send_frame(t, per_fragment)
+            if aps_ack:
+                acknowledged, received, t = self._send_with_aps_ack(t, per_fragment, src)
+            else:
+                acknowledged, received, t = self._send_frame(t, per_fragment)
             if received < 0 or (not acknowledged and fragments > 1):
                 delivered_at = -1.0  # the sender gives up; the receiver never has every fragment
                 break
@@ -255,6 +275,78 @@ class RadioChannel:
         if not acknowledged:
             stats.acks_lost += 1
         return LinkResult(True, delivered_at - now, acknowledged, t - now)
+
+    def _held(self, dst: int, start: float, ready: float) -> float:
+        """When a frame for ``dst``, handed to the parent at ``ready``, can go from ``start``: at
+        once, or for a sleepy device after a poll.
+
+        The parent holds the frame until the device polls; the poll is a MAC Data Request the
+        parent acknowledges with frame pending, then the frame itself. Shortly after it
+        transmitted, the device polls fast (it expects an answer). A frame that was already
+        waiting when the device last polled was announced by frame pending in that poll's
+        acknowledgement: the device polls again at once, off the grid."""
+        sleepy = self._sleepy.get(dst)
+        if sleepy is None:
+            return start
+        self.stats.held_for_poll += 1
+        polled = self._polled.get(dst)
+        if polled is not None and ready <= polled <= start:
+            self._polled[dst] = start
+            return start + self._poll_s
+        interval = sleepy.poll_interval_s
+        if start - self._last_tx.get(dst, -1e18) <= self.params.fast_poll_window_s:
+            interval = self.params.fast_poll_interval_s
+        phase = sleepy.phase_s % interval
+        poll = phase + (math.floor((start - phase) / interval) + 1) * interval
+        self._polled[dst] = poll
+        return poll + self._poll_s
+
+    def _requests_aps_ack(self, packet: ApsPacket) -> bool:
+        """Whether the sender asks for an APS acknowledgement: yes, except for the Image Block
+        Responses that answer an Image Page Request (they carry the page request's TSN)."""
+        if packet.cluster != OTA_CLUSTER:
+            return True
+        payload = packet.payload
+        if len(payload) < 3:
+            return True
+        head = 5 if payload[0] & 0x04 else 3  # manufacturer-specific frames carry 2 more bytes
+        if len(payload) < head or payload[0] & 0x03 != 0x01:  # only cluster-specific commands count
+            return True
+        tsn, command = payload[head - 2], payload[head - 1]
+        if payload[0] & 0x08:  # server to client
+            return not (command == _IMAGE_BLOCK_RESPONSE and self._page_tsn.get(packet.dst) == tsn)
+        if command == _IMAGE_PAGE_REQUEST:
+            self._page_tsn[packet.src] = tsn
+        else:
+            self._page_tsn.pop(packet.src, None)
+        return True
+
+    def _send_with_aps_ack(self, t: float, payload_len: int, src: int) -> tuple[bool, float, float]:
+        """One frame that asks for an APS acknowledgement, with APS retries: (acknowledged, time
+        received or -1, end time).
+
+        The receiver answers each copy it gets (its duplicate rejection drops repeats, but it
+        acknowledges them again) with an APS ack frame, sent after the data frame's MAC ack and
+        itself MAC-acknowledged; it goes to a sleepy sender at that sender's next (fast) poll.
+        Without it the sender sends again ``aps_ack_wait_s`` after the previous copy went out."""
+        p = self.params
+        stats = self.stats
+        received = -1.0
+        for attempt in range(p.aps_max_retries + 1):
+            sent_at = t
+            _, got, t = self._send_frame(t, payload_len)
+            if got >= 0:
+                if received < 0:
+                    received = got
+                stats.aps_acks += 1
+                _, ack_got, t = self._send_frame(self._held(src, t, t), 0)
+                if ack_got >= 0:
+                    return True, received, t
+            if attempt < p.aps_max_retries:
+                stats.aps_retries += 1
+                wait_until = sent_at + p.aps_ack_wait_s
+                t = wait_until if wait_until > t else t
+        return False, received, t
 
     def broadcast(self, packet: ApsPacket, now: float) -> float:
         """A broadcast: one transmission, no acknowledgement; returns its delay."""

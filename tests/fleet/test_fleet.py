@@ -32,7 +32,8 @@ def test_sr_drives_every_premises_through_the_dcc_flow(small_fleet: FleetSpec) -
 def test_same_seed_same_results_whatever_the_workers(small_fleet: FleetSpec) -> None:
     spec = small_fleet.with_(premises=6, faults=MIX)
     one = run_fleet(spec, workers=1)
-    two = run_fleet(spec, workers=2)
+    two = run_fleet(spec, workers=2, chunk=1)  # 6 chunks over 2 processes, finishing in any order
+    assert two.backend == "processes" and two.workers == 2
     assert [r.to_dict() for r in one.results] == [r.to_dict() for r in two.results]
     assert one.summary()["results_digest"] == two.summary()["results_digest"]
     assert one.simulated_s == two.simulated_s
@@ -84,7 +85,7 @@ def test_spec_file_with_a_typo_names_the_key(tmp_path: Path) -> None:
     spec = tmp_path / "fleet.toml"
     image = sample_path("PPMID", 0x0084)
     spec.write_text(f'premises = 2\n[[image]]\nfile = "{image}"\n[radio]\nlos = 0.1\n')
-    with pytest.raises(FleetSpecError, match=r"fleet.toml: radio: unknown key 'los'"):
+    with pytest.raises(FleetSpecError, match=r"fleet.toml: radio: unknown key\(s\) los \(known: .*burst.*loss"):
         load_spec(spec)
 
 
@@ -102,7 +103,11 @@ def test_spec_file_is_read(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["fleet", "--premises", "2"], "--premises N and --image FILE"),
+    (["fleet", "--premises", "2", "--image", "PPMID=esme"], "does not fit a PPMID"),
+    (["fleet", "--premises", "2", "--image", "{esme}"], "does not fit a PPMID"),
+    (["fleet", "--premises", "2", "--image", "ESME={image}", "--devices", "ESME=1"], "layout gbcs-ppmid does not fit an ESME"),
+    (["fleet", "--premises", "0"], "premises must be 1.."),
+    (["fleet", "--image", "GSME=esme", "--devices", "GSME=1"], "the sample ESME image does not fit device type GSME"),
     (["fleet", "--premises", "2", "--image", "/nonexistent.ota"], "/nonexistent.ota: cannot read"),
     (["fleet", "--premises", "2", "--image", "{image}", "--fault", "no_such=5"], "unknown fault 'no_such'"),
     (["fleet", "--premises", "2", "--image", "{image}", "--fault", "first_request_lost=80",
@@ -111,7 +116,8 @@ def test_spec_file_is_read(tmp_path: Path) -> None:
 ])
 def test_user_mistakes_are_one_line_errors(argv: list[str], message: str,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    argv = [a.replace("{image}", str(sample_path("PPMID", 0x0084))) for a in argv]
+    argv = [a.replace("{image}", str(sample_path("PPMID", 0x0084))).replace("{esme}", str(sample_path("ESME", 0)))
+            for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
