@@ -128,10 +128,11 @@ def premises_plan(spec: FleetSpec, index: int) -> tuple[PremisesSpec, dict[int, 
             eui = base | low
             hw = mix.hardware_version if mix.hardware_version is not None else (header.min_hardware_version or 0x1200)
             fw = mix.firmware_version if mix.firmware_version is not None else max(header.file_version - 1, 0)
-            roles = (GAS_SUPPLIER_ROLE,) if mix.device_type is DeviceType.GSME else (IMPORT_SUPPLIER_ROLE,)
+            roles: tuple[str, ...] = (GAS_SUPPLIER_ROLE,) if mix.device_type is DeviceType.GSME \
+                else (IMPORT_SUPPLIER_ROLE,)
             if mix.device_type is DeviceType.PPMID:
                 roles = (IMPORT_SUPPLIER_ROLE, GAS_SUPPLIER_ROLE)
-            devices.append(DeviceSpec(eui, DeviceType(mix.device_type.value), header.manufacturer_code,
+            devices.append(DeviceSpec(eui, mix.device_type, header.manufacturer_code,
                                       header.image_type, hw, fw, supplier_roles=roles))
             draw = rng.random() * 100.0
             fault: Fault | None = None

@@ -261,10 +261,10 @@ def read_image(path: str, device_type: DeviceType) -> ImageSource:
     except ImageError as exc:
         raise FleetSpecError(f"image {path}: {exc}") from None
     article = "an" if device_type.value[0] in "AEIOU" else "a"
-    if device_type.is_meter and image.layout != "gbcs":
+    if device_type.signed_images and image.layout != "gbcs":
         raise FleetSpecError(f"image {path}: layout {image.layout} does not fit {article} {device_type.value}: "
                              "a meter's image has the GBCS layout (manufacturer image + signature trailer)")
-    if device_type is DeviceType.PPMID and image.layout == "gbcs":
+    if not device_type.signed_images and image.layout == "gbcs":
         raise FleetSpecError(f"image {path}: a signed GBCS meter image (manufacturer code "
                              f"{image.header.manufacturer_code:04X}, image type {image.header.image_type:04X}) "
                              "does not fit a PPMID (its images have the gbcs-ppmid layout)")
