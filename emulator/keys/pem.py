@@ -87,10 +87,7 @@ def public_pems(data: bytes, source: str) -> list[PublicPem]:
                                 "(never hand a signing key to a checker)")
         if kind not in ("CERTIFICATE", "PUBLIC KEY"):
             continue
-        try:
-            public, certificate = load_public_key(block, f"{source}: PEM block {number} ({kind})")
-        except KeyStoreError as exc:
-            raise KeyStoreError(f"{exc} (unreadable)") from None
+        public, certificate = load_public_key(block, f"{source}: PEM block {number} ({kind})")
         found.append(PublicPem(number, public, certificate))
     if not found:
         raise KeyStoreError(f"{source}: no PEM certificate or public key found")

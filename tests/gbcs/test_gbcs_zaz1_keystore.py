@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from gbcs_vectors import KEYSTORE
 
@@ -48,6 +49,7 @@ def test_the_zaz1_supplier_signs_a_cs06_precommand_that_verifies(zaz1: DccBoxedK
     assert MessageProtection(zaz1).verify(received).signature is Check.VALID
     # the certificate the emulator ships as ZAZ1 Z1b-supplier-ds (certify's default) verifies it too
     z1b = next(e for e in zaz1_supplier_ds_certificates() if e.name == "Z1b-supplier-ds")
+    assert signed.signature is not None
     assert security.verify_signature(z1b.public_key, signed.to_be_signed(), signed.signature)
     # the RTDS keystore holds only the older Z1 key: a real check, not any key passing
     assert MessageProtection(DirectoryKeyStore(KEYSTORE)).verify(received).signature is Check.INVALID
@@ -67,9 +69,9 @@ def test_the_published_file_loads_whole_with_its_unparsable_certificates_kept(
 
 
 def test_the_shipped_zaz1_certificates_are_the_published_ones(zaz1: DccBoxedKeyStore) -> None:
-    def der(entry_certificate: object) -> bytes:
-        assert entry_certificate is not None
-        return entry_certificate.public_bytes(serialization.Encoding.DER)  # type: ignore[attr-defined]
+    def der(certificate: x509.Certificate | None) -> bytes:
+        assert certificate is not None
+        return certificate.public_bytes(serialization.Encoding.DER)
 
     published = {(e.eui, e.name): der(e.certificate) for e in zaz1 if e.certificate is not None}
     for shipped in zaz1_supplier_ds_certificates():
@@ -77,5 +79,5 @@ def test_the_shipped_zaz1_certificates_are_the_published_ones(zaz1: DccBoxedKeyS
     users = [e for e in xml_signing_keys() if e.private_key is None]  # the emulator's own DSP key is not ZAZ1
     assert len(users) == 3
     for shipped in users:
-        (match,) = [e for e in zaz1.entries(shipped.eui, KeyUsage.XML_SIGN)]
+        (match,) = zaz1.entries(shipped.eui, KeyUsage.XML_SIGN)
         assert der(match.certificate) == der(shipped.certificate), shipped.source
