@@ -1,10 +1,10 @@
 """Supplier keys that check A9 verifies GBCS image signatures with.
 
 ``--supplier-key`` takes a PEM public key or certificate (several certificates in one file are
-tried in turn). The default is the ZAZ1 supplier digital-signature certificate (GITTESTSUPPLIER,
-90-B3-D5-1F-30-01-00-00), both issues: DCC Boxed's keystore (npm ``@smartdcc/dccboxed-keystore``,
-names Z1-supplier-ds and Z1b-supplier-ds) and, for the first, the RTDS keystore. ZAZ1 is DCC's
-published *test* PKI: these keys are TEST ONLY and prove nothing about production firmware.
+tried in turn); :mod:`emulator.keys.pem` reads it. The default is the ZAZ1 supplier
+digital-signature certificate (GITTESTSUPPLIER, 90-B3-D5-1F-30-01-00-00), both issues, Z1 and Z1b,
+shipped in :mod:`emulator.keys.embedded`. ZAZ1 is DCC's published *test* PKI: these keys are TEST
+ONLY and prove nothing about production firmware.
 """
 
 from __future__ import annotations
@@ -15,39 +15,15 @@ import re
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-_TEST_ONLY = re.compile(rb"TEST[ _-]ONLY", re.IGNORECASE)
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----", re.DOTALL)
+from emulator.keys.embedded import zaz1_supplier_ds_certificates
+from emulator.keys.pem import KeyStoreError, public_pems
 
-# ZAZ1 supplier DS certificates, TEST ONLY (public test PKI).
-ZAZ1_SUPPLIER_CERTIFICATES: dict[str, str] = {
-    "ZAZ1 Z1-supplier-ds (TEST ONLY)": """-----BEGIN CERTIFICATE-----
-MIIBrDCCAVKgAwIBAgIQT7xSUgGh11hsG8HEc03rnzAKBggqhkjOPQQDAjAaMQsw
-CQYDVQQLEwIwNzELMAkGA1UEAxMCWjEwHhcNMTUxMDMwMDAwMDAwWhcNMjUxMDI5
-MjM1OTU5WjA7MRgwFgYDVQQDDA9HSVRURVNUU1VQUExJRVIxCzAJBgNVBAsMAjAy
-MRIwEAYDVQQtAwkAkLPVHzABAAAwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQw
-wqtaDRMXJv+9qA55KUzDdTRDKj5CRAW5ejq6D/x53OcpslF1Y8t9lYJ+TFC0jLo9
-h9WJPFG5bYfDReNxf4weo1kwVzAOBgNVHQ8BAf8EBAMCB4AwEQYDVR0OBAoECESJ
-l5LRlvS4MB0GA1UdIAEB/wQTMBEwDwYNKoY6AAGEj7kPAQIBBDATBgNVHSMEDDAK
-gAhPVojX7JM74jAKBggqhkjOPQQDAgNIADBFAiEA39CQ51c+r1+oLhqn242f7VEY
-ObV1LVXRAJHyUP3xiiICIF637Dax9BM+UVV9M7WcSe9rvRDpqksdzZKOZbPprdHF
------END CERTIFICATE-----
-""",
-    "ZAZ1 Z1b-supplier-ds (TEST ONLY)": """-----BEGIN CERTIFICATE-----
-MIIBrDCCAVKgAwIBAgIQSge8AdklO1H68B9+x9pbLzAKBggqhkjOPQQDAjAaMQsw
-CQYDVQQLEwIwNzELMAkGA1UEAxMCWjEwHhcNMTYwMTEwMDAwMDAwWhcNMjYwMTA5
-MjM1OTU5WjA7MRgwFgYDVQQDDA9HSVRURVNUU1VQUExJRVIxCzAJBgNVBAsMAjAy
-MRIwEAYDVQQtAwkAkLPVHzABAAAwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAT6
-b7/6HJpOQvSjzWWfO+uQoxtWWu17p5F3SLpoT+TGACE8vp0lgh+ngNlHuXXJMPN3
-q6EhApAEQmR6maNlIIiwo1kwVzAOBgNVHQ8BAf8EBAMCB4AwEQYDVR0OBAoECEME
-a0+3xPEbMB0GA1UdIAEB/wQTMBEwDwYNKoY6AAGEj7kPAQIBBDATBgNVHSMEDDAK
-gAhPVojX7JM74jAKBggqhkjOPQQDAgNIADBFAiEAvXvJRsABv/3nyEO/DVW5np3W
-TPuHhsJQfc4fIpxRBmUCIH+0LzbjIIn8tTVK5fnRmV/wHfG0cjU7E6excCnrDULy
------END CERTIFICATE-----
-""",
-}
+_TEST_ONLY = re.compile(rb"TEST[ _-]ONLY", re.IGNORECASE)
+
+KeyFileError = KeyStoreError
+"""A --supplier-key file that holds no usable P-256 key; the message names the file."""
 
 
 @dataclass(frozen=True)
@@ -74,15 +50,9 @@ class SupplierKey:
         return text + (" — TEST ONLY" if self.test_only and "TEST ONLY" not in self.name else "")
 
 
-class KeyFileError(ValueError):
-    """A --supplier-key file that holds no usable P-256 key; the message names the file."""
-
-
 def default_supplier_keys() -> tuple[SupplierKey, ...]:
-    return tuple(
-        _from_certificate(name, x509.load_pem_x509_certificate(pem.encode()), test_only=True)
-        for name, pem in ZAZ1_SUPPLIER_CERTIFICATES.items()
-    )
+    return tuple(SupplierKey(f"ZAZ1 {entry.name} (TEST ONLY)", entry.public_key, entry.certificate, test_only=True)
+                 for entry in zaz1_supplier_ds_certificates())
 
 
 def load_supplier_keys(path: str | os.PathLike[str]) -> tuple[SupplierKey, ...]:
@@ -93,36 +63,8 @@ def load_supplier_keys(path: str | os.PathLike[str]) -> tuple[SupplierKey, ...]:
         with open(source, "rb") as handle:
             data = handle.read()
     except OSError as exc:
-        raise KeyFileError(f"{source}: cannot read: {exc.strerror}") from None
-    keys: list[SupplierKey] = []
+        raise KeyFileError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    found = public_pems(data, source)
     test_only = bool(_TEST_ONLY.search(os.path.basename(source).encode() + b" " + data))
-    for number, match in enumerate(_PEM_BLOCK.finditer(data), start=1):
-        kind, block = match.group(1).decode(), match.group(0)
-        name = f"{os.path.basename(source)} #{number}"
-        try:
-            if kind == "CERTIFICATE":
-                keys.append(_from_certificate(name, x509.load_pem_x509_certificate(block),
-                                              test_only=test_only))
-            elif kind == "PUBLIC KEY":
-                public = serialization.load_pem_public_key(block)
-                keys.append(SupplierKey(name, _p256(public, source), test_only=test_only))
-            elif "PRIVATE KEY" in kind:
-                raise KeyFileError(f"{source}: holds a private key; give the public key or the "
-                                   "certificate (never hand a signing key to a checker)")
-        except ValueError as exc:
-            if isinstance(exc, KeyFileError):
-                raise
-            raise KeyFileError(f"{source}: PEM block {number} ({kind}) is unreadable: {exc}") from None
-    if not keys:
-        raise KeyFileError(f"{source}: no PEM certificate or public key found")
-    return tuple(keys)
-
-
-def _from_certificate(name: str, certificate: x509.Certificate, *, test_only: bool = False) -> SupplierKey:
-    return SupplierKey(name, _p256(certificate.public_key(), name), certificate, test_only)
-
-
-def _p256(key: object, source: str) -> ec.EllipticCurvePublicKey:
-    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise KeyFileError(f"{source}: not a P-256 (secp256r1) key; GBCS supplier signatures use P-256")
-    return key
+    return tuple(SupplierKey(f"{os.path.basename(source)} #{pem.number}", pem.public_key, pem.certificate, test_only)
+                 for pem in found)

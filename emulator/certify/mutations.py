@@ -14,7 +14,6 @@ import struct
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -22,7 +21,8 @@ from emulator.han.security import ecdsa
 from emulator.han.security.curves import SECT283K1
 from emulator.certify.image_run import ImageOptions
 from emulator.gbcs.codes import DeviceType
-from emulator.certify.keys import SupplierKey, ZAZ1_SUPPLIER_CERTIFICATES
+from emulator.certify.keys import SupplierKey
+from emulator.keys.embedded import zaz1_supplier_ds_certificates
 from emulator.certify.model import Verdict
 from emulator.certify.runner import CertifyReport, certify_image
 from emulator.ota.image.build import build_image
@@ -201,8 +201,9 @@ def _zigbee_malformed(s: Samples, *, signature_length: int = 80, signature_last:
 
 
 def _with_expired_certificate(s: Samples) -> bytes:
-    pem = next(iter(ZAZ1_SUPPLIER_CERTIFICATES.values())).encode()
-    der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+    certificate = zaz1_supplier_ds_certificates()[0].certificate
+    assert certificate is not None
+    der = certificate.public_bytes(serialization.Encoding.DER)
     payload = s.by_device[DeviceType.ESME].payload
     return gbcs_image(s, payload[:1000] + der + payload[1000:])
 

@@ -44,7 +44,8 @@ def _read(path: str, option: str) -> bytes:
 
 def build_command(args: argparse.Namespace) -> int:
     from emulator.errors import UserError
-    from emulator.dcc.duis.keystore import KeyEntry, KeystoreError, KeyUsage, load_certificate, load_private_key
+    from emulator.keys.pem import KeyStoreError, load_certificate, load_private_pem, same_key
+    from emulator.keys.store import KeyEntry, KeyUsage
     from emulator.dcc.duis.signing import DuisSigner
 
     try:
@@ -67,11 +68,14 @@ def build_command(args: argparse.Namespace) -> int:
         if args.sign_with or args.cert:
             if not (args.sign_with and args.cert):
                 raise BuildError("--sign-with and --cert go together")
-            entry = KeyEntry(user, KeyUsage.XML_SIGN, load_certificate(_read(args.cert, "--cert"), args.cert),
-                             load_private_key(_read(args.sign_with, "--sign-with"), args.sign_with))
+            certificate = load_certificate(_read(args.cert, "--cert"), f"--cert {args.cert}")
+            key = load_private_pem(_read(args.sign_with, "--sign-with"), f"--sign-with {args.sign_with}")
+            entry = KeyEntry.from_certificate(user, KeyUsage.XML_SIGN, certificate, key, source=args.cert)
+            if not same_key(entry.public_key, key.public_key()):
+                raise BuildError(f"--sign-with {args.sign_with} is not the private key of --cert {args.cert}")
             signer = DuisSigner(entry)
         document = render_request(options, signer)
-    except (BuildError, DuisError, KeystoreError) as exc:
+    except (BuildError, DuisError, KeyStoreError) as exc:
         raise UserError(str(exc)) from None
     if args.output:
         try:

@@ -1,1 +1,2 @@
-"""GBCS key material: remote parties' keys loaded from key stores, emulated devices' TEST ONLY keys."""
+"""Key material: the one reader of key stores (``store``, ``pem``), the shipped TEST ONLY ZAZ1 and
+emulator certificates (``embedded``), emulated devices' TEST ONLY keys (``devices``)."""

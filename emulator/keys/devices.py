@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .store import KeyEntry, KeyUsage
+from .store import GBCS_KEY_USAGES, KeyEntry, KeyUsage
 
 DERIVATION_SALT = b"ch-emulator GBCS device keys, TEST ONLY, v1"
 DEFAULT_SEED = 0
@@ -76,7 +76,7 @@ def export_device_keys(directory: str | Path, devices: Iterable[int], *, seed: i
     target.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for eui in sorted(set(devices)):
-        for usage in KeyUsage:
+        for usage in GBCS_KEY_USAGES:
             key = derive_device_key(seed, eui, usage)
             stem = f"{eui:016x}-{usage.value}"
             pem = target / f"{stem}.pem"

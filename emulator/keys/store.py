@@ -1,12 +1,13 @@
-"""Key stores: where the GBCS codec finds a party's signing (DS) and key agreement (KA) keys.
+"""Key stores: the one place that reads a party's DS, KA and DUIS XML-signing keys from disk.
 
-Two layouts on disk are read:
+Two layouts are read, for the GBCS codec and for DUIS signatures alike:
 
-- a directory of ``<eui>-ds.pem`` / ``<eui>-ka.pem`` (X.509 certificate or SubjectPublicKeyInfo)
-  and ``<eui>-ds.key`` / ``<eui>-ka.key`` (PKCS#8 or SEC1 private key), the layout of DCC's RTDS
-  keystore and of gbcs-parser's key-store callback (``-pp-ka`` prepayment keys are not used here);
+- a directory of ``<eui>-<ds|ka|xml-sign>.pem`` (X.509 certificate or SubjectPublicKeyInfo) and
+  ``<eui>-<ds|ka|xml-sign>.key`` (PKCS#8 or SEC1 private key), the layout of DCC's RTDS keystore
+  and of gbcs-parser's key-store callback (``<eui>-pp-ka`` are prepayment KA keys);
 - ``keystore.json`` of the npm package ``@smartdcc/dccboxed-keystore``:
-  ``{eui: {"digitalSignature"|"keyAgreement": {serial: {certificate, privateKey, name, role}}}}``.
+  ``{eui: {"digitalSignature"|"keyAgreement": {serial: {certificate, privateKey, name, role}}}}``;
+  its DUIS XML-signing certificates (roles 135/137, ``xml-sign`` names) load as :attr:`KeyUsage.XML_SIGN`.
 
 A party may have several keys of one usage (DCC Boxed holds the ZAZ1 ``Z1`` and re-issued ``Z1b``
 certificates): verification tries all of them, signing takes :func:`signing_entry`'s choice.
@@ -22,24 +23,32 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Protocol, Sequence
+from typing import Iterable, Iterator, Protocol, Sequence
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from .pem import KeyStoreError, load_certificate, load_private_pem, load_public_key, p256_public, same_key
+
+__all__ = [
+    "CombinedKeyStore", "DccBoxedKeyStore", "DirectoryKeyStore", "GBCS_KEY_USAGES", "KeyEntry", "KeyNotFound",
+    "KeyStore", "KeyStoreError", "KeyUsage", "load_private_pem", "load_public_pem", "open_key_store",
+    "private_key", "private_keys", "public_keys", "signing_entry",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
 
-class KeyUsage(enum.Enum):
-    """The two GBCS key usages, spelled as in the file names."""
+class KeyUsage(str, enum.Enum):
+    """Key usages, spelled as in the file names: GBCS DS and KA, and DUIS XML signing."""
 
     DIGITAL_SIGNATURE = "ds"
     KEY_AGREEMENT = "ka"
+    XML_SIGN = "xml-sign"
 
 
-class KeyStoreError(ValueError):
-    """A key file or key store that cannot be read, naming the file and the key."""
+GBCS_KEY_USAGES = (KeyUsage.DIGITAL_SIGNATURE, KeyUsage.KEY_AGREEMENT)
+"""The usages a GBCS party (and an emulated device) has; XML signing is the DUIS layer's."""
 
 
 class KeyNotFound(KeyError):
@@ -57,7 +66,7 @@ class KeyNotFound(KeyError):
 
 @dataclass(frozen=True)
 class KeyEntry:
-    """One key of one party: always its public key, its private key when the store has it."""
+    """One key of one party: always its public key; its private key and certificate when the store has them."""
 
     eui: int
     usage: KeyUsage
@@ -66,10 +75,35 @@ class KeyEntry:
     source: str
     """Where it came from: a file path, or ``keystore.json#<name>``."""
     name: str = ""
-    not_after: dt.datetime | None = None
-    xml_signing: bool = False
-    """A DUIS XML-signing key (dccboxed-keystore ``xml-sign-*``), never used for GBCS signatures."""
+    certificate: x509.Certificate | None = None
+    role: int | None = None
+    """dccboxed-keystore's role number (2 supplier, 135/137 XML signing, ...), if the store says."""
     prepayment: bool = False
+
+    @classmethod
+    def from_certificate(cls, eui: int, usage: KeyUsage, certificate: x509.Certificate,
+                         private_key: ec.EllipticCurvePrivateKey | None = None, *, source: str = "",
+                         name: str = "") -> "KeyEntry":
+        public = p256_public(certificate.public_key(), source or name or f"{eui:016X}")
+        return cls(eui, usage, public, private_key, source, name, certificate)
+
+    @property
+    def serial(self) -> int | None:
+        return None if self.certificate is None else self.certificate.serial_number
+
+    @property
+    def issuer_name(self) -> str:
+        """As DCC Boxed writes X509IssuerName: ``CN=Z1,OU=07`` (RFC 4514, most specific first)."""
+        return "" if self.certificate is None else self.certificate.issuer.rfc4514_string()
+
+    @property
+    def not_after(self) -> dt.datetime | None:
+        return None if self.certificate is None else self.certificate.not_valid_after_utc
+
+    @property
+    def xml_signing(self) -> bool:
+        """A DUIS XML-signing key, never used for GBCS signatures."""
+        return self.usage is KeyUsage.XML_SIGN
 
 
 class KeyStore(Protocol):
@@ -105,49 +139,37 @@ def private_key(store: KeyStore, eui: int, usage: KeyUsage) -> ec.EllipticCurveP
     return key
 
 
-def _p256_public(key: object, source: str) -> ec.EllipticCurvePublicKey:
-    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise KeyStoreError(f"{source}: not a P-256 (secp256r1) public key, as GBCS requires")
-    return key
-
-
-def _p256_private(key: object, source: str) -> ec.EllipticCurvePrivateKey:
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise KeyStoreError(f"{source}: not a P-256 (secp256r1) private key, as GBCS requires")
-    return key
-
-
 def load_public_pem(data: bytes, source: str) -> tuple[ec.EllipticCurvePublicKey, dt.datetime | None]:
-    """A certificate or a bare public key in PEM; also gives a certificate's notAfter."""
-    if b"BEGIN CERTIFICATE" in data:
-        try:
-            cert = x509.load_pem_x509_certificate(data)
-            return _p256_public(cert.public_key(), source), cert.not_valid_after_utc
-        except ValueError as exc:
-            raise KeyStoreError(f"{source}: certificate does not parse: {exc}") from None
-    try:
-        return _p256_public(serialization.load_pem_public_key(data), source), None
-    except ValueError as exc:
-        raise KeyStoreError(f"{source}: neither a certificate nor a public key in PEM: {exc}") from None
+    """A certificate or a bare public key in PEM, and a certificate's notAfter."""
+    public, certificate = load_public_key(data, source)
+    return public, None if certificate is None else certificate.not_valid_after_utc
 
 
-def load_private_pem(data: bytes, source: str) -> ec.EllipticCurvePrivateKey:
-    try:
-        return _p256_private(serialization.load_pem_private_key(data, password=None), source)
-    except (ValueError, TypeError) as exc:
-        raise KeyStoreError(f"{source}: private key does not parse: {exc}") from None
+class _LoadedKeyStore:
+    """Entries read once, looked up by party and usage; iterating gives them all in file order."""
+
+    def __init__(self, entries: Iterable[KeyEntry]) -> None:
+        self._all = tuple(entries)
+        self._entries: dict[tuple[int, KeyUsage], list[KeyEntry]] = {}
+        for entry in self._all:
+            self._entries.setdefault((entry.eui, entry.usage), []).append(entry)
+
+    def entries(self, eui: int, usage: KeyUsage) -> Sequence[KeyEntry]:
+        return tuple(self._entries.get((eui, usage), ()))
+
+    def __iter__(self) -> Iterator[KeyEntry]:
+        return iter(self._all)
+
+    def __len__(self) -> int:
+        return len(self._all)
 
 
-def _same_key(a: ec.EllipticCurvePublicKey, b: ec.EllipticCurvePublicKey) -> bool:
-    fmt = (serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-    return a.public_bytes(*fmt) == b.public_bytes(*fmt)
+_FILE_NAME = re.compile(
+    r"^(?P<eui>[0-9a-fA-F]{16})-(?P<pp>pp-)?(?P<usage>ds|ka|xml-sign)\.(?P<ext>pem|key)$")
 
 
-_FILE_NAME = re.compile(r"^(?P<eui>[0-9a-fA-F]{16})-(?P<pp>pp-)?(?P<usage>ds|ka)\.(?P<ext>pem|key)$")
-
-
-class DirectoryKeyStore:
-    """``<eui>-<ds|ka>.pem`` / ``.key`` files in one directory, read once."""
+class DirectoryKeyStore(_LoadedKeyStore):
+    """``<eui>-<ds|ka|xml-sign>.pem`` / ``.key`` files in one directory, read once."""
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
@@ -161,33 +183,31 @@ class DirectoryKeyStore:
                 continue
             slot = (int(match["eui"], 16), KeyUsage(match["usage"]), bool(match["pp"]))
             (pems if match["ext"] == "pem" else keys)[slot] = path
-        self._entries: dict[tuple[int, KeyUsage], list[KeyEntry]] = {}
-        for slot in sorted(set(pems) | set(keys), key=lambda s: (s[0], s[1].value, s[2])):
-            eui, usage, prepayment = slot
-            secret = load_private_pem(keys[slot].read_bytes(), str(keys[slot])) if slot in keys else None
-            not_after = None
-            if slot in pems:
-                public, not_after = load_public_pem(pems[slot].read_bytes(), str(pems[slot]))
-                if secret is not None and not _same_key(public, secret.public_key()):
-                    raise KeyStoreError(f"{keys[slot]} is not the private key of {pems[slot]}")
-                source = str(pems[slot])
-            else:
-                assert secret is not None
-                public, source = secret.public_key(), str(keys[slot])
-            entry = KeyEntry(eui, usage, public, secret, source, not_after=not_after, prepayment=prepayment)
-            self._entries.setdefault((eui, usage), []).append(entry)
+        super().__init__(self._entry(slot, pems.get(slot), keys.get(slot))
+                         for slot in sorted(set(pems) | set(keys), key=lambda s: (s[0], s[1].value, s[2])))
 
-    def entries(self, eui: int, usage: KeyUsage) -> Sequence[KeyEntry]:
-        return tuple(self._entries.get((eui, usage), ()))
-
-    def __len__(self) -> int:
-        return sum(len(v) for v in self._entries.values())
+    @staticmethod
+    def _entry(slot: tuple[int, KeyUsage, bool], pem: Path | None, key: Path | None) -> KeyEntry:
+        eui, usage, prepayment = slot
+        secret = load_private_pem(key.read_bytes(), str(key)) if key is not None else None
+        certificate = None
+        if pem is not None:
+            public, certificate = load_public_key(pem.read_bytes(), str(pem))
+            if secret is not None and not same_key(public, secret.public_key()):
+                raise KeyStoreError(f"{key} is not the private key of {pem}")
+            source = pem
+        else:
+            assert secret is not None and key is not None
+            public, source = secret.public_key(), key
+        return KeyEntry(eui, usage, public, secret, str(source), name=source.stem, certificate=certificate,
+                        prepayment=prepayment)
 
 
 _JSON_USAGES = {"digitalSignature": KeyUsage.DIGITAL_SIGNATURE, "keyAgreement": KeyUsage.KEY_AGREEMENT}
+_XML_SIGN_ROLES = {135, 137}  # the roles dccboxed-keystore gives DUIS XML signing certificates
 
 
-class DccBoxedKeyStore:
+class DccBoxedKeyStore(_LoadedKeyStore):
     """``keystore.json`` as ``@smartdcc/dccboxed-keystore`` ships it (ZAZ1 TEST keys)."""
 
     def __init__(self, path: str | Path) -> None:
@@ -195,52 +215,58 @@ class DccBoxedKeyStore:
         try:
             document = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise KeyStoreError(f"{self.path}: not a readable JSON key store: {exc}") from None
+            raise KeyStoreError(f"{self.path}: not a readable JSON key store (cannot read keystore JSON: {exc})"
+                                ) from None
         if not isinstance(document, dict):
             raise KeyStoreError(f"{self.path}: the top level must be an object keyed by EUI-64")
-        self._entries: dict[tuple[int, KeyUsage], list[KeyEntry]] = {}
+        entries: list[KeyEntry] = []
         for eui_text, usages in document.items():
             where = f"{self.path}: {eui_text}"
             if not re.fullmatch(r"[0-9a-fA-F]{16}", eui_text) or not isinstance(usages, dict):
-                raise KeyStoreError(f"{where}: expected a 16-hex-digit EUI-64 mapping to key usages")
+                raise KeyStoreError(f"{self.path}: entry {eui_text[:40]!r} is not <16 hex digits>: {{usage: ...}}"
+                                    " (expected a 16-hex-digit EUI-64 mapping to key usages)")
             eui = int(eui_text, 16)
             for usage_name, serials in usages.items():
                 if usage_name not in _JSON_USAGES or not isinstance(serials, dict):
-                    raise KeyStoreError(f"{where}: key usage {usage_name!r} is not digitalSignature or keyAgreement")
-                usage = _JSON_USAGES[usage_name]
+                    raise KeyStoreError(f"{where}: key usage {str(usage_name)[:40]!r} is not digitalSignature "
+                                        "or keyAgreement")
                 for serial, record in serials.items():
-                    entry = self._entry(eui, usage, f"{where}/{usage_name}/{serial}", record)
-                    self._entries.setdefault((eui, usage), []).append(entry)
+                    entry = self._entry(eui, _JSON_USAGES[usage_name], f"{where}/{usage_name}/{serial}", record)
+                    if entry is not None:
+                        entries.append(entry)
+        super().__init__(entries)
 
-    def _entry(self, eui: int, usage: KeyUsage, where: str, record: object) -> KeyEntry:
+    def _entry(self, eui: int, usage: KeyUsage, where: str, record: object) -> KeyEntry | None:
         if not isinstance(record, dict) or not isinstance(record.get("certificate"), str):
             raise KeyStoreError(f"{where}: a record needs a PEM 'certificate'")
-        name = str(record.get("name", ""))
+        name = str(record.get("name") or "")
+        role = record.get("role") if isinstance(record.get("role"), int) else None
+        where = f"{where} ({name})" if name else where
         secret = None
         if record.get("privateKey") is not None:
             if not isinstance(record["privateKey"], str):
                 raise KeyStoreError(f"{where}: 'privateKey' must be a PEM string")
-            secret = load_private_pem(record["privateKey"].encode(), where)
+            secret = load_private_pem(record["privateKey"], where)
+        certificate: x509.Certificate | None
         try:
-            public, not_after = load_public_pem(record["certificate"].encode(), where)
+            certificate = load_certificate(record["certificate"], where)
+            public = p256_public(certificate.public_key(), where)
         except KeyStoreError as exc:
-            # One published record has a certificate cryptography rejects (non-DER algorithm
-            # parameters); its private key still gives the public key.
+            # dccboxed-keystore 0.4.2's mdr-ds and mdr-ka certificates are refused by cryptography
+            # (extra data in the TBSCertificate's signature algorithm); the private key still gives
+            # the public key.
             if secret is None:
-                raise
+                _LOGGER.warning("skipped %s", exc)
+                return None
             _LOGGER.warning("%s; using the public key of its private key", exc)
-            public, not_after = secret.public_key(), None
-        if secret is not None and not _same_key(public, secret.public_key()):
+            public, certificate = secret.public_key(), None
+        if secret is not None and not same_key(public, secret.public_key()):
             raise KeyStoreError(f"{where}: the private key does not belong to the certificate")
+        if usage is KeyUsage.DIGITAL_SIGNATURE and (role in _XML_SIGN_ROLES or "xml-sign" in name):
+            usage = KeyUsage.XML_SIGN
         return KeyEntry(eui, usage, public, secret, f"{self.path.name}#{name or where}", name=name,
-                        not_after=not_after, xml_signing="xml-sign" in name,
+                        certificate=certificate, role=role,
                         prepayment=usage is KeyUsage.KEY_AGREEMENT and name.endswith("PP-ka"))
-
-    def entries(self, eui: int, usage: KeyUsage) -> Sequence[KeyEntry]:
-        return tuple(self._entries.get((eui, usage), ()))
-
-    def __len__(self) -> int:
-        return sum(len(v) for v in self._entries.values())
 
 
 class CombinedKeyStore:
@@ -253,11 +279,11 @@ class CombinedKeyStore:
         return tuple(entry for store in self.stores for entry in store.entries(eui, usage))
 
 
-def open_key_store(path: str | Path) -> KeyStore:
+def open_key_store(path: str | Path) -> DirectoryKeyStore | DccBoxedKeyStore:
     """A directory (RTDS layout) or a ``keystore.json`` file, whichever ``path`` is."""
     path = Path(path)
     if path.is_dir():
         return DirectoryKeyStore(path)
     if path.is_file():
         return DccBoxedKeyStore(path)
-    raise KeyStoreError(f"key store {path} does not exist")
+    raise KeyStoreError(f"{path}: no such file or directory (the key store does not exist)")

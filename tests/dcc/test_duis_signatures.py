@@ -32,7 +32,7 @@ def zaz1():
 def test_default_security_signs_with_the_test_only_key_and_trusts_the_zaz1_users():
     security = DuisSecurity.from_options()
     assert security.signer is not None and "TEST ONLY" in security.signer.entry.certificate.subject.rfc4514_string()
-    trusted = {e.eui64 for e in default_keystore().entries if e.usage is KeyUsage.XML_SIGN}
+    trusted = {e.eui for e in default_keystore().entries if e.usage is KeyUsage.XML_SIGN}
     assert {USER, 0x90B3D51F30020000} <= trusted
 
 

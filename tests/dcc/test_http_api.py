@@ -140,7 +140,8 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 from duis_schema import assert_valid  # noqa: E402
 
-from emulator.dcc.duis.keystore import KeyEntry, Keystore, KeyUsage  # noqa: E402
+from emulator.dcc.duis.keystore import Keystore  # noqa: E402
+from emulator.keys.store import KeyEntry, KeyUsage  # noqa: E402
 from emulator.dcc.duis.signing import DuisSigner, RequestVerifier  # noqa: E402
 from emulator.dcc.http_api import REASON_HEADER, WARNING_HEADER  # noqa: E402
 
@@ -156,7 +157,7 @@ def _test_entry(eui: int, serial: int) -> KeyEntry:
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(serial).not_valid_before(start).not_valid_after(start.replace(year=2120))
             .sign(key, hashes.SHA256()))
-    return KeyEntry(eui, KeyUsage.XML_SIGN, cert, key)
+    return KeyEntry.from_certificate(eui, KeyUsage.XML_SIGN, cert, key)
 
 
 USER_KEY = _test_entry(USER, 1001)

@@ -73,6 +73,26 @@ def test_missing_keystore_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "does not exist" in _one_error_line(capsys)
 
 
+def test_a_keystore_record_whose_key_is_not_its_certificates_is_named_by_both_clis(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One loader serves GBCS and DUIS: both commands name the same file, entry and key name."""
+    from cryptography.hazmat.primitives import serialization
+
+    certificate = (KEYSTORE / "90b3d51f30010000-ds.pem").read_text()
+    wrong_key = (KEYSTORE / "90b3d51f30000002-ds.key").read_bytes()
+    key = serialization.load_pem_private_key(wrong_key, password=None)
+    path = tmp_path / "keystore.json"
+    path.write_text(json.dumps({"90b3d51f30010000": {"digitalSignature": {"1059": {
+        "certificate": certificate, "name": "Z1-supplier-ds", "role": 2,
+        "privateKey": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()).decode()}}}}))
+    expected = f"{path}: 90b3d51f30010000/digitalSignature/1059 (Z1-supplier-ds): the private key does not belong"
+    assert main(["gbcs", "decode", str(CCS08), "--keystore", str(path)]) == 2
+    assert expected in _one_error_line(capsys)
+    assert main(["serve", "--keystore", str(path), "--db", ":memory:"]) == 2
+    assert expected in _one_error_line(capsys)
+
+
 def test_binary_file_decodes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "alert.bin"
     path.write_bytes(read_vector(CCS08))

@@ -19,7 +19,7 @@ from emulator.gbcs.protection import Check, MessageProtection
 from emulator.gbcs.security import sign, verify_signature
 from emulator.keys.devices import DeviceKeyStore, derive_device_key, export_device_keys
 from emulator.keys.store import (
-    CombinedKeyStore, DccBoxedKeyStore, DirectoryKeyStore, KeyNotFound, KeyStoreError, KeyUsage, open_key_store,
+    GBCS_KEY_USAGES, CombinedKeyStore, DccBoxedKeyStore, DirectoryKeyStore, KeyNotFound, KeyStoreError, KeyUsage, open_key_store,
     private_key, public_keys, signing_entry,
 )
 
@@ -134,7 +134,7 @@ def test_device_keys_are_deterministic_per_seed_eui_and_usage() -> None:
 
     assert raw(derive_device_key(7, ESME, DS)) == raw(derive_device_key(7, ESME, DS))
     assert len({raw(derive_device_key(seed, eui, usage))
-                for seed in (0, 1) for eui in (ESME, ESME + 1) for usage in KeyUsage}) == 8
+                for seed in (0, 1) for eui in (ESME, ESME + 1) for usage in GBCS_KEY_USAGES}) == 8
 
 
 def test_exported_device_keys_verify_what_the_device_signed(tmp_path: Path) -> None:
@@ -144,7 +144,7 @@ def test_exported_device_keys_verify_what_the_device_signed(tmp_path: Path) -> N
     assert b"PRIVATE" not in (tmp_path / "00db1234567890a0-ds.pem").read_bytes()
     devices = DeviceKeyStore.for_devices([ESME], seed=42)
     exported = DirectoryKeyStore(tmp_path)
-    for usage in KeyUsage:
+    for usage in GBCS_KEY_USAGES:
         fmt = (serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
         assert (exported.entries(ESME, usage)[0].public_key.public_bytes(*fmt)
                 == devices.entries(ESME, usage)[0].public_key.public_bytes(*fmt))

@@ -28,8 +28,9 @@ class DuisSigner:
     """Signs DUIS documents with one key entry (it must hold its private key)."""
 
     def __init__(self, entry: KeyEntry) -> None:
-        if entry.private_key is None:
-            raise ValueError(f"key entry serial {entry.serial} has no private key to sign with")
+        if entry.private_key is None or entry.certificate is None:
+            raise ValueError(f"key entry {entry.source or entry.name or entry.serial} needs its private key and "
+                             "its certificate (X509IssuerSerial names it) to sign with")
         self.entry = entry
         self._signer = XMLSigner(
             signature_algorithm=SignatureMethod.ECDSA_SHA256,
@@ -102,16 +103,16 @@ class RequestVerifier:
                                          f"{ds('X509SerialNumber')}")
         serial = int(serial_text) if serial_text and serial_text.strip().isdigit() else None
         entry = self.trusted.by_serial(serial) if serial is not None else None
-        if entry is None:
+        certificate = entry.certificate if entry is not None else None
+        if entry is None or certificate is None:
             return SignatureCheck(SignatureVerdict.UNKNOWN_CERTIFICATE,
                                   f"no trusted certificate with serial number {str(serial_text)[:40]!r}")
-        owner = owner_of(entry.certificate)
-        owner = owner if owner is not None else entry.eui64
-        if originator is not None and owner != originator and entry.eui64 != originator:
+        owner = owner_of(certificate)
+        owner = owner if owner is not None else entry.eui
+        if originator is not None and owner != originator and entry.eui != originator:
             return SignatureCheck(SignatureVerdict.NOT_THE_ORIGINATORS,
                                   f"certificate {entry.serial} is not the originator's")
         when = now or datetime.now(timezone.utc)
-        certificate = entry.certificate
         if not certificate.not_valid_before_utc <= when <= certificate.not_valid_after_utc:
             return SignatureCheck(SignatureVerdict.EXPIRED,
                                   f"certificate {entry.serial} is valid {certificate.not_valid_before_utc:%Y-%m-%d}"
