@@ -100,7 +100,7 @@ def _non_negative(value: Any, where: str) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class Distribution:
+class WanDistribution:
     """An image the DSP forwarded: which devices (each with its Comms Hub), and whether to activate."""
 
     request_id: str
@@ -142,11 +142,11 @@ class Csp:
         return self._hubs.get(eui64)
 
     # -- 11.1 / 11.4 ---------------------------------------------------------------------------
-    def distribute(self, distribution: Distribution) -> None:
+    def distribute(self, distribution: WanDistribution) -> None:
         """Run the CSP checks after ``policy.check_delay``, then deliver to each hub."""
         self._clock.call_later(self.policy.check_delay, self._check, distribution)
 
-    def _check(self, distribution: Distribution) -> None:
+    def _check(self, distribution: WanDistribution) -> None:
         listener = self._require_listener()
         passed: list[tuple[int, int]] = []
         for device, hub in distribution.targets:
@@ -166,7 +166,7 @@ class Csp:
             fail, delay = self.policy.delivery_for(hub)
             self._clock.call_later(delay, self._deliver, distribution, hub, tuple(devices), fail)
 
-    def _deliver(self, distribution: Distribution, hub_id: int, devices: tuple[int, ...], fail: bool) -> None:
+    def _deliver(self, distribution: WanDistribution, hub_id: int, devices: tuple[int, ...], fail: bool) -> None:
         listener = self._require_listener()
         hub = self._hubs.get(hub_id)
         if hub is None:
@@ -194,15 +194,13 @@ class Csp:
     ) -> bool:
         """Pass 11.3 to ``hub``; False if the CSP has no route to it.
 
-        ``cancel`` (ExecutionDateTime 3000-12-31) uses the hub's ``cancel_activation`` when it has
-        one; otherwise the 11.3 goes as it is, dated 3000-12-31, which replaces the pending one.
+        ``cancel`` (ExecutionDateTime 3000-12-31) goes to the hub's ``cancel_activation``.
         """
         port = self._hubs.get(hub)
         if port is None:
             return False
-        cancel_activation = getattr(port, "cancel_activation", None) if cancel else None
-        if cancel_activation is not None:
-            self._clock.call_later(self.policy.command_delay, lambda: cancel_activation(device, request_id=request_id))
+        if cancel:
+            self._clock.call_later(self.policy.command_delay, lambda: port.cancel_activation(device, request_id=request_id))
         else:
             self._clock.call_later(
                 self.policy.command_delay,

@@ -18,7 +18,7 @@ from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterator, Mapping
 
 from emulator.dcc.alerts import DccAlertCode, dcc_alert, gbcs_code, make_message
-from emulator.dcc.csp import Csp, CspOutcome, Distribution
+from emulator.dcc.csp import Csp, CspOutcome, WanDistribution
 from emulator.eui64 import format_eui64
 from emulator.dcc.firmware_image import FirmwareImageError, ImageIdentity, read_image_identity
 from emulator.dcc.messages import DspResponse, MessageKind, RejectionReason, ResponseCode, UserMessage
@@ -256,7 +256,7 @@ class Dsp:
             targets.append((eui, device.comms_hub))
         if targets:
             self._csp.distribute(
-                Distribution(
+                WanDistribution(
                     request_id, sr.firmware_image, tuple(targets),
                     activate_now=variant is ServiceReferenceVariant.UPDATE_PPMID_FIRMWARE,
                 )
@@ -640,7 +640,7 @@ class Dsp:
     def _record_unattributed(self, message: HubMessage, why: str) -> None:
         code = gbcs_code(message.alert_code) if isinstance(message, DeviceAlert) else message.service_reference
         self.sat.append(
-            self._clock.now(), SatEvent.HUB_MESSAGE, request_id=getattr(message, "request_id", None),
+            self._clock.now(), SatEvent.HUB_MESSAGE, request_id=message.request_id if isinstance(message, CommandResponse) else None,
             device=message.device, code=code,
             details={"problem": why, "comms_hub": format_eui64(message.hub),
                      **{k: _plain(v) for k, v in message.details.items()}},

@@ -19,10 +19,10 @@ from __future__ import annotations
 import logging
 import math
 import random
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from dataclasses import dataclass
 
 from .packet import OTA_CLUSTER, ApsPacket
+from .virtual import LinkResult
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -148,16 +148,6 @@ class RadioParams:
         if self.aps_ack if aps_ack is None else aps_ack:
             one += self.mac_exchange_time(0)
         return one * fragments
-
-
-class LinkResult(NamedTuple):
-    """What happened to one unicast: whether and when (seconds after it was sent) the receiver got
-    it, and whether and when the sender learned of it (its MAC/APS acknowledgement)."""
-
-    delivered: bool
-    delay: float
-    confirmed: bool
-    confirm_delay: float
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, NamedTuple, Protocol
 
 from emulator.runtime.clock import Clock
 
@@ -38,18 +38,14 @@ Manipulator = Callable[[ApsPacket], Verdict | None]
 """Called for every frame put on the air; ``None`` lets it through unchanged."""
 
 
-class LinkResult(Protocol):
-    @property
-    def delivered(self) -> bool: ...
+class LinkResult(NamedTuple):
+    """What happened to one unicast: whether and when (seconds after it was sent) the receiver got
+    it, and whether and when the sender learned of it (its MAC/APS acknowledgement)."""
 
-    @property
-    def delay(self) -> float: ...
-
-    @property
-    def confirmed(self) -> bool: ...
-
-    @property
-    def confirm_delay(self) -> float: ...
+    delivered: bool
+    delay: float
+    confirmed: bool
+    confirm_delay: float
 
 
 class LinkModel(Protocol):

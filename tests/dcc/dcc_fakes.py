@@ -68,6 +68,7 @@ class FakeHub:
     upstream: UpstreamSink | None = None
     distributions: list[dict[str, Any]] = field(default_factory=list)
     activations: list[dict[str, Any]] = field(default_factory=list)
+    cancellations: list[dict[str, Any]] = field(default_factory=list)
     reads: list[dict[str, Any]] = field(default_factory=list)
 
     def set_upstream(self, sink: UpstreamSink) -> None:
@@ -84,6 +85,9 @@ class FakeHub:
         self.activations.append(
             {"device": device, "hash": firmware_hash, "execution_time": execution_time, "request_id": request_id}
         )
+
+    def cancel_activation(self, device: int, *, request_id: str) -> None:
+        self.cancellations.append({"device": device, "request_id": request_id})
 
     def read_firmware_version(self, device: int, *, request_id: str) -> None:
         self.reads.append({"device": device, "request_id": request_id})
