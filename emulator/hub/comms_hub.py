@@ -126,6 +126,16 @@ class CommsHub:
                 if nwk is not None:
                     self.ota.execute(self.server.image_notify(device, nwk, served))
 
+    def abandon_distribution(self, device: int) -> None:
+        """The DSP ended ``device``'s distribution (its deadline passed): stop serving the image,
+        with no CCS08 of our own (the DSP raised the failure alert)."""
+        dist = self.distributions.get(device)
+        if dist is None or dist.state is not DistributionState.PENDING:
+            return
+        dist.state = DistributionState.FAILED
+        self.ota.execute(self.server.abort(self.clock.now(), device, reason="distribution deadline passed"))
+        self.catalog.untarget(device, dist.image)
+
     def activate_firmware(
         self, device: int, firmware_hash: bytes, execution_time: float | None, *, request_id: str
     ) -> None:
