@@ -12,6 +12,7 @@ warnings) go in ``X-CH-Emulator-*`` headers, never inside the DUIS document.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import inspect
 import logging
@@ -92,6 +93,9 @@ def create_app(
     verifier: RequestVerifier | None = None,
     require_signatures: bool = False,
     on_event: OnEvent | None = None,
+    max_in_flight: int | None = None,
+    request_deadline: float | None = None,
+    retry_after: int = 1,
 ) -> web.Application:
     """An aiohttp application serving DCC Boxed's DUIS endpoints.
 
@@ -101,7 +105,19 @@ def create_app(
     nothing runs; an unsigned request is E1 with ``require_signatures``, else accepted with a
     warning). Answers: 200 with a DUIS response; 400 with one line for what is not XML or is
     hostile; 413 over ``max_body`` bytes; 415 for a body declared as something other than XML.
+
+    Backpressure: with ``max_in_flight``, a request arriving while that many are being read,
+    parsed or checked gets 503 with ``Retry-After: retry_after`` at once (never a silent queue);
+    with ``request_deadline``, one not handed to ``submit`` within that many seconds gets 503 and
+    is never executed. Parsing and signature checks run in a worker thread, so a large request
+    never blocks the event loop; ``submit`` runs on the loop, and once it runs the request is
+    answered whatever the deadline.
     """
+    in_flight = 0
+
+    def unavailable(why: str) -> web.HTTPServiceUnavailable:
+        _LOGGER.info("DUIS request refused with 503: %s", why)
+        return web.HTTPServiceUnavailable(text=why + "\n", headers={"Retry-After": str(retry_after)})
 
     def note(name: str, **fields: object) -> None:
         if on_event is not None:
@@ -125,6 +141,21 @@ def create_app(
         return web.Response(body=body, content_type=XML_CONTENT_TYPE, charset="utf-8", headers=headers)
 
     async def service(request: web.Request) -> web.Response:
+        nonlocal in_flight
+        if max_in_flight is not None and in_flight >= max_in_flight:
+            raise unavailable(f"{in_flight} requests in progress (the limit is {max_in_flight}); retry later")
+        in_flight += 1
+        try:
+            if request_deadline is None:
+                return await checked_service(request)
+            try:
+                return await asyncio.wait_for(checked_service(request), request_deadline)
+            except asyncio.TimeoutError:
+                raise unavailable(f"request not handled within {request_deadline:g} s; it was not executed") from None
+        finally:
+            in_flight -= 1
+
+    async def checked_service(request: web.Request) -> web.Response:
         endpoint = Endpoint(request.path)
         if request.content_length is not None and request.content_length > max_body:
             raise _too_large(request.content_length, max_body)
@@ -138,12 +169,12 @@ def create_app(
         except web.HTTPRequestEntityTooLarge:  # chunked body without Content-Length
             raise _too_large(None, max_body) from None
         try:
-            root = parse_document(body, max_size=max_body)
+            root = await asyncio.to_thread(parse_document, body, max_size=max_body)
         except DuisError as exc:
             raise _reject(web.HTTPBadRequest, f"invalid DUIS request: {exc}") from None
         headers: dict[str, str] = {}
         try:
-            service_request = parse_request_root(root)
+            service_request = await asyncio.to_thread(parse_request_root, root)
         except DuisError as exc:
             if exc.variant is None:
                 raise _reject(web.HTTPBadRequest, f"invalid DUIS request: {exc}") from None
@@ -161,7 +192,7 @@ def create_app(
         if wanted is not endpoint:
             headers[WARNING_HEADER] = f"DCC Boxed takes {variant} CV {header.command_variant} on {wanted.value if wanted else '?'}"
         if verifier is not None:
-            check = verifier.check(root, header.originator)
+            check = await asyncio.to_thread(verifier.check, root, header.originator)
             if check.unsigned and not require_signatures:
                 _LOGGER.warning("DUIS %s %s is not signed (%s); accepted (start with --require-signatures to "
                                 "refuse)", variant, header.request_id, check.verdict.value)
