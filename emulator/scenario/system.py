@@ -151,6 +151,9 @@ class DccSystem:
                 reference_images=reference_images,
                 real_devices=radio_site.real_devices if radio_site is not None else frozenset(),
             )
+            for device in spec.devices:  # the CHF and GPF: the hub answers for them itself
+                if device.device_type.value in ("CHF", "GPF"):
+                    site.hub.own_firmware[device.eui64] = device.firmware_version
             system.add_premises(site)
             if faults.air is not None:
                 system.air_faults.append(faults.air)

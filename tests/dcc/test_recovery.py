@@ -145,3 +145,54 @@ def test_past_its_deadline_a_distribution_ends_with_n62_result_3_and_frees_the_d
     assert first.system.dsp.smi.update_in_progress(ESME_ID) is None
     retry = first.system.submit(UpdateFirmware(header("11.1", 2), esme_image, version, (ESME_ID,)))
     assert retry.accepted == (ESME_ID,)
+
+
+def test_an_11_4_of_the_version_the_device_runs_ends_with_n62_result_3_and_frees_it(tmp_path: Path) -> None:
+    _, ppmid_image = images()
+    held: dict[str, UserMessage] = {}
+    process = Process(tmp_path / "dsp.db", held)
+    version = parse_image(ppmid_image).header.file_version
+    process.system.submit(UpdatePPMIDFirmware(header("11.4", 1), ppmid_image, version, (PPMID_ID,)))
+    process.clock.run(until=HOURS)
+    again = UpdatePPMIDFirmware(header("11.4", 2), ppmid_image, version, (PPMID_ID,))
+    assert process.system.submit(again).accepted == (PPMID_ID,)
+    process.clock.run(until=8 * HOURS)
+    answer = [m for m in held.values() if m.request_id == again.header.request_id]
+    assert [(m.code, m.details.get("result")) for m in answer][-1] == ("N62", 3)
+    assert process.system.dsp.smi.update_in_progress(PPMID_ID) is None
+
+
+def test_11_1_to_the_comms_hub_itself_ends_with_n62_and_the_image_held(tmp_path: Path) -> None:
+    from emulator.dcc.premises import CHF_ID
+
+    esme_image, _ = images()
+    held: dict[str, UserMessage] = {}
+    process = Process(tmp_path / "dsp.db", held)
+    chf = process.system.dsp.smi.require(CHF_ID)
+    image = _retarget(esme_image, chf.model.image_type)
+    version = parse_image(image).header.file_version
+    request = UpdateFirmware(header("11.1", 1), image, version, (CHF_ID,))
+    assert process.system.submit(request).accepted == (CHF_ID,)
+    process.clock.run(until=HOURS)
+    assert [m.code for m in held.values() if m.request_id == request.header.request_id] == ["N59", "N61", "N62"]
+    assert process.system.dsp.smi.update_in_progress(CHF_ID) is None
+    assert process.system.dsp.smi.require(CHF_ID).firmware_status is FirmwareStatus.IMAGE_HELD
+
+
+def test_11_2_to_the_chf_and_gpf_is_answered_with_their_version(tmp_path: Path) -> None:
+    from emulator.dcc.premises import CHF_ID, GPF_ID
+
+    held: dict[str, UserMessage] = {}
+    process = Process(tmp_path / "dsp.db", held)
+    for counter, device in enumerate((CHF_ID, GPF_ID), start=1):
+        read = ReadFirmwareVersion(header("11.2", counter, device), device)
+        assert process.system.submit(read).response_code == "I99"
+        process.clock.run(until=60.0 * counter)
+        version = process.system.dsp.smi.require(device).firmware_version
+        answer = [m for m in held.values() if m.request_id == read.header.request_id]
+        assert [(m.code, m.details["firmware_version"]) for m in answer] == [("11.2", f"{version:08X}")]
+
+
+def _retarget(image: bytes, image_type: int) -> bytes:
+    """``image`` with its OTA header's image type changed (bytes 12-13, little-endian)."""
+    return image[:12] + image_type.to_bytes(2, "little") + image[14:]
