@@ -135,11 +135,12 @@ class Load:
             await asyncio.sleep(self.rng.uniform(0.0, 0.05))
 
 
-def start_serve(db: Path, endpoint: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_serve(db: Path, endpoint: str, log: Path, extra: list[str] | None = None,
+                ) -> tuple[subprocess.Popen[bytes], str]:
     err = open(log, "ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "emulator.cli", "serve", "--db", str(db), "--port", "0", "--user-endpoint", endpoint,
-         "--journal", "", "--json"],
+         "--journal", "", "--json", *(extra or [])],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     start = log.stat().st_size if log.exists() else 0

@@ -16,6 +16,7 @@ import asyncio
 import enum
 import inspect
 import logging
+import time
 from datetime import datetime, timezone
 from typing import Awaitable, Callable
 
@@ -96,6 +97,7 @@ def create_app(
     max_in_flight: int | None = None,
     request_deadline: float | None = None,
     retry_after: int = 1,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> web.Application:
     """An aiohttp application serving DCC Boxed's DUIS endpoints.
 
@@ -108,10 +110,10 @@ def create_app(
 
     Backpressure: with ``max_in_flight``, a request arriving while that many are being read,
     parsed or checked gets 503 with ``Retry-After: retry_after`` at once (never a silent queue);
-    with ``request_deadline``, one not handed to ``submit`` within that many seconds gets 503 and
-    is never executed. Parsing and signature checks run in a worker thread, so a large request
-    never blocks the event loop; ``submit`` runs on the loop, and once it runs the request is
-    answered whatever the deadline.
+    with ``request_deadline``, one not ready for ``submit`` within that many seconds (``monotonic``
+    time since it arrived) gets 503 and is never executed. Parsing, signature checks and signing
+    the answer run in worker threads, so a large request never blocks the event loop; ``submit``
+    runs on the loop, and once it has run the request is answered whatever the deadline.
     """
     in_flight = 0
 
@@ -146,16 +148,11 @@ def create_app(
             raise unavailable(f"{in_flight} requests in progress (the limit is {max_in_flight}); retry later")
         in_flight += 1
         try:
-            if request_deadline is None:
-                return await checked_service(request)
-            try:
-                return await asyncio.wait_for(checked_service(request), request_deadline)
-            except asyncio.TimeoutError:
-                raise unavailable(f"request not handled within {request_deadline:g} s; it was not executed") from None
+            return await checked_service(request, monotonic())
         finally:
             in_flight -= 1
 
-    async def checked_service(request: web.Request) -> web.Response:
+    async def checked_service(request: web.Request, arrived: float) -> web.Response:
         endpoint = Endpoint(request.path)
         if request.content_length is not None and request.content_length > max_body:
             raise _too_large(request.content_length, max_body)
@@ -204,12 +201,16 @@ def create_app(
                 _LOGGER.info("DUIS %s %s refused: %s", variant, header.request_id, error)
                 refused = DspResponse(header.request_id, variant, ResponseCode.BAD_SIGNATURE, error=error)
                 return refuse(refused, schema_version=header.schema_version, headers=headers)
+        if request_deadline is not None and monotonic() - arrived > request_deadline:
+            raise unavailable(f"request not ready within {request_deadline:g} s; it was not executed")
         result = submit(service_request)
         response = await result if inspect.isawaitable(result) else result
         if not isinstance(response, DspResponse):
             raise TypeError(f"submit returned {type(response).__name__}, not DspResponse")
         _LOGGER.info("DUIS %s %s -> %s", variant, header.request_id, response.response_code)
-        return answer(response, schema_version=header.schema_version, headers=headers)
+        # Executed: from here the answer goes out, signed off the loop, whatever the deadline.
+        return await asyncio.shield(asyncio.to_thread(
+            answer, response, schema_version=header.schema_version, headers=headers))
 
     app = web.Application(client_max_size=max_body)
     for endpoint in Endpoint:

@@ -57,11 +57,23 @@ async def test_past_the_limit_a_request_gets_503_with_retry_after_and_the_first_
 
 
 async def test_a_request_past_its_deadline_is_answered_503_and_never_executed(monkeypatch):
-    held = HeldParser(monkeypatch)
+    """The parse takes "an hour" on the front door's monotonic clock: too late to execute."""
+    now = [0.0]
+    real = http_api.parse_document
+
+    def slow_parse(*args, **kwargs):
+        now[0] += 3600.0
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(http_api, "parse_document", slow_parse)
     executed: list[str] = []
-    async with TestClient(TestServer(create_app(accept(executed), request_deadline=0.01))) as client:
+    app = create_app(accept(executed), request_deadline=10.0, monotonic=lambda: now[0])
+    async with TestClient(TestServer(app)) as client:
         reply = await client.post(SERVICE_PATH, data=BODY, headers={"Content-Type": "application/xml"})
         assert reply.status == 503
         assert "not executed" in await reply.text()
-        held.release.set()
         assert executed == []
+        now[0] = 0.0
+        monkeypatch.setattr(http_api, "parse_document", real)
+        in_time = await client.post(SERVICE_PATH, data=BODY, headers={"Content-Type": "application/xml"})
+        assert in_time.status == 200 and len(executed) == 1
