@@ -133,6 +133,7 @@ class Dsp:
         self._premises_users: dict[str, set[int]] = {}  # premises -> its suppliers, per 11.1/11.4
         self._in_step = False
         self._deadline: float | None = None  # seconds an 11.1/11.4 may stay open (None: no limit)
+        self._command_deadline: float | None = None  # seconds an 11.2/11.3 may await its response
         # Called inside every step's transaction before it commits (the system saves the emulated
         # devices' firmware there, so it and the SMI agree after a restart).
         self.step_participants: list[Callable[[], None]] = []
@@ -314,6 +315,7 @@ class Dsp:
         self._pending[sr.header.request_id] = PendingCommand(
             sr.header.request_id, ServiceReferenceVariant.READ_FIRMWARE_VERSION, device.eui64, sr.header.originator
         )
+        self._arm_command_deadline(sr.header.request_id, self.absolute(self._clock.now()))
         return self._accepted_single(sr.header.request_id, ServiceReferenceVariant.READ_FIRMWARE_VERSION, device)
 
     # -- 11.3 ----------------------------------------------------------------------------------
@@ -337,6 +339,7 @@ class Dsp:
             request_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE, device.eui64, sr.header.originator,
             execution_time, cancel, sr.firmware_hash,
         )
+        self._arm_command_deadline(request_id, self.absolute(self._clock.now()))
         if cancel:
             self._cancel_scheduled(device, request_id)
         return self._accepted_single(request_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE, device)
@@ -699,6 +702,39 @@ class Dsp:
         3 (transfer failed), and the device is free for the next request. None: no deadline."""
         self._deadline = seconds
 
+    def set_command_deadline(self, seconds: float | None) -> None:
+        """An 11.2/11.3 forwarded from now on and not answered by its device within ``seconds``
+        gets an asynchronous response with DUIS code E20 (unable to communicate with the device)
+        and is no longer awaited. None: no deadline."""
+        self._command_deadline = seconds
+
+    def _arm_command_deadline(self, request_id: str, accepted_absolute: float) -> None:
+        if self._command_deadline is None:
+            return
+        delay = max(0.0, accepted_absolute + self._command_deadline - self.absolute(self._clock.now()))
+        self._clock.call_later(delay, self.expire_command, request_id)
+
+    def expire_command(self, request_id: str) -> bool:
+        """Answer ``request_id`` with E20 if its device still has not; True if it was answered."""
+        with self._step():
+            pending = self._pending.pop(request_id, None)
+            if pending is None:
+                return False
+            device = self.smi.get(pending.device)
+            now = self._clock.now()
+            error = f"no response from device {format_eui64(pending.device)} within {self._command_deadline:g} s"
+            self.sat.append(now, SatEvent.DSP_REJECTED, request_id=request_id, device=pending.device,
+                            code=ResponseCode.NO_WAN_ROUTE.value, details={"error": error})
+            recipients = self._recipients(device, pending.originator) if device is not None \
+                else [_recipient(pending.originator)]
+            for recipient in recipients:
+                self._emit(make_message(
+                    MessageKind.RESPONSE, pending.variant.value, time=now, device=pending.device,
+                    request_id=request_id, recipient=recipient,
+                    details={"response_code": ResponseCode.NO_WAN_ROUTE.value, "error": error},
+                ))
+        return True
+
     def _arm_deadline(self, request_id: str, accepted_absolute: float) -> None:
         deadline = self._deadline
         if deadline is None:
@@ -753,8 +789,16 @@ class Dsp:
             self._sink(message)
             report["messages"] += 1
         with self._step():
+            stored_commands = self.ledger.commands("pending")
             for request_id, command in self._pending.items():
+                stored = stored_commands.get(f"pending:{request_id}")
+                accepted = stored.accepted if stored else self.absolute(self._clock.now())
+                if self._command_deadline is not None and self.absolute(self._clock.now()) >= accepted + self._command_deadline:
+                    self._clock.call_later(0.0, self.expire_command, request_id)
+                    report["expired"] += 1
+                    continue
                 if self._forward_again(command, command.execution_time):
+                    self._arm_command_deadline(request_id, accepted)
                     report["commands"] += 1
             for _device, command in self._scheduled.items():
                 if self._forward_again(command, command.execution_time):

@@ -64,12 +64,17 @@ def register(subparsers: Any) -> None:
                         metavar="SECONDS", help="an 11.1/11.4 still in progress this long after it was accepted "
                                                 "ends with N60 or N62 (result 3) and frees the device "
                                                 f"(default {DEFAULT_DISTRIBUTION_DEADLINE:g})")
+    parser.add_argument("--command-deadline", type=_positive_float, default=DEFAULT_COMMAND_DEADLINE,
+                        metavar="SECONDS", help="an 11.2/11.3 its device has not answered this long after it was "
+                                                "accepted gets an E20 response and is no longer awaited "
+                                                f"(default {DEFAULT_COMMAND_DEADLINE:g})")
     parser.set_defaults(func=serve_command)
 
 
 DEFAULT_MAX_IN_FLIGHT = 64
 DEFAULT_REQUEST_DEADLINE = 10.0
 DEFAULT_DISTRIBUTION_DEADLINE = 24 * 3600.0
+DEFAULT_COMMAND_DEADLINE = 2 * 3600.0  # a sleepy gas meter answers on its next poll (up to 30 min)
 PRUNE_INTERVAL = 30.0  # seconds between forgetting the ledger's copies of messages the outbox holds
 
 
@@ -137,6 +142,7 @@ def build_service(
     max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
     request_deadline: float | None = DEFAULT_REQUEST_DEADLINE,
     distribution_deadline: float | None = DEFAULT_DISTRIBUTION_DEADLINE,
+    command_deadline: float | None = DEFAULT_COMMAND_DEADLINE,
 ) -> Service:
     """Build the system on the running loop's real-time clock and take up whatever an earlier
     process on ``db`` left open (docs/recovery.md)."""
@@ -147,6 +153,7 @@ def build_service(
     epoch = datetime.now(timezone.utc)
     system = DccSystem.from_scenario(scenario, clock, bus, store=Store(db), epoch=epoch)
     system.dsp.set_distribution_deadline(distribution_deadline)
+    system.dsp.set_command_deadline(command_deadline)
     system.restore_devices()
     security = security or DuisSecurity.from_options()
     outbox = Outbox(db, endpoint=user_endpoint, journal=journal,
@@ -206,7 +213,8 @@ async def _serve(args: argparse.Namespace, scenario: Scenario, journal: str | Te
         service = build_service(scenario, db=args.db, user_endpoint=args.user_endpoint, journal=journal,
                                 timeline=sys.stderr, json_timeline=args.json, security=security,
                                 max_in_flight=args.max_in_flight, request_deadline=args.request_deadline,
-                                distribution_deadline=args.distribution_deadline)
+                                distribution_deadline=args.distribution_deadline,
+                                command_deadline=args.command_deadline)
     except (StoreError, sqlite3.DatabaseError) as exc:
         raise UserError(f"--db {args.db}: {exc}") from None
     runner = web.AppRunner(service.app)

@@ -36,12 +36,14 @@ def header(variant: str, counter: int, target: int = 0) -> RequestHeader:
 class Process:
     """One life of the DSP on ``db``; ``outbox`` plays the delivering outbox (keeps IDs, once each)."""
 
-    def __init__(self, db: Path, outbox: dict[str, UserMessage], *, deadline: float | None = None) -> None:
+    def __init__(self, db: Path, outbox: dict[str, UserMessage], *, deadline: float | None = None,
+                 command_deadline: float | None = None) -> None:
         self.clock = VirtualClock()
         self.store = Store(db)
         self.system = DccSystem.from_scenario(parse_scenario({}, source="default premises"), self.clock,
                                               EventBus(self.clock), store=self.store)
         self.system.dsp.set_distribution_deadline(deadline)
+        self.system.dsp.set_command_deadline(command_deadline)
         self.system.restore_devices()
         self.system.add_sink(lambda m: outbox.setdefault(m.message_id, m))
         self.system.start()
@@ -196,3 +198,22 @@ def test_11_2_to_the_chf_and_gpf_is_answered_with_their_version(tmp_path: Path) 
 def _retarget(image: bytes, image_type: int) -> bytes:
     """``image`` with its OTA header's image type changed (bytes 12-13, little-endian)."""
     return image[:12] + image_type.to_bytes(2, "little") + image[14:]
+
+
+def test_an_11_2_its_device_never_answers_gets_e20_at_its_deadline_even_across_a_restart(tmp_path: Path) -> None:
+    db, held = tmp_path / "dsp.db", {}
+    first = Process(db, held, command_deadline=600.0)
+    for site in first.system.premises.values():
+        site.devices[ESME_ID].power_off()
+    read = ReadFirmwareVersion(header("11.2", 1, ESME_ID), ESME_ID)
+    assert first.system.submit(read).response_code == "I99"
+    first.clock.run(until=60.0)
+    del first
+
+    second = Process(db, held, command_deadline=600.0)
+    for site in second.system.premises.values():
+        site.devices[ESME_ID].power_off()
+    second.clock.run(until=HOURS)
+    answer = [m for m in held.values() if m.request_id == read.header.request_id]
+    assert [(m.code, m.details["response_code"]) for m in answer] == [("11.2", "E20")]
+    assert second.system.dsp.ledger.commands("pending") == {}
