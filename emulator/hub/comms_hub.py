@@ -274,16 +274,16 @@ class CommsHub:
                 self._alert(dist.device, GbcsAlertCode.CCS08_TRANSFER_FAILURE, outcome,
                             result=TransferResult.TRANSFER_FAILED, request_id=dist.request_id,
                             firmware_version=dist.image.file_version, reason=_failure_reason(outcome))
-            case QueryAnswered(refusal=Refusal.NO_NEWER_VERSION, current_file_version=current):
-                # The device already runs this image's version (or a later one): it will never
-                # fetch it, so the distribution ends now as a failed transfer (docs/recovery.md).
+            case QueryAnswered(refusal=Refusal.NO_NEWER_VERSION, current_file_version=current) \
+                    if current == dist.image.file_version:
+                # The device already runs this image's version: it will never fetch it, so the
+                # distribution ends now as a failed transfer (docs/dcc.md). A device reporting a
+                # later version is left to the DSP's deadline (it may be reporting wrongly).
                 dist.state = DistributionState.FAILED
                 self.catalog.untarget(dist.device, dist.image)
                 self._alert(dist.device, GbcsAlertCode.CCS08_TRANSFER_FAILURE, outcome,
                             result=TransferResult.TRANSFER_FAILED, request_id=dist.request_id,
-                            firmware_version=dist.image.file_version,
-                            reason="device already runs this version" if current == dist.image.file_version
-                            else "device runs a later version")
+                            firmware_version=dist.image.file_version, reason="device already runs this version")
             case QueryAnswered(refusal=Refusal.HARDWARE_VERSION_MISMATCH, hardware_version=hardware_version):
                 dist.state = DistributionState.FAILED
                 self.catalog.untarget(dist.device, dist.image)
