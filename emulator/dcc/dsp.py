@@ -791,8 +791,8 @@ class Dsp:
         with self._step():
             stored_commands = self.ledger.commands("pending")
             for request_id, command in self._pending.items():
-                stored = stored_commands.get(f"pending:{request_id}")
-                accepted = stored.accepted if stored else self.absolute(self._clock.now())
+                kept = stored_commands.get(f"pending:{request_id}")
+                accepted = kept.accepted if kept else self.absolute(self._clock.now())
                 if self._command_deadline is not None and self.absolute(self._clock.now()) >= accepted + self._command_deadline:
                     self._clock.call_later(0.0, self.expire_command, request_id)
                     report["expired"] += 1

@@ -85,6 +85,44 @@ def _header_safe(text: str) -> str:
     return " ".join(text.split())[:500]
 
 
+class _ArrivalOrder:
+    """Requests reach ``submit`` in the order their bodies arrived, though they are parsed and
+    checked in parallel worker threads: one User's increasing RequestID counters are not
+    overtaken (which the anti-replay check would refuse with E1)."""
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._turn = 0
+        self._done: set[int] = set()
+        self._waiters: dict[int, asyncio.Future[None]] = {}
+
+    def ticket(self) -> int:
+        self._next += 1
+        return self._next - 1
+
+    async def wait_turn(self, ticket: int) -> None:
+        if ticket == self._turn:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters[ticket] = waiter
+        try:
+            await waiter
+        finally:
+            self._waiters.pop(ticket, None)
+
+    def release(self, ticket: int) -> None:
+        """``ticket`` has been submitted, refused or abandoned (idempotent)."""
+        if ticket < self._turn or ticket in self._done:
+            return
+        self._done.add(ticket)
+        while self._turn in self._done:
+            self._done.remove(self._turn)
+            self._turn += 1
+        waiter = self._waiters.get(self._turn)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
 def create_app(
     submit: Submit,
     *,
@@ -116,6 +154,7 @@ def create_app(
     runs on the loop, and once it has run the request is answered whatever the deadline.
     """
     in_flight = 0
+    order = _ArrivalOrder()
 
     def unavailable(why: str) -> web.HTTPServiceUnavailable:
         _LOGGER.info("DUIS request refused with 503: %s", why)
@@ -147,12 +186,15 @@ def create_app(
         if max_in_flight is not None and in_flight >= max_in_flight:
             raise unavailable(f"{in_flight} requests in progress (the limit is {max_in_flight}); retry later")
         in_flight += 1
+        ticket: list[int] = []  # taken once the body has arrived
         try:
-            return await checked_service(request, monotonic())
+            return await checked_service(request, monotonic(), ticket)
         finally:
             in_flight -= 1
+            for taken in ticket:
+                order.release(taken)
 
-    async def checked_service(request: web.Request, arrived: float) -> web.Response:
+    async def checked_service(request: web.Request, arrived: float, ticket: list[int]) -> web.Response:
         endpoint = Endpoint(request.path)
         if request.content_length is not None and request.content_length > max_body:
             raise _too_large(request.content_length, max_body)
@@ -165,6 +207,7 @@ def create_app(
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:  # chunked body without Content-Length
             raise _too_large(None, max_body) from None
+        ticket.append(order.ticket())
         try:
             root = await asyncio.to_thread(parse_document, body, max_size=max_body)
         except DuisError as exc:
@@ -201,10 +244,14 @@ def create_app(
                 _LOGGER.info("DUIS %s %s refused: %s", variant, header.request_id, error)
                 refused = DspResponse(header.request_id, variant, ResponseCode.BAD_SIGNATURE, error=error)
                 return refuse(refused, schema_version=header.schema_version, headers=headers)
+        await order.wait_turn(ticket[0])
         if request_deadline is not None and monotonic() - arrived > request_deadline:
             raise unavailable(f"request not ready within {request_deadline:g} s; it was not executed")
-        result = submit(service_request)
-        response = await result if inspect.isawaitable(result) else result
+        try:
+            result = submit(service_request)
+            response = await result if inspect.isawaitable(result) else result
+        finally:
+            order.release(ticket[0])
         if not isinstance(response, DspResponse):
             raise TypeError(f"submit returned {type(response).__name__}, not DspResponse")
         _LOGGER.info("DUIS %s %s -> %s", variant, header.request_id, response.response_code)

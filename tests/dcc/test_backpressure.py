@@ -77,3 +77,38 @@ async def test_a_request_past_its_deadline_is_answered_503_and_never_executed(mo
         monkeypatch.setattr(http_api, "parse_document", real)
         in_time = await client.post(SERVICE_PATH, data=BODY, headers={"Content-Type": "application/xml"})
         assert in_time.status == 200 and len(executed) == 1
+
+
+async def test_requests_reach_the_dsp_in_arrival_order_though_parsed_in_parallel(monkeypatch):
+    """The first request's parse is held while the second's runs: the second still waits its turn."""
+    real = http_api.parse_document
+    first_entered, release_first, second_parsed = threading.Event(), threading.Event(), threading.Event()
+    calls = [0]
+    lock = threading.Lock()
+
+    def parse(*args, **kwargs):
+        with lock:
+            calls[0] += 1
+            mine = calls[0]
+        if mine == 1:
+            first_entered.set()
+            release_first.wait(10)
+        root = real(*args, **kwargs)
+        if mine == 2:
+            second_parsed.set()
+        return root
+
+    monkeypatch.setattr(http_api, "parse_document", parse)
+    executed: list[str] = []
+    bodies = [BODY.replace(b":1000</sr:RequestID>", f":{1000 + n}</sr:RequestID>".encode()) for n in (1, 2)]
+    async with TestClient(TestServer(create_app(accept(executed)))) as client:
+        first = asyncio.create_task(client.post(SERVICE_PATH, data=bodies[0], headers={"Content-Type": "application/xml"}))
+        await asyncio.to_thread(first_entered.wait, 10)
+        second = asyncio.create_task(client.post(SERVICE_PATH, data=bodies[1], headers={"Content-Type": "application/xml"}))
+        await asyncio.to_thread(second_parsed.wait, 10)
+        for _ in range(20):  # let the second request go as far as it may (worker threads, the loop)
+            await asyncio.to_thread(lambda: None)
+        assert executed == []
+        release_first.set()
+        assert (await first).status == 200 and (await second).status == 200
+    assert [rid.rsplit(":", 1)[1] for rid in executed] == ["1001", "1002"]
