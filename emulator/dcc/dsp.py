@@ -785,7 +785,7 @@ class Dsp:
         """
         report = {"messages": 0, "commands": 0, "scheduled": 0, "distributions": 0, "expired": 0}
         self.ledger.prune_held("outbox")
-        for message in self.ledger.unhanded_messages():
+        for message in self.ledger.kept_messages():
             self._sink(message)
             report["messages"] += 1
         with self._step():

@@ -36,9 +36,7 @@ _SCHEMA = (
         activate_now INTEGER NOT NULL, accepted REAL NOT NULL, phase TEXT NOT NULL,
         delivered_hubs TEXT NOT NULL DEFAULT '[]')""",
     """CREATE TABLE IF NOT EXISTS dsp_user_message (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE, record TEXT NOT NULL,
-        handed INTEGER NOT NULL DEFAULT 0)""",
-    "CREATE INDEX IF NOT EXISTS dsp_user_message_unhanded ON dsp_user_message(seq) WHERE handed = 0",
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE, record TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS device_firmware (
         eui64 TEXT PRIMARY KEY, active_version INTEGER NOT NULL, pending_version INTEGER,
         pending_hash BLOB)""",
@@ -175,9 +173,9 @@ class Ledger:
             conn.execute("INSERT OR IGNORE INTO dsp_user_message (message_id, record) VALUES (?, ?)",
                          (message.message_id, json.dumps(_message_record(message), sort_keys=True)))
 
-    def unhanded_messages(self) -> list[UserMessage]:
-        rows = self._store.connection.execute(
-            "SELECT record FROM dsp_user_message WHERE handed = 0 ORDER BY seq")
+    def kept_messages(self) -> list[UserMessage]:
+        """Messages committed and not yet known to be held by the outbox, oldest first."""
+        rows = self._store.connection.execute("SELECT record FROM dsp_user_message ORDER BY seq")
         return [_message_from_record(json.loads(record)) for (record,) in rows]
 
     def prune_held(self, table: str = "outbox") -> int:
