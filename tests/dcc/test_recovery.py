@@ -216,4 +216,8 @@ def test_an_11_2_its_device_never_answers_gets_e20_at_its_deadline_even_across_a
     second.clock.run(until=HOURS)
     answer = [m for m in held.values() if m.request_id == read.header.request_id]
     assert [(m.code, m.details["response_code"]) for m in answer] == [("11.2", "E20")]
+    from duis_schema import assert_valid
+    from emulator.dcc.duis import UserMessageRenderer
+
+    assert_valid(UserMessageRenderer().xml(answer[0], counter=1), "E20 response")  # DCC's DUIS XSD
     assert second.system.dsp.ledger.commands("pending") == {}
