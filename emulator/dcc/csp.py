@@ -181,6 +181,32 @@ class Csp:
             distribution.image, devices, activate_now=distribution.activate_now, request_id=distribution.request_id
         )
 
+    def resume(self, distribution: WanDistribution, *, checked: bool, delivered_hubs: frozenset[int]) -> None:
+        """Take up ``distribution`` after a restart: the checks again if they were never reported,
+        else WAN delivery to the hubs not yet reached and the image again to those that had it
+        (their HAN transfer starts over; the device asks from the offset it holds)."""
+        if not checked:
+            self.distribute(distribution)
+            return
+        by_hub: dict[int, list[int]] = defaultdict(list)
+        for device, hub in distribution.targets:
+            by_hub[hub].append(device)
+        for hub_id, devices in by_hub.items():
+            if hub_id in delivered_hubs and (port := self._hubs.get(hub_id)) is not None:
+                self._clock.call_later(0.0, lambda p=port, d=tuple(devices): p.distribute_image(
+                    distribution.image, d, activate_now=distribution.activate_now,
+                    request_id=distribution.request_id))
+            else:
+                fail, delay = self.policy.delivery_for(hub_id)
+                self._clock.call_later(delay, self._deliver, distribution, hub_id, tuple(devices), fail)
+
+    def abandon(self, hub: int, device: int) -> None:
+        """The DSP gave up on ``device``'s distribution (deadline): the hub drops its transfer."""
+        port = self._hubs.get(hub)
+        drop = getattr(port, "abandon_distribution", None)
+        if drop is not None:
+            drop(device)
+
     # -- 11.2 / 11.3 ---------------------------------------------------------------------------
     def activate_firmware(
         self,

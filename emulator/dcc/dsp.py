@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from emulator.dcc.alerts import DccAlertCode, dcc_alert, gbcs_code, make_message
 from emulator.dcc.csp import Csp, CspOutcome, WanDistribution
-from emulator.eui64 import format_eui64
+from emulator.eui64 import format_eui64, parse_eui64
 from emulator.dcc.firmware_image import FirmwareImageError, ImageIdentity, read_image_identity
 from emulator.dcc.messages import DspResponse, MessageKind, RejectionReason, ResponseCode, UserMessage
 from emulator.dcc.anti_replay import OriginatorCounters, RequestSchemaVersions
@@ -41,6 +41,7 @@ from emulator.dcc.smi import (
     UpdateInProgress,
 )
 from emulator.dcc.store import Store
+from emulator.dcc.ledger import Ledger, PersistentMap, StoredCommand
 from emulator.dcc.users import ELIGIBLE_ROLES, SUPPLIER_ROLES, ZAZ1_USERS, UserRole
 from emulator.gbcs.codes import ActivationResponseCode, GbcsAlertCode, TransferResult
 from emulator.hub.port import CommandResponse, DeviceAlert, HubMessage
@@ -85,6 +86,7 @@ class PendingCommand:
     originator: int | None
     execution_time: float | None = None  # clock time of a future-dated 11.3
     cancel: bool = False
+    firmware_hash: bytes = b""  # an 11.3's, kept so a restart can pass it on again
 
 
 class _Rejected(Exception):
@@ -118,14 +120,23 @@ class Dsp:
         self._read_image = read_image
         self.smi = Smi(store)
         self.sat = ServiceAuditTrail(store)
-        self._pending: dict[str, PendingCommand] = {}  # request ID -> 11.2/11.3 awaiting a response
-        self._scheduled: dict[int, PendingCommand] = {}  # device -> acknowledged future-dated 11.3
+        self.ledger = Ledger(store)  # open work, in the same transactions as the SMI and SAT
+        # request ID -> 11.2/11.3 awaiting a response; device -> acknowledged future-dated 11.3
+        self._pending: PersistentMap[str, PendingCommand] = PersistentMap(
+            self.ledger, "pending", str, self._stored_command, self._command_from)
+        self._scheduled: PersistentMap[int, PendingCommand] = PersistentMap(
+            self.ledger, "scheduled", parse_eui64, self._stored_command, self._command_from)
         self._outgoing: list[UserMessage] = []  # messages of the step in progress
         self._schema_versions = RequestSchemaVersions(store)  # request ID -> its DUIS schemaVersion
         self._counters = OriginatorCounters(store)
         self._smi_users: set[int] = set()
         self._premises_users: dict[str, set[int]] = {}  # premises -> its suppliers, per 11.1/11.4
         self._in_step = False
+        self._deadline: float | None = None  # seconds an 11.1/11.4 may stay open (None: no limit)
+        self._command_deadline: float | None = None  # seconds an 11.2/11.3 may await its response
+        # Called inside every step's transaction before it commits (the system saves the emulated
+        # devices' firmware there, so it and the SMI agree after a restart).
+        self.step_participants: list[Callable[[], None]] = []
         csp.set_listener(self)
 
     # ==========================================================================================
@@ -255,6 +266,9 @@ class Dsp:
             self.sat.append(now, SatEvent.DSP_ACCEPTED, request_id=request_id, device=eui)
             targets.append((eui, device.comms_hub))
         if targets:
+            self.ledger.put_distribution(request_id, sr.firmware_image, tuple(targets),
+                                         variant is ServiceReferenceVariant.UPDATE_PPMID_FIRMWARE, self.absolute(now))
+            self._arm_deadline(request_id, self.absolute(now))
             self._csp.distribute(
                 WanDistribution(
                     request_id, sr.firmware_image, tuple(targets),
@@ -301,6 +315,7 @@ class Dsp:
         self._pending[sr.header.request_id] = PendingCommand(
             sr.header.request_id, ServiceReferenceVariant.READ_FIRMWARE_VERSION, device.eui64, sr.header.originator
         )
+        self._arm_command_deadline(sr.header.request_id, self.absolute(self._clock.now()))
         return self._accepted_single(sr.header.request_id, ServiceReferenceVariant.READ_FIRMWARE_VERSION, device)
 
     # -- 11.3 ----------------------------------------------------------------------------------
@@ -322,8 +337,9 @@ class Dsp:
             raise _Rejected(ERROR_NO_ROUTE, f"no WAN route to Comms Hub {format_eui64(device.comms_hub)}")
         self._pending[request_id] = PendingCommand(
             request_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE, device.eui64, sr.header.originator,
-            execution_time, cancel,
+            execution_time, cancel, sr.firmware_hash,
         )
+        self._arm_command_deadline(request_id, self.absolute(self._clock.now()))
         if cancel:
             self._cancel_scheduled(device, request_id)
         return self._accepted_single(request_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE, device)
@@ -384,7 +400,7 @@ class Dsp:
     def csp_rejected(self, request_id: str, device: int, outcome: CspOutcome) -> None:
         code = DccAlertCode(outcome.value)
         with self._step():
-            mark = self.smi.finish_update(device)
+            mark = self._finish_update(device)
             now = self._clock.now()
             # The seed asks for an individual SAT entry per N19 device; every rejection gets one.
             self.sat.append(now, SatEvent.CSP_REJECTED, request_id=request_id, device=device, code=code.value)
@@ -394,6 +410,7 @@ class Dsp:
     def csp_approved(self, request_id: str, devices: tuple[int, ...]) -> None:
         """N59 to every responsible supplier of each device's premises except the requester."""
         with self._step():
+            self.ledger.distribution_approved(request_id)
             now = self._clock.now()
             suppliers_at: dict[str, set[int]] = {}
             for eui in devices:
@@ -415,9 +432,11 @@ class Dsp:
     def hub_delivery(self, request_id: str, hub: int, devices: tuple[int, ...], delivered: bool) -> None:
         code = DccAlertCode.N61 if delivered else DccAlertCode.N60
         with self._step():
+            if delivered:
+                self.ledger.hub_delivered(request_id, hub)
             now = self._clock.now()
             for eui in devices:
-                mark = self.smi.finish_update(eui) if not delivered else self.smi.update_in_progress(eui)
+                mark = self._finish_update(eui) if not delivered else self.smi.update_in_progress(eui)
                 self._emit(dcc_alert(
                     code, time=now, device=eui, request_id=request_id,
                     recipient=_recipient(mark.originator if mark else None),
@@ -451,10 +470,10 @@ class Dsp:
         request_id = about if isinstance(about, str) else (mark.request_id if mark else None)
         if mark is not None and request_id == mark.request_id:
             if not success:
-                self.smi.finish_update(device.eui64)
+                self._finish_update(device.eui64)
             elif device.device_type in (DeviceType.CHF, DeviceType.GPF):
                 # The hub's own image: nothing further will report on it.
-                self.smi.finish_update(device.eui64)
+                self._finish_update(device.eui64)
                 self.smi.set_firmware_status(device.eui64, FirmwareStatus.IMAGE_HELD, mark.firmware_version)
             else:
                 self._progress(mark, _TRANSFERRED)
@@ -567,7 +586,7 @@ class Dsp:
             self._record_new_version(device, version, pending.request_id, restore=True)
             mark = self.smi.update_in_progress(device.eui64)
             if mark is not None and mark.firmware_version == version:
-                self.smi.finish_update(device.eui64)  # e.g. a PPMID whose 0x8F8B never arrived
+                self._finish_update(device.eui64)  # e.g. a PPMID whose 0x8F8B never arrived
         self._respond(response, device, pending, {"firmware_version": _hex(version)})
 
     def _on_activate_response(self, response: CommandResponse, device: SmiDevice, pending: PendingCommand) -> None:
@@ -591,7 +610,7 @@ class Dsp:
             new_version = version if version is not None else device.pending_firmware_version
             if new_version is not None:
                 self._record_new_version(device, new_version, pending.request_id, restore=True)
-        self.smi.finish_update(device.eui64)
+        self._finish_update(device.eui64)
         self._respond(response, device, pending, {
             # not "response_code": that key is the DUIS ResponseCode for the renderer
             "activation_result": int(code), "activation_result_name": code.name, "firmware_version": _hex(version),
@@ -626,7 +645,7 @@ class Dsp:
         both have, a late message must still find the request it belongs to.
         """
         if mark.stage not in (stage, _DISTRIBUTING):
-            self.smi.finish_update(mark.device)
+            self._finish_update(mark.device)
         else:
             self.smi.set_update_stage(mark.device, stage)
 
@@ -646,10 +665,184 @@ class Dsp:
                      **{k: _plain(v) for k, v in message.details.items()}},
         )
 
+    # ==========================================================================================
+    # restart and deadlines (docs/recovery.md)
+    # ==========================================================================================
+    def absolute(self, clock_time: float) -> float:
+        """Seconds since 1970 of clock time ``clock_time`` (what the ledger stores)."""
+        return self._epoch.timestamp() + clock_time
+
+    def _clock_time(self, absolute: float) -> float:
+        return absolute - self._epoch.timestamp()
+
+    def _stored_command(self, kind: str, command: PendingCommand) -> StoredCommand:
+        return StoredCommand(
+            kind, command.request_id, command.variant.value, command.device, command.originator,
+            None if command.execution_time is None else self.absolute(command.execution_time), command.cancel,
+            command.firmware_hash, self.absolute(self._clock.now()),
+        )
+
+    def _command_from(self, stored: StoredCommand) -> PendingCommand:
+        return PendingCommand(
+            stored.request_id, ServiceReferenceVariant(stored.variant), stored.device, stored.originator,
+            None if stored.execution_time is None else self._clock_time(stored.execution_time), stored.cancel,
+            stored.firmware_hash,
+        )
+
+    def _finish_update(self, device: int) -> UpdateInProgress | None:
+        """Clear ``device``'s mark; its distribution leaves the ledger once no device is left."""
+        mark = self.smi.finish_update(device)
+        if mark is not None:
+            self.ledger.close_if_done(mark.request_id)
+        return mark
+
+    def set_distribution_deadline(self, seconds: float | None) -> None:
+        """Every 11.1/11.4 accepted from now on ends within ``seconds``: past it, a device whose
+        image has not reached the hub gets N60, one still on its HAN transfer N62 with CCS08 result
+        3 (transfer failed), and the device is free for the next request. None: no deadline."""
+        self._deadline = seconds
+
+    def set_command_deadline(self, seconds: float | None) -> None:
+        """An 11.2/11.3 forwarded from now on and not answered by its device within ``seconds``
+        gets an asynchronous response with DUIS code E20 (unable to communicate with the device)
+        and is no longer awaited. None: no deadline."""
+        self._command_deadline = seconds
+
+    def _arm_command_deadline(self, request_id: str, accepted_absolute: float) -> None:
+        if self._command_deadline is None:
+            return
+        delay = max(0.0, accepted_absolute + self._command_deadline - self.absolute(self._clock.now()))
+        self._clock.call_later(delay, self.expire_command, request_id)
+
+    def expire_command(self, request_id: str) -> bool:
+        """Answer ``request_id`` with E20 if its device still has not; True if it was answered."""
+        with self._step():
+            pending = self._pending.pop(request_id, None)
+            if pending is None:
+                return False
+            device = self.smi.get(pending.device)
+            now = self._clock.now()
+            error = f"no response from device {format_eui64(pending.device)} within {self._command_deadline:g} s"
+            self.sat.append(now, SatEvent.DSP_REJECTED, request_id=request_id, device=pending.device,
+                            code=ResponseCode.NO_WAN_ROUTE.value, details={"error": error})
+            recipients = self._recipients(device, pending.originator) if device is not None \
+                else [_recipient(pending.originator)]
+            for recipient in recipients:
+                self._emit(make_message(
+                    MessageKind.RESPONSE, pending.variant.value, time=now, device=pending.device,
+                    request_id=request_id, recipient=recipient,
+                    details={"response_code": ResponseCode.NO_WAN_ROUTE.value, "error": error},
+                ))
+        return True
+
+    def _arm_deadline(self, request_id: str, accepted_absolute: float) -> None:
+        deadline = self._deadline
+        if deadline is None:
+            return
+        delay = max(0.0, accepted_absolute + deadline - self.absolute(self._clock.now()))
+        self._clock.call_later(delay, self.expire_distribution, request_id)
+
+    def expire_distribution(self, request_id: str) -> int:
+        """End ``request_id``'s devices that are still in progress (its deadline passed); returns
+        how many were ended."""
+        stored = self.ledger.distribution(request_id)
+        ended = 0
+        with self._step():
+            now = self._clock.now()
+            for device, hub in stored.targets if stored else ():
+                mark = self.smi.update_in_progress(device)
+                if mark is None or mark.request_id != request_id:
+                    continue
+                self._finish_update(device)
+                self._csp.abandon(hub, device)
+                details: dict[str, Any] = {"comms_hub": format_eui64(hub), "firmware_version": _hex(mark.firmware_version),
+                                           "reason": "deadline"}
+                assert stored is not None
+                if hub in stored.delivered_hubs:
+                    result = TransferResult.TRANSFER_FAILED
+                    details.update(alert_code=gbcs_code(GbcsAlertCode.CCS08_TRANSFER_FAILURE), result=int(result),
+                                   result_name=result.name)
+                    code = DccAlertCode.N62
+                else:
+                    code = DccAlertCode.N60
+                self.sat.append(now, SatEvent.SMI_UPDATED, request_id=request_id, device=device,
+                                code="DistributionDeadline", details=details)
+                self._emit(dcc_alert(code, time=now, device=device, request_id=request_id,
+                                     recipient=_recipient(mark.originator), details=details))
+                ended += 1
+            self.ledger.delete_distribution(request_id)
+        return ended
+
+    def recover(self) -> dict[str, int]:
+        """Take up what an earlier process on this database left open; returns what was done.
+
+        Messages committed but not yet in the outbox are handed to it again (it ignores an ID it
+        holds). 11.2/11.3 awaiting a response go to their hub again; acknowledged future-dated
+        11.3s are scheduled again on the device. Each open distribution continues from where the
+        CSP was: checks not reported run again, hubs not yet reached get the image over the WAN,
+        and hubs that had it restart the HAN transfer (the device resumes from the offset it
+        holds). Distributions past their deadline end with their alert.
+        """
+        report = {"messages": 0, "commands": 0, "scheduled": 0, "distributions": 0, "expired": 0}
+        self.ledger.prune_held("outbox")
+        for message in self.ledger.kept_messages():
+            self._sink(message)
+            report["messages"] += 1
+        with self._step():
+            stored_commands = self.ledger.commands("pending")
+            for request_id, command in self._pending.items():
+                kept = stored_commands.get(f"pending:{request_id}")
+                accepted = kept.accepted if kept else self.absolute(self._clock.now())
+                if self._command_deadline is not None and self.absolute(self._clock.now()) >= accepted + self._command_deadline:
+                    self._clock.call_later(0.0, self.expire_command, request_id)
+                    report["expired"] += 1
+                    continue
+                if self._forward_again(command, command.execution_time):
+                    self._arm_command_deadline(request_id, accepted)
+                    report["commands"] += 1
+            for _device, command in self._scheduled.items():
+                if self._forward_again(command, command.execution_time):
+                    report["scheduled"] += 1
+            now = self.absolute(self._clock.now())
+            for stored in self.ledger.distributions():
+                open_targets = tuple(
+                    (device, hub) for device, hub in stored.targets
+                    if (mark := self.smi.update_in_progress(device)) is not None and mark.request_id == stored.request_id
+                )
+                if not open_targets:
+                    self.ledger.delete_distribution(stored.request_id)
+                    continue
+                deadline = self._deadline
+                if deadline is not None and now >= stored.accepted + deadline:
+                    self._clock.call_later(0.0, self.expire_distribution, stored.request_id)
+                    report["expired"] += 1
+                    continue
+                self._csp.resume(
+                    WanDistribution(stored.request_id, stored.image, open_targets, stored.activate_now),
+                    checked=stored.phase != "accepted", delivered_hubs=stored.delivered_hubs,
+                )
+                self._arm_deadline(stored.request_id, stored.accepted)
+                report["distributions"] += 1
+        _LOGGER.info("recovered: %s", report)
+        return report
+
+    def _forward_again(self, command: PendingCommand, execution_time: float | None) -> bool:
+        device = self.smi.get(command.device)
+        if device is None or device.comms_hub is None:
+            return False
+        if command.variant is ServiceReferenceVariant.READ_FIRMWARE_VERSION:
+            return self._csp.read_firmware_version(device.comms_hub, device.eui64, request_id=command.request_id)
+        when = execution_time
+        if when is not None and not command.cancel and when <= self._clock.now():
+            when = None  # its time passed while the DSP was down: run it now
+        return self._csp.activate_firmware(device.comms_hub, device.eui64, command.firmware_hash, when,
+                                           request_id=command.request_id, cancel=command.cancel)
+
     def _emit(self, message: UserMessage) -> None:
         version = self._schema_versions.get(message.request_id)
         if version is not None and message.schema_version is None:
             message = dataclasses.replace(message, schema_version=version)
+        self.ledger.put_message(message)  # committed with the step that made it (transactional outbox)
         self.sat.append(
             message.time, SatEvent.USER_MESSAGE, request_id=message.request_id, device=message.device,
             code=message.code,
@@ -666,6 +859,9 @@ class Dsp:
         try:
             with self._store.transaction():
                 yield
+                if outer:
+                    for participant in self.step_participants:
+                        participant()
         except BaseException:
             if outer:
                 self._outgoing.clear()

@@ -12,9 +12,11 @@ warnings) go in ``X-CH-Emulator-*`` headers, never inside the DUIS document.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import inspect
 import logging
+import time
 from datetime import datetime, timezone
 from typing import Awaitable, Callable
 
@@ -83,6 +85,44 @@ def _header_safe(text: str) -> str:
     return " ".join(text.split())[:500]
 
 
+class _ArrivalOrder:
+    """Requests reach ``submit`` in the order their bodies arrived, though they are parsed and
+    checked in parallel worker threads: one User's increasing RequestID counters are not
+    overtaken (which the anti-replay check would refuse with E1)."""
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._turn = 0
+        self._done: set[int] = set()
+        self._waiters: dict[int, asyncio.Future[None]] = {}
+
+    def ticket(self) -> int:
+        self._next += 1
+        return self._next - 1
+
+    async def wait_turn(self, ticket: int) -> None:
+        if ticket == self._turn:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters[ticket] = waiter
+        try:
+            await waiter
+        finally:
+            self._waiters.pop(ticket, None)
+
+    def release(self, ticket: int) -> None:
+        """``ticket`` has been submitted, refused or abandoned (idempotent)."""
+        if ticket < self._turn or ticket in self._done:
+            return
+        self._done.add(ticket)
+        while self._turn in self._done:
+            self._done.remove(self._turn)
+            self._turn += 1
+        waiter = self._waiters.get(self._turn)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
 def create_app(
     submit: Submit,
     *,
@@ -92,6 +132,10 @@ def create_app(
     verifier: RequestVerifier | None = None,
     require_signatures: bool = False,
     on_event: OnEvent | None = None,
+    max_in_flight: int | None = None,
+    request_deadline: float | None = None,
+    retry_after: int = 1,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> web.Application:
     """An aiohttp application serving DCC Boxed's DUIS endpoints.
 
@@ -101,7 +145,20 @@ def create_app(
     nothing runs; an unsigned request is E1 with ``require_signatures``, else accepted with a
     warning). Answers: 200 with a DUIS response; 400 with one line for what is not XML or is
     hostile; 413 over ``max_body`` bytes; 415 for a body declared as something other than XML.
+
+    Backpressure: with ``max_in_flight``, a request arriving while that many are being read,
+    parsed or checked gets 503 with ``Retry-After: retry_after`` at once (never a silent queue);
+    with ``request_deadline``, one not ready for ``submit`` within that many seconds (``monotonic``
+    time since it arrived) gets 503 and is never executed. Parsing, signature checks and signing
+    the answer run in worker threads, so a large request never blocks the event loop; ``submit``
+    runs on the loop, and once it has run the request is answered whatever the deadline.
     """
+    in_flight = 0
+    order = _ArrivalOrder()
+
+    def unavailable(why: str) -> web.HTTPServiceUnavailable:
+        _LOGGER.info("DUIS request refused with 503: %s", why)
+        return web.HTTPServiceUnavailable(text=why + "\n", headers={"Retry-After": str(retry_after)})
 
     def note(name: str, **fields: object) -> None:
         if on_event is not None:
@@ -125,6 +182,19 @@ def create_app(
         return web.Response(body=body, content_type=XML_CONTENT_TYPE, charset="utf-8", headers=headers)
 
     async def service(request: web.Request) -> web.Response:
+        nonlocal in_flight
+        if max_in_flight is not None and in_flight >= max_in_flight:
+            raise unavailable(f"{in_flight} requests in progress (the limit is {max_in_flight}); retry later")
+        in_flight += 1
+        ticket: list[int] = []  # taken once the body has arrived
+        try:
+            return await checked_service(request, monotonic(), ticket)
+        finally:
+            in_flight -= 1
+            for taken in ticket:
+                order.release(taken)
+
+    async def checked_service(request: web.Request, arrived: float, ticket: list[int]) -> web.Response:
         endpoint = Endpoint(request.path)
         if request.content_length is not None and request.content_length > max_body:
             raise _too_large(request.content_length, max_body)
@@ -137,13 +207,14 @@ def create_app(
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:  # chunked body without Content-Length
             raise _too_large(None, max_body) from None
+        ticket.append(order.ticket())
         try:
-            root = parse_document(body, max_size=max_body)
+            root = await asyncio.to_thread(parse_document, body, max_size=max_body)
         except DuisError as exc:
             raise _reject(web.HTTPBadRequest, f"invalid DUIS request: {exc}") from None
         headers: dict[str, str] = {}
         try:
-            service_request = parse_request_root(root)
+            service_request = await asyncio.to_thread(parse_request_root, root)
         except DuisError as exc:
             if exc.variant is None:
                 raise _reject(web.HTTPBadRequest, f"invalid DUIS request: {exc}") from None
@@ -161,7 +232,7 @@ def create_app(
         if wanted is not endpoint:
             headers[WARNING_HEADER] = f"DCC Boxed takes {variant} CV {header.command_variant} on {wanted.value if wanted else '?'}"
         if verifier is not None:
-            check = verifier.check(root, header.originator)
+            check = await asyncio.to_thread(verifier.check, root, header.originator)
             if check.unsigned and not require_signatures:
                 _LOGGER.warning("DUIS %s %s is not signed (%s); accepted (start with --require-signatures to "
                                 "refuse)", variant, header.request_id, check.verdict.value)
@@ -173,12 +244,20 @@ def create_app(
                 _LOGGER.info("DUIS %s %s refused: %s", variant, header.request_id, error)
                 refused = DspResponse(header.request_id, variant, ResponseCode.BAD_SIGNATURE, error=error)
                 return refuse(refused, schema_version=header.schema_version, headers=headers)
-        result = submit(service_request)
-        response = await result if inspect.isawaitable(result) else result
+        await order.wait_turn(ticket[0])
+        if request_deadline is not None and monotonic() - arrived > request_deadline:
+            raise unavailable(f"request not ready within {request_deadline:g} s; it was not executed")
+        try:
+            result = submit(service_request)
+            response = await result if inspect.isawaitable(result) else result
+        finally:
+            order.release(ticket[0])
         if not isinstance(response, DspResponse):
             raise TypeError(f"submit returned {type(response).__name__}, not DspResponse")
         _LOGGER.info("DUIS %s %s -> %s", variant, header.request_id, response.response_code)
-        return answer(response, schema_version=header.schema_version, headers=headers)
+        # Executed: from here the answer goes out, signed off the loop, whatever the deadline.
+        return await asyncio.shield(asyncio.to_thread(
+            answer, response, schema_version=header.schema_version, headers=headers))
 
     app = web.Application(client_max_size=max_body)
     for endpoint in Endpoint:

@@ -88,6 +88,10 @@ class CommsHub:
         self.ota = self._ota_service()
         self.notify_on_distribution = notify_on_distribution
         self.distributions: dict[int, Distribution] = {}
+        # The hub's own devices (its CHF and GPF) with the firmware version each runs: they are
+        # not on the HAN, so the hub answers for them itself (11.1 to the CHF, 11.2 to either).
+        self.own_firmware: dict[int, int] = {}
+        self.own_images: dict[int, ServedImage] = {}  # CHF image received over the WAN, held
         self._upstream: UpstreamSink | None = None
         self._nwk: dict[int, int] = {}
         self._transactions: dict[int, str] = {}  # tunnel transaction -> DUIS RequestID
@@ -105,6 +109,15 @@ class CommsHub:
         self.bus.emit("comms_hub", "image_received", None, request_id=request_id,
                       file_version=f"{served.file_version:08X}", image_size=served.size,
                       targets=len(targets), activate_now=activate_now)
+        own = [device for device in targets if device in self.own_firmware or device == self.eui64]
+        for device in own:  # its own image: held at once, reported as transferred (CS05a)
+            self.own_images[device] = served
+            self.clock.call_later(0.0, lambda d=device: self._alert(
+                d, GbcsAlertCode.CCS08_TRANSFER_SUCCESS, None, result=TransferResult.TRANSFERRED,
+                request_id=request_id, firmware_version=served.file_version))
+        targets = [device for device in targets if device not in own]
+        if not targets:
+            return
         for device in targets:
             previous = self.distributions.get(device)
             if previous is not None and previous.state is DistributionState.PENDING:
@@ -126,6 +139,16 @@ class CommsHub:
                 if nwk is not None:
                     self.ota.execute(self.server.image_notify(device, nwk, served))
 
+    def abandon_distribution(self, device: int) -> None:
+        """The DSP ended ``device``'s distribution (its deadline passed): stop serving the image,
+        with no CCS08 of our own (the DSP raised the failure alert)."""
+        dist = self.distributions.get(device)
+        if dist is None or dist.state is not DistributionState.PENDING:
+            return
+        dist.state = DistributionState.FAILED
+        self.ota.execute(self.server.abort(self.clock.now(), device, reason="distribution deadline passed"))
+        self.catalog.untarget(device, dist.image)
+
     def activate_firmware(
         self, device: int, firmware_hash: bytes, execution_time: float | None, *, request_id: str
     ) -> None:
@@ -140,6 +163,11 @@ class CommsHub:
                                                 details={"x": "cancel"}))
 
     def read_firmware_version(self, device: int, *, request_id: str) -> None:
+        if device in self.own_firmware:
+            version = self.own_firmware[device]
+            self.clock.call_later(0.0, lambda: self._send_upstream(CommandResponse(
+                request_id, "11.2", device, self.eui64, self.clock.now(), {"firmware_version": version})))
+            return
         self._tunnel_send(device, TunnelMessage("command", "11.2", self._transaction(request_id)))
 
     def _transaction(self, request_id: str) -> int:
@@ -246,6 +274,16 @@ class CommsHub:
                 self._alert(dist.device, GbcsAlertCode.CCS08_TRANSFER_FAILURE, outcome,
                             result=TransferResult.TRANSFER_FAILED, request_id=dist.request_id,
                             firmware_version=dist.image.file_version, reason=_failure_reason(outcome))
+            case QueryAnswered(refusal=Refusal.NO_NEWER_VERSION, current_file_version=current) \
+                    if current == dist.image.file_version:
+                # The device already runs this image's version: it will never fetch it, so the
+                # distribution ends now as a failed transfer (docs/dcc.md). A device reporting a
+                # later version is left to the DSP's deadline (it may be reporting wrongly).
+                dist.state = DistributionState.FAILED
+                self.catalog.untarget(dist.device, dist.image)
+                self._alert(dist.device, GbcsAlertCode.CCS08_TRANSFER_FAILURE, outcome,
+                            result=TransferResult.TRANSFER_FAILED, request_id=dist.request_id,
+                            firmware_version=dist.image.file_version, reason="device already runs this version")
             case QueryAnswered(refusal=Refusal.HARDWARE_VERSION_MISMATCH, hardware_version=hardware_version):
                 dist.state = DistributionState.FAILED
                 self.catalog.untarget(dist.device, dist.image)

@@ -11,7 +11,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sqlite3
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -38,7 +40,7 @@ _LOGGER = logging.getLogger(__name__)
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("serve", help="serve DUIS requests over HTTP (real time)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
+    parser.add_argument("--port", type=_port, default=8080, help="TCP port (default 8080; 0 picks a free one)")
     parser.add_argument("--db", default="ch-emulator.db",
                         help="SQLite file for SMI, SAT and outbox (default ch-emulator.db; ':memory:' keeps nothing)")
     parser.add_argument("--user-endpoint", metavar="URL", help="POST every alert and response here (DUIS XML)")
@@ -54,7 +56,58 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--require-signatures", action="store_true",
                         help="refuse unsigned requests (E1); by default they are accepted with a warning")
     add_delivery_options(parser)
+    parser.add_argument("--max-in-flight", type=_positive_int, default=DEFAULT_MAX_IN_FLIGHT, metavar="N",
+                        help="requests read, parsed or checked at once; past it 503 with Retry-After "
+                             f"(default {DEFAULT_MAX_IN_FLIGHT})")
+    parser.add_argument("--request-deadline", type=_positive_float, default=DEFAULT_REQUEST_DEADLINE,
+                        metavar="SECONDS", help="a request not handed to the DSP within this is answered 503 and "
+                                                f"never executed (default {DEFAULT_REQUEST_DEADLINE:g})")
+    parser.add_argument("--distribution-deadline", type=_positive_float, default=DEFAULT_DISTRIBUTION_DEADLINE,
+                        metavar="SECONDS", help="an 11.1/11.4 still in progress this long after it was accepted "
+                                                "ends with N60 or N62 (result 3) and frees the device "
+                                                f"(default {DEFAULT_DISTRIBUTION_DEADLINE:g})")
+    parser.add_argument("--command-deadline", type=_positive_float, default=DEFAULT_COMMAND_DEADLINE,
+                        metavar="SECONDS", help="an 11.2/11.3 its device has not answered this long after it was "
+                                                "accepted gets an E20 response and is no longer awaited "
+                                                f"(default {DEFAULT_COMMAND_DEADLINE:g})")
     parser.set_defaults(func=serve_command)
+
+
+DEFAULT_MAX_IN_FLIGHT = 64
+DEFAULT_REQUEST_DEADLINE = 10.0
+DEFAULT_DISTRIBUTION_DEADLINE = 24 * 3600.0
+DEFAULT_COMMAND_DEADLINE = 2 * 3600.0  # a sleepy gas meter answers on its next poll (up to 30 min)
+PRUNE_INTERVAL = 30.0  # seconds between forgetting the ledger's copies of messages the outbox holds
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port (0-65535)")
+    return port
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a number of seconds above 0")
+    return value
 
 
 @dataclass
@@ -67,6 +120,12 @@ class Service:
 
     async def start_outbox(self) -> asyncio.Task[None]:
         return asyncio.create_task(self.outbox.run(), name="outbox")
+
+    async def prune_ledger(self, interval: float = PRUNE_INTERVAL) -> None:
+        """For ever: forget the DSP's copies of the messages the outbox now holds."""
+        while True:
+            await asyncio.sleep(interval)
+            self.system.dsp.ledger.prune_held("outbox")
 
     def close(self) -> None:
         self.outbox.close()
@@ -84,21 +143,31 @@ def build_service(
     security: DuisSecurity | None = None,
     endpoints: dict[str, str] | None = None,
     policy: DeliveryPolicy | None = None,
+    max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
+    request_deadline: float | None = DEFAULT_REQUEST_DEADLINE,
+    distribution_deadline: float | None = DEFAULT_DISTRIBUTION_DEADLINE,
+    command_deadline: float | None = DEFAULT_COMMAND_DEADLINE,
 ) -> Service:
-    """Build the system on the running loop's real-time clock."""
+    """Build the system on the running loop's real-time clock and take up whatever an earlier
+    process on ``db`` left open (docs/recovery.md)."""
     clock = AsyncioClock()
     bus = EventBus(clock)
     if timeline is not None:
         bus.subscribe(JsonLinesPrinter(timeline) if json_timeline else TimelinePrinter(timeline))
     epoch = datetime.now(timezone.utc)
     system = DccSystem.from_scenario(scenario, clock, bus, store=Store(db), epoch=epoch)
+    system.dsp.set_distribution_deadline(distribution_deadline)
+    system.dsp.set_command_deadline(command_deadline)
+    system.restore_devices()
     security = security or DuisSecurity.from_options()
     outbox = Outbox(db, endpoint=user_endpoint, endpoints=endpoints, policy=policy, journal=journal,
                     renderer=UserMessageRenderer(epoch=epoch, signer=security.signer))
     system.add_sink(outbox.put)
     system.start()
+    system.recover()
     return Service(system, outbox, create_app(system.submit, **security.app_options(),
-                                              on_event=lambda name, **fields: bus.emit("dsp", name, None, **fields)))
+                                              on_event=lambda name, **fields: bus.emit("dsp", name, None, **fields),
+                                              max_in_flight=max_in_flight, request_deadline=request_deadline))
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -109,6 +178,7 @@ def serve_command(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         raise UserError(str(exc)) from None
     journal: str | TextIO | None = sys.stdout if args.journal == "-" else (args.journal or None)
+    _check_paths(args.db, journal)
     try:
         security = DuisSecurity.from_options(args.keystore, require_signatures=args.require_signatures)
     except KeystoreError as exc:
@@ -119,15 +189,44 @@ def serve_command(args: argparse.Namespace) -> int:
         raise UserError(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}") from None
 
 
+def _check_paths(db: str, journal: str | TextIO | None) -> None:
+    """The database and journal can be written: a clear error (exit 2) rather than a traceback."""
+    from emulator.errors import UserError
+
+    for what, path in (("--db", db), ("--journal", journal)):
+        if not isinstance(path, str) or path == ":memory:":
+            continue
+        if "\0" in path:
+            raise UserError(f"{what} {path!r}: a path cannot contain a NUL character")
+        target = os.path.abspath(path)
+        folder = os.path.dirname(target)
+        if not os.path.isdir(folder):
+            raise UserError(f"{what} {path}: directory {folder} does not exist")
+        if os.path.isdir(target):
+            raise UserError(f"{what} {path}: is a directory, not a file")
+        if not os.access(folder, os.W_OK) or (os.path.exists(target) and not os.access(target, os.W_OK)):
+            raise UserError(f"{what} {path}: not writable")
+
+
 async def _serve(args: argparse.Namespace, scenario: Scenario, journal: str | TextIO | None,
                  security: DuisSecurity | None = None) -> int:
+    from emulator.dcc.store import StoreError
+    from emulator.errors import UserError
+
     endpoints, policy = delivery_settings(args)
-    service = build_service(scenario, db=args.db, user_endpoint=args.user_endpoint, journal=journal,
-                            timeline=sys.stderr, json_timeline=args.json, security=security,
-                            endpoints=endpoints, policy=policy)
+    try:
+        service = build_service(scenario, db=args.db, user_endpoint=args.user_endpoint, journal=journal,
+                                timeline=sys.stderr, json_timeline=args.json, security=security,
+                                endpoints=endpoints, policy=policy,
+                                max_in_flight=args.max_in_flight, request_deadline=args.request_deadline,
+                                distribution_deadline=args.distribution_deadline,
+                                command_deadline=args.command_deadline)
+    except (StoreError, sqlite3.DatabaseError) as exc:
+        raise UserError(f"--db {args.db}: {exc}") from None
     runner = web.AppRunner(service.app)
     await runner.setup()
     outbox_task = await service.start_outbox()
+    prune_task = asyncio.create_task(service.prune_ledger(), name="ledger-prune")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -141,6 +240,7 @@ async def _serve(args: argparse.Namespace, scenario: Scenario, journal: str | Te
             print(f"serving DUIS on http://{host}:{port}/api/v1/serviceD", file=sys.stderr, flush=True)
         await stop.wait()
     finally:
+        prune_task.cancel()
         outbox_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await outbox_task

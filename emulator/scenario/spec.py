@@ -450,6 +450,8 @@ def _image(reader: _Reader, name: str, base: Path | None) -> bytes:
             return load_sample(*_SAMPLES[name.lower()])
         except FileNotFoundError as exc:
             raise reader.fail("image", str(exc)) from None
+    if "\0" in name:
+        raise reader.fail("image", f"{name!r}: a path cannot contain a NUL character")
     path = Path(name)
     if not path.is_absolute() and base is not None:
         path = base / path

@@ -89,6 +89,7 @@ class DccSystem:
         self.premises: dict[str, Premises] = {}
         self.air_faults: list[AirFaults] = []
         self.mid_transfer_faults: list[MidTransferFaults] = []
+        self._saved_firmware: dict[int, tuple[int, int | None, bytes | None]] = {}
 
     @classmethod
     def from_scenario(
@@ -150,6 +151,9 @@ class DccSystem:
                 reference_images=reference_images,
                 real_devices=radio_site.real_devices if radio_site is not None else frozenset(),
             )
+            for device in spec.devices:  # the CHF and GPF: the hub answers for them itself
+                if device.device_type.value in ("CHF", "GPF"):
+                    site.hub.own_firmware[device.eui64] = device.firmware_version
             system.add_premises(site)
             if faults.air is not None:
                 system.air_faults.append(faults.air)
@@ -175,6 +179,45 @@ class DccSystem:
     def start(self) -> None:
         for site in self.premises.values():
             site.start()
+
+    def restore_devices(self) -> int:
+        """Give each emulated device the firmware (active and pending image) the database last
+        saw it with, and save it with every DSP step from now on; returns how many were restored.
+        Call before :meth:`start`. Does nothing on an in-memory database."""
+        ledger = self.dsp.ledger
+        if not ledger.durable:
+            return 0
+        saved = ledger.firmware()
+        restored = 0
+        for site in self.premises.values():
+            for eui, device in site.devices.items():
+                state = saved.get(eui)
+                if state is None:
+                    continue
+                device.firmware.active_version = state.active_version
+                device.firmware.pending_version = state.pending_version
+                device.firmware.pending_hash = state.pending_hash
+                device.client.current_file_version = state.active_version
+                restored += 1
+        self._saved_firmware = {eui: (s.active_version, s.pending_version, s.pending_hash) for eui, s in saved.items()}
+        self.dsp.step_participants.append(self._save_device_firmware)
+        return restored
+
+    def _save_device_firmware(self) -> None:
+        from emulator.dcc.ledger import StoredFirmware
+
+        for site in self.premises.values():
+            for eui, device in site.devices.items():
+                firmware = device.firmware
+                state = (firmware.active_version, firmware.pending_version, firmware.pending_hash)
+                if self._saved_firmware.get(eui) != state:
+                    self.dsp.ledger.put_firmware(eui, StoredFirmware(*state))
+                    self._saved_firmware[eui] = state
+
+    def recover(self) -> dict[str, int]:
+        """Take up the work an earlier process left open in the database (after :meth:`start`
+        and once every sink is attached): see :meth:`emulator.dcc.dsp.Dsp.recover`."""
+        return self.dsp.recover()
 
     def submit(self, sr: ServiceRequest) -> DspResponse:
         for air in self.air_faults:  # the air rules act once a Service Request went in

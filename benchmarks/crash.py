@@ -1,0 +1,294 @@
+"""Benchmark: kill -9 ``serve`` at random moments of a mixed 11.1/11.2/11.3/11.4 load, restart it on
+the same database each time, and count what was lost.
+
+DCC's sample requests (``tests/dcc/data/duis``: 11.1, 11.4, 11.2 ECS52/CS08, 11.3 immediate,
+future-dated and cancellation) go out from a few concurrent clients, each with a fresh RequestID
+counter. A DCC User endpoint on 127.0.0.1 records every message ``serve`` delivers (by
+``X-DCC-Message-ID``). After the last kill the service is restarted once more and left to finish;
+then it prints:
+
+- accepted: requests answered I99/W… (the client got the synchronous answer);
+- delivered: distinct messages the User received; duplicated: deliveries of an ID already received
+  (at-least-once: allowed, the receiver de-duplicates);
+- lost: accepted requests whose outcome (11.2/11.3 response; 11.1/11.4 N62/N60/N39/CSP alert per
+  accepted device) never arrived;
+- stuck: devices still marked "update in progress" in the database at the end.
+
+Usage: ``python benchmarks/crash.py [--kills 50] [--clients 4] [--seed 1] [--settle 240] [--json]``.
+Network traffic goes to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "tests" / "dcc" / "data" / "duis"
+REQUESTS = {
+    "11.1": ("11.1_UPDATE_FIRMWARE_REQUEST_DUIS.XML", "serviceD"),
+    "11.4": ("11.4_UPDATE_PPMID_FIRMWARE_REQUEST_DUIS.XML", "serviceD"),
+    "11.2-ESME": ("ECS52_11.2_SUCCESS_REQUEST_DUIS.XML", "serviceS"),
+    "11.2-PPMID": ("CS08_11.2_SUCCESS_REQUEST_DUIS.XML", "serviceS"),
+    "11.3-now": ("CS06_11.3_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML", "serviceS"),
+    "11.3-future": ("CS06_11.3_FUTURE_DATED_SUCCESS_REQUEST_DUIS.XML", "serviceS"),
+    "11.3-cancel": ("CS06_11.3_CANCELLATION_SUCCESS_REQUEST_DUIS.XML", "serviceS"),
+}
+_REQUEST_ID = re.compile(rb"<sr:RequestID>([^<:]+):([^<:]+):(\d+)</sr:RequestID>")
+_CODE = re.compile(rb"<sr:ResponseCode>([^<]+)</sr:ResponseCode>")
+_SERVING = re.compile(r"serving DUIS on (http://[^\s]+)/api/v1/serviceD")
+FINAL_DISTRIBUTION_CODES = {"N60", "N62", "N18", "N19", "N20", "N22", "N39"}
+
+
+@dataclass
+class Figures:
+    kills: int = 0
+    sent: int = 0
+    accepted: int = 0
+    refused: int = 0
+    unanswered: int = 0  # no synchronous answer (connection cut by the kill)
+    unavailable: int = 0  # 503
+    delivered: int = 0
+    duplicated: int = 0
+    lost: int = 0
+    stuck: int = 0
+    lost_requests: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class Receiver:
+    """The DCC User's endpoint: counts each message ID it is given."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        await request.read()
+        self.counts[request.headers.get("X-DCC-Message-ID", "?")] += 1
+        return web.Response(text="ok")
+
+
+def _template(name: str) -> bytes:
+    data = (SAMPLES / name).read_bytes()
+    return re.sub(rb"\s*<ds:Signature.*</ds:Signature>", b"", data, flags=re.S)
+
+
+class Load:
+    """Clients sending DCC's sample requests with increasing counters; records the answers."""
+
+    def __init__(self, rng: random.Random, clients: int) -> None:
+        self.rng = rng
+        self.clients = clients
+        self.templates = {kind: (_template(name), path) for kind, (name, path) in REQUESTS.items()}
+        self.counter = int(time.time() * 1000)
+        self.accepted: dict[str, str] = {}  # request ID -> kind
+        self.figures = Figures()
+        self.base_url = ""
+
+    def _next(self) -> tuple[str, str, bytes]:
+        kind = self.rng.choice(list(self.templates))
+        body, path = self.templates[kind]
+        self.counter += 1
+        counter = str(self.counter).encode()
+        body = _REQUEST_ID.sub(lambda m: b"<sr:RequestID>" + m.group(1) + b":" + m.group(2) + b":" + counter
+                               + b"</sr:RequestID>", body, count=1)
+        match = _REQUEST_ID.search(body)
+        request_id = b":".join(match.groups()).decode() if match else "?"
+        return kind, request_id, body
+
+    async def client(self, session: ClientSession, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            kind, request_id, body = self._next()
+            self.figures.sent += 1
+            try:
+                async with session.post(f"{self.base_url}/api/v1/{self.templates[kind][1]}", data=body,
+                                        headers={"Content-Type": "application/xml"}) as reply:
+                    text = await reply.read()
+                    if reply.status == 503:
+                        self.figures.unavailable += 1
+                        await asyncio.sleep(0.05)
+                        continue
+                    code = _CODE.search(text)
+                    if code and code.group(1).decode().startswith(("I", "W")):
+                        self.accepted[request_id] = kind
+                        self.figures.accepted += 1
+                    else:
+                        self.figures.refused += 1
+            except (ClientError, asyncio.TimeoutError, ConnectionError):
+                self.figures.unanswered += 1
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(self.rng.uniform(0.0, 0.05))
+
+
+def start_serve(db: Path, endpoint: str, log: Path, extra: list[str] | None = None,
+                ) -> tuple[subprocess.Popen[bytes], str]:
+    err = open(log, "ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emulator.cli", "serve", "--db", str(db), "--port", "0", "--user-endpoint", endpoint,
+         "--journal", "", "--json", *(extra or [])],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    start = log.stat().st_size if log.exists() else 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"serve exited with {process.returncode}; see {log}")
+        with open(log, "rb") as f:
+            f.seek(max(0, start - 4096))
+            found = _SERVING.findall(f.read().decode(errors="replace"))
+        if found:
+            return process, found[-1]
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"serve did not start within 60 s; see {log}")
+
+
+def outcomes(db: Path, delivered: set[str]) -> dict[str, set[tuple[str, str | None, int | None]]]:
+    """Request ID -> {(code, device, CCS08 result)} of the delivered messages."""
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT message_id, record FROM outbox").fetchall()
+    finally:
+        conn.close()
+    found: dict[str, set[tuple[str, str | None, int | None]]] = {}
+    for message_id, record in rows:
+        if message_id not in delivered:
+            continue
+        data = json.loads(record)
+        result = (data.get("details") or {}).get("result")
+        found.setdefault(data.get("request_id") or "", set()).add((data["code"], data.get("device"), result))
+    return found
+
+
+def accepted_devices(db: Path) -> dict[str, int]:
+    """Request ID -> how many devices the DSP accepted (its audit trail)."""
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT request_id, COUNT(*) FROM sat WHERE event='DspAccepted' GROUP BY request_id")
+        return {rid: count for rid, count in rows}
+    finally:
+        conn.close()
+
+
+def stuck_devices(db: Path) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM smi_update_in_progress").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def finished(kind: str, seen: set[tuple[str, str | None, int | None]]) -> bool:
+    codes = {code for code, _, _ in seen}
+    if kind.startswith("11.2"):
+        return "11.2" in codes
+    if kind.startswith("11.3"):
+        return "11.3" in codes
+    if kind == "11.1":
+        return bool(codes & FINAL_DISTRIBUTION_CODES)
+    return bool(codes & {"N39", "N60", "N18", "N19", "N20", "N22"}) or any(
+        code == "N62" and result not in (0, None) for code, _, result in seen)
+
+
+async def crash_loop(kills: int, *, clients: int = 4, seed: int = 1, settle: float = 240.0,
+                     workdir: Path | None = None, min_gap: float = 0.3, max_gap: float = 3.0) -> Figures:
+    rng = random.Random(seed)
+    started = time.monotonic()
+    folder = Path(workdir or tempfile.mkdtemp(prefix="ch-crash-"))
+    db, log = folder / "serve.db", folder / "serve.log"
+    receiver = Receiver()
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app.router.add_post("/user", receiver.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    endpoint = f"http://127.0.0.1:{port}/user"
+    load = Load(rng, clients)
+    try:
+        async with ClientSession(timeout=ClientTimeout(total=15)) as session:
+            for _ in range(kills):
+                process, load.base_url = await asyncio.to_thread(start_serve, db, endpoint, log)
+                stop = asyncio.Event()
+                tasks = [asyncio.create_task(load.client(session, stop)) for _ in range(clients)]
+                await asyncio.sleep(rng.uniform(min_gap, max_gap))
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                load.figures.kills += 1
+                stop.set()
+                await asyncio.gather(*tasks)
+            process, load.base_url = await asyncio.to_thread(start_serve, db, endpoint, log)
+            try:
+                deadline = time.monotonic() + settle
+                while time.monotonic() < deadline:
+                    await asyncio.sleep(1.0)
+                    seen = outcomes(db, set(receiver.counts))
+                    targets = accepted_devices(db)
+                    if all(finished(kind, seen.get(rid, set())) for rid, kind in load.accepted.items()
+                           if targets.get(rid) or kind not in ("11.1", "11.4")) \
+                            and stuck_devices(db) == 0:
+                        break
+            finally:
+                process.send_signal(signal.SIGTERM)
+                await asyncio.to_thread(process.wait, 30)
+    finally:
+        await runner.cleanup()
+    figures = load.figures
+    seen = outcomes(db, set(receiver.counts))
+    targets = accepted_devices(db)
+    for rid, kind in list(load.accepted.items()):
+        if kind in ("11.1", "11.4") and not targets.get(rid):  # W110101/W110401 with every device refused
+            del load.accepted[rid]
+            figures.accepted -= 1
+            figures.refused += 1
+    figures.lost_requests = sorted(f"{kind} {rid}" for rid, kind in load.accepted.items()
+                                   if not finished(kind, seen.get(rid, set())))
+    figures.lost = len(figures.lost_requests)
+    figures.delivered = len(receiver.counts)
+    figures.duplicated = sum(count - 1 for count in receiver.counts.values())
+    figures.stuck = stuck_devices(db)
+    figures.seconds = round(time.monotonic() - started, 1)
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kills", type=int, default=50)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--settle", type=float, default=240.0, help="seconds to let the last run finish")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    figures = asyncio.run(crash_loop(args.kills, clients=args.clients, seed=args.seed, settle=args.settle))
+    if args.json:
+        print(json.dumps(asdict(figures), indent=2))
+    else:
+        print(f"kill -9 of serve: {figures.kills} kills, {figures.seconds} s")
+        print(f"  requests sent {figures.sent}: accepted {figures.accepted}, refused {figures.refused}, "
+              f"503 {figures.unavailable}, no answer (cut by a kill) {figures.unanswered}")
+        print(f"  messages delivered {figures.delivered}, duplicated deliveries {figures.duplicated}")
+        print(f"  lost (accepted, outcome never delivered) {figures.lost}   [target 0]")
+        print(f"  stuck (update in progress at the end) {figures.stuck}   [target 0]")
+        for line in figures.lost_requests[:20]:
+            print(f"    lost: {line}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Benchmark: ``serve`` under concurrent clients, database on disk.
+
+Starts ``ch-emulator serve`` as its own process (SQLite file, outbox delivering to a DCC User
+endpoint on 127.0.0.1) and, for each level of concurrency, runs that many clients sending DCC's
+sample 11.2 (ECS52, to the ESME) with fresh RequestID counters for a fixed time. Prints per level:
+synchronous answers per second (SR/s accepted), latency p50/p99 of the accepted ones, the share
+answered 503 (past ``--max-in-flight``) and timeouts; then waits for every accepted request's
+asynchronous response and prints accepted-but-lost (target 0). ``--mix`` adds 11.4s (DCC's sample
+PPMID image) to the load.
+
+Targets (issue 11): >= 500 SR/s on 2 cores with durable commits; p99 <= 250 ms at 50 clients;
+accepted-but-lost 0. Figures are printed, never asserted.
+
+Usage: ``python benchmarks/serve_load.py [--levels 1,10,50,200] [--seconds 5] [--max-in-flight 64]
+[--mix] [--json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import re
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from crash import Receiver, _template, start_serve  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+READ = "ECS52_11.2_SUCCESS_REQUEST_DUIS.XML"
+PPMID_UPDATE = "11.4_UPDATE_PPMID_FIRMWARE_REQUEST_DUIS.XML"
+_REQUEST_ID = re.compile(rb"<sr:RequestID>([^<:]+):([^<:]+):(\d+)</sr:RequestID>")
+_CODE = re.compile(rb"<sr:ResponseCode>([^<]+)</sr:ResponseCode>")
+
+
+@dataclass
+class Level:
+    clients: int
+    sent: int = 0
+    accepted: int = 0
+    refused: int = 0
+    unavailable: int = 0
+    timed_out: int = 0
+    sr_per_s: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    share_503: float = 0.0
+
+
+class Clients:
+    def __init__(self, base_url: str, mix: bool) -> None:
+        self.base_url = base_url
+        self.templates = [(_template(READ), "serviceS")] + ([(_template(PPMID_UPDATE), "serviceD")] if mix else [])
+        self.counter = int(time.time() * 1000)
+        self.accepted_reads: set[str] = set()
+
+    def body(self, rng: random.Random) -> tuple[bytes, str, str, bool]:
+        template, path = rng.choice(self.templates)
+        self.counter += 1
+        counter = str(self.counter).encode()
+        body = _REQUEST_ID.sub(lambda m: b"<sr:RequestID>" + m.group(1) + b":" + m.group(2) + b":" + counter
+                               + b"</sr:RequestID>", template, count=1)
+        match = _REQUEST_ID.search(body)
+        request_id = b":".join(match.groups()).decode() if match else "?"
+        return body, path, request_id, template is self.templates[0][0]
+
+    async def run_level(self, session: ClientSession, clients: int, seconds: float) -> Level:
+        level = Level(clients)
+        latencies: list[float] = []
+        stop_at = time.perf_counter() + seconds
+
+        async def one(seed: int) -> None:
+            rng = random.Random(seed)
+            while time.perf_counter() < stop_at:
+                body, path, request_id, is_read = self.body(rng)
+                level.sent += 1
+                start = time.perf_counter()
+                try:
+                    async with session.post(f"{self.base_url}/api/v1/{path}", data=body,
+                                            headers={"Content-Type": "application/xml"}) as reply:
+                        text = await reply.read()
+                except (asyncio.TimeoutError, ClientError):
+                    level.timed_out += 1
+                    continue
+                elapsed = time.perf_counter() - start
+                if reply.status == 503:
+                    level.unavailable += 1
+                    await asyncio.sleep(float(reply.headers.get("Retry-After", "1")) / 10)
+                    continue
+                code = _CODE.search(text)
+                if code and code.group(1).startswith((b"I", b"W")):
+                    level.accepted += 1
+                    latencies.append(elapsed)
+                    if is_read:
+                        self.accepted_reads.add(request_id)
+                else:
+                    level.refused += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(one(n) for n in range(clients)))
+        wall = time.perf_counter() - began
+        level.sr_per_s = round(level.accepted / wall, 1)
+        if latencies:
+            ordered = sorted(latencies)
+            level.p50_ms = round(statistics.median(ordered) * 1000, 1)
+            level.p99_ms = round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 1)
+        level.share_503 = round(level.unavailable / level.sent, 3) if level.sent else 0.0
+        return level
+
+
+async def bench(levels: list[int], seconds: float, max_in_flight: int, mix: bool, settle: float) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix="ch-load-"))
+    receiver = Receiver()
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app.router.add_post("/user", receiver.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    endpoint = f"http://127.0.0.1:{runner.addresses[0][1]}/user"
+    process, base_url = await asyncio.to_thread(
+        start_serve, folder / "serve.db", endpoint, folder / "serve.log", ["--max-in-flight", str(max_in_flight)])
+    results: list[Level] = []
+    lost = -1
+    try:
+        clients = Clients(base_url, mix)
+        connector = TCPConnector(limit=0)
+        async with ClientSession(timeout=ClientTimeout(total=10), connector=connector) as session:
+            for n in levels:
+                results.append(await clients.run_level(session, n, seconds))
+        deadline = time.monotonic() + settle
+        outstanding = set(clients.accepted_reads)
+        while time.monotonic() < deadline:
+            outstanding = clients.accepted_reads - _answered(folder / "serve.db", set(receiver.counts))
+            if not outstanding:
+                break
+            await asyncio.sleep(1.0)
+        lost = len(outstanding)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(process.wait, 30)
+        await runner.cleanup()
+    return {"levels": [asdict(r) for r in results], "accepted_but_lost": lost,
+            "accepted_reads": len(clients.accepted_reads), "max_in_flight": max_in_flight}
+
+
+def _answered(db: Path, delivered: set[str]) -> set[str]:
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT message_id, record FROM outbox WHERE code = '11.2'").fetchall()
+    finally:
+        conn.close()
+    return {json.loads(record).get("request_id") for mid, record in rows if mid in delivered}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--levels", default="1,10,50,200")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--max-in-flight", type=int, default=64)
+    parser.add_argument("--settle", type=float, default=120.0)
+    parser.add_argument("--mix", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    report = asyncio.run(bench(levels, args.seconds, args.max_in_flight, args.mix, args.settle))
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"serve, SQLite on disk, --max-in-flight {report['max_in_flight']}, {args.seconds:g} s per level")
+    print(f"{'clients':>8} {'SR/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'503':>7} {'timeouts':>9} {'refused':>8}")
+    for level in report["levels"]:
+        print(f"{level['clients']:>8} {level['sr_per_s']:>8} {level['p50_ms']:>8} {level['p99_ms']:>8} "
+              f"{level['share_503']:>7.1%} {level['timed_out']:>9} {level['refused']:>8}")
+    print(f"accepted 11.2: {report['accepted_reads']}, accepted but never answered: {report['accepted_but_lost']} "
+          "[target 0]")
+    print("targets: >= 500 SR/s on 2 cores; p99 <= 250 ms at 50 clients")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
