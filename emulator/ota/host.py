@@ -21,7 +21,7 @@ from emulator.runtime.timers import KeyedTimers
 from . import codec
 from .actions import Action, Activate, Outcome, Send, SetTimer, TimerKind
 from .client import OtaClient
-from .frames import DefaultResponse, Status
+from .frames import DefaultResponse, ImageNotify, Status
 from .server import OtaServer
 from .timeline import render
 
@@ -148,9 +148,13 @@ class EngineHost:
         if not self.up:
             return
         transport = self.transport
+        command = action.command
+        # A unicast Image Notify lets the client answer (Disable Default Response clear, OTA spec
+        # 6.10.3.5.1); every other server frame, and a broadcast, keeps the bit set.
+        ddr = False if type(command) is ImageNotify and action.nwk < 0xFFF8 else None
         packet = ApsPacket(
             transport.eui64, action.device, transport.nwk, action.nwk,
-            codec.encode(action.command, tsn=action.tsn, direction=self._direction),
+            codec.encode(command, tsn=action.tsn, direction=self._direction, disable_default_response=ddr),
             self.endpoint, self.endpoint, cluster=OTA_CLUSTER, aps_counter=self.next_aps(),
         )
         transport.send(packet, None if packet.is_broadcast else self._on_delivery)

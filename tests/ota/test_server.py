@@ -20,7 +20,7 @@ from emulator.ota.frames import (
     ZclFrame,
     ZclHeader,
 )
-from emulator.ota.policy import PolicyBook, ServerPolicy, UpgradeTiming, VersionRule
+from emulator.ota.policy import MissingImageResponse, PolicyBook, ServerPolicy, UpgradeTiming, VersionRule
 from emulator.ota.server import OtaServer
 from emulator.ota.sessions import SessionState, SqliteSessionStore
 from emulator.ota.timeline import render
@@ -165,12 +165,19 @@ class TestBlocks:
         assert sends(actions) == [ImageBlockResponse(Status.ABORT)]
         assert "beyond image size" in events(actions)["block_refused"]["reason"]
 
-    def test_unknown_image_is_refused_with_abort(self):
+    def test_unknown_image_is_refused_with_default_response_no_image_available(self):
+        # As Silicon Labs answers: the client returns to querying after three of these.
         server = make_server()
         req = ImageBlockRequest(0, MFR, TYPE, NEW + 5, 0, 40)
         actions = server.on_frame(0, DEV, NWK, frame(req))
-        assert sends(actions) == [ImageBlockResponse(Status.ABORT)]  # the only refusal ZCL allows here
+        assert sends(actions) == [DefaultResponse(0x03, Status.NO_IMAGE_AVAILABLE)]
         assert events(actions)["block_refused"]["reason"] == "image not offered to this device"
+
+    def test_unknown_image_is_refused_with_abort_under_that_policy(self):
+        server = make_server(missing_image_response=MissingImageResponse.ABORT)
+        req = ImageBlockRequest(0, MFR, TYPE, NEW + 5, 0, 40)
+        actions = server.on_frame(0, DEV, NWK, frame(req))
+        assert sends(actions) == [ImageBlockResponse(Status.ABORT)]
 
     def test_progress_is_observable(self):
         server = make_server(progress_step_percent=25)
@@ -337,8 +344,15 @@ class TestRestart:
 class TestOther:
     def test_image_notify_unicast_and_broadcast(self):
         server = make_server()
-        (unicast,) = sends(server.image_notify(DEV, NWK, IMAGE, query_jitter=50))
+        # A unicast is payload type 0, jitter 100 (what real clients expect), unless the policy
+        # or the caller says otherwise; a broadcast names the image.
+        (unicast,) = sends(server.image_notify(DEV, NWK, IMAGE))
+        assert unicast == ImageNotify(0, 100)
+        (unicast,) = sends(server.image_notify(DEV, NWK, IMAGE, query_jitter=50, payload_type=3))
         assert unicast == ImageNotify(3, 50, MFR, TYPE, NEW)
+        typed = make_server(image_notify_payload_type=2, image_notify_jitter=7)
+        assert sends(typed.image_notify(DEV, NWK, IMAGE)) == [ImageNotify(2, 7, MFR, TYPE)]
+        assert sends(server.image_notify(None, 0xFFFF, IMAGE)) == [ImageNotify(3, 100, MFR, TYPE, NEW)]
         actions = server.image_notify(None, 0xFFFF)
         assert sends(actions) == [ImageNotify(0, 100)]
         assert events(actions)["image_notify_sent"]["broadcast"] is True
