@@ -12,7 +12,8 @@ from emulator.certify.catalogue import BY_ID, CATALOGUE
 from emulator.certify.model import Check, Evidence, Verdict
 from emulator.certify.runner import CertifyReport
 
-_ORDER = (Verdict.FAIL, Verdict.WARN, Verdict.PASS, Verdict.NOT_APPLICABLE, Verdict.NOT_AVAILABLE)
+_ORDER = (Verdict.FAIL, Verdict.INCONCLUSIVE, Verdict.WARN, Verdict.PASS, Verdict.NOT_APPLICABLE,
+          Verdict.NOT_AVAILABLE)
 
 
 def _evidence_dict(item: Evidence) -> dict[str, Any]:

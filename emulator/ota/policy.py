@@ -76,6 +76,7 @@ class ServerPolicy:
     test_page_miss_every: int | None = None  # every Nth block of an Image Page Response is never sent
     test_throttle_requests: int = 0  # the first N block requests: WAIT_FOR_DATA, slots full
     test_throttle_wait_s: int = 60
+    test_query_status: int | None = None  # answer every Query Next Image with this status (0x98, 0x7E)
 
     @property
     def testing(self) -> bool:

@@ -232,9 +232,12 @@ class OtaServer:
                 continue
             chosen = image
             break
+        if policy.test_query_status is not None and policy.test_query_status != Status.SUCCESS:
+            chosen = None  # a test policy refuses every query (NO_IMAGE_AVAILABLE, NOT_AUTHORIZED)
         if chosen is None:
+            status = Status.NO_IMAGE_AVAILABLE if policy.test_query_status is None else Status(policy.test_query_status)
             return [
-                Send(device, nwk, QueryNextImageResponse(Status.NO_IMAGE_AVAILABLE), tsn),
+                Send(device, nwk, QueryNextImageResponse(status), tsn),
                 QueryAnswered(device, refusal, req.current_file_version, req.hardware_version),
             ]
         existing = self.sessions.get(device)
@@ -324,8 +327,8 @@ class OtaServer:
             actions.append(TestPolicyApplied(device, TestStep.DUPLICATE_BLOCK, req.file_offset))
         return actions
 
-    def _test_step(self, now: float, session: Session, nwk: int, tsn: int, req: ImageBlockRequest,
-                   policy: ServerPolicy) -> list[Action] | None:
+    def _test_step(self, now: float, session: Session, nwk: int, tsn: int,
+                   req: ImageBlockRequest | ImagePageRequest, policy: ServerPolicy) -> list[Action] | None:
         """A test policy's answer to this block request, or ``None`` to serve it as usual."""
         device = session.device
         test = self._tests.setdefault(device, _TestState())
@@ -402,6 +405,10 @@ class OtaServer:
             actions.append(Send(device, nwk, ImageBlockResponse(Status.ABORT), tsn))
             return actions
         policy = self.policies.for_device(device)
+        if policy.testing:
+            tested = self._test_step(now, session, nwk, tsn, req, policy)
+            if tested is not None:
+                return actions + tested
         session.last_request_at = now
         session.page_offset = req.file_offset
         session.page_end = min(req.file_offset + req.page_size, image.size)
