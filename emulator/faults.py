@@ -96,6 +96,12 @@ FAULTS: dict[str, Fault] = _catalogue(
           SUCCEEDED, profile={"no_upgrade_end_on_abort": True}),
     Fault("activates_unverified", "a device activates an image it never verified (a corrupted one too)",
           SUCCEEDED, profile={"accepts_unverified_image": True}),
+    Fault("page_miss_aborts", "a page-request device abandons its download when a block of a page is missing",
+          SUCCEEDED, profile={"use_page_requests": True, "page_miss_aborts": True}),
+    Fault("endless_silent_phase", "a device takes five hours between the last block and Upgrade End Request",
+          "0x8F89 timed out (silent_phase)", profile={"verify_delay_s": 5 * 3600.0}),
+    Fault("fixed_server_endpoint", "a device talks to endpoint 1 whatever endpoint the OTA server is on",
+          SUCCEEDED, profile={"fixed_server_endpoint": True}),
     Fault("forgets_offset_on_reboot", "a device restarts its download from offset 0 after a power cut",
           SUCCEEDED, profile={"forgets_offset_on_reboot": True}),
 )

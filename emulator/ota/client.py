@@ -133,6 +133,8 @@ class ClientProfile:
     no_upgrade_end_on_abort: bool = False  # Image Block Response ABORT without Upgrade End Request ABORT
     forgets_offset_on_reboot: bool = False  # restarts a download from offset 0 after a power cycle
     queries_on_any_notify: bool = False  # queries on an Image Notify meant for another image
+    fixed_server_endpoint: bool = False  # always talks to endpoint 1, wherever the OTA server is
+    page_miss_aborts: bool = False  # a block missing from an Image Page Response ends the download
 
     def with_(self, **changes: Any) -> "ClientProfile":
         return replace(self, **changes)
@@ -419,6 +421,12 @@ class OtaClient:
         data = rsp.image_data or b""
         p = self.profile
         if (rsp.manufacturer_code, rsp.image_type, rsp.file_version) != self._target or rsp.file_offset != self.file_offset:
+            if paged and p.page_miss_aborts and rsp.file_offset is not None and rsp.file_offset > self.file_offset:
+                self._pending = None  # the fault: a gap in the page is taken for a broken download
+                self._reset_download()
+                return [BlockMismatch(self.eui64, self.file_offset, rsp.file_offset),
+                        DownloadAborted(self.eui64, Status.ABORT),
+                        SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
             return [BlockMismatch(self.eui64, self.file_offset, rsp.file_offset)]
         if p.stack_fails_above is not None and len(data) > p.stack_fails_above:
             self._pending = None

@@ -36,7 +36,7 @@ class EngineHost:
     """Carries out the actions of ``engine`` (an :class:`OtaServer` or an :class:`OtaClient`)."""
 
     # A fleet keeps one host per node: slots, and the engine called directly (no adapters).
-    __slots__ = ("server", "client", "transport", "clock", "bus", "source", "endpoint", "aps", "up",
+    __slots__ = ("server", "client", "transport", "clock", "bus", "source", "endpoint", "peer_endpoint", "aps", "up",
                  "_on_outcome", "_on_activate", "_direction", "_timers")
 
     def __init__(
@@ -58,6 +58,10 @@ class EngineHost:
         self.bus = bus
         self.source = source
         self.endpoint = endpoint
+        # Where the peer's OTA endpoint is: a client talks to the endpoint the server's frames come
+        # from (the emulator's stand-in for a Match Descriptor answer); a server answers devices on
+        # the Smart Energy endpoint.
+        self.peer_endpoint = SMART_ENERGY_ENDPOINT
         self.aps = 0  # the node's APS counter: its OTA and its tunnel frames count together
         self.up = True  # False: a powered-off node sends nothing and its timers do not fire
         self._on_outcome = on_outcome  # node logic: the hub's CCS08 alerts, a device's GBCS alerts
@@ -91,6 +95,8 @@ class EngineHost:
             self.execute(server.on_frame(self.clock.now(), packet.src, packet.src_nwk, frame))
         else:
             assert self.client is not None
+            if packet.src_ep != self.peer_endpoint and not self.client.profile.fixed_server_endpoint:
+                self.peer_endpoint = packet.src_ep
             self.execute(self.client.on_frame(self.clock.now(), frame))
 
     def _concerned(self, peer: int) -> int:
@@ -155,7 +161,7 @@ class EngineHost:
         packet = ApsPacket(
             transport.eui64, action.device, transport.nwk, action.nwk,
             codec.encode(command, tsn=action.tsn, direction=self._direction, disable_default_response=ddr),
-            self.endpoint, self.endpoint, cluster=OTA_CLUSTER, aps_counter=self.next_aps(),
+            self.endpoint, self.peer_endpoint, cluster=OTA_CLUSTER, aps_counter=self.next_aps(),
         )
         transport.send(packet, None if packet.is_broadcast else self._on_delivery)
 

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 
 from emulator.certify.model import Outcome
+from emulator.han.packet import SMART_ENERGY_ENDPOINT
 from emulator.ota.frames import (
     DefaultResponse,
     ImageBlockRequest,
@@ -45,7 +46,7 @@ class DeviceRun:
     dut: DeviceUnderTest
     image: bytes
     signing_key: EllipticCurvePrivateKey  # TEST ONLY: re-signs derived images
-    open_session: Callable[[ServerPolicy], CheckSession]
+    open_session: Callable[[ServerPolicy, int], CheckSession]
     sessions: list[CheckSession] = field(default_factory=list)
 
     @property
@@ -55,12 +56,13 @@ class DeviceRun:
     def budget(self, virtual_s: float, bench_s: float) -> float:
         return bench_s if self.bench else virtual_s
 
-    def session(self, *, offer: bytes | None = None, begin: bool = True, **policy: Any) -> CheckSession:
-        """A fresh session with the test ``policy``; ``offer`` is served; ``begin`` wakes the device."""
+    def session(self, *, offer: bytes | None = None, begin: bool = True, endpoint: int = SMART_ENERGY_ENDPOINT,
+                **policy: Any) -> CheckSession:
+        """A fresh session with the test ``policy`` and the OTA server on ``endpoint``; ``offer``
+        is served; ``begin`` wakes the device."""
         base = dict(upgrade_timing=UpgradeTiming.NOW, minimum_block_period_unit=self.dut.minimum_block_period_unit)
-        base.update(self.dut.server_changes)
         base.update(policy)
-        session = self.open_session(ServerPolicy(**base))
+        session = self.open_session(ServerPolicy(**base), endpoint)
         self.sessions.append(session)
         if offer is not None:
             session.offer(offer)
@@ -105,6 +107,39 @@ def _activated(run: DeviceRun, session: CheckSession, version: int) -> bool | No
         return any(v == version for _, v in activations)
     reported = session.probe_version(run.budget(30.0, 60.0))
     return None if reported is None else reported == version
+
+
+# --- B1 the OTA server's endpoint -----------------------------------------------------------------
+
+OTHER_ENDPOINT = 123  # what a GBCS reference Comms Hub uses to test this (HenryGiraldo/gbcs ch.c)
+
+
+def b1_server_endpoint(run: DeviceRun) -> Outcome:
+    out = Outcome()
+    if run.bench:
+        return out.inconclusive(f"the bench dongle registers the hub's Smart Energy endpoint only; endpoint "
+                                f"{OTHER_ENDPOINT} needs registering it on the dongle (not built)")
+    session = run.session(offer=run.image, endpoint=OTHER_ENDPOINT)
+    session.wait(None, 2.0)
+    mark = len(session.frames)
+    session.notify()
+    session.wait(lambda: any(f.packet.dst_ep == OTHER_ENDPOINT for f in _requests(session, mark)),
+                 run.budget(600.0, 600.0))
+    device_frames = [f for f in session.frames[mark:] if not f.sent]
+    wrong = [f for f in device_frames if f.packet.dst_ep != OTHER_ENDPOINT]
+    right = [f for f in _requests(session, mark) if f.packet.dst_ep == OTHER_ENDPOINT]
+    out.mark(*session.sent(ImageNotify, mark))
+    if wrong:
+        out.mark(wrong[0])
+        out.fail(f"sends {wrong[0].name} to endpoint {wrong[0].packet.dst_ep} after the OTA server spoke from "
+                 f"endpoint {OTHER_ENDPOINT}", field="destination endpoint", expected=str(OTHER_ENDPOINT),
+                 found=str(wrong[0].packet.dst_ep))
+    if right:
+        out.mark(right[0])
+        out.ok(f"downloads from the OTA server on endpoint {OTHER_ENDPOINT}")
+    elif not wrong:
+        out.inconclusive("no frame from the device within the budget")
+    return out
 
 
 # --- B2 hardware version ------------------------------------------------------------------------
@@ -544,7 +579,7 @@ def b10_page_requests(run: DeviceRun) -> Outcome:
     profile = run.dut.profile
     if profile is not None and not profile.use_page_requests:
         return out.skip("the device uses Image Block Requests only (no Image Page Request to test)")
-    session = run.session(offer=run.image, test_page_miss_every=7)
+    session = run.session(offer=run.image, test_page_miss_every=5)
     end = _transfer(run, session)
     pages = session.received(ImagePageRequest)
     if not pages:
@@ -827,7 +862,7 @@ def b16_throttling(run: DeviceRun) -> Outcome:
 
 
 DEVICE_CHECKS: dict[str, Callable[[DeviceRun], Outcome]] = {
-    "B2": b2_hardware_version, "B3": b3_image_notify, "B4": b4_backoff, "B5": b5_blocks,
+    "B1": b1_server_endpoint, "B2": b2_hardware_version, "B3": b3_image_notify, "B4": b4_backoff, "B5": b5_blocks,
     "B6": b6_wait_for_data, "B7": b7_duplicate_block, "B8": b8_missing_file, "B9": b9_abort,
     "B10": b10_page_requests, "B11": b11_invalid_image, "B12": b12_upgrade_time, "B13": b13_silent_phase,
     "B14": b14_power_loss, "B15": b15_attributes, "B16": b16_throttling,

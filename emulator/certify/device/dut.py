@@ -55,7 +55,6 @@ class DeviceUnderTest:
     profile: ClientProfile | None = field(default=None, repr=False)  # virtual only
     device_faults: DeviceFaults = DeviceFaults()
     frames_rule: str | None = None  # an air rule of the fault (radio condition), virtual only
-    server_changes: dict[str, Any] = field(default_factory=dict)  # a server condition of the fault
     hub_eui64: int = HUB_EUI64
 
     @property
@@ -122,6 +121,10 @@ def with_fault(base: DeviceUnderTest, name: str) -> DeviceUnderTest:
     if fault.burst is not None:
         raise DeviceSpecError(f"--virtual {name}: burst radio loss is a radio condition certify device does not "
                               "model (one device, no radio channel); play it with `ch-emulator run` or `fleet`")
+    if fault.server or fault.mid_transfer == "server_restart":
+        raise DeviceSpecError(f"--virtual {name}: a server condition (the hub misbehaves); certify device's test "
+                              "hub is the server, so it tests devices only: play it with `ch-emulator run` or "
+                              "`fleet`")
     assert base.profile is not None
     profile = base.profile.with_(**fault.profile)
     reannounce = 240.0 if fault.mid_transfer == "slow_reannounce" else base.reannounce_delay_s
@@ -129,7 +132,7 @@ def with_fault(base: DeviceUnderTest, name: str) -> DeviceUnderTest:
     return dataclasses.replace(
         base, name=f"virtual ESME with fault {name}", fault=name, profile=profile, device_faults=device_faults,
         sleepy=base.sleepy or fault.sleepy or profile.ignore_image_notify, reannounce_delay_s=reannounce,
-        frames_rule=fault.frames, server_changes=dict(fault.server),
+        frames_rule=fault.frames,
         max_silent_phase_s=base.max_silent_phase_s,
     )
 

@@ -28,7 +28,8 @@ from .session import AirFrame, CheckSession, VirtualSession
 
 _LOGGER = logging.getLogger(__name__)
 
-SessionFactory = Callable[[ServerPolicy], CheckSession]
+SessionFactory = Callable[[ServerPolicy, int], CheckSession]
+"""A fresh session: the test policy, and the endpoint the hub's OTA server is on."""
 _MAX_FRAMES = 14
 _MAX_TIMELINE = 16
 
@@ -58,8 +59,8 @@ def virtual_factory(dut: DeviceUnderTest, trusted_key: TrustedKeys) -> SessionFa
     """Sessions with ``dut`` emulated on a virtual HAN (its fault's air rule, if any, armed)."""
     build = dut.builder(trusted_key)
 
-    def open_session(policy: ServerPolicy) -> CheckSession:
-        session = VirtualSession(build, dut.eui64, policy, hub_eui64=dut.hub_eui64)
+    def open_session(policy: ServerPolicy, endpoint: int) -> CheckSession:
+        session = VirtualSession(build, dut.eui64, policy, hub_eui64=dut.hub_eui64, endpoint=endpoint)
         if dut.frames_rule is not None:
             from emulator.scenario.injection import AirFaults
 
@@ -95,7 +96,8 @@ def certify_device(dut: DeviceUnderTest, image_source: str, image: bytes, factor
         budget = (f"{simulated:.0f} s simulated in {len(run.sessions)} session(s), "
                   f"{time.perf_counter() - check_started:.2f} s wall" if dut.virtual
                   else f"{simulated:.0f} s wall in {len(run.sessions)} session(s)")
-        pcap = _write_pcap(pcap_dir, check.check_id, run.sessions) if pcap_dir is not None else None
+        has_frames = any(session.frames for session in run.sessions)
+        pcap = _write_pcap(pcap_dir, check.check_id, run.sessions) if pcap_dir is not None and has_frames else None
         result = CheckResult(result.check_id, result.title, result.verdict, result.evidence,
                              timeline=_timeline(run.sessions), frames=_frames(run.sessions, outcome.marked),
                              pcap=pcap, budget=budget)

@@ -129,7 +129,8 @@ class CheckSession(abc.ABC):
         self._changed()
 
     def _receive(self, packet: ApsPacket) -> None:
-        if packet.cluster == OTA_CLUSTER and packet.src == self.device:
+        # Only frames for the endpoint the OTA server is on reach it (as on a real hub).
+        if packet.cluster == OTA_CLUSTER and packet.src == self.device and packet.dst_ep == self.endpoint:
             self.host.receive(packet)
 
     def received(self, kind: type, since: int = 0) -> list[AirFrame]:
