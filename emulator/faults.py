@@ -100,6 +100,8 @@ FAULTS: dict[str, Fault] = _catalogue(
           SUCCEEDED, profile={"use_page_requests": True, "page_miss_aborts": True}),
     Fault("endless_silent_phase", "a device takes five hours between the last block and Upgrade End Request",
           "0x8F89 timed out (silent_phase)", profile={"verify_delay_s": 5 * 3600.0}),
+    Fault("gives_up_when_throttled", "a device abandons its download when told to wait more than 30 s",
+          SUCCEEDED, profile={"gives_up_on_wait_above_s": 30.0}),
     Fault("fixed_server_endpoint", "a device talks to endpoint 1 whatever endpoint the OTA server is on",
           SUCCEEDED, profile={"fixed_server_endpoint": True}),
     Fault("forgets_offset_on_reboot", "a device restarts its download from offset 0 after a power cut",

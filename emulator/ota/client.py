@@ -135,6 +135,7 @@ class ClientProfile:
     queries_on_any_notify: bool = False  # queries on an Image Notify meant for another image
     fixed_server_endpoint: bool = False  # always talks to endpoint 1, wherever the OTA server is
     page_miss_aborts: bool = False  # a block missing from an Image Page Response ends the download
+    gives_up_on_wait_above_s: float | None = None  # a longer WAIT_FOR_DATA ends the download
 
     def with_(self, **changes: Any) -> "ClientProfile":
         return replace(self, **changes)
@@ -399,6 +400,12 @@ class OtaClient:
         if rsp.status == Status.WAIT_FOR_DATA:
             assert rsp.current_time is not None and rsp.request_time is not None
             wait = max(rsp.request_time - rsp.current_time, 0)
+            limit = self.profile.gives_up_on_wait_above_s
+            if limit is not None and wait > limit:
+                self._pending = None  # the fault: a long wait (a busy server) is taken for a failure
+                self._reset_download()
+                return [DownloadAborted(self.eui64, rsp.status),
+                        SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
             if self.profile.ignores_wait_for_data:
                 wait = 0  # the fault: asks again at once and keeps its own pace
             elif rsp.minimum_block_period is not None:

@@ -204,7 +204,7 @@ def b3_image_notify(run: DeviceRun) -> Outcome:
     should = [(0, ()), (1, (mfr,)), (2, (mfr, itype)), (3, (mfr, itype, newer))]
     for payload_type, fields in should:
         mark = len(session.frames)
-        session.host.execute([_notify(session, payload_type, 100, fields)])
+        session.execute([_notify(session, payload_type, 100, fields)])
         query = session.wait_for(QueryNextImageRequest, wait, since=mark)
         if query is None:
             out.fail(f"no Query Next Image Request after a unicast Image Notify payload type {payload_type}, "
@@ -219,7 +219,7 @@ def b3_image_notify(run: DeviceRun) -> Outcome:
         others.append((3, (mfr, itype, dut.current_file_version), "the version it runs"))
     for payload_type, fields, what in others:
         mark = len(session.frames)
-        session.host.execute([_notify(session, payload_type, 100, fields)])
+        session.execute([_notify(session, payload_type, 100, fields)])
         query = session.wait_for(QueryNextImageRequest, wait, since=mark)
         if query is not None:
             out.mark(query)
@@ -230,7 +230,7 @@ def b3_image_notify(run: DeviceRun) -> Outcome:
     tries, queried = 20, 0
     for _ in range(tries):
         mark = len(session.frames)
-        session.host.execute([_notify(session, 0, 1, ())])
+        session.execute([_notify(session, 0, 1, ())])
         if session.wait_for(QueryNextImageRequest, wait, since=mark) is not None:
             queried += 1
     if queried > 4:
@@ -734,7 +734,11 @@ def b13_silent_phase(run: DeviceRun) -> Outcome:
 
 def b14_power_loss(run: DeviceRun) -> Outcome:
     out = Outcome()
-    session = run.session(offer=run.image)
+    session = run.session(offer=run.image, begin=False)
+    if not session.can_power_cycle:
+        return out.inconclusive("the bench cannot cut the device's power: cut it by hand mid-transfer and run "
+                                "B5 (resumption shows as a contiguous block request after a query)")
+    begin_session(session)
     size = len(run.image)
     session.wait(lambda: any((f.command.file_offset or 0) >= size // 2 for f in _requests(session)),
                  run.budget(3600.0, 1800.0))
@@ -743,9 +747,7 @@ def b14_power_loss(run: DeviceRun) -> Outcome:
         return out.inconclusive("the device did not start the download within the budget")
     reached = max(f.command.file_offset for f in requests)
     mark = len(session.frames)
-    if not session.power_cycle(10.0, run.dut.reannounce_delay_s):
-        return out.inconclusive("the bench cannot cut the device's power: cut it by hand mid-transfer and run "
-                                "B5 (resumption shows as a contiguous block request after a query)")
+    session.power_cycle(10.0, run.dut.reannounce_delay_s)
     out.ok(f"power cut for 10 s at offset {reached} of {size}")
     session.wait(lambda: bool(_requests(session, mark)), run.budget(900.0, 900.0))
     resumed = (_requests(session, mark) or [None])[0]
@@ -848,6 +850,12 @@ def b16_throttling(run: DeviceRun) -> Outcome:
     for frame in throttles:
         index = session.frames.index(frame)
         nxt = _requests(session, index + 1)
+        following = next((f for f in session.frames[index + 1:] if not f.sent), None)
+        if following is not None and not isinstance(following.command, (ImageBlockRequest, ImagePageRequest)):
+            out.mark(frame, following)
+            out.fail(f"abandons the download after WAIT_FOR_DATA {wait} s: its next frame is {following.name}",
+                     expected="the same block request after the wait", found=following.name)
+            break
         if nxt and nxt[0].time - frame.time + _TIMING_SLACK_S < wait:
             early.append((frame, nxt[0]))
     if early:
@@ -855,7 +863,7 @@ def b16_throttling(run: DeviceRun) -> Outcome:
         out.mark(frame, nxt)
         out.fail(f"asks again {nxt.time - frame.time:.1f} s after WAIT_FOR_DATA {wait} s (slots full)",
                  expected=f">= {wait} s", found=f"{nxt.time - frame.time:.1f} s")
-    else:
+    elif not out.failed:
         out.ok(f"waited {wait} s after each of {len(throttles)} WAIT_FOR_DATA (slots full)")
     _judge_end(end, out, session)
     return out

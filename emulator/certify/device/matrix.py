@@ -86,6 +86,7 @@ CLASSIFICATION: dict[str, Classified] = {c.fault: c for c in (
     _d("activates_unverified", "B11", "activates a corrupted image"),
     _d("page_miss_aborts", "B10", "a block missing from a page ends the download"),
     _d("endless_silent_phase", "B13", "no Upgrade End Request within the hub's 4 h silent-phase timeout"),
+    _d("gives_up_when_throttled", "B16", "abandons the download on WAIT_FOR_DATA 60 s (slots full)"),
     _d("fixed_server_endpoint", "B1", "talks to endpoint 1 when the OTA server is on endpoint 123"),
     _d("forgets_offset_on_reboot", "B14", "restarts from offset 0 after a power cut"),
 )}

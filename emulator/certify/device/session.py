@@ -153,11 +153,15 @@ class CheckSession(abc.ABC):
     def notify(self, image: ServedImage | None = None, *, payload_type: int | None = None,
                query_jitter: int | None = None) -> None:
         """A unicast Image Notify (the policy's payload type and jitter unless given)."""
-        self.host.execute(self.server.image_notify(self.device, self.device_nwk, image, query_jitter=query_jitter,
-                                                   payload_type=payload_type))
+        self.execute(self.server.image_notify(self.device, self.device_nwk, image, query_jitter=query_jitter,
+                                              payload_type=payload_type))
 
     def upgrade_now(self) -> None:
-        self.host.execute(self.server.upgrade_now(self.clock.now(), self.device))
+        self.execute(self.server.upgrade_now(self.clock.now(), self.device))
+
+    def execute(self, actions: list[Any]) -> None:
+        """Carry out the hub's actions (send frames, set timers)."""
+        self.host.execute(actions)
 
     def now(self) -> float:
         return self.clock.now() - self.started
@@ -200,6 +204,8 @@ class CheckSession(abc.ABC):
         """The device's OTA client attributes, or ``None`` when they cannot be read."""
         return None
 
+    can_power_cycle = False
+
     def power_cycle(self, off_s: float, reannounce_delay_s: float | None = None) -> bool:
         """Cut the device's power for ``off_s`` seconds; False when the harness cannot."""
         return False
@@ -212,6 +218,7 @@ class VirtualSession(CheckSession):
     """The device under test is an emulated device on a virtual HAN, in virtual time."""
 
     virtual = True
+    can_power_cycle = True
 
     def __init__(self, make_device: Callable[[Any, VirtualClock, EventBus], Any], device_eui64: int,
                  policy: ServerPolicy, *, hub_eui64: int, endpoint: int = SMART_ENERGY_ENDPOINT) -> None:
@@ -284,6 +291,12 @@ class BenchSession(CheckSession):
     def _changed(self) -> None:
         if self._wake is not None:
             self._wake.set()
+
+    def execute(self, actions: list[Any]) -> None:
+        async def inside() -> None:  # the dongle's transport sends from its event loop
+            self.host.execute(actions)
+
+        self.loop.run_until_complete(inside())
 
     def wait(self, until: Callable[[], bool] | None, budget_s: float) -> bool:
         async def watch() -> bool:
