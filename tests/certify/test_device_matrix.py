@@ -76,3 +76,15 @@ def test_a_page_request_device_is_tested_by_b10(samples, small_image: bytes) -> 
     (result,) = row.report.results
     assert result.verdict is Verdict.PASS
     assert "blocks never sent" in result.summary
+
+
+def test_docs_show_every_fault_with_its_class_and_expected_check() -> None:
+    import re
+
+    from certify_paths import REPO
+
+    doc = (REPO / "docs" / "certify.md").read_text(encoding="utf-8")
+    for name, classified in CLASSIFICATION.items():
+        expected = classified.expected_check or "none"
+        assert re.search(rf"^\| `{name}` \| {classified.kind.value} \| .+ \| {expected} \|", doc, re.M), name
+    assert f"device mutation score: {len(DEFECTS)}/{len(DEFECTS)}" in doc

@@ -75,3 +75,26 @@ def test_minimum_block_period_is_read_in_the_stacks_unit() -> None:
         wait = ImageBlockResponse(Status.WAIT_FOR_DATA, current_time=0, request_time=1, minimum_block_period=2000)
         client.on_frame(1.0, _frame(wait, request.tsn))
         assert client.block_period_s() == pace
+
+
+def test_unicast_image_notify_is_payload_type_0_jitter_100_with_default_response_allowed() -> None:
+    from emulator.han.virtual import VirtualHan
+    from emulator.ota import codec
+    from emulator.ota.frames import ImageNotify
+    from emulator.ota.host import EngineHost
+    from emulator.ota.server import OtaServer
+    from emulator.runtime.clock import VirtualClock
+    from emulator.runtime.events import EventBus
+
+    clock = VirtualClock()
+    han = VirtualHan(clock)
+    seen: list = []
+    han.add_trace_hook(lambda direction, packet: seen.append(codec.decode(packet.payload)))
+    server = OtaServer()
+    host = EngineHost(server, han.attach(0x00DB1234567890A0, 0x0000), clock, EventBus(clock), source="hub")
+    han.attach(DEV, 0x1101)
+    host.execute(server.image_notify(DEV, 0x1101))
+    host.execute(server.image_notify(None, 0xFFFF))
+    unicast, broadcast = seen
+    assert unicast.command == ImageNotify(0, 100) and not unicast.header.disable_default_response
+    assert broadcast.header.disable_default_response  # nobody answers a broadcast
