@@ -60,7 +60,8 @@ class DeviceRun:
                 **policy: Any) -> CheckSession:
         """A fresh session with the test ``policy`` and the OTA server on ``endpoint``; ``offer``
         is served; ``begin`` wakes the device."""
-        base = dict(upgrade_timing=UpgradeTiming.NOW, minimum_block_period_unit=self.dut.minimum_block_period_unit)
+        base: dict[str, Any] = dict(upgrade_timing=UpgradeTiming.NOW,
+                                    minimum_block_period_unit=self.dut.minimum_block_period_unit)
         base.update(policy)
         session = self.open_session(ServerPolicy(**base), endpoint)
         self.sessions.append(session)
@@ -93,6 +94,10 @@ def _requests(session: CheckSession, since: int = 0) -> list[AirFrame]:
     """Image Block and Image Page Requests, in order."""
     return [f for f in session.frames[since:]
             if not f.sent and isinstance(f.command, (ImageBlockRequest, ImagePageRequest))]
+
+
+def _first(frames: list[AirFrame]) -> AirFrame | None:
+    return frames[0] if frames else None
 
 
 def _started(session: CheckSession) -> bool:
@@ -174,7 +179,7 @@ def b2_hardware_version(run: DeviceRun) -> Outcome:
         inside = with_hardware_range(run.image, hw, hw, run.signing_key)
         second = run.session(offer=inside)
         second.wait(lambda: _started(second), run.budget(120.0, 300.0))
-        first = (second.received(ImageBlockRequest) or second.received(ImagePageRequest) or [None])[0]
+        first = _first(_requests(second))
         if first is None:
             out.fail(f"does not download an image bounded to exactly its hardware 0x{hw:04X}",
                      expected="block requests", found="none within the budget")
@@ -367,7 +372,8 @@ def _judge_blocks(session: CheckSession, out: Outcome, *, retries_allowed: int =
 
 def _judge_end(end: AirFrame | None, out: Outcome, session: CheckSession, *, expect: Status = Status.SUCCESS) -> None:
     if end is None:
-        last = (session.received(ImageBlockRequest) or session.received(ImagePageRequest) or [None])[-1]
+        requests = _requests(session)
+        last = requests[-1] if requests else None
         out.mark(last)
         offset = last.command.file_offset if last is not None else 0
         out.fail("the download did not end with an Upgrade End Request within the budget",
@@ -557,7 +563,7 @@ def b9_abort(run: DeviceRun) -> Outcome:
     mark = len(session.frames)
     session.notify()
     session.wait(lambda: bool(_requests(session, mark)), run.budget(2 * 3600.0, 300.0))
-    block = (_requests(session, mark) or [None])[0]
+    block = _first(_requests(session, mark))
     if block is None:
         if not out.failed:
             out.inconclusive("no new download after the abort within the budget (clean state not shown)")
@@ -615,7 +621,7 @@ def b11_invalid_image(run: DeviceRun) -> Outcome:
         return out.inconclusive("the device did not start the download within the budget")
     out.ok(f"served the image with the byte at offset {flipped} flipped (not re-signed)", offset=flipped)
     if end is None:
-        out.mark((session.received(ImageBlockRequest) or [None])[-1])
+        out.mark(*_requests(session)[-1:])
         return out.inconclusive("no Upgrade End Request within the budget")
     out.mark(end)
     if end.command.status == Status.SUCCESS:
@@ -750,7 +756,7 @@ def b14_power_loss(run: DeviceRun) -> Outcome:
     session.power_cycle(10.0, run.dut.reannounce_delay_s)
     out.ok(f"power cut for 10 s at offset {reached} of {size}")
     session.wait(lambda: bool(_requests(session, mark)), run.budget(900.0, 900.0))
-    resumed = (_requests(session, mark) or [None])[0]
+    resumed = _first(_requests(session, mark))
     if resumed is None:
         out.fail("no block request after the power came back", expected="resume at the offset reached",
                  found="none within the budget")
@@ -859,10 +865,10 @@ def b16_throttling(run: DeviceRun) -> Outcome:
         if nxt and nxt[0].time - frame.time + _TIMING_SLACK_S < wait:
             early.append((frame, nxt[0]))
     if early:
-        frame, nxt = early[0]
-        out.mark(frame, nxt)
-        out.fail(f"asks again {nxt.time - frame.time:.1f} s after WAIT_FOR_DATA {wait} s (slots full)",
-                 expected=f">= {wait} s", found=f"{nxt.time - frame.time:.1f} s")
+        throttle, again = early[0]
+        out.mark(throttle, again)
+        out.fail(f"asks again {again.time - throttle.time:.1f} s after WAIT_FOR_DATA {wait} s (slots full)",
+                 expected=f">= {wait} s", found=f"{again.time - throttle.time:.1f} s")
     elif not out.failed:
         out.ok(f"waited {wait} s after each of {len(throttles)} WAIT_FOR_DATA (slots full)")
     _judge_end(end, out, session)
