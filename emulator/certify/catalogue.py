@@ -95,9 +95,10 @@ CATALOGUE: tuple[Check[Any], ...] = (
           "its answer); on a bench the dongle registers endpoint 1 only (inconclusive)"),
     Check("B2", Group.OTA_CLIENT, "Query Next Image carries the hardware version when the image is "
           "hardware-bounded", "ZBOSS RTP_OTA_CLI_05", (V, B), "every OTA client",
-          "the vendor's image re-bounded to hardware+1 (re-signed, TEST ONLY key): fail when the query "
-          "lacks the hardware version or the device downloads it; then bounded to exactly its hardware: "
-          "fail when it does not download", run=d.b2_hardware_version),
+          "the vendor's image re-bounded to hardware+1, then hardware-1 (the device at min-1 and max+1; "
+          "re-signed, TEST ONLY key): fail when the query lacks the hardware version or the device "
+          "downloads it; then bounded to exactly its hardware (min and max): fail when it does not "
+          "download", run=d.b2_hardware_version),
     Check("B3", Group.OTA_CLIENT, "Image Notify payload types 0-3 and query jitter honoured",
           "ZBOSS RTP_OTA_CLI_01; PICS INPT01–03", (V, B), "OTA clients that are not sleepy",
           "fail without a query after a unicast Image Notify of payload type 0, 1, 2 or 3 that matches it, "

@@ -29,6 +29,7 @@ from emulator.ota.frames import (
     UpgradeEndRequest,
     UpgradeEndResponse,
 )
+from emulator.ota.catalog import ServedImage
 from emulator.ota.image.parse import parse_image
 from emulator.ota.policy import BlockPeriodUnit, ServerPolicy, UpgradeTiming
 
@@ -153,26 +154,32 @@ def b1_server_endpoint(run: DeviceRun) -> Outcome:
 def b2_hardware_version(run: DeviceRun) -> Outcome:
     out = Outcome()
     hw = run.dut.hardware_version
-    outside = (hw + 1) & 0xFFFF if hw is not None else 0xFFFE
-    excluded = with_hardware_range(run.image, outside, outside, run.signing_key)
-    session = run.session(offer=excluded)
-    query = session.wait_for(QueryNextImageRequest, run.budget(120.0, 300.0))
-    if query is None:
-        return out.inconclusive("no Query Next Image Request within the budget")
-    out.mark(query)
-    if query.command.hardware_version is None:
-        out.fail("Query Next Image Request without the hardware version (field control bit 0 clear) while "
-                 f"the image offered is bounded to hardware 0x{outside:04X}", field="field_control",
-                 expected="bit 0 set", found=f"0x{query.command.field_control:02X}")
-    else:
-        out.ok(f"Query Next Image Request carries hardware version 0x{query.command.hardware_version:04X}",
-               field="hardware_version")
-    session.wait(None, run.budget(30.0, 30.0))
-    downloaded = session.received(ImageBlockRequest) + session.received(ImagePageRequest)
-    if downloaded:
-        out.mark(downloaded[0])
-        out.fail(f"downloads an image bounded to hardware 0x{outside:04X}..0x{outside:04X}",
-                 expected="no download", found=f"block request at offset {downloaded[0].command.file_offset}")
+    # The device's hardware one below the image's minimum, then one above its maximum.
+    sides = [("min-1", (hw + 1) & 0xFFFF), ("max+1", (hw - 1) & 0xFFFF)] if hw is not None else [("outside", 0xFFFE)]
+    query: AirFrame | None = None
+    for where, outside in sides:
+        excluded = with_hardware_range(run.image, outside, outside, run.signing_key)
+        session = run.session(offer=excluded)
+        query = session.wait_for(QueryNextImageRequest, run.budget(120.0, 300.0))
+        if query is None:
+            return out.inconclusive("no Query Next Image Request within the budget")
+        out.mark(query)
+        if query.command.hardware_version is None:
+            out.fail("Query Next Image Request without the hardware version (field control bit 0 clear) while "
+                     f"the image offered is bounded to hardware 0x{outside:04X}", field="field_control",
+                     expected="bit 0 set", found=f"0x{query.command.field_control:02X}")
+        else:
+            out.ok(f"image bounded to 0x{outside:04X} (device at {where}): Query Next Image Request carries "
+                   f"hardware version 0x{query.command.hardware_version:04X}", field="hardware_version")
+        session.wait(None, run.budget(30.0, 30.0))
+        downloaded = _requests(session)
+        if downloaded:
+            out.mark(downloaded[0])
+            out.fail(f"downloads an image bounded to hardware 0x{outside:04X}..0x{outside:04X}",
+                     expected="no download", found=f"block request at offset {downloaded[0].command.file_offset}")
+        if out.failed:
+            break
+    assert query is not None
     if hw is None and query.command.hardware_version is not None:
         hw = query.command.hardware_version
     if hw is not None and not out.failed:
@@ -209,7 +216,7 @@ def b3_image_notify(run: DeviceRun) -> Outcome:
     should = [(0, ()), (1, (mfr,)), (2, (mfr, itype)), (3, (mfr, itype, newer))]
     for payload_type, fields in should:
         mark = len(session.frames)
-        session.execute([_notify(session, payload_type, 100, fields)])
+        _notify(session, payload_type, 100, fields)
         query = session.wait_for(QueryNextImageRequest, wait, since=mark)
         if query is None:
             out.fail(f"no Query Next Image Request after a unicast Image Notify payload type {payload_type}, "
@@ -224,7 +231,7 @@ def b3_image_notify(run: DeviceRun) -> Outcome:
         others.append((3, (mfr, itype, dut.current_file_version), "the version it runs"))
     for payload_type, fields, what in others:
         mark = len(session.frames)
-        session.execute([_notify(session, payload_type, 100, fields)])
+        _notify(session, payload_type, 100, fields)
         query = session.wait_for(QueryNextImageRequest, wait, since=mark)
         if query is not None:
             out.mark(query)
@@ -235,7 +242,7 @@ def b3_image_notify(run: DeviceRun) -> Outcome:
     tries, queried = 20, 0
     for _ in range(tries):
         mark = len(session.frames)
-        session.execute([_notify(session, 0, 1, ())])
+        _notify(session, 0, 1, ())
         if session.wait_for(QueryNextImageRequest, wait, since=mark) is not None:
             queried += 1
     if queried > 4:
@@ -246,11 +253,11 @@ def b3_image_notify(run: DeviceRun) -> Outcome:
     return out
 
 
-def _notify(session: CheckSession, payload_type: int, jitter: int, fields: tuple[int, ...]) -> Any:
-    from emulator.ota.actions import Send
-
-    return Send(session.device, session.device_nwk, ImageNotify(payload_type, jitter, *fields),
-                session.server._next_tsn())
+def _notify(session: CheckSession, payload_type: int, jitter: int, fields: tuple[int, ...]) -> None:
+    """A unicast Image Notify of ``payload_type`` naming ``fields`` (manufacturer, type, version)."""
+    mfr, itype, version = (*fields, 0, 0, 0)[:3]
+    named = ServedImage(mfr, itype, version, b"") if fields else None
+    session.notify(named, payload_type=payload_type, query_jitter=jitter)
 
 
 # --- B4 back-off -------------------------------------------------------------------------------

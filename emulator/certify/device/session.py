@@ -176,12 +176,16 @@ class CheckSession(abc.ABC):
         """The first frame of ``kind`` from the device (after frame index ``since``) within the budget."""
         start = len(self.frames) if since is None else since
         found: list[AirFrame] = []
+        scanned = [start]  # frames before this index were looked at already
 
         def seen() -> bool:
-            for item in self.frames[start:]:
+            frames = self.frames
+            for index in range(scanned[0], len(frames)):
+                item = frames[index]
                 if not item.sent and isinstance(item.command, kind) and where(item.command):
                     found.append(item)
                     return True
+            scanned[0] = len(frames)
             return False
 
         self.wait(seen, budget_s)
