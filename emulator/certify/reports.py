@@ -74,9 +74,10 @@ def text(report: CertifyReport) -> str:
     lines = [f"{report.command} {report.subject} (ch-emulator {report.tool_version})"]
     device = report.device
     if device is not None:
+        version = device["current_file_version"] or "(from its query)"
         lines.append(f"  device {device['eui64']} {device['device_type']}, manufacturer "
-                     f"{device['manufacturer_code'] or '-'}, image type {device['image_type'] or '-'}, file version "
-                     f"{device['current_file_version'] or '(from its query)'}, hardware {device['hardware_version'] or '-'}")
+                     f"{device['manufacturer_code'] or '-'}, image type {device['image_type'] or '-'}, "
+                     f"file version {version}, hardware {device['hardware_version'] or '-'}")
     identity = report.identity
     if "parse_error" in identity:
         lines.append(f"  does not parse: {identity['parse_error']}")

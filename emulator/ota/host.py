@@ -36,8 +36,8 @@ class EngineHost:
     """Carries out the actions of ``engine`` (an :class:`OtaServer` or an :class:`OtaClient`)."""
 
     # A fleet keeps one host per node: slots, and the engine called directly (no adapters).
-    __slots__ = ("server", "client", "transport", "clock", "bus", "source", "endpoint", "peer_endpoint", "aps", "up",
-                 "_on_outcome", "_on_activate", "_direction", "_timers")
+    __slots__ = ("server", "client", "transport", "clock", "bus", "source", "endpoint", "peer_endpoint", "aps",
+                 "up", "_on_outcome", "_on_activate", "_direction", "_timers")
 
     def __init__(
         self,

@@ -71,6 +71,7 @@ _LOGGER = logging.getLogger(__name__)
 
 _UPGRADE_END_CMD = 0x06
 _IMAGE_BLOCK_REQUEST_CMD = 0x03
+_TIMEOUT = TimerKind.TIMEOUT
 
 
 class _TestState:
@@ -82,7 +83,6 @@ class _TestState:
         self.block_requests = 0
         self.removed = False  # the image was withdrawn by test_image_removed_after_blocks
         self.page_blocks = 0
-_TIMEOUT = TimerKind.TIMEOUT
 
 
 class OtaServer:
@@ -165,10 +165,9 @@ class OtaServer:
             kind = ImageNotifyPayloadType.JITTER
         fields = (image.manufacturer_code, image.image_type, image.file_version)[:kind] if image else ()
         command = ImageNotify(ImageNotifyPayloadType(kind), jitter, *fields)
-        query_jitter = jitter
         target = device if device is not None else 0
         return [Send(target, nwk, command, self._next_tsn()),
-                ImageNotifySent(target, query_jitter, device is None, image.file_version if image else None)]
+                ImageNotifySent(target, jitter, device is None, image.file_version if image else None)]
 
     def upgrade_now(self, now: float, device: int) -> list[Action]:
         """Unsolicited Upgrade End Response "now" to a device waiting for the upgrade command."""

@@ -224,7 +224,8 @@ def b3_image_notify(run: DeviceRun) -> Outcome:
             out.mark(*session.sent(ImageNotify, mark))
         else:
             out.mark(query)
-            out.ok(f"payload type {payload_type}, jitter 100: queried after {query.time - session.frames[mark].time:.2f} s")
+            after = query.time - session.frames[mark].time
+            out.ok(f"payload type {payload_type}, jitter 100: queried after {after:.2f} s")
     others = [(1, ((mfr + 1) & 0xFFFF,), "another manufacturer"),
               (2, (mfr, (itype + 1) & 0xFFFF), "another image type")]
     if dut.current_file_version is not None:
