@@ -77,13 +77,8 @@ class ServerPolicy:
     test_throttle_requests: int = 0  # the first N block requests: WAIT_FOR_DATA, slots full
     test_throttle_wait_s: int = 60
     test_query_status: int | None = None  # answer every Query Next Image with this status (0x98, 0x7E)
-
-    @property
-    def testing(self) -> bool:
-        """Whether a test policy applies (the hot path skips the test step otherwise)."""
-        return (self.test_wait_for_data_at_block is not None or self.test_abort_after_blocks is not None
-                or self.test_image_removed_after_blocks is not None or self.test_throttle_requests > 0
-                or self.test_duplicate_block_every is not None)
+    # Whether a block test policy applies: computed once, so the block hot path reads one flag.
+    testing: bool = field(default=False, init=False, repr=False, compare=False)
 
     def block_period_value(self) -> int:
         """``minimum_block_period_ms`` in this client's unit (seconds rounded up)."""
@@ -93,6 +88,10 @@ class ServerPolicy:
         return ms
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "testing", (
+            self.test_wait_for_data_at_block is not None or self.test_abort_after_blocks is not None
+            or self.test_image_removed_after_blocks is not None or self.test_throttle_requests > 0
+            or self.test_duplicate_block_every is not None))
         if self.security_mode not in SECURITY_BLOCK_CAP:
             raise ValueError(
                 f"security_mode must be one of {sorted(SECURITY_BLOCK_CAP)}, got {self.security_mode!r}"

@@ -319,7 +319,7 @@ class OtaServer:
         size = min(req.maximum_data_size, policy.block_cap, image.size - req.file_offset)
         actions.extend(self._serve(now, session, image, req.file_offset, size, tsn, policy.response_delay_s,
                                    policy.progress_step_percent))
-        every = policy.test_duplicate_block_every
+        every = policy.test_duplicate_block_every if policy.testing else None
         if every and session.blocks_served % every == 0:
             first = next(a for a in actions if isinstance(a, Send) and isinstance(a.command, ImageBlockResponse))
             actions.append(first._replace(delay=first.delay + 0.02))  # the same frame again: a lost APS ACK
