@@ -128,4 +128,6 @@ async def test_bench_device_runs_the_same_checks_in_wall_time(ncp_url: str, tmp_
     verdicts = {line["id"]: line["verdict"] for line in lines if line["type"] == "check"}
     assert code == 0
     assert lines[0]["parameters"]["time"] == "wall (bench)"
+    # A bench device's identity is what it says in its Query Next Image Request.
+    assert lines[0]["device"]["queried_as"].startswith("manufacturer 0x121D, image type 0x0000")
     assert verdicts == {"B9": "pass", "B14": "inconclusive", "B15": "inconclusive"}

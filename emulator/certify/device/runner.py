@@ -79,6 +79,7 @@ def certify_device(dut: DeviceUnderTest, image_source: str, image: bytes, factor
     started = dt.datetime.now(dt.timezone.utc)
     clock = time.perf_counter()
     results = []
+    queried: str | None = None  # how the device describes itself in its first Query Next Image Request
     for check in checks:
         function = DEVICE_CHECKS.get(check.check_id)
         if function is None:
@@ -96,6 +97,8 @@ def certify_device(dut: DeviceUnderTest, image_source: str, image: bytes, factor
         budget = (f"{simulated:.0f} s simulated in {len(run.sessions)} session(s), "
                   f"{time.perf_counter() - check_started:.2f} s wall" if dut.virtual
                   else f"{simulated:.0f} s wall in {len(run.sessions)} session(s)")
+        if queried is None:
+            queried = _first_query(run.sessions)
         has_frames = any(session.frames for session in run.sessions)
         pcap = _write_pcap(pcap_dir, check.check_id, run.sessions) if pcap_dir is not None and has_frames else None
         result = CheckResult(result.check_id, result.title, result.verdict, result.evidence,
@@ -109,8 +112,20 @@ def certify_device(dut: DeviceUnderTest, image_source: str, image: bytes, factor
         command="certify device", subject=dut.name, identity=image_identity(image_run),
         parameters=dict(parameters or {}), results=tuple(results),
         sources={check.check_id: check.source for check in checks}, started=started, elapsed_s=elapsed,
-        device=dut.identity(),
+        device={**dut.identity(), "queried_as": queried},
     )
+
+
+def _first_query(sessions: list[CheckSession]) -> str | None:
+    from emulator.ota.frames import QueryNextImageRequest
+
+    for session in sessions:
+        for frame in session.received(QueryNextImageRequest):
+            q = frame.command
+            hardware = "none" if q.hardware_version is None else f"0x{q.hardware_version:04X}"
+            return (f"manufacturer 0x{q.manufacturer_code:04X}, image type 0x{q.image_type:04X}, "
+                    f"file version 0x{q.current_file_version:08X}, hardware {hardware}")
+    return None
 
 
 def _session_of(sessions: list[CheckSession], frame: AirFrame) -> tuple[int, CheckSession] | None:
@@ -163,7 +178,7 @@ def _write_pcap(folder: Path, check_id: str, sessions: list[CheckSession]) -> st
     from emulator.scenario.system import SCENARIO_EPOCH
 
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{check_id}.pcap"
+    path = (folder / f"{check_id}.pcap").resolve()  # absolute: the HTML report links it from anywhere
     offset = 0.0
     with PcapWriter(path, epoch=SCENARIO_EPOCH.timestamp()) as writer:
         for session in sessions:
