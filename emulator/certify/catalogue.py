@@ -43,7 +43,7 @@ CATALOGUE: tuple[Check[Any], ...] = (
           "with --firmware-version (the read-back part needs certify device)",
           "fail when header and SR differ exactly by a BCD/binary reading; not applicable when "
           "they differ otherwise (A3)", run=a.a4_version_coding,
-          limits="the CS08/ECS52/GCS38 read-back coding needs certify device"),
+          limits="the CS08/ECS52/GCS38 read-back coding waits for GBCS over the HAN (C2)"),
     Check("A5", Group.IMAGE, "Hardware range present and covering the target; tested at min-1, min, "
           "max, max+1 (CH reports CCS08 code 2)", "ZBOSS RTP_OTA_CLI_05; XSD FirmwareTransferAlert",
           (F,), "every OTA file; coverage with --hardware",
@@ -84,7 +84,7 @@ CATALOGUE: tuple[Check[Any], ...] = (
     Check("A12", Group.IMAGE, "Downgrade / reinstall policy declared and enforced",
           "Silicon Labs disable-downgrades", (F,), "with --current-version (enforcement needs "
           "certify device)", "fail when the file version is not newer than --current-version",
-          run=a.a12_downgrade, limits="whether the device enforces the policy needs certify device"),
+          run=a.a12_downgrade, limits="whether the device enforces the policy (refuses an offered downgrade) is not a B check yet"),
     # --- B. The OTA client (certify device: emulator/certify/device/checks.py) -------------------
     Check("B1", Group.OTA_CLIENT, "Finds the OTA server by Match Descriptor; uses the endpoint found "
           "(a GBCS reference CH uses endpoint 123 to test this)", "Nordic FOTA docs; HenryGiraldo/gbcs ch.c",
@@ -168,8 +168,9 @@ CATALOGUE: tuple[Check[Any], ...] = (
           "UpgradeActivationPolicy is not modelled"),
     Check("B16", Group.OTA_CLIENT, "Tolerates server throttling and refusal under load (WAIT 60 s when "
           "slots are full)", "Silicon Labs dynamic block period", (V, B), "every OTA client",
-          "the first three block requests get WAIT_FOR_DATA 60 s: fail when the device asks sooner or "
-          "the download does not finish with SUCCESS", run=d.b16_throttling),
+          "the first three block requests get WAIT_FOR_DATA 60 s: fail when the device asks sooner, "
+          "abandons the download (its next frame is not the block request) or does not finish with "
+          "SUCCESS", run=d.b16_throttling),
     # --- C. GBCS behaviour around the firmware ---------------------------------------------------
     Check("C1", Group.GBCS, "PPMID sends CS09 (0x8F8B) after activation, version = header file version, "
           "activateImage success/failure", "RTDS NA_CS09", (V, G), "PPMIDs",
