@@ -1,8 +1,9 @@
 """The pre-certification check catalogue: all 41 checks of shared/docs/precert-checks.md as data.
 
-Group A runs on an image file (``certify image``). Groups B, C and D need a device under test
-(``certify device``, not built yet): their entries carry no function and report NOT_AVAILABLE with
-the reason, never a pass. Giving one a function later is the only change a B/C/D check needs.
+Group A runs on an image file (``certify image``), group B on a device under test (``certify
+device``). C and D wait for layers other work is building: their entries carry no function and
+report NOT_AVAILABLE with what they wait for, never a pass. Giving one a function is the only change
+a C/D check needs.
 """
 
 from __future__ import annotations
@@ -10,15 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from emulator.certify import image_checks as a
+from emulator.certify.device import checks as d
 from emulator.certify.a11_zigbee_signature import a11_zigbee_signature
 from emulator.certify.model import Check, Group, Need
 
-_DEVICE = ("needs certify device: a device under test driven by the emulated hub's OTA engine "
-           "(waiting for the OTA engine refactor)")
-_GBCS = ("needs certify device: GBCS command, response and alert exchange with a device under "
-         "test (waiting for the OTA engine refactor)")
-_RADIO = ("needs certify device over the radio path: join, CBKE and APS security with a device "
-          "under test (emulated dongle in CI, real dongle on a bench)")
+_GBCS = ("waits for GBCS over the HAN: the GBCS codec (emulator/gbcs/) is not yet wired to the "
+         "hub-device tunnel (work in progress); the emulated tunnel carries JSON, not GBCS")
+_RADIO = ("waits for HAN security at the transport: join with the install-code link key, CBKE and "
+          "APS encryption are being wired (work in progress)")
 
 F, V, B, G, K = Need.FILE, Need.VIRTUAL, Need.BENCH, Need.GBCS, Need.CBKE
 
@@ -43,7 +43,7 @@ CATALOGUE: tuple[Check[Any], ...] = (
           "with --firmware-version (the read-back part needs certify device)",
           "fail when header and SR differ exactly by a BCD/binary reading; not applicable when "
           "they differ otherwise (A3)", run=a.a4_version_coding,
-          limits="the CS08/ECS52/GCS38 read-back coding needs certify device"),
+          limits="the CS08/ECS52/GCS38 read-back coding waits for GBCS over the HAN (C2)"),
     Check("A5", Group.IMAGE, "Hardware range present and covering the target; tested at min-1, min, "
           "max, max+1 (CH reports CCS08 code 2)", "ZBOSS RTP_OTA_CLI_05; XSD FirmwareTransferAlert",
           (F,), "every OTA file; coverage with --hardware",
@@ -84,60 +84,93 @@ CATALOGUE: tuple[Check[Any], ...] = (
     Check("A12", Group.IMAGE, "Downgrade / reinstall policy declared and enforced",
           "Silicon Labs disable-downgrades", (F,), "with --current-version (enforcement needs "
           "certify device)", "fail when the file version is not newer than --current-version",
-          run=a.a12_downgrade, limits="whether the device enforces the policy needs certify device"),
-    # --- B. The OTA client -------------------------------------------------------------------
+          run=a.a12_downgrade, limits="whether the device enforces the policy (refuses an offered downgrade) is not a B check yet"),
+    # --- B. The OTA client (certify device: emulator/certify/device/checks.py) -------------------
     Check("B1", Group.OTA_CLIENT, "Finds the OTA server by Match Descriptor; uses the endpoint found "
           "(a GBCS reference CH uses endpoint 123 to test this)", "Nordic FOTA docs; HenryGiraldo/gbcs ch.c",
-          (V, B), "every OTA client", "fail when the client queries another endpoint than the "
-          "one the Match Descriptor Response named", unavailable=_DEVICE),
+          (V, B), "every OTA client", "the OTA server sits on endpoint 123 and sends an Image Notify from "
+          "there: fail when the device then sends an OTA frame to another endpoint; pass when it downloads "
+          "from endpoint 123", run=d.b1_server_endpoint,
+          limits="no ZDO Match Descriptor on the emulated HAN (the server's source endpoint stands in for "
+          "its answer); on a bench the dongle registers endpoint 1 only (inconclusive)"),
     Check("B2", Group.OTA_CLIENT, "Query Next Image carries the hardware version when the image is "
           "hardware-bounded", "ZBOSS RTP_OTA_CLI_05", (V, B), "every OTA client",
-          "fail when field control bit 0 is clear while a hardware-bounded image is offered",
-          unavailable=_DEVICE),
+          "the vendor's image re-bounded to hardware+1, then hardware-1 (the device at min-1 and max+1; "
+          "re-signed, TEST ONLY key): fail when the query lacks the hardware version or the device "
+          "downloads it; then bounded to exactly its hardware (min and max): fail when it does not "
+          "download", run=d.b2_hardware_version),
     Check("B3", Group.OTA_CLIENT, "Image Notify payload types 0-3 and query jitter honoured",
-          "ZBOSS RTP_OTA_CLI_01; PICS INPT01–03", (V, B), "every OTA client",
-          "fail when the client queries against the payload type or jitter", unavailable=_DEVICE),
+          "ZBOSS RTP_OTA_CLI_01; PICS INPT01–03", (V, B), "OTA clients that are not sleepy",
+          "fail without a query after a unicast Image Notify of payload type 0, 1, 2 or 3 that matches it, "
+          "with a query after one naming another manufacturer, image type or its own version, or with "
+          "more than 4 queries after 20 notifies with jitter 1; not applicable to a declared sleepy device",
+          run=d.b3_image_notify),
     Check("B4", Group.OTA_CLIENT, "Back-off on NO_IMAGE_AVAILABLE and NOT_AUTHORIZED (a reference CH's "
           "default)", "Silicon Labs query delay / error threshold", (V, B), "every OTA client",
-          "fail when the client re-queries sooner than its declared back-off", unavailable=_DEVICE),
+          "fail when the device re-queries sooner than its declared back-off (--min-query-interval) after "
+          "an answer it heard (a lost or missing answer makes a retry legal), or requests blocks",
+          run=d.b4_backoff),
     Check("B5", Group.OTA_CLIENT, "Contiguous offsets; request <= MaxDataSize; accepts shorter blocks "
           "(40/49/61 under APS security)", "Exegin safe sizes; gbcs.h", (V, B), "every OTA client",
-          "fail on a gap or overlap, or a rejected short block", unavailable=_DEVICE),
+          "40-byte blocks for its larger requests: fail on a gap or overlap, on one offset asked more than "
+          "4 times (a rejected block), on a Default Response to an Image Block Response, or when the "
+          "download does not end in Upgrade End Request SUCCESS", run=d.b5_blocks),
     Check("B6", Group.OTA_CLIENT, "WAIT_FOR_DATA honoured, including the MinimumBlockPeriod unit "
           "ambiguity (ms vs s)", "ZBOSS RTP_OTA_CLI_03; Silicon Labs", (V, B), "every OTA client",
-          "fail when the client asks again before the requested time", unavailable=_DEVICE),
+          "the fourth block request gets WAIT_FOR_DATA 10 s with MinimumBlockPeriod 500 ms in the unit the "
+          "device declares: fail when it asks again sooner, or paces its requests faster than the period; "
+          "the other unit is played too and reported (discovery, no verdict)", run=d.b6_wait_for_data),
     Check("B7", Group.OTA_CLIENT, "A duplicate Image Block Response (lost APS ACK) does not abort",
-          "ZBOSS RTP_OTA_CLI_01", (V, B), "every OTA client", "fail when a duplicate aborts the "
-          "download", unavailable=_DEVICE),
+          "ZBOSS RTP_OTA_CLI_01", (V, B), "every OTA client", "every fifth Image Block Response is sent "
+          "twice: fail when the device restarts at offset 0, sends Upgrade End Request ABORT or does not "
+          "finish with SUCCESS", run=d.b7_duplicate_block),
     Check("B8", Group.OTA_CLIENT, "Missing file: after three Default Response NO_IMAGE_AVAILABLE, back "
           "to querying", "ZBOSS RTP_OTA_SRV_02; Silicon Labs test case 9.5.6", (V, B),
-          "every OTA client", "fail when the client keeps requesting blocks", unavailable=_DEVICE),
+          "every OTA client", "the file disappears after five blocks (block requests answered Default "
+          "Response NO_IMAGE_AVAILABLE): fail on a fourth block request; pass when the device then queries",
+          run=d.b8_missing_file),
     Check("B9", Group.OTA_CLIENT, "Image Block Response ABORT -> Upgrade End Request ABORT, clean state",
-          "ZBOSS RTP_OTA_SRV_04", (V, B), "every OTA client", "fail without Upgrade End ABORT or "
-          "with a stale FileOffset", unavailable=_DEVICE),
+          "ZBOSS RTP_OTA_SRV_04", (V, B), "every OTA client", "ABORT after five blocks: fail without "
+          "Upgrade End Request ABORT within 30 s, or when the next download does not start at offset 0",
+          run=d.b9_abort),
     Check("B10", Group.OTA_CLIENT, "Page requests: page size and response spacing respected; tolerant "
           "of missing blocks (no APS retry)", "Silicon Labs page-req-miss", (V, B),
-          "clients that use Image Page Request", "fail when a missed block stalls the download",
-          unavailable=_DEVICE),
+          "clients that use Image Page Request", "every fifth block of a page is never sent: fail when "
+          "the download does not end in Upgrade End Request SUCCESS; warn when the page size changes; "
+          "not applicable to a block-request client", run=d.b10_page_requests),
     Check("B11", Group.OTA_CLIENT, "Integrity failure -> Upgrade End INVALID_IMAGE, image discarded, "
           "never activated (mandated by CSA test cases)", "Nordic devzone on CSA tests", (V, B),
-          "every OTA client", "fail when a corrupted image is activated", unavailable=_DEVICE),
+          "images whose layout carries a signature or integrity code",
+          "one payload byte flipped, not re-signed: fail on Upgrade End Request SUCCESS or another status "
+          "than INVALID_IMAGE, or when the image is activated", run=d.b11_invalid_image),
     Check("B12", Group.OTA_CLIENT, "Upgrade End Response time: relative (CurrentTime 0), absolute with "
           "the Time cluster, 0xFFFFFFFF wait", "ZBOSS RTP_OTA_CLI_06/07", (V, B), "every OTA client",
-          "fail when activation time differs from the response's", unavailable=_DEVICE),
+          "three downloads: upgrade time 0 (activation at once), 120 s relative (not before, within 60 s "
+          "after), 0xFFFFFFFF (no activation in 300 s, then at the upgrade command): fail on any other "
+          "activation", run=d.b12_upgrade_time,
+          limits="absolute upgrade times with the Time cluster wait for D6 (the hub's Time cluster)"),
     Check("B13", Group.OTA_CLIENT, "Bounded, declared delay between the last block and Upgrade End "
-          "Request", "anchors F6", (V, B), "every OTA client", "fail above the declared delay",
-          unavailable=_DEVICE),
+          "Request", "anchors F6", (V, B), "every OTA client", "fail without Upgrade End Request within "
+          "the hub's 4 h silent-phase timeout; warn above the declared delay (--max-silent-phase)",
+          run=d.b13_silent_phase),
     Check("B14", Group.OTA_CLIENT, "Resumes after power loss or rejoin mid-transfer (FileOffset)",
-          "Exegin; Silicon Labs pause-at", (V, B), "every OTA client", "fail when the download "
-          "restarts from 0 or stalls", unavailable=_DEVICE),
+          "Exegin; Silicon Labs pause-at", (V, B), "every OTA client", "power cut for 10 s at half the "
+          "image: fail when the device restarts more than one block before the offset it had reached, "
+          "does not come back, or does not finish with SUCCESS", run=d.b14_power_loss,
+          limits="a bench cannot cut a device's power (inconclusive there)"),
     Check("B15", Group.OTA_CLIENT, "Client attributes readable and coherent (CurrentFileVersion, "
           "DownloadedFileVersion, ImageUpgradeStatus, MinimumBlockPeriod, UpgradeActivationPolicy)",
           "Exegin PICS OTA.C.A0000–A000c", (V, B), "every OTA client",
-          "fail on an unreadable or contradictory attribute", unavailable=_DEVICE),
+          "fail when the query's version differs from CurrentFileVersion, or ImageUpgradeStatus, FileOffset, "
+          "DownloadedFileVersion, ManufacturerID, ImageTypeID contradict the download (before, during, "
+          "waiting, after activation)", run=d.b15_attributes,
+          limits="read from the emulated client; a bench needs ZCL Read Attributes (inconclusive there); "
+          "UpgradeActivationPolicy is not modelled"),
     Check("B16", Group.OTA_CLIENT, "Tolerates server throttling and refusal under load (WAIT 60 s when "
           "slots are full)", "Silicon Labs dynamic block period", (V, B), "every OTA client",
-          "fail when throttling aborts the download", unavailable=_DEVICE),
+          "the first three block requests get WAIT_FOR_DATA 60 s: fail when the device asks sooner, "
+          "abandons the download (its next frame is not the block request) or does not finish with "
+          "SUCCESS", run=d.b16_throttling),
     # --- C. GBCS behaviour around the firmware ---------------------------------------------------
     Check("C1", Group.GBCS, "PPMID sends CS09 (0x8F8B) after activation, version = header file version, "
           "activateImage success/failure", "RTDS NA_CS09", (V, G), "PPMIDs",
@@ -179,7 +212,9 @@ CATALOGUE: tuple[Check[Any], ...] = (
           unavailable=_RADIO),
     Check("D6", Group.NETWORK, "Reads the hub's Time (Master + Superseding) and uses it for absolute "
           "upgrade times", "HenryGiraldo/gbcs ch.c", (V, B), "every HAN device",
-          "fail when the device's absolute time ignores the hub's", unavailable=_RADIO),
+          "fail when the device's absolute time ignores the hub's",
+          unavailable="waits for the hub's Time cluster (Master + Superseding) on the HAN, which the "
+          "emulated hub does not serve yet"),
 )
 
 BY_ID: dict[str, Check[Any]] = {check.check_id: check for check in CATALOGUE}
@@ -201,7 +236,7 @@ def select(only: str | None, *, group: Group | None = None) -> list[Check[Any]]:
         if group is not None and check.group is not group:
             raise ValueError(f"--only: {check_id} is a group {check.group.value} check "
                              f"({check.group.heading}), not group {group.value}; it runs under "
-                             "certify device (not available yet)")
+                             "certify device")
         if check not in chosen:
             chosen.append(check)
     if not chosen:

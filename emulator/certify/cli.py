@@ -1,4 +1,4 @@
-"""``ch-emulator certify list|image``: vendor pre-certification checks (docs/certify.md).
+"""``ch-emulator certify list|image|device``: vendor pre-certification checks (docs/certify.md).
 
 Exit codes: 0 no check failed, 1 at least one check failed, 2 a user's mistake (missing file,
 bad option). Options are read by the handlers so a bad value names its option in one line.
@@ -20,7 +20,7 @@ def register(subparsers: Any) -> None:
     from emulator.certify.image_run import FIRMWARE_DEVICE_TYPES
 
     parser = subparsers.add_parser(
-        "certify", help="vendor pre-certification checks (image file now, device later)",
+        "certify", help="vendor pre-certification checks (image file, device under test)",
         description="Run the vendor pre-certification checks (IDs A1-A12, B1-B16, C1-C7, D1-D6).",
     )
     commands = parser.add_subparsers(dest="certify_command", metavar="ACTION", required=True)
@@ -56,6 +56,10 @@ def register(subparsers: Any) -> None:
     image.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report")
     image.add_argument("--html", metavar="FILE", help="also write an HTML report")
     image.set_defaults(func=_image)
+
+    from emulator.certify.device import cli as device_cli
+
+    device_cli.register(commands)
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ class Verdict(str, enum.Enum):
     WARN = "warn"
     NOT_APPLICABLE = "not-applicable"
     NOT_AVAILABLE = "not-available"
+    INCONCLUSIVE = "inconclusive"  # a device check whose session could not decide (budget, bench limits)
 
 
 class Group(str, enum.Enum):
@@ -81,6 +82,11 @@ class CheckResult:
     title: str
     verdict: Verdict
     evidence: tuple[Evidence, ...] = ()
+    # Device checks: the session behind the verdict (timeline excerpt, frames involved, pcap).
+    timeline: tuple[str, ...] = ()
+    frames: tuple[str, ...] = ()
+    pcap: str | None = None
+    budget: str | None = None
 
     @property
     def summary(self) -> str:
@@ -125,6 +131,8 @@ class Outcome:
     failed: bool = False
     warned: bool = False
     not_applicable: str | None = None
+    undecided: str | None = None
+    marked: list[object] = field(default_factory=list)  # device checks: the frames involved
 
     def ok(self, message: str, **where: object) -> None:
         self.evidence.append(_evidence(message, where))
@@ -137,6 +145,15 @@ class Outcome:
         self.warned = True
         self.evidence.append(_evidence(message, where))
 
+    def inconclusive(self, reason: str) -> "Outcome":
+        """A device check that could not decide, and why (no answer within the budget, ...)."""
+        self.undecided = reason
+        return self
+
+    def mark(self, *frames: object) -> None:
+        """Frames that show the finding (device checks)."""
+        self.marked.extend(f for f in frames if f is not None)
+
     def skip(self, reason: str) -> "Outcome":
         """Not applicable to this file or these options, and why."""
         self.not_applicable = reason
@@ -145,6 +162,9 @@ class Outcome:
     def result(self, check: Check[Context]) -> CheckResult:
         if self.failed:
             verdict = Verdict.FAIL
+        elif self.undecided is not None:
+            verdict = Verdict.INCONCLUSIVE
+            self.evidence.append(Evidence(self.undecided))
         elif self.warned:
             verdict = Verdict.WARN
         elif self.not_applicable is not None:

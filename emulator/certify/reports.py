@@ -9,10 +9,11 @@ from typing import Any, Iterable
 from lxml import etree
 
 from emulator.certify.catalogue import BY_ID, CATALOGUE
-from emulator.certify.model import Check, Evidence, Verdict
+from emulator.certify.model import Check, CheckResult, Evidence, Verdict
 from emulator.certify.runner import CertifyReport
 
-_ORDER = (Verdict.FAIL, Verdict.WARN, Verdict.PASS, Verdict.NOT_APPLICABLE, Verdict.NOT_AVAILABLE)
+_ORDER = (Verdict.FAIL, Verdict.INCONCLUSIVE, Verdict.WARN, Verdict.PASS, Verdict.NOT_APPLICABLE,
+          Verdict.NOT_AVAILABLE)
 
 
 def _evidence_dict(item: Evidence) -> dict[str, Any]:
@@ -34,13 +35,18 @@ def json_lines(report: CertifyReport) -> Iterable[str]:
         "type": "run", "command": report.command, "tool": "ch-emulator",
         "tool_version": report.tool_version, "started": report.started.isoformat(),
         "subject": report.subject, "image": report.identity, "parameters": report.parameters,
+        **({"device": report.device} if report.device is not None else {}),
     })
     for result in report.results:
-        yield json.dumps({
+        record: dict[str, Any] = {
             "type": "check", "id": result.check_id, "title": result.title,
             "source": report.sources.get(result.check_id), "verdict": result.verdict.value,
             "evidence": [_evidence_dict(item) for item in result.evidence],
-        })
+        }
+        if report.device is not None:
+            record.update(budget=result.budget, frames=list(result.frames), timeline=list(result.timeline),
+                          pcap=result.pcap)
+        yield json.dumps(record)
     yield json.dumps({"type": "summary", "counts": counts(report), "exit_code": report.exit_code,
                       "elapsed_s": round(report.elapsed_s, 4)})
 
@@ -66,6 +72,12 @@ def catalogue_entry(check: Check[Any]) -> dict[str, Any]:
 
 def text(report: CertifyReport) -> str:
     lines = [f"{report.command} {report.subject} (ch-emulator {report.tool_version})"]
+    device = report.device
+    if device is not None:
+        version = device["current_file_version"] or "(from its query)"
+        lines.append(f"  device {device['eui64']} {device['device_type']}, manufacturer "
+                     f"{device['manufacturer_code'] or '-'}, image type {device['image_type'] or '-'}, "
+                     f"file version {version}, hardware {device['hardware_version'] or '-'}")
     identity = report.identity
     if "parse_error" in identity:
         lines.append(f"  does not parse: {identity['parse_error']}")
@@ -77,6 +89,8 @@ def text(report: CertifyReport) -> str:
         lines.append(f"{result.check_id:<4} {result.verdict.value.upper():<14} {result.title}")
         for item in result.evidence:
             lines.append(f"       {item}")
+        if result.pcap:
+            lines.append(f"       pcap: {result.pcap}")
     summary = ", ".join(f"{n} {v}" for v, n in counts(report).items() if n)
     lines.append(f"result: {'FAIL' if report.failed else 'no check failed'} ({summary})")
     return "\n".join(lines)
@@ -107,8 +121,8 @@ def junit_xml(report: CertifyReport) -> bytes:
         time=f"{report.elapsed_s:.4f}", timestamp=report.started.strftime("%Y-%m-%dT%H:%M:%S"),
     )
     properties = etree.SubElement(suite, "properties")
-    for key, value in {**_flat(report.identity, "image."), **_flat(report.parameters, "parameter."),
-                       "tool_version": report.tool_version}.items():
+    for key, value in {**_flat(report.identity, "image."), **_flat(report.device or {}, "device."),
+                       **_flat(report.parameters, "parameter."), "tool_version": report.tool_version}.items():
         etree.SubElement(properties, "property", name=key, value=str(value))
     for result in report.results:
         case = etree.SubElement(suite, "testcase", classname=f"certify.{result.check_id[0]}",
@@ -116,11 +130,16 @@ def junit_xml(report: CertifyReport) -> bytes:
         if result.verdict is Verdict.FAIL:
             failure = etree.SubElement(case, "failure", message=result.summary, type="fail")
             failure.text = "\n".join(str(item) for item in result.evidence)
-        elif result.verdict in (Verdict.NOT_APPLICABLE, Verdict.NOT_AVAILABLE):
+        elif result.verdict in (Verdict.NOT_APPLICABLE, Verdict.NOT_AVAILABLE, Verdict.INCONCLUSIVE):
             etree.SubElement(case, "skipped", message=f"{result.verdict.value}: {result.summary}")
         else:
             out = etree.SubElement(case, "system-out")
             out.text = f"{result.verdict.value}: " + "\n".join(str(item) for item in result.evidence)
+        if result.frames or result.timeline:
+            err = etree.SubElement(case, "system-err")
+            err.text = "\n".join([*(f"frame: {line}" for line in result.frames),
+                                  *(f"timeline: {line}" for line in result.timeline),
+                                  *([f"pcap: {result.pcap}"] if result.pcap else [])])
     root = etree.Element("testsuites")
     root.append(suite)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
@@ -141,7 +160,7 @@ h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px}
 .verdict{display:inline-block;min-width:104px;white-space:nowrap;text-align:center;border-radius:4px;padding:1px 6px;
  font-weight:600;font-size:13px;text-transform:uppercase}
 .fail{background:#c62828;color:#fff}.warn{background:#f9a825;color:#000}.pass{background:#2e7d32;color:#fff}
-.not-applicable{background:#cfd8dc;color:#000}.not-available{background:#eceff1;color:#37474f;border:1px solid #b0bec5}
+.not-applicable{background:#cfd8dc;color:#000}.inconclusive{background:#ffe0b2;color:#000}.not-available{background:#eceff1;color:#37474f;border:1px solid #b0bec5}
 .banner{padding:12px 16px;border-radius:6px;font-size:17px;font-weight:600;margin:12px 0}
 .banner.fail{background:#ffebee;color:#b71c1c;border:1px solid #ef9a9a}
 .banner.pass{background:#e8f5e9;color:#1b5e20;border:1px solid #a5d6a7}
@@ -155,6 +174,9 @@ ul.ev{margin:4px 0 0;padding-left:18px}ul.ev li{margin:2px 0}
 .where{color:#555;font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12.5px}
 .src{color:#666;font-size:13px}
 .counts span{margin-right:12px}
+details{margin:6px 0 0}summary{cursor:pointer;color:#333;font-size:13px}
+pre.log{white-space:pre-wrap;overflow-wrap:anywhere;font:12px/1.4 ui-monospace,"DejaVu Sans Mono",monospace;
+ background:#f6f8fa;border:1px solid #e1e4e8;padding:6px 8px;margin:4px 0}
 """
 
 
@@ -186,6 +208,29 @@ def _kv_table(values: dict[str, Any], missing: str = "not given") -> str:
     return f'<table class="kv">{"".join(rows)}</table>'
 
 
+def _session_html(result: CheckResult) -> str:
+    """A device check's session: budget, frames involved, timeline excerpt, pcap link."""
+    parts = []
+    if result.budget:
+        parts.append(f'<div class="src">time: {_e(result.budget)}</div>')
+    if result.pcap:
+        parts.append(f'<div class="src">capture: <a href="{_e(result.pcap)}">{_e(result.pcap)}</a></div>')
+    if result.frames:
+        parts.append(f'<details{" open" if result.verdict is Verdict.FAIL else ""}><summary>frames involved '
+                     f'({len(result.frames)} lines)</summary><pre class="log">{_e(chr(10).join(result.frames))}'
+                     '</pre></details>')
+    if result.timeline:
+        parts.append(f'<details><summary>timeline excerpt ({len(result.timeline)} events)</summary>'
+                     f'<pre class="log">{_e(chr(10).join(result.timeline))}</pre></details>')
+    return "".join(parts)
+
+
+def _device_html(report: CertifyReport) -> str:
+    if report.device is None:
+        return ""
+    return f"<h2>Device under test</h2>\n{_kv_table(report.device, 'unknown')}\n"
+
+
 def html_report(report: CertifyReport) -> str:
     verdict = "fail" if report.failed else "pass"
     failed = [r.check_id for r in report.results if r.verdict is Verdict.FAIL]
@@ -201,7 +246,7 @@ def html_report(report: CertifyReport) -> str:
             f'<tr id="{_e(result.check_id)}"><td class="id">{_e(result.check_id)}</td>'
             f'<td class="v"><span class="verdict {result.verdict.value}">{_e(result.verdict.value)}</span></td>'
             f'<td><strong>{_e(result.title)}</strong><div class="src">source: {_e(source)}</div>'
-            f'<ul class="ev">{evidence}</ul></td></tr>'
+            f'<ul class="ev">{evidence}</ul>{_session_html(result)}</td></tr>'
         )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -217,7 +262,7 @@ def html_report(report: CertifyReport) -> str:
 <table class="checks"><tr><th style="width:52px">ID</th><th style="width:136px">Verdict</th>
 <th>Check, source and evidence</th></tr>
 {"".join(rows)}</table>
-<h2>Image identity</h2>
+{_device_html(report)}<h2>Image identity</h2>
 {_kv_table(report.identity, "absent")}
 <h2>Run parameters</h2>
 {_kv_table(report.parameters)}

@@ -34,6 +34,7 @@ class CertifyReport:
     elapsed_s: float
     tool_version: str = __version__
     notes: tuple[str, ...] = field(default=())
+    device: dict[str, Any] | None = None  # certify device: the device under test's identity
 
     def count(self, verdict: Verdict) -> int:
         return sum(1 for result in self.results if result.verdict is verdict)

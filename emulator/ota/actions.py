@@ -377,6 +377,26 @@ class GaveUp:
     downloading: bool
 
 
+class TestStep(str, enum.Enum):
+    """What a server test policy (certify device) did to a device's request."""
+
+    THROTTLED = "throttled"  # WAIT_FOR_DATA: slots full
+    WAIT_FOR_DATA = "wait_for_data"
+    ABORTED = "aborted"  # Image Block Response ABORT
+    IMAGE_REMOVED = "image_removed"  # the file is gone: Default Response NO_IMAGE_AVAILABLE or ABORT
+    DUPLICATE_BLOCK = "duplicate_block"  # the Image Block Response is sent twice (a lost APS ACK)
+    PAGE_BLOCK_MISSED = "page_block_missed"  # a block of a page is never sent
+
+
+@dataclass(frozen=True, slots=True)
+class TestPolicyApplied:
+    """Server: a test policy changed the answer to a device's request (only under certify)."""
+
+    device: int
+    step: TestStep
+    offset: int = 0
+
+
 # -- outcomes of the nodes around the engines ------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class FirmwareActivated:
@@ -409,7 +429,7 @@ class AlertRaised:
 Outcome = Union[
     ImageNotifySent, QueryAnswered, QueryIgnored, TransferStarted, TransferProgress, TransferResumed,
     WaitForDataSent, BlockRefused, AllBlocksServed, UpgradeEndReceived, TransferEnded, UpgradeCommandSent,
-    DefaultResponseReceived, SessionRestored,
+    DefaultResponseReceived, SessionRestored, TestPolicyApplied,
     DeviceRebooted, FrameIgnored, QuerySent, UnexpectedResponse, NoImageOffered, ImageAlreadyHeld,
     DownloadStarted, ImageNotifyIgnored, ImageNotifyJittered, WaitForData, DownloadAborted, BlockMismatch,
     BlockRejected, DownloadComplete, ImageChecked, WaitingForUpgradeCommand, UpgradeScheduled,

@@ -78,6 +78,7 @@ _NEVER_S = 365 * 86400
 
 
 _QUERY, _RESPONSE, _NEXT_BLOCK = TimerKind.QUERY, TimerKind.RESPONSE, TimerKind.NEXT_BLOCK
+_MISSING_FILE_LIMIT = 3  # Default Responses NO_IMAGE_AVAILABLE before a client gives a file up
 
 
 class ClientAttr(enum.IntEnum):
@@ -122,6 +123,19 @@ class ClientProfile:
     reported_file_version: int | None = None  # reports this instead of the real version
     stray_default_response_every: int | None = None  # a Default Response after every N blocks
     drops_short_final_block: bool = False  # a last block shorter than the others is not stored
+    # How the stack reads MinimumBlockPeriod ("ms": ZCL OTA r6 and later; "s": older stacks).
+    minimum_block_period_unit: str = "ms"
+    # Device defects certify device must catch (docs/certify.md, the device mutation matrix).
+    ignores_wait_for_data: bool = False  # asks again at once, whatever WAIT_FOR_DATA said
+    aborts_on_duplicate_block: bool = False  # a repeated Image Block Response ends the download
+    accepts_unverified_image: bool = False  # reports SUCCESS (and activates) without verifying
+    ignores_missing_file: bool = False  # keeps asking for blocks after Default Response NO_IMAGE_AVAILABLE
+    no_upgrade_end_on_abort: bool = False  # Image Block Response ABORT without Upgrade End Request ABORT
+    forgets_offset_on_reboot: bool = False  # restarts a download from offset 0 after a power cycle
+    queries_on_any_notify: bool = False  # queries on an Image Notify meant for another image
+    fixed_server_endpoint: bool = False  # always talks to endpoint 1, wherever the OTA server is
+    page_miss_aborts: bool = False  # a block missing from an Image Page Response ends the download
+    gives_up_on_wait_above_s: float | None = None  # a longer WAIT_FOR_DATA ends the download
 
     def with_(self, **changes: Any) -> "ClientProfile":
         return replace(self, **changes)
@@ -177,6 +191,7 @@ class OtaClient:
         self.started_at: float | None = None
         self.blocks_received = 0
         self._last_block_len = 0
+        self._missing_file = 0  # Default Responses NO_IMAGE_AVAILABLE to block requests in a row
         # Memory for fleets: with a reference, blocks that match the known image are not copied;
         # the buffer stays a length until the first block that differs (then it is materialised).
         self.reference_images: ReferenceImages | None = None
@@ -218,6 +233,10 @@ class OtaClient:
         delay = self.profile.initial_query_delay_s if reannounce_delay_s is None else reannounce_delay_s
         actions: list[Action] = [DeviceRebooted(self.eui64, self.file_offset)]
         status = self.image_upgrade_status
+        if status is ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS and self.profile.forgets_offset_on_reboot:
+            self.file_offset = 0  # the fault: the offset was only in RAM
+            self._buffer = bytearray()
+            self._reference = None
         if status is ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS:
             actions.append(SetTimer(self.eui64, TimerKind.RESUME, delay))
         elif status in (ImageUpgradeStatus.DOWNLOAD_COMPLETE, ImageUpgradeStatus.COUNT_DOWN):
@@ -333,16 +352,19 @@ class OtaClient:
         waiting = self.image_upgrade_status is ImageUpgradeStatus.WAITING_TO_UPGRADE
         if self.image_upgrade_status is not ImageUpgradeStatus.NORMAL and not waiting:
             return []  # downloading, verifying or counting down
-        if pt >= ImageNotifyPayloadType.JITTER_MFR and notify.manufacturer_code not in (p.manufacturer_code, 0xFFFF):
+        if p.queries_on_any_notify:
+            pass  # the fault: no filter on the notify's manufacturer, image type or version
+        elif pt >= ImageNotifyPayloadType.JITTER_MFR and notify.manufacturer_code not in (p.manufacturer_code, 0xFFFF):
             return []
-        if pt >= ImageNotifyPayloadType.JITTER_MFR_TYPE and notify.image_type not in (p.image_type, 0xFFFF):
+        elif pt >= ImageNotifyPayloadType.JITTER_MFR_TYPE and notify.image_type not in (p.image_type, 0xFFFF):
             return []
-        if pt >= ImageNotifyPayloadType.JITTER_MFR_TYPE_VERSION and notify.file_version == self.current_file_version:
+        elif pt >= ImageNotifyPayloadType.JITTER_MFR_TYPE_VERSION and notify.file_version == self.current_file_version:
             return []
-        if waiting and (pt < ImageNotifyPayloadType.JITTER_MFR_TYPE_VERSION
-                        or self._target is None or notify.file_version == self._target[2]):
-            # Holding an image for the upgrade command: only a notify naming another version
-            # (a newer distribution) makes the device fetch it in place of the one held.
+        if waiting and pt >= ImageNotifyPayloadType.JITTER_MFR_TYPE_VERSION and (
+                self._target is None or notify.file_version == self._target[2]):
+            # Holding an image for the upgrade command: a notify naming the version held changes
+            # nothing; one naming another version, or none (payload type 0-2), makes the device
+            # ask (the server answers with a newer distribution, or the image held).
             return []
         if int(self._random() * 100) + 1 > notify.query_jitter:
             return [ImageNotifyJittered(self.eui64, notify.query_jitter)]
@@ -368,11 +390,25 @@ class OtaClient:
         pending = self._pending
         paged = isinstance(pending, ImagePageRequest)
         if not isinstance(pending, (ImageBlockRequest, ImagePageRequest)) or (tsn != self._pending_tsn):
+            if (self.profile.aborts_on_duplicate_block and rsp.status == Status.SUCCESS
+                    and self.image_upgrade_status is ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS):
+                self._pending = None  # the fault: a repeated block is taken for a broken download
+                self._reset_download()
+                return [DownloadAborted(self.eui64, Status.ABORT),
+                        SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
             return [UnexpectedResponse(self.eui64, "ImageBlockResponse", tsn)]
         if rsp.status == Status.WAIT_FOR_DATA:
             assert rsp.current_time is not None and rsp.request_time is not None
             wait = max(rsp.request_time - rsp.current_time, 0)
-            if rsp.minimum_block_period is not None:
+            limit = self.profile.gives_up_on_wait_above_s
+            if limit is not None and wait > limit:
+                self._pending = None  # the fault: a long wait (a busy server) is taken for a failure
+                self._reset_download()
+                return [DownloadAborted(self.eui64, rsp.status),
+                        SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
+            if self.profile.ignores_wait_for_data:
+                wait = 0  # the fault: asks again at once and keeps its own pace
+            elif rsp.minimum_block_period is not None:
                 self.minimum_block_period = rsp.minimum_block_period
             self._pending = None
             self._move(ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS)
@@ -380,11 +416,24 @@ class OtaClient:
                     SetTimer(self.eui64, _NEXT_BLOCK, float(wait))]
         if rsp.status != Status.SUCCESS:
             self._pending = None
+            target = self._target
             self._reset_download()
-            return [DownloadAborted(self.eui64, rsp.status), SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
+            aborted: list[Action] = [DownloadAborted(self.eui64, rsp.status),
+                                     SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
+            if rsp.status == Status.ABORT and target is not None and not self.profile.no_upgrade_end_on_abort:
+                # Confirm the abort with Upgrade End Request ABORT (ZBOSS RTP_OTA_SRV_04), then query.
+                self._retries = 0
+                aborted[1:1] = self._send(UpgradeEndRequest(Status.ABORT, *target))
+            return aborted
         data = rsp.image_data or b""
         p = self.profile
         if (rsp.manufacturer_code, rsp.image_type, rsp.file_version) != self._target or rsp.file_offset != self.file_offset:
+            if paged and p.page_miss_aborts and rsp.file_offset is not None and rsp.file_offset > self.file_offset:
+                self._pending = None  # the fault: a gap in the page is taken for a broken download
+                self._reset_download()
+                return [BlockMismatch(self.eui64, self.file_offset, rsp.file_offset),
+                        DownloadAborted(self.eui64, Status.ABORT),
+                        SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
             return [BlockMismatch(self.eui64, self.file_offset, rsp.file_offset)]
         if p.stack_fails_above is not None and len(data) > p.stack_fails_above:
             self._pending = None
@@ -411,6 +460,7 @@ class OtaClient:
         self._last_block_len = n
         self.blocks_received += 1
         self._retries = 0
+        self._missing_file = 0
         extra: list[Action] = []
         every = p.stray_default_response_every
         if every and self.blocks_received % every == 0:
@@ -421,10 +471,16 @@ class OtaClient:
         self._pending = None
         if self.file_offset >= self._image_size:
             return [*extra, *self._download_complete(now)]
-        delay = self.minimum_block_period / 1000.0
+        delay = self.block_period_s()
         if extra:
             return [*extra, *self._request_block(now, delay)]
         return self._request_block(now, delay)
+
+    def block_period_s(self) -> float:
+        """MinimumBlockPeriod as this stack reads it, in seconds."""
+        if self.profile.minimum_block_period_unit == "s":
+            return float(self.minimum_block_period)
+        return self.minimum_block_period / 1000.0
 
     def _store(self, offset: int, data: bytes) -> None:
         reference = self._reference
@@ -455,7 +511,12 @@ class OtaClient:
     def _send_upgrade_end(self, now: float) -> list[Action]:
         assert self._target is not None
         image = self.downloaded_bytes()
-        reason = "reported INVALID_IMAGE (fault)" if self.profile.invalid_image_at_end else self.verifier(image)
+        if self.profile.invalid_image_at_end:
+            reason: str | None = "reported INVALID_IMAGE (fault)"
+        elif self.profile.accepts_unverified_image:
+            reason = None  # the fault: the image is never checked
+        else:
+            reason = self.verifier(image)
         status = Status.SUCCESS if reason is None else Status.INVALID_IMAGE
         digest = None
         if status is Status.SUCCESS:
@@ -494,6 +555,19 @@ class OtaClient:
             self._pending = None
             self._reset_download()
             return [UpgradeAbandoned(self.eui64, rsp.status), SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
+        if (isinstance(self._pending, (ImageBlockRequest, ImagePageRequest)) and tsn == self._pending_tsn
+                and rsp.status == Status.NO_IMAGE_AVAILABLE and not self.profile.ignores_missing_file):
+            # The server no longer has the file: ask again, and after three such answers go back
+            # to querying (Silicon Labs ota-client; ZBOSS RTP_OTA_SRV_02).
+            self._pending = None
+            self._missing_file += 1
+            if self._missing_file >= _MISSING_FILE_LIMIT:
+                self._missing_file = 0
+                self._reset_download()
+                return [DownloadAborted(self.eui64, rsp.status),
+                        SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
+            return [DefaultResponseReceived(self.eui64, rsp.command_id, rsp.status),
+                    *self._request_block(now, self.profile.response_timeout_s)]
         return [DefaultResponseReceived(self.eui64, rsp.command_id, rsp.status)]
 
     def _activate(self, now: float) -> list[Action]:

@@ -21,7 +21,7 @@ from emulator.runtime.timers import KeyedTimers
 from . import codec
 from .actions import Action, Activate, Outcome, Send, SetTimer, TimerKind
 from .client import OtaClient
-from .frames import DefaultResponse, Status
+from .frames import DefaultResponse, ImageNotify, Status
 from .server import OtaServer
 from .timeline import render
 
@@ -36,8 +36,8 @@ class EngineHost:
     """Carries out the actions of ``engine`` (an :class:`OtaServer` or an :class:`OtaClient`)."""
 
     # A fleet keeps one host per node: slots, and the engine called directly (no adapters).
-    __slots__ = ("server", "client", "transport", "clock", "bus", "source", "endpoint", "aps", "up",
-                 "_on_outcome", "_on_activate", "_direction", "_timers")
+    __slots__ = ("server", "client", "transport", "clock", "bus", "source", "endpoint", "peer_endpoint", "aps",
+                 "up", "_on_outcome", "_on_activate", "_direction", "_timers")
 
     def __init__(
         self,
@@ -58,6 +58,10 @@ class EngineHost:
         self.bus = bus
         self.source = source
         self.endpoint = endpoint
+        # Where the peer's OTA endpoint is: a client talks to the endpoint the server's frames come
+        # from (the emulator's stand-in for a Match Descriptor answer); a server answers devices on
+        # the Smart Energy endpoint.
+        self.peer_endpoint = SMART_ENERGY_ENDPOINT
         self.aps = 0  # the node's APS counter: its OTA and its tunnel frames count together
         self.up = True  # False: a powered-off node sends nothing and its timers do not fire
         self._on_outcome = on_outcome  # node logic: the hub's CCS08 alerts, a device's GBCS alerts
@@ -91,6 +95,8 @@ class EngineHost:
             self.execute(server.on_frame(self.clock.now(), packet.src, packet.src_nwk, frame))
         else:
             assert self.client is not None
+            if packet.src_ep != self.peer_endpoint and not self.client.profile.fixed_server_endpoint:
+                self.peer_endpoint = packet.src_ep
             self.execute(self.client.on_frame(self.clock.now(), frame))
 
     def _concerned(self, peer: int) -> int:
@@ -148,10 +154,14 @@ class EngineHost:
         if not self.up:
             return
         transport = self.transport
+        command = action.command
+        # A unicast Image Notify lets the client answer (Disable Default Response clear, OTA spec
+        # 6.10.3.5.1); every other server frame, and a broadcast, keeps the bit set.
+        ddr = False if type(command) is ImageNotify and action.nwk < 0xFFF8 else None
         packet = ApsPacket(
             transport.eui64, action.device, transport.nwk, action.nwk,
-            codec.encode(action.command, tsn=action.tsn, direction=self._direction),
-            self.endpoint, self.endpoint, cluster=OTA_CLUSTER, aps_counter=self.next_aps(),
+            codec.encode(command, tsn=action.tsn, direction=self._direction, disable_default_response=ddr),
+            self.endpoint, self.peer_endpoint, cluster=OTA_CLUSTER, aps_counter=self.next_aps(),
         )
         transport.send(packet, None if packet.is_broadcast else self._on_delivery)
 

@@ -21,6 +21,21 @@ class UpgradeTiming(str, enum.Enum):
     WAIT_FOR_COMMAND = "wait_for_command"
 
 
+class MissingImageResponse(str, enum.Enum):
+    """How a block request for an image the server no longer has is answered."""
+
+    DEFAULT_RESPONSE = "default_response"  # Default Response NO_IMAGE_AVAILABLE, as Silicon Labs does
+    ABORT = "abort"  # Image Block Response ABORT
+
+
+class BlockPeriodUnit(str, enum.Enum):
+    """The unit of MinimumBlockPeriod for one client: ZCL revisions differ (ms in r6+, s before),
+    so the server must use the one the client's stack reads."""
+
+    MILLISECONDS = "ms"
+    SECONDS = "s"
+
+
 class VersionRule(str, enum.Enum):
     """Which file versions a Query Next Image may be offered."""
 
@@ -46,8 +61,37 @@ class ServerPolicy:
     upgrade_end_timeout_s: float = 4 * 3600.0
     progress_step_percent: int = 10
     silent_on_query: bool = False  # fault: the server ignores Query Next Image Requests
+    missing_image_response: MissingImageResponse = MissingImageResponse.DEFAULT_RESPONSE
+    minimum_block_period_unit: BlockPeriodUnit = BlockPeriodUnit.MILLISECONDS
+    # Unicast Image Notify (OTA spec 095264r19 6.10.3.5.1: payload type 0, jitter 100, Default
+    # Response allowed); a broadcast names the image (payload type 3) so only its devices ask.
+    image_notify_payload_type: int = 0
+    image_notify_jitter: int = 100
+    # Test policies (certify device, in the style of Silicon Labs' OTA test harness); off by default.
+    test_wait_for_data_at_block: int | None = None  # answer this block request (0 = first) WAIT_FOR_DATA
+    test_wait_for_data_s: int = 0  # ... asking the client to come back after this many seconds
+    test_abort_after_blocks: int | None = None  # Image Block Response ABORT once this many blocks are served
+    test_image_removed_after_blocks: int | None = None  # the file disappears once this many are served
+    test_duplicate_block_every: int | None = None  # every Nth Image Block Response is sent twice
+    test_page_miss_every: int | None = None  # every Nth block of an Image Page Response is never sent
+    test_throttle_requests: int = 0  # the first N block requests: WAIT_FOR_DATA, slots full
+    test_throttle_wait_s: int = 60
+    test_query_status: int | None = None  # answer every Query Next Image with this status (0x98, 0x7E)
+    # Whether a block test policy applies: computed once, so the block hot path reads one flag.
+    testing: bool = field(default=False, init=False, repr=False, compare=False)
+
+    def block_period_value(self) -> int:
+        """``minimum_block_period_ms`` in this client's unit (seconds rounded up)."""
+        ms = self.minimum_block_period_ms
+        if self.minimum_block_period_unit is BlockPeriodUnit.SECONDS:
+            return (ms + 999) // 1000
+        return ms
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "testing", (
+            self.test_wait_for_data_at_block is not None or self.test_abort_after_blocks is not None
+            or self.test_image_removed_after_blocks is not None or self.test_throttle_requests > 0
+            or self.test_duplicate_block_every is not None))
         if self.security_mode not in SECURITY_BLOCK_CAP:
             raise ValueError(
                 f"security_mode must be one of {sorted(SECURITY_BLOCK_CAP)}, got {self.security_mode!r}"
@@ -56,6 +100,10 @@ class ServerPolicy:
             raise ValueError(f"max_block_size must be 1..255, got {self.max_block_size}")
         if not 0 <= self.minimum_block_period_ms <= 0xFFFF:
             raise ValueError(f"minimum_block_period_ms must be 0..65535, got {self.minimum_block_period_ms}")
+        if not 0 <= self.image_notify_payload_type <= 3:
+            raise ValueError(f"image_notify_payload_type must be 0..3, got {self.image_notify_payload_type}")
+        if not 1 <= self.image_notify_jitter <= 100:
+            raise ValueError(f"image_notify_jitter must be 1..100, got {self.image_notify_jitter}")
         if self.upgrade_delay_s < 0 or self.upgrade_delay_s >= 0xFFFFFFFF:
             raise ValueError(f"upgrade_delay_s out of range: {self.upgrade_delay_s}")
 

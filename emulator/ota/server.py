@@ -30,6 +30,8 @@ from .actions import (
     Send,
     SessionRestored,
     SetTimer,
+    TestPolicyApplied,
+    TestStep,
     TimeoutPhase,
     TimerKind,
     TransferEnded,
@@ -60,7 +62,7 @@ from .frames import (
     UpgradeEndResponse,
     ZclFrame,
 )
-from .policy import PolicyBook, UpgradeTiming, VersionRule
+from .policy import MissingImageResponse, PolicyBook, ServerPolicy, UpgradeTiming, VersionRule
 from .sessions import MemorySessionStore, Session, SessionState, SessionStore
 from .timeline import render
 from .transitions import SERVER
@@ -68,7 +70,19 @@ from .transitions import SERVER
 _LOGGER = logging.getLogger(__name__)
 
 _UPGRADE_END_CMD = 0x06
+_IMAGE_BLOCK_REQUEST_CMD = 0x03
 _TIMEOUT = TimerKind.TIMEOUT
+
+
+class _TestState:
+    """What the server's test policies count for one device (certify device; not persisted)."""
+
+    __slots__ = ("block_requests", "removed", "page_blocks")
+
+    def __init__(self) -> None:
+        self.block_requests = 0
+        self.removed = False  # the image was withdrawn by test_image_removed_after_blocks
+        self.page_blocks = 0
 
 
 class OtaServer:
@@ -84,6 +98,7 @@ class OtaServer:
         self.policies = policies if policies is not None else PolicyBook()
         self.sessions: SessionStore = sessions if sessions is not None else MemorySessionStore()
         self._tsn = 0
+        self._tests: dict[int, _TestState] = {}
         self._handlers: dict[type, Callable[[float, int, int, int, Any], list[Action]]] = {
             QueryNextImageRequest: self._on_query_next_image,
             ImageBlockRequest: self._on_image_block,
@@ -129,24 +144,30 @@ class OtaServer:
 
     # -- commands from the Comms Hub ------------------------------------------------------------
     def image_notify(
-        self, device: int | None, nwk: int, image: ServedImage | None = None, *, query_jitter: int = 100
+        self, device: int | None, nwk: int, image: ServedImage | None = None, *, query_jitter: int | None = None,
+        payload_type: int | None = None,
     ) -> list[Action]:
-        """Image Notify to one device (unicast) or to all (``device`` None, ``nwk`` 0xFFFF)."""
-        if not 1 <= query_jitter <= 100:
-            raise ValueError(f"query_jitter must be 1..100, got {query_jitter}")
-        if image is None:
-            command = ImageNotify(ImageNotifyPayloadType.JITTER, query_jitter)
+        """Image Notify to one device (unicast) or to all (``device`` None, ``nwk`` 0xFFFF).
+
+        A unicast carries the device's policy payload type and jitter (default payload type 0,
+        jitter 100, as the OTA spec asks of a unicast and real clients expect); a broadcast names
+        ``image`` (payload type 3) so that only the devices it is for ask."""
+        if device is not None:
+            policy = self.policies.for_device(device)
+            jitter = policy.image_notify_jitter if query_jitter is None else query_jitter
+            kind = policy.image_notify_payload_type if payload_type is None else payload_type
         else:
-            command = ImageNotify(
-                ImageNotifyPayloadType.JITTER_MFR_TYPE_VERSION,
-                query_jitter,
-                image.manufacturer_code,
-                image.image_type,
-                image.file_version,
-            )
+            jitter = 100 if query_jitter is None else query_jitter
+            kind = ImageNotifyPayloadType.JITTER_MFR_TYPE_VERSION if payload_type is None else payload_type
+        if not 1 <= jitter <= 100:
+            raise ValueError(f"query_jitter must be 1..100, got {jitter}")
+        if image is None:
+            kind = ImageNotifyPayloadType.JITTER
+        fields = (image.manufacturer_code, image.image_type, image.file_version)[:kind] if image else ()
+        command = ImageNotify(ImageNotifyPayloadType(kind), jitter, *fields)
         target = device if device is not None else 0
         return [Send(target, nwk, command, self._next_tsn()),
-                ImageNotifySent(target, query_jitter, device is None, image.file_version if image else None)]
+                ImageNotifySent(target, jitter, device is None, image.file_version if image else None)]
 
     def upgrade_now(self, now: float, device: int) -> list[Action]:
         """Unsolicited Upgrade End Response "now" to a device waiting for the upgrade command."""
@@ -196,6 +217,9 @@ class OtaServer:
         if policy.silent_on_query:
             return [QueryIgnored(device)]
         candidates = self.catalog.candidates(device, req.manufacturer_code, req.image_type)
+        test = self._tests.get(device)
+        if test is not None and test.removed:
+            candidates = []  # a test policy withdrew the file
         chosen: ServedImage | None = None
         refusal = Refusal.NO_MATCHING_IMAGE
         for image in sorted(candidates, key=lambda i: i.file_version, reverse=True):
@@ -207,9 +231,12 @@ class OtaServer:
                 continue
             chosen = image
             break
+        if policy.test_query_status is not None and policy.test_query_status != Status.SUCCESS:
+            chosen = None  # a test policy refuses every query (NO_IMAGE_AVAILABLE, NOT_AUTHORIZED)
         if chosen is None:
+            status = Status.NO_IMAGE_AVAILABLE if policy.test_query_status is None else Status(policy.test_query_status)
             return [
-                Send(device, nwk, QueryNextImageResponse(Status.NO_IMAGE_AVAILABLE), tsn),
+                Send(device, nwk, QueryNextImageResponse(status), tsn),
                 QueryAnswered(device, refusal, req.current_file_version, req.hardware_version),
             ]
         existing = self.sessions.get(device)
@@ -256,12 +283,22 @@ class OtaServer:
             actions: list[Action] = []
         else:
             session, image, actions = self._session_for_block(now, device, nwk, req)
+        policy = self.policies.for_device(device)
         if image is None or session is None:
-            # ZCL allows only SUCCESS, WAIT_FOR_DATA and ABORT in an Image Block Response.
-            actions.append(Send(device, nwk, ImageBlockResponse(Status.ABORT), tsn))
+            if session is None and policy.missing_image_response is MissingImageResponse.DEFAULT_RESPONSE:
+                # The file is not (or no longer) here: Default Response NO_IMAGE_AVAILABLE, as
+                # Silicon Labs answers; the client goes back to querying after three.
+                actions.append(Send(device, nwk, DefaultResponse(_IMAGE_BLOCK_REQUEST_CMD, Status.NO_IMAGE_AVAILABLE),
+                                    tsn))
+            else:
+                # ZCL allows only SUCCESS, WAIT_FOR_DATA and ABORT in an Image Block Response.
+                actions.append(Send(device, nwk, ImageBlockResponse(Status.ABORT), tsn))
             actions.append(BlockRefused(device, BlockRefusal.NOT_OFFERED, req.file_version))
             return actions
-        policy = self.policies.for_device(device)
+        if policy.testing:
+            tested = self._test_step(now, session, nwk, tsn, req, policy)
+            if tested is not None:
+                return actions + tested
         session.last_request_at = now
         if req.file_offset >= image.size:
             actions.append(Send(device, nwk, ImageBlockResponse(Status.ABORT), tsn))
@@ -275,14 +312,53 @@ class OtaServer:
             actions.append(
                 Send(device, nwk,
                      ImageBlockResponse(Status.WAIT_FOR_DATA, current_time=0, request_time=wait_s,
-                                        minimum_block_period=policy.minimum_block_period_ms), tsn)
+                                        minimum_block_period=policy.block_period_value()), tsn)
             )
             actions.append(WaitForDataSent(device, wait_s, policy.minimum_block_period_ms))
             return actions
         size = min(req.maximum_data_size, policy.block_cap, image.size - req.file_offset)
         actions.extend(self._serve(now, session, image, req.file_offset, size, tsn, policy.response_delay_s,
                                    policy.progress_step_percent))
+        every = policy.test_duplicate_block_every if policy.testing else None
+        if every and session.blocks_served % every == 0:
+            first = next(a for a in actions if isinstance(a, Send) and isinstance(a.command, ImageBlockResponse))
+            actions.append(first._replace(delay=first.delay + 0.02))  # the same frame again: a lost APS ACK
+            actions.append(TestPolicyApplied(device, TestStep.DUPLICATE_BLOCK, req.file_offset))
         return actions
+
+    def _test_step(self, now: float, session: Session, nwk: int, tsn: int,
+                   req: ImageBlockRequest | ImagePageRequest, policy: ServerPolicy) -> list[Action] | None:
+        """A test policy's answer to this block request, or ``None`` to serve it as usual."""
+        device = session.device
+        test = self._tests.setdefault(device, _TestState())
+        index = test.block_requests
+        test.block_requests += 1
+        step: TestStep | None = None
+        wait = 0
+        if index < policy.test_throttle_requests:
+            step, wait = TestStep.THROTTLED, policy.test_throttle_wait_s
+        elif index == policy.test_wait_for_data_at_block:
+            step, wait = TestStep.WAIT_FOR_DATA, policy.test_wait_for_data_s
+        if step is not None:
+            period = policy.block_period_value()
+            return [Send(device, nwk, ImageBlockResponse(Status.WAIT_FOR_DATA, current_time=0, request_time=wait,
+                                                         minimum_block_period=period), tsn),
+                    WaitForDataSent(device, wait, policy.minimum_block_period_ms),
+                    TestPolicyApplied(device, step, req.file_offset)]
+        removed = policy.test_image_removed_after_blocks
+        if removed is not None and (test.removed or session.blocks_served >= removed):
+            test.removed = True
+            if policy.missing_image_response is MissingImageResponse.DEFAULT_RESPONSE:
+                answer: Any = DefaultResponse(_IMAGE_BLOCK_REQUEST_CMD, Status.NO_IMAGE_AVAILABLE)
+            else:
+                answer = ImageBlockResponse(Status.ABORT)
+            return [Send(device, nwk, answer, tsn), TestPolicyApplied(device, TestStep.IMAGE_REMOVED, req.file_offset)]
+        aborted = policy.test_abort_after_blocks
+        if aborted is not None and session.blocks_served >= aborted and session.state.active:
+            actions = self.abort(now, device, reason="test policy: abort after the first blocks")
+            return [*actions, Send(device, nwk, ImageBlockResponse(Status.ABORT), tsn),
+                    TestPolicyApplied(device, TestStep.ABORTED, req.file_offset)]
+        return None
 
     def _serve(self, now: float, session: Session, image: ServedImage, offset: int, size: int,
                tsn: int, delay: float, step: int | None = None) -> list[Action]:
@@ -328,6 +404,10 @@ class OtaServer:
             actions.append(Send(device, nwk, ImageBlockResponse(Status.ABORT), tsn))
             return actions
         policy = self.policies.for_device(device)
+        if policy.testing:
+            tested = self._test_step(now, session, nwk, tsn, req, policy)
+            if tested is not None:
+                return actions + tested
         session.last_request_at = now
         session.page_offset = req.file_offset
         session.page_end = min(req.file_offset + req.page_size, image.size)
@@ -348,6 +428,15 @@ class OtaServer:
         offset = session.page_offset
         session.page_offset += size
         session.last_request_at = now
+        miss = self.policies.for_device(session.device).test_page_miss_every
+        if miss:
+            test = self._tests.setdefault(session.device, _TestState())
+            test.page_blocks += 1
+            if test.page_blocks % miss == 0:
+                actions: list[Action] = [TestPolicyApplied(session.device, TestStep.PAGE_BLOCK_MISSED, offset)]
+                if session.page_offset < session.page_end:
+                    actions.append(SetTimer(session.device, TimerKind.PAGE, session.page_spacing_ms / 1000.0))
+                return actions
         actions = self._serve(now, session, image, offset, size, session.page_tsn, 0.0)
         if session.page_offset < session.page_end:
             actions.append(SetTimer(session.device, TimerKind.PAGE, session.page_spacing_ms / 1000.0))
@@ -359,6 +448,11 @@ class OtaServer:
         session = self.sessions.get(device)
         key = (req.manufacturer_code, req.image_type, req.file_version)
         actions: list[Action] = [UpgradeEndReceived(device, req.status, req.file_version)]
+        if req.status == Status.ABORT and (session is None or not session.state.active):
+            # The client confirms an ABORT the server sent (or a transfer already over): nothing
+            # more to end.
+            actions.append(Send(device, nwk, DefaultResponse(_UPGRADE_END_CMD, Status.SUCCESS), tsn))
+            return actions
         if session is None or session.image_key != key:
             image = self.catalog.lookup(device, key)
             if image is None:

@@ -40,6 +40,7 @@ from .actions import (
     QuerySent,
     ResponseTimeout,
     SessionRestored,
+    TestPolicyApplied,
     TransferEnded,
     TransferOutcome,
     TransferProgress,
@@ -64,6 +65,8 @@ Rendered = tuple[str, dict[str, Any]]
 def render(outcome: Outcome) -> Rendered:
     """The event name and fields of ``outcome`` on the timeline (docs/ota.md, "Events")."""
     match outcome:
+        case TestPolicyApplied(step=step, offset=offset):
+            return "test_policy_applied", {"step": step.value, "offset": offset}
         # server
         case ImageNotifySent(_, jitter, broadcast, version):
             fields: dict[str, Any] = {"query_jitter": jitter, "broadcast": broadcast}

@@ -19,6 +19,8 @@ def register(subparsers: Any) -> None:
     run = subparsers.add_parser("run", help="play a scenario file (TOML) in virtual time")
     run.add_argument("scenario", metavar="SCENARIO", help="scenario file (see docs/scenarios.md)")
     _common(run)
+    run.add_argument("--junit", metavar="FILE", help="also write one test case per expectation as JUnit XML "
+                     "(exit code 1 when one is unmet, or the scenario states none)")
     run.set_defaults(func=run_command)
     demo = subparsers.add_parser("demo", help="play the seed flow end to end on the virtual HAN")
     _common(demo)
@@ -66,6 +68,14 @@ def run_command(args: argparse.Namespace) -> int:
         print(json.dumps(result.summary()))
     else:
         _print_summary(result)
+    junit = getattr(args, "junit", None)
+    if junit:
+        from .junit import write_junit
+
+        try:
+            write_junit(junit, result)
+        except OSError as exc:
+            raise UserError(f"--junit {junit}: cannot write: {exc.strerror}") from None
     return 0 if result.ok else 1
 
 

@@ -201,6 +201,10 @@ class _Play:
         expectations = self.scenario.expectations
         met = [e.describe() for i, e in enumerate(expectations) if not e.absent and i in self._met]
         unmet = [e.describe() for i, e in enumerate(expectations) if not e.absent and i not in self._met]
+        if not expectations:
+            from .junit import NO_EXPECTATIONS
+
+            unmet.append(NO_EXPECTATIONS)  # a scenario that checks nothing must not pass a CI gate
         violated = [e.describe() for i, e in enumerate(expectations) if e.absent and i in self._violated]
         frames = sum(site.han.frames_sent for site in self.system.premises.values())
         return RunResult(

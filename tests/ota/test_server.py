@@ -20,7 +20,8 @@ from emulator.ota.frames import (
     ZclFrame,
     ZclHeader,
 )
-from emulator.ota.policy import PolicyBook, ServerPolicy, UpgradeTiming, VersionRule
+from emulator.ota.policy import (BlockPeriodUnit, MissingImageResponse, PolicyBook, ServerPolicy, UpgradeTiming,
+                                 VersionRule)
 from emulator.ota.server import OtaServer
 from emulator.ota.sessions import SessionState, SqliteSessionStore
 from emulator.ota.timeline import render
@@ -165,12 +166,19 @@ class TestBlocks:
         assert sends(actions) == [ImageBlockResponse(Status.ABORT)]
         assert "beyond image size" in events(actions)["block_refused"]["reason"]
 
-    def test_unknown_image_is_refused_with_abort(self):
+    def test_unknown_image_is_refused_with_default_response_no_image_available(self):
+        # As Silicon Labs answers: the client returns to querying after three of these.
         server = make_server()
         req = ImageBlockRequest(0, MFR, TYPE, NEW + 5, 0, 40)
         actions = server.on_frame(0, DEV, NWK, frame(req))
-        assert sends(actions) == [ImageBlockResponse(Status.ABORT)]  # the only refusal ZCL allows here
+        assert sends(actions) == [DefaultResponse(0x03, Status.NO_IMAGE_AVAILABLE)]
         assert events(actions)["block_refused"]["reason"] == "image not offered to this device"
+
+    def test_unknown_image_is_refused_with_abort_under_that_policy(self):
+        server = make_server(missing_image_response=MissingImageResponse.ABORT)
+        req = ImageBlockRequest(0, MFR, TYPE, NEW + 5, 0, 40)
+        actions = server.on_frame(0, DEV, NWK, frame(req))
+        assert sends(actions) == [ImageBlockResponse(Status.ABORT)]
 
     def test_progress_is_observable(self):
         server = make_server(progress_step_percent=25)
@@ -337,8 +345,15 @@ class TestRestart:
 class TestOther:
     def test_image_notify_unicast_and_broadcast(self):
         server = make_server()
-        (unicast,) = sends(server.image_notify(DEV, NWK, IMAGE, query_jitter=50))
+        # A unicast is payload type 0, jitter 100 (what real clients expect), unless the policy
+        # or the caller says otherwise; a broadcast names the image.
+        (unicast,) = sends(server.image_notify(DEV, NWK, IMAGE))
+        assert unicast == ImageNotify(0, 100)
+        (unicast,) = sends(server.image_notify(DEV, NWK, IMAGE, query_jitter=50, payload_type=3))
         assert unicast == ImageNotify(3, 50, MFR, TYPE, NEW)
+        typed = make_server(image_notify_payload_type=2, image_notify_jitter=7)
+        assert sends(typed.image_notify(DEV, NWK, IMAGE)) == [ImageNotify(2, 7, MFR, TYPE)]
+        assert sends(server.image_notify(None, 0xFFFF, IMAGE)) == [ImageNotify(3, 100, MFR, TYPE, NEW)]
         actions = server.image_notify(None, 0xFFFF)
         assert sends(actions) == [ImageNotify(0, 100)]
         assert events(actions)["image_notify_sent"]["broadcast"] is True
@@ -369,3 +384,70 @@ class TestOther:
             ServerPolicy(security_mode="tls")
         with pytest.raises(ValueError, match="max_block_size"):
             ServerPolicy(max_block_size=0)
+
+
+class TestTestPolicies:
+    """Server-side test policies (certify device): each changes only the answers it names."""
+
+    def test_wait_for_data_at_one_block_carries_the_period_in_the_clients_unit(self):
+        for unit, period in ((BlockPeriodUnit.MILLISECONDS, 1500), (BlockPeriodUnit.SECONDS, 2)):
+            server = make_server(test_wait_for_data_at_block=1, test_wait_for_data_s=10,
+                                 minimum_block_period_ms=1500, minimum_block_period_unit=unit)
+            query(server)
+            assert sends(block(server, 0))[0].status == Status.SUCCESS
+            (wait,) = sends(block(server, 63, now=5.0))
+            assert (wait.status, wait.request_time, wait.minimum_block_period) == (Status.WAIT_FOR_DATA, 10, period)
+            assert sends(block(server, 63, now=20.0))[0].status == Status.SUCCESS
+
+    def test_throttling_answers_the_first_requests_wait_60_s(self):
+        server = make_server(test_throttle_requests=2)
+        query(server)
+        statuses = [sends(block(server, 0, now=t))[0] for t in (1.0, 61.0, 121.0)]
+        assert [s.status for s in statuses] == [Status.WAIT_FOR_DATA, Status.WAIT_FOR_DATA, Status.SUCCESS]
+        assert statuses[0].request_time == 60
+
+    def test_abort_after_blocks_ends_the_session_and_a_confirming_abort_changes_nothing(self):
+        server = make_server(test_abort_after_blocks=2)
+        query(server)
+        block(server, 0)
+        block(server, 63)
+        actions = block(server, 126)
+        assert sends(actions) == [ImageBlockResponse(Status.ABORT)]
+        assert events(actions)["aborted"]["reason"].startswith("test policy")
+        confirm = server.on_frame(2.0, DEV, NWK, frame(UpgradeEndRequest(Status.ABORT, MFR, TYPE, NEW)))
+        assert sends(confirm) == [DefaultResponse(0x06, Status.SUCCESS)]
+        assert "transfer_failed" not in events(confirm)  # the hub already reported the abort
+
+    @pytest.mark.parametrize("answer, expected", [
+        (MissingImageResponse.DEFAULT_RESPONSE, DefaultResponse(0x03, Status.NO_IMAGE_AVAILABLE)),
+        (MissingImageResponse.ABORT, ImageBlockResponse(Status.ABORT)),
+    ])
+    def test_a_removed_file_is_refused_and_no_longer_offered(self, answer, expected):
+        server = make_server(test_image_removed_after_blocks=1, missing_image_response=answer)
+        query(server)
+        block(server, 0)
+        assert sends(block(server, 63)) == [expected]
+        assert sends(query(server)) == [QueryNextImageResponse(Status.NO_IMAGE_AVAILABLE)]
+
+    def test_every_nth_block_response_is_sent_twice(self):
+        server = make_server(test_duplicate_block_every=2)
+        query(server)
+        assert len(sends(block(server, 0))) == 1
+        first, again = [a for a in block(server, 63) if isinstance(a, Send)]
+        assert first.command == again.command and first.tsn == again.tsn and again.delay > first.delay
+
+    def test_page_miss_leaves_out_every_nth_block_of_a_page(self):
+        server = make_server(test_page_miss_every=3)
+        query(server)
+        actions = server.on_frame(1.0, DEV, NWK, frame(ImagePageRequest(0, MFR, TYPE, NEW, 0, 40, 200, 0)))
+        offsets = [c.file_offset for c in sends(actions)]
+        now = 1.0
+        while any(isinstance(a, SetTimer) and a.kind is TimerKind.PAGE for a in actions):
+            now += 0.01
+            actions = server.on_timer(now, DEV, TimerKind.PAGE)
+            offsets += [c.file_offset for c in sends(actions)]
+        assert offsets == [0, 40, 120, 160]  # the third block (offset 80) is never sent
+
+    def test_query_status_refuses_every_query(self):
+        server = make_server(test_query_status=int(Status.NOT_AUTHORIZED))
+        assert sends(query(server)) == [QueryNextImageResponse(Status.NOT_AUTHORIZED)]

@@ -24,6 +24,8 @@ SERVER_SAMPLES = [
     (a.QueryAnswered(D, a.Refusal.NO_NEWER_VERSION, V), "query_answered",
      {"current_file_version": "ACDCACDD", "status": "NO_IMAGE_AVAILABLE", "reason": "no newer version"}),
     (a.QueryIgnored(D), "query_ignored", {"reason": "server silent on queries (fault)"}),
+    (a.TestPolicyApplied(D, a.TestStep.IMAGE_REMOVED, 400), "test_policy_applied",
+     {"step": "image_removed", "offset": 400}),
     (a.TransferStarted(D, V, 4096, 40, 0), "transfer_started",
      {"file_version": "ACDCACDD", "image_size": 4096, "block_size": 40, "offset": 0}),
     (a.TransferProgress(D, 400, 4096, 9.8, 400, 80.0, 46.2), "transfer_progress",

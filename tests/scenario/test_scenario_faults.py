@@ -61,14 +61,15 @@ def test_air_faults_act_only_after_the_service_request():
 
 def test_the_radio_model_loses_frames_and_mac_retries_recover():
     run, result, events = play({"radio": {"loss": 0.2}})
-    assert result.ok is not False and "N49" in dcc_alerts(events)
+    # The scenario states no expectations (a run that checks nothing does not pass); it completes.
+    assert result.requests_sent == result.requests_total and not result.violated and "N49" in dcc_alerts(events)
     stats = run.system.premises["PREMISES-0001"].han.link.stats
     assert stats.attempts_lost > 0 and stats.attempts > stats.frames
 
 
 @pytest.mark.parametrize("data, message", [
     ({"premises": [{"template": "default", "devices": [{"eui64": PPMID, "faults": ["nope"]}]}]},
-     "faults.toml: premises[0].devices[0].faults[0]: unknown fault 'nope' (known: absolute_upgrade_time,"),
+     "faults.toml: premises[0].devices[0].faults[0]: unknown fault 'nope' (known: aborts_on_duplicate_block, absolute_upgrade_time,"),
     ({"premises": [{"template": "default", "devices": [
         {"eui64": PPMID, "faults": ["first_request_lost", "first_response_lost"]}]}]},
      "premises[0].devices[0].faults: faults first_request_lost and first_response_lost both set frames"),

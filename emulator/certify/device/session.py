@@ -1,0 +1,328 @@
+"""One scripted check session: a test OTA server facing the device under test, and what it saw.
+
+Every B check runs on a fresh :class:`CheckSession`: the hub's OTA engine (``OtaServer`` on the
+shared ``EngineHost``) with the check's test policy, serving the check's image to one device, and a
+record of every OTA frame the hub sent or received (:class:`AirFrame`). Verdicts are taken from
+those frames, the only thing a real device shows, so the same check judges an emulated device in
+virtual time (:class:`VirtualSession`) and a real one on a bench dongle in wall time
+(:class:`BenchSession`). What only an emulated device can show (when it activated, its client
+attributes, a power cut) is ``None`` on a bench, and checks that need it are inconclusive there.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from emulator.han.packet import OTA_CLUSTER, SMART_ENERGY_ENDPOINT, ApsPacket
+from emulator.han.transport import HanTransport
+from emulator.ota import codec
+from emulator.ota.actions import FirmwareActivated
+from emulator.ota.catalog import ImageCatalog, ServedImage
+from emulator.ota.frames import ImageNotify, QueryNextImageRequest, ZclFrame
+from emulator.ota.host import EngineHost
+from emulator.ota.image.parse import parse_image
+from emulator.ota.policy import PolicyBook, ServerPolicy
+from emulator.ota.server import OtaServer
+from emulator.runtime.clock import Clock, VirtualClock
+from emulator.runtime.events import Event, EventBus
+
+_LOGGER = logging.getLogger(__name__)
+
+HUB_NWK = 0x0000
+DEVICE_NWK = 0x1101
+
+
+@dataclass(frozen=True, slots=True)
+class AirFrame:
+    """One OTA frame at the hub: ``sent`` by the hub, or received from the device."""
+
+    time: float
+    sent: bool
+    frame: ZclFrame | None  # None: it did not decode
+    packet: ApsPacket = field(repr=False)
+
+    @property
+    def command(self) -> Any:
+        return None if self.frame is None else self.frame.command
+
+    @property
+    def name(self) -> str:
+        return "undecodable" if self.frame is None else type(self.frame.command).__name__
+
+    def describe(self, start: float = 0.0) -> str:
+        """One line for a report: time, direction, endpoints, TSN, the command and its fields."""
+        arrow = "hub -> device" if self.sent else "device -> hub"
+        where = f"ep {self.packet.src_ep}->{self.packet.dst_ep}"
+        if self.frame is None:
+            return f"{self.time - start:9.3f} s  {arrow}  {where}  undecodable {self.packet.payload.hex()}"
+        header = self.frame.header
+        command = self.frame.command
+        shown = []
+        for name, value in command._asdict().items():
+            if value is None:
+                continue
+            if isinstance(value, bytes):
+                shown.append(f"{name}=<{len(value)} bytes>")
+            elif name in ("status",):
+                shown.append(f"{name}={_status_name(value)}")
+            elif isinstance(value, int) and name.endswith(("version", "code", "type")) and value > 9:
+                shown.append(f"{name}=0x{value:X}")
+            else:
+                shown.append(f"{name}={value}")
+        ddr = " DDR" if header.disable_default_response else ""
+        return (f"{self.time - start:9.3f} s  {arrow}  {where}  tsn {header.tsn}{ddr}  "
+                f"{type(command).__name__}({', '.join(shown)})")
+
+
+def _status_name(value: int) -> str:
+    from emulator.ota.timeline import status_name
+
+    return status_name(value)
+
+
+class CheckSession(abc.ABC):
+    """A test hub's OTA server facing one device; frames recorded; waits bounded by a budget."""
+
+    virtual: bool = False
+
+    def __init__(self, clock: Clock, transport: HanTransport, device_eui64: int, device_nwk: int,
+                 policy: ServerPolicy, *, endpoint: int = SMART_ENERGY_ENDPOINT) -> None:
+        self.clock = clock
+        self.bus = EventBus(clock)
+        self.catalog = ImageCatalog()
+        self.policies = PolicyBook(policy)
+        self.server = OtaServer(self.catalog, self.policies)
+        self.device = device_eui64
+        self.device_nwk = device_nwk
+        self.endpoint = endpoint
+        self.frames: list[AirFrame] = []
+        self.events: list[Event] = []
+        self.started = clock.now()
+        self.transport = transport
+        self.host = EngineHost(self.server, transport, clock, self.bus, source="test_hub", endpoint=endpoint)
+        transport.set_receiver(self._receive)
+        transport.add_trace_hook(self._trace)
+        self.bus.subscribe(self._event)
+
+    # -- what the hub sees ---------------------------------------------------------------------
+    def _trace(self, direction: str, packet: ApsPacket) -> None:
+        if packet.cluster != OTA_CLUSTER:
+            return
+        if direction == "rx" and packet.src != self.device:
+            return
+        try:
+            frame: ZclFrame | None = codec.decode(packet.payload)
+        except codec.FrameError:
+            frame = None
+        self.frames.append(AirFrame(self.clock.now(), direction == "tx", frame, packet))
+        self._changed()
+
+    def _changed(self) -> None:
+        """Something was seen (a frame, an event): a bench wakes its waiting script."""
+
+    def _event(self, event: Event) -> None:
+        self.events.append(event)
+        self._changed()
+
+    def _receive(self, packet: ApsPacket) -> None:
+        # Only frames for the endpoint the OTA server is on reach it (as on a real hub).
+        if packet.cluster == OTA_CLUSTER and packet.src == self.device and packet.dst_ep == self.endpoint:
+            self.host.receive(packet)
+
+    def received(self, kind: type, since: int = 0) -> list[AirFrame]:
+        """Frames of command type ``kind`` from the device, from frame index ``since`` on."""
+        return [f for f in self.frames[since:] if not f.sent and isinstance(f.command, kind)]
+
+    def sent(self, kind: type, since: int = 0) -> list[AirFrame]:
+        return [f for f in self.frames[since:] if f.sent and isinstance(f.command, kind)]
+
+    # -- the hub's moves -----------------------------------------------------------------------
+    def offer(self, data: bytes) -> ServedImage:
+        """Offer ``data`` (an OTA file) to the device."""
+        served = ServedImage.from_ota_image(parse_image(data, source="certify image"))
+        self.catalog.add(served)
+        return served
+
+    def set_policy(self, **changes: Any) -> None:
+        self.policies.override(self.device, **changes)
+
+    def notify(self, image: ServedImage | None = None, *, payload_type: int | None = None,
+               query_jitter: int | None = None) -> None:
+        """A unicast Image Notify (the policy's payload type and jitter unless given)."""
+        self.execute(self.server.image_notify(self.device, self.device_nwk, image, query_jitter=query_jitter,
+                                              payload_type=payload_type))
+
+    def upgrade_now(self) -> None:
+        self.execute(self.server.upgrade_now(self.clock.now(), self.device))
+
+    def execute(self, actions: list[Any]) -> None:
+        """Carry out the hub's actions (send frames, set timers)."""
+        self.host.execute(actions)
+
+    def now(self) -> float:
+        return self.clock.now() - self.started
+
+    # -- waiting -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def wait(self, until: Callable[[], bool] | None, budget_s: float) -> bool:
+        """Let time pass until ``until()`` holds (True) or ``budget_s`` passed (False)."""
+
+    def wait_for(self, kind: type, budget_s: float, *, since: int | None = None,
+                 where: Callable[[Any], bool] = lambda command: True) -> AirFrame | None:
+        """The first frame of ``kind`` from the device (after frame index ``since``) within the budget."""
+        start = len(self.frames) if since is None else since
+        found: list[AirFrame] = []
+        scanned = [start]  # frames before this index were looked at already
+
+        def seen() -> bool:
+            frames = self.frames
+            for index in range(scanned[0], len(frames)):
+                item = frames[index]
+                if not item.sent and isinstance(item.command, kind) and where(item.command):
+                    found.append(item)
+                    return True
+            scanned[0] = len(frames)
+            return False
+
+        self.wait(seen, budget_s)
+        return found[0] if found else None
+
+    def probe_version(self, budget_s: float = 30.0) -> int | None:
+        """The file version the device reports in a Query Next Image Request after an Image
+        Notify (payload type 0, jitter 100): how a bench tells what a device now runs."""
+        mark = len(self.frames)
+        self.notify(payload_type=0, query_jitter=100)
+        query = self.wait_for(QueryNextImageRequest, budget_s, since=mark)
+        return None if query is None else query.command.current_file_version
+
+    # -- what only an emulated device shows ----------------------------------------------------
+    def activations(self) -> list[tuple[float, int]] | None:
+        """(time, version) of every activation, or ``None`` when it cannot be observed."""
+        return None
+
+    def attributes(self) -> dict[str, int | None] | None:
+        """The device's OTA client attributes, or ``None`` when they cannot be read."""
+        return None
+
+    can_power_cycle = False
+
+    def power_cycle(self, off_s: float, reannounce_delay_s: float | None = None) -> bool:
+        """Cut the device's power for ``off_s`` seconds; False when the harness cannot."""
+        return False
+
+    def close(self) -> None:
+        self.host.stop()
+
+
+class VirtualSession(CheckSession):
+    """The device under test is an emulated device on a virtual HAN, in virtual time."""
+
+    virtual = True
+    can_power_cycle = True
+
+    def __init__(self, make_device: Callable[[Any, VirtualClock, EventBus], Any], device_eui64: int,
+                 policy: ServerPolicy, *, hub_eui64: int, endpoint: int = SMART_ENERGY_ENDPOINT) -> None:
+        from emulator.han.virtual import VirtualHan
+
+        clock = VirtualClock()
+        self.han = VirtualHan(clock, latency=0.005)
+        transport = self.han.attach(hub_eui64, HUB_NWK)
+        super().__init__(clock, transport, device_eui64, DEVICE_NWK, policy, endpoint=endpoint)
+        self.virtual_clock = clock
+        self.device_bus = EventBus(clock)
+        self._activations: list[tuple[float, int]] = []
+        self.device_bus.subscribe(self._device_event)
+        self.emulated = make_device(self.han.attach(device_eui64, DEVICE_NWK), clock, self.device_bus)
+
+    def _device_event(self, event: Event) -> None:
+        if isinstance(event.outcome, FirmwareActivated):
+            self._activations.append((event.time - self.started, event.outcome.firmware_version))
+        self.events.append(event)
+
+    def start_device(self) -> None:
+        self.emulated.start()
+
+    def wait(self, until: Callable[[], bool] | None, budget_s: float) -> bool:
+        clock = self.virtual_clock
+        deadline = clock.now() + budget_s
+        if until is None:
+            clock.run(until=deadline)
+            return True
+        if until():
+            return True
+        seen = len(self.frames), len(self.events)
+        while clock.now() < deadline:
+            if clock.run(until=deadline, max_callbacks=1) == 0:
+                break
+            now_seen = len(self.frames), len(self.events)
+            if now_seen != seen:
+                seen = now_seen
+                if until():
+                    return True
+        return until()
+
+    def activations(self) -> list[tuple[float, int]]:
+        return list(self._activations)
+
+    def attributes(self) -> dict[str, int | None]:
+        return {attr.name: value for attr, value in self.emulated.client.attributes().items()}
+
+    def power_cycle(self, off_s: float, reannounce_delay_s: float | None = None) -> bool:
+        self.emulated.power_off()
+        self.clock.call_later(off_s, lambda: self.emulated.power_on(reannounce_delay_s=reannounce_delay_s))
+        return True
+
+
+class BenchSession(CheckSession):
+    """The device under test is real: the hub's server runs on the bench dongle, in wall time.
+
+    The session owns an event loop; :meth:`wait` runs it, so check scripts stay plain functions."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, transport: HanTransport, device_eui64: int,
+                 policy: ServerPolicy, *, endpoint: int = SMART_ENERGY_ENDPOINT) -> None:
+        from emulator.runtime.clock import AsyncioClock
+
+        self.loop = loop
+        self._wake: asyncio.Event | None = None
+        nwk = transport.nwk_of(device_eui64)
+        super().__init__(AsyncioClock(loop), transport, device_eui64, nwk if nwk is not None else 0xFFFE,
+                         policy, endpoint=endpoint)
+
+    def _changed(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def execute(self, actions: list[Any]) -> None:
+        async def inside() -> None:  # the dongle's transport sends from its event loop
+            self.host.execute(actions)
+
+        self.loop.run_until_complete(inside())
+
+    def wait(self, until: Callable[[], bool] | None, budget_s: float) -> bool:
+        async def watch() -> bool:
+            deadline = self.loop.time() + budget_s
+            self._wake = asyncio.Event()
+            try:
+                while until is None or not until():
+                    left = deadline - self.loop.time()
+                    if left <= 0:
+                        return until is None
+                    self._wake.clear()
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), left)
+                    except asyncio.TimeoutError:
+                        pass
+                return True
+            finally:
+                self._wake = None
+
+        return self.loop.run_until_complete(watch())
+
+    def close(self) -> None:
+        super().close()
+        self.transport.set_receiver(None)
+        self.transport.remove_trace_hook(self._trace)
