@@ -112,10 +112,7 @@ class EmulatedDevice:
             from emulator.hub.gbcs_commands import default_setup
 
             gbcs = default_setup()
-        client = self.client
-        self.gbcs = DeviceGbcs(eui64, hub_eui64, lambda: client.server_nwk, transport, self.ota.next_aps, bus,
-                               self.source, gbcs, sleepy=device_type is DeviceType.GSME,
-                               on_command=self._on_gbcs_command)
+        self.gbcs = DeviceGbcs(self, gbcs, sleepy=device_type is DeviceType.GSME)
         transport.set_receiver(self._on_packet)
 
     @property

@@ -14,7 +14,7 @@ signature is a trusted supplier's: a command that fails either is discarded, as 
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Any, Callable, Protocol
 
 from emulator.gbcs.flow import GbcsSetup
 from emulator.gbcs.framing import GeneralCiphering, GeneralSigning
@@ -40,6 +40,23 @@ from emulator.runtime.events import EventBus
 _LOGGER = logging.getLogger(__name__)
 
 CommandHandler = Callable[[GbcsMessage], None]
+
+
+class GbcsDevice(Protocol):
+    """What the agent needs of its device (attributes, not copies: a fleet has 10,000 of them)."""
+
+    eui64: int
+    source: str
+    bus: EventBus
+    transport: HanTransport
+
+    @property
+    def client(self) -> Any: ...  # the OTA client: server_eui64 / server_nwk say where the hub is
+
+    @property
+    def ota(self) -> Any: ...  # the engine host: next_aps() is the node's APS counter
+
+    def _on_gbcs_command(self, message: GbcsMessage) -> None: ...
 DEVICE_TUNNEL_ID = 0x0001
 """The tunnel id a device gives the hub's RequestTunnel (it serves one tunnel)."""
 
@@ -47,24 +64,16 @@ DEVICE_TUNNEL_ID = 0x0001
 class DeviceGbcs:
     """One device's GBCS tunnel and message protection."""
 
-    __slots__ = ("eui64", "hub", "transport", "next_aps", "bus", "source", "setup", "sleepy", "on_command",
-                 "tunnel_id", "_requested", "_outbox", "_tsn", "hub_nwk")
+    # one per emulated device in a fleet: slots, and nothing allocated until it is used
+    __slots__ = ("device", "setup", "sleepy", "tunnel_id", "_requested", "_outbox", "_tsn")
 
-    def __init__(self, eui64: int, hub: int, hub_nwk: Callable[[], int], transport: HanTransport, next_aps: Callable[[], int],
-                 bus: EventBus, source: str, setup: GbcsSetup, *, sleepy: bool, on_command: CommandHandler) -> None:
-        self.eui64 = eui64
-        self.hub = hub
-        self.hub_nwk = hub_nwk
-        self.transport = transport
-        self.next_aps = next_aps
-        self.bus = bus
-        self.source = source
+    def __init__(self, device: "GbcsDevice", setup: GbcsSetup, *, sleepy: bool) -> None:
+        self.device = device
         self.setup = setup
         self.sleepy = sleepy
-        self.on_command = on_command
         self.tunnel_id: int | None = None
         self._requested = False
-        self._outbox: list[bytes] = []
+        self._outbox: list[bytes] | None = None
         self._tsn = 0
 
     # -- the tunnel ----------------------------------------------------------------------------
@@ -83,6 +92,8 @@ class DeviceGbcs:
         """Protect ``message`` as its use case requires and send it (or keep it until the tunnel is up)."""
         data = self.setup.protection.protect(message).encode()
         if self.tunnel_id is None:
+            if self._outbox is None:
+                self._outbox = []
             self._outbox.append(data)
             self.start()
         else:
@@ -93,7 +104,7 @@ class DeviceGbcs:
         try:
             frame = decode_frame(packet.payload)
         except TunnelError as exc:
-            self.bus.emit(self.source, "malformed_frame", self.eui64, cluster="0x0704", reason=str(exc))
+            self.device.bus.emit(self.device.source, "malformed_frame", self.device.eui64, cluster="0x0704", reason=str(exc))
             return
         payload = frame.payload
         if isinstance(payload, RequestTunnel):
@@ -111,7 +122,7 @@ class DeviceGbcs:
                 self._flush()
                 self._get()
         elif payload.tunnel_id != self.tunnel_id:
-            self.bus.emit(self.source, "malformed_frame", self.eui64, cluster="0x0704",
+            self.device.bus.emit(self.device.source, "malformed_frame", self.device.eui64, cluster="0x0704",
                           reason=f"TransferData on tunnel {payload.tunnel_id}, not this device's")
         elif payload.header is GbcsTunnelHeader.GET_RESPONSE:
             if payload.message:
@@ -125,20 +136,20 @@ class DeviceGbcs:
         try:
             message = decode_message(data)
         except GbcsDecodeError as exc:
-            self.bus.emit(self.source, "command_refused", self.eui64, reason=f"not a GBCS message: {exc}")
+            self.device.bus.emit(self.device.source, "command_refused", self.device.eui64, reason=f"not a GBCS message: {exc}")
             return
         refusal = self.check_command(message)
         if refusal is not None:
-            self.bus.emit(self.source, "command_refused", self.eui64,
+            self.device.bus.emit(self.device.source, "command_refused", self.device.eui64,
                           message_code=f"0x{message.header.message_code:04X}", reason=refusal)
             return
-        self.on_command(message)
+        self.device._on_gbcs_command(message)
 
     def check_command(self, message: GbcsMessage) -> str | None:
         """Why a meter would discard ``message``, or None: addressed to it, a command, the ACB's
         MAC, and for CS06 a trusted supplier's KRP signature."""
         header = message.header
-        if header.recipient != self.eui64:
+        if header.recipient != self.device.eui64:
             return f"addressed to {header.recipient:016X}"
         if header.cra_flag is not CraFlag.COMMAND:
             return f"a {header.cra_flag.name.lower()}, not a command"
@@ -157,7 +168,7 @@ class DeviceGbcs:
 
     # -- frames --------------------------------------------------------------------------------
     def _flush(self) -> None:
-        queued, self._outbox = self._outbox, []
+        queued, self._outbox = self._outbox or [], None
         for data in queued:
             self._put(data)
 
@@ -173,8 +184,10 @@ class DeviceGbcs:
         self._send(encode_frame(TransferData(self.tunnel_id, GbcsTunnelHeader.GET), self._next_tsn()))
 
     def _send(self, zcl: bytes) -> None:
-        self.transport.send(ApsPacket(self.eui64, self.hub, self.transport.nwk, self.hub_nwk(), zcl,
-                                      cluster=TUNNELING_CLUSTER, aps_counter=self.next_aps()))
+        device = self.device
+        client = device.client
+        device.transport.send(ApsPacket(device.eui64, client.server_eui64, device.transport.nwk, client.server_nwk, zcl,
+                                        cluster=TUNNELING_CLUSTER, aps_counter=device.ota.next_aps()))
 
     def _next_tsn(self) -> int:
         self._tsn = (self._tsn + 1) & 0xFF

@@ -38,10 +38,14 @@ def remote_party_keys_dir() -> Path:
     return Path(str(resources.files("emulator.keys") / REMOTE_PARTY_KEYS))
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=4)  # a device uses its keys a few times in a row; a fleet has 10,000 devices
 def _device_entry(seed: int, eui: int, usage: KeyUsage) -> KeyEntry:
     key = derive_device_key(seed, eui, usage)
-    return KeyEntry(eui, usage, key.public_key(), key, f"emulated device (seed {seed})", name=f"emulated-{usage.value}")
+    return KeyEntry(eui, usage, key.public_key(), key, _DEVICE_KEY_SOURCE, name=_DEVICE_KEY_NAME[usage])
+
+
+_DEVICE_KEY_SOURCE = "emulated device (seed-derived, TEST ONLY)"
+_DEVICE_KEY_NAME = {KeyUsage.DIGITAL_SIGNATURE: "emulated-ds", KeyUsage.KEY_AGREEMENT: "emulated-ka"}
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from .port import CommandResponse, DeviceAlert, HubMessage, UpstreamSink
 from .tunnels import HubTunnels
 
 _LOGGER = logging.getLogger(__name__)
+_NO_TYPES: Mapping[int, str] = {}
 
 
 class DistributionState(str, enum.Enum):
@@ -94,9 +95,8 @@ class CommsHub:
         self._upstream: UpstreamSink | None = None
         self._nwk: dict[int, int] = {}
         # GBCS: the DCC's commands built and protected here (TEST ONLY keys), carried in ZSE tunnels
-        self.gbcs = HubGbcs(eui64, gbcs, device_types or {})
-        self.tunnels = HubTunnels(eui64, transport, self._next_aps, bus, self._on_gbcs_message,
-                                  sleepy=self.gbcs.is_sleepy)
+        self.gbcs = HubGbcs(eui64, gbcs, device_types if device_types is not None else _NO_TYPES)
+        self.tunnels = HubTunnels(self)
         transport.set_receiver(self._on_packet)
 
     # -- HubPort ---------------------------------------------------------------------------
@@ -273,6 +273,8 @@ class CommsHub:
         if self.bus.active:
             name, fields = render(alert)
             self.bus.publish("comms_hub", name, device, fields, alert)
+        if self._upstream is None:
+            return  # nobody to tell (a fleet benchmark): the CCS08 is not even signed
         now = self.clock.now()
         gbcs = self.gbcs.ccs08(device, code, details.get("result", 0), details.get("firmware_version"), now)
         self._send_upstream(DeviceAlert(int(code), device, self.eui64, now, details, gbcs=gbcs))
@@ -287,8 +289,9 @@ class CommsHub:
             raise ValueError(f"device {device:016X} is not known on this HAN")
         self.tunnels.send(device, nwk, message)
 
-    def _next_aps(self) -> int:
-        return self.ota.next_aps()
+    def is_sleepy(self, device: int) -> bool:
+        """A GSME: it requests its own tunnel and pulls its messages."""
+        return self.gbcs.is_sleepy(device)
 
     def _served_image(self, data: bytes) -> ServedImage:
         from emulator.ota.image import ImageError, parse_image

@@ -38,12 +38,14 @@ class HubGbcs:
     """GBCS for one hub; ``device_types`` (EUI-64 -> "ESME", "GSME", "PPMID", "HCALCS") chooses
     the read command and which devices pull their messages (a GSME)."""
 
+    __slots__ = ("hub", "setup", "device_types", "_awaiting", "_known", "last_error")  # one per hub of a fleet
+
     def __init__(self, hub: int, setup: GbcsSetup | None, device_types: Mapping[int, str]) -> None:
         self.hub = hub
         self.setup = setup if setup is not None else default_setup()
         self.device_types = device_types
-        self._awaiting: dict[tuple[int, int], tuple[str, str]] = {}  # (device, counter) -> (request, SR)
-        self._known: dict[tuple[int, int], dict[str, Any]] = {}  # what the command said that its response does not
+        self._awaiting: dict[tuple[int, int], tuple[str, str]] | None = None  # (device, counter) -> (request, SR)
+        self._known: dict[tuple[int, int], dict[str, Any]] | None = None  # what a command said its response does not
         self.last_error = ""
 
     def is_sleepy(self, device: int) -> bool:
@@ -88,11 +90,15 @@ class HubGbcs:
         protection = self.setup.protection
         command = protection.protect(protection.sign(pre)).encode()
         if known:
+            if self._known is None:
+                self._known = {}
             self._known[(device, pre.header.originator_counter)] = known
         return self._send(device, command, request_id, "11.3")
 
     def expect(self, device: int, message: bytes, *, request_id: str, service_reference: str) -> None:
         header = messages.decode_message(message).header
+        if self._awaiting is None:
+            self._awaiting = {}
         self._awaiting[(device, header.originator_counter)] = (request_id, service_reference)
 
     def _send(self, device: int, message: bytes, request_id: str, service: str) -> bytes:
@@ -124,8 +130,9 @@ class HubGbcs:
         report = read_device_message(decoded)
         if report.alert_code is not None:
             return report, None
-        awaited = self._awaiting.pop((device, header.originator_counter), None)
-        known = self._known.pop((device, header.originator_counter), None)
+        key = (device, header.originator_counter)
+        awaited = self._awaiting.pop(key, None) if self._awaiting else None
+        known = self._known.pop(key, None) if self._known else None
         if known and awaited is not None:
             if "cancelled" in known:
                 report.details.pop("scheduled", None)

@@ -11,8 +11,8 @@ in a PUT. Messages queued before a tunnel is up wait for it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from emulator.gbcs.tunnel import (
     TUNNELING_CLUSTER,
@@ -31,35 +31,55 @@ from emulator.runtime.events import EventBus
 
 _LOGGER = logging.getLogger(__name__)
 
-MessageHandler = Callable[[int, bytes], None]
-"""Called with the device and each GBCS message it sent (the bytes of a PUT)."""
+class TunnelHub(Protocol):
+    """What the tunnels need of their hub."""
+
+    eui64: int
+    transport: HanTransport
+    bus: EventBus
+
+    @property
+    def ota(self) -> Any: ...  # next_aps(): the node's one APS counter
+
+    def is_sleepy(self, device: int) -> bool: ...
+
+    def _on_gbcs_message(self, device: int, message: bytes) -> None:
+        """Each GBCS message a device sent (the bytes of a PUT)."""
 
 
 @dataclass(slots=True)
 class _Tunnel:
     hub_is_client: bool
     tunnel_id: int | None = None  # None: requested, not yet answered
-    queue: list[bytes] = field(default_factory=list)
+    queue: list[bytes] | None = None  # messages waiting (a GSME's, or any before the tunnel is up)
+
+    def put(self, message: bytes) -> None:
+        if self.queue is None:
+            self.queue = []
+        self.queue.append(message)
+
+    def take(self) -> bytes:
+        return self.queue.pop(0) if self.queue else b""
+
+    @property
+    def waiting(self) -> int:
+        return len(self.queue) if self.queue else 0
 
 
 class HubTunnels:
     """Tunnels of one hub; ``sleepy(device)`` says whether a device pulls (a GSME)."""
 
-    def __init__(self, hub: int, transport: HanTransport, next_aps: Callable[[], int], bus: EventBus,
-                 on_message: MessageHandler, *, sleepy: Callable[[int], bool] = lambda device: False) -> None:
+    __slots__ = ("hub", "_tunnels", "_next_id", "_tsn")  # one per hub of a fleet: references, no copies
+
+    def __init__(self, hub: "TunnelHub") -> None:
         self.hub = hub
-        self.transport = transport
-        self.next_aps = next_aps
-        self.bus = bus
-        self.on_message = on_message
-        self.sleepy = sleepy
         self._tunnels: dict[int, _Tunnel] = {}
         self._next_id = 0
         self._tsn = 0
 
     def heard(self, device: int, nwk: int) -> None:
         """A frame came from ``device``: a non-sleepy device with no tunnel gets its RequestTunnel."""
-        if device not in self._tunnels and not self.sleepy(device):
+        if device not in self._tunnels and not self.hub.is_sleepy(device):
             self._tunnels[device] = _Tunnel(hub_is_client=True)
             self._send(device, nwk, encode_frame(RequestTunnel(), self._next_tsn()))
 
@@ -67,19 +87,19 @@ class HubTunnels:
         """Send (non-sleepy) or queue (sleepy, or tunnel not up) one GBCS message for ``device``."""
         tunnel = self._tunnels.get(device)
         if tunnel is None:
-            if self.sleepy(device):
+            if self.hub.is_sleepy(device):
                 tunnel = self._tunnels[device] = _Tunnel(hub_is_client=False)
             else:
                 self.heard(device, nwk)
                 tunnel = self._tunnels[device]
         if tunnel.tunnel_id is None or not tunnel.hub_is_client:
-            tunnel.queue.append(message)
+            tunnel.put(message)
             return
         self._put(device, nwk, tunnel, message)
 
     def pending(self, device: int) -> int:
         tunnel = self._tunnels.get(device)
-        return len(tunnel.queue) if tunnel is not None else 0
+        return tunnel.waiting if tunnel is not None else 0
 
     def forget(self, device: int) -> None:
         self._tunnels.pop(device, None)
@@ -89,7 +109,7 @@ class HubTunnels:
         try:
             frame = decode_frame(packet.payload)
         except TunnelError as exc:
-            self.bus.emit("comms_hub", "malformed_frame", packet.src, cluster="0x0704", reason=str(exc))
+            self.hub.bus.emit("comms_hub", "malformed_frame", packet.src, cluster="0x0704", reason=str(exc))
             return
         payload = frame.payload
         device = packet.src
@@ -100,18 +120,18 @@ class HubTunnels:
         else:
             tunnel = self._tunnels.get(device)
             if tunnel is None or tunnel.tunnel_id != payload.tunnel_id:
-                self.bus.emit("comms_hub", "malformed_frame", device, cluster="0x0704",
+                self.hub.bus.emit("comms_hub", "malformed_frame", device, cluster="0x0704",
                               reason=f"TransferData on tunnel {payload.tunnel_id}, which this hub did not open")
                 return
             if payload.header is GbcsTunnelHeader.PUT:
-                self.on_message(device, payload.message)
+                self.hub._on_gbcs_message(device, payload.message)
             elif payload.header is GbcsTunnelHeader.GET and not tunnel.hub_is_client:
-                message = tunnel.queue.pop(0) if tunnel.queue else b""
+                message = tunnel.take()
                 self._send(device, packet.src_nwk, encode_frame(
-                    TransferData(payload.tunnel_id, GbcsTunnelHeader.GET_RESPONSE, message, len(tunnel.queue)),
+                    TransferData(payload.tunnel_id, GbcsTunnelHeader.GET_RESPONSE, message, tunnel.waiting),
                     self._next_tsn(), from_server=True))
             else:
-                self.bus.emit("comms_hub", "malformed_frame", device, cluster="0x0704",
+                self.hub.bus.emit("comms_hub", "malformed_frame", device, cluster="0x0704",
                               reason=f"unexpected {payload.header.name} from a device")
 
     def _on_request(self, packet: ApsPacket, request: RequestTunnel) -> None:
@@ -121,11 +141,11 @@ class HubTunnels:
                 RequestTunnelResponse(0xFFFF, TunnelStatus.PROTOCOL_NOT_SUPPORTED), self._next_tsn()))
             return
         tunnel = self._tunnels.get(device)
-        queued = tunnel.queue if tunnel is not None else []
+        queued = tunnel.queue if tunnel is not None else None
         tunnel = self._tunnels[device] = _Tunnel(hub_is_client=False, tunnel_id=self._new_id(), queue=queued)
         assert tunnel.tunnel_id is not None
         self._send(device, packet.src_nwk, encode_frame(RequestTunnelResponse(tunnel.tunnel_id), self._next_tsn()))
-        self.bus.emit("comms_hub", "tunnel_opened", device, tunnel_id=tunnel.tunnel_id, by="device")
+        self.hub.bus.emit("comms_hub", "tunnel_opened", device, tunnel_id=tunnel.tunnel_id, by="device")
 
     def _on_response(self, packet: ApsPacket, response: RequestTunnelResponse) -> None:
         device = packet.src
@@ -133,12 +153,12 @@ class HubTunnels:
         if tunnel is None or not tunnel.hub_is_client:
             return
         if response.status is not TunnelStatus.SUCCESS:
-            self.bus.emit("comms_hub", "tunnel_refused", device, status=response.status.name)
+            self.hub.bus.emit("comms_hub", "tunnel_refused", device, status=response.status.name)
             self._tunnels.pop(device, None)
             return
         tunnel.tunnel_id = response.tunnel_id
-        self.bus.emit("comms_hub", "tunnel_opened", device, tunnel_id=response.tunnel_id, by="hub")
-        queued, tunnel.queue = tunnel.queue, []
+        self.hub.bus.emit("comms_hub", "tunnel_opened", device, tunnel_id=response.tunnel_id, by="hub")
+        queued, tunnel.queue = tunnel.queue or [], None
         for message in queued:
             self._put(device, packet.src_nwk, tunnel, message)
 
@@ -149,8 +169,9 @@ class HubTunnels:
                                              self._next_tsn(), from_server=not tunnel.hub_is_client))
 
     def _send(self, device: int, nwk: int, zcl: bytes) -> None:
-        self.transport.send(ApsPacket(self.hub, device, self.transport.nwk, nwk, zcl,
-                                      cluster=TUNNELING_CLUSTER, aps_counter=self.next_aps()))
+        hub = self.hub
+        hub.transport.send(ApsPacket(hub.eui64, device, hub.transport.nwk, nwk, zcl,
+                                     cluster=TUNNELING_CLUSTER, aps_counter=hub.ota.next_aps()))
 
     def _new_id(self) -> int:
         self._next_id = (self._next_id + 1) & 0xFFFF
