@@ -14,14 +14,14 @@ import enum
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from emulator.han.packet import ApsPacket, OTA_CLUSTER
 from emulator.han.virtual import VirtualPort
 from emulator.gbcs import asn1_payloads as asn1
 from emulator.gbcs import messages as gbcs_messages
 from emulator.gbcs.flow import GbcsSetup, version_bytes
-from emulator.gbcs.framing import GeneralSigning
+from emulator.gbcs.framing import GeneralSigning, GroupingHeader
 from emulator.gbcs.message_codes import MessageCode
 from emulator.gbcs.messages import GbcsMessage
 from emulator.gbcs.tunnel import TUNNELING_CLUSTER
@@ -313,7 +313,7 @@ CRITICAL_ALERTS = frozenset({GbcsAlertCode.FIRMWARE_VERIFICATION_FAILED_AT_POWER
 """Generic alerts sent as critical (0x1000, signed); the rest non-critical (0x1001, MAC'd).
 The project's reading: GBCS's alert table is not modelled here."""
 
-_READ_RESPONSES = {
+_READ_RESPONSES: dict[int, Callable[[GroupingHeader, bytes | None], GeneralSigning]] = {
     MessageCode.ECS52_READ_ESME_CHF_FIRMWARE_VERSION: gbcs_messages.ecs52_response,
     MessageCode.GCS38_READ_GSME_FIRMWARE_VERSION: gbcs_messages.gcs38_response,
     MessageCode.CS08_READ_PPMID_HCALCS_FIRMWARE_VERSION: gbcs_messages.cs08_response,

@@ -48,7 +48,9 @@ class GbcsDevice(Protocol):
     eui64: int
     source: str
     bus: EventBus
-    transport: HanTransport
+
+    @property
+    def transport(self) -> HanTransport: ...
 
     @property
     def client(self) -> Any: ...  # the OTA client: server_eui64 / server_nwk say where the hub is
