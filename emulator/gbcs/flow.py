@@ -116,7 +116,7 @@ class GbcsSetup:
 
     def date_time(self, clock_seconds: float) -> dt.datetime:
         """Clock time as a GBCS date-time (whole seconds: what GBCS carries)."""
-        return self.epoch + dt.timedelta(seconds=int(clock_seconds))
+        return (self.epoch + dt.timedelta(seconds=clock_seconds)).replace(microsecond=0)
 
     def clock_seconds(self, when: dt.datetime) -> float:
         return (when - self.epoch).total_seconds()

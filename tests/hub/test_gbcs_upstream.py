@@ -68,3 +68,17 @@ def test_a_cs06_signed_by_an_untrusted_supplier_is_discarded(site: Site, esme_im
     site.run(5.0)
     (refused,) = site.named("command_refused", ESME_ID)
     assert "not a supplier this device trusts" in refused.fields["reason"]
+
+
+def test_gbcs_times_are_whole_seconds_whatever_the_clock_epoch() -> None:
+    """`serve` runs on the wall clock from an epoch with microseconds: GBCS carries whole seconds."""
+    import datetime as dt
+
+    from emulator.gbcs.flow import GbcsSetup
+    from emulator.hub.gbcs_commands import HubGbcs
+
+    setup = GbcsSetup.default(epoch=dt.datetime(2026, 12, 1, 9, 53, 53, 959803, tzinfo=dt.timezone.utc))
+    assert setup.date_time(1.5) == dt.datetime(2026, 12, 1, 9, 53, 55, tzinfo=dt.timezone.utc)
+    ccs08 = decode_message(HubGbcs(0x00DB1234567890A2, setup, {}).ccs08(
+        PPMID_ID, GbcsAlertCode.CCS08_TRANSFER_SUCCESS, 0, 0xACDCACDD, 1.5))
+    assert isinstance(ccs08.payload, asn1.FirmwareTransferAlert) and ccs08.payload.date_time.microsecond == 0
