@@ -34,9 +34,7 @@ from emulator.ota.actions import (
     FirmwareActivationFailed,
     ImageChecked,
     Outcome,
-    Send,
 )
-from emulator.ota.frames import QueryNextImageRequest
 from emulator.ota.client import ClientProfile, ImageVerifier, OtaClient, accept_any
 from emulator.ota.host import EngineHost
 from emulator.ota.timeline import shown_details
@@ -147,17 +145,13 @@ class EmulatedDevice:
             return
         if packet.cluster == OTA_CLUSTER:
             self.ota.receive(packet)
+            if self.gbcs.sleepy and packet.payload[2:3] == _QUERY_NEXT_IMAGE_RESPONSE:
+                self.gbcs.awake()  # awake for its image query: it also asks the hub for queued GBCS
         elif packet.cluster == TUNNELING_CLUSTER:
             self._on_tunnel(packet)
 
     # -- the client's actions and outcomes -----------------------------------------------------
     def _execute(self, actions: Iterable[Action]) -> None:
-        if self.gbcs.sleepy:
-            actions = list(actions)
-            self.ota.execute(actions)
-            if any(isinstance(a, Send) and isinstance(a.command, QueryNextImageRequest) for a in actions):
-                self.gbcs.awake()  # awake to query: it also asks the hub for queued GBCS
-            return
         self.ota.execute(actions)
 
     def _on_activate(self, action: Activate) -> None:
@@ -308,6 +302,9 @@ class EmulatedDevice:
                                            dlms_device=self.device_type is not DeviceType.GSME,
                                            critical=code in CRITICAL_ALERTS)
 
+
+_QUERY_NEXT_IMAGE_RESPONSE = bytes([0x02])
+"""ZCL command id (after frame control and sequence number) of the OTA Query Next Image Response."""
 
 CRITICAL_ALERTS = frozenset({GbcsAlertCode.FIRMWARE_VERIFICATION_FAILED_AT_POWER_ON})
 """Generic alerts sent as critical (0x1000, signed); the rest non-critical (0x1001, MAC'd).

@@ -4,7 +4,7 @@ the protection of what it sends (its own TEST ONLY keys, derived from the scenar
 Tunnel roles as GBCS has them: an ESME, HCALCS or PPMID answers the hub's RequestTunnel (it is
 the tunnel's server) and receives commands pushed in PUTs; a GSME, which sleeps, requests its
 own tunnel and pulls queued commands with GET when it is awake (when its tunnel opens, after
-each message it sends, while the hub says more remain, and with each OTA Query Next Image).
+each message it sends, while the hub says more remain, and when its OTA Query Next Image is answered).
 Everything a device sends goes in a PUT; messages wait while the tunnel is not up.
 
 A command is acted on only if its MAC is the ACB's for this device and, for CS06, its KRP

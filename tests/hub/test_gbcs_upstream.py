@@ -3,7 +3,7 @@ alerts and responses, each protected as GBCS requires and checkable with the exp
 
 from __future__ import annotations
 
-from helpers import Site
+from helpers import Site, one
 
 from emulator.dcc.premises import ESME_ID, PPMID_ID
 from emulator.gbcs import asn1_payloads as asn1
@@ -82,3 +82,27 @@ def test_gbcs_times_are_whole_seconds_whatever_the_clock_epoch() -> None:
     ccs08 = decode_message(HubGbcs(0x00DB1234567890A2, setup, {}).ccs08(
         PPMID_ID, GbcsAlertCode.CCS08_TRANSFER_SUCCESS, 0, 0xACDCACDD, 1.5))
     assert isinstance(ccs08.payload, asn1.FirmwareTransferAlert) and ccs08.payload.date_time.microsecond == 0
+
+
+def test_a_gsme_pulls_its_gcs38_at_its_next_wake_up(make_site) -> None:
+    """The hub queues a sleepy GSME's command; the GSME GETs it when it next queries for an image
+    (30 minutes by default) and answers GCS38 with its version, MAC'd."""
+    from emulator.dcc.premises import GSME_ID
+    from emulator.gbcs import gbz
+    from emulator.gbcs.tunnel import GbcsTunnelHeader, TransferData, decode_frame
+
+    site = make_site((GSME_ID,))
+    site.run(60.0)  # the GSME has requested its tunnel and found nothing queued
+    asked_at = site.clock.now()
+    site.hub.read_firmware_version(GSME_ID, request_id="t:11.2:gsme")
+    assert site.hub.tunnels.pending(GSME_ID) == 1, "queued, not pushed"
+    site.run(HOUR)
+    response = one(site.responses("t:11.2:gsme"), "GCS38 response")
+    assert response.details["firmware_version"] == 0xACDC0001
+    assert response.time - asked_at > 60.0, "answered at a wake-up, not at once"
+    answer = decode_message(response.gbcs or b"")
+    assert isinstance(answer.payload, gbz.GbzPayload) and answer.header.message_code == 0x0084
+    tunnel = [decode_frame(f.packet.payload).payload for f in site.air if f.packet.cluster == 0x0704]
+    gets = [p for p in tunnel if isinstance(p, TransferData) and p.header is GbcsTunnelHeader.GET]
+    carried = [p for p in tunnel if isinstance(p, TransferData) and p.header is GbcsTunnelHeader.GET_RESPONSE and p.message]
+    assert gets and len(carried) == 1 and carried[0].remaining == 0
