@@ -134,3 +134,19 @@ def test_decode_a_message_outside_the_flow_shows_envelope_and_verifies(capsys: p
     assert document["payload"]["type"] == "UnmodelledPayload"
     assert document["grouping_header"]["message_code_name"].startswith("unknown 0x")
     assert document["verification"]["ok"] is True
+
+
+def test_gbcs_decode_verifies_what_the_demo_emits_with_the_exported_keys(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A user's round trip: run the demo, export the keys, decode and verify each GBCSPayload."""
+    from emulator.gbcs.flow import remote_party_keys_dir
+
+    assert main(["demo", "--json"]) == 0
+    payloads = [e["gbcs_payload"] for e in map(json.loads, capsys.readouterr().out.splitlines()) if e.get("gbcs_payload")]
+    assert len(payloads) >= 3
+    assert main(["keys", "export", str(tmp_path)]) == 0
+    capsys.readouterr()
+    for payload in payloads:
+        assert main(["gbcs", "decode", payload, "--keystore", str(tmp_path),
+                     "--keystore", str(remote_party_keys_dir()), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["verification"]["ok"] is True
