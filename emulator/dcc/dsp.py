@@ -558,6 +558,8 @@ class Dsp:
     ) -> None:
         details = {key: _plain(value) for key, value in alert.details.items()}
         details["comms_hub"] = format_eui64(alert.hub)
+        if alert.gbcs is not None:
+            details["gbcs_payload"] = alert.gbcs  # DUIS GBCSPayload: the device's alert as it sent it
         for recipient in self._recipients(device, originator):
             self._emit(make_message(
                 MessageKind.DEVICE_ALERT, gbcs_code(alert.alert_code), time=alert.time, device=device.eui64,
@@ -619,6 +621,8 @@ class Dsp:
     def _respond(
         self, response: CommandResponse, device: SmiDevice, pending: PendingCommand, details: dict[str, Any]
     ) -> None:
+        if response.gbcs is not None:
+            details = {**details, "gbcs_payload": response.gbcs}  # DUIS GBCSPayload: the device's response
         for recipient in self._recipients(device, pending.originator):
             self._emit(make_message(
                 MessageKind.RESPONSE, pending.variant.value, time=response.time, device=device.eui64,

@@ -10,15 +10,20 @@ device is one node: its OTA frames and its tunnel frames share one APS counter.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from emulator.han.packet import ApsPacket, OTA_CLUSTER
 from emulator.han.transport import HanTransport
-from emulator.gbcs.tunnel import TUNNELING_CLUSTER, TunnelError, TunnelMessage
+from emulator.gbcs import asn1_payloads as asn1
+from emulator.gbcs import messages as gbcs_messages
+from emulator.gbcs.flow import GbcsSetup, version_bytes
+from emulator.gbcs.framing import GeneralSigning, GroupingHeader
+from emulator.gbcs.message_codes import MessageCode
+from emulator.gbcs.messages import GbcsMessage
+from emulator.gbcs.tunnel import TUNNELING_CLUSTER
 from emulator.gbcs.codes import ActivationResponseCode, DeviceType, GbcsAlertCode
 from emulator.ota.actions import (
     Action,
@@ -31,10 +36,11 @@ from emulator.ota.actions import (
 )
 from emulator.ota.client import ClientProfile, ImageVerifier, OtaClient, accept_any
 from emulator.ota.host import EngineHost
-from emulator.ota.timeline import shown_details, tunnel_details
+from emulator.ota.timeline import shown_details
 from emulator.runtime.clock import Clock, Timer
 from emulator.runtime.events import EventBus
 
+from .gbcs_agent import DeviceGbcs
 from .verification import manufacturer_image_hash
 
 _LOGGER = logging.getLogger(__name__)
@@ -56,6 +62,7 @@ class FirmwareState:
     pending_version: int | None = None
     pending_hash: bytes | None = None
     scheduled_activation: Timer | None = None
+    scheduled_command: Any = None  # the GBCS header of the future-dated CS06 (its 0x00CA repeats its counter)
 
 
 class EmulatedDevice:
@@ -74,6 +81,7 @@ class EmulatedDevice:
         hub_nwk: int = 0x0000,
         verifier: ImageVerifier = accept_any,
         faults: DeviceFaults = DeviceFaults(),
+        gbcs: GbcsSetup | None = None,
     ) -> None:
         self.eui64 = eui64
         self.device_type = device_type
@@ -86,6 +94,11 @@ class EmulatedDevice:
         self.firmware = FirmwareState(profile.current_file_version)
         self.ota = EngineHost(self.client, transport, clock, bus, source=self.source, on_outcome=self._on_outcome,
                               on_activate=self._on_activate)
+        if gbcs is None:
+            from emulator.hub.gbcs_commands import default_setup
+
+            gbcs = default_setup()
+        self.gbcs = DeviceGbcs(self, gbcs, sleepy=device_type is DeviceType.GSME)
         transport.set_receiver(self._on_packet)
 
     @property
@@ -101,6 +114,7 @@ class EmulatedDevice:
         self.bus.emit(self.source, "device_started", self.eui64,
                       firmware_version=f"{self.firmware.active_version:08X}")
         self._execute(self.client.start(self.clock.now()))
+        self.gbcs.start()
 
     def power_off(self) -> None:
         self.ota.up = False
@@ -119,6 +133,8 @@ class EmulatedDevice:
             return
         if packet.cluster == OTA_CLUSTER:
             self.ota.receive(packet)
+            if self.gbcs.sleepy and packet.payload[2:3] == _QUERY_NEXT_IMAGE_RESPONSE:
+                self.gbcs.awake()  # awake for its image query: it also asks the hub for queued GBCS
         elif packet.cluster == TUNNELING_CLUSTER:
             self._on_tunnel(packet)
 
@@ -165,53 +181,64 @@ class EmulatedDevice:
             self._alert(GbcsAlertCode.EXECUTING_FIRMWARE_VERSION_CHANGED, firmware_version=version)
         return True
 
-    # -- GBCS tunnel ---------------------------------------------------------------------------
+    # -- GBCS -------------------------------------------------------------------------------
     def _on_tunnel(self, packet: ApsPacket) -> None:
-        try:
-            message = TunnelMessage.decode(packet.payload)
-        except TunnelError as exc:
-            self.bus.emit(self.source, "malformed_frame", self.eui64, reason=str(exc))
-            return
-        if message.kind != "command" or self.faults.ignore_gbcs_commands:
-            return
-        if message.service == "11.2":
-            self._respond(message, firmware_version=self.firmware.active_version)
-        elif message.service == "11.3":
-            self._on_activate_command(message)
+        self.gbcs.receive(packet)
 
-    def _on_activate_command(self, message: TunnelMessage) -> None:
-        execution = message.details.get("x")
-        if execution == CANCEL_EXECUTION_TIME:
+    def _on_gbcs_command(self, message: GbcsMessage) -> None:
+        """A command that passed the device's security checks (see :mod:`.gbcs_agent`)."""
+        if self.faults.ignore_gbcs_commands:
+            return
+        code = message.header.message_code
+        if code == MessageCode.CS06_ACTIVATE_FIRMWARE and isinstance(message.payload, asn1.ActivateFirmwareCommand):
+            self._on_activate_command(message, message.payload)
+        elif code in _READ_RESPONSES:
+            self._respond(message, _READ_RESPONSES[code](message.header, version_bytes(self.firmware.active_version)),
+                          "11.2", firmware_version=self.firmware.active_version)
+        else:
+            self.bus.emit(self.source, "command_refused", self.eui64, message_code=f"0x{code:04X}",
+                          reason="not a command of the firmware flow")
+
+    def _on_activate_command(self, message: GbcsMessage, command: asn1.ActivateFirmwareCommand) -> None:
+        header = message.header
+        setup = self.gbcs.setup
+        execution = command.execution_date_time
+        now_dt = setup.date_time(self.clock.now())
+        if execution is not None and execution == gbcs_messages.CANCEL_EXECUTION_DATE_TIME:
             scheduled = self.firmware.scheduled_activation
             cancelled = scheduled is not None
             if scheduled is not None:
                 scheduled.cancel()
                 self.firmware.scheduled_activation = None
-            self._respond(message, cancelled=cancelled, firmware_version=self.firmware.active_version)
+                self.firmware.scheduled_command = None
+            self._respond(message, gbcs_messages.cs06_response(header, now_dt, None), "11.3", cancelled=cancelled,
+                          firmware_version=self.firmware.active_version)
             return
-        code = self._check_activation(message.details.get("h", ""))
+        code = self._check_activation(command.manufacturer_image_hash)
+        active = version_bytes(self.firmware.active_version)
         if code is not ActivationResponseCode.SUCCESS:
-            self._respond(message, response_code=int(code), firmware_version=self.firmware.active_version)
+            self._respond(message, gbcs_messages.cs06_response(header, now_dt, code, active), "11.3",
+                          response_code=int(code), firmware_version=self.firmware.active_version)
             return
-        delay = None if execution is None else float(execution) - self.clock.now()
+        delay = None if execution is None else setup.clock_seconds(execution) - self.clock.now()
         if execution is not None and delay is not None and delay > 0:
             if self.firmware.scheduled_activation is not None:
                 self.firmware.scheduled_activation.cancel()
             self.firmware.scheduled_activation = self.clock.call_later(delay, self._future_activation)
-            self._respond(message, response_code=int(ActivationResponseCode.SUCCESS), scheduled=True,
-                          execution_time=float(execution), firmware_version=self.firmware.active_version)
+            self.firmware.scheduled_command = header
+            self._respond(message, gbcs_messages.cs06_response(header, now_dt, None), "11.3",
+                          response_code=int(ActivationResponseCode.SUCCESS), scheduled=True,
+                          execution_time=setup.clock_seconds(execution), firmware_version=self.firmware.active_version)
             return
         ok = self._activate(self.firmware.pending_version or self.firmware.active_version, via="11.3")
         code = ActivationResponseCode.SUCCESS if ok else ActivationResponseCode.ACTIVATION_FAILURE
-        self._respond(message, response_code=int(code), firmware_version=self.firmware.active_version)
+        self._respond(message, gbcs_messages.cs06_response(header, now_dt, code,
+                                                           version_bytes(self.firmware.active_version)), "11.3",
+                      response_code=int(code), firmware_version=self.firmware.active_version)
 
-    def _check_activation(self, hash_b64: str) -> ActivationResponseCode:
+    def _check_activation(self, firmware_hash: bytes) -> ActivationResponseCode:
         if self.firmware.pending_version is None or self.firmware.pending_hash is None:
             return ActivationResponseCode.NO_IMAGE_HELD
-        try:
-            firmware_hash = base64.b64decode(hash_b64, validate=True)
-        except ValueError:
-            firmware_hash = b""
         if firmware_hash != self.firmware.pending_hash:
             return ActivationResponseCode.HASH_MISMATCH
         return ActivationResponseCode.SUCCESS
@@ -222,20 +249,57 @@ class EmulatedDevice:
         ok = version is not None and self._activate(version, via="11.3 future-dated")
         code = GbcsAlertCode.FUTURE_DATED_ACTIVATION_SUCCESS if ok else GbcsAlertCode.FUTURE_DATED_ACTIVATION_FAILURE
         self._alert(code, firmware_version=self.firmware.active_version)
+        self.firmware.scheduled_command = None
 
-    def _respond(self, command: TunnelMessage, **details: Any) -> None:
-        self.bus.emit(self.source, "command_response", self.eui64, service=command.service, **shown_details(details))
-        self._tunnel(TunnelMessage("response", command.service, command.transaction, details=details))
+    def _respond(self, command: GbcsMessage, response: GeneralSigning, service: str, **details: Any) -> None:
+        self.bus.emit(self.source, "command_response", self.eui64, service=service, **shown_details(details))
+        if self.ota.up:
+            self.gbcs.send(response)
 
     def _alert(self, code: GbcsAlertCode, **details: Any) -> None:
-        """Raise a GBCS alert; a ``hash`` (bytes) shows as hex and travels as base64."""
+        """Raise a GBCS alert: on the timeline with ``details``, to the hub as the GBCS message."""
         self._report(AlertRaised(self.eui64, int(code), details))
-        self._tunnel(TunnelMessage("alert", alert_code=int(code), details=tunnel_details(details)))
+        if self.ota.up:
+            self.gbcs.send(self._alert_message(code, details))
 
-    def _tunnel(self, message: TunnelMessage) -> None:
-        if not self.ota.up:
-            return
-        hub = self.client.server_eui64
-        self.transport.send(ApsPacket(self.eui64, hub, self.transport.nwk, self.client.server_nwk,
-                                      message.encode(), cluster=TUNNELING_CLUSTER, aps_counter=self.ota.next_aps()))
+    def _alert_message(self, code: GbcsAlertCode, details: dict[str, Any]) -> GeneralSigning:
+        setup = self.gbcs.setup
+        counter = setup.counters.next(self.eui64)
+        now = setup.date_time(self.clock.now())
+        version = details.get("firmware_version", self.firmware.active_version)
+        if code is GbcsAlertCode.PPMID_FIRMWARE_ACTIVATION:
+            activated = 0 if details.get("success", True) else 1
+            return gbcs_messages.cs09_alert(counter, self.eui64, setup.access_control_broker,
+                                            asn1.PpmidFirmwareActivationAlert(now, version_bytes(version), activated))
+        if code in (GbcsAlertCode.FIRMWARE_VERIFICATION_SUCCESSFUL, GbcsAlertCode.FIRMWARE_VERIFICATION_FAILED):
+            digest = details.get("hash")
+            calculated = digest if isinstance(digest, bytes) and len(digest) == 32 else bytes(32)
+            build = (gbcs_messages.fdra_gsme_alert if self.device_type is DeviceType.GSME
+                     else gbcs_messages.fdra_esme_alert)
+            return build(counter, self.eui64, setup.supplier, now, calculated,
+                         verified=code is GbcsAlertCode.FIRMWARE_VERIFICATION_SUCCESSFUL)
+        if code in (GbcsAlertCode.FUTURE_DATED_ACTIVATION_SUCCESS, GbcsAlertCode.FUTURE_DATED_ACTIVATION_FAILURE):
+            command = self.firmware.scheduled_command
+            result = (ActivationResponseCode.SUCCESS if code is GbcsAlertCode.FUTURE_DATED_ACTIVATION_SUCCESS
+                      else ActivationResponseCode.ACTIVATION_FAILURE)
+            recipient = command.originator if command is not None else setup.supplier
+            command_counter = command.originator_counter if command is not None else 0
+            return gbcs_messages.future_dated_activation_alert(counter, self.eui64, recipient, command_counter, now,
+                                                               result, version_bytes(version))
+        return gbcs_messages.generic_alert(counter, self.eui64, setup.supplier, int(code), now,
+                                           dlms_device=self.device_type is not DeviceType.GSME,
+                                           critical=code in CRITICAL_ALERTS)
 
+
+_QUERY_NEXT_IMAGE_RESPONSE = bytes([0x02])
+"""ZCL command id (after frame control and sequence number) of the OTA Query Next Image Response."""
+
+CRITICAL_ALERTS = frozenset({GbcsAlertCode.FIRMWARE_VERIFICATION_FAILED_AT_POWER_ON})
+"""Generic alerts sent as critical (0x1000, signed); the rest non-critical (0x1001, MAC'd).
+The project's reading: GBCS's alert table is not modelled here."""
+
+_READ_RESPONSES: dict[int, Callable[[GroupingHeader, bytes | None], GeneralSigning]] = {
+    MessageCode.ECS52_READ_ESME_CHF_FIRMWARE_VERSION: gbcs_messages.ecs52_response,
+    MessageCode.GCS38_READ_GSME_FIRMWARE_VERSION: gbcs_messages.gcs38_response,
+    MessageCode.CS08_READ_PPMID_HCALCS_FIRMWARE_VERSION: gbcs_messages.cs08_response,
+}

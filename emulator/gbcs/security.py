@@ -34,8 +34,12 @@ _P256_ORDER_BYTES = 32
 
 
 def sign(private_key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
-    """ECDSA P-256 / SHA-256 signature of ``data`` as 64 raw bytes (r ‖ s)."""
-    der = private_key.sign(data, ec.ECDSA(hashes.SHA256()))
+    """ECDSA P-256 / SHA-256 signature of ``data`` as 64 raw bytes (r ‖ s).
+
+    Deterministic (RFC 6979 nonces): the same message signs to the same bytes, so a scenario
+    replayed with the same seed gives the same GBCS payloads. Any ECDSA verifier accepts it.
+    """
+    der = private_key.sign(data, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
     r, s = decode_dss_signature(der)
     return r.to_bytes(_P256_ORDER_BYTES, "big") + s.to_bytes(_P256_ORDER_BYTES, "big")
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Callable
 
+from .aps_fragmentation import EXTENDED_HEADER_PRESENT, split
 from .packet import ApsPacket
 
 _LOGGER = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ _MAC_HEADER_LEN = 9  # frame control, sequence, dst PAN, dst short, src short
 _FCS_LEN = 2
 _NWK_HEADER_LEN = 8  # frame control, dst, src, radius, sequence
 _IEEE_LEN = 8
+_APS_FC_ACK_REQUEST = 0x40
 _APS_HEADER_LEN = 8  # frame control, dst ep, cluster, profile, src ep, counter
 
 _FIELD_LIMITS: tuple[tuple[str, int], ...] = (
@@ -149,11 +151,14 @@ class FrameSynthesiser:
         if not 1 <= self.radius <= 0xFF:
             raise ValueError(f"NWK radius {self.radius} is outside 1..255")
 
-    def mac_frame(self, packet: ApsPacket) -> bytes:
-        """The MAC frame for ``packet``, FCS included; may exceed 127 bytes (see :func:`fits`)."""
+    def mac_frame(self, packet: ApsPacket, extended_header: bytes = b"") -> bytes:
+        """The MAC frame for ``packet``, FCS included; may exceed 127 bytes (see :func:`fits`).
+
+        With ``extended_header`` (an APS fragment's, :mod:`emulator.han.aps_fragmentation`) the
+        APS header says so and asks for an APS acknowledgement, as fragments do."""
         _check_packet(packet)
         broadcast = packet.is_broadcast
-        aps = self._aps_frame(packet, broadcast)
+        aps = self._aps_frame(packet, broadcast, extended_header)
         base = _MAC_HEADER_LEN + _NWK_HEADER_LEN + len(aps) + _FCS_LEN
         src_ieee = self.include_ieee and base + _IEEE_LEN <= MAX_PHY_PACKET_SIZE
         dst_ieee = (
@@ -192,13 +197,16 @@ class FrameSynthesiser:
         return header
 
     @staticmethod
-    def _aps_frame(packet: ApsPacket, broadcast: bool) -> bytes:
+    def _aps_frame(packet: ApsPacket, broadcast: bool, extended_header: bytes = b"") -> bytes:
         delivery = _APS_FC_DELIVERY_BROADCAST if broadcast else _APS_FC_DELIVERY_UNICAST
+        control = _APS_FC_DATA | delivery
+        if extended_header:
+            control |= EXTENDED_HEADER_PRESENT | _APS_FC_ACK_REQUEST
         header = struct.pack(
-            "<BBHHBB", _APS_FC_DATA | delivery, packet.dst_ep, packet.cluster, packet.profile,
+            "<BBHHBB", control, packet.dst_ep, packet.cluster, packet.profile,
             packet.src_ep, packet.aps_counter,
         )
-        return header + bytes(packet.payload)
+        return header + extended_header + bytes(packet.payload)
 
     @staticmethod
     def _next(counters: dict[int, int], sender: int) -> int:
@@ -283,6 +291,7 @@ class PcapWriter:
         self._closed = False
         self.frames_written = 0
         self.oversize_frames = 0
+        self.fragmented_messages = 0  # written as APS blocks, one frame each
         major, minor = PCAP_VERSION
         self._stream.write(
             struct.pack("<IHHiIII", PCAP_MAGIC_MICROSECONDS, major, minor, 0, 0, PCAP_SNAPLEN,
@@ -312,6 +321,13 @@ class PcapWriter:
                 "is outside what pcap can hold (0 .. 2**32 s after 1970-01-01)"
             )
         frame = self._synth.mac_frame(packet)
+        if not fits(frame) and not packet.is_broadcast:
+            # What a radio sends: APS blocks (window 1), one frame each, 10 ms apart.
+            for n, fragment in enumerate(split(packet.payload)):
+                self._write_frame(self._synth.mac_frame(packet._replace(payload=fragment.data),
+                                                        fragment.extended_header), when + n * 0.01, packet)
+            self.fragmented_messages += 1
+            return
         if not fits(frame):
             self.oversize_frames += 1
             _LOGGER.warning(
@@ -320,6 +336,9 @@ class PcapWriter:
                 self.name, self.frames_written + 1, packet.src, packet.dst_nwk, len(frame),
                 MAX_PHY_PACKET_SIZE,
             )
+        self._write_frame(frame, when, packet)
+
+    def _write_frame(self, frame: bytes, when: float, packet: ApsPacket) -> None:
         if self._link_type is LinkType.IEEE802_15_4_TAP:
             frame = tap_header(self._channel, packet.rssi, packet.lqi) + frame
         micros = round(when * 1_000_000)

@@ -10,11 +10,10 @@ node: its OTA frames and its tunnel frames share one APS counter.
 
 from __future__ import annotations
 
-import base64
 import enum
 import logging
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from emulator.han.packet import ApsPacket, OTA_CLUSTER
 from emulator.han.transport import HanTransport
@@ -37,11 +36,14 @@ from emulator.ota.timeline import render, status_name
 from emulator.runtime.events import EventBus
 
 from emulator.gbcs.codes import GbcsAlertCode, TransferResult
-from emulator.gbcs.tunnel import TUNNELING_CLUSTER, TunnelError, TunnelMessage
+from emulator.gbcs.tunnel import TUNNELING_CLUSTER
+from .gbcs_commands import HubGbcs
 from .ota_service import OtaService
 from .port import CommandResponse, DeviceAlert, HubMessage, UpstreamSink
+from .tunnels import HubTunnels
 
 _LOGGER = logging.getLogger(__name__)
+_NO_TYPES: Mapping[int, str] = {}
 
 
 class DistributionState(str, enum.Enum):
@@ -77,6 +79,8 @@ class CommsHub:
         sessions: SessionStore | None = None,
         catalog: ImageCatalog | None = None,
         notify_on_distribution: bool = True,
+        gbcs: Any = None,
+        device_types: Mapping[int, str] | None = None,
     ) -> None:
         self.eui64 = eui64
         self.transport = transport
@@ -94,8 +98,9 @@ class CommsHub:
         self.own_images: dict[int, ServedImage] = {}  # CHF image received over the WAN, held
         self._upstream: UpstreamSink | None = None
         self._nwk: dict[int, int] = {}
-        self._transactions: dict[int, str] = {}  # tunnel transaction -> DUIS RequestID
-        self._next_transaction = 0
+        # GBCS: the DCC's commands built and protected here (TEST ONLY keys), carried in ZSE tunnels
+        self.gbcs = HubGbcs(eui64, gbcs, device_types if device_types is not None else _NO_TYPES)
+        self.tunnels = HubTunnels(self)
         transport.set_receiver(self._on_packet)
 
     # -- HubPort ---------------------------------------------------------------------------
@@ -152,28 +157,28 @@ class CommsHub:
     def activate_firmware(
         self, device: int, firmware_hash: bytes, execution_time: float | None, *, request_id: str
     ) -> None:
-        details: dict[str, Any] = {"h": base64.b64encode(firmware_hash).decode()}
-        if execution_time is not None:
-            details["x"] = execution_time
-        self._tunnel_send(device, TunnelMessage("command", "11.3", self._transaction(request_id), details=details))
+        """CS06 to ``device`` (KRP-signed for the requesting supplier, MAC'd by the ACB)."""
+        self._tunnel_send(device, self.gbcs.activate(device, firmware_hash, execution_time, request_id=request_id))
 
     def cancel_activation(self, device: int, *, request_id: str) -> None:
-        """11.3 with ExecutionDateTime 3000-12-31: cancel a pending future-dated activation."""
-        self._tunnel_send(device, TunnelMessage("command", "11.3", self._transaction(request_id),
-                                                details={"x": "cancel"}))
+        """11.3 with ExecutionDateTime 3000-12-31: CS06 dated 9999-12-31 23:59:59 (GBCS's cancel)."""
+        self._tunnel_send(device, self.gbcs.cancel(device, request_id=request_id))
 
     def read_firmware_version(self, device: int, *, request_id: str) -> None:
+        """ECS52 (ESME), GCS38 (GSME) or CS08 (PPMID, HCALCS) to ``device``; the hub answers for
+        its own CHF and GPF itself."""
         if device in self.own_firmware:
             version = self.own_firmware[device]
             self.clock.call_later(0.0, lambda: self._send_upstream(CommandResponse(
                 request_id, "11.2", device, self.eui64, self.clock.now(), {"firmware_version": version})))
             return
-        self._tunnel_send(device, TunnelMessage("command", "11.2", self._transaction(request_id)))
+        self._tunnel_send(device, self.gbcs.read_version(device, request_id=request_id))
 
-    def _transaction(self, request_id: str) -> int:
-        self._next_transaction = (self._next_transaction + 1) & 0xFFFF
-        self._transactions[self._next_transaction] = request_id
-        return self._next_transaction
+    def send_gbcs(self, device: int, message: bytes, *, request_id: str, service_reference: str) -> None:
+        """Forward a GBCS command built elsewhere (e.g. the User's signed CS06); its response is
+        matched by the command's counter and reported for ``request_id``."""
+        self.gbcs.expect(device, message, request_id=request_id, service_reference=service_reference)
+        self._tunnel_send(device, message)
 
     # -- operator commands ----------------------------------------------------------------------
     def add_image(self, image: bytes | ServedImage) -> ServedImage:
@@ -218,6 +223,7 @@ class CommsHub:
     # -- inputs ------------------------------------------------------------------------------
     def _on_packet(self, packet: ApsPacket) -> None:
         self._nwk[packet.src] = packet.src_nwk
+        self.tunnels.heard(packet.src, packet.src_nwk)
         if packet.cluster == OTA_CLUSTER:
             self.ota.receive(packet)
         elif packet.cluster == TUNNELING_CLUSTER:
@@ -226,30 +232,29 @@ class CommsHub:
             self.bus.emit("comms_hub", "frame_ignored", packet.src, cluster=f"0x{packet.cluster:04X}")
 
     def _on_tunnel(self, packet: ApsPacket) -> None:
-        try:
-            message = TunnelMessage.decode(packet.payload)
-        except TunnelError as exc:
-            self.bus.emit("comms_hub", "malformed_frame", packet.src, reason=str(exc))
-            return
+        self.tunnels.receive(packet)
+
+    def _on_gbcs_message(self, device: int, message: bytes) -> None:
+        """A device's GBCS alert or response, out of its tunnel: reported upstream with its bytes."""
         now = self.clock.now()
-        if message.kind == "alert" and message.alert_code is not None:
-            details = dict(message.details)
-            if isinstance(details.get("hash"), str):
-                try:
-                    details["hash"] = base64.b64decode(details["hash"], validate=True).hex()
-                except ValueError:
-                    pass
-            dist = self.distributions.get(packet.src)
-            if dist is not None and "firmware_version" not in details:
+        read = self.gbcs.read(device, message)
+        if read is None:
+            self.bus.emit("comms_hub", "malformed_frame", device, reason=self.gbcs.last_error)
+            return
+        report, awaited = read
+        if report.alert_code is not None:
+            details = dict(report.details)
+            dist = self.distributions.get(device)
+            if dist is not None and details.get("firmware_version") is None:
                 details["firmware_version"] = dist.image.file_version
-            self._send_upstream(DeviceAlert(message.alert_code, packet.src, self.eui64, now, details))
-        elif message.kind == "response" and message.transaction is not None:
-            request_id = self._transactions.pop(message.transaction, None)
-            if request_id is None:
-                self.bus.emit("comms_hub", "unexpected_response", packet.src, transaction=message.transaction)
-                return
-            self._send_upstream(CommandResponse(request_id, message.service or "", packet.src,
-                                                self.eui64, now, dict(message.details)))
+            self._send_upstream(DeviceAlert(report.alert_code, device, self.eui64, now, details, gbcs=message))
+            return
+        if awaited is None:
+            self.bus.emit("comms_hub", "unexpected_response", device, counter=report.counter)
+            return
+        request_id, service = awaited
+        self._send_upstream(CommandResponse(request_id, service, device, self.eui64, now, dict(report.details),
+                                            gbcs=message))
 
     def _on_ota_outcome(self, outcome: Outcome) -> None:
         dist = self.distributions.get(outcome.device)
@@ -307,18 +312,25 @@ class CommsHub:
         if self.bus.active:
             name, fields = render(alert)
             self.bus.publish("comms_hub", name, device, fields, alert)
-        self._send_upstream(DeviceAlert(int(code), device, self.eui64, self.clock.now(), details))
+        if self._upstream is None:
+            return  # nobody to tell (a fleet benchmark): the CCS08 is not even signed
+        now = self.clock.now()
+        gbcs = self.gbcs.ccs08(device, code, details.get("result", 0), details.get("firmware_version"), now)
+        self._send_upstream(DeviceAlert(int(code), device, self.eui64, now, details, gbcs=gbcs))
 
     def _send_upstream(self, message: HubMessage) -> None:
         if self._upstream is not None:
             self._upstream(message)
 
-    def _tunnel_send(self, device: int, message: TunnelMessage) -> None:
+    def _tunnel_send(self, device: int, message: bytes) -> None:
         nwk = self.nwk_of(device)
         if nwk is None:
             raise ValueError(f"device {device:016X} is not known on this HAN")
-        self.transport.send(ApsPacket(self.eui64, device, self.transport.nwk, nwk, message.encode(),
-                                      cluster=TUNNELING_CLUSTER, aps_counter=self.ota.next_aps()))
+        self.tunnels.send(device, nwk, message)
+
+    def is_sleepy(self, device: int) -> bool:
+        """A GSME: it requests its own tunnel and pulls its messages."""
+        return self.gbcs.is_sleepy(device)
 
     def _served_image(self, data: bytes) -> ServedImage:
         from emulator.ota.image import ImageError, parse_image

@@ -27,6 +27,8 @@ class DeviceAlert:
     hub: int
     time: float
     details: dict[str, Any] = field(default_factory=dict)
+    gbcs: bytes | None = None
+    """The GBCS alert as sent (the device's, or the hub's own CCS08): DUIS ``GBCSPayload``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,8 @@ class CommandResponse:
     hub: int
     time: float
     details: dict[str, Any] = field(default_factory=dict)
+    gbcs: bytes | None = None
+    """The device's GBCS response as sent: DUIS ``GBCSPayload``."""
 
 
 HubMessage = DeviceAlert | CommandResponse

@@ -2,7 +2,9 @@
 
 The files (``<eui>-ds.pem``, ``<eui>-ka.pem``) are what gbcs-parser's key-store callback and
 ``ch-emulator gbcs decode --keystore DIR`` read, so a user can verify what the emulated devices
-sign and MAC. Without ``--device`` the default premises' devices are exported.
+sign and MAC. The devices and the seed come from a scenario (``--scenario``, default the demo:
+a scenario's devices sign with keys derived from its ``seed``); ``--device`` / ``--seed`` choose
+them instead.
 """
 
 from __future__ import annotations
@@ -15,10 +17,21 @@ from ..eui64 import format_eui64, parse_eui64
 from .devices import DEFAULT_SEED, export_device_keys
 
 
-def _default_devices() -> list[int]:
-    from ..dcc.premises import CHF_ID, ESME_ID, GPF_ID, GSME_ID, PPMID_ID
+def _scenario_devices(path: str) -> tuple[list[int], int]:
+    """Every Comms Hub and device of the scenario's premises, and its seed."""
+    from ..scenario.spec import ScenarioError, load_scenario
 
-    return [CHF_ID, GPF_ID, ESME_ID, GSME_ID, PPMID_ID]
+    try:
+        scenario = load_scenario(path)
+    except ScenarioError as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"--scenario {path}: {exc.strerror or exc}") from None
+    devices: list[int] = []
+    for premises in scenario.premises:
+        devices.append(premises.comms_hub)
+        devices += [device.eui64 for device in premises.devices]
+    return devices, scenario.seed
 
 
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -26,9 +39,12 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     export = sub.add_parser("export", help="write <eui>-ds.pem / <eui>-ka.pem for emulated devices")
     export.add_argument("directory", metavar="DIR", help="where to write the key files (created if missing)")
-    export.add_argument("--seed", type=int, default=DEFAULT_SEED, help="key seed (default: %(default)s)")
+    export.add_argument("--scenario", metavar="FILE",
+                        help="export the devices of this scenario with its seed (default: the demo's)")
+    export.add_argument("--seed", type=int, default=None,
+                        help=f"key seed (default: the scenario's; {DEFAULT_SEED} with --device)")
     export.add_argument("--device", action="append", default=[], metavar="EUI",
-                        help="a device EUI-64 (repeatable; default: the default premises' devices)")
+                        help="a device EUI-64 (repeatable; default: the scenario's devices)")
     export.add_argument("--private", action="store_true",
                         help="also write <eui>-ds.key / <eui>-ka.key private keys (TEST ONLY)")
     export.set_defaults(func=_export)
@@ -36,9 +52,18 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 
 def _export(args: argparse.Namespace) -> int:
     try:
-        devices = [parse_eui64(text) for text in args.device] or _default_devices()
+        devices = [parse_eui64(text) for text in args.device]
     except ValueError as exc:
         raise UserError(f"--device: {exc}") from None
+    seed = DEFAULT_SEED
+    if not devices or args.scenario:
+        from ..scenario.cli import DEMO_SCENARIO
+
+        listed, seed = _scenario_devices(args.scenario or str(DEMO_SCENARIO))
+        devices = devices or listed
+    if args.seed is not None:
+        seed = args.seed
+    args.seed = seed
     if args.seed < 0 or args.seed >= 1 << 128:
         raise UserError(f"--seed {args.seed}: must be between 0 and 2**128 - 1")
     target = Path(args.directory)

@@ -22,6 +22,7 @@ from emulator.devices.device import DeviceFaults, EmulatedDevice
 from emulator.gbcs.codes import DeviceType
 from emulator.devices.verification import TrustedKeys, make_verifier
 from emulator.eui64 import format_eui64
+from emulator.gbcs.flow import GbcsSetup
 from emulator.han.radio import RadioChannel
 from emulator.han.transport import HanTransport
 from emulator.han.virtual import Manipulator, VirtualHan
@@ -91,6 +92,7 @@ def build_devices(
     trusted_key: TrustedKeys = None,
     reference_images: ReferenceImages | None = None,
     skip: frozenset[int] = frozenset(),
+    gbcs: GbcsSetup | None = None,
 ) -> dict[int, EmulatedDevice]:
     """An emulated device on ``han`` for each HAN device of ``spec`` (CHF/GPF are the hub itself),
     at NWK 0x1101, 0x1202, … in the order of the spec; ``skip`` are real devices (not emulated)."""
@@ -110,7 +112,7 @@ def build_devices(
         verifier = make_verifier(device_spec.manufacturer_code, device_spec.image_type, trusted_key)
         device = EmulatedDevice(
             device_spec.eui64, device_type, profile, han.attach(device_spec.eui64, nwk), clock, bus,
-            hub_eui64=spec.comms_hub, hub_nwk=HUB_NWK, verifier=verifier, faults=behaviour.faults,
+            hub_eui64=spec.comms_hub, hub_nwk=HUB_NWK, verifier=verifier, faults=behaviour.faults, gbcs=gbcs,
         )
         if reference_images is not None:
             device.client.reference_images = reference_images
@@ -149,6 +151,7 @@ class Premises:
         trusted_key: TrustedKeys = None,
         reference_images: ReferenceImages | None = None,
         real_devices: frozenset[int] = frozenset(),
+        gbcs: GbcsSetup | None = None,
     ) -> None:
         self.spec = spec
         self.clock = clock
@@ -166,11 +169,13 @@ class Premises:
             if radio is not None:
                 radio.set_sleepy(eui64, interval)
         transport = hub_transport if hub_transport is not None else han.attach(spec.comms_hub, HUB_NWK)
-        self.hub = CommsHub(spec.comms_hub, transport, clock, bus, policy=policy, sessions=sessions)
+        device_types = {d.eui64: d.device_type.value for d in spec.devices}
+        self.hub = CommsHub(spec.comms_hub, transport, clock, bus, policy=policy, sessions=sessions, gbcs=gbcs,
+                            device_types=device_types)
         for eui64, changes in (device_policies or {}).items():
             self.hub.set_device_policy(eui64, **changes)
         self.devices = build_devices(spec, han, clock, bus, behaviours=behaviours, trusted_key=trusted_key,
-                                     reference_images=reference_images, skip=real_devices)
+                                     reference_images=reference_images, skip=real_devices, gbcs=gbcs)
 
     def start(self) -> None:
         for device in self.devices.values():

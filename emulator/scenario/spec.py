@@ -245,10 +245,17 @@ def parse_scenario(data: Mapping[str, Any], *, source: str = "<scenario>", base:
 
 
 def _default_keys() -> tuple[Any, ...]:
+    """The project's TEST ONLY sample-image key and the published ZAZ1 supplier DS key (TEST ONLY),
+    which signed DCC's own 11.1 sample image."""
+    from emulator.gbcs.flow import ZAZ1_SUPPLIER, remote_party_keys_dir
+    from emulator.keys.store import DirectoryKeyStore, KeyUsage
+
     from .samples import trusted_key
 
     key = trusted_key()
-    return (key,) if key is not None else ()
+    zaz1 = [e.public_key for e in DirectoryKeyStore(remote_party_keys_dir()).entries(
+        ZAZ1_SUPPLIER, KeyUsage.DIGITAL_SIGNATURE)]
+    return ((key,) if key is not None else ()) + tuple(zaz1)
 
 
 def _public_key(reader: _Reader, name: Any, base: Path | None) -> Any:

@@ -29,6 +29,8 @@ from emulator.runtime.clock import Clock
 from emulator.runtime.events import EventBus
 
 from .injection import AirFaults, MidTransferFaults, premises_faults
+from emulator.gbcs.flow import GbcsSetup
+
 from .premises import HAN_DEVICE_TYPES, HanMedium, Premises
 
 from .spec import ScenarioError
@@ -87,6 +89,7 @@ class DccSystem:
                         policy=csp_policy, premises=list(premises), clock_epoch=epoch)
         self.store, self.csp, self.dsp = dcc.store, dcc.csp, dcc.dsp
         self.premises: dict[str, Premises] = {}
+        self.gbcs = GbcsSetup.default(epoch=epoch)  # keys (TEST ONLY), counters, time base of the GBCS
         self.air_faults: list[AirFaults] = []
         self.mid_transfer_faults: list[MidTransferFaults] = []
         self._saved_firmware: dict[int, tuple[int, int | None, bytes | None]] = {}
@@ -116,6 +119,7 @@ class DccSystem:
         index). ``mid_transfer_faults=False`` leaves the mid-transfer faults to the caller (the
         fleet plays them from its outcome tracker)."""
         system = cls(clock, bus, scenario.premises, store=store, csp_policy=scenario.csp_policy, epoch=epoch)
+        system.gbcs = GbcsSetup.default(scenario.seed, epoch=epoch)  # the devices' keys follow the seed
         sites = radio_sites or {}
         for k, spec in enumerate(scenario.premises):
             index = first_index + k
@@ -149,7 +153,7 @@ class DccSystem:
                 policy=scenario.ota_policy, device_policies=faults.device_policies,
                 behaviours=faults.behaviours, trusted_key=scenario.trusted_keys,
                 reference_images=reference_images,
-                real_devices=radio_site.real_devices if radio_site is not None else frozenset(),
+                real_devices=radio_site.real_devices if radio_site is not None else frozenset(), gbcs=system.gbcs,
             )
             for device in spec.devices:  # the CHF and GPF: the hub answers for them itself
                 if device.device_type.value in ("CHF", "GPF"):
@@ -269,6 +273,8 @@ class DccSystem:
                 continue
             if key.endswith("version") and isinstance(value, int) and not isinstance(value, bool):
                 value = f"{value:08X}"
+            if isinstance(value, bytes):
+                value = value.hex().upper()  # the GBCS payload, as the journal writes it
             fields[key] = value
         self.bus.emit("dsp", event, message.device, **fields)
         for sink in self._sinks:

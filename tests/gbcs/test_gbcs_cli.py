@@ -123,9 +123,27 @@ def test_keys_export_rejects_a_bad_eui(tmp_path: Path, capsys: pytest.CaptureFix
     assert "--device" in _one_error_line(capsys)
 
 
-def test_keys_export_defaults_to_the_default_premises(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_keys_export_defaults_to_the_demo_scenario_and_its_seed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """What the demo's devices sign verifies with what `keys export` writes by default."""
+    from emulator.gbcs.flow import scenario_key_store
+    from emulator.keys.devices import DeviceKeyStore
+    from emulator.keys.store import DirectoryKeyStore, KeyUsage, public_keys
+
     assert main(["keys", "export", str(tmp_path)]) == 0
-    assert len(list(tmp_path.glob("*-ds.pem"))) == 5 and not list(tmp_path.glob("*.key"))
+    out = capsys.readouterr().out
+    assert "(seed 1)" in out and "00-DB-12-34-56-78-90-A4" in out
+    assert not list(tmp_path.glob("*.key"))
+    ppmid = 0x00DB1234567890A4
+    exported = DirectoryKeyStore(tmp_path).entries(ppmid, KeyUsage.DIGITAL_SIGNATURE)[0].public_key
+    demo = public_keys(scenario_key_store(1), ppmid, KeyUsage.DIGITAL_SIGNATURE)[0]
+    assert exported.public_numbers() == demo.public_numbers()
+    assert exported.public_numbers() != DeviceKeyStore.for_devices([ppmid], seed=0).entries(
+        ppmid, KeyUsage.DIGITAL_SIGNATURE)[0].public_key.public_numbers()
+
+
+def test_keys_export_names_a_missing_scenario(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keys", "export", str(tmp_path), "--scenario", str(tmp_path / "nope.toml")]) == 2
+    assert "nope.toml" in _one_error_line(capsys)
 
 
 def test_decode_a_message_outside_the_flow_shows_envelope_and_verifies(capsys: pytest.CaptureFixture[str]) -> None:
@@ -136,3 +154,19 @@ def test_decode_a_message_outside_the_flow_shows_envelope_and_verifies(capsys: p
     assert document["payload"]["type"] == "UnmodelledPayload"
     assert document["grouping_header"]["message_code_name"].startswith("unknown 0x")
     assert document["verification"]["ok"] is True
+
+
+def test_gbcs_decode_verifies_what_the_demo_emits_with_the_exported_keys(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A user's round trip: run the demo, export the keys, decode and verify each GBCSPayload."""
+    from emulator.gbcs.flow import remote_party_keys_dir
+
+    assert main(["demo", "--json"]) == 0
+    payloads = [e["gbcs_payload"] for e in map(json.loads, capsys.readouterr().out.splitlines()) if e.get("gbcs_payload")]
+    assert len(payloads) >= 3
+    assert main(["keys", "export", str(tmp_path)]) == 0
+    capsys.readouterr()
+    for payload in payloads:
+        assert main(["gbcs", "decode", payload, "--keystore", str(tmp_path),
+                     "--keystore", str(remote_party_keys_dir()), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["verification"]["ok"] is True

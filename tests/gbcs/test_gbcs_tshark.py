@@ -109,7 +109,10 @@ def dissected(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[bool, Enve
         for tsn, (from_hub, envelope) in enumerate(flow):
             writer.write(_frame(from_hub, envelope.encode(), tsn))
     assert TSHARK is not None
-    command = [TSHARK, "-r", str(pcap), "-T", "fields", "-E", "separator=|", "-E", "occurrence=f"]
+    # Messages above one frame are written as APS blocks; tshark reassembles them and dissects
+    # the whole message in the frame of the last block (-Y keeps those).
+    command = [TSHARK, "-r", str(pcap), "-Y", "gbcs_tunnel", "-T", "fields", "-E", "separator=|",
+               "-E", "occurrence=f"]
     for name in FIELDS:
         command += ["-e", name]
     out = subprocess.run(command, check=True, capture_output=True, text=True, timeout=120).stdout
@@ -157,7 +160,8 @@ def test_tshark_dissects_gbz_payloads(tmp_path: Path) -> None:
     with PcapWriter(pcap, clock=lambda: 1_764_577_800.0) as writer:
         writer.write(_frame(False, alert.encode(), 1))
     assert TSHARK is not None
-    out = subprocess.run([TSHARK, "-r", str(pcap), "-T", "fields", "-E", "separator=|", "-e", "gbcs_gbz.alert_code",
+    out = subprocess.run([TSHARK, "-r", str(pcap), "-Y", "gbcs_gbz", "-T", "fields", "-E", "separator=|",
+                          "-e", "gbcs_gbz.alert_code",
                           "-e", "gbcs_gbz.firmware_hash", "-e", "gbcs_gbz.profile_id"],
                          check=True, capture_output=True, text=True, timeout=60).stdout.strip()
     code, image_hash, profile = out.split("|")

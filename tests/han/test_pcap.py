@@ -155,17 +155,31 @@ def test_records_rx_and_tx_alike_and_rejects_frames_after_close():
     writer.close()  # harmless
 
 
-def test_oversize_frame_is_written_with_a_warning(caplog: pytest.LogCaptureFixture):
+def test_a_unicast_longer_than_one_frame_is_written_as_aps_blocks():
+    stream = io.BytesIO()
+    payload = bytes(range(150))
+    with PcapWriter(stream, clock=lambda: 0.0) as writer:
+        writer.write(_packet(payload))
+    assert writer.oversize_frames == 0 and writer.fragmented_messages == 1
+    _, records = _records(stream.getvalue())
+    assert len(records) == 3 and all(len(frame) <= 127 for _, frame in records)
+    # APS frame control 0x40 (ack request) | 0x80 (extended header), then block 0 of 3, 1, 2
+    blocks = []
+    for _, frame in records:
+        aps = frame.index(bytes([0xC0]), 9)  # after the MAC and NWK headers
+        blocks.append(frame[aps + 8:aps + 10])
+    assert blocks == [bytes([0x01, 3]), bytes([0x02, 1]), bytes([0x02, 2])]
+
+
+def test_oversize_broadcast_is_written_with_a_warning(caplog: pytest.LogCaptureFixture):
     stream = io.BytesIO()
     with caplog.at_level(logging.WARNING, logger="emulator.han.pcap"):
         with PcapWriter(stream, clock=lambda: 0.0) as writer:
-            writer.write(_packet(bytes(120)))
+            writer.write(_packet(bytes(120), dst=0, dst_nwk=0xFFFF))
             writer.write(_packet(bytes(10)))
     assert writer.oversize_frames == 1
     (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert f"{HUB:016X}" in record.getMessage() and "147 bytes" in record.getMessage()
-    _, records = _records(stream.getvalue())
-    assert [len(frame) for _, frame in records] == [147, 53]  # the short one keeps its IEEE addresses
+    assert f"{HUB:016X}" in record.getMessage() and "APS fragmentation" in record.getMessage()
 
 
 def test_ieee_addresses_are_dropped_before_a_frame_overflows(caplog: pytest.LogCaptureFixture):

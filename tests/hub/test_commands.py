@@ -8,7 +8,9 @@ from helpers import Site, one
 
 from emulator.dcc.premises import ESME_ID, PPMID_ID
 from emulator.devices.device import DeviceFaults
+from emulator.gbcs.asn1_payloads import CommandAccepted
 from emulator.gbcs.codes import ActivationResponseCode, GbcsAlertCode
+from emulator.gbcs.messages import decode_message
 from emulator.hub.port import CommandResponse
 from emulator.scenario.premises import DeviceBehaviour
 from emulator.scenario.samples import SAMPLES_DIR
@@ -81,14 +83,15 @@ def test_future_dated_activation_acknowledges_now_and_alerts_0x8f66_at_that_time
     site: Site, esme_image: bytes
 ) -> None:
     _esme_holding_the_image(site, esme_image)
-    when = site.clock.now() + 2 * HOUR
+    when = float(int(site.clock.now() + 2 * HOUR))  # GBCS date-times are whole seconds
     site.hub.activate_firmware(ESME_ID, _esme_hash(), when, request_id="t:11.3:1")
     site.run(5.0)
     ack = _response(site, "t:11.3:1")
     assert ack.details["response_code"] == ActivationResponseCode.SUCCESS
     assert ack.details["scheduled"] is True
     assert ack.details["execution_time"] == when
-    assert ack.details["firmware_version"] == OLD_VERSION
+    # GBCS answers a future-dated CS06 "command accepted" (ASN.1 NULL): no version in it
+    assert isinstance(decode_message(ack.gbcs or b"").payload, CommandAccepted)
     assert not site.alerts(GbcsAlertCode.FUTURE_DATED_ACTIVATION_SUCCESS)
 
     activated = site.run_until("firmware_activated", ESME_ID, within=3 * HOUR)
@@ -114,10 +117,12 @@ def test_cancelled_future_dated_activation_never_happens(site: Site, esme_image:
     assert site.devices[ESME_ID].firmware.pending_version == NEW_VERSION
 
 
-def test_cancel_with_nothing_scheduled_says_so(site: Site) -> None:
+def test_cancel_with_nothing_scheduled_is_accepted_and_changes_nothing(site: Site) -> None:
     site.hub.cancel_activation(ESME_ID, request_id="t:11.3:cancel")
     site.run(5.0)
-    assert _response(site, "t:11.3:cancel").details["cancelled"] is False
+    response = _response(site, "t:11.3:cancel")
+    assert isinstance(decode_message(response.gbcs or b"").payload, CommandAccepted), "GBCS: command accepted"
+    assert one(site.named("command_response", ESME_ID)).fields["cancelled"] is False, "the meter's timeline says"
 
 
 def _failing_meter_site(make_site) -> Site:

@@ -31,7 +31,12 @@ from lxml import etree  # noqa: E402
 from emulator.dcc.duis import UserMessageRenderer, render_dsp_response  # noqa: E402
 from emulator.dcc.duis.keystore import DSP_EUI, load_keystore  # noqa: E402
 from emulator.dcc.duis.signing import DuisSigner  # noqa: E402
-from emulator.dcc.messages import DspResponse, UserMessage  # noqa: E402
+from emulator.dcc.messages import DspResponse, MessageKind, UserMessage  # noqa: E402
+from emulator.gbcs.flow import remote_party_keys_dir  # noqa: E402
+from emulator.gbcs.messages import decode_message  # noqa: E402
+from emulator.gbcs.protection import MessageProtection  # noqa: E402
+from emulator.keys.devices import export_device_keys  # noqa: E402
+from emulator.keys.store import CombinedKeyStore, DirectoryKeyStore  # noqa: E402
 from emulator.runtime.events import EventCollector  # noqa: E402
 from emulator.scenario.runner import ScenarioRun  # noqa: E402
 from emulator.scenario.spec import load_scenario  # noqa: E402
@@ -45,6 +50,7 @@ AT = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
 class Played:
     responses: list[DspResponse] = field(default_factory=list)
     messages: list[UserMessage] = field(default_factory=list)
+    gbcs_seed: int | None = None  # the seed of the emulated devices' GBCS keys
 
     def documents(self) -> list[tuple[str, bytes]]:
         renderer = UserMessageRenderer(epoch=SCENARIO_EPOCH)
@@ -81,6 +87,7 @@ def played() -> dict[str, Played]:
 
     def sink(self: DccSystem, message: UserMessage) -> None:
         current[-1].messages.append(message)
+        current[-1].gbcs_seed = self.gbcs.protection.keys.seed  # type: ignore[attr-defined]
         original_sink(self, message)
 
     patch = pytest.MonkeyPatch()
@@ -149,3 +156,44 @@ def test_signed_with_the_zaz1_dsp_key_every_kind_of_message_passes_dcc_boxed_val
               f"(covering all {total} messages) pass XSD V5.1 and the ZAZ1 signature check")
     assert len(kinds) >= 15
     assert not failures, "\n".join(failures)
+
+
+def test_every_device_alert_and_response_carries_its_gbcs_which_verifies_with_the_exported_keys(
+        played, tmp_path, capsys):
+    """DUIS GBCSPayload is the device's own GBCS message: signed/MAC'd as its use case needs,
+    checked with `keys export`'s public keys and the published ZAZ1 remote-party keys (TEST ONLY)."""
+    remote = DirectoryKeyStore(remote_party_keys_dir())
+    lines, problems = [], []
+    kinds: set[tuple[int, int]] = set()
+    for name, run in played.items():
+        device_messages = [m for m in run.messages if m.kind in (MessageKind.DEVICE_ALERT, MessageKind.RESPONSE)]
+        if not device_messages:
+            continue
+        assert run.gbcs_seed is not None
+        exported = tmp_path / f"keys-{len(lines)}"
+        export_device_keys(exported, {m.device for m in device_messages if m.device is not None}, seed=run.gbcs_seed)
+        protection = MessageProtection(CombinedKeyStore([remote, DirectoryKeyStore(exported)]))
+        verified = 0
+        for message in device_messages:
+            payload = message.details.get("gbcs_payload")
+            if not payload:
+                problems.append(f"{name}: {message.kind.value} {message.code}: empty GBCSPayload")
+                continue
+            decoded = decode_message(payload)
+            verdict = protection.verify(decoded.envelope)
+            header = decoded.header
+            kinds.add((header.message_code, int(header.cra_flag)))
+            if not verdict.ok or header.originator != message.device:
+                problems.append(f"{name}: {message.code}: {verdict} from {header.originator:016X}")
+                continue
+            if message.kind is MessageKind.DEVICE_ALERT:
+                code = decoded.payload.alert_code  # type: ignore[union-attr]
+                assert f"{code:04X}" in message.code.upper(), (name, message.code, hex(code))
+            verified += 1
+        lines.append(f"{name}: {verified} of {len(device_messages)} GBCS payloads verified")
+    with capsys.disabled():
+        print("\nGBCS payloads verified per scenario:\n  " + "\n  ".join(lines))
+    assert not problems, "\n".join(problems)
+    # FDRA, 11.2 (ECS52, CS08), CS06 responses, 0x00CA and a generic alert; CS09 and CCS08 become
+    # DCC alerts (N39, N62), which carry no GBCSPayload in DUIS
+    assert {(0x00CE, 3), (0x0059, 2), (0x0129, 2), (0x0012, 2), (0x00CA, 3), (0x1001, 3)} <= kinds, sorted(kinds)

@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 from emulator.cli import main
+from emulator.scenario.samples import PUBLIC_KEY as PROJECT_KEY
 
 SAMPLES = Path(__file__).resolve().parents[1] / "dcc" / "data" / "duis"
 
@@ -46,15 +47,15 @@ def _device_alerts(capsys) -> list[str]:
 
 
 def test_dcc_sample_11_1_meets_the_meters_trusted_keys(tmp_path, capsys):
-    """DCC signed its sample image with a key the emulated meters do not hold: 0x8F1C. A scenario
-    that switches signature checks off (or trusts the signer's key) gets 0x8F72."""
+    """DCC signed its sample image with the published ZAZ1 supplier key (TEST ONLY), which the
+    emulated meters trust by default: 0x8F72. A scenario trusting only another key gets 0x8F1C."""
     sample = str(SAMPLES / "11.1_UPDATE_FIRMWARE_REQUEST_DUIS.XML")
     assert main(["submit", "--json", sample]) == 0
-    assert _device_alerts(capsys) == ["0x8F1C"]
-    relaxed = tmp_path / "relaxed.toml"
-    relaxed.write_text("[signatures]\ncheck = false\n")
-    assert main(["submit", "--json", "--scenario", str(relaxed), sample]) == 0
     assert _device_alerts(capsys) == ["0x8F72"]
+    strict = tmp_path / "strict.toml"
+    strict.write_text(f'[signatures]\ntrusted_keys = ["{PROJECT_KEY}"]\n')
+    assert main(["submit", "--json", "--scenario", str(strict), sample]) == 0
+    assert _device_alerts(capsys) == ["0x8F1C"]
 
 
 def test_trusted_key_file_that_is_not_a_key_is_named(tmp_path, capsys):

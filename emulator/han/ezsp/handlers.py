@@ -278,6 +278,12 @@ class CommandHandlers:
         )
         return {"status": status, "sequence": seq}
 
+    @command("sendReply")
+    def send_reply(self, params: dict[str, Any]) -> dict[str, Any]:
+        """bellows answers each APS block it receives with a fragment acknowledgement (sendReply)."""
+        self.session.fragment_acks += 1
+        return {"status": t.EmberStatus.SUCCESS}
+
     @command("sendBroadcast")
     def send_broadcast(self, params: dict[str, Any]) -> dict[str, Any]:
         status, seq = self.session.send_broadcast(

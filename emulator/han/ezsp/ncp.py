@@ -24,6 +24,7 @@ from typing import Any, Callable, Protocol
 
 import bellows.types as t
 
+from emulator.han.aps_fragmentation import MAX_UNFRAGMENTED_PAYLOAD, Fragment, Reassembler, split
 from emulator.han.packet import ApsPacket, DeliveryStatus
 from emulator.runtime.clock import AsyncioClock, Clock
 
@@ -91,6 +92,8 @@ class NcpSession:
         self.values: dict[int, bytes] = {}
         self.extended_timeouts: set[int] = set()
         self.address_table: dict[int, tuple[int, int, bool]] = {}
+        self.fragment_acks = 0  # APS block acknowledgements the host sent (sendReply)
+        self.host_fragments = Reassembler()  # APS blocks the host sends, until the message is whole
         self.handlers: CommandHandlers | None = None
         self.closed = False
         self._last_seq = 0
@@ -326,11 +329,34 @@ class EzspNcp:
 
     # -- radio -----------------------------------------------------------------------------
     def _unicast(self, session: NcpSession, nwk: int, aps: t.EmberApsFrame, tag: int, payload: bytes) -> tuple[Any, int]:
+        if aps.options & t.EmberApsOption.APS_OPTION_FRAGMENT:
+            return self._fragment(session, nwk, aps, tag, payload)
         seq = next(self._aps_counter) & 0xFF
         if nwk == self.dongle.nwk:
             self._loopback(session, aps, tag, payload)
             return t.EmberStatus.SUCCESS, seq
         packet = self._packet(self.dongle.eui64_of(nwk) or 0, nwk, aps, seq, payload)
+
+        def delivered(_packet: ApsPacket, status: DeliveryStatus) -> None:
+            ember = t.EmberStatus.SUCCESS if status is DeliveryStatus.DELIVERED else t.EmberStatus.DELIVERY_FAILED
+            self._message_sent(session, t.EmberOutgoingMessageType.OUTGOING_DIRECT, nwk, aps, tag, ember, payload)
+
+        self.radio.send(packet, delivered)
+        return t.EmberStatus.SUCCESS, seq
+
+    def _fragment(self, session: NcpSession, nwk: int, aps: t.EmberApsFrame, tag: int, payload: bytes) -> tuple[Any, int]:
+        """One APS block of a long message from the host (index and count in groupId, as
+        EmberZNet's fragmentation has them). Blocks before the last are acknowledged at once;
+        with the last, the whole message goes on the virtual air (whose radio model counts each
+        block's airtime) and its delivery answers the last block."""
+        fragment = Fragment(aps.groupId & 0xFF, aps.groupId >> 8, payload)
+        whole = session.host_fragments.add(nwk, aps.sequence, fragment, self.clock.now())
+        if whole is None:
+            self.clock.call_later(0.0, self._message_sent, session, t.EmberOutgoingMessageType.OUTGOING_DIRECT, nwk,
+                                  aps, tag, t.EmberStatus.SUCCESS, payload)
+            return t.EmberStatus.SUCCESS, aps.sequence
+        seq = next(self._aps_counter) & 0xFF
+        packet = self._packet(self.dongle.eui64_of(nwk) or 0, nwk, aps, seq, whole)
 
         def delivered(_packet: ApsPacket, status: DeliveryStatus) -> None:
             ember = t.EmberStatus.SUCCESS if status is DeliveryStatus.DELIVERED else t.EmberStatus.DELIVERY_FAILED
@@ -419,6 +445,18 @@ class EzspNcp:
             if packet.is_broadcast
             else t.EmberIncomingMessageType.INCOMING_UNICAST
         )
+        if not packet.is_broadcast and len(packet.payload) > MAX_UNFRAGMENTED_PAYLOAD:
+            # A long message arrived as APS blocks: EmberZNet hands each to the host (the
+            # APS_OPTION_FRAGMENT option, count and index in groupId); the host reassembles
+            # and acknowledges each block (bellows: sendReply).
+            for fragment in split(packet.payload):
+                block = t.EmberApsFrame(
+                    profileId=packet.profile, clusterId=packet.cluster, sourceEndpoint=packet.src_ep,
+                    destinationEndpoint=packet.dst_ep, options=t.EmberApsOption.APS_OPTION_FRAGMENT,
+                    groupId=fragment.group_id, sequence=packet.aps_counter & 0xFF,
+                )
+                self._incoming(session, kind, block, packet.src_nwk, fragment.data, lqi=packet.lqi, rssi=packet.rssi)
+            return
         self._incoming(session, kind, frame, packet.src_nwk, packet.payload, lqi=packet.lqi, rssi=packet.rssi)
 
     def _incoming(

@@ -39,6 +39,7 @@ class HostSession(Protocol):
     values: dict[int, bytes]
     extended_timeouts: set[int]
     address_table: dict[int, tuple[int, int, bool]]
+    fragment_acks: int
 
     def bring_network_up(self) -> None: ...
 

@@ -23,10 +23,13 @@ import zigpy.application
 import zigpy.config
 import zigpy.types as zt
 
+from emulator.han.aps_fragmentation import MAX_UNFRAGMENTED_PAYLOAD, split
 from emulator.han.packet import OTA_CLUSTER, SMART_ENERGY_ENDPOINT, SMART_ENERGY_PROFILE, ApsPacket, DeliveryStatus
 from emulator.han.transport import DeliveryCallback, HanTransport, TransportError
 
 _LOGGER = logging.getLogger(__name__)
+FRAGMENT_SENT_TIMEOUT_S = 8.0
+"""How long one APS block may take to be acknowledged (bellows waits as long for a whole frame)."""
 
 ESI_DEVICE_ID = 0x0500
 """Smart Energy device id of an Energy Service Interface (the Comms Hub's role)."""
@@ -178,7 +181,10 @@ class ZigpyTransport(HanTransport):
     async def _send_packet(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> None:
         status = DeliveryStatus.FAILED
         try:
-            await self.app.send_packet(self._to_zigpy(packet))
+            if not packet.is_broadcast and len(packet.payload) > MAX_UNFRAGMENTED_PAYLOAD:
+                await self._send_fragmented(packet)
+            else:
+                await self.app.send_packet(self._to_zigpy(packet))
             status = DeliveryStatus.DELIVERED
         except asyncio.CancelledError:
             raise
@@ -187,6 +193,39 @@ class ZigpyTransport(HanTransport):
         finally:
             if on_delivery is not None:
                 on_delivery(packet, status)
+
+    async def _send_fragmented(self, packet: ApsPacket) -> None:
+        """A message longer than one frame, as APS blocks (window 1): bellows reassembles what it
+        receives but sends only whole messages, so the host splits here, as EmberZNet's host
+        fragmentation does: each block a ``sendUnicast`` with APS_OPTION_FRAGMENT, its index and
+        the block count in groupId, one APS counter for all, and the next block only once the
+        previous one's ``messageSentHandler`` says it was delivered."""
+        import bellows.types as bt
+
+        app: Any = self.app
+        ezsp = app._ezsp
+        loop = asyncio.get_running_loop()
+        sequence = packet.aps_counter & 0xFF
+        for fragment in split(packet.payload):
+            frame = bt.EmberApsFrame(
+                profileId=packet.profile, clusterId=packet.cluster, sourceEndpoint=packet.src_ep,
+                destinationEndpoint=packet.dst_ep,
+                options=(bt.EmberApsOption.APS_OPTION_RETRY | bt.EmberApsOption.APS_OPTION_ENABLE_ROUTE_DISCOVERY
+                         | bt.EmberApsOption.APS_OPTION_FRAGMENT),
+                groupId=fragment.group_id, sequence=sequence,
+            )
+            tag = app.get_sequence()
+            pending = (zt.NWK(packet.dst_nwk), tag)
+            future = app._pending_requests[pending] = loop.create_future()  # bellows resolves it on messageSent
+            try:
+                status, _ = await ezsp.send_unicast(zt.NWK(packet.dst_nwk), frame, tag, fragment.data)
+                if bt.sl_Status.from_ember_status(status) != bt.sl_Status.OK:
+                    raise TransportError(f"block {fragment.index + 1}/{fragment.count} refused by the NCP: {status!r}")
+                sent, _ = await asyncio.wait_for(future, FRAGMENT_SENT_TIMEOUT_S)
+                if bt.sl_Status.from_ember_status(sent) != bt.sl_Status.OK:
+                    raise TransportError(f"block {fragment.index + 1}/{fragment.count} not delivered: {sent!r}")
+            finally:
+                app._pending_requests.pop(pending, None)
 
     def _to_zigpy(self, packet: ApsPacket) -> zt.ZigbeePacket:
         if packet.is_broadcast:

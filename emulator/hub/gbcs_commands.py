@@ -1,0 +1,141 @@
+"""The GBCS the hub sends and reads: the DCC's commands to devices (the emulated DCC side builds
+them here, as DCC would before handing them to the Comms Hub), the hub's own CCS08 alerts, and
+the reading of devices' alerts and responses.
+
+Commands go out protected as GBCS requires (TEST ONLY keys, :mod:`emulator.gbcs.flow`): ECS52
+and GCS38 from the requesting supplier, CS08 from the ACB on the supplier's behalf, all MAC'd by
+the ACB; CS06 KRP-signed by the supplier and MAC'd by the ACB. Each command's counter is
+remembered so that the device's response (which repeats it) finds its DUIS request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import re
+from typing import Any, Mapping
+
+from emulator.gbcs import asn1_payloads as asn1
+from emulator.gbcs import messages
+from emulator.gbcs.codes import GbcsAlertCode, TransferResult
+from emulator.gbcs.flow import DeviceReport, GbcsSetup, read_device_message, version_bytes
+from emulator.gbcs.wire import GbcsDecodeError
+from emulator.keys.store import KeyUsage
+
+_LOGGER = logging.getLogger(__name__)
+_EUI_TEXT = re.compile(r"([0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){7}):")
+_NO_HASH = bytes(32)
+
+
+@functools.lru_cache(maxsize=1)
+def default_setup() -> GbcsSetup:
+    """One setup for every hub and device built without one (seed 0, ZAZ1 supplier trusted)."""
+    return GbcsSetup.default()
+
+
+class HubGbcs:
+    """GBCS for one hub; ``device_types`` (EUI-64 -> "ESME", "GSME", "PPMID", "HCALCS") chooses
+    the read command and which devices pull their messages (a GSME)."""
+
+    __slots__ = ("hub", "setup", "device_types", "_awaiting", "_known", "last_error")  # one per hub of a fleet
+
+    def __init__(self, hub: int, setup: GbcsSetup | None, device_types: Mapping[int, str]) -> None:
+        self.hub = hub
+        self.setup = setup if setup is not None else default_setup()
+        self.device_types = device_types
+        self._awaiting: dict[tuple[int, int], tuple[str, str]] | None = None  # (device, counter) -> (request, SR)
+        self._known: dict[tuple[int, int], dict[str, Any]] | None = None  # what a command said its response does not
+        self.last_error = ""
+
+    def is_sleepy(self, device: int) -> bool:
+        return self.device_types.get(device) == "GSME"
+
+    def supplier_of(self, request_id: str) -> int:
+        """The requesting User: the RequestID's originator when it has keys here, else the default."""
+        match = _EUI_TEXT.match(request_id)
+        if match:
+            eui = int(match.group(1).replace("-", ""), 16)
+            if self.setup.protection.keys.entries(eui, KeyUsage.DIGITAL_SIGNATURE) and eui in self.setup.trusted_suppliers:
+                return eui
+        return self.setup.supplier
+
+    # -- commands ------------------------------------------------------------------------------
+    def read_version(self, device: int, *, request_id: str) -> bytes:
+        supplier = self.supplier_of(request_id)
+        counters = self.setup.counters
+        kind = self.device_types.get(device, "ESME")
+        if kind == "GSME":
+            command = messages.gcs38_command(counters.next(supplier), supplier, device)
+        elif kind in ("PPMID", "HCALCS"):
+            acb = self.setup.access_control_broker
+            command = messages.cs08_command(counters.next(acb), device, supplier, counters.next(supplier))
+        else:
+            command = messages.ecs52_command(counters.next(supplier), supplier, device)
+        return self._send(device, self.setup.protection.protect(command).encode(), request_id, "11.2")
+
+    def activate(self, device: int, image_hash: bytes, execution_time: float | None, *, request_id: str) -> bytes:
+        """CS06; the shortcut of an in-process 11.3: the supplier's KRP signature is made here."""
+        when = None if execution_time is None else self.setup.date_time(execution_time)
+        known = {} if execution_time is None else {"execution_time": execution_time}
+        return self._cs06(device, image_hash, when, request_id, known)
+
+    def cancel(self, device: int, *, request_id: str) -> bytes:
+        return self._cs06(device, _NO_HASH, messages.CANCEL_EXECUTION_DATE_TIME, request_id, {"cancelled": True})
+
+    def _cs06(self, device: int, image_hash: bytes, when: dt.datetime | None, request_id: str,
+              known: dict[str, Any]) -> bytes:
+        supplier = self.supplier_of(request_id)
+        pre = messages.cs06_precommand(self.setup.counters.next(supplier), supplier, device, image_hash, when)
+        protection = self.setup.protection
+        command = protection.protect(protection.sign(pre)).encode()
+        if known:
+            if self._known is None:
+                self._known = {}
+            self._known[(device, pre.header.originator_counter)] = known
+        return self._send(device, command, request_id, "11.3")
+
+    def expect(self, device: int, message: bytes, *, request_id: str, service_reference: str) -> None:
+        header = messages.decode_message(message).header
+        if self._awaiting is None:
+            self._awaiting = {}
+        self._awaiting[(device, header.originator_counter)] = (request_id, service_reference)
+
+    def _send(self, device: int, message: bytes, request_id: str, service: str) -> bytes:
+        self.expect(device, message, request_id=request_id, service_reference=service)
+        return message
+
+    # -- alerts ----------------------------------------------------------------------------------
+    def ccs08(self, device: int, code: GbcsAlertCode, result: int, firmware_version: int | None, now: float) -> bytes:
+        """The hub's CCS08 Firmware Transfer Alert (0x8F8A / 0x8F89) to the ACB, signed by the hub."""
+        alert = asn1.FirmwareTransferAlert(int(code), self.setup.date_time(now), device,
+                                           version_bytes(firmware_version or 0), TransferResult(result))
+        message = messages.ccs08_alert(self.setup.counters.next(self.hub), self.hub,
+                                       self.setup.access_control_broker, alert)
+        return self.setup.protection.protect(message).encode()
+
+    # -- what devices send -----------------------------------------------------------------------
+    def read(self, device: int, message: bytes) -> tuple[DeviceReport, tuple[str, str] | None] | None:
+        """The report of a device message and, for a response, its (RequestID, SR); None when the
+        bytes are not a GBCS message from ``device`` (``last_error`` says why)."""
+        try:
+            decoded = messages.decode_message(message)
+        except GbcsDecodeError as exc:
+            self.last_error = f"not a GBCS message: {exc}"
+            return None
+        header = decoded.header
+        if header.originator != device:
+            self.last_error = f"GBCS message from {header.originator:016X} in the tunnel of {device:016X}"
+            return None
+        report = read_device_message(decoded)
+        if report.alert_code is not None:
+            return report, None
+        key = (device, header.originator_counter)
+        awaited = self._awaiting.pop(key, None) if self._awaiting else None
+        known = self._known.pop(key, None) if self._known else None
+        if known and awaited is not None:
+            if "cancelled" in known:
+                report.details.pop("scheduled", None)
+            report.details.update(known)
+        return report, awaited
+
