@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Callable
 
+from .link_security import SecuredApsPacket
 from .packet import ApsPacket
 
 _LOGGER = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ _NWK_FC_SRC_IEEE = 0x1000
 _APS_FC_DATA = 0x00
 _APS_FC_DELIVERY_UNICAST = 0x00
 _APS_FC_DELIVERY_BROADCAST = 0x08
+_APS_FC_SECURITY = 0x20  # a SecuredApsPacket: its payload is auxiliary header, ciphertext, MIC
 
 _MAC_HEADER_LEN = 9  # frame control, sequence, dst PAN, dst short, src short
 _FCS_LEN = 2
@@ -194,6 +196,8 @@ class FrameSynthesiser:
     @staticmethod
     def _aps_frame(packet: ApsPacket, broadcast: bool) -> bytes:
         delivery = _APS_FC_DELIVERY_BROADCAST if broadcast else _APS_FC_DELIVERY_UNICAST
+        if isinstance(packet, SecuredApsPacket):
+            delivery |= _APS_FC_SECURITY
         header = struct.pack(
             "<BBHHBB", _APS_FC_DATA | delivery, packet.dst_ep, packet.cluster, packet.profile,
             packet.src_ep, packet.aps_counter,

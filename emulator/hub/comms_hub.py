@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from emulator.han.packet import ApsPacket, OTA_CLUSTER
+from emulator.han.security.ke_frames import KEY_ESTABLISHMENT_CLUSTER
 from emulator.han.transport import HanTransport
 from emulator.ota.actions import (
     AlertRaised,
@@ -39,6 +40,8 @@ from emulator.runtime.events import EventBus
 from emulator.gbcs.codes import GbcsAlertCode, TransferResult
 from emulator.gbcs.tunnel import TUNNELING_CLUSTER, TunnelError, TunnelMessage
 from .ota_service import OtaService
+from .time_server import TIME_CLUSTER, TimeServer
+from .trust_centre import TrustCentre
 from .port import CommandResponse, DeviceAlert, HubMessage, UpstreamSink
 
 _LOGGER = logging.getLogger(__name__)
@@ -64,7 +67,14 @@ class HubImageError(ValueError):
 
 
 class CommsHub:
-    """One Comms Hub (CHF) with its OTA server on a HAN transport."""
+    """One Comms Hub (CHF) with its OTA server on a HAN transport.
+
+    ``trust_centre`` (set when the HAN runs with security): the Device Log, joins and the Key
+    Establishment server, fed cluster 0x0800. ``time_server``: the Time cluster (0x000A) server.
+    """
+
+    trust_centre: TrustCentre | None = None
+    time_server: TimeServer | None = None
 
     def __init__(
         self,
@@ -92,6 +102,7 @@ class CommsHub:
         self._nwk: dict[int, int] = {}
         self._transactions: dict[int, str] = {}  # tunnel transaction -> DUIS RequestID
         self._next_transaction = 0
+        self.time_server = TimeServer(transport, clock, bus, next_aps=lambda: self.ota.next_aps())
         transport.set_receiver(self._on_packet)
 
     # -- HubPort ---------------------------------------------------------------------------
@@ -194,6 +205,10 @@ class CommsHub:
             self.ota.receive(packet)
         elif packet.cluster == TUNNELING_CLUSTER:
             self._on_tunnel(packet)
+        elif packet.cluster == KEY_ESTABLISHMENT_CLUSTER and self.trust_centre is not None:
+            self.trust_centre.receive(packet)
+        elif packet.cluster == TIME_CLUSTER and self.time_server is not None:
+            self.time_server.receive(packet)
         else:
             self.bus.emit("comms_hub", "frame_ignored", packet.src, cluster=f"0x{packet.cluster:04X}")
 
@@ -270,6 +285,10 @@ class CommsHub:
             name, fields = render(alert)
             self.bus.publish("comms_hub", name, device, fields, alert)
         self._send_upstream(DeviceAlert(int(code), device, self.eui64, self.clock.now(), details))
+
+    def raise_hub_alert(self, code: int, details: dict[str, Any]) -> None:
+        """An alert the CHF raises about itself (CS14 0x8F12 after a Device Log change)."""
+        self._send_upstream(DeviceAlert(code, self.eui64, self.eui64, self.clock.now(), details))
 
     def _send_upstream(self, message: HubMessage) -> None:
         if self._upstream is not None:

@@ -31,6 +31,8 @@ from emulator.ota.sessions import SessionStore
 from emulator.runtime.clock import Clock
 from emulator.runtime.events import EventBus
 
+from .han_security import HanSecurity, secure_premises
+
 _LOGGER = logging.getLogger(__name__)
 
 HAN_DEVICE_TYPES = {t.value: t for t in DeviceType}
@@ -148,7 +150,9 @@ class Premises:
         trusted_key: TrustedKeys = None,
         reference_images: ReferenceImages | None = None,
         real_devices: frozenset[int] = frozenset(),
+        security: "HanSecurity | None" = None,
     ) -> None:
+        """``security``: ZigBee join, CBKE and APS encryption on the HAN (``[han] security``)."""
         self.spec = spec
         self.clock = clock
         self.bus = bus
@@ -170,6 +174,9 @@ class Premises:
             self.hub.set_device_policy(eui64, **changes)
         self.devices = build_devices(spec, han, clock, bus, behaviours=behaviours, trusted_key=trusted_key,
                                      reference_images=reference_images, skip=real_devices)
+        self.security = security
+        if security is not None and security.enabled:
+            secure_premises(self, security)
 
     def start(self) -> None:
         for device in self.devices.values():

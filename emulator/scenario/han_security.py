@@ -1,0 +1,97 @@
+"""Puts ZigBee security on a premises' virtual HAN: ``[han] security = "cbke"``.
+
+The hub becomes Trust Centre with a Device Log holding each emulated device's install code (as if
+CCS01 had run at commissioning; a device marked ``whitelisted = false`` is left out and cannot
+join); every node gets a TEST ONLY CBKE certificate and, after CBKE, APS link keys on its port.
+All keys come from the scenario seed (:class:`HanKeyMaterial`), so ``ch-emulator keys export
+--wireshark`` knows them before the run. ``"none"`` (the default) leaves the HAN as it was: no
+join, no CBKE, no APS security, and no cryptography cost in a fleet.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Mapping
+
+from emulator.devices.key_establishment import DeviceKeyEstablishment
+from emulator.han.link_security import ApsLinkSecurity, FrameRefused
+from emulator.han.security.provisioning import HanKeyMaterial
+from emulator.han.virtual import VirtualPort
+from emulator.hub.trust_centre import TrustCentre
+
+if TYPE_CHECKING:
+    from .premises import Premises
+
+
+class HanSecurityMode(str, enum.Enum):
+    NONE = "none"
+    CBKE = "cbke"
+
+
+@dataclass(frozen=True, slots=True)
+class HanSecurity:
+    """How a scenario's HANs are secured. ``install_codes`` (with CRC) override the seed's;
+    ``not_whitelisted`` devices are not put in the Device Log; ``join_time_period_s`` is the
+    CCS01 JoinTimePeriod of the commissioning-time entries (None: no limit)."""
+
+    mode: HanSecurityMode = HanSecurityMode.NONE
+    seed: int = 1
+    install_codes: Mapping[int, bytes] = field(default_factory=dict)
+    not_whitelisted: frozenset[int] = frozenset()
+    join_time_period_s: float | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode is HanSecurityMode.CBKE
+
+
+_MATERIAL: dict[int, HanKeyMaterial] = {}
+
+
+def key_material(seed: int) -> HanKeyMaterial:
+    """One :class:`HanKeyMaterial` per seed per process (certificates are cached in it)."""
+    material = _MATERIAL.get(seed)
+    if material is None:
+        material = _MATERIAL[seed] = HanKeyMaterial(seed)
+    return material
+
+
+def install_code_of(security: HanSecurity, eui64: int) -> bytes:
+    return security.install_codes.get(eui64) or key_material(security.seed).install_code(eui64)
+
+
+def secure_premises(site: "Premises", security: HanSecurity) -> None:
+    """Make ``site``'s hub the Trust Centre and run join + CBKE on its emulated devices."""
+    hub = site.hub
+    if not isinstance(hub.transport, VirtualPort):
+        raise ValueError(f"premises {site.spec.premises_id}: [han] security = \"cbke\" is built for the virtual HAN "
+                         f"only; the hub here is on {type(hub.transport).__name__}")
+    keys = key_material(security.seed)
+    bus = site.bus
+
+    def refused(source: str):  # type: ignore[no-untyped-def]
+        def report(event: FrameRefused) -> None:
+            bus.emit(source, "aps_frame_refused", event.node if source != "comms_hub" else event.sender,
+                     sender=f"{event.sender:016X}", cluster=f"0x{event.cluster:04X}", refusal=event.refusal.value,
+                     detail=event.detail)
+        return report
+
+    hub_security = ApsLinkSecurity(hub.eui64, on_refused=refused("comms_hub"))
+    hub.transport.security = hub_security
+    trust_centre = TrustCentre(hub.eui64, hub.transport, site.clock, bus, keys.identity(hub.eui64),
+                               security=hub_security, ephemeral_source=keys.ephemeral_source(hub.eui64),
+                               on_alert=hub.raise_hub_alert, next_aps=lambda: hub.ota.next_aps())
+    hub.trust_centre = trust_centre
+    site.han.admission = trust_centre.admit
+    for eui64, device in site.devices.items():
+        code = install_code_of(security, eui64)
+        if eui64 not in security.not_whitelisted:
+            trust_centre.update_device_log(eui64, code, security.join_time_period_s, report=False)
+        port = device.transport
+        device_security = ApsLinkSecurity(eui64, on_refused=refused(device.source))
+        port.security = device_security
+        device.key_establishment = DeviceKeyEstablishment(
+            eui64, port, site.clock, bus, keys.identity(eui64), code, security=device_security,
+            trust_centre=hub.eui64, trust_centre_nwk=hub.transport.nwk,
+            ephemeral_source=keys.ephemeral_source(eui64), next_aps=device.ota.next_aps, source=device.source)
