@@ -149,6 +149,7 @@ class DccSystem:
                 behaviours=faults.behaviours, trusted_key=scenario.trusted_keys,
                 reference_images=reference_images,
                 real_devices=radio_site.real_devices if radio_site is not None else frozenset(),
+                security=scenario.han_security,
             )
             system.add_premises(site)
             if faults.air is not None:
