@@ -20,8 +20,11 @@ import struct
 from dataclasses import dataclass
 from typing import Callable
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESCCM
+
 from .packet import OTA_CLUSTER, ApsPacket
-from .security.aps_security import APS_FC_SECURITY, ApsSecurityError, secure, unsecure
+from .security.aps_security import APS_FC_SECURITY, MIC_LENGTH, ApsSecurityError, unsecure
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -31,6 +34,15 @@ PROTECTED_CLUSTERS = frozenset({OTA_CLUSTER, TUNNELING_CLUSTER})
 
 APS_FC_DATA_UNICAST = 0x00
 APS_HEADER_LENGTH = 8
+# What this layer sends: key identifier DATA (link key), extended nonce, level 0 on the air and
+# 5 (ENC-MIC-32) in the nonce and authenticated data. Anything else received goes through the
+# general codec (:func:`~emulator.han.security.aps_security.unsecure`).
+_CONTROL_AIR = 0x20
+_CONTROL_REAL = bytes([0x25])
+_AUX_LENGTH = 13
+_HEADER = struct.Struct("<BBHHBB")
+_AUX_TAIL = struct.Struct("<IQ")
+_NONCE_HEAD = struct.Struct("<QI")
 
 
 class SecuredApsPacket(ApsPacket):
@@ -43,7 +55,7 @@ class SecuredApsPacket(ApsPacket):
 def aps_data_header(packet: ApsPacket, *, secured: bool) -> bytes:
     """The APS data header of a unicast as the capture writer writes it (no ack request)."""
     fc = APS_FC_DATA_UNICAST | (APS_FC_SECURITY if secured else 0)
-    return struct.pack("<BBHHBB", fc, packet.dst_ep, packet.cluster, packet.profile, packet.src_ep,
+    return _HEADER.pack(fc, packet.dst_ep, packet.cluster, packet.profile, packet.src_ep,
                        packet.aps_counter & 0xFF)
 
 
@@ -77,7 +89,7 @@ class ApsLinkSecurity:
     CBKE, a Trust Centre in full security). Frames to a partner without a key go unsecured.
     """
 
-    __slots__ = ("eui64", "require", "frame_counter", "on_refused", "_keys", "_last_counter")
+    __slots__ = ("eui64", "require", "frame_counter", "on_refused", "_keys", "_ciphers", "_last_counter")
 
     def __init__(self, eui64: int, *, require: bool = True, on_refused: RefusalListener | None = None) -> None:
         self.eui64 = eui64
@@ -85,6 +97,7 @@ class ApsLinkSecurity:
         self.frame_counter = 0
         self.on_refused = on_refused
         self._keys: dict[int, bytes] = {}
+        self._ciphers: dict[int, AESCCM] = {}  # one CCM context per key: a fleet secures every frame
         self._last_counter: dict[int, int] = {}
 
     def set_key(self, partner: int, key: bytes) -> None:
@@ -92,6 +105,7 @@ class ApsLinkSecurity:
         if len(key) != 16:
             raise ValueError(f"an APS link key is 16 octets, got {len(key)} for {partner:016X}")
         self._keys[partner] = key
+        self._ciphers[partner] = AESCCM(key, tag_length=MIC_LENGTH)
         self._last_counter.pop(partner, None)
 
     def key_of(self, partner: int) -> bytes | None:
@@ -99,6 +113,7 @@ class ApsLinkSecurity:
 
     def forget(self, partner: int) -> None:
         self._keys.pop(partner, None)
+        self._ciphers.pop(partner, None)
         self._last_counter.pop(partner, None)
 
     # -- the transport calls these ---------------------------------------------------------------
@@ -107,14 +122,18 @@ class ApsLinkSecurity:
         this node has a key with."""
         if packet.cluster not in PROTECTED_CLUSTERS or packet.is_broadcast:
             return packet
-        key = self._keys.get(packet.dst)
-        if key is None:
+        cipher = self._ciphers.get(packet.dst)
+        if cipher is None:
             return packet
         counter = self.frame_counter
         self.frame_counter = (counter + 1) & 0xFFFF_FFFF
-        frame = secure(aps_data_header(packet, secured=False) + bytes(packet.payload), key,
-                       source=self.eui64, frame_counter=counter)
-        return SecuredApsPacket(*packet._replace(payload=frame[APS_HEADER_LENGTH:]))
+        # ZigBee 4.4.1.1 as aps_security.secure() does it, inline: this runs for every frame.
+        aux_tail = _AUX_TAIL.pack(counter, self.eui64)
+        header = _HEADER.pack(APS_FC_DATA_UNICAST | APS_FC_SECURITY, packet.dst_ep, packet.cluster, packet.profile,
+                              packet.src_ep, packet.aps_counter & 0xFF)
+        sealed = cipher.encrypt(_NONCE_HEAD.pack(self.eui64, counter) + _CONTROL_REAL, bytes(packet.payload),
+                                header + _CONTROL_REAL + aux_tail)
+        return SecuredApsPacket._make((*packet[:4], bytes([_CONTROL_AIR]) + aux_tail + sealed, *packet[5:]))
 
     def incoming(self, packet: ApsPacket) -> ApsPacket | None:
         """The plain packet to hand up, or None (refused, and reported to ``on_refused``)."""
@@ -122,19 +141,30 @@ class ApsLinkSecurity:
             if self.require and packet.cluster in PROTECTED_CLUSTERS and not packet.is_broadcast:
                 return self._refuse(packet, Refusal.UNENCRYPTED, "APS security required on this cluster")
             return packet
-        key = self._keys.get(packet.src)
-        if key is None:
+        cipher = self._ciphers.get(packet.src)
+        if cipher is None:
             return self._refuse(packet, Refusal.NO_KEY, "no link key with the sender")
-        try:
-            plain, aux = unsecure(aps_data_header(packet, secured=True) + bytes(packet.payload), key,
-                                  source=packet.src)
-        except ApsSecurityError as exc:
-            return self._refuse(packet, Refusal.MIC_FAILED, str(exc))
+        body = bytes(packet.payload)
+        header = aps_data_header(packet, secured=True)
+        if len(body) >= _AUX_LENGTH + MIC_LENGTH and body[0] == _CONTROL_AIR:
+            counter, source = _AUX_TAIL.unpack_from(body, 1)
+            try:
+                payload = cipher.decrypt(_NONCE_HEAD.pack(source, counter) + _CONTROL_REAL, body[_AUX_LENGTH:],
+                                         header + _CONTROL_REAL + body[1:_AUX_LENGTH])
+            except InvalidTag:
+                return self._refuse(packet, Refusal.MIC_FAILED,
+                                    f"MIC check failed for frame counter {counter} from {source:016X}")
+        else:
+            try:
+                plain, aux = unsecure(header + body, self._keys[packet.src], source=packet.src)
+            except ApsSecurityError as exc:
+                return self._refuse(packet, Refusal.MIC_FAILED, str(exc))
+            counter, payload = aux.frame_counter, plain[APS_HEADER_LENGTH:]
         last = self._last_counter.get(packet.src)
-        if last is not None and aux.frame_counter <= last:
-            return self._refuse(packet, Refusal.REPLAYED, f"frame counter {aux.frame_counter} <= {last}")
-        self._last_counter[packet.src] = aux.frame_counter
-        return ApsPacket(*packet._replace(payload=plain[APS_HEADER_LENGTH:]))
+        if last is not None and counter <= last:
+            return self._refuse(packet, Refusal.REPLAYED, f"frame counter {counter} <= {last}")
+        self._last_counter[packet.src] = counter
+        return ApsPacket._make((*packet[:4], payload, *packet[5:]))
 
     def _refuse(self, packet: ApsPacket, refusal: Refusal, detail: str) -> None:
         _LOGGER.debug("%016X: refused frame from %016X on 0x%04X: %s", self.eui64, packet.src, packet.cluster, detail)
