@@ -176,6 +176,10 @@ class NcpSession:
         body = table.encode_response(name, fields)
         self.ash.send(encode_header(self._last_seq, table.id_of(name), FrameFormat.V8, callback=True) + body)
 
+    def defer(self, callback: Callable[[], None]) -> None:
+        """After the response to the command being handled (a callback that answers it later)."""
+        self.ncp.clock.call_later(0.0, callback)
+
     # -- network ---------------------------------------------------------------------------
     def bring_network_up(self) -> None:
         def up() -> None:
