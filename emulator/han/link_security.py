@@ -166,7 +166,7 @@ class ApsLinkSecurity:
         self._last_counter[packet.src] = counter
         return ApsPacket._make((*packet[:4], payload, *packet[5:]))
 
-    def _refuse(self, packet: ApsPacket, refusal: Refusal, detail: str) -> None:
+    def _refuse(self, packet: ApsPacket, refusal: Refusal, detail: str) -> ApsPacket | None:
         _LOGGER.debug("%016X: refused frame from %016X on 0x%04X: %s", self.eui64, packet.src, packet.cluster, detail)
         if self.on_refused is not None:
             self.on_refused(FrameRefused(self.eui64, packet.src, packet.cluster, refusal, detail))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from emulator.devices.key_establishment import DeviceKeyEstablishment
 from emulator.han.link_security import ApsLinkSecurity, FrameRefused
@@ -70,7 +70,7 @@ def secure_premises(site: "Premises", security: HanSecurity) -> None:
     keys = key_material(security.seed)
     bus = site.bus
 
-    def refused(source: str):  # type: ignore[no-untyped-def]
+    def refused(source: str) -> Callable[[FrameRefused], None]:
         def report(event: FrameRefused) -> None:
             bus.emit(source, "aps_frame_refused", event.node if source != "comms_hub" else event.sender,
                      sender=f"{event.sender:016X}", cluster=f"0x{event.cluster:04X}", refusal=event.refusal.value,
