@@ -120,6 +120,9 @@ class DccSystem:
             index = first_index + k
             faults = premises_faults(spec, scenario.behaviours)
             radio_site = sites.get(spec.premises_id)
+            if radio_site is not None and scenario.han_security.enabled:
+                raise ScenarioError(f"{scenario.source}: han.security: \"cbke\" runs on the virtual HAN only "
+                                    "(--han virtual); the radio path does not carry CBKE yet (docs/cbke.md)")
             han: HanMedium | None = radio_site.han if radio_site is not None else None
             channel: RadioChannel | None = None
             if scenario.radio is not None:

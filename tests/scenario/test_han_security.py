@@ -154,3 +154,13 @@ def test_an_install_code_from_the_scenario_is_the_one_the_device_joins_with() ->
     assert site.hub.trust_centre.device_log[PPMID_ID].install_code_key.hex().upper() == \
         "66B6900981E1EE3CA4206B6B861C02BB"
     assert events.named("cbke_established", PPMID_ID)
+
+
+async def test_cbke_is_refused_on_the_radio_path_in_one_line() -> None:
+    from emulator.scenario.ezsp_sim import EzspSimRadios
+    from emulator.scenario.runner import RadioScenarioRun
+
+    radios = EzspSimRadios()
+    with pytest.raises(ScenarioError, match='cbke.toml: han.security: "cbke" runs on the virtual HAN only'):
+        await RadioScenarioRun(parse_scenario(scenario({"security": "cbke"}), source="cbke.toml"), radios).run()
+    assert not radios.ncps
