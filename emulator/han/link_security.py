@@ -122,6 +122,11 @@ class ApsLinkSecurity:
         this node has a key with."""
         if packet.cluster not in PROTECTED_CLUSTERS or packet.is_broadcast:
             return packet
+        return self.secure(packet)
+
+    def secure(self, packet: ApsPacket) -> ApsPacket:
+        """``packet`` (a unicast, any cluster) secured with the destination's key; unchanged if
+        there is none (an NCP asked for the ENCRYPTION option calls this)."""
         cipher = self._ciphers.get(packet.dst)
         if cipher is None:
             return packet

@@ -138,3 +138,18 @@ class CbkeCommands(CommandHandlers):
     @command("clearTemporaryDataMaybeStoreLinkKey")
     def clear_temporary_data(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._clear(CryptoSuite.SUITE_1, params)
+
+    # -- the key table: where a host that computed CBKE itself puts the link key -----------------
+    @command("addOrUpdateKeyTableEntry")
+    def add_or_update_key_table_entry(self, params: dict[str, Any]) -> dict[str, Any]:
+        """EZSP 8-12 (0x66): ``linkKey`` true stores an APS link key for ``address``."""
+        if not params["linkKey"]:
+            return {"status": t.EmberStatus.INVALID_CALL}  # master keys: not used by SE 1.x
+        self.dongle.store_link_key(int.from_bytes(params["address"].serialize(), "little"), bytes(params["keyData"]))
+        return {"status": t.EmberStatus.SUCCESS}
+
+    @command("importLinkKey")
+    def import_link_key(self, params: dict[str, Any]) -> dict[str, Any]:
+        """EZSP 13 and later (0x010E): the security manager's link key for ``address``."""
+        self.dongle.store_link_key(int.from_bytes(params["address"].serialize(), "little"), bytes(params["key"]))
+        return {"status": t.sl_Status.OK}

@@ -88,7 +88,14 @@ def hub_application_class(base: type) -> type:
 
 
 class ZigpyTransport(HanTransport):
-    """A Comms Hub node on a real (or emulated) radio driven by zigpy."""
+    """A Comms Hub node on a real (or emulated) radio driven by zigpy.
+
+    ``aps_encrypted_clusters``: unicasts on these clusters go with the APS option ENCRYPTION
+    (0x0020), so the NCP encrypts them with the destination's link key from its key table (the
+    OTA and Tunneling clusters once a device has done CBKE). Empty by default: NWK security only.
+    """
+
+    aps_encrypted_clusters: frozenset[int] = frozenset()
 
     def __init__(
         self,
@@ -195,6 +202,8 @@ class ZigpyTransport(HanTransport):
         else:
             dst = zt.AddrModeAddress(addr_mode=zt.AddrMode.NWK, address=zt.NWK(packet.dst_nwk))
             options = zt.TransmitOptions.ACK
+            if packet.cluster in self.aps_encrypted_clusters:
+                options |= zt.TransmitOptions.APS_Encryption
         return zt.ZigbeePacket(
             src=zt.AddrModeAddress(addr_mode=zt.AddrMode.NWK, address=zt.NWK(self.nwk)),
             src_ep=zt.uint8_t(packet.src_ep),

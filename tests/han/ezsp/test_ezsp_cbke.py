@@ -96,3 +96,48 @@ async def test_calculate_before_generate_is_an_invalid_call(bench: Bench) -> Non
         amInitiator=False, partnerCertificate=t.EmberCertificate283k1Data(keys.identity(DEVICE).certificate.encode()),
         partnerEphemeralPublicKey=t.EmberPublicKey283k1Data(bytes(37))), WAIT)
     assert status == t.EmberStatus.INVALID_CALL
+
+
+async def test_host_installed_link_key_and_the_aps_encryption_option(bench: Bench, ezsp_version: int) -> None:
+    """Where the NCP lacks the CBKE library the host computes the key and installs it
+    (addOrUpdateKeyTableEntry on EZSP 8, importLinkKey on 13); OTA unicasts then go with the APS
+    ENCRYPTION option, the dongle encrypts them on the air and decrypts the device's answers."""
+    from conftest import DEVICE_EUI64, DEVICE_NWK
+
+    from emulator.han.link_security import ApsLinkSecurity, SecuredApsPacket
+    from emulator.han.packet import OTA_CLUSTER, ApsPacket, DeliveryStatus
+
+    key = HanKeyMaterial(5).expected_link_key(bench.ncp.dongle.eui64, DEVICE_EUI64)
+    ezsp = bench.transport.app._ezsp
+    address = t.EUI64(DEVICE_EUI64.to_bytes(8, "little"))
+    notify = bytes.fromhex("19010000640000")
+    plain = ApsPacket(bench.transport.eui64, DEVICE_EUI64, 0, DEVICE_NWK, notify)
+
+    bench.transport.aps_encrypted_clusters = frozenset({OTA_CLUSTER})
+    # No key in the table yet: the NCP refuses to send the frame it was asked to encrypt.
+    assert await bench.send(plain) is DeliveryStatus.FAILED
+
+    if ezsp_version >= 13:
+        (status,) = await asyncio.wait_for(ezsp.importLinkKey(index=0, address=address, key=t.KeyData(key)), WAIT)
+        assert status == t.sl_Status.OK
+    else:
+        (status,) = await asyncio.wait_for(
+            ezsp.addOrUpdateKeyTableEntry(address=address, linkKey=True, keyData=t.KeyData(key)), WAIT)
+        assert status == t.EmberStatus.SUCCESS
+    assert bench.ncp.dongle.link_keys[DEVICE_EUI64] == key
+
+    air: list[ApsPacket] = []
+    bench.ncp.han.add_trace_hook(lambda _d, packet: air.append(packet))
+    bench.device.port.security = ApsLinkSecurity(DEVICE_EUI64)  # the device refuses plain OTA now
+    bench.device.port.security.set_key(bench.ncp.dongle.eui64, key)
+
+    assert await bench.send(plain) is DeliveryStatus.DELIVERED
+    await asyncio.wait_for(bench.device.arrived.wait(), WAIT)
+    assert bench.device.heard[-1].payload == notify  # decrypted by the device's APS layer
+    assert isinstance(air[-1], SecuredApsPacket) and notify not in air[-1].payload
+
+    query = bytes.fromhex("0102011D12840001DCAC")  # the device answers its hub, encrypted
+    bench.device.port.send(ApsPacket(DEVICE_EUI64, bench.ncp.dongle.eui64, DEVICE_NWK, 0x0000, query))
+    answer = await asyncio.wait_for(bench.received.get(), WAIT)
+    assert isinstance(air[-1], SecuredApsPacket)
+    assert answer.payload == query and answer.src == DEVICE_EUI64
