@@ -174,6 +174,10 @@ class VirtualHan:
     def set_manipulator(self, manipulator: Manipulator | None) -> None:
         self._manipulator = manipulator
 
+    def set_admission(self, admission: Admission | None) -> None:
+        """The Trust Centre that decides who may join (:meth:`VirtualPort.join`)."""
+        self.admission = admission
+
     def set_link_model(self, link: LinkModel | None) -> None:
         """Use ``link`` (e.g. a :class:`~emulator.han.radio.RadioChannel`) for airtime and loss;
         ``None`` restores the fixed latency."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Mapping
 
 from emulator.devices.key_establishment import DeviceKeyEstablishment
-from emulator.han.link_security import ApsLinkSecurity, FrameRefused
+from emulator.han.link_security import PROTECTED_CLUSTERS, ApsLinkSecurity, FrameRefused
 from emulator.han.security.provisioning import HanKeyMaterial
 from emulator.han.virtual import VirtualPort
 from emulator.hub.trust_centre import TrustCentre
@@ -64,9 +64,11 @@ def install_code_of(security: HanSecurity, eui64: int) -> bytes:
 def secure_premises(site: "Premises", security: HanSecurity) -> None:
     """Make ``site``'s hub the Trust Centre and run join + CBKE on its emulated devices."""
     hub = site.hub
-    if not isinstance(hub.transport, VirtualPort):
-        raise ValueError(f"premises {site.spec.premises_id}: [han] security = \"cbke\" is built for the virtual HAN "
-                         f"only; the hub here is on {type(hub.transport).__name__}")
+    transport = hub.transport
+    install = getattr(transport, "install_link_key", None)  # a hub on bellows: the NCP's key table
+    if not isinstance(transport, VirtualPort) and install is None:
+        raise ValueError(f"premises {site.spec.premises_id}: [han] security = \"cbke\" needs the virtual HAN or "
+                         f"an EZSP radio; the hub here is on {type(transport).__name__}")
     keys = key_material(security.seed)
     bus = site.bus
 
@@ -78,12 +80,18 @@ def secure_premises(site: "Premises", security: HanSecurity) -> None:
         return report
 
     hub_security = ApsLinkSecurity(hub.eui64, on_refused=refused("comms_hub"))
-    hub.transport.security = hub_security
-    trust_centre = TrustCentre(hub.eui64, hub.transport, site.clock, bus, keys.identity(hub.eui64),
+    if isinstance(transport, VirtualPort):
+        transport.security = hub_security
+    else:
+        # On an EZSP radio the NCP does APS security: the host computed CBKE, installs the key
+        # and asks for the APS ENCRYPTION option on OTA and Tunneling unicasts.
+        transport.aps_encrypted_clusters = PROTECTED_CLUSTERS  # type: ignore[attr-defined]
+    trust_centre = TrustCentre(hub.eui64, transport, site.clock, bus, keys.identity(hub.eui64),
                                security=hub_security, ephemeral_source=keys.ephemeral_source(hub.eui64),
-                               on_alert=hub.raise_hub_alert, next_aps=lambda: hub.ota.next_aps())
+                               on_alert=hub.raise_hub_alert, on_link_key=install,
+                               next_aps=lambda: hub.ota.next_aps())
     hub.trust_centre = trust_centre
-    site.han.admission = trust_centre.admit
+    site.han.set_admission(trust_centre.admit)
     for eui64, device in site.devices.items():
         code = install_code_of(security, eui64)
         if eui64 not in security.not_whitelisted:
@@ -93,5 +101,5 @@ def secure_premises(site: "Premises", security: HanSecurity) -> None:
         port.security = device_security
         device.key_establishment = DeviceKeyEstablishment(
             eui64, port, site.clock, bus, keys.identity(eui64), code, security=device_security,
-            trust_centre=hub.eui64, trust_centre_nwk=hub.transport.nwk,
+            trust_centre=hub.eui64, trust_centre_nwk=transport.nwk,
             ephemeral_source=keys.ephemeral_source(eui64), next_aps=device.ota.next_aps, source=device.source)

@@ -325,9 +325,6 @@ class RadioScenarioRun:
         if self.scenario.radio is not None:
             raise ScenarioError(f"{self.scenario.source}: radio: the radio model is for the virtual HAN only "
                                 f"(--han virtual), not {self.radio.name}")
-        if self.scenario.han_security.enabled:
-            raise ScenarioError(f"{self.scenario.source}: han.security: \"cbke\" runs on the virtual HAN only "
-                                f"(--han virtual), not {self.radio.name} (docs/cbke.md)")
         started = time.perf_counter()
         clock = OwnedClock()
         bus = self.bus = EventBus(clock)

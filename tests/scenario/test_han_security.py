@@ -156,11 +156,30 @@ def test_an_install_code_from_the_scenario_is_the_one_the_device_joins_with() ->
     assert events.named("cbke_established", PPMID_ID)
 
 
-async def test_cbke_is_refused_on_the_radio_path_in_one_line() -> None:
+@pytest.mark.parametrize("ezsp_version", [8, 13], ids=["ezsp8", "ezsp13"])
+async def test_cbke_and_an_encrypted_upgrade_through_bellows_and_the_dongle(ezsp_version: int) -> None:
+    """The hub on bellows computes CBKE on the host, installs the key in the NCP's key table and
+    sends OTA with the APS ENCRYPTION option; the dongle encrypts on its air side."""
+    import asyncio
+
     from emulator.scenario.ezsp_sim import EzspSimRadios
     from emulator.scenario.runner import RadioScenarioRun
 
-    radios = EzspSimRadios()
-    with pytest.raises(ScenarioError, match='cbke.toml: han.security: "cbke" runs on the virtual HAN only'):
-        await RadioScenarioRun(parse_scenario(scenario({"security": "cbke"}), source="cbke.toml"), radios).run()
-    assert not radios.ncps
+    data = {"seed": 7, "settle_s": 20, "duration_s": 50, "han": {"security": "cbke"},
+            "expect": [{"event": "dcc_alert", "alert": "N49"}],
+            "premises": [{"comms_hub": "00-DB-12-34-56-78-90-A2",
+                          "devices": [{"eui64": PPMID, "type": "PPMID"}]}],
+            "requests": [{"sr": "11.4", "at_s": 2, "devices": [PPMID], "image": "ppmid"}]}
+    radios = EzspSimRadios(ezsp_version=ezsp_version)
+    events = EventCollector()
+    run = RadioScenarioRun(parse_scenario(data, source="cbke.toml"), radios, observers=[events])
+    await asyncio.wait_for(run.run(), 60)
+    assert [e.source for e in events.named("cbke_established", PPMID_ID)] == ["comms_hub", "ppmid"]
+    assert events.named("firmware_activated", PPMID_ID)
+    assert "N49" in [e.fields["alert"] for e in events.named("dcc_alert")]
+    ncp = radios.ncps["PREMISES-00DB1234567890A2"]
+    expected = HanKeyMaterial(7).expected_link_key(HUB_ID, PPMID_ID)
+    assert ncp.dongle.link_keys[PPMID_ID] == expected  # installed by the host through EZSP
+    device = run.system.premises["PREMISES-00DB1234567890A2"].devices[PPMID_ID]
+    assert device.transport.security.frame_counter > 50  # the download's requests went encrypted
+    assert not events.named("aps_frame_refused")
