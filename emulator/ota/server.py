@@ -208,8 +208,11 @@ class OtaServer:
             chosen = image
             break
         if chosen is None:
+            status = Status.NO_IMAGE_AVAILABLE
+            if not candidates and policy.no_image_status == "not_authorized":
+                status, refusal = Status.NOT_AUTHORIZED, Refusal.NOT_AUTHORIZED
             return [
-                Send(device, nwk, QueryNextImageResponse(Status.NO_IMAGE_AVAILABLE), tsn),
+                Send(device, nwk, QueryNextImageResponse(status), tsn),
                 QueryAnswered(device, refusal, req.current_file_version, req.hardware_version),
             ]
         existing = self.sessions.get(device)
