@@ -15,7 +15,7 @@ from emulator.han.security.cbke import EphemeralKey, derive
 from emulator.han.security.certificates import CryptoSuite, ImplicitCertificate
 from emulator.han.security.provisioning import HanKeyMaterial
 
-from conftest import WAIT, Bench
+from conftest import DEVICE_EUI64, DEVICE_NWK, WAIT, Bench
 
 DEVICE = 0x00DB1234567890A4
 
@@ -102,8 +102,6 @@ async def test_host_installed_link_key_and_the_aps_encryption_option(bench: Benc
     """Where the NCP lacks the CBKE library the host computes the key and installs it
     (addOrUpdateKeyTableEntry on EZSP 8, importLinkKey on 13); OTA unicasts then go with the APS
     ENCRYPTION option, the dongle encrypts them on the air and decrypts the device's answers."""
-    from conftest import DEVICE_EUI64, DEVICE_NWK
-
     from emulator.han.link_security import ApsLinkSecurity, SecuredApsPacket
     from emulator.han.packet import OTA_CLUSTER, ApsPacket, DeliveryStatus
 
