@@ -1,7 +1,7 @@
 """Fleet benchmarks: block exchanges per wall-second, memory per emulated device, fleets at scale.
 
     .venv/bin/python benchmarks/fleet.py [--json] [--scale-premises N ...] [--workers W]
-                                         [--dask-premises N] [--skip-scale]
+                                         [--dask-premises N] [--skip-scale] [--han-security cbke]
 
 Targets (issue 14, docs/fleet.md): >= 75,000 block exchanges/s on one core through server +
 virtual HAN + client; < 4 KiB per emulated device beyond the shared image; 10,000 premises
@@ -55,6 +55,19 @@ def make_image(size: int = IMAGE_SIZE) -> bytes:
         return build(size - overhead)
 
 
+HAN_SECURITY = "none"  # --han-security: "cbke" joins, runs CBKE and APS-encrypts (docs/cbke.md)
+
+
+def _secure(han: VirtualHan, hub: CommsHub, devices: dict, clock: VirtualClock, bus: EventBus) -> None:
+    from types import SimpleNamespace
+
+    from emulator.scenario.han_security import HanSecurity, HanSecurityMode, secure_premises
+
+    site = SimpleNamespace(hub=hub, devices=devices, han=han, clock=clock, bus=bus,
+                           spec=SimpleNamespace(premises_id="bench"))
+    secure_premises(site, HanSecurity(HanSecurityMode.CBKE, seed=1))  # type: ignore[arg-type]
+
+
 def _premises(clock: VirtualClock, bus: EventBus, i: int, image: bytes, references: dict) -> tuple:
     han = VirtualHan(clock, seed=i)
     hub_id, dev_id = 0x00DB000000000000 | (i << 8) | 0xA2, 0x00DB000000000000 | (i << 8) | 0xA4
@@ -63,7 +76,42 @@ def _premises(clock: VirtualClock, bus: EventBus, i: int, image: bytes, referenc
     device = EmulatedDevice(dev_id, DeviceType.PPMID, ClientProfile(0x121D, 0x84, 0xACDC0001, 0x1200, max_data_size=64),
                             han.attach(dev_id, 0x1234), clock, bus, hub_eui64=hub_id)
     device.client.reference_images = references.get
+    if HAN_SECURITY == "cbke":
+        _secure(han, hub, {dev_id: device}, clock, bus)
     return han, hub, device
+
+
+def cbke_cost(premises: int = 4, devices: int = 3) -> dict:
+    """CPU seconds to provision (certificates) and run join + CBKE for ``premises`` hubs with
+    ``devices`` devices each, until every device holds its link key; and the projection for a
+    1,000-premises fleet of 3 devices each."""
+    clock = VirtualClock()
+    bus = EventBus(clock)
+    started = time.process_time()
+    sites = []
+    for i in range(premises):
+        han = VirtualHan(clock, seed=i)
+        hub_id = 0x00DC000000000000 | (i << 8) | 0xA2
+        hub = CommsHub(hub_id, han.attach(hub_id, 0x0000), clock, bus)
+        devs = {}
+        for k in range(devices):
+            eui = 0x00DC000000000000 | (i << 8) | (0xB0 + k)
+            devs[eui] = EmulatedDevice(eui, DeviceType.PPMID, ClientProfile(0x121D, 0x84, 0xACDC0001, 0x1200),
+                                       han.attach(eui, 0x1000 + k), clock, bus, hub_eui64=hub_id)
+        _secure(han, hub, devs, clock, bus)
+        sites.append(devs)
+    provisioned = time.process_time()
+    for devs in sites:
+        for device in devs.values():
+            device.start()
+    clock.run(until=600)
+    done = sum(1 for devs in sites for d in devs.values() if d.key_establishment.link_key is not None)
+    cpu = time.process_time() - started
+    per_device = cpu / (premises * devices)
+    return {"cbke_devices": premises * devices, "cbke_established": done,
+            "cbke_provision_cpu_s": round(provisioned - started, 2), "cbke_cpu_s": round(cpu, 2),
+            "cbke_cpu_s_per_device": round(per_device, 3),
+            "cbke_1000_premises_x3_cpu_s": round(per_device * 3000), "cbke_virtual_s_last": round(clock.now(), 1)}
 
 
 def exchanges_per_second(image: bytes, premises: int = 40) -> dict:
@@ -77,6 +125,8 @@ def exchanges_per_second(image: bytes, premises: int = 40) -> dict:
     sites = [_premises(clock, bus, i, image, references) for i in range(premises)]
     for _, _, device in sites:
         device.start()
+    if HAN_SECURITY == "cbke":
+        clock.run(until=0.5)  # join + CBKE (timed by cbke_cost): the rate is the encrypted transfer's
     started = time.perf_counter()
     clock.run(until=3600)
     wall = time.perf_counter() - started
@@ -149,12 +199,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--dask-premises", type=int, default=400, help="a --dask local run of this size (0: none)")
     parser.add_argument("--skip-scale", action="store_true", help="only the one-core figures")
+    parser.add_argument("--han-security", choices=("none", "cbke"), default="none",
+                        help="one-core figures with join + CBKE + APS encryption on every HAN (default: none)")
     args = parser.parse_args(argv)
+    global HAN_SECURITY
+    HAN_SECURITY = args.han_security
     image = make_image()
     out: dict = {"image_bytes": len(image)}
     rate = exchanges_per_second(image)
     out.update(exchanges_per_s=round(rate["exchanges_per_s"]), exchanges_measured=rate["exchanges"])
     out["bytes_per_device"] = round(bytes_per_device(image)["bytes_per_device"])
+    if HAN_SECURITY == "cbke":
+        out["han_security"] = "cbke"
+        out.update(cbke_cost())
     if not args.skip_scale:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "bench-ppmid.ota")
@@ -173,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"block exchanges per wall-second (1 core, fixed latency): {out['exchanges_per_s']:,}  (target >= 75,000)")
     print(f"memory per emulated device beyond the image: {out['bytes_per_device']:,} B  (target < 4,096)")
+    if "cbke_cpu_s" in out:
+        print(f"join + CBKE (suite 2): {out['cbke_cpu_s_per_device']} s CPU per device, "
+              f"{out['cbke_1000_premises_x3_cpu_s']:,} s CPU for 1,000 premises x 3 devices")
     for r in out.get("scale_premises", []):
         target = {10_000: " (target < 30 s)", 100_000: " (target < 300 s)"}.get(r["premises"], "")
         print(f"{r['premises']:,} premises, {len(image) // 1024} KiB image, {r['workers']} workers ({r['backend']}): "

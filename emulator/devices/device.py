@@ -25,6 +25,7 @@ from emulator.gbcs.message_codes import MessageCode
 from emulator.gbcs.messages import GbcsMessage
 from emulator.gbcs.tunnel import TUNNELING_CLUSTER
 from emulator.gbcs.codes import ActivationResponseCode, DeviceType, GbcsAlertCode
+from emulator.han.security.ke_frames import KEY_ESTABLISHMENT_CLUSTER
 from emulator.ota.actions import (
     Action,
     Activate,
@@ -41,6 +42,7 @@ from emulator.runtime.clock import Clock, Timer
 from emulator.runtime.events import EventBus
 
 from .gbcs_agent import DeviceGbcs
+from .key_establishment import DeviceKeyEstablishment
 from .verification import manufacturer_image_hash
 
 _LOGGER = logging.getLogger(__name__)
@@ -66,7 +68,13 @@ class FirmwareState:
 
 
 class EmulatedDevice:
-    """An emulated device lives on a :class:`~emulator.han.virtual.VirtualHan` (power off detaches it)."""
+    """An emulated device lives on a :class:`~emulator.han.virtual.VirtualHan` (power off detaches it).
+
+    With ``key_establishment`` set, :meth:`start` joins by install code and runs CBKE first; the OTA
+    client starts once the link key is in place (a GB device does no OTA before that).
+    """
+
+    key_establishment: DeviceKeyEstablishment | None = None
 
     def __init__(
         self,
@@ -113,6 +121,12 @@ class EmulatedDevice:
     def start(self) -> None:
         self.bus.emit(self.source, "device_started", self.eui64,
                       firmware_version=f"{self.firmware.active_version:08X}")
+        if self.key_establishment is not None:
+            self.key_establishment.start(self._start_ota)
+            return
+        self._start_ota()
+
+    def _start_ota(self) -> None:
         self._execute(self.client.start(self.clock.now()))
         self.gbcs.start()
 
@@ -137,6 +151,8 @@ class EmulatedDevice:
                 self.gbcs.awake()  # awake for its image query: it also asks the hub for queued GBCS
         elif packet.cluster == TUNNELING_CLUSTER:
             self._on_tunnel(packet)
+        elif packet.cluster == KEY_ESTABLISHMENT_CLUSTER and self.key_establishment is not None:
+            self.key_establishment.receive(packet)
 
     # -- the client's actions and outcomes -----------------------------------------------------
     def _execute(self, actions: Iterable[Action]) -> None:

@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import BinaryIO, Callable
 
 from .aps_fragmentation import EXTENDED_HEADER_PRESENT, split
+from .link_security import SecuredApsPacket
 from .packet import ApsPacket
 
 _LOGGER = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ _NWK_FC_SRC_IEEE = 0x1000
 _APS_FC_DATA = 0x00
 _APS_FC_DELIVERY_UNICAST = 0x00
 _APS_FC_DELIVERY_BROADCAST = 0x08
+_APS_FC_SECURITY = 0x20  # a SecuredApsPacket: its payload is auxiliary header, ciphertext, MIC
 
 _MAC_HEADER_LEN = 9  # frame control, sequence, dst PAN, dst short, src short
 _FCS_LEN = 2
@@ -200,6 +202,8 @@ class FrameSynthesiser:
     def _aps_frame(packet: ApsPacket, broadcast: bool, extended_header: bytes = b"") -> bytes:
         delivery = _APS_FC_DELIVERY_BROADCAST if broadcast else _APS_FC_DELIVERY_UNICAST
         control = _APS_FC_DATA | delivery
+        if isinstance(packet, SecuredApsPacket):
+            control |= _APS_FC_SECURITY
         if extended_header:
             control |= EXTENDED_HEADER_PRESENT | _APS_FC_ACK_REQUEST
         header = struct.pack(

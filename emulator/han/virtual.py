@@ -17,6 +17,7 @@ from typing import Callable, NamedTuple, Protocol
 
 from emulator.runtime.clock import Clock
 
+from .link_security import ApsLinkSecurity
 from .packet import ApsPacket, DeliveryStatus
 from .transport import DeliveryCallback, HanTransport, TraceHook
 
@@ -36,6 +37,9 @@ class Verdict:
 
 Manipulator = Callable[[ApsPacket], Verdict | None]
 """Called for every frame put on the air; ``None`` lets it through unchanged."""
+
+Admission = Callable[[int, bytes], bool]
+"""The Trust Centre's answer to a node joining with a link key (EUI-64, key): admitted or not."""
 
 
 class LinkResult(NamedTuple):
@@ -57,7 +61,13 @@ class LinkModel(Protocol):
 
 
 class VirtualPort(HanTransport):
-    """One node's attachment to a :class:`VirtualHan`."""
+    """One node's attachment to a :class:`VirtualHan`.
+
+    With ``security`` set (an :class:`ApsLinkSecurity`), the port APS-secures what the node sends
+    and unsecures what it receives: the air carries secured frames, the node sees plain ones.
+    """
+
+    security: ApsLinkSecurity | None = None
 
     def __init__(self, han: "VirtualHan", eui64: int, nwk: int) -> None:
         super().__init__(eui64, nwk)
@@ -65,7 +75,32 @@ class VirtualPort(HanTransport):
         self.attached = True
 
     def _send(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> None:
+        security = self.security
+        if security is not None:
+            secured = security.outgoing(packet)
+            if secured is not packet:
+                callback = on_delivery
+                plain = packet
+                on_delivery = None if callback is None else (lambda _p, status: callback(plain, status))
+                packet = secured
         self._han._transmit(packet, on_delivery)
+
+    def _deliver(self, packet: ApsPacket) -> None:
+        security = self.security
+        if security is not None:
+            plain = security.incoming(packet)
+            if plain is None:
+                return
+            packet = plain
+        super()._deliver(packet)
+
+    def join(self, link_key: bytes) -> bool:
+        """Join with ``link_key`` (the install-code key): the HAN's Trust Centre decides; a node
+        it refuses stays off the network (hears nothing)."""
+        admission = self._han.admission
+        admitted = admission is None or admission(self.eui64, link_key)
+        self.attached = admitted
+        return admitted
 
     def nwk_of(self, eui64: int) -> int | None:
         port = self._han._by_eui.get(eui64)
@@ -110,6 +145,7 @@ class VirtualHan:
         self.link = link
         self.frames_sent = 0
         self.frames_lost = 0
+        self.admission: Admission | None = None  # the Trust Centre's, when the HAN has one
 
     @property
     def _rng(self) -> random.Random:
@@ -133,6 +169,10 @@ class VirtualHan:
 
     def set_manipulator(self, manipulator: Manipulator | None) -> None:
         self._manipulator = manipulator
+
+    def set_admission(self, admission: Admission | None) -> None:
+        """The Trust Centre that decides who may join (:meth:`VirtualPort.join`)."""
+        self.admission = admission
 
     def set_link_model(self, link: LinkModel | None) -> None:
         """Use ``link`` (e.g. a :class:`~emulator.han.radio.RadioChannel`) for airtime and loss;

@@ -73,6 +73,7 @@ async def check_bench(bench: Bench) -> list[Finding]:
             shown, loop.time() - started,
         )]
         findings.extend(_network_findings(bench, radio))
+        findings.append(await _cbke_finding(transport))
         probe = _Probe(transport)
         transport.set_receiver(probe.on_packet)
         results = await asyncio.gather(*(probe.check(device) for device in bench.devices))
@@ -81,6 +82,15 @@ async def check_bench(bench: Bench) -> list[Finding]:
         return findings
     finally:
         await transport.stop()
+
+
+async def _cbke_finding(transport: Any) -> Finding:
+    """Informational (never fails the check): which CBKE suites the dongle holds data for."""
+    from .cbke_probe import cbke_data, describe
+
+    found = await cbke_data(transport)
+    suite2, message = describe(found)
+    return Finding("dongle.cbke", True, message, {"cbke": found, "cbke_suite2": suite2})
 
 
 def _network_findings(bench: Bench, radio: dict[str, Any]) -> list[Finding]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from emulator.han.packet import ApsPacket, OTA_CLUSTER
+from emulator.han.security.ke_frames import KEY_ESTABLISHMENT_CLUSTER
 from emulator.han.transport import HanTransport
 from emulator.ota.actions import (
     AlertRaised,
@@ -39,6 +40,8 @@ from emulator.gbcs.codes import GbcsAlertCode, TransferResult
 from emulator.gbcs.tunnel import TUNNELING_CLUSTER
 from .gbcs_commands import HubGbcs
 from .ota_service import OtaService
+from .time_server import TIME_CLUSTER, TimeServer
+from .trust_centre import TrustCentre
 from .port import CommandResponse, DeviceAlert, HubMessage, UpstreamSink
 from .tunnels import HubTunnels
 
@@ -66,7 +69,14 @@ class HubImageError(ValueError):
 
 
 class CommsHub:
-    """One Comms Hub (CHF) with its OTA server on a HAN transport."""
+    """One Comms Hub (CHF) with its OTA server on a HAN transport.
+
+    ``trust_centre`` (set when the HAN runs with security): the Device Log, joins and the Key
+    Establishment server, fed cluster 0x0800. ``time_server``: the Time cluster (0x000A) server.
+    """
+
+    trust_centre: TrustCentre | None = None
+    time_server: TimeServer | None = None
 
     def __init__(
         self,
@@ -101,6 +111,7 @@ class CommsHub:
         # GBCS: the DCC's commands built and protected here (TEST ONLY keys), carried in ZSE tunnels
         self.gbcs = HubGbcs(eui64, gbcs, device_types if device_types is not None else _NO_TYPES)
         self.tunnels = HubTunnels(self)
+        self.time_server = TimeServer(transport, clock, bus, next_aps=lambda: self.ota.next_aps())
         transport.set_receiver(self._on_packet)
 
     # -- HubPort ---------------------------------------------------------------------------
@@ -228,6 +239,10 @@ class CommsHub:
             self.ota.receive(packet)
         elif packet.cluster == TUNNELING_CLUSTER:
             self._on_tunnel(packet)
+        elif packet.cluster == KEY_ESTABLISHMENT_CLUSTER and self.trust_centre is not None:
+            self.trust_centre.receive(packet)
+        elif packet.cluster == TIME_CLUSTER and self.time_server is not None:
+            self.time_server.receive(packet)
         else:
             self.bus.emit("comms_hub", "frame_ignored", packet.src, cluster=f"0x{packet.cluster:04X}")
 
@@ -317,6 +332,10 @@ class CommsHub:
         now = self.clock.now()
         gbcs = self.gbcs.ccs08(device, code, details.get("result", 0), details.get("firmware_version"), now)
         self._send_upstream(DeviceAlert(int(code), device, self.eui64, now, details, gbcs=gbcs))
+
+    def raise_hub_alert(self, code: int, details: dict[str, Any]) -> None:
+        """An alert the CHF raises about itself (CS14 0x8F12 after a Device Log change)."""
+        self._send_upstream(DeviceAlert(code, self.eui64, self.eui64, self.clock.now(), details))
 
     def _send_upstream(self, message: HubMessage) -> None:
         if self._upstream is not None:

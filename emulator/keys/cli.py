@@ -38,19 +38,30 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     keys = subparsers.add_parser("keys", help="GBCS keys of the emulated devices (TEST ONLY)")
     sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     export = sub.add_parser("export", help="write <eui>-ds.pem / <eui>-ka.pem for emulated devices")
-    export.add_argument("directory", metavar="DIR", help="where to write the key files (created if missing)")
+    export.add_argument("directory", metavar="DIR", nargs="?",
+                        help="where to write the GBCS key files (created if missing)")
     export.add_argument("--scenario", metavar="FILE",
-                        help="export the devices of this scenario with its seed (default: the demo's)")
+                        help="export the devices (and, with --wireshark, the HAN keys) of this scenario with its "
+                             "seed (default: the demo's)")
     export.add_argument("--seed", type=int, default=None,
                         help=f"key seed (default: the scenario's; {DEFAULT_SEED} with --device)")
     export.add_argument("--device", action="append", default=[], metavar="EUI",
                         help="a device EUI-64 (repeatable; default: the scenario's devices)")
     export.add_argument("--private", action="store_true",
                         help="also write <eui>-ds.key / <eui>-ka.key private keys (TEST ONLY)")
+    export.add_argument("--wireshark", metavar="FILE",
+                        help="also (or only) write the HAN's NWK, install-code and CBKE link keys as a Wireshark "
+                             "zigbee_pc_keys file (TEST ONLY; from the scenario seed)")
     export.set_defaults(func=_export)
 
 
 def _export(args: argparse.Namespace) -> int:
+    if args.wireshark is None and args.directory is None:
+        raise UserError("keys export: give DIR (GBCS keys), --wireshark FILE (HAN keys), or both")
+    if args.wireshark is not None:
+        _export_wireshark(Path(args.wireshark), args.scenario)
+    if args.directory is None:
+        return 0
     try:
         devices = [parse_eui64(text) for text in args.device]
     except ValueError as exc:
@@ -76,3 +87,23 @@ def _export(args: argparse.Namespace) -> int:
     names = ", ".join(format_eui64(eui) for eui in sorted(set(devices)))
     print(f"wrote {len(written)} TEST ONLY key files for {names} (seed {args.seed}) to {target}")
     return 0
+
+
+def _export_wireshark(path: Path, scenario_path: str | None) -> None:
+    from ..scenario.cli import DEMO_SCENARIO
+    from ..scenario.spec import ScenarioError, load_scenario
+    from .wireshark import han_keys, write_zigbee_pc_keys
+
+    try:
+        scenario = load_scenario(scenario_path or str(DEMO_SCENARIO))
+    except ScenarioError as exc:
+        raise UserError(str(exc)) from None
+    hub_types = {"CHF", "GPF"}
+    premises = [(p.comms_hub, [d.eui64 for d in p.devices if d.device_type.value not in hub_types])
+                for p in scenario.premises]
+    keys = han_keys(scenario.seed, premises, install_codes=scenario.han_security.install_codes)
+    try:
+        write_zigbee_pc_keys(path, keys)
+    except OSError as exc:
+        raise UserError(f"--wireshark {path}: {exc.strerror or exc}") from None
+    print(f"wrote {len(keys)} TEST ONLY ZigBee keys for {len(premises)} premises (seed {scenario.seed}) to {path}")

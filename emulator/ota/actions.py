@@ -66,6 +66,7 @@ class Refusal(str, enum.Enum):
     HARDWARE_VERSION_MISMATCH = "hardware_version_mismatch"
     NO_NEWER_VERSION = "no newer version"
     DEVICE_SPECIFIC_FILE = "device specific files are not served"
+    NOT_AUTHORIZED = "no image loaded for this device (answered NOT_AUTHORIZED)"
 
 
 class TransferOutcome(str, enum.Enum):

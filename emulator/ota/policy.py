@@ -86,6 +86,9 @@ class ServerPolicy:
         if self.minimum_block_period_unit is BlockPeriodUnit.SECONDS:
             return (ms + 999) // 1000
         return ms
+    # Query Next Image with no image loaded for the device at all: "no_image_available" (ZCL),
+    # or "not_authorized" as a reference GBCS hub answers until an image is loaded.
+    no_image_status: str = "no_image_available"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "testing", (
@@ -96,6 +99,9 @@ class ServerPolicy:
             raise ValueError(
                 f"security_mode must be one of {sorted(SECURITY_BLOCK_CAP)}, got {self.security_mode!r}"
             )
+        if self.no_image_status not in ("no_image_available", "not_authorized"):
+            raise ValueError("no_image_status must be 'no_image_available' or 'not_authorized', "
+                             f"got {self.no_image_status!r}")
         if self.max_block_size is not None and not 1 <= self.max_block_size <= 255:
             raise ValueError(f"max_block_size must be 1..255, got {self.max_block_size}")
         if not 0 <= self.minimum_block_period_ms <= 0xFFFF:

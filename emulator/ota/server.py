@@ -235,6 +235,8 @@ class OtaServer:
             chosen = None  # a test policy refuses every query (NO_IMAGE_AVAILABLE, NOT_AUTHORIZED)
         if chosen is None:
             status = Status.NO_IMAGE_AVAILABLE if policy.test_query_status is None else Status(policy.test_query_status)
+            if policy.test_query_status is None and not candidates and policy.no_image_status == "not_authorized":
+                status, refusal = Status.NOT_AUTHORIZED, Refusal.NOT_AUTHORIZED
             return [
                 Send(device, nwk, QueryNextImageResponse(status), tsn),
                 QueryAnswered(device, refusal, req.current_file_version, req.hardware_version),

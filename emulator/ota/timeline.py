@@ -38,6 +38,7 @@ from .actions import (
     QueryAnswered,
     QueryIgnored,
     QuerySent,
+    Refusal,
     ResponseTimeout,
     SessionRestored,
     TestPolicyApplied,
@@ -200,7 +201,8 @@ def _query_answered(q: QueryAnswered) -> dict[str, Any]:
     if q.hardware_version is not None:
         fields["hardware_version"] = f"{q.hardware_version:04X}"
     if q.refusal is not None:
-        fields.update(status="NO_IMAGE_AVAILABLE", reason=q.refusal.value)
+        status = "NOT_AUTHORIZED" if q.refusal is Refusal.NOT_AUTHORIZED else "NO_IMAGE_AVAILABLE"
+        fields.update(status=status, reason=q.refusal.value)
     else:
         assert q.file_version is not None
         fields.update(status="SUCCESS", file_version=_hex8(q.file_version), image_size=q.image_size)

@@ -33,6 +33,8 @@ from emulator.ota.sessions import SessionStore
 from emulator.runtime.clock import Clock
 from emulator.runtime.events import EventBus
 
+from .han_security import HanSecurity, secure_premises
+
 _LOGGER = logging.getLogger(__name__)
 
 HAN_DEVICE_TYPES = {t.value: t for t in DeviceType if t.on_han}
@@ -152,7 +154,9 @@ class Premises:
         reference_images: ReferenceImages | None = None,
         real_devices: frozenset[int] = frozenset(),
         gbcs: GbcsSetup | None = None,
+        security: "HanSecurity | None" = None,
     ) -> None:
+        """``security``: ZigBee join, CBKE and APS encryption on the HAN (``[han] security``)."""
         self.spec = spec
         self.clock = clock
         self.bus = bus
@@ -176,6 +180,9 @@ class Premises:
             self.hub.set_device_policy(eui64, **changes)
         self.devices = build_devices(spec, han, clock, bus, behaviours=behaviours, trusted_key=trusted_key,
                                      reference_images=reference_images, skip=real_devices, gbcs=gbcs)
+        self.security = security
+        if security is not None and security.enabled:
+            secure_premises(self, security)
 
     def start(self) -> None:
         for device in self.devices.values():

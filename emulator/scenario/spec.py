@@ -28,9 +28,11 @@ from emulator.devices.device import DeviceFaults
 from emulator.eui64 import parse_eui64
 from emulator.faults import FAULTS
 from emulator.han.radio import BurstLoss, RadioParams
+from emulator.han.security.aes_mmo import InstallCodeError, check_install_code
 from emulator.ota.client import ClientProfile
 from emulator.ota.policy import ServerPolicy
 
+from .han_security import HanSecurity, HanSecurityMode
 from .injection import faults_of
 from .premises import DeviceBehaviour
 
@@ -93,6 +95,7 @@ class Scenario:
     han_latency_s: float = 0.005
     han_loss: float = 0.0
     radio: RadioParams | None = None  # None: the fixed-latency HAN; else the 802.15.4 model
+    han_security: HanSecurity = field(default_factory=HanSecurity)  # [han] security: join, CBKE, APS
     description: str = ""
     # Keys the emulated meters trust for GBCS signatures (default: the TEST ONLY sample key);
     # None: signatures are not checked.
@@ -200,7 +203,18 @@ def parse_scenario(data: Mapping[str, Any], *, source: str = "<scenario>", base:
     scenario.han_loss = han.get("loss", float, 0.0)
     if not 0 <= scenario.han_loss <= 1:
         raise han.fail("loss", "must be a probability between 0 and 1")
+    security_name = han.get("security", str, HanSecurityMode.NONE.value)
+    try:
+        security_mode = HanSecurityMode(security_name)
+    except ValueError:
+        raise han.fail("security", f"unknown HAN security {security_name!r} "
+                                   f"(known: {', '.join(m.value for m in HanSecurityMode)})") from None
+    join_time_period = han.get("join_time_period_s", float, None)
+    if join_time_period is not None and join_time_period <= 0:
+        raise han.fail("join_time_period_s", "must be positive")
     han.done()
+    install_codes: dict[int, bytes] = {}
+    not_whitelisted: set[int] = set()
 
     ota = top.table("ota")
     try:
@@ -223,13 +237,15 @@ def parse_scenario(data: Mapping[str, Any], *, source: str = "<scenario>", base:
     if not premises_tables:
         premises_tables = [_Reader({"template": "default"}, "premises[0]", source)]
     for reader in premises_tables:
-        spec, behaviours = _premises(reader, base)
+        spec, behaviours = _premises(reader, base, install_codes, not_whitelisted)
         scenario.premises.append(spec)
         scenario.behaviours.update(behaviours)
     ids = [d.eui64 for p in scenario.premises for d in p.devices]
     duplicates = {f"{e:016X}" for e in ids if ids.count(e) > 1}
     if duplicates:
         raise ScenarioError(f"{source}: premises: device(s) on more than one premises: {sorted(duplicates)}")
+    scenario.han_security = HanSecurity(security_mode, scenario.seed, install_codes, frozenset(not_whitelisted),
+                                        join_time_period)
 
     for i, reader in enumerate(top.tables("requests")):
         scenario.requests.append(_request(reader, i, base))
@@ -285,7 +301,8 @@ def _normalise_match(match: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _premises(reader: _Reader, base: Path | None) -> tuple[PremisesSpec, dict[int, DeviceBehaviour]]:
+def _premises(reader: _Reader, base: Path | None, install_codes: dict[int, bytes] | None = None,
+              not_whitelisted: set[int] | None = None) -> tuple[PremisesSpec, dict[int, DeviceBehaviour]]:
     template = reader.get("template", str, None)
     premises_id = reader.get("id", str, None)
     if template not in (None, "default"):
@@ -350,6 +367,7 @@ def _premises(reader: _Reader, base: Path | None) -> tuple[PremisesSpec, dict[in
         poll = dev.get("poll_interval_s", float, None)
         if poll is not None and poll <= 0:
             raise dev.fail("poll_interval_s", "must be positive")
+        _han_security_fields(dev, eui, install_codes, not_whitelisted)
         if profile_changes or fault_changes or catalogue or sleepy is not None or poll is not None:
             behaviours[eui] = DeviceBehaviour(profile_changes, DeviceFaults(**fault_changes), catalogue,
                                               sleepy, poll)
@@ -357,6 +375,25 @@ def _premises(reader: _Reader, base: Path | None) -> tuple[PremisesSpec, dict[in
     reader.done()
     spec = PremisesSpec(spec.premises_id, hub if hub is not None else spec.comms_hub, tuple(devices.values()), suppliers)
     return spec, behaviours
+
+
+def _han_security_fields(dev: _Reader, eui: int, install_codes: dict[int, bytes] | None,
+                         not_whitelisted: set[int] | None) -> None:
+    """``install_code`` (hex, with its CRC) and ``whitelisted`` of a device (``[han] security``)."""
+    text = dev.get("install_code", str, None)
+    if text is not None:
+        try:
+            code = bytes.fromhex(text.replace("-", "").replace(" ", "").replace(":", ""))
+        except ValueError:
+            raise dev.fail("install_code", f"{text!r} is not hex") from None
+        try:
+            check_install_code(code)
+        except InstallCodeError as exc:
+            raise dev.fail("install_code", str(exc)) from None
+        if install_codes is not None:
+            install_codes[eui] = code
+    if not dev.get("whitelisted", bool, True) and not_whitelisted is not None:
+        not_whitelisted.add(eui)
 
 
 def _fault_names(dev: _Reader) -> tuple[str, ...]:

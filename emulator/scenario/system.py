@@ -125,6 +125,9 @@ class DccSystem:
             index = first_index + k
             faults = premises_faults(spec, scenario.behaviours)
             radio_site = sites.get(spec.premises_id)
+            if radio_site is not None and radio_site.real_devices and scenario.han_security.enabled:
+                raise ScenarioError(f"{scenario.source}: han.security: \"cbke\" is for emulated devices; real "
+                                    "devices on a bench join and run CBKE through the dongle (docs/hil.md)")
             han: HanMedium | None = radio_site.han if radio_site is not None else None
             channel: RadioChannel | None = None
             if scenario.radio is not None:
@@ -154,6 +157,7 @@ class DccSystem:
                 behaviours=faults.behaviours, trusted_key=scenario.trusted_keys,
                 reference_images=reference_images,
                 real_devices=radio_site.real_devices if radio_site is not None else frozenset(), gbcs=system.gbcs,
+                security=scenario.han_security,
             )
             for device in spec.devices:  # the CHF and GPF: the hub answers for them itself
                 if device.device_type.value in ("CHF", "GPF"):

@@ -149,3 +149,23 @@ async def test_run_refuses_a_scenario_that_targets_a_device_not_on_the_bench(
     err = capsys.readouterr().err
     assert code == 2
     assert "requests[0] targets 00-DB-12-34-56-78-90-A0" in err and "Traceback" not in err
+
+
+async def test_check_reports_whether_the_dongle_holds_cbke_data(stand_in: StandInBench, tmp_path: Path,
+                                                                 capsys) -> None:
+    from emulator.han.security.provisioning import HanKeyMaterial
+
+    bench_file = tmp_path / "bench.toml"
+    bench_file.write_text(stand_in.bench_toml(devices=((PPMID, "PPMID"),)))
+    assert await run_cli("hil", "check", str(bench_file)) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (without,) = [line for line in lines if line.get("item") == "dongle.cbke"]
+    assert without["ok"] and not without["cbke_suite2"]
+    assert "LIBRARY_NOT_PRESENT" in without["message"] and "host must compute CBKE" in without["message"]
+
+    stand_in.ncp.dongle.cbke_identities[2] = HanKeyMaterial(1).identity(stand_in.ncp.dongle.eui64)
+    assert await run_cli("hil", "check", str(bench_file)) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (with_data,) = [line for line in lines if line.get("item") == "dongle.cbke"]
+    assert with_data["cbke_suite2"] and with_data["cbke"]["suite2"]["issuer"] == b"CHEMTEST".hex().upper()
+    assert isinstance(with_data["cbke"]["suite1"], str)  # no suite-1 data: named, not a failure

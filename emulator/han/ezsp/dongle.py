@@ -7,6 +7,7 @@ This survives NCP resets and host reconnections; everything negotiated over a co
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_NCP_EUI64 = 0x00124B0001C0FFEE
 DEFAULT_NETWORK_KEY = bytes.fromhex("01030507090B0D0F00020406080A0C0D")
@@ -37,6 +38,13 @@ class DongleState:
     """major, minor, patch, special, build (as EmberZNet reports VALUE_VERSION_INFO)."""
     neighbours: dict[int, int] = field(default_factory=dict)
     """NWK -> EUI-64 of the nodes the coordinator knows (children, address table, heard)."""
+    cbke_identities: dict[int, Any] = field(default_factory=dict)
+    """Crypto suite (1, 2) -> the preinstalled CBKE data (a ``CbkeIdentity``; the MFG_CBKE_DATA
+    tokens); empty: the image has no CBKE library (the commands answer LIBRARY_NOT_PRESENT)."""
+    cbke_temporary: dict[int, Any] = field(default_factory=dict)
+    """The CBKE library's data of the exchange in progress, per suite."""
+    link_keys: dict[int, bytes] = field(default_factory=dict)
+    """EUI-64 -> APS link key in the key table (stored by clearTemporaryDataMaybeStoreLinkKey)."""
 
     def __post_init__(self) -> None:
         if not 11 <= self.channel <= 26:
@@ -63,6 +71,11 @@ class DongleState:
             if known == eui64:
                 return nwk
         return None
+
+    def store_link_key(self, partner: int, key: bytes) -> None:
+        if len(key) != 16:
+            raise ValueError(f"a link key is 16 bytes, got {len(key)}")
+        self.link_keys[partner] = key
 
     def learn(self, nwk: int, eui64: int) -> None:
         if eui64 and nwk < 0xFFF8 and nwk != self.nwk:

@@ -25,6 +25,7 @@ from typing import Any, Callable, Protocol
 import bellows.types as t
 
 from emulator.han.aps_fragmentation import MAX_UNFRAGMENTED_PAYLOAD, Fragment, Reassembler, split
+from emulator.han.link_security import ApsLinkSecurity, SecuredApsPacket
 from emulator.han.packet import ApsPacket, DeliveryStatus
 from emulator.runtime.clock import AsyncioClock, Clock
 
@@ -179,6 +180,10 @@ class NcpSession:
         body = table.encode_response(name, fields)
         self.ash.send(encode_header(self._last_seq, table.id_of(name), FrameFormat.V8, callback=True) + body)
 
+    def defer(self, callback: Callable[[], None]) -> None:
+        """After the response to the command being handled (a callback that answers it later)."""
+        self.ncp.clock.call_later(0.0, callback)
+
     # -- network ---------------------------------------------------------------------------
     def bring_network_up(self) -> None:
         def up() -> None:
@@ -209,6 +214,8 @@ class EzspNcp:
     :class:`AsyncioClock` (created when the server starts). One host at a time, like a serial
     port: a new connection replaces the previous one.
     """
+
+    _aps_layer: ApsLinkSecurity | None = None  # made on first APS-secured frame
 
     def __init__(
         self,
@@ -336,6 +343,11 @@ class EzspNcp:
             self._loopback(session, aps, tag, payload)
             return t.EmberStatus.SUCCESS, seq
         packet = self._packet(self.dongle.eui64_of(nwk) or 0, nwk, aps, seq, payload)
+        if t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options:
+            secured = self._aps_secure(packet)
+            if secured is None:  # no link key for the destination in the key table
+                return t.EmberStatus.APS_ENCRYPTION_ERROR, seq
+            packet = secured
 
         def delivered(_packet: ApsPacket, status: DeliveryStatus) -> None:
             ember = t.EmberStatus.SUCCESS if status is DeliveryStatus.DELIVERED else t.EmberStatus.DELIVERY_FAILED
@@ -364,6 +376,23 @@ class EzspNcp:
 
         self.radio.send(packet, delivered)
         return t.EmberStatus.SUCCESS, seq
+
+    def _aps_security(self) -> ApsLinkSecurity:
+        """The APS layer of the NCP's stack, keyed by the key table (``DongleState.link_keys``)."""
+        security = self._aps_layer
+        if security is None:
+            security = self._aps_layer = ApsLinkSecurity(self.dongle.eui64, require=False)
+        for partner, key in self.dongle.link_keys.items():
+            if security.key_of(partner) != key:
+                security.set_key(partner, key)
+        return security
+
+    def _aps_secure(self, packet: ApsPacket) -> ApsPacket | None:
+        """``packet`` APS-encrypted with the destination's link key (any cluster), or None."""
+        security = self._aps_security()
+        if security.key_of(packet.dst) is None:
+            return None
+        return security.secure(packet)
 
     def _packet(self, dst: int, dst_nwk: int, aps: t.EmberApsFrame, seq: int, payload: bytes) -> ApsPacket:
         """The frame the host asked for, as it goes on the air from the coordinator."""
@@ -427,6 +456,14 @@ class EzspNcp:
 
     def _on_radio_frame(self, packet: ApsPacket) -> None:
         self.dongle.learn(packet.src_nwk, packet.src)
+        options = t.EmberApsOption.APS_OPTION_NONE
+        if isinstance(packet, SecuredApsPacket):
+            plain = self._aps_security().incoming(packet)
+            if plain is None:
+                _LOGGER.info("NCP: APS-secured frame from 0x%04X dropped: no key or bad MIC", packet.src_nwk)
+                return
+            packet = plain
+            options = t.EmberApsOption.APS_OPTION_ENCRYPTION
         session = self.session
         if session is None or not session.network_up:
             _LOGGER.debug("NCP: frame from 0x%04X dropped, no host on the network", packet.src_nwk)
@@ -436,7 +473,7 @@ class EzspNcp:
             clusterId=packet.cluster,
             sourceEndpoint=packet.src_ep,
             destinationEndpoint=packet.dst_ep,
-            options=t.EmberApsOption.APS_OPTION_NONE,
+            options=options,
             groupId=0,
             sequence=packet.aps_counter & 0xFF,
         )

@@ -8,7 +8,7 @@ run one way: ncp -> handlers -> session, never back (no cycle, not even for type
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import bellows.types as t
 
@@ -46,3 +46,9 @@ class HostSession(Protocol):
     def send_unicast(self, nwk: int, aps: t.EmberApsFrame, tag: int, payload: bytes) -> tuple[Any, int]: ...
 
     def send_broadcast(self, dest: int, aps: t.EmberApsFrame, tag: int, payload: bytes) -> tuple[Any, int]: ...
+
+    def send_callback(self, name: str, fields: dict[str, Any]) -> None: ...
+
+    def defer(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after the current command's response went out (for callbacks)."""
+        ...

@@ -91,7 +91,14 @@ def hub_application_class(base: type) -> type:
 
 
 class ZigpyTransport(HanTransport):
-    """A Comms Hub node on a real (or emulated) radio driven by zigpy."""
+    """A Comms Hub node on a real (or emulated) radio driven by zigpy.
+
+    ``aps_encrypted_clusters``: unicasts on these clusters go with the APS option ENCRYPTION
+    (0x0020), so the NCP encrypts them with the destination's link key from its key table (the
+    OTA and Tunneling clusters once a device has done CBKE). Empty by default: NWK security only.
+    """
+
+    aps_encrypted_clusters: frozenset[int] = frozenset()
 
     def __init__(
         self,
@@ -234,6 +241,8 @@ class ZigpyTransport(HanTransport):
         else:
             dst = zt.AddrModeAddress(addr_mode=zt.AddrMode.NWK, address=zt.NWK(packet.dst_nwk))
             options = zt.TransmitOptions.ACK
+            if packet.cluster in self.aps_encrypted_clusters:
+                options |= zt.TransmitOptions.APS_Encryption
         return zt.ZigbeePacket(
             src=zt.AddrModeAddress(addr_mode=zt.AddrMode.NWK, address=zt.NWK(self.nwk)),
             src_ep=zt.uint8_t(packet.src_ep),
@@ -246,6 +255,29 @@ class ZigpyTransport(HanTransport):
             tx_options=options,
             radius=zt.uint8_t(0),
         )
+
+    def install_link_key(self, eui64: int, key: bytes) -> None:
+        """Put a host-computed APS link key (CBKE done by the host) in the NCP's key table:
+        ``importLinkKey`` (EZSP 13 and later) or ``addOrUpdateKeyTableEntry`` (before)."""
+        task = asyncio.get_running_loop().create_task(self._install_link_key(eui64, key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _install_link_key(self, eui64: int, key: bytes) -> None:
+        ezsp = getattr(self.app, "_ezsp", None)
+        if ezsp is None:
+            _LOGGER.warning("no EZSP: link key of %016X not installed", eui64)
+            return
+        address = zt.EUI64(eui64.to_bytes(8, "little"))
+        try:
+            if ezsp.ezsp_version >= 13:
+                result = await ezsp.importLinkKey(index=0, address=address, key=zt.KeyData(key))
+            else:
+                result = await ezsp.addOrUpdateKeyTableEntry(address=address, linkKey=True, keyData=zt.KeyData(key))
+        except Exception as exc:  # the radio went away: the device's frames will fail their MIC
+            _LOGGER.warning("link key of %016X not installed: %r", eui64, exc)
+            return
+        _LOGGER.info("link key of %016X installed in the NCP key table: %s", eui64, result[0])
 
     # -- receiving -------------------------------------------------------------------------
     def accepts(self, packet: zt.ZigbeePacket) -> bool:

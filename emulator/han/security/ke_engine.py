@@ -33,11 +33,11 @@ import enum
 import logging
 import math
 from dataclasses import dataclass
-from typing import NamedTuple, Union
+from typing import Callable, NamedTuple, Union
 
 from .cbke import CbkeIdentity, EphemeralKey, KeyAgreementError, KeyConfirmation, derive
 from .certificates import CertificateError, CryptoSuite, ImplicitCertificate
-from .curves import InvalidPoint
+from .curves import InvalidPoint, KoblitzCurve
 from .ke_frames import (
     ATTR_KEY_ESTABLISHMENT_SUITE,
     ConfirmKeyDataRequest,
@@ -102,6 +102,14 @@ class Terminated(NamedTuple):
 
 
 KeAction = Union[Send, SetTimer, Established, Terminated]
+
+EphemeralSource = Callable[[KoblitzCurve, int], EphemeralKey]
+"""Makes the ephemeral key for one exchange with ``partner`` (curve, partner EUI-64): random by
+default; a deterministic source makes a run's link keys reproducible from its seed."""
+
+
+def _random_ephemeral(curve: KoblitzCurve, partner: int) -> EphemeralKey:
+    return EphemeralKey.generate(curve)
 
 
 class _State(enum.Enum):
@@ -173,11 +181,13 @@ class KeyEstablishmentServer:
 
     def __init__(self, identity: CbkeIdentity, *, ephemeral_data_generate_time: int = DEFAULT_GENERATE_TIME_S,
                  confirm_key_generate_time: int = DEFAULT_GENERATE_TIME_S,
-                 timeout_margin_s: float = TIMEOUT_MARGIN_S) -> None:
+                 timeout_margin_s: float = TIMEOUT_MARGIN_S,
+                 ephemeral_source: EphemeralSource = _random_ephemeral) -> None:
         self.identity = identity
         self.ephemeral_data_generate_time = ephemeral_data_generate_time
         self.confirm_key_generate_time = confirm_key_generate_time
         self.timeout_margin_s = timeout_margin_s
+        self.ephemeral_source = ephemeral_source
         self._session: _Session | None = None
 
     @property
@@ -252,7 +262,7 @@ class KeyEstablishmentServer:
         if session is None:
             raise _BadMessage(KeStatus.BAD_MESSAGE, f"{type(command).__name__} without Initiate Key Establishment")
         if isinstance(command, EphemeralDataRequest) and session.state is _State.AWAIT_EPHEMERAL:
-            session.ephemeral = EphemeralKey.generate(self.identity.suite.curve)
+            session.ephemeral = self.ephemeral_source(self.identity.suite.curve, partner)
             session.confirmation = _derive(self.identity, session, command.ephemeral_data, am_initiator=False)
             session.state = _State.AWAIT_CONFIRM
             session.deadline = now + self.timeout_margin_s + session.partner_confirm_time
@@ -294,8 +304,10 @@ class KeyEstablishmentClient:
     def __init__(self, identity: CbkeIdentity, *, trust_centre: int, trust_centre_nwk: int = 0x0000,
                  ephemeral_data_generate_time: int = DEFAULT_GENERATE_TIME_S,
                  confirm_key_generate_time: int = DEFAULT_GENERATE_TIME_S,
-                 timeout_margin_s: float = TIMEOUT_MARGIN_S, max_attempts: int = 3) -> None:
+                 timeout_margin_s: float = TIMEOUT_MARGIN_S, max_attempts: int = 3,
+                 ephemeral_source: EphemeralSource = _random_ephemeral) -> None:
         self.identity = identity
+        self.ephemeral_source = ephemeral_source
         self.trust_centre = trust_centre
         self.trust_centre_nwk = trust_centre_nwk
         self.ephemeral_data_generate_time = ephemeral_data_generate_time
@@ -376,7 +388,7 @@ class KeyEstablishmentClient:
                 self.identity, command.suite, command.identity, session.partner)
             session.partner_ephemeral_time = command.ephemeral_data_generate_time
             session.partner_confirm_time = command.confirm_key_generate_time
-            session.ephemeral = EphemeralKey.generate(self.identity.suite.curve)
+            session.ephemeral = self.ephemeral_source(self.identity.suite.curve, session.partner)
             session.state = _State.AWAIT_EPHEMERAL
             wait = self.timeout_margin_s + command.ephemeral_data_generate_time
             session.deadline = now + wait

@@ -7,11 +7,12 @@ from typing import Any
 import bellows.types as t
 from bellows.ezsp.v8.commands import COMMANDS
 
+from ..cbke import CbkeCommands
 from ..frames import CommandTable
-from ..handlers import CommandHandlers, _eui64, command
+from ..handlers import _eui64, command
 
 
-class Handlers(CommandHandlers):
+class Handlers(CbkeCommands):
     VERSION = 8
     COMMANDS = CommandTable(COMMANDS)
 
