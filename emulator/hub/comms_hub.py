@@ -234,7 +234,8 @@ class CommsHub:
     # -- inputs ------------------------------------------------------------------------------
     def _on_packet(self, packet: ApsPacket) -> None:
         self._nwk[packet.src] = packet.src_nwk
-        self.tunnels.heard(packet.src, packet.src_nwk)
+        if packet.cluster != KEY_ESTABLISHMENT_CLUSTER:  # no tunnel before the device holds its link key
+            self.tunnels.heard(packet.src, packet.src_nwk)
         if packet.cluster == OTA_CLUSTER:
             self.ota.receive(packet)
         elif packet.cluster == TUNNELING_CLUSTER:
