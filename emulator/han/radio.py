@@ -190,6 +190,7 @@ class RadioChannel:
         self._last_tx: dict[int, float] = {}  # sleepy nodes: when each last transmitted
         self._polled: dict[int, float] = {}  # sleepy nodes: when each last polled for a frame
         self._page_tsn: dict[int, int] = {}  # OTA client -> TSN of its running Image Page Request
+        self._carried: tuple[tuple[float, int, int, int], LinkResult] | None = None  # see carry()
         self._bad = False  # Gilbert-Elliott state
         self._state_at = 0.0
         self.stats = ChannelStats()
@@ -244,15 +245,45 @@ class RadioChannel:
     # -- the link model --------------------------------------------------------------------------
     def unicast(self, packet: ApsPacket, now: float) -> LinkResult:
         """Send one unicast at ``now``; see docs/radio-model.md for the timeline it follows."""
+        carried = self._carried
+        if carried is not None:
+            self._carried = None
+            if carried[0] == (now, packet.src, packet.dst, len(packet.payload)):
+                return carried[1]  # drawn by the fast path, which stopped at this frame
+            raise RuntimeError(f"radio: the fast path left a draw for {carried[0]}, but the next unicast is "
+                               f"{(now, packet.src, packet.dst, len(packet.payload))}")
+        aps_ack = self.params.aps_ack and self._requests_aps_ack(packet)
+        return self._unicast(packet.src, packet.dst, len(packet.payload), now, aps_ack)
+
+    # -- the fast path (docs/fleet.md) ---------------------------------------------------------
+    def batch_unicast(self, src: int, dst: int, payload_len: int, now: float, *, ota_client: int) -> LinkResult:
+        """One frame of a busy period of OTA block exchanges, drawn for the fast path: the very
+        draws :meth:`unicast` makes for an Image Block Request from ``ota_client`` (or an Image
+        Block Response to it, outside an Image Page Request) of ``payload_len`` ZCL bytes at
+        ``now``. Neither end may be sleepy (the fast path does not run then)."""
+        carried = self._carried
+        if carried is not None:
+            self._carried = None
+            if carried[0] == (now, src, dst, payload_len):
+                return carried[1]
+            raise RuntimeError(f"radio: the fast path left a draw for {carried[0]}, but the next unicast is "
+                               f"{(now, src, dst, payload_len)}")
+        if src == ota_client:
+            self._page_tsn.pop(src, None)  # a command other than a page request ends the page
+        return self._unicast(src, dst, payload_len, now, self.params.aps_ack)
+
+    def carry(self, now: float, src: int, dst: int, payload_len: int, result: LinkResult) -> None:
+        """Keep a frame the fast path drew but does not send (it failed, or lands beyond the
+        premises' horizon): the per-frame send of that frame at ``now`` gets this result."""
+        self._carried = ((now, src, dst, payload_len), result)
+
+    def _unicast(self, src: int, dst: int, payload_len: int, now: float, aps_ack: bool) -> LinkResult:
         stats = self.stats
         stats.frames += 1
         start = now if now > self._busy_until else self._busy_until
-        src = packet.src
         if src in self._sleepy:
             self._last_tx[src] = now
-        start = self._held(packet.dst, start, now)
-        aps_ack = self.params.aps_ack and self._requests_aps_ack(packet)
-        payload_len = len(packet.payload)
+        start = self._held(dst, start, now)
         fragments = 1 if payload_len <= self._max_payload else math.ceil(payload_len / self._max_payload)
         per_fragment = payload_len if fragments == 1 else math.ceil(payload_len / fragments)
         t = start
@@ -350,6 +381,8 @@ class RadioChannel:
 
     def broadcast(self, packet: ApsPacket, now: float) -> float:
         """A broadcast: one transmission, no acknowledgement; returns its delay."""
+        if self._carried is not None:
+            raise RuntimeError(f"radio: the fast path left a draw for {self._carried[0]}, but a broadcast came first")
         self.stats.frames += 1
         start = now if now > self._busy_until else self._busy_until
         end = (start + int(self._rng.random() * self._backoff_slots) * self.params.backoff_unit_s + self._fixed_s

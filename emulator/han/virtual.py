@@ -37,6 +37,10 @@ class Verdict:
 Manipulator = Callable[[ApsPacket], Verdict | None]
 """Called for every frame put on the air; ``None`` lets it through unchanged."""
 
+FastPath = Callable[[ApsPacket, DeliveryCallback | None], bool]
+"""Offered each unicast before it goes on the air; ``True``: it took the frame (and the block
+exchanges after it) over, see :mod:`emulator.ota.fastpath`."""
+
 
 class LinkResult(Protocol):
     @property
@@ -112,6 +116,7 @@ class VirtualHan:
         self._hooks: list[TraceHook] = []
         self._manipulator: Manipulator | None = manipulator
         self.link = link
+        self.fast_path: FastPath | None = None  # installed by the composition root; never with hooks
         self.frames_sent = 0
         self.frames_lost = 0
 
@@ -145,6 +150,9 @@ class VirtualHan:
 
     # -- the air -----------------------------------------------------------------------------
     def _transmit(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> None:
+        fast = self.fast_path
+        if fast is not None and not self._hooks and self._manipulator is None and fast(packet, on_delivery):
+            return
         self.frames_sent += 1
         for hook in self._hooks:
             hook("tx", packet)
@@ -194,6 +202,31 @@ class VirtualHan:
         # The sender hears the outcome when the frame lands, not an acknowledgement airtime later:
         # half a millisecond early, for one scheduler entry a frame instead of two.
         call_later(delay + result.delay, _arrive, target, packet, on_delivery, status)
+
+    def fast_arrival(self, src: int, dst: int, payload_len: int, now: float, horizon: float,
+                     ota_client: int) -> float | None:
+        """For the fast path: when a unicast of ``payload_len`` bytes sent at ``now`` reaches
+        ``dst``, computed as :meth:`_transmit` schedules it (the same draws, the same float
+        arithmetic). ``None`` if it fails or lands at or after ``horizon``; the link model then
+        keeps the draw for the per-frame send of that frame."""
+        link = self.link
+        if link is None:
+            when = now + self.latency
+            if when >= horizon:
+                return None
+            self.frames_sent += 1
+            return when
+        from .radio import RadioChannel
+
+        assert isinstance(link, RadioChannel)
+        result = link.batch_unicast(src, dst, payload_len, now, ota_client=ota_client)
+        if result.delivered and result.confirmed:
+            when = now + (self.latency + result.delay)
+            if when < horizon:
+                self.frames_sent += 1
+                return when
+        link.carry(now, src, dst, payload_len, result)
+        return None
 
     def _lose(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> None:
         self.frames_lost += 1

@@ -27,9 +27,10 @@ from emulator.han.transport import HanTransport
 from emulator.han.virtual import Manipulator, VirtualHan
 from emulator.hub.comms_hub import CommsHub
 from emulator.ota.client import ClientProfile, ReferenceImages
+from emulator.ota.fastpath import OtaFastPath
 from emulator.ota.policy import ServerPolicy
 from emulator.ota.sessions import SessionStore
-from emulator.runtime.clock import Clock
+from emulator.runtime.clock import Clock, PremisesClock, VirtualClock
 from emulator.runtime.events import EventBus
 
 _LOGGER = logging.getLogger(__name__)
@@ -149,8 +150,14 @@ class Premises:
         trusted_key: TrustedKeys = None,
         reference_images: ReferenceImages | None = None,
         real_devices: frozenset[int] = frozenset(),
+        fast_path: bool = False,
     ) -> None:
         self.spec = spec
+        # The fast path (emulator/ota/fastpath.py) needs the premises' own view of the clock:
+        # its horizon is the earliest timer of this premises.
+        local: PremisesClock | None = None
+        if fast_path and han is None and hub_transport is None and isinstance(clock, VirtualClock):
+            clock = local = PremisesClock(clock)
         self.clock = clock
         self.bus = bus
         self.radio = radio
@@ -171,6 +178,8 @@ class Premises:
             self.hub.set_device_policy(eui64, **changes)
         self.devices = build_devices(spec, han, clock, bus, behaviours=behaviours, trusted_key=trusted_key,
                                      reference_images=reference_images, skip=real_devices)
+        if local is not None:
+            han.fast_path = OtaFastPath(han, local, self.hub, self.devices)
 
     def start(self) -> None:
         for device in self.devices.values():
