@@ -160,6 +160,20 @@ class LinkResult(NamedTuple):
     confirm_delay: float
 
 
+class BusyPeriod(NamedTuple):
+    """What the fast path drew (:meth:`RadioChannel.block_exchanges`): ``done`` complete block
+    exchanges; ``sent`` when the request after them went out (``previous_sent``: the one
+    before); ``last_request_at`` when the last complete exchange's request landed;
+    ``request_lands`` when the request after them lands, or ``None`` if it failed or lands
+    too late (then its draw is carried and the client sends it per frame)."""
+
+    done: int
+    sent: float
+    previous_sent: float
+    last_request_at: float
+    request_lands: float | None
+
+
 @dataclass(slots=True)
 class _SleepyNode:
     poll_interval_s: float
@@ -271,6 +285,96 @@ class RadioChannel:
         if src == ota_client:
             self._page_tsn.pop(src, None)  # a command other than a page request ends the page
         return self._unicast(src, dst, payload_len, now, self.params.aps_ack)
+
+    def block_exchanges(self, client: int, server: int, request_len: int, response_len: int, now: float,
+                        count: int, horizon: float, latency: float) -> "BusyPeriod":
+        """Draw a busy period of up to ``count`` OTA block exchanges for the fast path: the
+        client's Image Block Request at ``now``, the server's response when it lands, the next
+        request when that lands, and so on, each frame exactly as :meth:`unicast` draws it
+        (``latency``: the virtual HAN's own, added to every delivery). The period ends at the
+        first frame that fails or lands at or after ``horizon`` (its draw is carried for the
+        per-frame send), or after ``count`` exchanges and the request after them."""
+        self._page_tsn.pop(client, None)
+        p = self.params
+        if (p.loss > 0.0 or p.burst is not None or not p.aps_ack or self._carried is not None
+                or max(request_len, response_len) > self._max_payload or client in self._sleepy
+                or server in self._sleepy):
+            return self._block_exchanges(client, server, request_len, response_len, now, count, horizon, latency)
+        # No loss: every frame gets through at the first attempt. The same arithmetic as
+        # _unicast -> _send_with_aps_ack -> _send_frame, unrolled (the draws: two back-offs a
+        # frame), the statistics summed in the same order.
+        stats = self.stats
+        draw = self._rng.random
+        slots, unit, fixed, after = self._backoff_slots, p.backoff_unit_s, self._fixed_s, self._after_s
+        header, byte_s = self._header, self._byte_s
+        request_s, response_s, ack_s = (header + request_len) * byte_s, (header + response_len) * byte_s, \
+            (header + 0) * byte_s
+        busy = self._busy_until
+        air = stats.airtime_s
+        frames = 0
+        sent = previous_sent = last_request_at = now
+        done = 0
+        request_lands: float | None = None
+        while True:
+            start = sent if sent > busy else busy
+            got = start + (int(draw() * slots) * unit + fixed + request_s)
+            busy = got + after + (int(draw() * slots) * unit + fixed + ack_s) + after
+            air += busy - start
+            frames += 1
+            landed = sent + (latency + (got - sent))
+            if landed >= horizon:
+                self.carry(sent, client, server, request_len, LinkResult(True, got - sent, True, busy - sent))
+                break
+            if done >= count:
+                request_lands = landed
+                break
+            start = landed if landed > busy else busy
+            got = start + (int(draw() * slots) * unit + fixed + response_s)
+            busy = got + after + (int(draw() * slots) * unit + fixed + ack_s) + after
+            air += busy - start
+            frames += 1
+            answered = landed + (latency + (got - landed))
+            if answered >= horizon:
+                self.carry(landed, server, client, response_len, LinkResult(True, got - landed, True, busy - landed))
+                request_lands = landed
+                break
+            done += 1
+            last_request_at = landed
+            previous_sent, sent = sent, answered
+        self._busy_until = busy
+        stats.airtime_s = air
+        stats.frames += frames
+        stats.attempts += 2 * frames
+        stats.aps_acks += frames
+        return BusyPeriod(done, sent, previous_sent, last_request_at, request_lands)
+
+    def _block_exchanges(self, client: int, server: int, request_len: int, response_len: int, now: float,
+                         count: int, horizon: float, latency: float) -> "BusyPeriod":
+        """:meth:`block_exchanges` frame by frame through :meth:`batch_unicast` (loss, bursts)."""
+        sent = previous_sent = last_request_at = now
+        done = 0
+        while True:
+            request = self._fast_frame(client, server, request_len, sent, horizon, latency, client)
+            if request is None:
+                return BusyPeriod(done, sent, previous_sent, last_request_at, None)
+            if done >= count:
+                return BusyPeriod(done, sent, previous_sent, last_request_at, request)
+            answer = self._fast_frame(server, client, response_len, request, horizon, latency, client)
+            if answer is None:
+                return BusyPeriod(done, sent, previous_sent, last_request_at, request)
+            done += 1
+            last_request_at = request
+            previous_sent, sent = sent, answer
+
+    def _fast_frame(self, src: int, dst: int, payload_len: int, now: float, horizon: float, latency: float,
+                    client: int) -> float | None:
+        result = self.batch_unicast(src, dst, payload_len, now, ota_client=client)
+        if result.delivered and result.confirmed:
+            landed = now + (latency + result.delay)
+            if landed < horizon:
+                return landed
+        self.carry(now, src, dst, payload_len, result)
+        return None
 
     def carry(self, now: float, src: int, dst: int, payload_len: int, result: LinkResult) -> None:
         """Keep a frame the fast path drew but does not send (it failed, or lands beyond the

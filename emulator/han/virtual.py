@@ -18,6 +18,7 @@ from typing import Callable, Protocol
 from emulator.runtime.clock import Clock
 
 from .packet import ApsPacket, DeliveryStatus
+from .radio import BusyPeriod
 from .transport import DeliveryCallback, HanTransport, TraceHook
 
 _LOGGER = logging.getLogger(__name__)
@@ -203,30 +204,37 @@ class VirtualHan:
         # half a millisecond early, for one scheduler entry a frame instead of two.
         call_later(delay + result.delay, _arrive, target, packet, on_delivery, status)
 
-    def fast_arrival(self, src: int, dst: int, payload_len: int, now: float, horizon: float,
-                     ota_client: int) -> float | None:
-        """For the fast path: when a unicast of ``payload_len`` bytes sent at ``now`` reaches
-        ``dst``, computed as :meth:`_transmit` schedules it (the same draws, the same float
-        arithmetic). ``None`` if it fails or lands at or after ``horizon``; the link model then
-        keeps the draw for the per-frame send of that frame."""
+    def fast_exchanges(self, client: int, server: int, request_len: int, response_len: int, now: float,
+                       count: int, horizon: float) -> BusyPeriod:
+        """For the fast path: the busy period of up to ``count`` block exchanges from a
+        request sent at ``now``, delivered as :meth:`_transmit` would deliver each frame (the
+        same draws, the same float arithmetic); see :meth:`RadioChannel.block_exchanges`."""
         link = self.link
-        if link is None:
-            when = now + self.latency
-            if when >= horizon:
-                return None
-            self.frames_sent += 1
-            return when
-        from .radio import RadioChannel
-
-        assert isinstance(link, RadioChannel)
-        result = link.batch_unicast(src, dst, payload_len, now, ota_client=ota_client)
-        if result.delivered and result.confirmed:
-            when = now + (self.latency + result.delay)
-            if when < horizon:
-                self.frames_sent += 1
-                return when
-        link.carry(now, src, dst, payload_len, result)
-        return None
+        if link is not None:
+            period = link.block_exchanges(client, server, request_len, response_len,  # type: ignore[attr-defined]
+                                          now, count, horizon, self.latency)
+        else:
+            latency = self.latency
+            sent = previous_sent = last_request_at = now
+            done = 0
+            request_lands: float | None = None
+            while True:
+                landed = sent + latency
+                if landed >= horizon:
+                    break
+                if done >= count:
+                    request_lands = landed
+                    break
+                answered = landed + latency
+                if answered >= horizon:
+                    request_lands = landed
+                    break
+                done += 1
+                last_request_at = landed
+                previous_sent, sent = sent, answered
+            period = BusyPeriod(done, sent, previous_sent, last_request_at, request_lands)
+        self.frames_sent += 2 * period.done + (period.request_lands is not None)
+        return period
 
     def _lose(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> None:
         self.frames_lost += 1

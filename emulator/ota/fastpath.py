@@ -109,30 +109,10 @@ class OtaFastPath:
             sample = ImageBlockResponse(Status.SUCCESS, request.manufacturer_code, request.image_type,
                                         request.file_version, request.file_offset, image[:size])
             response_len = self._response_len[size] = len(codec.encode(sample, tsn=0, direction=1))
-        request_len = len(payload)
 
-        horizon = self._clock.horizon()
-        arrival = han.fast_arrival
-        sent = self._clock.now()  # when the current request goes out
-        previous_sent = sent
-        done = 0  # exchanges complete: request and response drawn, the block served
-        last_request_at = sent
-        request_lands: float | None = None
-        while True:
-            landed = arrival(dev, hub_eui, request_len, sent, horizon, dev)
-            if landed is None:
-                break  # request done + 1 stays with the per-frame path (its draw is carried)
-            if done >= count:
-                request_lands = landed  # the server answers this one per frame
-                break
-            answered = arrival(hub_eui, dev, response_len, landed, horizon, dev)
-            if answered is None:
-                request_lands = landed
-                break
-            done += 1
-            last_request_at = landed
-            previous_sent, sent = sent, answered
-
+        period = han.fast_exchanges(dev, hub_eui, len(payload), response_len, self._clock.now(), count,
+                                    self._clock.horizon())
+        done, sent, previous_sent, last_request_at, request_lands = period
         if request_lands is None and done == 0:
             return False  # the first request is sent per frame (with the draw already made)
         self.segments += 1
