@@ -16,6 +16,7 @@ same timeline whatever else runs in the same process.
 
 from __future__ import annotations
 
+import array
 import logging
 import math
 import random
@@ -304,11 +305,22 @@ class RadioChannel:
         # _unicast -> _send_with_aps_ack -> _send_frame, unrolled (the draws: two back-offs a
         # frame), the statistics summed in the same order.
         stats = self.stats
-        draw = self._rng.random
-        slots, unit, fixed, after = self._backoff_slots, p.backoff_unit_s, self._fixed_s, self._after_s
+        after = self._after_s
         header, byte_s = self._header, self._byte_s
         request_s, response_s, ack_s = (header + request_len) * byte_s, (header + response_len) * byte_s, \
             (header + 0) * byte_s
+        # The back-offs, drawn ahead: int(random() * 2**macMinBE) is the top macMinBE bits of the
+        # first of the two 32-bit words random() takes, and getrandbits(64 k) takes the words of
+        # k random() calls. The generator is then put back and moved on by exactly the draws
+        # used, so its stream is the per-frame path's.
+        rng = self._rng
+        state = rng.getstate()
+        most = 4 * (count + 1)  # two frames an exchange, the request after them; two draws a frame
+        words = array.array("I", rng.getrandbits(64 * most).to_bytes(8 * most, "little"))
+        unit, fixed, shift = p.backoff_unit_s, self._fixed_s, 32 - p.min_be
+        table = [k * unit + fixed for k in range(self._backoff_slots)]  # as int(random() * slots) * unit + fixed
+        backoff = [table[w >> shift] for w in words[0::2]]
+        i = 0
         busy = self._busy_until
         air = stats.airtime_s
         frames = 0
@@ -317,8 +329,9 @@ class RadioChannel:
         request_lands: float | None = None
         while True:
             start = sent if sent > busy else busy
-            got = start + (int(draw() * slots) * unit + fixed + request_s)
-            busy = got + after + (int(draw() * slots) * unit + fixed + ack_s) + after
+            got = start + (backoff[i] + request_s)
+            busy = got + after + (backoff[i + 1] + ack_s) + after
+            i += 2
             air += busy - start
             frames += 1
             landed = sent + (latency + (got - sent))
@@ -329,8 +342,9 @@ class RadioChannel:
                 request_lands = landed
                 break
             start = landed if landed > busy else busy
-            got = start + (int(draw() * slots) * unit + fixed + response_s)
-            busy = got + after + (int(draw() * slots) * unit + fixed + ack_s) + after
+            got = start + (backoff[i] + response_s)
+            busy = got + after + (backoff[i + 1] + ack_s) + after
+            i += 2
             air += busy - start
             frames += 1
             answered = landed + (latency + (got - landed))
@@ -341,6 +355,8 @@ class RadioChannel:
             done += 1
             last_request_at = landed
             previous_sent, sent = sent, answered
+        rng.setstate(state)
+        rng.getrandbits(64 * i)  # the i back-off draws made
         self._busy_until = busy
         stats.airtime_s = air
         stats.frames += frames

@@ -178,7 +178,7 @@ class Premises:
             self.hub.set_device_policy(eui64, **changes)
         self.devices = build_devices(spec, han, clock, bus, behaviours=behaviours, trusted_key=trusted_key,
                                      reference_images=reference_images, skip=real_devices)
-        if local is not None:
+        if local is not None and isinstance(han, VirtualHan):
             han.fast_path = OtaFastPath(han, local, self.hub, self.devices)
 
     def start(self) -> None:
