@@ -8,7 +8,11 @@ that silently stepped aside everywhere would fail here.
 
 from __future__ import annotations
 
+import json
+
 import pytest
+
+from emulator.cli import main
 
 from emulator.fleet.run import run_fleet
 from emulator.fleet.shard import DeviceResult, Shard
@@ -89,3 +93,15 @@ def test_a_trace_hook_makes_the_premises_run_per_frame(small_fleet: FleetSpec) -
     shard.run()
     assert site.han.fast_path.exchanges == 0
     assert len(frames) > 2 * 616  # the hook saw every request and every block
+
+
+def test_cli_per_frame_gives_the_same_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    summaries = []
+    for extra in ([], ["--per-frame"]):
+        code = main(["fleet", "--premises", "2", "--image", "ppmid", "--seed", "5", "--loss", "0.02",
+                     "--workers", "1", "--json", *extra])
+        assert code == 0
+        summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+        assert summary["event"] == "fleet_summary"
+        summaries.append({k: v for k, v in summary.items() if k not in ("wall_s", "exchanges_per_wall_s")})
+    assert summaries[0] == summaries[1]
