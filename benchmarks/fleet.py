@@ -4,7 +4,7 @@
                                          [--dask-premises N] [--skip-scale] [--han-security cbke]
 
 Targets (issue 14, docs/fleet.md): >= 75,000 block exchanges/s on one core through server +
-virtual HAN + client; < 4 KiB per emulated device beyond the shared image; 10,000 premises
+virtual HAN + client (printed per frame and with the fast path); < 4 KiB per emulated device beyond the shared image; 10,000 premises
 (Comms Hub + PPMID, 64 KiB image, radio model) < 30 s wall; 100,000 < 5 min; peak RSS per worker
 < 1 GB. Fleets not run (100,000 by default; 1,000,000 on 64 cores) are *projected* from the
 measured cost per premises (core-seconds), and printed as projections.
@@ -68,16 +68,24 @@ def _secure(han: VirtualHan, hub: CommsHub, devices: dict, clock: VirtualClock, 
     secure_premises(site, HanSecurity(HanSecurityMode.CBKE, seed=1))  # type: ignore[arg-type]
 
 
-def _premises(clock: VirtualClock, bus: EventBus, i: int, image: bytes, references: dict) -> tuple:
-    han = VirtualHan(clock, seed=i)
+def _premises(clock: VirtualClock, bus: EventBus, i: int, image: bytes, references: dict,
+              fast: bool = False) -> tuple:
+    from emulator.ota.fastpath import OtaFastPath
+    from emulator.runtime.clock import PremisesClock
+
+    local = PremisesClock(clock) if fast else None
+    node_clock = local if local is not None else clock
+    han = VirtualHan(node_clock, seed=i)
     hub_id, dev_id = 0x00DB000000000000 | (i << 8) | 0xA2, 0x00DB000000000000 | (i << 8) | 0xA4
-    hub = CommsHub(hub_id, han.attach(hub_id, 0x0000), clock, bus)
+    hub = CommsHub(hub_id, han.attach(hub_id, 0x0000), node_clock, bus)
     hub.add_image(image)
     device = EmulatedDevice(dev_id, DeviceType.PPMID, ClientProfile(0x121D, 0x84, 0xACDC0001, 0x1200, max_data_size=64),
-                            han.attach(dev_id, 0x1234), clock, bus, hub_eui64=hub_id)
+                            han.attach(dev_id, 0x1234), node_clock, bus, hub_eui64=hub_id)
     device.client.reference_images = references.get
     if HAN_SECURITY == "cbke":
         _secure(han, hub, {dev_id: device}, clock, bus)
+    elif local is not None:
+        han.fast_path = OtaFastPath(han, local, hub, {dev_id: device})
     return han, hub, device
 
 
@@ -114,15 +122,16 @@ def cbke_cost(premises: int = 4, devices: int = 3) -> dict:
             "cbke_1000_premises_x3_cpu_s": round(per_device * 3000), "cbke_virtual_s_last": round(clock.now(), 1)}
 
 
-def exchanges_per_second(image: bytes, premises: int = 40) -> dict:
-    """Block exchanges through server + virtual HAN + client per wall-second, one process."""
+def exchanges_per_second(image: bytes, premises: int = 40, fast: bool = False) -> dict:
+    """Block exchanges through server + virtual HAN + client per wall-second, one process;
+    ``fast``: with the fast path (docs/fleet.md), else every frame through the full machinery."""
     from emulator.ota.image import parse_image
 
     header = parse_image(image).header
     references = {(header.manufacturer_code, header.image_type, header.file_version): image}
     clock = VirtualClock()
     bus = EventBus(clock)
-    sites = [_premises(clock, bus, i, image, references) for i in range(premises)]
+    sites = [_premises(clock, bus, i, image, references, fast) for i in range(premises)]
     for _, _, device in sites:
         device.start()
     if HAN_SECURITY == "cbke":
@@ -160,11 +169,16 @@ def bytes_per_device(image: bytes, premises: int = 20) -> dict:
     return {"bytes_per_device": used / devices, "devices": devices, "completed": done}
 
 
-def _spec(image_path: str, premises: int) -> "FleetSpec":
+FAULT_MIX_PERCENT = 14.0  # of the devices, spread evenly over the fault catalogue
+
+
+def _spec(image_path: str, premises: int, *, per_frame: bool = False, faults: bool = False) -> "FleetSpec":
+    from emulator.faults import FAULTS
     from emulator.fleet.spec import FleetSpec, read_image
 
+    mix = {name: FAULT_MIX_PERCENT / len(FAULTS) for name in sorted(FAULTS)} if faults else {}
     return FleetSpec(premises=premises, images=(read_image(image_path, DeviceType.PPMID),), seed=1,
-                     progress_interval_s=600.0)
+                     progress_interval_s=600.0, per_frame=per_frame, faults=mix)
 
 
 def _peak_rss_children_mb() -> float:
@@ -174,13 +188,16 @@ def _peak_rss_children_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-def scale(image_path: str, premises: int, workers: int, dask: str | None = None) -> dict:
+def scale(image_path: str, premises: int, workers: int, dask: str | None = None, *, per_frame: bool = False,
+          faults: bool = False) -> dict:
     """One fleet run; its cost per premises in core-seconds (wall x workers / premises)."""
     from emulator.fleet.run import run_fleet
 
-    result = run_fleet(_spec(image_path, premises), workers=workers, dask=dask, keep_results=False)
+    result = run_fleet(_spec(image_path, premises, per_frame=per_frame, faults=faults), workers=workers, dask=dask,
+                       keep_results=False)
     s = result.summary()
-    return {"premises": premises, "workers": result.workers, "backend": result.backend,
+    return {"premises": premises, "workers": result.workers, "backend": result.backend, "per_frame": per_frame,
+            "fault_mix_percent": FAULT_MIX_PERCENT if faults else 0.0, "results_digest": s["results_digest"],
             "wall_s": round(result.wall_s, 1), "succeeded": s["succeeded"], "simulated_s": s["simulated_s"],
             "exchanges_per_s": s["exchanges_per_wall_s"], "duration_p50_s": s["duration_s"]["p50"],
             "core_s_per_premises": round(result.wall_s * result.workers / premises, 5)}
@@ -201,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-scale", action="store_true", help="only the one-core figures")
     parser.add_argument("--han-security", choices=("none", "cbke"), default="none",
                         help="one-core figures with join + CBKE + APS encryption on every HAN (default: none)")
+    parser.add_argument("--per-frame", action="store_true", help="fleet runs without the fast path")
+    parser.add_argument("--fault-mix-premises", type=int, default=400,
+                        help=f"a run with {FAULT_MIX_PERCENT:g} %% of the devices faulty, fast path and per frame (0: none)")
     args = parser.parse_args(argv)
     global HAN_SECURITY
     HAN_SECURITY = args.han_security
@@ -208,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     out: dict = {"image_bytes": len(image)}
     rate = exchanges_per_second(image)
     out.update(exchanges_per_s=round(rate["exchanges_per_s"]), exchanges_measured=rate["exchanges"])
+    batched = exchanges_per_second(image, fast=True)
+    out.update(exchanges_per_s_batched=round(batched["exchanges_per_s"]))
+    try:
+        out["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        pass
     out["bytes_per_device"] = round(bytes_per_device(image)["bytes_per_device"])
     if HAN_SECURITY == "cbke":
         out["han_security"] = "cbke"
@@ -216,8 +242,11 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "bench-ppmid.ota")
             Path(path).write_bytes(image)
-            runs = [scale(path, n, args.workers) for n in args.scale_premises]
+            runs = [scale(path, n, args.workers, per_frame=args.per_frame) for n in args.scale_premises]
             out["scale_premises"] = runs
+            if args.fault_mix_premises:
+                out["fault_mix"] = [scale(path, args.fault_mix_premises, args.workers, faults=True, per_frame=pf)
+                                    for pf in (False, True)]
             out["peak_rss_per_worker_mb"] = round(_peak_rss_children_mb(), 1)
             if args.dask_premises:
                 out["dask_local"] = scale(path, args.dask_premises, 2, dask="local")
@@ -229,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(out))
         return 0
     print(f"block exchanges per wall-second (1 core, fixed latency): {out['exchanges_per_s']:,}  (target >= 75,000)")
+    print(f"block exchanges per wall-second (1 core, fixed latency, fast path): {out['exchanges_per_s_batched']:,}")
     print(f"memory per emulated device beyond the image: {out['bytes_per_device']:,} B  (target < 4,096)")
     if "cbke_cpu_s" in out:
         print(f"join + CBKE (suite 2): {out['cbke_cpu_s_per_device']} s CPU per device, "
@@ -238,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['premises']:,} premises, {len(image) // 1024} KiB image, {r['workers']} workers ({r['backend']}): "
               f"{r['wall_s']:,} s wall{target}; {r['succeeded']:,} succeeded, {r['exchanges_per_s']:,} exchanges/s, "
               f"{r['core_s_per_premises']} core-s per premises")
+    for r in out.get("fault_mix", []):
+        print(f"{r['premises']:,} premises, {r['fault_mix_percent']:g} % faulty, {'per frame' if r['per_frame'] else 'fast path'}: "
+              f"{r['wall_s']:,} s wall, {r['core_s_per_premises']} core-s per premises, digest {r['results_digest'][:12]}")
     if "peak_rss_per_worker_mb" in out:
         print(f"peak RSS per worker process: {out['peak_rss_per_worker_mb']:,} MB  (target < 1,024 MB)")
     if "dask_local" in out:

@@ -27,6 +27,8 @@ def register(subparsers: Any) -> None:
                    help=f"percent of devices with a fault; known: {', '.join(FAULTS)}")
     p.add_argument("--loss", type=float, help="radio loss probability per frame attempt")
     p.add_argument("--fixed-latency", action="store_true", help="no radio model: fixed 5 ms per frame")
+    p.add_argument("--per-frame", action="store_true",
+                   help="no fast path: every frame through the full per-frame machinery (same results, slower)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--workers", type=int, help="worker processes (default: all cores)")
     p.add_argument("--dask", metavar="ADDRESS",
@@ -101,6 +103,8 @@ def build_spec(args: argparse.Namespace) -> Any:
                 except ValueError:
                     raise UserError(f"--fault {text}: expected NAME=PERCENT, e.g. first_request_lost=5") from None
             changes["faults"] = faults
+        if args.per_frame:
+            changes["per_frame"] = True
         if args.fixed_latency:
             changes["radio"] = None
         elif args.loss is not None:

@@ -187,7 +187,8 @@ class Shard:
             references[(header.manufacturer_code, header.image_type, header.file_version)] = data
         # Mid-transfer faults are played by _observe, which tracks every device's outcome.
         self.system = DccSystem.from_scenario(self.scenario, self.clock, self.bus, first_index=indices.start,
-                                              mid_transfer_faults=False, reference_images=references.get)
+                                              mid_transfer_faults=False, reference_images=references.get,
+                                              fast_path=not spec.per_frame)
         self._wan_delay = self.scenario.csp_policy.default_wan_delay
         self._air: list[AirFaults] = self.system.air_faults
         self._sites = {index: self.system.premises[pspec.premises_id]

@@ -58,6 +58,7 @@ class FleetSpec:
     workers: int | None = None  # None: all cores
     duration_s: float = 7 * 86400.0  # simulated limit
     progress_interval_s: float = 60.0  # simulated seconds between progress reports
+    per_frame: bool = False  # True: no fast path anywhere (every frame through the full machinery)
     source: str = "<flags>"
 
     def with_(self, **changes: Any) -> "FleetSpec":

@@ -16,10 +16,12 @@ same timeline whatever else runs in the same process.
 
 from __future__ import annotations
 
+import array
 import logging
 import math
 import random
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .packet import OTA_CLUSTER, ApsPacket
 from .virtual import LinkResult
@@ -150,6 +152,20 @@ class RadioParams:
         return one * fragments
 
 
+class BusyPeriod(NamedTuple):
+    """What the fast path drew (:meth:`RadioChannel.block_exchanges`): ``done`` complete block
+    exchanges; ``sent`` when the request after them went out (``previous_sent``: the one
+    before); ``last_request_at`` when the last complete exchange's request landed;
+    ``request_lands`` when the request after them lands, or ``None`` if it failed or lands
+    too late (then its draw is carried and the client sends it per frame)."""
+
+    done: int
+    sent: float
+    previous_sent: float
+    last_request_at: float
+    request_lands: float | None
+
+
 @dataclass(slots=True)
 class _SleepyNode:
     poll_interval_s: float
@@ -180,6 +196,7 @@ class RadioChannel:
         self._last_tx: dict[int, float] = {}  # sleepy nodes: when each last transmitted
         self._polled: dict[int, float] = {}  # sleepy nodes: when each last polled for a frame
         self._page_tsn: dict[int, int] = {}  # OTA client -> TSN of its running Image Page Request
+        self._carried: tuple[tuple[float, int, int, int], LinkResult] | None = None  # see carry()
         self._bad = False  # Gilbert-Elliott state
         self._state_at = 0.0
         self.stats = ChannelStats()
@@ -234,15 +251,150 @@ class RadioChannel:
     # -- the link model --------------------------------------------------------------------------
     def unicast(self, packet: ApsPacket, now: float) -> LinkResult:
         """Send one unicast at ``now``; see docs/radio-model.md for the timeline it follows."""
+        carried = self._carried
+        if carried is not None:
+            self._carried = None
+            if carried[0] == (now, packet.src, packet.dst, len(packet.payload)):
+                return carried[1]  # drawn by the fast path, which stopped at this frame
+            raise RuntimeError(f"radio: the fast path left a draw for {carried[0]}, but the next unicast is "
+                               f"{(now, packet.src, packet.dst, len(packet.payload))}")
+        aps_ack = self.params.aps_ack and self._requests_aps_ack(packet)
+        return self._unicast(packet.src, packet.dst, len(packet.payload), now, aps_ack)
+
+    # -- the fast path (docs/fleet.md) ---------------------------------------------------------
+    def batch_unicast(self, src: int, dst: int, payload_len: int, now: float, *, ota_client: int) -> LinkResult:
+        """One frame of a busy period of OTA block exchanges, drawn for the fast path: the very
+        draws :meth:`unicast` makes for an Image Block Request from ``ota_client`` (or an Image
+        Block Response to it, outside an Image Page Request) of ``payload_len`` ZCL bytes at
+        ``now``. Neither end may be sleepy (the fast path does not run then)."""
+        carried = self._carried
+        if carried is not None:
+            self._carried = None
+            if carried[0] == (now, src, dst, payload_len):
+                return carried[1]
+            raise RuntimeError(f"radio: the fast path left a draw for {carried[0]}, but the next unicast is "
+                               f"{(now, src, dst, payload_len)}")
+        if src == ota_client:
+            self._page_tsn.pop(src, None)  # a command other than a page request ends the page
+        return self._unicast(src, dst, payload_len, now, self.params.aps_ack)
+
+    def block_exchanges(self, client: int, server: int, request_len: int, response_len: int, now: float,
+                        count: int, horizon: float, latency: float) -> "BusyPeriod":
+        """Draw a busy period of up to ``count`` OTA block exchanges for the fast path: the
+        client's Image Block Request at ``now``, the server's response when it lands, the next
+        request when that lands, and so on, each frame exactly as :meth:`unicast` draws it
+        (``latency``: the virtual HAN's own, added to every delivery). The period ends at the
+        first frame that fails or lands at or after ``horizon`` (its draw is carried for the
+        per-frame send), or after ``count`` exchanges and the request after them."""
+        self._page_tsn.pop(client, None)
+        p = self.params
+        if (p.loss > 0.0 or p.burst is not None or not p.aps_ack or self._carried is not None
+                or max(request_len, response_len) > self._max_payload or client in self._sleepy
+                or server in self._sleepy):
+            return self._block_exchanges(client, server, request_len, response_len, now, count, horizon, latency)
+        # No loss: every frame gets through at the first attempt. The same arithmetic as
+        # _unicast -> _send_with_aps_ack -> _send_frame, unrolled (the draws: two back-offs a
+        # frame), the statistics summed in the same order.
+        stats = self.stats
+        after = self._after_s
+        header, byte_s = self._header, self._byte_s
+        request_s, response_s, ack_s = (header + request_len) * byte_s, (header + response_len) * byte_s, \
+            (header + 0) * byte_s
+        # The back-offs, drawn ahead: int(random() * 2**macMinBE) is the top macMinBE bits of the
+        # first of the two 32-bit words random() takes, and getrandbits(64 k) takes the words of
+        # k random() calls. The generator is then put back and moved on by exactly the draws
+        # used, so its stream is the per-frame path's.
+        rng = self._rng
+        state = rng.getstate()
+        most = 4 * (count + 1)  # two frames an exchange, the request after them; two draws a frame
+        words = array.array("I", rng.getrandbits(64 * most).to_bytes(8 * most, "little"))
+        unit, fixed, shift = p.backoff_unit_s, self._fixed_s, 32 - p.min_be
+        table = [k * unit + fixed for k in range(self._backoff_slots)]  # as int(random() * slots) * unit + fixed
+        backoff = [table[w >> shift] for w in words[0::2]]
+        i = 0
+        busy = self._busy_until
+        air = stats.airtime_s
+        frames = 0
+        sent = previous_sent = last_request_at = now
+        done = 0
+        request_lands: float | None = None
+        while True:
+            start = sent if sent > busy else busy
+            got = start + (backoff[i] + request_s)
+            busy = got + after + (backoff[i + 1] + ack_s) + after
+            i += 2
+            air += busy - start
+            frames += 1
+            landed = sent + (latency + (got - sent))
+            if landed >= horizon:
+                self.carry(sent, client, server, request_len, LinkResult(True, got - sent, True, busy - sent))
+                break
+            if done >= count:
+                request_lands = landed
+                break
+            start = landed if landed > busy else busy
+            got = start + (backoff[i] + response_s)
+            busy = got + after + (backoff[i + 1] + ack_s) + after
+            i += 2
+            air += busy - start
+            frames += 1
+            answered = landed + (latency + (got - landed))
+            if answered >= horizon:
+                self.carry(landed, server, client, response_len, LinkResult(True, got - landed, True, busy - landed))
+                request_lands = landed
+                break
+            done += 1
+            last_request_at = landed
+            previous_sent, sent = sent, answered
+        rng.setstate(state)
+        rng.getrandbits(64 * i)  # the i back-off draws made
+        self._busy_until = busy
+        stats.airtime_s = air
+        stats.frames += frames
+        stats.attempts += 2 * frames
+        stats.aps_acks += frames
+        return BusyPeriod(done, sent, previous_sent, last_request_at, request_lands)
+
+    def _block_exchanges(self, client: int, server: int, request_len: int, response_len: int, now: float,
+                         count: int, horizon: float, latency: float) -> "BusyPeriod":
+        """:meth:`block_exchanges` frame by frame through :meth:`batch_unicast` (loss, bursts)."""
+        sent = previous_sent = last_request_at = now
+        done = 0
+        while True:
+            request = self._fast_frame(client, server, request_len, sent, horizon, latency, client)
+            if request is None:
+                return BusyPeriod(done, sent, previous_sent, last_request_at, None)
+            if done >= count:
+                return BusyPeriod(done, sent, previous_sent, last_request_at, request)
+            answer = self._fast_frame(server, client, response_len, request, horizon, latency, client)
+            if answer is None:
+                return BusyPeriod(done, sent, previous_sent, last_request_at, request)
+            done += 1
+            last_request_at = request
+            previous_sent, sent = sent, answer
+
+    def _fast_frame(self, src: int, dst: int, payload_len: int, now: float, horizon: float, latency: float,
+                    client: int) -> float | None:
+        result = self.batch_unicast(src, dst, payload_len, now, ota_client=client)
+        if result.delivered and result.confirmed:
+            landed = now + (latency + result.delay)
+            if landed < horizon:
+                return landed
+        self.carry(now, src, dst, payload_len, result)
+        return None
+
+    def carry(self, now: float, src: int, dst: int, payload_len: int, result: LinkResult) -> None:
+        """Keep a frame the fast path drew but does not send (it failed, or lands beyond the
+        premises' horizon): the per-frame send of that frame at ``now`` gets this result."""
+        self._carried = ((now, src, dst, payload_len), result)
+
+    def _unicast(self, src: int, dst: int, payload_len: int, now: float, aps_ack: bool) -> LinkResult:
         stats = self.stats
         stats.frames += 1
         start = now if now > self._busy_until else self._busy_until
-        src = packet.src
         if src in self._sleepy:
             self._last_tx[src] = now
-        start = self._held(packet.dst, start, now)
-        aps_ack = self.params.aps_ack and self._requests_aps_ack(packet)
-        payload_len = len(packet.payload)
+        start = self._held(dst, start, now)
         fragments = 1 if payload_len <= self._max_payload else math.ceil(payload_len / self._max_payload)
         per_fragment = payload_len if fragments == 1 else math.ceil(payload_len / fragments)
         t = start
@@ -340,6 +492,8 @@ class RadioChannel:
 
     def broadcast(self, packet: ApsPacket, now: float) -> float:
         """A broadcast: one transmission, no acknowledgement; returns its delay."""
+        if self._carried is not None:
+            raise RuntimeError(f"radio: the fast path left a draw for {self._carried[0]}, but a broadcast came first")
         self.stats.frames += 1
         start = now if now > self._busy_until else self._busy_until
         end = (start + int(self._rng.random() * self._backoff_slots) * self.params.backoff_unit_s + self._fixed_s

@@ -19,6 +19,7 @@ from emulator.runtime.clock import Clock
 
 from .link_security import ApsLinkSecurity
 from .packet import ApsPacket, DeliveryStatus
+from .radio import BusyPeriod
 from .transport import DeliveryCallback, HanTransport, TraceHook
 
 _LOGGER = logging.getLogger(__name__)
@@ -40,6 +41,11 @@ Manipulator = Callable[[ApsPacket], Verdict | None]
 
 Admission = Callable[[int, bytes], bool]
 """The Trust Centre's answer to a node joining with a link key (EUI-64, key): admitted or not."""
+
+FastPath = Callable[[ApsPacket, DeliveryCallback | None], bool]
+"""Offered each unicast before it goes on the air; ``True``: it took the frame (and the block
+exchanges after it) over, see :mod:`emulator.ota.fastpath`."""
+
 
 
 class LinkResult(NamedTuple):
@@ -143,6 +149,7 @@ class VirtualHan:
         self._hooks: list[TraceHook] = []
         self._manipulator: Manipulator | None = manipulator
         self.link = link
+        self.fast_path: FastPath | None = None  # installed by the composition root; never with hooks
         self.frames_sent = 0
         self.frames_lost = 0
         self.admission: Admission | None = None  # the Trust Centre's, when the HAN has one
@@ -181,6 +188,9 @@ class VirtualHan:
 
     # -- the air -----------------------------------------------------------------------------
     def _transmit(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> None:
+        fast = self.fast_path
+        if fast is not None and not self._hooks and self._manipulator is None and fast(packet, on_delivery):
+            return
         self.frames_sent += 1
         for hook in self._hooks:
             hook("tx", packet)
@@ -230,6 +240,38 @@ class VirtualHan:
         # The sender hears the outcome when the frame lands, not an acknowledgement airtime later:
         # half a millisecond early, for one scheduler entry a frame instead of two.
         call_later(delay + result.delay, _arrive, target, packet, on_delivery, status)
+
+    def fast_exchanges(self, client: int, server: int, request_len: int, response_len: int, now: float,
+                       count: int, horizon: float) -> BusyPeriod:
+        """For the fast path: the busy period of up to ``count`` block exchanges from a
+        request sent at ``now``, delivered as :meth:`_transmit` would deliver each frame (the
+        same draws, the same float arithmetic); see :meth:`RadioChannel.block_exchanges`."""
+        link = self.link
+        if link is not None:
+            period = link.block_exchanges(client, server, request_len, response_len,  # type: ignore[attr-defined]
+                                          now, count, horizon, self.latency)
+        else:
+            latency = self.latency
+            sent = previous_sent = last_request_at = now
+            done = 0
+            request_lands: float | None = None
+            while True:
+                landed = sent + latency
+                if landed >= horizon:
+                    break
+                if done >= count:
+                    request_lands = landed
+                    break
+                answered = landed + latency
+                if answered >= horizon:
+                    request_lands = landed
+                    break
+                done += 1
+                last_request_at = landed
+                previous_sent, sent = sent, answered
+            period = BusyPeriod(done, sent, previous_sent, last_request_at, request_lands)
+        self.frames_sent += 2 * period.done + (period.request_lands is not None)
+        return period
 
     def _lose(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> None:
         self.frames_lost += 1

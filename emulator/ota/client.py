@@ -482,6 +482,38 @@ class OtaClient:
             return float(self.minimum_block_period)
         return self.minimum_block_period / 1000.0
 
+    # -- the batch transition (the fast path, docs/fleet.md) ---------------------------------------
+    def pending_block_request(self) -> tuple[ImageBlockRequest, int] | None:
+        """The Image Block Request in flight and its TSN, if the next block responses are plain
+        for this client: a download in progress by Image Block Requests, no MinimumBlockPeriod,
+        and none of the profile's block-handling faults."""
+        p = self.profile
+        pending = self._pending
+        if (type(pending) is not ImageBlockRequest or self.image_upgrade_status is not ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS
+                or self.minimum_block_period or p.stack_fails_above is not None or p.fails_on_short_block
+                or p.stray_default_response_every or p.send_node_address):
+            return None
+        return pending, self._pending_tsn
+
+    def receive_blocks(self, count: int, size: int, image: bytes) -> tuple[Send, SetTimer]:
+        """Take ``count`` plain SUCCESS blocks of ``size`` bytes of ``image`` from the file offset
+        on, each followed by the next Image Block Request, as :meth:`on_frame` takes them one by
+        one (none ends the image); returns the last request's Send and SetTimer. The server
+        decided they are plain (:meth:`OtaServer.plain_blocks`)."""
+        assert self._target is not None
+        offset = self.file_offset
+        if self._reference is not image:
+            for k in range(count):
+                self._store(offset + k * size, image[offset + k * size:offset + (k + 1) * size])
+        self.file_offset = offset + count * size
+        self._last_block_len = size
+        self.blocks_received += count
+        self._retries = 0
+        self._tsn = (self._tsn + count - 1) & 0xFF  # the requests before the last one
+        send, timer = self._request_block(0.0)
+        assert isinstance(send, Send) and isinstance(timer, SetTimer)
+        return send, timer
+
     def _store(self, offset: int, data: bytes) -> None:
         reference = self._reference
         if reference is not None:

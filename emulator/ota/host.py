@@ -153,17 +153,31 @@ class EngineHost:
     def _transmit(self, action: Send) -> None:
         if not self.up:
             return
+        packet = self.packet_for(action, self.next_aps())
+        self.transport.send(packet, None if packet.is_broadcast else self._on_delivery)
+
+    def packet_for(self, action: Send, aps_counter: int) -> ApsPacket:
+        """The frame this host puts on the air for ``action`` (the fast path builds the frame it
+        hands back to the per-frame path with it)."""
         transport = self.transport
         command = action.command
         # A unicast Image Notify lets the client answer (Disable Default Response clear, OTA spec
         # 6.10.3.5.1); every other server frame, and a broadcast, keeps the bit set.
         ddr = False if type(command) is ImageNotify and action.nwk < 0xFFF8 else None
-        packet = ApsPacket(
+        return ApsPacket(
             transport.eui64, action.device, transport.nwk, action.nwk,
             codec.encode(command, tsn=action.tsn, direction=self._direction, disable_default_response=ddr),
-            self.endpoint, self.peer_endpoint, cluster=OTA_CLUSTER, aps_counter=self.next_aps(),
+            self.endpoint, self.peer_endpoint, cluster=OTA_CLUSTER, aps_counter=aps_counter,
         )
-        transport.send(packet, None if packet.is_broadcast else self._on_delivery)
+
+    def set_timer_at(self, action: SetTimer, sent_at: float) -> None:
+        """Carry out ``action`` as if it had been executed at ``sent_at`` (the fast path)."""
+        device, timer, delay = action
+        self._timers.set_at(timer if self.client is not None else (device, timer), sent_at + delay,
+                            self._timer_fired, device, timer)
+
+    def delivery_callback(self) -> Callable[[ApsPacket, DeliveryStatus], None]:
+        return self._on_delivery
 
     def _on_delivery(self, packet: ApsPacket, status: DeliveryStatus) -> None:
         if status is DeliveryStatus.FAILED:

@@ -398,6 +398,48 @@ class OtaServer:
             actions.extend(self._arm_timeout(now, session))
         return actions
 
+    # -- the batch transition (the fast path, docs/fleet.md) --------------------------------------
+    def plain_blocks(self, device: int, nwk: int, req: ImageBlockRequest) -> tuple[int, int]:
+        """How many Image Block Requests like ``req``, one after another from its offset, this
+        server answers with a SUCCESS block of one size and nothing else (no outcome, no timer,
+        no state change): ``(count, block size)``; ``(0, 0)`` when the next one is not such a
+        request. The block that reaches a progress step or the end of the image is not plain."""
+        session = self.sessions.get(device)
+        if (session is None or session.image is None or session.state is not SessionState.DOWNLOADING
+                or session.started_at is None or session.nwk != nwk or session.offset != req.file_offset
+                or session.file_version != req.file_version or session.image_type != req.image_type
+                or session.manufacturer_code != req.manufacturer_code):
+            return 0, 0
+        policy = self.policies.for_device(device)
+        if policy.response_delay_s or policy.minimum_block_period_ms:
+            return 0, 0
+        image = session.image
+        size = min(req.maximum_data_size, policy.block_cap, image.size - req.file_offset)
+        if size <= 0:
+            return 0, 0
+        last = image.size - 1  # the block that ends the image is not plain
+        if policy.progress_step_percent > 0:
+            # 100 * end // image_size < next_progress  <=>  end <= (next_progress * image_size - 1) // 100
+            last = min(last, (session.next_progress * session.image_size - 1) // 100)
+        count = (last - req.file_offset) // size
+        return (count, size) if count > 0 else (0, 0)
+
+    def serve_blocks(self, device: int, count: int, size: int, tsn: int, last_request_at: float) -> Send:
+        """Serve ``count`` plain blocks (see :meth:`plain_blocks`) as :meth:`on_frame` would one
+        by one, the last request arriving at ``last_request_at``; returns the last block's Send
+        (whose request had ``tsn``)."""
+        session = self.sessions.get(device)
+        assert session is not None and session.image is not None and count > 0
+        offset = session.offset + (count - 1) * size
+        session.last_request_at = last_request_at
+        session.last_response_at = last_request_at + 0.0
+        session.bytes_served += count * size
+        session.blocks_served += count
+        session.offset = offset + size
+        return Send(session.device, session.nwk,
+                    ImageBlockResponse(Status.SUCCESS, session.manufacturer_code, session.image_type,
+                                       session.file_version, offset, session.image.data[offset:offset + size]), tsn)
+
     def _on_image_page(
         self, now: float, device: int, nwk: int, tsn: int, req: ImagePageRequest
     ) -> list[Action]:

@@ -12,6 +12,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+import math
 from typing import Any, Callable, Protocol
 
 _LOGGER = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class Clock(Protocol):
 
 
 class _VirtualTimer:
-    __slots__ = ("when", "seq", "callback", "args", "cancelled")
+    __slots__ = ("when", "seq", "callback", "args", "cancelled", "fired")
 
     def __init__(self, when: float, seq: int, callback: Callable[..., Any], args: tuple[Any, ...]):
         self.when = when
@@ -44,6 +45,7 @@ class _VirtualTimer:
         self.callback = callback
         self.args = args
         self.cancelled = False
+        self.fired = False
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -83,6 +85,16 @@ class VirtualClock:
         heapq.heappush(self._queue, (when, seq, timer))
         return timer
 
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> _VirtualTimer:
+        """Run ``callback(*args)`` at clock time ``when`` exactly (no ``now + delay`` rounding):
+        the fast path schedules what the per-frame path would have scheduled at that instant."""
+        if when < self._now:
+            when = self._now
+        seq = next(self._seq)
+        timer = _VirtualTimer(when, seq, callback, args)
+        heapq.heappush(self._queue, (when, seq, timer))
+        return timer
+
     def call_soon(self, callback: Callable[..., Any], *args: Any) -> _VirtualTimer:
         return self.call_later(0.0, callback, *args)
 
@@ -114,6 +126,7 @@ class VirtualClock:
                 continue
             if when > self._now:
                 self._now = when
+            timer.fired = True
             timer.callback(*timer.args)
             ran += 1
             if max_callbacks is not None and ran >= max_callbacks:
@@ -131,6 +144,44 @@ class VirtualClock:
     def advance(self, seconds: float) -> int:
         """Move time forward by ``seconds``, running everything that falls due."""
         return self.run(until=self._now + seconds)
+
+
+class PremisesClock:
+    """One premises' view of a shared :class:`VirtualClock`: the same time and the same queue,
+    but it also knows the earliest of the timers scheduled through it (:meth:`horizon`).
+
+    Premises never interact, so nothing that happens in one premises before its horizon can be
+    changed by anything else: the HAN fast path (docs/fleet.md) may advance a transfer up to
+    there in one go and still give the per-frame timeline."""
+
+    __slots__ = ("_clock", "_mine")
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self._clock = clock
+        self._mine: list[_Entry] = []
+
+    def now(self) -> float:
+        return self._clock._now
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> _VirtualTimer:
+        timer = self._clock.call_later(delay, callback, *args)
+        heapq.heappush(self._mine, (timer.when, timer.seq, timer))
+        return timer
+
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> _VirtualTimer:
+        timer = self._clock.call_at(when, callback, *args)
+        heapq.heappush(self._mine, (timer.when, timer.seq, timer))
+        return timer
+
+    def call_soon(self, callback: Callable[..., Any], *args: Any) -> _VirtualTimer:
+        return self.call_later(0.0, callback, *args)
+
+    def horizon(self) -> float:
+        """The time of this premises' next pending timer (infinity if none)."""
+        mine = self._mine
+        while mine and (mine[0][2].fired or mine[0][2].cancelled):
+            heapq.heappop(mine)
+        return mine[0][0] if mine else math.inf
 
 
 class AsyncioClock:

@@ -52,6 +52,24 @@ class KeyedTimers:
         entry.due = deadline
         entry.timer = self._clock.call_later(delay, self._fire, key, entry)
 
+    def set_at(self, key: Hashable, deadline: float, callback: Callable[..., Any], *args: Any) -> None:
+        """As :meth:`set`, with the deadline given as a clock time (the fast path sets what a
+        request sent earlier in virtual time would have set); needs a clock with ``call_at``."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            entry.deadline = deadline
+            entry.callback = callback
+            entry.args = args
+            if entry.due <= deadline + _EPSILON:
+                return
+            assert entry.timer is not None
+            entry.timer.cancel()
+        else:
+            entry = _Entry(deadline, callback, args)
+            self._entries[key] = entry
+        entry.due = deadline
+        entry.timer = self._clock.call_at(deadline, self._fire, key, entry)  # type: ignore[attr-defined]
+
     def _fire(self, key: Hashable, entry: _Entry) -> None:
         if self._entries.get(key) is not entry:
             return

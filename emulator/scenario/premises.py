@@ -28,9 +28,10 @@ from emulator.han.transport import HanTransport
 from emulator.han.virtual import Manipulator, VirtualHan
 from emulator.hub.comms_hub import CommsHub
 from emulator.ota.client import ClientProfile, ReferenceImages
+from emulator.ota.fastpath import OtaFastPath
 from emulator.ota.policy import ServerPolicy
 from emulator.ota.sessions import SessionStore
-from emulator.runtime.clock import Clock
+from emulator.runtime.clock import Clock, PremisesClock, VirtualClock
 from emulator.runtime.events import EventBus
 
 from .han_security import HanSecurity, secure_premises
@@ -155,9 +156,15 @@ class Premises:
         real_devices: frozenset[int] = frozenset(),
         gbcs: GbcsSetup | None = None,
         security: "HanSecurity | None" = None,
+        fast_path: bool = False,
     ) -> None:
         """``security``: ZigBee join, CBKE and APS encryption on the HAN (``[han] security``)."""
         self.spec = spec
+        # The fast path (emulator/ota/fastpath.py) needs the premises' own view of the clock:
+        # its horizon is the earliest timer of this premises.
+        local: PremisesClock | None = None
+        if fast_path and han is None and hub_transport is None and isinstance(clock, VirtualClock):
+            clock = local = PremisesClock(clock)
         self.clock = clock
         self.bus = bus
         self.radio = radio
@@ -183,6 +190,8 @@ class Premises:
         self.security = security
         if security is not None and security.enabled:
             secure_premises(self, security)
+        elif local is not None and isinstance(han, VirtualHan):  # APS security is per frame only
+            han.fast_path = OtaFastPath(han, local, self.hub, self.devices)
 
     def start(self) -> None:
         for device in self.devices.values():

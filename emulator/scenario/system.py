@@ -28,9 +28,10 @@ from emulator.ota.client import ReferenceImages
 from emulator.runtime.clock import Clock
 from emulator.runtime.events import EventBus
 
-from .injection import AirFaults, MidTransferFaults, premises_faults
+from emulator.devices.device import DeviceFaults
 from emulator.gbcs.flow import GbcsSetup
 
+from .injection import AirFaults, MidTransferFaults, PremisesFaults, premises_faults
 from .premises import HAN_DEVICE_TYPES, HanMedium, Premises
 
 from .spec import ScenarioError
@@ -107,6 +108,7 @@ class DccSystem:
         first_index: int = 0,
         mid_transfer_faults: bool = True,
         reference_images: ReferenceImages | None = None,
+        fast_path: bool = False,
     ) -> "DccSystem":
         """The system ``scenario`` describes: its premises in the SMI and, per premises, a Comms
         Hub and emulated devices on a HAN with the scenario's latency, loss, radio model and
@@ -117,7 +119,8 @@ class DccSystem:
         but are not emulated (a HIL bench). Premises number ``k`` of the scenario draws its
         random streams from index ``first_index + k`` (a fleet wave passes its first global
         index). ``mid_transfer_faults=False`` leaves the mid-transfer faults to the caller (the
-        fleet plays them from its outcome tracker)."""
+        fleet plays them from its outcome tracker). ``fast_path``: premises without catalogue
+        faults advance steady-state block exchanges in one go (emulator/ota/fastpath.py)."""
         system = cls(clock, bus, scenario.premises, store=store, csp_policy=scenario.csp_policy, epoch=epoch)
         system.gbcs = GbcsSetup.default(scenario.seed, epoch=epoch)  # the devices' keys follow the seed
         sites = radio_sites or {}
@@ -156,6 +159,7 @@ class DccSystem:
                 policy=scenario.ota_policy, device_policies=faults.device_policies,
                 behaviours=faults.behaviours, trusted_key=scenario.trusted_keys,
                 reference_images=reference_images,
+                fast_path=fast_path and not _has_faults(faults),
                 real_devices=radio_site.real_devices if radio_site is not None else frozenset(), gbcs=system.gbcs,
                 security=scenario.han_security,
             )
@@ -283,3 +287,11 @@ class DccSystem:
         self.bus.emit("dsp", event, message.device, **fields)
         for sink in self._sinks:
             sink(message)
+
+
+def _has_faults(faults: PremisesFaults) -> bool:
+    """Whether a premises has anything from the fault catalogue (the fast path steps aside)."""
+    return bool(faults.air is not None or faults.mid_transfer or faults.device_policies or faults.sleepy
+                or faults.burst is not None
+                or any(b.catalogue or b.profile_changes or b.faults != DeviceFaults()
+                       for b in faults.behaviours.values()))

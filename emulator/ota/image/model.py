@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -60,7 +61,7 @@ class OtaImage:
     signature: bytes | None
     warnings: tuple[ImageWarning, ...]
 
-    @property
+    @functools.cached_property
     def manufacturer_image_sha256(self) -> bytes | None:
         """The GBCS Manufacturer Image Hash that SR 11.3 carries; ``None`` for standard images."""
         if self.manufacturer_image is None:

@@ -42,11 +42,32 @@ def load_image(path: str | os.PathLike[str], *, layout: str | None = None) -> Ot
     return parse_image(data, source=source, layout=layout)
 
 
+# The images parsed last in this process: a fleet parses the same image for every premises (its
+# plan, the hub's catalogue, the device's verifier), and an OtaImage is immutable.
+_PARSED: dict[tuple[bytes, str, str | None], OtaImage] = {}
+_PARSED_MAX = 16
+
+
 def parse_image(data: bytes, *, source: str = "<bytes>", layout: str | None = None) -> OtaImage:
     """Parse an OTA file, locating it inside a vendor container if need be.
 
     ``layout`` forces "standard", "gbcs" or "gbcs-ppmid"; ``None`` detects it (see docs/image.md).
+    The same bytes parsed again (with the same ``source`` and ``layout``) give the same object.
     """
+    key = (data, source, layout) if type(data) is bytes else None
+    if key is not None:
+        parsed = _PARSED.get(key)
+        if parsed is not None:
+            return parsed
+    image = _parse_image(data, source=source, layout=layout)
+    if key is not None:
+        if len(_PARSED) >= _PARSED_MAX:
+            del _PARSED[next(iter(_PARSED))]
+        _PARSED[key] = image
+    return image
+
+
+def _parse_image(data: bytes, *, source: str, layout: str | None) -> OtaImage:
     if layout is not None and layout not in fmt.LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; expected one of {', '.join(fmt.LAYOUTS)}")
     data = bytes(data)

@@ -1,0 +1,156 @@
+"""The OTA fast path: a running transfer's block exchanges advanced in one go, exactly.
+
+A steady-state block exchange (Image Block Request, SUCCESS Image Block Response, next request)
+produces no outcome, no timer and no state change beyond counters; on the virtual HAN the only
+thing that makes it cost is the machinery around it (encode, decode, packets, scheduler). When
+a client's Image Block Request goes on the air, :class:`OtaFastPath` asks the two engines how
+many exchanges from here are plain (:meth:`OtaServer.plain_blocks`,
+:meth:`OtaClient.pending_block_request`), draws their frames on the premises' channel one after
+another with the radio model's own code (:meth:`VirtualHan.fast_arrival`), applies the engines'
+batch transitions (:meth:`OtaServer.serve_blocks`, :meth:`OtaClient.receive_blocks`) and hands
+the last frame back to the per-frame path at the time it lands.
+
+Exactness: a segment ends before the first frame that fails or reaches the premises' *horizon*
+(its next pending timer, :meth:`PremisesClock.horizon`: nothing else of this premises can happen
+before it, and premises never interact), and before the block that reaches a progress step or
+ends the image (those produce outcomes, which therefore come from the per-frame path at their
+per-frame times). A frame that was drawn but not sent is kept by the channel for the per-frame
+send (:meth:`RadioChannel.carry`), so the random draws are the same, in the same order.
+It does not run with hooks, a manipulator, sleepy ends, loss outside the radio model, another
+transport than the plain virtual port, or anything but plain Image Block Requests (docs/fleet.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Mapping, Protocol
+
+from emulator.han.packet import OTA_CLUSTER, ApsPacket, DeliveryStatus
+from emulator.han.radio import RadioChannel
+from emulator.han.transport import DeliveryCallback, HanTransport
+from emulator.han.virtual import VirtualHan, VirtualPort, _arrive
+from emulator.runtime.clock import PremisesClock
+
+from . import codec
+from .actions import Send, SetTimer
+from .frames import ImageBlockResponse, Status
+from .host import EngineHost
+
+_LOGGER = logging.getLogger(__name__)
+
+_IMAGE_BLOCK_REQUEST = 0x03
+
+
+class OtaNode(Protocol):
+    """A hub or a device: its OTA host and its transport (the host may be replaced: a restart)."""
+
+    @property
+    def ota(self) -> EngineHost: ...
+
+    @property
+    def transport(self) -> HanTransport: ...
+
+
+class OtaFastPath:
+    """The fast path of one premises' virtual HAN; installed as ``VirtualHan.fast_path``."""
+
+    def __init__(self, han: VirtualHan, clock: PremisesClock, hub: OtaNode, devices: Mapping[int, OtaNode]) -> None:
+        self._han = han
+        self._clock = clock
+        self._hub = hub
+        self._devices = devices
+        self._response_len: dict[int, int] = {}
+        self.segments = 0
+        self.exchanges = 0  # block exchanges advanced by segments
+
+    def __call__(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> bool:
+        payload = packet.payload
+        # Cheap test first: a cluster-specific, client-to-server, not manufacturer-specific
+        # Image Block Request on the OTA cluster.
+        if (len(payload) < 3 or payload[2] != _IMAGE_BLOCK_REQUEST or payload[0] & 0x0F != 0x01
+                or packet.cluster != OTA_CLUSTER):
+            return False
+        device = self._devices.get(packet.src)
+        if device is None:
+            return False
+        hub = self._hub
+        client_host, server_host = device.ota, hub.ota
+        dport, hport = device.transport, hub.transport
+        client, server = client_host.client, server_host.server
+        han = self._han
+        if (client is None or server is None or not client_host.up or not server_host.up
+                or type(dport) is not VirtualPort or type(hport) is not VirtualPort
+                or not dport.attached or not hport.attached or dport._hooks or hport._hooks
+                or packet.dst != hport.eui64 or on_delivery != client_host.delivery_callback() or han.loss):
+            return False
+        link = han.link
+        if link is not None and (not isinstance(link, RadioChannel) or link.is_sleepy(dport.eui64)
+                                 or link.is_sleepy(hport.eui64)):
+            return False
+        pending = client.pending_block_request()
+        if pending is None:
+            return False
+        request, tsn = pending
+        try:
+            frame = codec.decode(payload)
+        except codec.FrameError:
+            return False
+        if frame.command != request or frame.header.tsn != tsn or frame.header.direction != 0:
+            return False  # not the engine's own request as the host encodes it
+        dev, hub_eui = dport.eui64, hport.eui64
+        count, size = server.plain_blocks(dev, packet.src_nwk, request)
+        if count == 0:
+            return False
+        session = server.sessions.get(dev)
+        assert session is not None and session.image is not None
+        image = session.image.data
+        response_len = self._response_len.get(size)
+        if response_len is None:
+            sample = ImageBlockResponse(Status.SUCCESS, request.manufacturer_code, request.image_type,
+                                        request.file_version, request.file_offset, image[:size])
+            response_len = self._response_len[size] = len(codec.encode(sample, tsn=0, direction=1))
+
+        period = han.fast_exchanges(dev, hub_eui, len(payload), response_len, self._clock.now(), count,
+                                    self._clock.horizon())
+        done, sent, previous_sent, last_request_at, request_lands = period
+        if request_lands is None and done == 0:
+            return False  # the first request is sent per frame (with the draw already made)
+        self.segments += 1
+        self.exchanges += done
+        if request_lands is not None:
+            # The client took `done` blocks and sent the next request, which lands at the hub.
+            if done:
+                server.serve_blocks(dev, done, size, tsn, last_request_at)  # tsn unused for these
+                server_host.aps = (server_host.aps + done) & 0xFF
+                resend: Send
+                resend, timer = client.receive_blocks(done, size, image)
+                client_host.aps = (client_host.aps + done) & 0xFF
+                out = client_host.packet_for(resend, client_host.aps)
+                self._clock.call_at(request_lands, self._resume, hport, out, on_delivery, client_host, timer, sent)
+            else:
+                self._clock.call_at(request_lands, self._resume, hport, packet, on_delivery, None, None, sent)
+            return True
+        # The request after `done` exchanges failed or lands too late: the client takes the
+        # last block per frame (and sends that request per frame, with the carried draw).
+        timer_fix: SetTimer | None = None
+        if done > 1:
+            _, timer_fix = client.receive_blocks(done - 1, size, image)
+            client_host.aps = (client_host.aps + done - 1) & 0xFF
+        last_tsn = client.pending_block_request()
+        assert last_tsn is not None
+        send = server.serve_blocks(dev, done, size, last_tsn[1], last_request_at)
+        server_host.aps = (server_host.aps + done) & 0xFF
+        out = server_host.packet_for(send, server_host.aps)
+        self._clock.call_at(sent, self._resume, dport, out, server_host.delivery_callback(), client_host,
+                            timer_fix, previous_sent)
+        return True
+
+    @staticmethod
+    def _resume(port: VirtualPort, packet: ApsPacket, on_delivery: DeliveryCallback | None, client_host: EngineHost | None,
+                timer: SetTimer | None, sent_at: float) -> None:
+        """Back to the per-frame path: the client's response timer as its last request in the
+        segment set it, then the frame lands as :class:`VirtualHan` delivers it."""
+        if timer is not None and client_host is not None:
+            client_host.set_timer_at(timer, sent_at)
+        _arrive(port, packet, on_delivery, DeliveryStatus.DELIVERED)
+
