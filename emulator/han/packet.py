@@ -51,3 +51,13 @@ class DeliveryStatus(enum.Enum):
 
     DELIVERED = "delivered"
     FAILED = "failed"
+
+
+class LinkResult(NamedTuple):
+    """What happened to one unicast: whether and when (seconds after it was sent) the receiver got
+    it, and whether and when the sender learned of it (its MAC/APS acknowledgement)."""
+
+    delivered: bool
+    delay: float
+    confirmed: bool
+    confirm_delay: float

@@ -23,8 +23,7 @@ import random
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .packet import OTA_CLUSTER, ApsPacket
-from .virtual import LinkResult
+from .packet import OTA_CLUSTER, ApsPacket, LinkResult
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Protocol
+from typing import Callable, Protocol
 
 from emulator.runtime.clock import Clock
 
 from .link_security import ApsLinkSecurity
-from .packet import ApsPacket, DeliveryStatus
+from .packet import ApsPacket, DeliveryStatus, LinkResult
 from .radio import BusyPeriod
 from .transport import DeliveryCallback, HanTransport, TraceHook
 
@@ -47,15 +47,6 @@ FastPath = Callable[[ApsPacket, DeliveryCallback | None], bool]
 exchanges after it) over, see :mod:`emulator.ota.fastpath`."""
 
 
-
-class LinkResult(NamedTuple):
-    """What happened to one unicast: whether and when (seconds after it was sent) the receiver got
-    it, and whether and when the sender learned of it (its MAC/APS acknowledgement)."""
-
-    delivered: bool
-    delay: float
-    confirmed: bool
-    confirm_delay: float
 
 
 class LinkModel(Protocol):
