@@ -4,7 +4,7 @@ reading of a decoded message as the plain values the DCC side works with.
 One :class:`GbcsSetup` serves a scenario: the hub builds the DCC's commands and its CCS08 alerts
 with it, the emulated devices their responses and alerts, and the hub reads what devices send
 with :func:`read_device_message`. Keys are TEST ONLY: the published ZAZ1/RTDS remote parties
-(``emulator/keys/remote_parties``) and the emulated devices' keys derived from the seed.
+(``emulator/keys/test_only/remote-parties``) and the emulated devices' keys derived from the seed.
 """
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..keys.devices import DEFAULT_SEED, derive_device_key
-from ..keys.store import DirectoryKeyStore, KeyEntry, KeyStore, KeyUsage
+from ..keys.embedded import REMOTE_PARTIES_DIR, remote_party_keys
+from ..keys.store import KeyEntry, KeyStore, KeyUsage
 from . import asn1_payloads as asn1
 from . import dlms, gbz
 from .codes import ActivationResponseCode, GbcsAlertCode
 from .message_codes import CraFlag, MessageCode
-from .messages import ACCESS_CONTROL_BROKER_ID, GbcsMessage
+from .messages import GbcsMessage
 from .payloads import DlmsAlert
 from .protection import MessageProtection
 
@@ -30,12 +30,11 @@ ZAZ1_SUPPLIER = 0x90B3D51F30010000
 """The ZAZ1 import supplier (TEST ONLY, published keys): whom emulated meters trust by default."""
 GBCS_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 """Clock second 0, as the DSP's default ``clock_epoch``."""
-REMOTE_PARTY_KEYS = "remote_parties"
 
 
 def remote_party_keys_dir() -> Path:
     """The bundled TEST ONLY keys of the ACB and the ZAZ1 suppliers (DS/KA, with private keys)."""
-    return Path(str(resources.files("emulator.keys") / REMOTE_PARTY_KEYS))
+    return REMOTE_PARTIES_DIR
 
 
 @functools.lru_cache(maxsize=4)  # a device uses its keys a few times in a row; a fleet has 10,000 devices
@@ -75,9 +74,8 @@ def scenario_key_store(seed: int = DEFAULT_SEED, remote: KeyStore | None = None)
     return ScenarioKeyStore(remote if remote is not None else _bundled_remote_parties(), seed)
 
 
-@functools.lru_cache(maxsize=1)
 def _bundled_remote_parties() -> KeyStore:
-    return DirectoryKeyStore(remote_party_keys_dir())
+    return remote_party_keys()
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 One place for them: the emulator's own DSP XML signing key, the ZAZ1 Users' public XML signing
 certificates (DUIS requests signed by DCC Boxed's tooling verify without a keystore), and the ZAZ1
-supplier DS certificates (the default keys of ``certify image``). ZAZ1 is DCC's published test PKI.
+supplier DS certificates (the default keys of ``certify image``), and the GBCS DS/KA keys of the
+ACB and the ZAZ1 suppliers with their private keys (the emulated DCC's and suppliers' side of the
+GBCS flow). ZAZ1 is DCC's published test PKI.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from .store import DirectoryKeyStore, KeyEntry, KeyUsage
 TEST_ONLY_DIR = Path(__file__).parent / "test_only"
 XML_SIGNING_DIR = TEST_ONLY_DIR / "xml-sign"
 ZAZ1_SUPPLIER_DS_DIR = TEST_ONLY_DIR / "zaz1-supplier-ds"
+REMOTE_PARTIES_DIR = TEST_ONLY_DIR / "remote-parties"
 
 DSP_EUI = 0x90B3D51F30000002
 """The DSP's XML signing identity in ZAZ1 (``dsp-xml-sign-90B3D51F30000002``)."""
@@ -38,3 +41,9 @@ def zaz1_supplier_ds_certificates() -> tuple[KeyEntry, ...]:
         entries.append(KeyEntry.from_certificate(ZAZ1_SUPPLIER_EUI, KeyUsage.DIGITAL_SIGNATURE, certificate,
                                                  source=str(path), name=path.stem))
     return tuple(entries)
+
+
+@functools.lru_cache(maxsize=1)
+def remote_party_keys() -> DirectoryKeyStore:
+    """The ACB's and the ZAZ1 suppliers' GBCS DS/KA keys, private keys included (published, TEST ONLY)."""
+    return DirectoryKeyStore(REMOTE_PARTIES_DIR)
