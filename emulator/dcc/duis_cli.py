@@ -31,6 +31,17 @@ def register(subparsers: Any) -> None:
     build.add_argument("--cert", metavar="CERT", help="PEM certificate of that key (its issuer and serial are named)")
     build.add_argument("--output", "-o", metavar="FILE", help="write here instead of standard output")
     build.set_defaults(func=build_command)
+    sign = commands.add_parser(
+        "sign-precommand",
+        help="11.3: sign DCC's CS06 pre-command (PreCommand/GBCSPayload) with the User's DS key; "
+             "prints the SignedPreCommand GBCSPayload (base64)")
+    sign.add_argument("precommand", metavar="PRECOMMAND_B64",
+                      help="the GBCSPayload of DCC's PreCommand, base64 (or @FILE holding it)")
+    sign.add_argument("--sign-with", metavar="KEY", default=None,
+                      help="PEM private DS key of the supplier (default: the TEST ONLY ZAZ1 supplier "
+                           "90-B3-D5-1F-30-01-00-00 key)")
+    sign.add_argument("--output", "-o", metavar="FILE", help="write here instead of standard output")
+    sign.set_defaults(func=sign_precommand_command)
 
 
 def _read(path: str, option: str) -> bytes:
@@ -87,4 +98,41 @@ def build_command(args: argparse.Namespace) -> int:
     print(f"POST it to {ENDPOINTS[args.variant]}"
           f"{'' if signer else ' (unsigned: accepted with a warning unless serve has --require-signatures)'}",
           file=sys.stderr)
+    return 0
+
+
+def sign_precommand_command(args: argparse.Namespace) -> int:
+    """The signed pre-command a User returns in 11.3 CV 5 (docs/duis.md "11.3 as DCC runs it")."""
+    import base64
+    import binascii
+
+    from emulator.errors import UserError
+    from emulator.gbcs.precommand import PreCommandError, sign_precommand
+    from emulator.keys.embedded import REMOTE_PARTIES_DIR, ZAZ1_SUPPLIER_EUI
+    from emulator.keys.pem import KeyStoreError, load_private_pem
+
+    text = args.precommand
+    where = "PRECOMMAND_B64"
+    if text.startswith("@"):
+        where = text[1:]
+        text = _read(where, "PRECOMMAND_B64").decode("ascii", "replace")
+    try:
+        precommand = base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise UserError(f"{where}: not base64: {exc}") from None
+    key_path = args.sign_with or str(REMOTE_PARTIES_DIR / f"{ZAZ1_SUPPLIER_EUI:016x}-ds.key")
+    try:
+        key = load_private_pem(_read(key_path, "--sign-with"), f"--sign-with {key_path}")
+        signed = base64.b64encode(sign_precommand(precommand, key))
+    except (KeyStoreError, PreCommandError) as exc:
+        raise UserError(f"{where}: {exc}" if isinstance(exc, PreCommandError) else str(exc)) from None
+    if args.output:
+        try:
+            Path(args.output).write_bytes(signed + b"\n")
+        except OSError as exc:
+            raise UserError(f"--output {args.output}: {exc.strerror or exc}") from None
+    else:
+        sys.stdout.buffer.write(signed + b"\n")
+    if args.sign_with is None:
+        print("signed with the TEST ONLY ZAZ1 supplier DS key 90-B3-D5-1F-30-01-00-00", file=sys.stderr)
     return 0

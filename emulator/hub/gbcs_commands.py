@@ -21,7 +21,8 @@ from emulator.gbcs import messages
 from emulator.gbcs.codes import GbcsAlertCode, TransferResult
 from emulator.gbcs.flow import DeviceReport, GbcsSetup, read_device_message, version_bytes
 from emulator.gbcs.wire import GbcsDecodeError
-from emulator.keys.store import KeyUsage
+from emulator.gbcs.precommand import sign_precommand
+from emulator.keys.store import KeyUsage, private_key
 
 _LOGGER = logging.getLogger(__name__)
 _EUI_TEXT = re.compile(r"([0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){7}):")
@@ -75,25 +76,43 @@ class HubGbcs:
         return self._send(device, self.setup.protection.protect(command).encode(), request_id, "11.2")
 
     def activate(self, device: int, image_hash: bytes, execution_time: float | None, *, request_id: str) -> bytes:
-        """CS06; the shortcut of an in-process 11.3: the supplier's KRP signature is made here."""
-        when = None if execution_time is None else self.setup.date_time(execution_time)
-        known = {} if execution_time is None else {"execution_time": execution_time}
-        return self._cs06(device, image_hash, when, request_id, known)
+        """CS06; the shortcut of an in-process 11.3: the User signs the pre-command at once, with
+        the supplier's key from the setup (TEST ONLY)."""
+        return self._sign_now(device, self.precommand(device, image_hash, execution_time, request_id=request_id),
+                              request_id)
 
     def cancel(self, device: int, *, request_id: str) -> bytes:
-        return self._cs06(device, _NO_HASH, messages.CANCEL_EXECUTION_DATE_TIME, request_id, {"cancelled": True})
+        return self._sign_now(device, self.cancel_precommand(device, request_id=request_id), request_id)
 
-    def _cs06(self, device: int, image_hash: bytes, when: dt.datetime | None, request_id: str,
-              known: dict[str, Any]) -> bytes:
+    def precommand(self, device: int, image_hash: bytes, execution_time: float | None, *, request_id: str) -> bytes:
+        """The CS06 pre-command DCC hands the User (11.3 CV 4), with the supplier's next counter."""
+        when = None if execution_time is None else self.setup.date_time(execution_time)
+        known = {} if execution_time is None else {"execution_time": execution_time}
+        return self._precommand(device, image_hash, when, request_id, known)
+
+    def cancel_precommand(self, device: int, *, request_id: str) -> bytes:
+        return self._precommand(device, _NO_HASH, messages.CANCEL_EXECUTION_DATE_TIME, request_id, {"cancelled": True})
+
+    def _precommand(self, device: int, image_hash: bytes, when: dt.datetime | None, request_id: str,
+                    known: dict[str, Any]) -> bytes:
         supplier = self.supplier_of(request_id)
         pre = messages.cs06_precommand(self.setup.counters.next(supplier), supplier, device, image_hash, when)
-        protection = self.setup.protection
-        command = protection.protect(protection.sign(pre)).encode()
         if known:
             if self._known is None:
                 self._known = {}
             self._known[(device, pre.header.originator_counter)] = known
+        return pre.encode()
+
+    def signed_command(self, device: int, signed_precommand: bytes, *, request_id: str) -> bytes:
+        """The User's signed pre-command MAC'd by the ACB: the CS06 the hub sends (11.3 CV 5).
+        Whether the KRP signature is a trusted supplier's is the device's to judge."""
+        command = self.setup.protection.mac(messages.decode_message(signed_precommand).signing).encode()
         return self._send(device, command, request_id, "11.3")
+
+    def _sign_now(self, device: int, precommand: bytes, request_id: str) -> bytes:
+        supplier = messages.decode_message(precommand).header.originator
+        key = private_key(self.setup.protection.keys, supplier, KeyUsage.DIGITAL_SIGNATURE)
+        return self.signed_command(device, sign_precommand(precommand, key), request_id=request_id)
 
     def expect(self, device: int, message: bytes, *, request_id: str, service_reference: str) -> None:
         header = messages.decode_message(message).header
