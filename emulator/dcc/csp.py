@@ -234,6 +234,17 @@ class Csp:
             )
         return True
 
+    def transform_activation(
+        self, hub: int, device: int, firmware_hash: bytes, execution_time: float | None, *, request_id: str,
+        cancel: bool = False,
+    ) -> bytes | None:
+        """11.3 CV 4: the hub's CS06 pre-command for ``device`` at once (the DSP answers with it);
+        None if the CSP has no route to ``hub``."""
+        port = self._hubs.get(hub)
+        if port is None:
+            return None
+        return port.transform_activation(device, firmware_hash, execution_time, request_id=request_id, cancel=cancel)
+
     def read_firmware_version(self, hub: int, device: int, *, request_id: str) -> bool:
         """Pass 11.2 to ``hub``; False if the CSP has no route to it."""
         port = self._hubs.get(hub)

@@ -126,6 +126,9 @@ class Dsp:
             self.ledger, "pending", str, self._stored_command, self._command_from)
         self._scheduled: PersistentMap[int, PendingCommand] = PersistentMap(
             self.ledger, "scheduled", parse_eui64, self._stored_command, self._command_from)
+        # request ID -> 11.3 pre-command issued on serviceT (CV 4), awaiting the signed one (CV 5)
+        self._issued: PersistentMap[str, PendingCommand] = PersistentMap(
+            self.ledger, "precommand", str, self._stored_command, self._command_from)
         self._outgoing: list[UserMessage] = []  # messages of the step in progress
         self._schema_versions = RequestSchemaVersions(store)  # request ID -> its DUIS schemaVersion
         self._counters = OriginatorCounters(store)
@@ -331,6 +334,8 @@ class Dsp:
         self._claim_request_id(request_id)
         execution_time, cancel = self._execution_time(sr.execution_datetime)
         assert device.comms_hub is not None
+        if sr.transform:
+            return self._transform_activate(sr, device, execution_time, cancel)
         if not self._csp.activate_firmware(
             device.comms_hub, device.eui64, sr.firmware_hash, execution_time, request_id=request_id, cancel=cancel
         ):
@@ -343,6 +348,31 @@ class Dsp:
         if cancel:
             self._cancel_scheduled(device, request_id)
         return self._accepted_single(request_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE, device)
+
+    def _transform_activate(
+        self, sr: ActivateFirmware, device: SmiDevice, execution_time: float | None, cancel: bool
+    ) -> DspResponse:
+        """11.3 CV 4 on serviceT: answer I0 with the CS06 pre-command for the User to sign, and
+        keep what was issued (in the ledger, so a restart still knows it) for the CV 5 to come."""
+        request_id = sr.header.request_id
+        assert device.comms_hub is not None
+        precommand = self._csp.transform_activation(
+            device.comms_hub, device.eui64, sr.firmware_hash, execution_time, request_id=request_id, cancel=cancel)
+        if precommand is None:
+            raise _Rejected(ERROR_NO_ROUTE, f"no WAN route to Comms Hub {format_eui64(device.comms_hub)}")
+        self._issued[request_id] = PendingCommand(
+            request_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE, device.eui64, sr.header.originator,
+            execution_time, cancel, precommand,
+        )
+        self.sat.append(self._clock.now(), SatEvent.DSP_ACCEPTED, request_id=request_id, device=device.eui64,
+                        details={"precommand": precommand.hex()})
+        return DspResponse(request_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE.value, ResponseCode.SUCCESS,
+                           accepted=(device.eui64,), precommand=precommand)
+
+    def issued_precommand(self, request_id: str) -> PendingCommand | None:
+        """The 11.3 pre-command issued for ``request_id`` (CV 4), awaiting the User's CV 5;
+        its ``firmware_hash`` field holds the pre-command's bytes."""
+        return self._issued.get(request_id)
 
     def _execution_time(self, when: datetime | None) -> tuple[float | None, bool]:
         """Clock time of an ExecutionDateTime (None = now), and whether it means "cancel"."""

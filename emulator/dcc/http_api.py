@@ -13,6 +13,7 @@ warnings) go in ``X-CH-Emulator-*`` headers, never inside the DUIS document.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import inspect
 import logging
@@ -26,7 +27,7 @@ from .duis import DEFAULT_MAX_DOCUMENT, DuisError, parse_request_root, render_ds
 from .duis.signing import DuisSigner, RequestVerifier
 from .duis.xmlsafe import parse_document
 from .messages import DspResponse, ResponseCode
-from .service_requests import ServiceRequest
+from .service_requests import ActivateFirmware, ServiceRequest
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -244,6 +245,8 @@ def create_app(
                 _LOGGER.info("DUIS %s %s refused: %s", variant, header.request_id, error)
                 refused = DspResponse(header.request_id, variant, ResponseCode.BAD_SIGNATURE, error=error)
                 return refuse(refused, schema_version=header.schema_version, headers=headers)
+        if endpoint is Endpoint.TRANSFORM and isinstance(service_request, ActivateFirmware):
+            service_request = dataclasses.replace(service_request, transform=True)  # CV 4: answer the pre-command
         await order.wait_turn(ticket[0])
         if request_deadline is not None and monotonic() - arrived > request_deadline:
             raise unavailable(f"request not ready within {request_deadline:g} s; it was not executed")

@@ -71,6 +71,9 @@ class DspResponse:
     accepted: tuple[int, ...] = ()
     rejected: dict[RejectionReason, tuple[int, ...]] = field(default_factory=dict)
     error: str | None = None
+    precommand: bytes | None = None
+    """11.3 CV 4 on serviceT: the CS06 pre-command for the User to sign (DUIS ``PreCommand``)."""
+    gbcs_version: str | None = None
 
 
 class MessageKind(str, enum.Enum):

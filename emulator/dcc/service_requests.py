@@ -70,6 +70,9 @@ class ActivateFirmware:
     device_id: int
     firmware_hash: bytes
     execution_datetime: datetime | None = None
+    transform: bool = False
+    """Arrived on serviceT (CV 4, DCC's Transform): answer with the pre-command for the User to
+    sign. False for an in-process 11.3, which keeps the shortcut of signing for the User."""
 
 
 ServiceRequest = UpdateFirmware | UpdatePPMIDFirmware | ReadFirmwareVersion | ActivateFirmware

@@ -175,6 +175,14 @@ class CommsHub:
         """11.3 with ExecutionDateTime 3000-12-31: CS06 dated 9999-12-31 23:59:59 (GBCS's cancel)."""
         self._tunnel_send(device, self.gbcs.cancel(device, request_id=request_id))
 
+    def transform_activation(
+        self, device: int, firmware_hash: bytes, execution_time: float | None, *, request_id: str, cancel: bool = False
+    ) -> bytes:
+        """The CS06 pre-command (11.3 CV 4); nothing goes to the device until the User signs it."""
+        if cancel:
+            return self.gbcs.cancel_precommand(device, request_id=request_id)
+        return self.gbcs.precommand(device, firmware_hash, execution_time, request_id=request_id)
+
     def read_firmware_version(self, device: int, *, request_id: str) -> None:
         """ECS52 (ESME), GCS38 (GSME) or CS08 (PPMID, HCALCS) to ``device``; the hub answers for
         its own CHF and GPF itself."""

@@ -88,6 +88,13 @@ class HubPort(Protocol):
         """Forward 11.3 dated 3000-12-31: cancel ``device``'s pending future-dated activation."""
         ...
 
+    def transform_activation(
+        self, device: int, firmware_hash: bytes, execution_time: float | None, *, request_id: str, cancel: bool = False
+    ) -> bytes:
+        """11.3 CV 4 (Transform): the CS06 pre-command for ``device`` with the supplier's next
+        counter, unsigned, for the User to sign; ``cancel`` = the 3000-12-31 cancellation."""
+        ...
+
     def read_firmware_version(self, device: int, *, request_id: str) -> None:
         """Forward 11.2 to ``device``; the answer comes back as a :class:`CommandResponse`."""
         ...

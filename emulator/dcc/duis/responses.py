@@ -7,6 +7,7 @@ rejection reason, each a comma-separated DeviceIDList (pattern ``(EUI,)*EUI``, l
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 
 from lxml import etree
@@ -30,6 +31,10 @@ REJECTION_LISTS: dict[RejectionReason, str] = {
     RejectionReason.INVALID_GBCS_VERSION: "InvalidGBCSVersionList",
 }
 """Schema names; element order in the warning body follows this table (the schema's sequence)."""
+
+
+GBCS_VERSION = "4.2"
+"""GBCSVersion written in a PreCommand (the emulated devices' GBCS)."""
 
 
 def service_reference_of(variant: str) -> str:
@@ -74,4 +79,8 @@ def render_dsp_response(
             devices = rejected.get(reason)
             if devices:
                 add_text(warning, sr(list_name), device_id_list(devices))
+    if response.precommand is not None:
+        pre = etree.SubElement(message, sr("PreCommand"))
+        add_text(pre, sr("GBCSVersion"), response.gbcs_version or GBCS_VERSION)
+        add_text(pre, sr("GBCSPayload"), base64.b64encode(response.precommand).decode("ascii"))
     return serialise(root)
