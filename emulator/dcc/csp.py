@@ -245,6 +245,17 @@ class Csp:
             return None
         return port.transform_activation(device, firmware_hash, execution_time, request_id=request_id, cancel=cancel)
 
+    def send_signed_precommand(self, hub: int, device: int, signed_precommand: bytes, *, request_id: str) -> bool:
+        """11.3 CV 5: pass the User's signed pre-command to ``hub``; False if there is no route."""
+        port = self._hubs.get(hub)
+        if port is None:
+            return False
+        self._clock.call_later(
+            self.policy.command_delay,
+            lambda: port.send_signed_precommand(device, signed_precommand, request_id=request_id),
+        )
+        return True
+
     def read_firmware_version(self, hub: int, device: int, *, request_id: str) -> bool:
         """Pass 11.2 to ``hub``; False if the CSP has no route to it."""
         port = self._hubs.get(hub)

@@ -44,6 +44,8 @@ from emulator.dcc.store import Store
 from emulator.dcc.ledger import Ledger, PersistentMap, StoredCommand
 from emulator.dcc.users import ELIGIBLE_ROLES, SUPPLIER_ROLES, ZAZ1_USERS, UserRole
 from emulator.gbcs.codes import ActivationResponseCode, GbcsAlertCode, TransferResult
+from emulator.gbcs.messages import decode_message
+from emulator.gbcs.precommand import PreCommandError, check_signed_precommand, read_precommand
 from emulator.hub.port import CommandResponse, DeviceAlert, HubMessage
 from emulator.runtime.clock import Clock
 
@@ -323,6 +325,8 @@ class Dsp:
 
     # -- 11.3 ----------------------------------------------------------------------------------
     def _submit_activate(self, sr: ActivateFirmware) -> DspResponse:
+        if sr.signed_precommand is not None:
+            return self._submit_signed_precommand(sr, sr.signed_precommand)
         if len(sr.firmware_hash) != 32:
             raise _Rejected(
                 ERROR_MALFORMED, f"FirmwareHash is {len(sr.firmware_hash)} bytes; a SHA-256 hash is 32 bytes"
@@ -368,6 +372,47 @@ class Dsp:
                         details={"precommand": precommand.hex()})
         return DspResponse(request_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE.value, ResponseCode.SUCCESS,
                            accepted=(device.eui64,), precommand=precommand)
+
+    def _submit_signed_precommand(self, sr: ActivateFirmware, signed: bytes) -> DspResponse:
+        """11.3 CV 5: the signed pre-command must be one issued for this device (CV 4), byte for
+        byte with a 64-octet signature after it, else E100; it then goes to the hub for the ACB's
+        MAC. Whether the signature is the supplier's the meter decides (command_refused)."""
+        device = self._single_target(
+            sr.device_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE, frozenset({DeviceStatus.COMMISSIONED})
+        )
+        request_id = sr.header.request_id
+        self._claim_request_id(request_id)
+        try:
+            read_precommand(signed, signed=True)
+        except PreCommandError as exc:
+            raise _Rejected(ERROR_MALFORMED, f"SignedPreCommand/GBCSPayload: {exc}") from None
+        candidates = [c for _, c in self._issued.items() if c.device == device.eui64]
+        candidates.sort(key=lambda c: c.request_id != request_id)  # the same RequestID first
+        issued: PendingCommand | None = None
+        why = f"no pre-command was issued for device {format_eui64(device.eui64)} (11.3 CV 4 on serviceT)"
+        for candidate in candidates:
+            try:
+                command = check_signed_precommand(signed, candidate.firmware_hash)
+            except PreCommandError as exc:
+                why = f"SignedPreCommand/GBCSPayload: {exc}"
+                continue
+            issued = candidate
+            break
+        if issued is None:
+            raise _Rejected(ERROR_MALFORMED, why)
+        assert device.comms_hub is not None
+        if not self._csp.send_signed_precommand(device.comms_hub, device.eui64, signed, request_id=request_id):
+            raise _Rejected(ERROR_NO_ROUTE, f"no WAN route to Comms Hub {format_eui64(device.comms_hub)}")
+        self._issued.pop(issued.request_id, None)
+        image_hash = getattr(decode_message(command.encode()).payload, "manufacturer_image_hash", b"")
+        self._pending[request_id] = PendingCommand(
+            request_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE, device.eui64, sr.header.originator,
+            issued.execution_time, issued.cancel, image_hash,
+        )
+        self._arm_command_deadline(request_id, self.absolute(self._clock.now()))
+        if issued.cancel:
+            self._cancel_scheduled(device, request_id)
+        return self._accepted_single(request_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE, device)
 
     def issued_precommand(self, request_id: str) -> PendingCommand | None:
         """The 11.3 pre-command issued for ``request_id`` (CV 4), awaiting the User's CV 5;

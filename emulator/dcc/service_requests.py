@@ -73,6 +73,9 @@ class ActivateFirmware:
     transform: bool = False
     """Arrived on serviceT (CV 4, DCC's Transform): answer with the pre-command for the User to
     sign. False for an in-process 11.3, which keeps the shortcut of signing for the User."""
+    signed_precommand: bytes | None = None
+    """CV 5 (``SignedPreCommand{GBCSPayload}`` on serviceS): the pre-command the DSP issued for
+    this device, with the User's KRP signature; ``firmware_hash`` is then the one it names."""
 
 
 ServiceRequest = UpdateFirmware | UpdatePPMIDFirmware | ReadFirmwareVersion | ActivateFirmware

@@ -183,6 +183,10 @@ class CommsHub:
             return self.gbcs.cancel_precommand(device, request_id=request_id)
         return self.gbcs.precommand(device, firmware_hash, execution_time, request_id=request_id)
 
+    def send_signed_precommand(self, device: int, signed_precommand: bytes, *, request_id: str) -> None:
+        """11.3 CV 5: ``HubGbcs.signed_command`` (the ACB's MAC) into the GBCS tunnel."""
+        self._tunnel_send(device, self.gbcs.signed_command(device, signed_precommand, request_id=request_id))
+
     def read_firmware_version(self, device: int, *, request_id: str) -> None:
         """ECS52 (ESME), GCS38 (GSME) or CS08 (PPMID, HCALCS) to ``device``; the hub answers for
         its own CHF and GPF itself."""

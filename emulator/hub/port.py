@@ -95,6 +95,11 @@ class HubPort(Protocol):
         counter, unsigned, for the User to sign; ``cancel`` = the 3000-12-31 cancellation."""
         ...
 
+    def send_signed_precommand(self, device: int, signed_precommand: bytes, *, request_id: str) -> None:
+        """11.3 CV 5: the User's signed pre-command, MAC'd by the ACB, to ``device``; the device
+        judges the KRP signature (a wrong one: refused, no response)."""
+        ...
+
     def read_firmware_version(self, device: int, *, request_id: str) -> None:
         """Forward 11.2 to ``device``; the answer comes back as a :class:`CommandResponse`."""
         ...

@@ -14,14 +14,20 @@ from test_duis_helpers import request_xml
 from emulator.dcc.http_api import create_app
 from emulator.dcc.ledger import Ledger
 from emulator.dcc.messages import UserMessage
-from emulator.dcc.premises import ESME_ID, default_premises
+from emulator.dcc.premises import ESME_ID, IMPORT_SUPPLIER_ID, default_premises
+from emulator.dcc.service_requests import RequestHeader, UpdateFirmware
+from emulator.dcc.smi import FirmwareStatus
+from emulator.gbcs.precommand import sign_precommand
+from emulator.keys.embedded import REMOTE_PARTIES_DIR
+from emulator.keys.pem import load_private_pem
+from cryptography.hazmat.primitives.asymmetric import ec
 from emulator.dcc.system import DccSide, build_dcc
 from emulator.gbcs.message_codes import MessageCode
 from emulator.gbcs.messages import decode_message
 from emulator.gbcs.precommand import read_precommand
 from emulator.ota.image import parse_image
 from emulator.runtime.clock import VirtualClock
-from emulator.runtime.events import EventBus
+from emulator.runtime.events import Event, EventBus
 from emulator.scenario.premises import Premises
 from emulator.scenario.samples import load_sample, trusted_key
 
@@ -36,7 +42,10 @@ class _Site:
     def __init__(self) -> None:
         self.clock = VirtualClock()
         spec = default_premises()
-        self.premises = Premises(spec, self.clock, EventBus(self.clock), trusted_key=trusted_key())
+        self.bus = EventBus(self.clock)
+        self.events: list[Event] = []
+        self.bus.subscribe(self.events.append)
+        self.premises = Premises(spec, self.clock, self.bus, trusted_key=trusted_key())
         self.messages: list[UserMessage] = []
         self.dcc: DccSide = build_dcc(self.clock, self.messages.append, premises=[spec])
         self.dcc.add_hub(self.premises.hub)
@@ -95,3 +104,75 @@ async def test_two_cv4s_get_pre_commands_with_increasing_counters() -> None:
     counters = [decode_message(base64.b64decode(r.findtext(".//{*}GBCSPayload") or "")).header.originator_counter
                 for r in (first, second)]
     assert counters[1] > counters[0]
+
+
+SUPPLIER_KEY = REMOTE_PARTIES_DIR / "90b3d51f30010000-ds.key"  # TEST ONLY: the published ZAZ1 supplier key
+
+
+def _holding(site: _Site) -> tuple[bytes, int]:
+    """11.1 to the ESME (in process) until the meter holds the image: (its hash, its version)."""
+    image = load_sample("ESME", 0x0000)
+    version = parse_image(image).header.file_version
+    header = RequestHeader(f"{USER}:{ESME}:1", 8, "11", "11.1", originator=IMPORT_SUPPLIER_ID, target=ESME_ID,
+                           counter=1)
+    assert site.dcc.dsp.submit(UpdateFirmware(header, image, version, (ESME_ID,))).accepted == (ESME_ID,)
+    site.clock.run(until=site.clock.now() + 6 * HOURS)
+    assert site.dcc.dsp.smi.require(ESME_ID).firmware_status is FirmwareStatus.IMAGE_HELD
+    return _esme_hash(), version
+
+
+def _signed_xml(signed: bytes, counter: int) -> bytes:
+    return request_xml("11.3", f"<sr:SignedPreCommand><sr:GBCSPayload>{base64.b64encode(signed).decode()}"
+                       "</sr:GBCSPayload></sr:SignedPreCommand>", request_id=f"{USER}:{ESME}:{counter}",
+                       command_variant=5)
+
+
+async def _precommand(site: _Site, image_hash: bytes, counter: int) -> bytes:
+    data = await _post(site, "/api/v1/serviceT", _activate_xml(image_hash, counter))
+    return base64.b64decode(etree.fromstring(data).findtext(".//{*}PreCommand/{*}GBCSPayload") or "")
+
+
+def _code(data: bytes) -> str:
+    assert_valid(data)
+    return etree.fromstring(data).findtext(".//{*}ResponseCode") or ""
+
+
+async def test_cv4_sign_cv5_activates_the_meter() -> None:
+    site = _Site()
+    image_hash, version = _holding(site)
+    pre = await _precommand(site, image_hash, 2000)
+    key = load_private_pem(SUPPLIER_KEY.read_bytes(), str(SUPPLIER_KEY))
+    assert _code(await _post(site, "/api/v1/serviceS", _signed_xml(sign_precommand(pre, key), 2001))) == "I99"
+    site.clock.run(until=site.clock.now() + HOURS)
+    [activation] = [m for m in site.messages if m.code == "11.3"]
+    assert activation.request_id == f"{USER}:{ESME}:2001"
+    assert activation.details["activation_result_name"] == "SUCCESS"
+    assert site.dcc.dsp.smi.require(ESME_ID).firmware_version == version
+    assert site.dcc.dsp.issued_precommand(f"{USER}:{ESME}:2000") is None, "a pre-command is used once"
+
+
+async def test_a_pre_command_signed_with_another_key_is_refused_by_the_meter() -> None:
+    site = _Site()
+    image_hash, version = _holding(site)
+    pre = await _precommand(site, image_hash, 2000)
+    wrong = sign_precommand(pre, ec.generate_private_key(ec.SECP256R1()))
+    assert _code(await _post(site, "/api/v1/serviceS", _signed_xml(wrong, 2001))) == "I99"
+    site.clock.run(until=site.clock.now() + HOURS)
+    refused = [e for e in site.events if e.event == "command_refused"]
+    assert refused and "KRP signature does not verify" in refused[0].fields["reason"]
+    assert not [m for m in site.messages if m.code == "11.3"]
+    assert site.dcc.dsp.smi.require(ESME_ID).firmware_version != version
+
+
+async def test_a_signed_pre_command_never_issued_is_e100() -> None:
+    site = _Site()
+    image_hash, _ = _holding(site)
+    key = load_private_pem(SUPPLIER_KEY.read_bytes(), str(SUPPLIER_KEY))
+    made_up = site.premises.hub.gbcs.precommand(ESME_ID, image_hash, None, request_id="x")  # not issued by the DSP
+    data = await _post(site, "/api/v1/serviceS", _signed_xml(sign_precommand(made_up, key), 2001))
+    assert _code(data) == "E100"
+    pre = await _precommand(site, image_hash, 2002)
+    assert _code(await _post(site, "/api/v1/serviceS", _signed_xml(pre, 2003))) == "E100", "unsigned"
+    assert _code(await _post(site, "/api/v1/serviceS", _signed_xml(b"\xdf\x09", 2004))) == "E100", "not GBCS"
+    site.clock.run(until=site.clock.now() + HOURS)
+    assert not [m for m in site.messages if m.code == "11.3"]

@@ -63,13 +63,13 @@ VARIANTS: dict[str, _Variant] = {
     ServiceReferenceVariant.READ_FIRMWARE_VERSION.value: _Variant(
         "ReadFirmwareVersion", frozenset({1, 2, 3}), frozenset({1})),
     ServiceReferenceVariant.ACTIVATE_FIRMWARE.value: _Variant(
-        "ActivateFirmware", frozenset({4, 5, 6, 7}), frozenset({4})),
+        "ActivateFirmware", frozenset({4, 5, 6, 7}), frozenset({4, 5})),
     ServiceReferenceVariant.UPDATE_PPMID_FIRMWARE.value: _Variant(
         "UpdatePPMIDFirmware", frozenset({8}), frozenset({8})),
 }
 """SRV -> body element and CommandVariants: 11.1/11.4 non-device (CV 8), 11.2 non-critical
-(CV 1 served; 2/3 return a command for local delivery), 11.3 critical (CV 4 transform served as
-the emulator's shortcut; 5/6/7 carry a SignedPreCommand)."""
+(CV 1 served; 2/3 return a command for local delivery), 11.3 critical (CV 4 transform: the
+pre-command; 5 carries the SignedPreCommand; 6/7, for local delivery, are not served)."""
 
 
 def _local(element: etree._Element) -> str:
@@ -303,11 +303,27 @@ def _activate_firmware(header: RequestHeader, body: etree._Element, path: str) -
     )
 
 
+def _signed_precommand(header: RequestHeader, body: etree._Element, path: str) -> ActivateFirmware:
+    """11.3 CV 5: the GBCSPayload (base64) is checked against the issued pre-command by the DSP."""
+    _only(body, path, {"ExecutionDateTime", "GBCSPayload"})
+    assert header.target is not None
+    text = _text(body, "GBCSPayload", path)
+    assert text is not None
+    try:
+        payload = base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise DuisError("not base64", element=f"{path}/GBCSPayload") from None
+    if not payload:
+        raise DuisError("empty", element=f"{path}/GBCSPayload")
+    return ActivateFirmware(header, header.target, b"", _execution_datetime(body, path), signed_precommand=payload)
+
+
 _BUILDERS: dict[str, Callable[[RequestHeader, etree._Element, str], ServiceRequest]] = {
     "UpdateFirmware": _update_firmware,
     "UpdatePPMIDFirmware": _update_ppmid_firmware,
     "ReadFirmwareVersion": _read_firmware_version,
     "ActivateFirmware": _activate_firmware,
+    "SignedPreCommand": _signed_precommand,
 }
 
 
@@ -369,6 +385,8 @@ def _parse_root(root: etree._Element, context: _Context) -> ServiceRequest:
         raise DuisError(f"holds {len(items)} elements; expected exactly one", element="Body")
     item = items[0]
     expected = VARIANTS[header.service_reference_variant].body
+    if header.service_reference_variant == ServiceReferenceVariant.ACTIVATE_FIRMWARE.value and header.command_variant != 4:
+        expected = "SignedPreCommand"
     if _local(item) != expected:
         raise DuisError(
             f"{_shown_tag(item)} does not match ServiceReferenceVariant "
