@@ -278,19 +278,22 @@ class RadioChannel:
         return self._unicast(src, dst, payload_len, now, self.params.aps_ack)
 
     def block_exchanges(self, client: int, server: int, request_len: int, response_len: int, now: float,
-                        count: int, horizon: float, latency: float) -> "BusyPeriod":
+                        count: int, horizon: float, latency: float, within: float = math.inf) -> "BusyPeriod":
         """Draw a busy period of up to ``count`` OTA block exchanges for the fast path: the
         client's Image Block Request at ``now``, the server's response when it lands, the next
         request when that lands, and so on, each frame exactly as :meth:`unicast` draws it
         (``latency``: the virtual HAN's own, added to every delivery). The period ends at the
         first frame that fails or lands at or after ``horizon`` (its draw is carried for the
-        per-frame send), or after ``count`` exchanges and the request after them."""
+        per-frame send), or after ``count`` exchanges and the request after them. A response
+        that lands ``within`` seconds or later after its request was sent ends it too (the
+        client's response timer, which the fast path leaves out of the horizon)."""
         self._page_tsn.pop(client, None)
         p = self.params
         if (p.loss > 0.0 or p.burst is not None or not p.aps_ack or self._carried is not None
                 or max(request_len, response_len) > self._max_payload or client in self._sleepy
                 or server in self._sleepy):
-            return self._block_exchanges(client, server, request_len, response_len, now, count, horizon, latency)
+            return self._block_exchanges(client, server, request_len, response_len, now, count, horizon, latency,
+                                         within)
         # No loss: every frame gets through at the first attempt. The same arithmetic as
         # _unicast -> _send_with_aps_ack -> _send_frame, unrolled (the draws: two back-offs a
         # frame), the statistics summed in the same order.
@@ -338,7 +341,7 @@ class RadioChannel:
             air += busy - start
             frames += 1
             answered = landed + (latency + (got - landed))
-            if answered >= horizon:
+            if answered >= horizon or answered >= sent + within:
                 self.carry(landed, server, client, response_len, LinkResult(True, got - landed, True, busy - landed))
                 request_lands = landed
                 break
@@ -355,7 +358,7 @@ class RadioChannel:
         return BusyPeriod(done, sent, previous_sent, last_request_at, request_lands)
 
     def _block_exchanges(self, client: int, server: int, request_len: int, response_len: int, now: float,
-                         count: int, horizon: float, latency: float) -> "BusyPeriod":
+                         count: int, horizon: float, latency: float, within: float) -> "BusyPeriod":
         """:meth:`block_exchanges` frame by frame through :meth:`batch_unicast` (loss, bursts)."""
         sent = previous_sent = last_request_at = now
         done = 0
@@ -365,7 +368,9 @@ class RadioChannel:
                 return BusyPeriod(done, sent, previous_sent, last_request_at, None)
             if done >= count:
                 return BusyPeriod(done, sent, previous_sent, last_request_at, request)
-            answer = self._fast_frame(server, client, response_len, request, horizon, latency, client)
+            deadline = sent + within
+            answer = self._fast_frame(server, client, response_len, request, horizon if horizon < deadline else deadline,
+                                      latency, client)
             if answer is None:
                 return BusyPeriod(done, sent, previous_sent, last_request_at, request)
             done += 1
