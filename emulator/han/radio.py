@@ -165,6 +165,11 @@ class BusyPeriod(NamedTuple):
     request_lands: float | None
 
 
+# For each macMinBE up to 8: a back-off draw's slot from the last byte of its first 32-bit word
+# (its top macMinBE bits), as bytes.translate tables.
+_SLOT_OF_BYTE = [bytes(b >> (8 - be) for b in range(256)) for be in range(9)]
+
+
 @dataclass(slots=True)
 class _SleepyNode:
     poll_interval_s: float
@@ -278,19 +283,22 @@ class RadioChannel:
         return self._unicast(src, dst, payload_len, now, self.params.aps_ack)
 
     def block_exchanges(self, client: int, server: int, request_len: int, response_len: int, now: float,
-                        count: int, horizon: float, latency: float) -> "BusyPeriod":
+                        count: int, horizon: float, latency: float, within: float = math.inf) -> "BusyPeriod":
         """Draw a busy period of up to ``count`` OTA block exchanges for the fast path: the
         client's Image Block Request at ``now``, the server's response when it lands, the next
         request when that lands, and so on, each frame exactly as :meth:`unicast` draws it
         (``latency``: the virtual HAN's own, added to every delivery). The period ends at the
         first frame that fails or lands at or after ``horizon`` (its draw is carried for the
-        per-frame send), or after ``count`` exchanges and the request after them."""
+        per-frame send), or after ``count`` exchanges and the request after them. A response
+        that lands ``within`` seconds or later after its request was sent ends it too (the
+        client's response timer, which the fast path leaves out of the horizon)."""
         self._page_tsn.pop(client, None)
         p = self.params
         if (p.loss > 0.0 or p.burst is not None or not p.aps_ack or self._carried is not None
                 or max(request_len, response_len) > self._max_payload or client in self._sleepy
-                or server in self._sleepy):
-            return self._block_exchanges(client, server, request_len, response_len, now, count, horizon, latency)
+                or server in self._sleepy or p.min_be > 8):
+            return self._block_exchanges(client, server, request_len, response_len, now, count, horizon, latency,
+                                         within)
         # No loss: every frame gets through at the first attempt. The same arithmetic as
         # _unicast -> _send_with_aps_ack -> _send_frame, unrolled (the draws: two back-offs a
         # frame), the statistics summed in the same order.
@@ -300,53 +308,57 @@ class RadioChannel:
         request_s, response_s, ack_s = (header + request_len) * byte_s, (header + response_len) * byte_s, \
             (header + 0) * byte_s
         # The back-offs, drawn ahead: int(random() * 2**macMinBE) is the top macMinBE bits of the
-        # first of the two 32-bit words random() takes, and getrandbits(64 k) takes the words of
-        # k random() calls. The generator is then put back and moved on by exactly the draws
-        # used, so its stream is the per-frame path's.
+        # first of the two 32-bit words random() takes, i.e. of that word's last byte (little
+        # endian), and getrandbits(64 k) takes the words of k random() calls. The generator is
+        # then put back and moved on by exactly the draws used, so its stream is the per-frame
+        # path's. Draw 4e is exchange e's request back-off, 4e+1 its acknowledgement's, 4e+2
+        # and 4e+3 the response's; each is looked up with its frame time already added (the
+        # same float sum _send_frame makes).
         rng = self._rng
         state = rng.getstate()
         most = 4 * (count + 1)  # two frames an exchange, the request after them; two draws a frame
-        words = array.array("I", rng.getrandbits(64 * most).to_bytes(8 * most, "little"))
-        unit, fixed, shift = p.backoff_unit_s, self._fixed_s, 32 - p.min_be
+        slots = rng.getrandbits(64 * most).to_bytes(8 * most, "little")[3::8].translate(_SLOT_OF_BYTE[p.min_be])
+        unit, fixed = p.backoff_unit_s, self._fixed_s
         table = [k * unit + fixed for k in range(self._backoff_slots)]  # as int(random() * slots) * unit + fixed
-        backoff = [table[w >> shift] for w in words[0::2]]
-        i = 0
+        request = list(map([b + request_s for b in table].__getitem__, slots[0::4]))
+        response = list(map([b + response_s for b in table].__getitem__, slots[2::4]))
+        acked = [b + ack_s for b in table].__getitem__
+        request_ack = list(map(acked, slots[1::4]))
+        response_ack = list(map(acked, slots[3::4]))
         busy = self._busy_until
         air = stats.airtime_s
-        frames = 0
         sent = previous_sent = last_request_at = now
         done = 0
         request_lands: float | None = None
-        while True:
+        for rq, rqa, rs, rsa in zip(request, request_ack, response, response_ack):
             start = sent if sent > busy else busy
-            got = start + (backoff[i] + request_s)
-            busy = got + after + (backoff[i + 1] + ack_s) + after
-            i += 2
+            got = start + rq
+            busy = got + after + rqa + after
             air += busy - start
-            frames += 1
             landed = sent + (latency + (got - sent))
             if landed >= horizon:
                 self.carry(sent, client, server, request_len, LinkResult(True, got - sent, True, busy - sent))
+                frames = 2 * done + 1
                 break
             if done >= count:
                 request_lands = landed
+                frames = 2 * done + 1
                 break
             start = landed if landed > busy else busy
-            got = start + (backoff[i] + response_s)
-            busy = got + after + (backoff[i + 1] + ack_s) + after
-            i += 2
+            got = start + rs
+            busy = got + after + rsa + after
             air += busy - start
-            frames += 1
             answered = landed + (latency + (got - landed))
-            if answered >= horizon:
+            if answered >= horizon or answered >= sent + within:
                 self.carry(landed, server, client, response_len, LinkResult(True, got - landed, True, busy - landed))
                 request_lands = landed
+                frames = 2 * done + 2
                 break
             done += 1
             last_request_at = landed
             previous_sent, sent = sent, answered
         rng.setstate(state)
-        rng.getrandbits(64 * i)  # the i back-off draws made
+        rng.getrandbits(64 * 2 * frames)  # the back-off draws made, two a frame
         self._busy_until = busy
         stats.airtime_s = air
         stats.frames += frames
@@ -355,7 +367,7 @@ class RadioChannel:
         return BusyPeriod(done, sent, previous_sent, last_request_at, request_lands)
 
     def _block_exchanges(self, client: int, server: int, request_len: int, response_len: int, now: float,
-                         count: int, horizon: float, latency: float) -> "BusyPeriod":
+                         count: int, horizon: float, latency: float, within: float) -> "BusyPeriod":
         """:meth:`block_exchanges` frame by frame through :meth:`batch_unicast` (loss, bursts)."""
         sent = previous_sent = last_request_at = now
         done = 0
@@ -365,7 +377,9 @@ class RadioChannel:
                 return BusyPeriod(done, sent, previous_sent, last_request_at, None)
             if done >= count:
                 return BusyPeriod(done, sent, previous_sent, last_request_at, request)
-            answer = self._fast_frame(server, client, response_len, request, horizon, latency, client)
+            deadline = sent + within
+            answer = self._fast_frame(server, client, response_len, request, horizon if horizon < deadline else deadline,
+                                      latency, client)
             if answer is None:
                 return BusyPeriod(done, sent, previous_sent, last_request_at, request)
             done += 1

@@ -10,6 +10,7 @@ Time comes from the clock it is given, so a run is deterministic for a given ``s
 
 from __future__ import annotations
 
+import math
 import logging
 import random
 from dataclasses import dataclass
@@ -233,14 +234,15 @@ class VirtualHan:
         call_later(delay + result.delay, _arrive, target, packet, on_delivery, status)
 
     def fast_exchanges(self, client: int, server: int, request_len: int, response_len: int, now: float,
-                       count: int, horizon: float) -> BusyPeriod:
+                       count: int, horizon: float, within: float = math.inf) -> BusyPeriod:
         """For the fast path: the busy period of up to ``count`` block exchanges from a
         request sent at ``now``, delivered as :meth:`_transmit` would deliver each frame (the
-        same draws, the same float arithmetic); see :meth:`RadioChannel.block_exchanges`."""
+        same draws, the same float arithmetic); see :meth:`RadioChannel.block_exchanges` (and
+        ``within`` there)."""
         link = self.link
         if link is not None:
             period = link.block_exchanges(client, server, request_len, response_len,  # type: ignore[attr-defined]
-                                          now, count, horizon, self.latency)
+                                          now, count, horizon, self.latency, within)
         else:
             latency = self.latency
             sent = previous_sent = last_request_at = now
@@ -254,7 +256,7 @@ class VirtualHan:
                     request_lands = landed
                     break
                 answered = landed + latency
-                if answered >= horizon:
+                if answered >= horizon or answered >= sent + within:
                     request_lands = landed
                     break
                 done += 1

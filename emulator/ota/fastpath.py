@@ -32,13 +32,16 @@ from emulator.han.virtual import VirtualHan, VirtualPort, _arrive
 from emulator.runtime.clock import PremisesClock
 
 from . import codec
-from .actions import Send, SetTimer
+from .actions import Send, SetTimer, TimerKind
 from .frames import ImageBlockResponse, Status
 from .host import EngineHost
 
 _LOGGER = logging.getLogger(__name__)
 
 _IMAGE_BLOCK_REQUEST = 0x03
+# A response in a segment lands at least this long before its request's response timer expires
+# (KeyedTimers fires 1e-9 s early at most): a timer that does fire runs per frame.
+_TIMER_MARGIN_S = 1e-6
 
 
 class OtaNode(Protocol):
@@ -110,8 +113,15 @@ class OtaFastPath:
                                         request.file_version, request.file_offset, image[:size])
             response_len = self._response_len[size] = len(codec.encode(sample, tsn=0, direction=1))
 
-        period = han.fast_exchanges(dev, hub_eui, len(payload), response_len, self._clock.now(), count,
-                                    self._clock.horizon())
+        # The client's response timer is no horizon: each request of the segment re-arms it, and
+        # each response lands before it expires (`within`), so it never fires in the segment.
+        # The timer as the segment's last request sets it is set at `now`, right after this
+        # request's own SetTimer (the host executes that when this returns).
+        clock = self._clock
+        now = clock.now()
+        period = han.fast_exchanges(dev, hub_eui, len(payload), response_len, now, count,
+                                    clock.horizon(client_host.armed_timer(TimerKind.RESPONSE)),
+                                    client.profile.response_timeout_s - _TIMER_MARGIN_S)
         done, sent, previous_sent, last_request_at, request_lands = period
         if request_lands is None and done == 0:
             return False  # the first request is sent per frame (with the draw already made)
@@ -126,9 +136,10 @@ class OtaFastPath:
                 resend, timer = client.receive_blocks(done, size, image)
                 client_host.aps = (client_host.aps + done) & 0xFF
                 out = client_host.packet_for(resend, client_host.aps)
-                self._clock.call_at(request_lands, self._resume, hport, out, on_delivery, client_host, timer, sent)
+                clock.call_at(now, client_host.set_timer_at, timer, sent)
+                clock.call_at(request_lands, _arrive, hport, out, on_delivery, DeliveryStatus.DELIVERED)
             else:
-                self._clock.call_at(request_lands, self._resume, hport, packet, on_delivery, None, None, sent)
+                clock.call_at(request_lands, _arrive, hport, packet, on_delivery, DeliveryStatus.DELIVERED)
             return True
         # The request after `done` exchanges failed or lands too late: the client takes the
         # last block per frame (and sends that request per frame, with the carried draw).
@@ -136,21 +147,12 @@ class OtaFastPath:
         if done > 1:
             _, timer_fix = client.receive_blocks(done - 1, size, image)
             client_host.aps = (client_host.aps + done - 1) & 0xFF
+            clock.call_at(now, client_host.set_timer_at, timer_fix, previous_sent)
         last_tsn = client.pending_block_request()
         assert last_tsn is not None
         send = server.serve_blocks(dev, done, size, last_tsn[1], last_request_at)
         server_host.aps = (server_host.aps + done) & 0xFF
         out = server_host.packet_for(send, server_host.aps)
-        self._clock.call_at(sent, self._resume, dport, out, server_host.delivery_callback(), client_host,
-                            timer_fix, previous_sent)
+        clock.call_at(sent, _arrive, dport, out, server_host.delivery_callback(), DeliveryStatus.DELIVERED)
         return True
-
-    @staticmethod
-    def _resume(port: VirtualPort, packet: ApsPacket, on_delivery: DeliveryCallback | None, client_host: EngineHost | None,
-                timer: SetTimer | None, sent_at: float) -> None:
-        """Back to the per-frame path: the client's response timer as its last request in the
-        segment set it, then the frame lands as :class:`VirtualHan` delivers it."""
-        if timer is not None and client_host is not None:
-            client_host.set_timer_at(timer, sent_at)
-        _arrive(port, packet, on_delivery, DeliveryStatus.DELIVERED)
 

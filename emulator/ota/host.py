@@ -176,6 +176,11 @@ class EngineHost:
         self._timers.set_at(timer if self.client is not None else (device, timer), sent_at + delay,
                             self._timer_fired, device, timer)
 
+    def armed_timer(self, kind: TimerKind, device: int = 0) -> object:
+        """The clock timer armed for this client's timer ``kind`` (a server's: for ``device``),
+        or ``None``; the fast path leaves a response timer it re-arms out of the horizon."""
+        return self._timers.armed(kind if self.client is not None else (device, kind))
+
     def delivery_callback(self) -> Callable[[ApsPacket, DeliveryStatus], None]:
         return self._on_delivery
 

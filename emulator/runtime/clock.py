@@ -176,12 +176,22 @@ class PremisesClock:
     def call_soon(self, callback: Callable[..., Any], *args: Any) -> _VirtualTimer:
         return self.call_later(0.0, callback, *args)
 
-    def horizon(self) -> float:
-        """The time of this premises' next pending timer (infinity if none)."""
+    def horizon(self, ignore: object = None) -> float:
+        """The time of this premises' next pending timer (infinity if none), leaving out the
+        timer ``ignore`` (the fast path: a client's response timer that the segment re-arms)."""
         mine = self._mine
         while mine and (mine[0][2].fired or mine[0][2].cancelled):
             heapq.heappop(mine)
-        return mine[0][0] if mine else math.inf
+        if not mine:
+            return math.inf
+        if mine[0][2] is not ignore or ignore is None:
+            return mine[0][0]
+        top = heapq.heappop(mine)
+        while mine and (mine[0][2].fired or mine[0][2].cancelled):
+            heapq.heappop(mine)
+        horizon = mine[0][0] if mine else math.inf
+        heapq.heappush(mine, top)
+        return horizon
 
 
 class AsyncioClock:

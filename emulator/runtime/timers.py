@@ -81,6 +81,12 @@ class KeyedTimers:
         del self._entries[key]
         entry.callback(*entry.args)
 
+    def armed(self, key: Hashable) -> Timer | None:
+        """The clock timer armed for ``key`` now (with lazy re-arming it may fire before the
+        key's deadline, and then re-arms itself), or ``None``."""
+        entry = self._entries.get(key)
+        return None if entry is None else entry.timer
+
     def cancel(self, key: Hashable) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None and entry.timer is not None:

@@ -13,6 +13,13 @@ import json
 import pytest
 
 from emulator.cli import main
+from emulator.devices.device import EmulatedDevice
+from emulator.han.radio import RadioChannel
+from emulator.han.virtual import VirtualHan
+from emulator.hub.comms_hub import CommsHub
+from emulator.ota.client import ClientProfile
+from emulator.runtime.clock import PremisesClock, VirtualClock
+from emulator.runtime.events import Event, EventBus
 
 from emulator.fleet.run import run_fleet
 from emulator.fleet.shard import DeviceResult, Shard
@@ -83,6 +90,43 @@ def test_same_digest_with_one_and_two_workers(small_fleet: FleetSpec) -> None:
     digests = {run_fleet(s, workers=w, chunk=1).summary()["results_digest"]
                for s in (spec, spec.with_(per_frame=True)) for w in (1, 2)}
     assert len(digests) == 1
+
+
+def _premises_timeline(image: bytes, radio: RadioParams, response_timeout_s: float,
+                       fast: bool) -> tuple[list[tuple[float, str, str]], int]:
+    """One hub and one PPMID on a radio channel; every timeline event (time to the last bit,
+    name, fields) and how many exchanges the fast path advanced."""
+    clock = VirtualClock()
+    bus = EventBus(clock)
+    local = PremisesClock(clock)
+    events: list[Event] = []
+    bus.subscribe(events.append)
+    han = VirtualHan(local, seed=3, latency=0.0, link=RadioChannel(radio, seed=5))
+    hub = CommsHub(0xA2, han.attach(0xA2, 0x0000), local, bus)
+    hub.add_image(image)
+    profile = ClientProfile(0x121D, 0x84, 0xACDC0001, 0x1200, max_data_size=64, response_timeout_s=response_timeout_s)
+    device = EmulatedDevice(0xA4, DeviceType.PPMID, profile, han.attach(0xA4, 0x1234), local, bus, hub_eui64=0xA2)
+    fast_path = OtaFastPath(han, local, hub, {0xA4: device})
+    if fast:
+        han.fast_path = fast_path
+    device.start()
+    clock.run(until=3600)
+    return [(e.time, e.event, repr(sorted(e.fields.items()))) for e in events], fast_path.exchanges
+
+
+@pytest.mark.parametrize("loss", [0.0, 0.1], ids=["loss-free", "lossy"])
+def test_segments_run_through_the_response_timer_but_not_past_its_expiry(ppmid_source: ImageSource,
+                                                                        loss: float) -> None:
+    """A response timer barely longer than an exchange: segments still run through it (each
+    response re-arms it), and the responses that come too late time out exactly as per frame."""
+    radio = RadioParams(loss=loss)
+    timeout = 0.032 if loss else 0.02
+    fast, advanced = _premises_timeline(ppmid_source.data, radio, timeout, fast=True)
+    slow, _ = _premises_timeline(ppmid_source.data, radio, timeout, fast=False)
+    assert fast == slow
+    names = [name for _, name, _ in slow]
+    assert "response_timeout" in names and "transfer_completed" in names
+    assert advanced > len(ppmid_source.data) // 64 // 2  # most exchanges, despite a timer every few ms
 
 
 def test_a_trace_hook_makes_the_premises_run_per_frame(small_fleet: FleetSpec) -> None:
