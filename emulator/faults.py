@@ -106,4 +106,8 @@ FAULTS: dict[str, Fault] = _catalogue(
           SUCCEEDED, profile={"fixed_server_endpoint": True}),
     Fault("forgets_offset_on_reboot", "a device restarts its download from offset 0 after a power cut",
           SUCCEEDED, profile={"forgets_offset_on_reboot": True}),
+    # Device defects for the C and D checks of certify device (docs/certify.md).
+    Fault("fdra_hash_of_whole_file",
+          "a meter's Firmware Distribution Receipt Alert carries the SHA-256 of the whole OTA file, not of the "
+          "Manufacturer Image (what the CPL and CS06 carry)", SUCCEEDED, device={"fdra_hash_of_whole_file": True}),
 )

@@ -12,6 +12,7 @@ from typing import Any
 
 from emulator.certify import image_checks as a
 from emulator.certify.device import checks as d
+from emulator.certify.device import gbcs_checks as c
 from emulator.certify.a11_zigbee_signature import a11_zigbee_signature
 from emulator.certify.model import Check, Group, Need
 
@@ -179,8 +180,11 @@ CATALOGUE: tuple[Check[Any], ...] = (
           "RTDS 11.2_CS08", (V, G), "every GBCS device", "fail on a malformed CS08 response",
           unavailable=_GBCS),
     Check("C3", Group.GBCS, "Meters send FDRA 0x8F72 with the SHA-256 hash after distribution, 0x8F1C "
-          "on failure", "RTDS NA_FDRA-*", (V, G), "ESME, GSME", "fail without the alert or with "
-          "another hash", unavailable=_GBCS),
+          "on failure", "RTDS NA_FDRA-*", (V, G), "ESME, GSME", "the vendor's image, then the same "
+          "image with one byte flipped, the hub's ZSE tunnel open: fail without FDRA 0x8F72 within 120 s "
+          "of Upgrade End Request SUCCESS, with another hash than SHA-256 of the Manufacturer Image, or "
+          "without 0x8F1C for the corrupted image; not applicable to a PPMID or an unsigned image",
+          run=c.c3_distribution_receipt),
     Check("C4", Group.GBCS, "CS06: immediate, future-dated (0x00CA 0x8F66/0x8F67), cancellation "
           "(99991231235959Z); noImageHeld, hashMismatch, activationFailure", "RTDS 11.3_CS06",
           (V, G), "ESME, GSME, HCALCS", "fail on a wrong response code or alert", unavailable=_GBCS),

@@ -56,6 +56,7 @@ class DeviceFaults:
 
     activation_fails: bool = False  # the new image does not start: old version stays
     ignore_gbcs_commands: bool = False
+    fdra_hash_of_whole_file: bool = False  # the FDRA's hash covers the whole OTA file, not the Manufacturer Image
 
 
 @dataclass(slots=True)
@@ -168,7 +169,9 @@ class EmulatedDevice:
                 data = self.client.pending_image or b""
                 self.firmware.pending_hash = manufacturer_image_hash(data) or hashlib.sha256(data).digest()
                 if self.device_type.signed_images:
-                    self._alert(GbcsAlertCode.FIRMWARE_VERIFICATION_SUCCESSFUL, hash=self.firmware.pending_hash)
+                    reported = hashlib.sha256(data).digest() if self.faults.fdra_hash_of_whole_file \
+                        else self.firmware.pending_hash
+                    self._alert(GbcsAlertCode.FIRMWARE_VERIFICATION_SUCCESSFUL, hash=reported)
             case ImageChecked(reason=reason) if self.device_type.signed_images:
                 self._alert(GbcsAlertCode.FIRMWARE_VERIFICATION_FAILED, reason=reason)
 
