@@ -110,4 +110,7 @@ FAULTS: dict[str, Fault] = _catalogue(
     Fault("fdra_hash_of_whole_file",
           "a meter's Firmware Distribution Receipt Alert carries the SHA-256 of the whole OTA file, not of the "
           "Manufacturer Image (what the CPL and CS06 carry)", SUCCEEDED, device={"fdra_hash_of_whole_file": True}),
+    Fault("joins_with_well_known_key",
+          "a device joins with the ZigBee HA default TC link key (ZigBeeAlliance09), not its install code's",
+          SUCCEEDED, device={"joins_with_well_known_key": True}),
 )

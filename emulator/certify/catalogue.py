@@ -13,6 +13,7 @@ from typing import Any
 from emulator.certify import image_checks as a
 from emulator.certify.device import checks as d
 from emulator.certify.device import gbcs_checks as c
+from emulator.certify.device import network_checks as n
 from emulator.certify.a11_zigbee_signature import a11_zigbee_signature
 from emulator.certify.model import Check, Group, Need
 
@@ -200,7 +201,10 @@ CATALOGUE: tuple[Check[Any], ...] = (
     # --- D. Network and security prerequisites ----------------------------------------------------
     Check("D1", Group.NETWORK, "Joins only with the install-code link key inside the CCS01 "
           "JoinTimePeriod window", "DCC GBCS mapping table (CCS01)", (V, B, G), "every HAN device",
-          "fail on a join outside the window or with another key", unavailable=_RADIO),
+          "the test hub as Trust Centre, the device in its Device Log: fail when the device joins with "
+          "another key than its install code's; then the JoinTimePeriod closed before power-on: the "
+          "join is refused, and fail when the device does not join within 600 s once CCS01 re-opens "
+          "it; inconclusive on a bench", run=n.d1_install_code_join),
     Check("D2", Group.NETWORK, "Completes CBKE suite 2 (sect283k1) within its advertised times",
           "HenryGiraldo/gbcs; Silicon Labs key-establishment", (V, B, K), "every HAN device",
           "fail above the advertised times", unavailable=_RADIO),

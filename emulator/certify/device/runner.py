@@ -24,8 +24,9 @@ from emulator.ota.policy import ServerPolicy
 
 from .checks import DEVICE_CHECKS, DeviceRun
 from .gbcs_checks import GBCS_CHECKS
+from .network_checks import NETWORK_CHECKS
 from .dut import DeviceUnderTest
-from .session import AirFrame, CheckSession, GbcsFrame, VirtualSession
+from .session import AirFrame, CheckSession, GbcsFrame, JoinAttempt, VirtualSession
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -82,7 +83,8 @@ def certify_device(dut: DeviceUnderTest, image_source: str, image: bytes, factor
     results = []
     queried: str | None = None  # how the device describes itself in its first Query Next Image Request
     for check in checks:
-        function = DEVICE_CHECKS.get(check.check_id) or GBCS_CHECKS.get(check.check_id)
+        function = (DEVICE_CHECKS.get(check.check_id) or GBCS_CHECKS.get(check.check_id)
+                    or NETWORK_CHECKS.get(check.check_id))
         if function is None:
             results.append(check.not_available())
             continue
@@ -140,6 +142,10 @@ def _frames(sessions: list[CheckSession], marked: list[object]) -> tuple[str, ..
     lines = []
     seen: set[int] = set()
     for item in marked:
+        if isinstance(item, JoinAttempt):
+            number = next((n for n, s in enumerate(sessions, 1) if any(j is item for j in getattr(s, "joins", ()))), 0)
+            lines.append(f"session {number}: {item.describe()}")
+            continue
         if not isinstance(item, (AirFrame, GbcsFrame)) or id(item) in seen:
             continue
         seen.add(id(item))

@@ -29,6 +29,7 @@ from emulator.gbcs.tunnel import (
 )
 from emulator.gbcs.wire import GbcsDecodeError
 from emulator.han.packet import OTA_CLUSTER, SMART_ENERGY_ENDPOINT, ApsPacket
+from emulator.han.security.ke_frames import KEY_ESTABLISHMENT_CLUSTER
 from emulator.han.transport import HanTransport
 from emulator.ota import codec
 from emulator.ota.actions import FirmwareActivated
@@ -43,6 +44,7 @@ from emulator.runtime.events import Event, EventBus
 
 _LOGGER = logging.getLogger(__name__)
 
+WELL_KNOWN_TC_LINK_KEY = b"ZigBeeAlliance09"  # ZigBee HA's default TC link key: a GB device must not join with it
 HUB_NWK = 0x0000
 DEVICE_NWK = 0x1101
 
@@ -121,6 +123,22 @@ class GbcsFrame:
         if isinstance(digest, bytes):
             shown.append(f"hash {digest.hex()}")
         return f"{self.time - start:9.3f} s  device -> hub  {where}  tunnel PUT  GBCS({', '.join(shown)})"
+
+
+@dataclass(frozen=True, slots=True)
+class JoinAttempt:
+    """A join the device attempted at the test hub's Trust Centre, as the Trust Centre saw it."""
+
+    time: float  # session time
+    admitted: bool
+    install_code_key: bool  # the key offered is the install-code key of the Device Log entry
+    window_open: bool  # inside the CCS01 JoinTimePeriod
+
+    def describe(self) -> str:
+        key = "its install-code key" if self.install_code_key else "another key"
+        window = "inside" if self.window_open else "outside"
+        return (f"{self.time:9.3f} s  join with {key}, {window} the JoinTimePeriod: "
+                f"{'admitted' if self.admitted else 'refused'}")
 
 
 def _status_name(value: int) -> str:
@@ -315,6 +333,7 @@ class VirtualSession(CheckSession):
         self._activations: list[tuple[float, int]] = []
         self.device_bus.subscribe(self._device_event)
         self.emulated = make_device(self.han.attach(device_eui64, DEVICE_NWK), clock, self.device_bus)
+        self.joins = []
 
     def _device_event(self, event: Event) -> None:
         if isinstance(event.outcome, FirmwareActivated):
@@ -324,6 +343,69 @@ class VirtualSession(CheckSession):
     def start_device(self) -> None:
         self.emulated.start()
 
+    trust_centre: Any = None
+    joins: list["JoinAttempt"]
+
+    def secure(self, join_time_period_s: float | None, *, seed: int = 1) -> None:
+        """Make the test hub the HAN's Trust Centre, as ``[han] security = "cbke"`` does on a premises
+        (docs/cbke.md): the Device Log holds the device's install code (CCS01, ``join_time_period_s``
+        window), every node gets its TEST ONLY CBKE certificate, and the device joins and runs CBKE
+        before its OTA client starts. Call before the device starts."""
+        from emulator.devices.key_establishment import DeviceKeyEstablishment
+        from emulator.han.link_security import ApsLinkSecurity
+        from emulator.hub.trust_centre import TrustCentre
+        from emulator.scenario.han_security import key_material
+
+        keys = key_material(seed)
+        hub = self.transport.eui64
+        hub_security = ApsLinkSecurity(hub)
+        self.transport.security = hub_security  # type: ignore[attr-defined]
+        self.trust_centre = TrustCentre(hub, self.transport, self.clock, self.bus, keys.identity(hub),
+                                        security=hub_security, ephemeral_source=keys.ephemeral_source(hub),
+                                        next_aps=self.host.next_aps, source="test_hub")
+        self.han.set_admission(self._admit)
+        self.install_code = keys.install_code(self.device)
+        self.update_device_log(join_time_period_s)
+        device = self.emulated
+        port = device.transport
+        device_security = ApsLinkSecurity(self.device)
+        port.security = device_security
+        ke = DeviceKeyEstablishment(self.device, port, self.clock, self.device_bus, keys.identity(self.device),
+                                    self.install_code, security=device_security, trust_centre=hub,
+                                    trust_centre_nwk=self.transport.nwk,
+                                    ephemeral_source=keys.ephemeral_source(self.device),
+                                    next_aps=device.ota.next_aps, source=device.source)
+        if device.faults.joins_with_well_known_key:
+            ke.install_code_key = WELL_KNOWN_TC_LINK_KEY
+        device.key_establishment = ke
+
+    def _admit(self, device: int, link_key: bytes) -> bool:
+        """The Trust Centre decides; the attempt is recorded as the hub saw it (D1 judges on these)."""
+        entry = self.trust_centre.device_log.get(device)
+        window_open = entry is not None and (entry.join_until is None or self.clock.now() <= entry.join_until)
+        install_code_key = entry is not None and link_key == entry.install_code_key
+        admitted = bool(self.trust_centre.admit(device, link_key))
+        if device == self.device:
+            self.joins.append(JoinAttempt(self.now(), admitted, install_code_key, window_open))
+            self._changed()
+        return admitted
+
+    @property
+    def link_key_established(self) -> bool:
+        """Whether CBKE gave the hub a link key for the device."""
+        entry = self.trust_centre.device_log.get(self.device) if self.trust_centre is not None else None
+        return entry is not None and entry.link_key is not None
+
+    def update_device_log(self, join_time_period_s: float | None) -> None:
+        """CCS01 for the device (its install code, the JoinTimePeriod window from now)."""
+        self.trust_centre.update_device_log(self.device, self.install_code, join_time_period_s, report=False)
+
+    def _receive(self, packet: ApsPacket) -> None:
+        if packet.cluster == KEY_ESTABLISHMENT_CLUSTER and self.trust_centre is not None:
+            self.trust_centre.receive(packet)
+            return
+        super()._receive(packet)
+
     def wait(self, until: Callable[[], bool] | None, budget_s: float) -> bool:
         clock = self.virtual_clock
         deadline = clock.now() + budget_s
@@ -332,11 +414,11 @@ class VirtualSession(CheckSession):
             return True
         if until():
             return True
-        seen = len(self.frames), len(self.events), len(self.gbcs_frames)
+        seen = len(self.frames), len(self.events), len(self.gbcs_frames), len(self.joins)
         while clock.now() < deadline:
             if clock.run(until=deadline, max_callbacks=1) == 0:
                 break
-            now_seen = len(self.frames), len(self.events), len(self.gbcs_frames)
+            now_seen = len(self.frames), len(self.events), len(self.gbcs_frames), len(self.joins)
             if now_seen != seen:
                 seen = now_seen
                 if until():
