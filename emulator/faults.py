@@ -113,4 +113,7 @@ FAULTS: dict[str, Fault] = _catalogue(
     Fault("joins_with_well_known_key",
           "a device joins with the ZigBee HA default TC link key (ZigBeeAlliance09), not its install code's",
           SUCCEEDED, device={"joins_with_well_known_key": True}),
+    Fault("accepts_plaintext_after_cbke",
+          "a device acts on OTA and Tunneling frames that arrive without APS encryption after CBKE",
+          SUCCEEDED, device={"accepts_plaintext_aps": True}),
 )

@@ -91,6 +91,7 @@ CLASSIFICATION: dict[str, Classified] = {c.fault: c for c in (
     _d("forgets_offset_on_reboot", "B14", "restarts from offset 0 after a power cut"),
     _d("fdra_hash_of_whole_file", "C3", "FDRA 0x8F72 carries SHA-256 of the whole OTA file, not of the Manufacturer Image"),
     _d("joins_with_well_known_key", "D1", "joins with ZigBeeAlliance09 instead of its install-code key: refused"),
+    _d("accepts_plaintext_after_cbke", "D4", "answers an unencrypted Image Notify after CBKE"),
 )}
 
 PLAYED = (FaultClass.DEVICE_DEFECT, FaultClass.RADIO_CONDITION, FaultClass.LEGAL_BEHAVIOUR)

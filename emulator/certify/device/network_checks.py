@@ -13,7 +13,10 @@ from typing import Callable
 from emulator.certify.model import Outcome
 from emulator.devices.key_establishment import JOIN_RETRY_S
 
-from .checks import DeviceRun
+from emulator.gbcs.tunnel import TUNNELING_CLUSTER
+from emulator.ota.frames import ImageNotify, QueryNextImageRequest
+
+from .checks import DeviceRun, _transfer
 from .session import VirtualSession
 
 JOIN_WINDOW_S = 600.0
@@ -79,3 +82,63 @@ def d1_install_code_join(run: DeviceRun) -> Outcome:
 
 
 NETWORK_CHECKS: dict[str, Callable[[DeviceRun], Outcome]] = {"D1": d1_install_code_join}
+
+
+# --- D4 APS encryption of OTA and GBCS traffic ------------------------------------------------------
+
+
+def d4_aps_encryption(run: DeviceRun) -> Outcome:
+    out = Outcome()
+    if run.bench:
+        return out.inconclusive("on a bench the dongle's NCP decrypts before the host sees a frame; whether the "
+                                "device encrypted it needs a sniffer capture (not scripted)")
+    # 1. After CBKE, an unencrypted Image Notify must be refused (no query), an encrypted one answered.
+    probe = _secure(run, JOIN_WINDOW_S)
+    probe.start_device()
+    probe.wait(lambda: probe.link_key_established and bool(probe.received(QueryNextImageRequest)), 600.0)
+    if not probe.link_key_established:
+        return out.inconclusive("no CBKE with the test hub within 600 s (D1/D3 judge that)")
+    probe.wait(None, 5.0)
+    if not run.dut.sleepy:
+        mark = len(probe.frames)
+        probe.send_plaintext(lambda: probe.notify(payload_type=0, query_jitter=100))
+        answered = probe.wait_for(QueryNextImageRequest, 30.0, since=mark)
+        out.mark(*probe.sent(ImageNotify, mark))
+        if answered is not None:
+            out.mark(answered)
+            out.fail("answers an Image Notify sent without APS encryption after CBKE", field="APS security",
+                     expected="the frame refused (no query)", found="Query Next Image Request")
+        else:
+            out.ok("an unencrypted Image Notify after CBKE is ignored (no query within 30 s)")
+        mark = len(probe.frames)
+        probe.notify(payload_type=0, query_jitter=100)
+        if probe.wait_for(QueryNextImageRequest, 30.0, since=mark) is None:
+            out.warn("no query after the encrypted Image Notify either: the refusal above proves little")
+    # 2. A download with the tunnel open: every OTA and Tunneling unicast from the device encrypted.
+    session = _secure(run, JOIN_WINDOW_S)
+    session.offer(run.image)
+    session.start_device()
+    session.wait(lambda: session.link_key_established, 600.0)
+    session.open_tunnel()
+    end = _transfer(run, session)
+    session.wait(None, 10.0)
+    frames = session.air_frames
+    plain = [f for f in frames if not f.secured]
+    if end is not None:
+        out.mark(end)
+    if not frames:
+        return out.inconclusive("no OTA or Tunneling frame from the device within the budget")
+    tunnel = sum(1 for f in frames if f.cluster == TUNNELING_CLUSTER)
+    if plain:
+        first = plain[0]
+        out.fail(f"{len(plain)} of {len(frames)} OTA/Tunneling frames from the device went on the air without APS "
+                 f"encryption (first at {first.time:.3f} s, cluster 0x{first.cluster:04X})", field="APS security",
+                 expected="APS-encrypted with the CBKE link key", found="plaintext")
+    else:
+        out.ok(f"all {len(frames)} OTA/Tunneling frames from the device APS-encrypted ({tunnel} on the tunnel)")
+    if end is None:
+        out.warn("the download did not end with an Upgrade End Request within the budget")
+    return out
+
+
+NETWORK_CHECKS["D4"] = d4_aps_encryption
