@@ -116,4 +116,7 @@ FAULTS: dict[str, Fault] = _catalogue(
     Fault("accepts_plaintext_after_cbke",
           "a device acts on OTA and Tunneling frames that arrive without APS encryption after CBKE",
           SUCCEEDED, device={"accepts_plaintext_aps": True}),
+    Fault("ignores_no_resources_wait",
+          "a device retries Key Establishment at once after Terminate NO_RESOURCES, whatever wait time it was given",
+          SUCCEEDED, device={"ignores_no_resources_wait": True}),
 )

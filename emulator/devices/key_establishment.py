@@ -75,6 +75,7 @@ class DeviceKeyEstablishment:
                                          **kwargs)  # type: ignore[arg-type]
         self.joined = False
         self.runs = 0
+        self.ignores_no_resources_wait = False  # a device defect (emulator.faults): retry after 1 s whatever the wait
         self._on_established: Callable[[], None] | None = None
         self._timer: Timer | None = None
 
@@ -126,7 +127,8 @@ class DeviceKeyEstablishment:
                                               aps_counter=self.next_aps()))
             elif isinstance(action, SetTimer):
                 retry_set = retry_set or action.kind is TimerKind.RETRY
-                self._set_timer(action.delay, self._engine_timer, action.partner, action.kind)
+                delay = 1.0 if action.kind is TimerKind.RETRY and self.ignores_no_resources_wait else action.delay
+                self._set_timer(delay, self._engine_timer, action.partner, action.kind)
             elif isinstance(action, Established):
                 self._cancel_timer()
                 self.security.set_key(action.partner, action.link_key)

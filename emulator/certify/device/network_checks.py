@@ -14,6 +14,7 @@ from emulator.certify.model import Outcome
 from emulator.devices.key_establishment import JOIN_RETRY_S
 
 from emulator.gbcs.tunnel import TUNNELING_CLUSTER
+from emulator.han.security import ke_frames
 from emulator.ota.frames import ImageNotify, QueryNextImageRequest
 
 from .checks import DeviceRun, _transfer
@@ -142,3 +143,46 @@ def d4_aps_encryption(run: DeviceRun) -> Outcome:
 
 
 NETWORK_CHECKS["D4"] = d4_aps_encryption
+
+
+# --- D3 CBKE Terminate and back-off -------------------------------------------------------------------
+
+BUSY_WAIT_S = 20
+"""The wait time D3's Terminate NO_RESOURCES gives (seconds, as the frame carries it)."""
+
+
+def d3_cbke_terminate(run: DeviceRun) -> Outcome:
+    out = Outcome()
+    if run.bench:
+        return out.inconclusive("the bench dongle's NCP runs CBKE itself; certify device cannot make it answer "
+                                "Terminate NO_RESOURCES yet")
+    session = _secure(run, JOIN_WINDOW_S)
+    session.busy_initiates, session.busy_wait_s = 2, BUSY_WAIT_S
+    session.start_device()
+    session.wait(lambda: session.link_key_established, 3 * BUSY_WAIT_S + 300.0)
+    initiates = [k for k in session.ke_frames if isinstance(k.command, ke_frames.InitiateKeyEstablishmentRequest)]
+    if not initiates:
+        return out.inconclusive("no Initiate Key Establishment Request within the budget")
+    out.mark(*initiates[:3])
+    if len(initiates) == 1:
+        out.fail(f"no new Initiate Key Establishment Request after Terminate NO_RESOURCES (wait {BUSY_WAIT_S} s)",
+                 expected="a retry after the wait time", found="none")
+        return out
+    early = [(a, b) for a, b in zip(initiates, initiates[1:3]) if b.time - a.time < BUSY_WAIT_S]
+    if early:
+        first, again = early[0]
+        out.fail(f"retries CBKE {again.time - first.time:.1f} s after Terminate NO_RESOURCES with wait time "
+                 f"{BUSY_WAIT_S} s", field="wait_time", expected=f">= {BUSY_WAIT_S} s",
+                 found=f"{again.time - first.time:.1f} s")
+    else:
+        gaps = ", ".join(f"{b.time - a.time:.0f} s" for a, b in zip(initiates, initiates[1:3]))
+        out.ok(f"twice Terminate NO_RESOURCES (wait {BUSY_WAIT_S} s): retried after {gaps}")
+    if session.link_key_established:
+        out.ok("then completed CBKE with the test hub")
+    elif not out.failed:
+        out.fail("does not complete CBKE once the test hub has resources again", expected="a link key",
+                 found="none within the budget")
+    return out
+
+
+NETWORK_CHECKS["D3"] = d3_cbke_terminate

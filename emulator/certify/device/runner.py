@@ -26,7 +26,7 @@ from .checks import DEVICE_CHECKS, DeviceRun
 from .gbcs_checks import GBCS_CHECKS
 from .network_checks import NETWORK_CHECKS
 from .dut import DeviceUnderTest
-from .session import AirFrame, CheckSession, GbcsFrame, JoinAttempt, VirtualSession
+from .session import AirFrame, CheckSession, GbcsFrame, JoinAttempt, KeExchange, VirtualSession
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -142,8 +142,9 @@ def _frames(sessions: list[CheckSession], marked: list[object]) -> tuple[str, ..
     lines = []
     seen: set[int] = set()
     for item in marked:
-        if isinstance(item, JoinAttempt):
-            number = next((n for n, s in enumerate(sessions, 1) if any(j is item for j in getattr(s, "joins", ()))), 0)
+        if isinstance(item, (JoinAttempt, KeExchange)):
+            number = next((n for n, s in enumerate(sessions, 1)
+                           if any(j is item for j in (*getattr(s, "joins", ()), *getattr(s, "ke_frames", ())))), 0)
             lines.append(f"session {number}: {item.describe()}")
             continue
         if not isinstance(item, (AirFrame, GbcsFrame)) or id(item) in seen:

@@ -30,6 +30,7 @@ from emulator.gbcs.tunnel import (
 from emulator.gbcs.wire import GbcsDecodeError
 from emulator.han.packet import OTA_CLUSTER, SMART_ENERGY_ENDPOINT, ApsPacket
 from emulator.han.link_security import PROTECTED_CLUSTERS, SecuredApsPacket
+from emulator.han.security import ke_frames
 from emulator.han.security.ke_frames import KEY_ESTABLISHMENT_CLUSTER
 from emulator.han.transport import HanTransport
 from emulator.ota import codec
@@ -149,6 +150,17 @@ class AirSecurity:
     time: float  # session time
     cluster: int
     secured: bool
+
+
+@dataclass(frozen=True, slots=True)
+class KeExchange:
+    """A Key Establishment (0x0800) command from the device, decoded, at session time ``time``."""
+
+    time: float
+    command: Any
+
+    def describe(self) -> str:
+        return f"{self.time:9.3f} s  device -> hub  Key Establishment {type(self.command).__name__}"
 
 
 def _status_name(value: int) -> str:
@@ -345,6 +357,7 @@ class VirtualSession(CheckSession):
         self.emulated = make_device(self.han.attach(device_eui64, DEVICE_NWK), clock, self.device_bus)
         self.joins = []
         self.air_frames: list[AirSecurity] = []
+        self.ke_frames: list[KeExchange] = []
 
     def _device_event(self, event: Event) -> None:
         if isinstance(event.outcome, FirmwareActivated):
@@ -389,6 +402,7 @@ class VirtualSession(CheckSession):
                                     next_aps=device.ota.next_aps, source=device.source)
         if device.faults.joins_with_well_known_key:
             ke.install_code_key = WELL_KNOWN_TC_LINK_KEY
+        ke.ignores_no_resources_wait = device.faults.ignores_no_resources_wait
         device.key_establishment = ke
 
     def _air(self, direction: str, packet: ApsPacket) -> None:
@@ -425,11 +439,35 @@ class VirtualSession(CheckSession):
         """CCS01 for the device (its install code, the JoinTimePeriod window from now)."""
         self.trust_centre.update_device_log(self.device, self.install_code, join_time_period_s, report=False)
 
+    busy_initiates = 0
+    """D3: how many Initiate Key Establishment Requests the test hub answers Terminate NO_RESOURCES."""
+    busy_wait_s = 0
+
     def _receive(self, packet: ApsPacket) -> None:
         if packet.cluster == KEY_ESTABLISHMENT_CLUSTER and self.trust_centre is not None:
+            try:
+                frame = ke_frames.decode(packet.payload)
+            except ke_frames.KeFrameError:
+                frame = None
+            if packet.src == self.device and frame is not None:
+                self.ke_frames.append(KeExchange(self.now(), frame.command))
+                self._changed()
+                if isinstance(frame.command, ke_frames.InitiateKeyEstablishmentRequest) and self.busy_initiates > 0:
+                    self.busy_initiates -= 1
+                    self._terminate_busy(packet, frame)
+                    return
             self.trust_centre.receive(packet)
             return
         super()._receive(packet)
+
+    def _terminate_busy(self, packet: ApsPacket, frame: "ke_frames.KeFrame") -> None:
+        """Terminate NO_RESOURCES with ``busy_wait_s``, as a Trust Centre busy with another device does."""
+        suite = frame.command.suite if isinstance(frame.command, ke_frames.InitiateKeyEstablishmentRequest) else 1
+        reply = ke_frames.KeFrame(frame.tsn, False, ke_frames.TerminateKeyEstablishment(
+            int(ke_frames.KeStatus.NO_RESOURCES), self.busy_wait_s, suite))
+        self.transport.send(ApsPacket(self.transport.eui64, self.device, self.transport.nwk, packet.src_nwk,
+                                      ke_frames.encode(reply), cluster=KEY_ESTABLISHMENT_CLUSTER,
+                                      aps_counter=self.host.next_aps()))
 
     def wait(self, until: Callable[[], bool] | None, budget_s: float) -> bool:
         clock = self.virtual_clock
@@ -439,11 +477,12 @@ class VirtualSession(CheckSession):
             return True
         if until():
             return True
-        seen = len(self.frames), len(self.events), len(self.gbcs_frames), len(self.joins)
+        seen = len(self.frames), len(self.events), len(self.gbcs_frames), len(self.joins), len(self.ke_frames)
         while clock.now() < deadline:
             if clock.run(until=deadline, max_callbacks=1) == 0:
                 break
-            now_seen = len(self.frames), len(self.events), len(self.gbcs_frames), len(self.joins)
+            now_seen = (len(self.frames), len(self.events), len(self.gbcs_frames), len(self.joins),
+                        len(self.ke_frames))
             if now_seen != seen:
                 seen = now_seen
                 if until():
