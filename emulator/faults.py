@@ -119,4 +119,7 @@ FAULTS: dict[str, Fault] = _catalogue(
     Fault("ignores_no_resources_wait",
           "a device retries Key Establishment at once after Terminate NO_RESOURCES, whatever wait time it was given",
           SUCCEEDED, device={"ignores_no_resources_wait": True}),
+    Fault("slow_key_establishment",
+          "a device takes 15 s for each CBKE step while it advertises 10 s (ephemeral data, confirm key)",
+          SUCCEEDED, device={"cbke_send_delay_s": 15.0}),
 )

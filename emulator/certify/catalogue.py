@@ -207,7 +207,10 @@ CATALOGUE: tuple[Check[Any], ...] = (
           "it; inconclusive on a bench", run=n.d1_install_code_join),
     Check("D2", Group.NETWORK, "Completes CBKE suite 2 (sect283k1) within its advertised times",
           "HenryGiraldo/gbcs; Silicon Labs key-establishment", (V, B, K), "every HAN device",
-          "fail above the advertised times", unavailable=_RADIO),
+          "join and CBKE with the test hub as Trust Centre: fail when the device offers another suite "
+          "than 2, when its Ephemeral Data Request or Confirm Key Data Request comes later after the "
+          "hub's answer than the generate time its Initiate advertised, or when the exchange stops "
+          "or gives no link key; inconclusive on a bench", run=n.d2_cbke_times),
     Check("D3", Group.NETWORK, "Negative CBKE (mangled certificate, wrong issuer, bad key confirm, out "
           "of sequence, delays) ends in the right Terminate status and a back-off",
           "Silicon Labs test-harness", (V, B, K), "every HAN device",

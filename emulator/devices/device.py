@@ -59,6 +59,7 @@ class DeviceFaults:
     fdra_hash_of_whole_file: bool = False  # the FDRA's hash covers the whole OTA file, not the Manufacturer Image
     accepts_plaintext_aps: bool = False  # takes unencrypted OTA/Tunneling frames after CBKE (set on its port's
     # APS security where that is made: emulator/certify/device/session.py)
+    cbke_send_delay_s: float = 0.0  # each of its CBKE messages goes out this much later (slower than it advertises)
     ignores_no_resources_wait: bool = False  # retries CBKE after 1 s whatever wait time Terminate NO_RESOURCES gave
     joins_with_well_known_key: bool = False  # joins with ZigBeeAlliance09, not its install-code key (set where
     # its key establishment is made: emulator/certify/device/session.py)

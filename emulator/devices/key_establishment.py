@@ -76,6 +76,7 @@ class DeviceKeyEstablishment:
         self.joined = False
         self.runs = 0
         self.ignores_no_resources_wait = False  # a device defect (emulator.faults): retry after 1 s whatever the wait
+        self.send_delay_s = 0.0  # a device defect (emulator.faults): each CBKE message goes out this much later
         self._on_established: Callable[[], None] | None = None
         self._timer: Timer | None = None
 
@@ -122,9 +123,13 @@ class DeviceKeyEstablishment:
         retry_set = False
         for action in actions:
             if isinstance(action, Send):
-                self.transport.send(ApsPacket(self.eui64, action.partner, self.transport.nwk, action.nwk,
-                                              ke_frames.encode(action.frame), cluster=KEY_ESTABLISHMENT_CLUSTER,
-                                              aps_counter=self.next_aps()))
+                packet = ApsPacket(self.eui64, action.partner, self.transport.nwk, action.nwk,
+                                   ke_frames.encode(action.frame), cluster=KEY_ESTABLISHMENT_CLUSTER,
+                                   aps_counter=self.next_aps())
+                if self.send_delay_s > 0:
+                    self.clock.call_later(self.send_delay_s, self.transport.send, packet)
+                else:
+                    self.transport.send(packet)
             elif isinstance(action, SetTimer):
                 retry_set = retry_set or action.kind is TimerKind.RETRY
                 delay = 1.0 if action.kind is TimerKind.RETRY and self.ignores_no_resources_wait else action.delay

@@ -18,7 +18,7 @@ from emulator.han.security import ke_frames
 from emulator.ota.frames import ImageNotify, QueryNextImageRequest
 
 from .checks import DeviceRun, _transfer
-from .session import VirtualSession
+from .session import KeExchange, VirtualSession
 
 JOIN_WINDOW_S = 600.0
 """The CCS01 JoinTimePeriod D1 opens for the device (10 min)."""
@@ -160,7 +160,8 @@ def d3_cbke_terminate(run: DeviceRun) -> Outcome:
     session.busy_initiates, session.busy_wait_s = 2, BUSY_WAIT_S
     session.start_device()
     session.wait(lambda: session.link_key_established, 3 * BUSY_WAIT_S + 300.0)
-    initiates = [k for k in session.ke_frames if isinstance(k.command, ke_frames.InitiateKeyEstablishmentRequest)]
+    initiates = [k for k in session.ke_frames
+                 if not k.sent and isinstance(k.command, ke_frames.InitiateKeyEstablishmentRequest)]
     if not initiates:
         return out.inconclusive("no Initiate Key Establishment Request within the budget")
     out.mark(*initiates[:3])
@@ -186,3 +187,61 @@ def d3_cbke_terminate(run: DeviceRun) -> Outcome:
 
 
 NETWORK_CHECKS["D3"] = d3_cbke_terminate
+
+
+# --- D2 CBKE suite 2 within the advertised times ------------------------------------------------------
+
+CRYPTO_SUITE_2 = 2  # sect283k1, what GB devices use
+
+
+def d2_cbke_times(run: DeviceRun) -> Outcome:
+    out = Outcome()
+    if run.bench:
+        return out.inconclusive("the bench dongle's NCP runs CBKE itself; the device's timing needs a sniffer "
+                                "capture (not scripted)")
+    session = _secure(run, JOIN_WINDOW_S)
+    session.start_device()
+    session.wait(lambda: session.link_key_established, 600.0)
+    exchange = session.ke_frames
+
+    def first(kind: type, sent: bool, after: float = -1.0) -> KeExchange | None:
+        return next((k for k in exchange if k.sent is sent and isinstance(k.command, kind) and k.time >= after), None)
+
+    initiate = first(ke_frames.InitiateKeyEstablishmentRequest, False)
+    if initiate is None:
+        return out.inconclusive("no Initiate Key Establishment Request within the budget")
+    out.mark(initiate)
+    command = initiate.command
+    if command.suite != CRYPTO_SUITE_2:
+        out.fail(f"Initiate Key Establishment Request offers suite {command.suite}", field="suite",
+                 expected="2 (sect283k1)", found=str(command.suite))
+        return out
+    steps = [(ke_frames.InitiateKeyEstablishmentResponse, ke_frames.EphemeralDataRequest,
+              command.ephemeral_data_generate_time, "ephemeral data"),
+             (ke_frames.EphemeralDataResponse, ke_frames.ConfirmKeyDataRequest,
+              command.confirm_key_generate_time, "confirm key")]
+    for answer, reply, advertised, what in steps:
+        hub = first(answer, True, initiate.time)
+        device = first(reply, False, hub.time) if hub is not None else None
+        if hub is None or device is None:
+            out.mark(*[k for k in exchange if k.time >= initiate.time][-2:])
+            out.fail(f"the exchange stops before the device's {reply.__name__}", expected=reply.__name__,
+                     found="none within the budget")
+            return out
+        took = device.time - hub.time
+        out.mark(hub, device)
+        if took > advertised + 0.1:  # 0.1 s: the air's latency at the hub
+            out.fail(f"{what}: {took:.1f} s from the hub's {answer.__name__} to its {reply.__name__}, above the "
+                     f"{advertised} s it advertised", field=f"{what} generate time", expected=f"<= {advertised} s",
+                     found=f"{took:.1f} s")
+        else:
+            out.ok(f"{what}: {took:.2f} s (advertised {advertised} s)")
+    if not out.failed:
+        if session.link_key_established:
+            out.ok("CBKE suite 2 completed: the test hub holds a link key for the device")
+        else:
+            out.fail("CBKE did not complete", expected="a link key", found="none")
+    return out
+
+
+NETWORK_CHECKS["D2"] = d2_cbke_times

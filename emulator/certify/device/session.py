@@ -154,13 +154,15 @@ class AirSecurity:
 
 @dataclass(frozen=True, slots=True)
 class KeExchange:
-    """A Key Establishment (0x0800) command from the device, decoded, at session time ``time``."""
+    """A Key Establishment (0x0800) command from the device (or ``sent`` by the hub), decoded, at session time ``time``."""
 
     time: float
     command: Any
+    sent: bool = False  # by the hub
 
     def describe(self) -> str:
-        return f"{self.time:9.3f} s  device -> hub  Key Establishment {type(self.command).__name__}"
+        arrow = "hub -> device" if self.sent else "device -> hub"
+        return f"{self.time:9.3f} s  {arrow}  Key Establishment {type(self.command).__name__}"
 
 
 def _status_name(value: int) -> str:
@@ -197,6 +199,9 @@ class CheckSession(abc.ABC):
 
     # -- what the hub sees ---------------------------------------------------------------------
     def _trace(self, direction: str, packet: ApsPacket) -> None:
+        if packet.cluster == KEY_ESTABLISHMENT_CLUSTER and direction == "tx":
+            self._hub_ke_frame(packet)
+            return
         if packet.cluster == TUNNELING_CLUSTER:
             if direction == "rx" and packet.src == self.device:
                 self._tunnel_frame(packet)
@@ -223,6 +228,18 @@ class CheckSession(abc.ABC):
         # Only frames for the endpoint the OTA server is on reach it (as on a real hub).
         if packet.cluster == OTA_CLUSTER and packet.src == self.device and packet.dst_ep == self.endpoint:
             self.host.receive(packet)
+
+    ke_frames: list["KeExchange"]
+
+    def _hub_ke_frame(self, packet: ApsPacket) -> None:
+        """A Key Establishment frame the hub (its Trust Centre) sent the device (D2 times the device from these)."""
+        if packet.dst != self.device or not hasattr(self, "ke_frames"):
+            return
+        try:
+            frame = ke_frames.decode(packet.payload)
+        except ke_frames.KeFrameError:
+            return
+        self.ke_frames.append(KeExchange(self.now(), frame.command, sent=True))
 
     def _tunnel_frame(self, packet: ApsPacket) -> None:
         """A GBCS message the device PUT to the hub is recorded; tunnel set-up frames are not."""
@@ -403,6 +420,7 @@ class VirtualSession(CheckSession):
         if device.faults.joins_with_well_known_key:
             ke.install_code_key = WELL_KNOWN_TC_LINK_KEY
         ke.ignores_no_resources_wait = device.faults.ignores_no_resources_wait
+        ke.send_delay_s = device.faults.cbke_send_delay_s
         device.key_establishment = ke
 
     def _air(self, direction: str, packet: ApsPacket) -> None:
