@@ -222,7 +222,7 @@ CATALOGUE: tuple[Check[Any], ...] = (
     Check("D4", Group.NETWORK, "All OTA and GBCS traffic APS-encrypted; Tunneling and 61-byte APS "
           "fragmentation work", "HenryGiraldo/gbcs", (V, B), "every HAN device",
           "after CBKE with the test hub: fail when the device answers an Image Notify sent without APS "
-          "encryption, or when any OTA or Tunneling unicast it sends during a download with the tunnel "
+          "encryption (a query within 2 s), or when any OTA or Tunneling unicast it sends during a download with the tunnel "
           "open goes on the air unencrypted; inconclusive on a bench", run=n.d4_aps_encryption,
           limits="61-byte APS fragmentation of tunnelled GBCS messages is not played yet"),
     Check("D5", Group.NETWORK, "A test-certificate build cannot join a production network and vice "
