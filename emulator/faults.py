@@ -122,4 +122,7 @@ FAULTS: dict[str, Fault] = _catalogue(
     Fault("slow_key_establishment",
           "a device takes 15 s for each CBKE step while it advertises 10 s (ephemeral data, confirm key)",
           SUCCEEDED, device={"cbke_send_delay_s": 15.0}),
+    Fault("reads_back_boot_version",
+          "a device answers the SR 11.2 firmware version read with the version it was built with, not the one it runs",
+          SUCCEEDED, device={"reads_back_boot_version": True}),
 )

@@ -178,8 +178,11 @@ CATALOGUE: tuple[Check[Any], ...] = (
           "activateImage success/failure", "RTDS NA_CS09", (V, G), "PPMIDs",
           "fail without CS09 or with another version", unavailable=_GBCS),
     Check("C2", Group.GBCS, "CS08 read returns {version, readSuccess}; readFailure handled",
-          "RTDS 11.2_CS08", (V, G), "every GBCS device", "fail on a malformed CS08 response",
-          unavailable=_GBCS),
+          "RTDS 11.2_CS08", (V, G), "every GBCS device", "the 11.2 read for the device type (ECS52, GCS38, "
+          "CS08) through the hub's ZSE tunnel, before a download and after its activation: fail on an "
+          "undecodable response, readFailure, or a version other than the one it runs (its Query Next "
+          "Image's, then the image's); inconclusive without a response", run=c.c2_read_version,
+          limits="the hub side of readFailure is 11.2's flow (tests/gbcs), not a device check"),
     Check("C3", Group.GBCS, "Meters send FDRA 0x8F72 with the SHA-256 hash after distribution, 0x8F1C "
           "on failure", "RTDS NA_FDRA-*", (V, G), "ESME, GSME", "the vendor's image, then the same "
           "image with one byte flipped, the hub's ZSE tunnel open: fail without FDRA 0x8F72 within 120 s "

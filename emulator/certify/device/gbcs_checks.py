@@ -14,10 +14,10 @@ from emulator.certify.model import Outcome
 from emulator.devices.device import DeviceType
 from emulator.gbcs.codes import GbcsAlertCode
 from emulator.gbcs.message_codes import MessageCode
-from emulator.ota.frames import Status, UpgradeEndRequest
+from emulator.ota.frames import QueryNextImageRequest, Status
 from emulator.ota.image.parse import parse_image
 
-from .checks import DeviceRun, _name, _transfer
+from .checks import DeviceRun, _activated, _name, _transfer
 from .images import corrupted, corruption_detectable
 from .session import CheckSession, GbcsFrame
 
@@ -115,4 +115,77 @@ def c3_distribution_receipt(run: DeviceRun) -> Outcome:
     return out
 
 
-GBCS_CHECKS: dict[str, Callable[[DeviceRun], Outcome]] = {"C3": c3_distribution_receipt}
+# --- C2 read firmware version (SR 11.2) -----------------------------------------------------------------
+
+READ_COMMANDS = {DeviceType.ESME: "ECS52", DeviceType.GSME: "GCS38", DeviceType.PPMID: "CS08",
+                 DeviceType.HCALCS: "CS08"}
+
+
+def _read_version(run: DeviceRun, session: CheckSession, out: Outcome, expected: int, when: str) -> bool:
+    """Send the device's 11.2 read through the tunnel; judge the version in its response."""
+    from emulator.gbcs.message_codes import CraFlag
+    from emulator.hub.gbcs_commands import HubGbcs
+
+    name = READ_COMMANDS[run.dut.device_type]
+    gbcs = HubGbcs(session.transport.eui64, None, {run.dut.eui64: run.dut.device_type.value})
+    mark = len(session.gbcs_frames)
+    if not session.put_gbcs(gbcs.read_version(run.dut.eui64, request_id=f"certify C2 {when}")):
+        out.undecided = "the device did not answer the hub's RequestTunnel: no tunnel to send the read"
+        return False
+
+    def responded() -> bool:
+        return any(f.message is not None and f.message.header.cra_flag is CraFlag.RESPONSE
+                   for f in session.gbcs_frames[mark:])
+
+    session.wait(responded, run.budget(60.0, 120.0))
+    response = next((f for f in session.gbcs_frames[mark:]
+                     if f.message is not None and f.message.header.cra_flag is CraFlag.RESPONSE), None)
+    if response is None:
+        out.undecided = f"no response to {name} within the budget ({when})"
+        return False
+    out.mark(response)
+    read = gbcs.read(run.dut.eui64, response.data)
+    if read is None:
+        out.fail(f"{name} response ({when}) does not read: {gbcs.last_error}", expected="a GBCS response",
+                 found="undecodable")
+        return True
+    version = read[0].details.get("firmware_version")
+    if version is None:
+        out.fail(f"{name} answered readFailure ({when}) for a device that runs 0x{expected:08X}",
+                 field="firmware version", expected=f"0x{expected:08X}", found="readFailure")
+    elif version != expected:
+        out.fail(f"{name} reads 0x{version:08X} ({when})", field="firmware version", expected=f"0x{expected:08X}",
+                 found=f"0x{version:08X}")
+    else:
+        out.ok(f"{name} reads 0x{version:08X} ({when})", field="firmware version")
+    return True
+
+
+def c2_read_version(run: DeviceRun) -> Outcome:
+    out = Outcome()
+    if run.dut.device_type not in READ_COMMANDS:
+        return out.skip(f"no firmware version read for a {run.dut.device_type.value}")
+    session = run.session(offer=run.image)
+    session.open_tunnel()
+    query = session.wait_for(QueryNextImageRequest, run.budget(120.0, 300.0), since=0)
+    running = query.command.current_file_version if query is not None else run.dut.current_file_version
+    if running is None:
+        return out.inconclusive("no Query Next Image Request, and no declared current version to compare with")
+    session.wait(lambda: session.tunnel_id is not None, 10.0)
+    if not _read_version(run, session, out, running, "before the download"):
+        return out
+    end = _transfer(run, session)
+    if end is None or end.command.status != Status.SUCCESS:
+        if end is not None:
+            out.mark(end)
+        return out if out.failed else out.inconclusive("the download did not end in Upgrade End Request SUCCESS "
+                                                        "(B5 judges that): no new version to read")
+    session.wait(None, run.budget(60.0, 10.0))  # upgrade time 0: it activates right after Upgrade End Response
+    activated = _activated(run, session, run.file_version)
+    if not activated:
+        return out if out.failed else out.inconclusive("the new image was not activated (B12 judges that)")
+    _read_version(run, session, out, run.file_version, "after activation")
+    return out
+
+
+GBCS_CHECKS: dict[str, Callable[[DeviceRun], Outcome]] = {"C2": c2_read_version, "C3": c3_distribution_receipt}

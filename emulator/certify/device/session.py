@@ -22,7 +22,9 @@ from emulator.gbcs.tunnel import (
     TUNNELING_CLUSTER,
     GbcsTunnelHeader,
     RequestTunnel,
+    RequestTunnelResponse,
     TransferData,
+    TunnelStatus,
     TunnelError,
     decode_frame,
     encode_frame,
@@ -248,6 +250,9 @@ class CheckSession(abc.ABC):
         except TunnelError:
             return
         payload = frame.payload
+        if isinstance(payload, RequestTunnelResponse) and payload.status is TunnelStatus.SUCCESS:
+            self.tunnel_id = payload.tunnel_id
+            return
         if not isinstance(payload, TransferData) or payload.header is not GbcsTunnelHeader.PUT:
             return
         try:
@@ -264,6 +269,21 @@ class CheckSession(abc.ABC):
         zcl = encode_frame(RequestTunnel(), self._tunnel_tsn)
         self.transport.send(ApsPacket(self.transport.eui64, self.device, self.transport.nwk, self.device_nwk, zcl,
                                       cluster=TUNNELING_CLUSTER, aps_counter=self.host.next_aps()))
+
+    tunnel_id: int | None = None  # the device's answer to open_tunnel
+
+    def put_gbcs(self, message: bytes) -> bool:
+        """PUT ``message`` (an encoded GBCS command) through the open tunnel; False when it is not open."""
+        if self.tunnel_id is None:
+            return False
+        self._tunnel_tsn = (self._tunnel_tsn + 1) & 0xFF
+        zcl = encode_frame(TransferData(self.tunnel_id, GbcsTunnelHeader.PUT, message), self._tunnel_tsn)
+        self.execute_send(ApsPacket(self.transport.eui64, self.device, self.transport.nwk, self.device_nwk, zcl,
+                                    cluster=TUNNELING_CLUSTER, aps_counter=self.host.next_aps()))
+        return True
+
+    def execute_send(self, packet: ApsPacket) -> None:
+        self.transport.send(packet)
 
     def gbcs_received(self, since: int = 0) -> list[GbcsFrame]:
         return self.gbcs_frames[since:]
@@ -547,6 +567,12 @@ class BenchSession(CheckSession):
     def open_tunnel(self) -> None:
         async def inside() -> None:
             CheckSession.open_tunnel(self)
+
+        self.loop.run_until_complete(inside())
+
+    def execute_send(self, packet: ApsPacket) -> None:
+        async def inside() -> None:  # the dongle's transport sends from its event loop
+            self.transport.send(packet)
 
         self.loop.run_until_complete(inside())
 
