@@ -87,7 +87,7 @@ def print_device(result: dict) -> None:
         print(f"{row.name:<{width}}  {kind:<16}  {expected:<8}  {mark:<6}  {', '.join(row.failed) or '-'}{warned}")
     caught, defects = result["caught"], result["defects"]
     print(f"\ndevice mutation score: {caught}/{defects} = {caught / defects:.0%}")
-    print(f"certify device --virtual conformant wall time (all B checks, ESME sample): {result['wall_s']:.2f} s")
+    print(f"certify device --virtual conformant wall time (all device checks, ESME sample): {result['wall_s']:.2f} s")
 
 
 def main() -> int:

@@ -106,4 +106,23 @@ FAULTS: dict[str, Fault] = _catalogue(
           SUCCEEDED, profile={"fixed_server_endpoint": True}),
     Fault("forgets_offset_on_reboot", "a device restarts its download from offset 0 after a power cut",
           SUCCEEDED, profile={"forgets_offset_on_reboot": True}),
+    # Device defects for the C and D checks of certify device (docs/certify.md).
+    Fault("fdra_hash_of_whole_file",
+          "a meter's Firmware Distribution Receipt Alert carries the SHA-256 of the whole OTA file, not of the "
+          "Manufacturer Image (what the CPL and CS06 carry)", SUCCEEDED, device={"fdra_hash_of_whole_file": True}),
+    Fault("joins_with_well_known_key",
+          "a device joins with the ZigBee HA default TC link key (ZigBeeAlliance09), not its install code's",
+          SUCCEEDED, device={"joins_with_well_known_key": True}),
+    Fault("accepts_plaintext_after_cbke",
+          "a device acts on OTA and Tunneling frames that arrive without APS encryption after CBKE",
+          SUCCEEDED, device={"accepts_plaintext_aps": True}),
+    Fault("ignores_no_resources_wait",
+          "a device retries Key Establishment at once after Terminate NO_RESOURCES, whatever wait time it was given",
+          SUCCEEDED, device={"ignores_no_resources_wait": True}),
+    Fault("slow_key_establishment",
+          "a device takes 15 s for each CBKE step while it advertises 10 s (ephemeral data, confirm key)",
+          SUCCEEDED, device={"cbke_send_delay_s": 15.0}),
+    Fault("reads_back_boot_version",
+          "a device answers the SR 11.2 firmware version read with the version it was built with, not the one it runs",
+          SUCCEEDED, device={"reads_back_boot_version": True}),
 )

@@ -12,6 +12,8 @@ from typing import Any
 
 from emulator.certify import image_checks as a
 from emulator.certify.device import checks as d
+from emulator.certify.device import gbcs_checks as c
+from emulator.certify.device import network_checks as n
 from emulator.certify.a11_zigbee_signature import a11_zigbee_signature
 from emulator.certify.model import Check, Group, Need
 
@@ -176,11 +178,17 @@ CATALOGUE: tuple[Check[Any], ...] = (
           "activateImage success/failure", "RTDS NA_CS09", (V, G), "PPMIDs",
           "fail without CS09 or with another version", unavailable=_GBCS),
     Check("C2", Group.GBCS, "CS08 read returns {version, readSuccess}; readFailure handled",
-          "RTDS 11.2_CS08", (V, G), "every GBCS device", "fail on a malformed CS08 response",
-          unavailable=_GBCS),
+          "RTDS 11.2_CS08", (V, G), "every GBCS device", "the 11.2 read for the device type (ECS52, GCS38, "
+          "CS08) through the hub's ZSE tunnel, before a download and after its activation: fail on an "
+          "undecodable response, readFailure, or a version other than the one it runs (its Query Next "
+          "Image's, then the image's); inconclusive without a response", run=c.c2_read_version,
+          limits="the hub side of readFailure is 11.2's flow (tests/gbcs), not a device check"),
     Check("C3", Group.GBCS, "Meters send FDRA 0x8F72 with the SHA-256 hash after distribution, 0x8F1C "
-          "on failure", "RTDS NA_FDRA-*", (V, G), "ESME, GSME", "fail without the alert or with "
-          "another hash", unavailable=_GBCS),
+          "on failure", "RTDS NA_FDRA-*", (V, G), "ESME, GSME", "the vendor's image, then the same "
+          "image with one byte flipped, the hub's ZSE tunnel open: fail without FDRA 0x8F72 within 120 s "
+          "of Upgrade End Request SUCCESS, with another hash than SHA-256 of the Manufacturer Image, or "
+          "without 0x8F1C for the corrupted image; not applicable to a PPMID or an unsigned image",
+          run=c.c3_distribution_receipt),
     Check("C4", Group.GBCS, "CS06: immediate, future-dated (0x00CA 0x8F66/0x8F67), cancellation "
           "(99991231235959Z); noImageHeld, hashMismatch, activationFailure", "RTDS 11.3_CS06",
           (V, G), "ESME, GSME, HCALCS", "fail on a wrong response code or alert", unavailable=_GBCS),
@@ -196,17 +204,30 @@ CATALOGUE: tuple[Check[Any], ...] = (
     # --- D. Network and security prerequisites ----------------------------------------------------
     Check("D1", Group.NETWORK, "Joins only with the install-code link key inside the CCS01 "
           "JoinTimePeriod window", "DCC GBCS mapping table (CCS01)", (V, B, G), "every HAN device",
-          "fail on a join outside the window or with another key", unavailable=_RADIO),
+          "the test hub as Trust Centre, the device in its Device Log: fail when the device joins with "
+          "another key than its install code's; then the JoinTimePeriod closed before power-on: the "
+          "join is refused, and fail when the device does not join within 600 s once CCS01 re-opens "
+          "it; inconclusive on a bench", run=n.d1_install_code_join),
     Check("D2", Group.NETWORK, "Completes CBKE suite 2 (sect283k1) within its advertised times",
           "HenryGiraldo/gbcs; Silicon Labs key-establishment", (V, B, K), "every HAN device",
-          "fail above the advertised times", unavailable=_RADIO),
+          "join and CBKE with the test hub as Trust Centre: fail when the device offers another suite "
+          "than 2, when its Ephemeral Data Request or Confirm Key Data Request comes later after the "
+          "hub's answer than the generate time its Initiate advertised, or when the exchange stops "
+          "or gives no link key; inconclusive on a bench", run=n.d2_cbke_times),
     Check("D3", Group.NETWORK, "Negative CBKE (mangled certificate, wrong issuer, bad key confirm, out "
           "of sequence, delays) ends in the right Terminate status and a back-off",
           "Silicon Labs test-harness", (V, B, K), "every HAN device",
-          "fail on a wrong Terminate status or no back-off", unavailable=_RADIO),
+          "the test hub answers the device's first two Initiate Key Establishment Requests with "
+          "Terminate NO_RESOURCES, wait time 20 s: fail when the device retries sooner, does not retry, "
+          "or does not then complete CBKE; inconclusive on a bench", run=n.d3_cbke_terminate,
+          limits="the negative exchanges (mangled certificate, wrong issuer, bad key confirm, out of "
+          "sequence) and the device's own Terminate statuses are not played yet"),
     Check("D4", Group.NETWORK, "All OTA and GBCS traffic APS-encrypted; Tunneling and 61-byte APS "
           "fragmentation work", "HenryGiraldo/gbcs", (V, B), "every HAN device",
-          "fail on a plaintext OTA/GBCS frame", unavailable=_RADIO),
+          "after CBKE with the test hub: fail when the device answers an Image Notify sent without APS "
+          "encryption (a query within 2 s), or when any OTA or Tunneling unicast it sends during a download with the tunnel "
+          "open goes on the air unencrypted; inconclusive on a bench", run=n.d4_aps_encryption,
+          limits="61-byte APS fragmentation of tunnelled GBCS messages is not played yet"),
     Check("D5", Group.NETWORK, "A test-certificate build cannot join a production network and vice "
           "versa", "Digi CBKE docs", (B, K), "every HAN device", "fail on a cross join",
           unavailable=_RADIO),

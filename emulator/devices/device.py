@@ -56,6 +56,14 @@ class DeviceFaults:
 
     activation_fails: bool = False  # the new image does not start: old version stays
     ignore_gbcs_commands: bool = False
+    fdra_hash_of_whole_file: bool = False  # the FDRA's hash covers the whole OTA file, not the Manufacturer Image
+    accepts_plaintext_aps: bool = False  # takes unencrypted OTA/Tunneling frames after CBKE (set on its port's
+    # APS security where that is made: emulator/certify/device/session.py)
+    reads_back_boot_version: bool = False  # 11.2 reads return the version it was built with, not the one it runs
+    cbke_send_delay_s: float = 0.0  # each of its CBKE messages goes out this much later (slower than it advertises)
+    ignores_no_resources_wait: bool = False  # retries CBKE after 1 s whatever wait time Terminate NO_RESOURCES gave
+    joins_with_well_known_key: bool = False  # joins with ZigBeeAlliance09, not its install-code key (set where
+    # its key establishment is made: emulator/certify/device/session.py)
 
 
 @dataclass(slots=True)
@@ -168,7 +176,9 @@ class EmulatedDevice:
                 data = self.client.pending_image or b""
                 self.firmware.pending_hash = manufacturer_image_hash(data) or hashlib.sha256(data).digest()
                 if self.device_type.signed_images:
-                    self._alert(GbcsAlertCode.FIRMWARE_VERIFICATION_SUCCESSFUL, hash=self.firmware.pending_hash)
+                    reported = hashlib.sha256(data).digest() if self.faults.fdra_hash_of_whole_file \
+                        else self.firmware.pending_hash
+                    self._alert(GbcsAlertCode.FIRMWARE_VERIFICATION_SUCCESSFUL, hash=reported)
             case ImageChecked(reason=reason) if self.device_type.signed_images:
                 self._alert(GbcsAlertCode.FIRMWARE_VERIFICATION_FAILED, reason=reason)
 
@@ -209,8 +219,10 @@ class EmulatedDevice:
         if code == MessageCode.CS06_ACTIVATE_FIRMWARE and isinstance(message.payload, asn1.ActivateFirmwareCommand):
             self._on_activate_command(message, message.payload)
         elif code in _READ_RESPONSES:
-            self._respond(message, _READ_RESPONSES[code](message.header, version_bytes(self.firmware.active_version)),
-                          "11.2", firmware_version=self.firmware.active_version)
+            version = self.profile.current_file_version if self.faults.reads_back_boot_version \
+                else self.firmware.active_version
+            self._respond(message, _READ_RESPONSES[code](message.header, version_bytes(version)),
+                          "11.2", firmware_version=version)
         else:
             self.bus.emit(self.source, "command_refused", self.eui64, message_code=f"0x{code:04X}",
                           reason="not a command of the firmware flow")

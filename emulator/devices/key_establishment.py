@@ -75,6 +75,8 @@ class DeviceKeyEstablishment:
                                          **kwargs)  # type: ignore[arg-type]
         self.joined = False
         self.runs = 0
+        self.ignores_no_resources_wait = False  # a device defect (emulator.faults): retry after 1 s whatever the wait
+        self.send_delay_s = 0.0  # a device defect (emulator.faults): each CBKE message goes out this much later
         self._on_established: Callable[[], None] | None = None
         self._timer: Timer | None = None
 
@@ -121,12 +123,17 @@ class DeviceKeyEstablishment:
         retry_set = False
         for action in actions:
             if isinstance(action, Send):
-                self.transport.send(ApsPacket(self.eui64, action.partner, self.transport.nwk, action.nwk,
-                                              ke_frames.encode(action.frame), cluster=KEY_ESTABLISHMENT_CLUSTER,
-                                              aps_counter=self.next_aps()))
+                packet = ApsPacket(self.eui64, action.partner, self.transport.nwk, action.nwk,
+                                   ke_frames.encode(action.frame), cluster=KEY_ESTABLISHMENT_CLUSTER,
+                                   aps_counter=self.next_aps())
+                if self.send_delay_s > 0:
+                    self.clock.call_later(self.send_delay_s, self.transport.send, packet)
+                else:
+                    self.transport.send(packet)
             elif isinstance(action, SetTimer):
                 retry_set = retry_set or action.kind is TimerKind.RETRY
-                self._set_timer(action.delay, self._engine_timer, action.partner, action.kind)
+                delay = 1.0 if action.kind is TimerKind.RETRY and self.ignores_no_resources_wait else action.delay
+                self._set_timer(delay, self._engine_timer, action.partner, action.kind)
             elif isinstance(action, Established):
                 self._cancel_timer()
                 self.security.set_key(action.partner, action.link_key)

@@ -31,9 +31,13 @@ def test_the_catalogue_is_the_documented_list_of_41_checks_with_their_sources() 
         assert check.needs and check.verdict_rule and check.applies_to
 
 
+SCRIPTED_C_AND_D = ("C2", "C3", "D1", "D2", "D3", "D4")
+"""The C and D checks that have a device script so far (the rest say what they wait for)."""
+
+
 def test_image_and_ota_client_checks_are_implemented_and_the_others_say_what_they_wait_for() -> None:
     for check in CATALOGUE:
-        if check.group in (Group.IMAGE, Group.OTA_CLIENT):
+        if check.group in (Group.IMAGE, Group.OTA_CLIENT) or check.check_id in SCRIPTED_C_AND_D:
             assert check.implemented, check.check_id
         else:
             assert not check.implemented
@@ -57,7 +61,7 @@ def test_certify_list_json_has_one_line_per_check(certify) -> None:
     assert [e["id"] for e in entries] == [c.check_id for c in CATALOGUE]
     statuses = {e["id"]: e["status"] for e in entries}
     assert [i for i, s in statuses.items() if s == "implemented"] == (
-        [f"A{n}" for n in range(1, 13)] + [f"B{n}" for n in range(1, 17)])
+        [f"A{n}" for n in range(1, 13)] + [f"B{n}" for n in range(1, 17)] + ["C2", "C3", "D1", "D2", "D3", "D4"])
     b1 = next(e for e in entries if e["id"] == "B1")
     assert b1["status"] == "implemented" and "Match Descriptor" in b1["limits"]
     assert b1["source"] == "Nordic FOTA docs; HenryGiraldo/gbcs ch.c"
@@ -68,10 +72,10 @@ def test_certify_list_json_has_one_line_per_check(certify) -> None:
 
 
 def test_certify_list_text_and_subset(certify) -> None:
-    code, out, _ = certify("list", "--only", "A9,D2")
+    code, out, _ = certify("list", "--only", "A9,D5")
     assert code == 0
     assert out.splitlines()[0].startswith("A9   implemented")
-    assert "D2   not available" in out and "source: dccboxed-keystore" in out
+    assert "D5   not available" in out and "source: dccboxed-keystore" in out
     assert "A1 " not in out
 
 

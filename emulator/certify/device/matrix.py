@@ -36,7 +36,7 @@ class FaultClass(str, enum.Enum):
 class Classified:
     fault: str
     kind: FaultClass
-    expected_check: str | None  # device defects: the B check that must fail
+    expected_check: str | None  # device defects: the B or C check that must fail
     why: str
 
 
@@ -89,6 +89,12 @@ CLASSIFICATION: dict[str, Classified] = {c.fault: c for c in (
     _d("gives_up_when_throttled", "B16", "abandons the download on WAIT_FOR_DATA 60 s (slots full)"),
     _d("fixed_server_endpoint", "B1", "talks to endpoint 1 when the OTA server is on endpoint 123"),
     _d("forgets_offset_on_reboot", "B14", "restarts from offset 0 after a power cut"),
+    _d("fdra_hash_of_whole_file", "C3", "FDRA 0x8F72 carries SHA-256 of the whole OTA file, not of the Manufacturer Image"),
+    _d("joins_with_well_known_key", "D1", "joins with ZigBeeAlliance09 instead of its install-code key: refused"),
+    _d("accepts_plaintext_after_cbke", "D4", "answers an unencrypted Image Notify after CBKE"),
+    _d("ignores_no_resources_wait", "D3", "retries CBKE after 1 s when Terminate NO_RESOURCES said wait 20 s"),
+    _d("slow_key_establishment", "D2", "15 s per CBKE step while advertising 10 s"),
+    _d("reads_back_boot_version", "C2", "the 11.2 read after activation still says the old version"),
 )}
 
 PLAYED = (FaultClass.DEVICE_DEFECT, FaultClass.RADIO_CONDITION, FaultClass.LEGAL_BEHAVIOUR)

@@ -23,8 +23,10 @@ from emulator.devices.verification import TrustedKeys
 from emulator.ota.policy import ServerPolicy
 
 from .checks import DEVICE_CHECKS, DeviceRun
+from .gbcs_checks import GBCS_CHECKS
+from .network_checks import NETWORK_CHECKS
 from .dut import DeviceUnderTest
-from .session import AirFrame, CheckSession, VirtualSession
+from .session import AirFrame, CheckSession, GbcsFrame, JoinAttempt, KeExchange, VirtualSession
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -81,7 +83,8 @@ def certify_device(dut: DeviceUnderTest, image_source: str, image: bytes, factor
     results = []
     queried: str | None = None  # how the device describes itself in its first Query Next Image Request
     for check in checks:
-        function = DEVICE_CHECKS.get(check.check_id)
+        function = (DEVICE_CHECKS.get(check.check_id) or GBCS_CHECKS.get(check.check_id)
+                    or NETWORK_CHECKS.get(check.check_id))
         if function is None:
             results.append(check.not_available())
             continue
@@ -128,9 +131,9 @@ def _first_query(sessions: list[CheckSession]) -> str | None:
     return None
 
 
-def _session_of(sessions: list[CheckSession], frame: AirFrame) -> tuple[int, CheckSession] | None:
+def _session_of(sessions: list[CheckSession], frame: AirFrame | GbcsFrame) -> tuple[int, CheckSession] | None:
     for number, session in enumerate(sessions, 1):
-        if any(f is frame for f in session.frames):
+        if any(f is frame for f in session.frames) or any(f is frame for f in session.gbcs_frames):
             return number, session
     return None
 
@@ -139,7 +142,12 @@ def _frames(sessions: list[CheckSession], marked: list[object]) -> tuple[str, ..
     lines = []
     seen: set[int] = set()
     for item in marked:
-        if not isinstance(item, AirFrame) or id(item) in seen:
+        if isinstance(item, (JoinAttempt, KeExchange)):
+            number = next((n for n, s in enumerate(sessions, 1)
+                           if any(j is item for j in (*getattr(s, "joins", ()), *getattr(s, "ke_frames", ())))), 0)
+            lines.append(f"session {number}: {item.describe()}")
+            continue
+        if not isinstance(item, (AirFrame, GbcsFrame)) or id(item) in seen:
             continue
         seen.add(id(item))
         found = _session_of(sessions, item)

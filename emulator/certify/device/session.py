@@ -17,7 +17,23 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from emulator.gbcs.messages import GbcsMessage, decode_message
+from emulator.gbcs.tunnel import (
+    TUNNELING_CLUSTER,
+    GbcsTunnelHeader,
+    RequestTunnel,
+    RequestTunnelResponse,
+    TransferData,
+    TunnelStatus,
+    TunnelError,
+    decode_frame,
+    encode_frame,
+)
+from emulator.gbcs.wire import GbcsDecodeError
 from emulator.han.packet import OTA_CLUSTER, SMART_ENERGY_ENDPOINT, ApsPacket
+from emulator.han.link_security import PROTECTED_CLUSTERS, SecuredApsPacket
+from emulator.han.security import ke_frames
+from emulator.han.security.ke_frames import KEY_ESTABLISHMENT_CLUSTER
 from emulator.han.transport import HanTransport
 from emulator.ota import codec
 from emulator.ota.actions import FirmwareActivated
@@ -32,6 +48,7 @@ from emulator.runtime.events import Event, EventBus
 
 _LOGGER = logging.getLogger(__name__)
 
+WELL_KNOWN_TC_LINK_KEY = b"ZigBeeAlliance09"  # ZigBee HA's default TC link key: a GB device must not join with it
 HUB_NWK = 0x0000
 DEVICE_NWK = 0x1101
 
@@ -78,6 +95,78 @@ class AirFrame:
                 f"{type(command).__name__}({', '.join(shown)})")
 
 
+@dataclass(frozen=True, slots=True)
+class GbcsFrame:
+    """One GBCS message the device PUT through the ZSE tunnel to the hub (C checks judge on these)."""
+
+    time: float
+    message: GbcsMessage | None  # None: the PUT's content did not decode as a GBCS message
+    data: bytes = field(repr=False)
+    packet: ApsPacket = field(repr=False)
+
+    @property
+    def message_code(self) -> int | None:
+        return None if self.message is None else self.message.header.message_code
+
+    @property
+    def alert_code(self) -> int | None:
+        """The alert code of an alert's payload (DLMS or GBZ), None for anything else."""
+        code = getattr(self.message.payload, "alert_code", None) if self.message is not None else None
+        return code if isinstance(code, int) else None
+
+    def describe(self, start: float = 0.0) -> str:
+        where = f"ep {self.packet.src_ep}->{self.packet.dst_ep}"
+        if self.message is None:
+            return f"{self.time - start:9.3f} s  device -> hub  {where}  tunnel PUT, not GBCS ({len(self.data)} bytes)"
+        header = self.message.header
+        shown = [f"message code 0x{header.message_code:04X}", f"CRA {header.cra_flag.name.lower()}",
+                 f"originator {header.originator:016X}"]
+        if self.alert_code is not None:
+            shown.append(f"alert code 0x{self.alert_code:04X}")
+        digest = getattr(self.message.payload, "manufacturer_image_hash", None)
+        if isinstance(digest, bytes):
+            shown.append(f"hash {digest.hex()}")
+        return f"{self.time - start:9.3f} s  device -> hub  {where}  tunnel PUT  GBCS({', '.join(shown)})"
+
+
+@dataclass(frozen=True, slots=True)
+class JoinAttempt:
+    """A join the device attempted at the test hub's Trust Centre, as the Trust Centre saw it."""
+
+    time: float  # session time
+    admitted: bool
+    install_code_key: bool  # the key offered is the install-code key of the Device Log entry
+    window_open: bool  # inside the CCS01 JoinTimePeriod
+
+    def describe(self) -> str:
+        key = "its install-code key" if self.install_code_key else "another key"
+        window = "inside" if self.window_open else "outside"
+        return (f"{self.time:9.3f} s  join with {key}, {window} the JoinTimePeriod: "
+                f"{'admitted' if self.admitted else 'refused'}")
+
+
+@dataclass(frozen=True, slots=True)
+class AirSecurity:
+    """One OTA or Tunneling unicast from the device as it went on the air: APS-secured or not."""
+
+    time: float  # session time
+    cluster: int
+    secured: bool
+
+
+@dataclass(frozen=True, slots=True)
+class KeExchange:
+    """A Key Establishment (0x0800) command from the device (or ``sent`` by the hub), decoded, at session time ``time``."""
+
+    time: float
+    command: Any
+    sent: bool = False  # by the hub
+
+    def describe(self) -> str:
+        arrow = "hub -> device" if self.sent else "device -> hub"
+        return f"{self.time:9.3f} s  {arrow}  Key Establishment {type(self.command).__name__}"
+
+
 def _status_name(value: int) -> str:
     from emulator.ota.timeline import status_name
 
@@ -100,6 +189,8 @@ class CheckSession(abc.ABC):
         self.device_nwk = device_nwk
         self.endpoint = endpoint
         self.frames: list[AirFrame] = []
+        self.gbcs_frames: list[GbcsFrame] = []  # GBCS messages from the device through the ZSE tunnel
+        self._tunnel_tsn = 0
         self.events: list[Event] = []
         self.started = clock.now()
         self.transport = transport
@@ -110,6 +201,13 @@ class CheckSession(abc.ABC):
 
     # -- what the hub sees ---------------------------------------------------------------------
     def _trace(self, direction: str, packet: ApsPacket) -> None:
+        if packet.cluster == KEY_ESTABLISHMENT_CLUSTER and direction == "tx":
+            self._hub_ke_frame(packet)
+            return
+        if packet.cluster == TUNNELING_CLUSTER:
+            if direction == "rx" and packet.src == self.device:
+                self._tunnel_frame(packet)
+            return
         if packet.cluster != OTA_CLUSTER:
             return
         if direction == "rx" and packet.src != self.device:
@@ -132,6 +230,63 @@ class CheckSession(abc.ABC):
         # Only frames for the endpoint the OTA server is on reach it (as on a real hub).
         if packet.cluster == OTA_CLUSTER and packet.src == self.device and packet.dst_ep == self.endpoint:
             self.host.receive(packet)
+
+    ke_frames: list["KeExchange"]
+
+    def _hub_ke_frame(self, packet: ApsPacket) -> None:
+        """A Key Establishment frame the hub (its Trust Centre) sent the device (D2 times the device from these)."""
+        if packet.dst != self.device or not hasattr(self, "ke_frames"):
+            return
+        try:
+            frame = ke_frames.decode(packet.payload)
+        except ke_frames.KeFrameError:
+            return
+        self.ke_frames.append(KeExchange(self.now(), frame.command, sent=True))
+
+    def _tunnel_frame(self, packet: ApsPacket) -> None:
+        """A GBCS message the device PUT to the hub is recorded; tunnel set-up frames are not."""
+        try:
+            frame = decode_frame(packet.payload)
+        except TunnelError:
+            return
+        payload = frame.payload
+        if isinstance(payload, RequestTunnelResponse) and payload.status is TunnelStatus.SUCCESS:
+            self.tunnel_id = payload.tunnel_id
+            return
+        if not isinstance(payload, TransferData) or payload.header is not GbcsTunnelHeader.PUT:
+            return
+        try:
+            message: GbcsMessage | None = decode_message(payload.message, allow_unmodelled=True)
+        except GbcsDecodeError:
+            message = None
+        self.gbcs_frames.append(GbcsFrame(self.clock.now(), message, payload.message, packet))
+        self._changed()
+
+    def open_tunnel(self) -> None:
+        """The hub's RequestTunnel (GB-HRGP): an ESME, HCALCS or PPMID serves the tunnel, and
+        sends its queued alerts through it once it is up (docs/gbcs.md)."""
+        self._tunnel_tsn = (self._tunnel_tsn + 1) & 0xFF
+        zcl = encode_frame(RequestTunnel(), self._tunnel_tsn)
+        self.transport.send(ApsPacket(self.transport.eui64, self.device, self.transport.nwk, self.device_nwk, zcl,
+                                      cluster=TUNNELING_CLUSTER, aps_counter=self.host.next_aps()))
+
+    tunnel_id: int | None = None  # the device's answer to open_tunnel
+
+    def put_gbcs(self, message: bytes) -> bool:
+        """PUT ``message`` (an encoded GBCS command) through the open tunnel; False when it is not open."""
+        if self.tunnel_id is None:
+            return False
+        self._tunnel_tsn = (self._tunnel_tsn + 1) & 0xFF
+        zcl = encode_frame(TransferData(self.tunnel_id, GbcsTunnelHeader.PUT, message), self._tunnel_tsn)
+        self.execute_send(ApsPacket(self.transport.eui64, self.device, self.transport.nwk, self.device_nwk, zcl,
+                                    cluster=TUNNELING_CLUSTER, aps_counter=self.host.next_aps()))
+        return True
+
+    def execute_send(self, packet: ApsPacket) -> None:
+        self.transport.send(packet)
+
+    def gbcs_received(self, since: int = 0) -> list[GbcsFrame]:
+        return self.gbcs_frames[since:]
 
     def received(self, kind: type, since: int = 0) -> list[AirFrame]:
         """Frames of command type ``kind`` from the device, from frame index ``since`` on."""
@@ -237,6 +392,9 @@ class VirtualSession(CheckSession):
         self._activations: list[tuple[float, int]] = []
         self.device_bus.subscribe(self._device_event)
         self.emulated = make_device(self.han.attach(device_eui64, DEVICE_NWK), clock, self.device_bus)
+        self.joins = []
+        self.air_frames: list[AirSecurity] = []
+        self.ke_frames: list[KeExchange] = []
 
     def _device_event(self, event: Event) -> None:
         if isinstance(event.outcome, FirmwareActivated):
@@ -246,6 +404,109 @@ class VirtualSession(CheckSession):
     def start_device(self) -> None:
         self.emulated.start()
 
+    trust_centre: Any = None
+    joins: list["JoinAttempt"]
+
+    def secure(self, join_time_period_s: float | None, *, seed: int = 1) -> None:
+        """Make the test hub the HAN's Trust Centre, as ``[han] security = "cbke"`` does on a premises
+        (docs/cbke.md): the Device Log holds the device's install code (CCS01, ``join_time_period_s``
+        window), every node gets its TEST ONLY CBKE certificate, and the device joins and runs CBKE
+        before its OTA client starts. Call before the device starts."""
+        from emulator.devices.key_establishment import DeviceKeyEstablishment
+        from emulator.han.link_security import ApsLinkSecurity
+        from emulator.hub.trust_centre import TrustCentre
+        from emulator.scenario.han_security import key_material
+
+        keys = key_material(seed)
+        hub = self.transport.eui64
+        hub_security = ApsLinkSecurity(hub)
+        self.transport.security = hub_security  # type: ignore[attr-defined]
+        self.trust_centre = TrustCentre(hub, self.transport, self.clock, self.bus, keys.identity(hub),
+                                        security=hub_security, ephemeral_source=keys.ephemeral_source(hub),
+                                        next_aps=self.host.next_aps, source="test_hub")
+        self.han.set_admission(self._admit)
+        self.install_code = keys.install_code(self.device)
+        self.update_device_log(join_time_period_s)
+        device = self.emulated
+        port = device.transport
+        device_security = ApsLinkSecurity(self.device, require=not device.faults.accepts_plaintext_aps)
+        self.han.add_trace_hook(self._air)
+        port.security = device_security
+        ke = DeviceKeyEstablishment(self.device, port, self.clock, self.device_bus, keys.identity(self.device),
+                                    self.install_code, security=device_security, trust_centre=hub,
+                                    trust_centre_nwk=self.transport.nwk,
+                                    ephemeral_source=keys.ephemeral_source(self.device),
+                                    next_aps=device.ota.next_aps, source=device.source)
+        if device.faults.joins_with_well_known_key:
+            ke.install_code_key = WELL_KNOWN_TC_LINK_KEY
+        ke.ignores_no_resources_wait = device.faults.ignores_no_resources_wait
+        ke.send_delay_s = device.faults.cbke_send_delay_s
+        device.key_establishment = ke
+
+    def _air(self, direction: str, packet: ApsPacket) -> None:
+        """The device's OTA and Tunneling unicasts to the hub as they go on the air (D4)."""
+        if packet.src == self.device and packet.cluster in PROTECTED_CLUSTERS and not packet.is_broadcast:
+            self.air_frames.append(AirSecurity(self.now(), packet.cluster, isinstance(packet, SecuredApsPacket)))
+
+    def send_plaintext(self, send: Callable[[], None]) -> None:
+        """Run ``send`` with the hub's APS security off: what it sends goes on the air unencrypted."""
+        security, self.transport.security = self.transport.security, None  # type: ignore[attr-defined]
+        try:
+            send()
+        finally:
+            self.transport.security = security  # type: ignore[attr-defined]
+
+    def _admit(self, device: int, link_key: bytes) -> bool:
+        """The Trust Centre decides; the attempt is recorded as the hub saw it (D1 judges on these)."""
+        entry = self.trust_centre.device_log.get(device)
+        window_open = entry is not None and (entry.join_until is None or self.clock.now() <= entry.join_until)
+        install_code_key = entry is not None and link_key == entry.install_code_key
+        admitted = bool(self.trust_centre.admit(device, link_key))
+        if device == self.device:
+            self.joins.append(JoinAttempt(self.now(), admitted, install_code_key, window_open))
+            self._changed()
+        return admitted
+
+    @property
+    def link_key_established(self) -> bool:
+        """Whether CBKE gave the hub a link key for the device."""
+        entry = self.trust_centre.device_log.get(self.device) if self.trust_centre is not None else None
+        return entry is not None and entry.link_key is not None
+
+    def update_device_log(self, join_time_period_s: float | None) -> None:
+        """CCS01 for the device (its install code, the JoinTimePeriod window from now)."""
+        self.trust_centre.update_device_log(self.device, self.install_code, join_time_period_s, report=False)
+
+    busy_initiates = 0
+    """D3: how many Initiate Key Establishment Requests the test hub answers Terminate NO_RESOURCES."""
+    busy_wait_s = 0
+
+    def _receive(self, packet: ApsPacket) -> None:
+        if packet.cluster == KEY_ESTABLISHMENT_CLUSTER and self.trust_centre is not None:
+            try:
+                frame = ke_frames.decode(packet.payload)
+            except ke_frames.KeFrameError:
+                frame = None
+            if packet.src == self.device and frame is not None:
+                self.ke_frames.append(KeExchange(self.now(), frame.command))
+                self._changed()
+                if isinstance(frame.command, ke_frames.InitiateKeyEstablishmentRequest) and self.busy_initiates > 0:
+                    self.busy_initiates -= 1
+                    self._terminate_busy(packet, frame)
+                    return
+            self.trust_centre.receive(packet)
+            return
+        super()._receive(packet)
+
+    def _terminate_busy(self, packet: ApsPacket, frame: "ke_frames.KeFrame") -> None:
+        """Terminate NO_RESOURCES with ``busy_wait_s``, as a Trust Centre busy with another device does."""
+        suite = frame.command.suite if isinstance(frame.command, ke_frames.InitiateKeyEstablishmentRequest) else 1
+        reply = ke_frames.KeFrame(frame.tsn, False, ke_frames.TerminateKeyEstablishment(
+            int(ke_frames.KeStatus.NO_RESOURCES), self.busy_wait_s, suite))
+        self.transport.send(ApsPacket(self.transport.eui64, self.device, self.transport.nwk, packet.src_nwk,
+                                      ke_frames.encode(reply), cluster=KEY_ESTABLISHMENT_CLUSTER,
+                                      aps_counter=self.host.next_aps()))
+
     def wait(self, until: Callable[[], bool] | None, budget_s: float) -> bool:
         clock = self.virtual_clock
         deadline = clock.now() + budget_s
@@ -254,11 +515,12 @@ class VirtualSession(CheckSession):
             return True
         if until():
             return True
-        seen = len(self.frames), len(self.events)
+        seen = len(self.frames), len(self.events), len(self.gbcs_frames), len(self.joins), len(self.ke_frames)
         while clock.now() < deadline:
             if clock.run(until=deadline, max_callbacks=1) == 0:
                 break
-            now_seen = len(self.frames), len(self.events)
+            now_seen = (len(self.frames), len(self.events), len(self.gbcs_frames), len(self.joins),
+                        len(self.ke_frames))
             if now_seen != seen:
                 seen = now_seen
                 if until():
@@ -299,6 +561,18 @@ class BenchSession(CheckSession):
     def execute(self, actions: list[Any]) -> None:
         async def inside() -> None:  # the dongle's transport sends from its event loop
             self.host.execute(actions)
+
+        self.loop.run_until_complete(inside())
+
+    def open_tunnel(self) -> None:
+        async def inside() -> None:
+            CheckSession.open_tunnel(self)
+
+        self.loop.run_until_complete(inside())
+
+    def execute_send(self, packet: ApsPacket) -> None:
+        async def inside() -> None:  # the dongle's transport sends from its event loop
+            self.transport.send(packet)
 
         self.loop.run_until_complete(inside())
 

@@ -1,0 +1,253 @@
+"""The D checks: network and security prerequisites, judged at the test hub's Trust Centre.
+
+A D check's session makes the test hub the HAN's Trust Centre (``VirtualSession.secure``: the
+Device Log, install-code join, CBKE, APS security, as ``[han] security = "cbke"`` does on a
+premises, docs/cbke.md) and judges on what the Trust Centre saw: every join attempt, with the key
+offered and whether the CCS01 JoinTimePeriod was open (:class:`~.session.JoinAttempt`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from emulator.certify.model import Outcome
+from emulator.devices.key_establishment import JOIN_RETRY_S
+
+from emulator.gbcs.tunnel import TUNNELING_CLUSTER
+from emulator.han.security import ke_frames
+from emulator.ota.frames import ImageNotify, QueryNextImageRequest
+
+from .checks import DeviceRun, _transfer
+from .session import KeExchange, VirtualSession
+
+JOIN_WINDOW_S = 600.0
+"""The CCS01 JoinTimePeriod D1 opens for the device (10 min)."""
+
+
+def _secure(run: DeviceRun, join_time_period_s: float | None) -> VirtualSession:
+    session = run.session(begin=False)
+    assert isinstance(session, VirtualSession)
+    session.secure(join_time_period_s)
+    return session
+
+
+# --- D1 install-code join inside the JoinTimePeriod --------------------------------------------------
+
+
+def d1_install_code_join(run: DeviceRun) -> Outcome:
+    out = Outcome()
+    if run.bench:
+        return out.inconclusive("on a bench the dongle's Trust Centre admits the device; certify device does not "
+                                "script CCS01 and the join window on the dongle yet")
+    # 1. In the Device Log with its install code, window open: it joins with that key.
+    session = _secure(run, JOIN_WINDOW_S)
+    session.start_device()
+    session.wait(lambda: any(j.admitted for j in session.joins) or len(session.joins) > 3, 2 * JOIN_RETRY_S)
+    if not session.joins:
+        return out.inconclusive(f"no join attempt within {2 * JOIN_RETRY_S:.0f} s of power-on")
+    first = session.joins[0]
+    out.mark(first)
+    if not first.install_code_key:
+        out.fail("joins with another key than the TC link key of its install code (the Trust Centre refuses it)",
+                 field="link key", expected="AES-MMO hash of the install code", found="another key")
+        return out
+    out.ok(f"joins with its install-code key inside the JoinTimePeriod ({JOIN_WINDOW_S:.0f} s): "
+           f"{'admitted' if first.admitted else 'refused'}")
+    # 2. The window closed before it powers on: refused, and it joins once CCS01 opens a new one.
+    late = _secure(run, 1.0)
+    late.wait(None, 5.0)
+    late.start_device()
+    late.wait(lambda: bool(late.joins), 60.0)
+    if not late.joins:
+        return out.inconclusive("no join attempt within 60 s of power-on (JoinTimePeriod closed)")
+    refused = late.joins[0]
+    out.mark(refused)
+    if refused.admitted:
+        return out.inconclusive("the test hub admitted a join outside the JoinTimePeriod (a test-hub fault)")
+    out.ok("outside the JoinTimePeriod: refused by the Trust Centre")
+    late.update_device_log(JOIN_WINDOW_S)
+    budget = 2 * JOIN_RETRY_S
+    late.wait(lambda: any(j.admitted for j in late.joins), budget)
+    joined = next((j for j in late.joins if j.admitted), None)
+    if joined is None:
+        out.mark(*late.joins[-1:])
+        out.fail(f"does not join again within {budget:.0f} s once CCS01 opened a new JoinTimePeriod "
+                 f"({len(late.joins)} attempt(s))", expected="a join retry", found="none admitted")
+    elif not joined.install_code_key:
+        out.mark(joined)
+        out.fail("rejoins with another key than its install-code key", field="link key")
+    else:
+        out.mark(joined)
+        out.ok(f"joins {joined.time - refused.time:.0f} s after the refusal once CCS01 re-opened the window")
+    return out
+
+
+NETWORK_CHECKS: dict[str, Callable[[DeviceRun], Outcome]] = {"D1": d1_install_code_join}
+
+
+# --- D4 APS encryption of OTA and GBCS traffic ------------------------------------------------------
+
+REACTION_S = 2.0
+"""A query this soon after an Image Notify (jitter 100) answers it; a later one is the device's schedule."""
+
+
+def d4_aps_encryption(run: DeviceRun) -> Outcome:
+    out = Outcome()
+    if run.bench:
+        return out.inconclusive("on a bench the dongle's NCP decrypts before the host sees a frame; whether the "
+                                "device encrypted it needs a sniffer capture (not scripted)")
+    # 1. After CBKE, an unencrypted Image Notify must be refused (no query), an encrypted one answered.
+    probe = _secure(run, JOIN_WINDOW_S)
+    probe.start_device()
+    probe.wait(lambda: probe.link_key_established and bool(probe.received(QueryNextImageRequest)), 600.0)
+    if not probe.link_key_established:
+        return out.inconclusive("no CBKE with the test hub within 600 s (D1/D3 judge that)")
+    probe.wait(None, 5.0)
+    if not run.dut.sleepy:
+        mark = len(probe.frames)
+        probe.send_plaintext(lambda: probe.notify(payload_type=0, query_jitter=100))
+        # A query this soon is a reaction to the notify; a later one is the device's own schedule.
+        answered = probe.wait_for(QueryNextImageRequest, REACTION_S, since=mark)
+        out.mark(*probe.sent(ImageNotify, mark))
+        if answered is not None:
+            out.mark(answered)
+            out.fail(f"answers an Image Notify sent without APS encryption after CBKE ({answered.time - probe.frames[mark].time:.2f} s "
+                     "later)", field="APS security", expected="the frame refused (no query)",
+                     found="Query Next Image Request")
+        else:
+            out.ok(f"an unencrypted Image Notify after CBKE is ignored (no query within {REACTION_S:.0f} s)")
+        probe.wait(None, 30.0)
+        mark = len(probe.frames)
+        probe.notify(payload_type=0, query_jitter=100)
+        if probe.wait_for(QueryNextImageRequest, REACTION_S, since=mark) is None:
+            out.warn("no query after the encrypted Image Notify either: the refusal above proves little")
+    # 2. A download with the tunnel open: every OTA and Tunneling unicast from the device encrypted.
+    session = _secure(run, JOIN_WINDOW_S)
+    session.offer(run.image)
+    session.start_device()
+    session.wait(lambda: session.link_key_established, 600.0)
+    session.open_tunnel()
+    end = _transfer(run, session)
+    session.wait(None, 10.0)
+    frames = session.air_frames
+    plain = [f for f in frames if not f.secured]
+    if end is not None:
+        out.mark(end)
+    if not frames:
+        return out.inconclusive("no OTA or Tunneling frame from the device within the budget")
+    tunnel = sum(1 for f in frames if f.cluster == TUNNELING_CLUSTER)
+    if plain:
+        first = plain[0]
+        out.fail(f"{len(plain)} of {len(frames)} OTA/Tunneling frames from the device went on the air without APS "
+                 f"encryption (first at {first.time:.3f} s, cluster 0x{first.cluster:04X})", field="APS security",
+                 expected="APS-encrypted with the CBKE link key", found="plaintext")
+    else:
+        out.ok(f"all {len(frames)} OTA/Tunneling frames from the device APS-encrypted ({tunnel} on the tunnel)")
+    if end is None:
+        out.warn("the download did not end with an Upgrade End Request within the budget")
+    return out
+
+
+NETWORK_CHECKS["D4"] = d4_aps_encryption
+
+
+# --- D3 CBKE Terminate and back-off -------------------------------------------------------------------
+
+BUSY_WAIT_S = 20
+"""The wait time D3's Terminate NO_RESOURCES gives (seconds, as the frame carries it)."""
+
+
+def d3_cbke_terminate(run: DeviceRun) -> Outcome:
+    out = Outcome()
+    if run.bench:
+        return out.inconclusive("the bench dongle's NCP runs CBKE itself; certify device cannot make it answer "
+                                "Terminate NO_RESOURCES yet")
+    session = _secure(run, JOIN_WINDOW_S)
+    session.busy_initiates, session.busy_wait_s = 2, BUSY_WAIT_S
+    session.start_device()
+    session.wait(lambda: session.link_key_established, 3 * BUSY_WAIT_S + 300.0)
+    initiates = [k for k in session.ke_frames
+                 if not k.sent and isinstance(k.command, ke_frames.InitiateKeyEstablishmentRequest)]
+    if not initiates:
+        return out.inconclusive("no Initiate Key Establishment Request within the budget")
+    out.mark(*initiates[:3])
+    if len(initiates) == 1:
+        out.fail(f"no new Initiate Key Establishment Request after Terminate NO_RESOURCES (wait {BUSY_WAIT_S} s)",
+                 expected="a retry after the wait time", found="none")
+        return out
+    early = [(a, b) for a, b in zip(initiates, initiates[1:3]) if b.time - a.time < BUSY_WAIT_S]
+    if early:
+        first, again = early[0]
+        out.fail(f"retries CBKE {again.time - first.time:.1f} s after Terminate NO_RESOURCES with wait time "
+                 f"{BUSY_WAIT_S} s", field="wait_time", expected=f">= {BUSY_WAIT_S} s",
+                 found=f"{again.time - first.time:.1f} s")
+    else:
+        gaps = ", ".join(f"{b.time - a.time:.0f} s" for a, b in zip(initiates, initiates[1:3]))
+        out.ok(f"twice Terminate NO_RESOURCES (wait {BUSY_WAIT_S} s): retried after {gaps}")
+    if session.link_key_established:
+        out.ok("then completed CBKE with the test hub")
+    elif not out.failed:
+        out.fail("does not complete CBKE once the test hub has resources again", expected="a link key",
+                 found="none within the budget")
+    return out
+
+
+NETWORK_CHECKS["D3"] = d3_cbke_terminate
+
+
+# --- D2 CBKE suite 2 within the advertised times ------------------------------------------------------
+
+CRYPTO_SUITE_2 = 2  # sect283k1, what GB devices use
+
+
+def d2_cbke_times(run: DeviceRun) -> Outcome:
+    out = Outcome()
+    if run.bench:
+        return out.inconclusive("the bench dongle's NCP runs CBKE itself; the device's timing needs a sniffer "
+                                "capture (not scripted)")
+    session = _secure(run, JOIN_WINDOW_S)
+    session.start_device()
+    session.wait(lambda: session.link_key_established, 600.0)
+    exchange = session.ke_frames
+
+    def first(kind: type, sent: bool, after: float = -1.0) -> KeExchange | None:
+        return next((k for k in exchange if k.sent is sent and isinstance(k.command, kind) and k.time >= after), None)
+
+    initiate = first(ke_frames.InitiateKeyEstablishmentRequest, False)
+    if initiate is None:
+        return out.inconclusive("no Initiate Key Establishment Request within the budget")
+    out.mark(initiate)
+    command = initiate.command
+    if command.suite != CRYPTO_SUITE_2:
+        out.fail(f"Initiate Key Establishment Request offers suite {command.suite}", field="suite",
+                 expected="2 (sect283k1)", found=str(command.suite))
+        return out
+    steps = [(ke_frames.InitiateKeyEstablishmentResponse, ke_frames.EphemeralDataRequest,
+              command.ephemeral_data_generate_time, "ephemeral data"),
+             (ke_frames.EphemeralDataResponse, ke_frames.ConfirmKeyDataRequest,
+              command.confirm_key_generate_time, "confirm key")]
+    for answer, reply, advertised, what in steps:
+        hub = first(answer, True, initiate.time)
+        device = first(reply, False, hub.time) if hub is not None else None
+        if hub is None or device is None:
+            out.mark(*[k for k in exchange if k.time >= initiate.time][-2:])
+            out.fail(f"the exchange stops before the device's {reply.__name__}", expected=reply.__name__,
+                     found="none within the budget")
+            return out
+        took = device.time - hub.time
+        out.mark(hub, device)
+        if took > advertised + 0.1:  # 0.1 s: the air's latency at the hub
+            out.fail(f"{what}: {took:.1f} s from the hub's {answer.__name__} to its {reply.__name__}, above the "
+                     f"{advertised} s it advertised", field=f"{what} generate time", expected=f"<= {advertised} s",
+                     found=f"{took:.1f} s")
+        else:
+            out.ok(f"{what}: {took:.2f} s (advertised {advertised} s)")
+    if not out.failed:
+        if session.link_key_established:
+            out.ok("CBKE suite 2 completed: the test hub holds a link key for the device")
+        else:
+            out.fail("CBKE did not complete", expected="a link key", found="none")
+    return out
+
+
+NETWORK_CHECKS["D2"] = d2_cbke_times
