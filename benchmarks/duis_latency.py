@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiohttp import ClientSession, web  # noqa: E402
 
-from emulator.dcc.duis.keystore import DSP_EUI, load_keystore  # noqa: E402
+from emulator.dcc.duis.keystore import load_keystore  # noqa: E402
 from emulator.dcc.duis.security import DuisSecurity  # noqa: E402
 from emulator.dcc.duis.signing import DuisSigner  # noqa: E402
 from emulator.scenario.serve import build_service  # noqa: E402

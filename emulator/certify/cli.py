@@ -173,7 +173,6 @@ def _options(args: argparse.Namespace) -> Any:
 
 
 def _image(args: argparse.Namespace) -> int:
-    from emulator.certify import reports
     from emulator.certify.runner import certify_image
     from emulator.errors import UserError
 
@@ -187,6 +186,13 @@ def _image(args: argparse.Namespace) -> int:
         report = certify_image(args.file, data, options, only=args.only)
     except ValueError as exc:  # --only
         raise UserError(str(exc)) from None
+    return emit_report(args, report)
+
+
+def emit_report(args: argparse.Namespace, report: Any) -> int:
+    """Write ``--junit`` / ``--html`` and print the report (``--json``: JSON lines); the exit code."""
+    from emulator.certify import reports
+
     _write(args.junit, "--junit", reports.junit_xml(report))
     _write(args.html, "--html", reports.html_report(report).encode())
     if args.json:
@@ -195,7 +201,7 @@ def _image(args: argparse.Namespace) -> int:
     else:
         print(reports.text(report))
     sys.stdout.flush()
-    return report.exit_code
+    return int(report.exit_code)
 
 
 def _write(path: str | None, option: str, content: bytes) -> None:

@@ -16,7 +16,6 @@ same timeline whatever else runs in the same process.
 
 from __future__ import annotations
 
-import array
 import logging
 import math
 import random

@@ -17,7 +17,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 from emulator.dcc.service_requests import (
@@ -33,7 +33,7 @@ from emulator.dcc.premises import PremisesSpec
 from emulator.runtime.clock import AsyncioClock, Clock, VirtualClock
 from emulator.runtime.events import Event, EventBus
 
-from .spec import Expectation, RequestSpec, Scenario, ScenarioError
+from .spec import RequestSpec, Scenario, ScenarioError
 from .system import DccSystem, RadioSiteLike
 
 if TYPE_CHECKING:

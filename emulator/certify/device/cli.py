@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +44,7 @@ def register(commands: Any) -> None:
 def run_device(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from emulator.certify import reports
-    from emulator.certify.cli import _write
+    from emulator.certify.cli import emit_report
     from emulator.certify.device.dut import DeviceSpecError, virtual_device
     from emulator.certify.device.runner import certify_device, select_device_checks, virtual_factory
     from emulator.errors import UserError
@@ -112,15 +110,7 @@ def run_device(args: argparse.Namespace) -> int:
         if bench_loop is not None:
             bench_loop.run_until_complete(transport.stop())
             bench_loop.close()
-    _write(args.junit, "--junit", reports.junit_xml(report))
-    _write(args.html, "--html", reports.html_report(report).encode())
-    if args.json:
-        for line in reports.json_lines(report):
-            print(line)
-    else:
-        print(reports.text(report))
-    sys.stdout.flush()
-    return report.exit_code
+    return emit_report(args, report)
 
 
 def transport_name(args: argparse.Namespace) -> str:
@@ -132,7 +122,7 @@ def transport_name(args: argparse.Namespace) -> str:
 def _open_bench(args: argparse.Namespace, header: Any) -> tuple[Any, asyncio.AbstractEventLoop, Any]:
     """The bench's device under test and the hub's transport on its dongle (on a private loop)."""
     from emulator.certify.device.dut import DeviceUnderTest
-    from emulator.devices.device import DeviceType
+    from emulator.gbcs.codes import DeviceType
     from emulator.errors import UserError
     from emulator.han.packet import format_eui64, parse_eui64
     from emulator.han.transport import TransportError

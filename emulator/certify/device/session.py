@@ -38,7 +38,7 @@ from emulator.han.transport import HanTransport
 from emulator.ota import codec
 from emulator.ota.actions import FirmwareActivated
 from emulator.ota.catalog import ImageCatalog, ServedImage
-from emulator.ota.frames import ImageNotify, QueryNextImageRequest, ZclFrame
+from emulator.ota.frames import QueryNextImageRequest, ZclFrame
 from emulator.ota.host import EngineHost
 from emulator.ota.image.parse import parse_image
 from emulator.ota.policy import PolicyBook, ServerPolicy
