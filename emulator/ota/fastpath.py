@@ -83,6 +83,7 @@ class OtaFastPath:
         han = self._han
         if (client is None or server is None or not client_host.up or not server_host.up
                 or type(dport) is not VirtualPort or type(hport) is not VirtualPort
+                or dport.security is not None or hport.security is not None  # APS security: per frame
                 or not dport.attached or not hport.attached or dport._hooks or hport._hooks
                 or packet.dst != hport.eui64 or on_delivery != client_host.delivery_callback() or han.loss):
             return False
