@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
 from emulator.eui64 import format_eui64, parse_eui64
 from emulator.hub.port import HubMessage, HubPort
 from emulator.runtime.clock import Clock
+
+from .timing import DelayKind, TimingDraws
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -124,11 +126,18 @@ class CspListener(Protocol):
 class Csp:
     """The Communications Service Provider for every hub registered with :meth:`add_hub`."""
 
-    def __init__(self, clock: Clock, policy: CspPolicy | None = None) -> None:
+    def __init__(self, clock: Clock, policy: CspPolicy | None = None, timing: TimingDraws | None = None) -> None:
         self._clock = clock
         self.policy = policy or CspPolicy()
         self._hubs: dict[int, HubPort] = {}
         self._listener: CspListener | None = None
+        self.timing = timing
+        self._upstream: dict[int, deque[tuple[float, HubMessage]]] = {}  # hub -> messages on the WAN
+
+    def set_timing(self, timing: TimingDraws | None) -> None:
+        """Draw the delays from ``timing`` (the ``realistic`` preset); None: the policy's fixed ones.
+        A hub's own ``delay`` and ``fail`` in the policy still win over the draws."""
+        self.timing = timing
 
     def set_listener(self, listener: CspListener) -> None:
         self._listener = listener
@@ -136,7 +145,8 @@ class Csp:
     def add_hub(self, hub: HubPort) -> None:
         """Reach ``hub`` over the WAN; its upstream messages go to the listener (the DSP)."""
         self._hubs[hub.eui64] = hub
-        hub.set_upstream(self._relay)
+        eui = hub.eui64
+        hub.set_upstream(lambda message: self._relay(eui, message))
 
     def hub(self, eui64: int) -> HubPort | None:
         return self._hubs.get(eui64)
@@ -144,7 +154,7 @@ class Csp:
     # -- 11.1 / 11.4 ---------------------------------------------------------------------------
     def distribute(self, distribution: WanDistribution) -> None:
         """Run the CSP checks after ``policy.check_delay``, then deliver to each hub."""
-        self._clock.call_later(self.policy.check_delay, self._check, distribution)
+        self._clock.call_later(self._delay(DelayKind.CSP_CHECK, self.policy.check_delay), self._check, distribution)
 
     def _check(self, distribution: WanDistribution) -> None:
         listener = self._require_listener()
@@ -163,8 +173,24 @@ class Csp:
         for device, hub in passed:
             by_hub[hub].append(device)
         for hub, devices in by_hub.items():
-            fail, delay = self.policy.delivery_for(hub)
+            fail, delay = self._wan_delivery(hub, distribution.request_id)
             self._clock.call_later(delay, self._deliver, distribution, hub, tuple(devices), fail)
+
+    def _delay(self, kind: DelayKind, fixed: float) -> float:
+        return fixed if self.timing is None else self.timing.draw(kind)
+
+    def _wan_delivery(self, hub: int, request_id: str) -> tuple[bool, float]:
+        """Whether the WAN transfer to ``hub`` fails, and when it ends: the policy's, or with the
+        realistic preset a drawn transfer with the CSP's retries (a hub's own rule still wins)."""
+        fail, delay = self.policy.delivery_for(hub)
+        rule = self.policy.hub_delivery.get(hub)
+        if self.timing is None or (rule is not None and (rule.fail or rule.delay is not None)):
+            return fail, delay
+        outcome = self.timing.wan_delivery()
+        if outcome.attempts > 1:
+            _LOGGER.info("%s: WAN delivery to %s took %d attempts (%s)", request_id, format_eui64(hub),
+                         outcome.attempts, "delivered" if outcome.delivered else "gave up")
+        return not outcome.delivered, outcome.delay
 
     def _deliver(self, distribution: WanDistribution, hub_id: int, devices: tuple[int, ...], fail: bool) -> None:
         listener = self._require_listener()
@@ -197,7 +223,7 @@ class Csp:
                     distribution.image, d, activate_now=distribution.activate_now,
                     request_id=distribution.request_id))
             else:
-                fail, delay = self.policy.delivery_for(hub_id)
+                fail, delay = self._wan_delivery(hub_id, distribution.request_id)
                 self._clock.call_later(delay, self._deliver, distribution, hub_id, tuple(devices), fail)
 
     def abandon(self, hub: int, device: int) -> None:
@@ -226,10 +252,10 @@ class Csp:
         if port is None:
             return False
         if cancel:
-            self._clock.call_later(self.policy.command_delay, lambda: port.cancel_activation(device, request_id=request_id))
+            self._clock.call_later(self._command_delay(), lambda: port.cancel_activation(device, request_id=request_id))
         else:
             self._clock.call_later(
-                self.policy.command_delay,
+                self._command_delay(),
                 lambda: port.activate_firmware(device, firmware_hash, execution_time, request_id=request_id),
             )
         return True
@@ -251,7 +277,7 @@ class Csp:
         if port is None:
             return False
         self._clock.call_later(
-            self.policy.command_delay,
+            self._command_delay(),
             lambda: port.send_signed_precommand(device, signed_precommand, request_id=request_id),
         )
         return True
@@ -262,12 +288,30 @@ class Csp:
         if port is None:
             return False
         self._clock.call_later(
-            self.policy.command_delay, lambda: port.read_firmware_version(device, request_id=request_id)
+            self._command_delay(), lambda: port.read_firmware_version(device, request_id=request_id)
         )
         return True
 
+    def _command_delay(self) -> float:
+        return self._delay(DelayKind.WAN_COMMAND, self.policy.command_delay)
+
     # -- upstream ------------------------------------------------------------------------------
-    def _relay(self, message: HubMessage) -> None:
+    def _relay(self, hub: int, message: HubMessage) -> None:
+        """A hub's message to the DSP: at once, or with the realistic preset after a drawn WAN
+        delay, in the order the hub sent them (a later message never overtakes an earlier one)."""
+        if self.timing is None:
+            self._require_listener().hub_message(message)
+            return
+        queue = self._upstream.setdefault(hub, deque())
+        queue.append((self._clock.now() + self.timing.draw(DelayKind.WAN_UPSTREAM), message))
+        if len(queue) == 1:
+            self._clock.call_later(queue[0][0] - self._clock.now(), self._arrive, hub)
+
+    def _arrive(self, hub: int) -> None:
+        queue = self._upstream[hub]
+        _, message = queue.popleft()
+        if queue:
+            self._clock.call_later(max(0.0, queue[0][0] - self._clock.now()), self._arrive, hub)
         self._require_listener().hub_message(message)
 
     def _require_listener(self) -> CspListener:

@@ -33,6 +33,7 @@ from emulator.dcc.service_requests import (
     UpdatePPMIDFirmware,
 )
 from emulator.dcc.smi import (
+    DEFAULT_GBCS_VERSION,
     DeviceStatus,
     DeviceType,
     FirmwareStatus,
@@ -121,6 +122,9 @@ class Dsp:
         self._epoch = clock_epoch if clock_epoch.tzinfo else clock_epoch.replace(tzinfo=timezone.utc)
         self._read_image = read_image
         self.smi = Smi(store)
+        # The GBCS versions the CPL's firmware entries support: a device on another version goes in
+        # InvalidGBCSVersionList of an 11.1/11.4 (docs/dcc.md).
+        self.cpl_gbcs_versions: frozenset[str] = frozenset({DEFAULT_GBCS_VERSION})
         self.sat = ServiceAuditTrail(store)
         self.ledger = Ledger(store)  # open work, in the same transactions as the SMI and SAT
         # request ID -> 11.2/11.3 awaiting a response; device -> acknowledged future-dated 11.3
@@ -306,6 +310,8 @@ class Dsp:
             or (image.max_hardware_version is not None and model.hardware_version > image.max_hardware_version)
         ):
             return RejectionReason.FIRMWARE_NOT_APPLICABLE
+        if device.gbcs_version not in self.cpl_gbcs_versions:
+            return RejectionReason.INVALID_GBCS_VERSION
         if self.smi.update_in_progress(device.eui64) is not None:
             return RejectionReason.FIRMWARE_UPDATE_IN_PROGRESS
         return None

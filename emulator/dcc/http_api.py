@@ -60,6 +60,9 @@ ROUTES: dict[tuple[str, int], Endpoint] = {
 
 Submit = Callable[[ServiceRequest], DspResponse | Awaitable[DspResponse]]
 OnEvent = Callable[..., None]
+Hold = Callable[[DspResponse], Awaitable[None]]
+"""``hold(response)``: awaited after ``submit`` and before the answer is sent (the realistic timing
+preset's synchronous answer time, emulator/dcc/timing.py)."""
 """``on_event(name, **fields)``: the front door's own events for the timeline (``front_door_refused``
 for a request answered with an error before the DSP saw it, ``unsigned_request`` for a warning)."""
 
@@ -137,6 +140,7 @@ def create_app(
     request_deadline: float | None = None,
     retry_after: int = 1,
     monotonic: Callable[[], float] = time.monotonic,
+    hold: Hold | None = None,
 ) -> web.Application:
     """An aiohttp application serving DCC Boxed's DUIS endpoints.
 
@@ -153,6 +157,7 @@ def create_app(
     time since it arrived) gets 503 and is never executed. Parsing, signature checks and signing
     the answer run in worker threads, so a large request never blocks the event loop; ``submit``
     runs on the loop, and once it has run the request is answered whatever the deadline.
+    ``hold`` delays each executed request's answer (other requests go on meanwhile).
     """
     in_flight = 0
     order = _ArrivalOrder()
@@ -258,6 +263,8 @@ def create_app(
         if not isinstance(response, DspResponse):
             raise TypeError(f"submit returned {type(response).__name__}, not DspResponse")
         _LOGGER.info("DUIS %s %s -> %s", variant, header.request_id, response.response_code)
+        if hold is not None:
+            await hold(response)
         # Executed: from here the answer goes out, signed off the loop, whatever the deadline.
         return await asyncio.shield(asyncio.to_thread(
             answer, response, schema_version=header.schema_version, headers=headers))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from emulator.dcc.smi import DeviceModel, DeviceStatus, SmiDevice
+from emulator.dcc.smi import DEFAULT_GBCS_VERSION, DeviceModel, DeviceStatus, SmiDevice
 from emulator.gbcs.codes import DeviceType
 
 MANUFACTURER_CODE = 0x121D
@@ -31,6 +31,7 @@ class DeviceSpec:
     firmware_version: int
     status: DeviceStatus = DeviceStatus.COMMISSIONED
     supplier_roles: tuple[str, ...] = ()  # which of the premises' suppliers are responsible
+    gbcs_version: str = DEFAULT_GBCS_VERSION  # the SMI's DeviceGBCSVersion
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,7 @@ def smi_devices(premises: PremisesSpec) -> list[SmiDevice]:
             comms_hub=premises.comms_hub,
             premises=premises.premises_id,
             suppliers={role: premises.suppliers[role] for role in spec.supplier_roles},
+            gbcs_version=spec.gbcs_version,
         )
         for spec in premises.devices
     ]

@@ -21,6 +21,10 @@ from emulator.gbcs.codes import DeviceType
 
 _LOGGER = logging.getLogger(__name__)
 
+DEFAULT_GBCS_VERSION = "4.2"
+"""DeviceGBCSVersion of a device unless a scenario says otherwise: what DCC Boxed's SMI gives its
+RTDS devices (``read-inventory-response-5.4.xml``)."""
+
 
 class DeviceStatus(str, enum.Enum):
     """SMI device status; only Commissioned devices take firmware (Suspended may still be read)."""
@@ -65,6 +69,7 @@ class SmiDevice:
     comms_hub: int | None = None
     premises: str | None = None
     suppliers: Mapping[str, int] = field(default_factory=dict)  # role -> supplier ID (EUI-64)
+    gbcs_version: str = DEFAULT_GBCS_VERSION  # DUIS DeviceGBCSVersion
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +102,8 @@ CREATE TABLE IF NOT EXISTS smi_device (
     pending_firmware_version INTEGER,
     comms_hub TEXT,
     premises TEXT,
-    suppliers TEXT NOT NULL
+    suppliers TEXT NOT NULL,
+    gbcs_version TEXT NOT NULL DEFAULT '4.2'
 );
 CREATE INDEX IF NOT EXISTS smi_device_premises ON smi_device(premises);
 CREATE TABLE IF NOT EXISTS smi_update_in_progress (
@@ -113,7 +119,7 @@ CREATE TABLE IF NOT EXISTS smi_update_in_progress (
 
 _COLUMNS = (
     "eui64, device_type, manufacturer_code, image_type, hardware_version, status, firmware_version, "
-    "firmware_status, pending_firmware_version, comms_hub, premises, suppliers"
+    "firmware_status, pending_firmware_version, comms_hub, premises, suppliers, gbcs_version"
 )
 
 
@@ -122,7 +128,7 @@ def _opt_eui(value: int | None) -> str | None:
 
 
 def _row_to_device(row: tuple) -> SmiDevice:
-    (eui, dtype, mfr, itype, hw, status, fw, fw_status, pending, hub, premises, suppliers) = row
+    (eui, dtype, mfr, itype, hw, status, fw, fw_status, pending, hub, premises, suppliers, gbcs) = row
     return SmiDevice(
         eui64=parse_eui64(eui),
         device_type=DeviceType(dtype),
@@ -134,6 +140,7 @@ def _row_to_device(row: tuple) -> SmiDevice:
         comms_hub=None if hub is None else parse_eui64(hub),
         premises=premises,
         suppliers={role: parse_eui64(sid) for role, sid in json.loads(suppliers).items()},
+        gbcs_version=gbcs,
     )
 
 
@@ -146,6 +153,10 @@ class Smi:
             for statement in _SCHEMA.split(";"):  # executescript() would commit on its own
                 if statement.strip():
                     conn.execute(statement)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(smi_device)")}
+            if "gbcs_version" not in columns:  # a database written before the SMI held GBCS versions
+                conn.execute(f"ALTER TABLE smi_device ADD COLUMN gbcs_version TEXT NOT NULL "
+                             f"DEFAULT '{DEFAULT_GBCS_VERSION}'")
 
     # -- devices -------------------------------------------------------------------------------
     def add(self, device: SmiDevice) -> None:
@@ -154,7 +165,7 @@ class Smi:
             if conn.execute("SELECT 1 FROM smi_device WHERE eui64=?", (format_eui64(device.eui64),)).fetchone():
                 raise SmiError(f"device {format_eui64(device.eui64)} is already in the SMI")
             conn.execute(
-                f"INSERT INTO smi_device ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO smi_device ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     format_eui64(device.eui64),
                     device.device_type.value,
@@ -168,6 +179,7 @@ class Smi:
                     _opt_eui(device.comms_hub),
                     device.premises,
                     json.dumps({role: format_eui64(s) for role, s in device.suppliers.items()}),
+                    device.gbcs_version,
                 ),
             )
 

@@ -11,6 +11,7 @@ from typing import Any
 from emulator.runtime.events import JsonLinesPrinter, TimelinePrinter
 
 from .backends import HAN_BACKENDS, HanOptions, han_backend
+from .timing_option import add_timing_option, apply_timing_option
 
 DEMO_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "demo.toml"
 
@@ -31,6 +32,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per event and line")
     parser.add_argument("--pcap", metavar="FILE", help="write every HAN frame to a pcap file (Wireshark)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
+    add_timing_option(parser)
     parser.add_argument("--han", choices=tuple(HAN_BACKENDS), default="virtual",
                         help="virtual: virtual time on a virtual HAN (default); ezsp-sim: real time, each hub "
                              "on bellows through its own emulated EZSP dongle (docs/ezsp.md)")
@@ -53,6 +55,7 @@ def run_command(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     if args.seed is not None:
         scenario.seed = args.seed
+    apply_timing_option(scenario, args)
     printer = JsonLinesPrinter(sys.stdout) if args.json else TimelinePrinter(sys.stdout)
     play = han_backend(getattr(args, "han", "virtual"))
     options = HanOptions(observers=[printer], pcap=args.pcap, ezsp_version=getattr(args, "ezsp_version", 8))

@@ -184,7 +184,7 @@ class _Play:
         if self.stopped:
             return
         if self.sent == len(self.scenario.requests) and not self._waiting:
-            if self.clock.now() - self._last_activity >= self.scenario.settle_s:
+            if self.clock.now() - self._last_activity >= self.scenario.timing.settle_after(self.scenario.settle_s):
                 self.stop()
                 return
         self.clock.call_later(self._settle_period, self._settle_check)

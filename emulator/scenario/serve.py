@@ -28,10 +28,12 @@ from emulator.dcc.http_api import create_app
 from emulator.dcc.outbox import DeliveryPolicy, Outbox
 from emulator.dcc.outbox_cli import add_delivery_options, delivery_settings
 from emulator.dcc.store import Store
+from emulator.dcc.timing import SyncAnswerHold
 from emulator.runtime.clock import AsyncioClock
 from emulator.runtime.events import EventBus, JsonLinesPrinter, TimelinePrinter
 
 from .spec import Scenario, ScenarioError, load_scenario, parse_scenario
+from .timing_option import add_timing_option, apply_timing_option
 from .system import DccSystem
 
 _LOGGER = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--scenario", metavar="FILE",
                         help="take premises, devices and CSP/OTA settings from a scenario (its requests are ignored)")
     parser.add_argument("--json", action="store_true", help="timeline on standard error as JSON lines")
+    add_timing_option(parser)
     parser.add_argument("--keystore", metavar="PATH",
                         help="sign with the DSP key of this keystore (DCC's dccboxed-keystore keystore.json, or a "
                              "directory of <eui>-<ds|ka|xml-sign>.pem/.key) and trust its certificates; "
@@ -165,9 +168,11 @@ def build_service(
     system.add_sink(outbox.put)
     system.start()
     system.recover()
+    hold = SyncAnswerHold(clock, system.timing) if system.timing is not None else None
     return Service(system, outbox, create_app(system.submit, **security.app_options(),
                                               on_event=lambda name, **fields: bus.emit("dsp", name, None, **fields),
-                                              max_in_flight=max_in_flight, request_deadline=request_deadline))
+                                              max_in_flight=max_in_flight, request_deadline=request_deadline,
+                                              hold=hold))
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -177,6 +182,7 @@ def serve_command(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.scenario) if args.scenario else parse_scenario({}, source="default premises")
     except ScenarioError as exc:
         raise UserError(str(exc)) from None
+    apply_timing_option(scenario, args)
     journal: str | TextIO | None = sys.stdout if args.journal == "-" else (args.journal or None)
     _check_paths(args.db, journal)
     try:

@@ -22,7 +22,8 @@ from emulator.dcc.premises import (
     PremisesSpec,
     default_premises,
 )
-from emulator.dcc.smi import DeviceStatus
+from emulator.dcc.smi import DEFAULT_GBCS_VERSION, DeviceStatus
+from emulator.dcc.timing import TimingConfig, read_timing
 from emulator.gbcs.codes import DeviceType
 from emulator.devices.device import DeviceFaults
 from emulator.eui64 import parse_eui64
@@ -96,6 +97,10 @@ class Scenario:
     han_loss: float = 0.0
     radio: RadioParams | None = None  # None: the fixed-latency HAN; else the 802.15.4 model
     han_security: HanSecurity = field(default_factory=HanSecurity)  # [han] security: join, CBKE, APS
+    han_latency_explicit: bool = False  # [han] latency_s given: the realistic preset leaves it alone
+    timing: TimingConfig = field(default_factory=TimingConfig)  # [timing]: preset and realistic ranges
+    # [cpl] gbcs_versions: the GBCS versions the CPL's firmware entries support (11.1/11.4 check)
+    cpl_gbcs_versions: frozenset[str] = frozenset({DEFAULT_GBCS_VERSION})
     description: str = ""
     # Keys the emulated meters trust for GBCS signatures (default: the TEST ONLY sample key);
     # None: signatures are not checked.
@@ -198,6 +203,7 @@ def parse_scenario(data: Mapping[str, Any], *, source: str = "<scenario>", base:
     han = top.table("han")
     # With the radio model the airtime is computed per frame; latency_s then adds to it.
     scenario.han_latency_s = han.get("latency_s", float, 0.005 if scenario.radio is None else 0.0)
+    scenario.han_latency_explicit = "latency_s" in han.data
     if scenario.han_latency_s < 0:
         raise han.fail("latency_s", "must not be negative")
     scenario.han_loss = han.get("loss", float, 0.0)
@@ -232,6 +238,17 @@ def parse_scenario(data: Mapping[str, Any], *, source: str = "<scenario>", base:
     signatures.done()
 
     scenario.csp_policy = _csp(top.table("csp"))
+    try:
+        scenario.timing = read_timing(top.table("timing"))
+    except ValueError as exc:  # a range the profile refuses, outside the reader's own checks
+        raise ScenarioError(f"{source}: timing: {exc}") from None
+    cpl = top.table("cpl")
+    versions = cpl.get("gbcs_versions", list, None)
+    if versions is not None:
+        if not versions or not all(isinstance(v, str) and v.strip() for v in versions):
+            raise cpl.fail("gbcs_versions", f"expected a list of GBCS versions such as [\"4.2\"], got {versions!r}")
+        scenario.cpl_gbcs_versions = frozenset(v.strip() for v in versions)
+    cpl.done()
 
     premises_tables = top.tables("premises")
     if not premises_tables:
@@ -342,6 +359,9 @@ def _premises(reader: _Reader, base: Path | None, install_codes: dict[int, bytes
             if role not in suppliers:
                 raise dev.fail("suppliers", f"no supplier with role {role!r} at this premises (known: {', '.join(suppliers)})")
         firmware = _version(dev, "firmware_version")
+        gbcs_version = dev.get("gbcs_version", str, current.gbcs_version if current else DEFAULT_GBCS_VERSION)
+        if not gbcs_version.strip():
+            raise dev.fail("gbcs_version", "expected a GBCS version such as \"4.2\", got an empty string")
         devices[eui] = DeviceSpec(
             eui64=eui,
             device_type=device_type,
@@ -351,6 +371,7 @@ def _premises(reader: _Reader, base: Path | None, install_codes: dict[int, bytes
             firmware_version=firmware if firmware is not None else (current.firmware_version if current else 0xACDC0001),
             status=status,
             supplier_roles=roles,
+            gbcs_version=gbcs_version.strip(),
         )
         profile_changes = dev.table("ota").overrides(ClientProfile)
         try:

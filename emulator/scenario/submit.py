@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from emulator.runtime.clock import VirtualClock
 from emulator.runtime.events import EventBus, JsonLinesPrinter, TimelinePrinter
 
+from .timing_option import add_timing_option, apply_timing_option
+
 if TYPE_CHECKING:
     from .spec import Scenario
     from .system import DccSystem
@@ -29,6 +31,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--url", help="POST to this running server (e.g. http://127.0.0.1:8080/api/v1/serviceD)")
     parser.add_argument("--scenario", metavar="FILE", help="premises for an in-process run (default: RTDS premises)")
     parser.add_argument("--json", action="store_true", help="timeline as JSON lines")
+    add_timing_option(parser)
     parser.set_defaults(func=submit_command)
 
 
@@ -82,6 +85,7 @@ def _play(args: argparse.Namespace, requests: list[Any]) -> int:
         scenario = load_scenario(args.scenario) if args.scenario else parse_scenario({}, source="default premises")
     except ScenarioError as exc:
         raise UserError(str(exc)) from None
+    apply_timing_option(scenario, args)
     clock = VirtualClock()
     bus = EventBus(clock)
     bus.subscribe(JsonLinesPrinter(sys.stdout) if args.json else TimelinePrinter(sys.stdout))
@@ -93,7 +97,7 @@ def _play(args: argparse.Namespace, requests: list[Any]) -> int:
         ok = ok and response.response_code.startswith(("I", "W"))
         if not args.json:
             print(render_dsp_response(response, at=system.datetime_at(clock.now())).decode().rstrip())
-        _settle(clock, system)
+        _settle(clock, system, scenario.timing.settle_after(SETTLE_S))
     return 0 if ok else 1
 
 
@@ -104,10 +108,10 @@ def build_system(scenario: "Scenario", clock: VirtualClock, bus: EventBus) -> "D
     return DccSystem.from_scenario(scenario, clock, bus)
 
 
-def _settle(clock: VirtualClock, system: Any) -> None:
-    """Run until nothing has reached the User for SETTLE_S simulated seconds."""
+def _settle(clock: VirtualClock, system: Any, quiet_s: float = SETTLE_S) -> None:
+    """Run until nothing has reached the User for ``quiet_s`` simulated seconds."""
     while True:
         seen = len(system.messages)
-        clock.run(until=clock.now() + SETTLE_S)
+        clock.run(until=clock.now() + quiet_s)
         if len(system.messages) == seen:
             return

@@ -19,6 +19,7 @@ from emulator.dcc.messages import DspResponse, MessageKind, UserMessage
 from emulator.dcc.premises import PremisesSpec
 from emulator.dcc.service_requests import ServiceRequest
 from emulator.dcc.system import build_dcc
+from emulator.dcc.timing import TimingDraws
 from emulator.dcc.store import Store
 from emulator.gbcs.codes import DeviceType
 from emulator.eui64 import format_eui64
@@ -94,6 +95,7 @@ class DccSystem:
         self.air_faults: list[AirFaults] = []
         self.mid_transfer_faults: list[MidTransferFaults] = []
         self._saved_firmware: dict[int, tuple[int, int | None, bytes | None]] = {}
+        self.timing: TimingDraws | None = None  # the realistic preset's draws (None: instant)
 
     @classmethod
     def from_scenario(
@@ -123,6 +125,10 @@ class DccSystem:
         faults advance steady-state block exchanges in one go (emulator/ota/fastpath.py)."""
         system = cls(clock, bus, scenario.premises, store=store, csp_policy=scenario.csp_policy, epoch=epoch)
         system.gbcs = GbcsSetup.default(scenario.seed, epoch=epoch)  # the devices' keys follow the seed
+        system.dsp.cpl_gbcs_versions = scenario.cpl_gbcs_versions
+        draws = TimingDraws(scenario.timing.profile, scenario.seed) if scenario.timing.realistic else None
+        system.csp.set_timing(draws)
+        system.timing = draws
         sites = radio_sites or {}
         for k, spec in enumerate(scenario.premises):
             index = first_index + k
@@ -151,10 +157,13 @@ class DccSystem:
                     else device_type is DeviceType.GSME
                 if wanted or device.eui64 in faults.sleepy:
                     sleepy[device.eui64] = behaviour.poll_interval_s if behaviour is not None else None
+            latency = scenario.han_latency_s
+            if draws is not None and channel is None and not scenario.han_latency_explicit:
+                latency = draws.han_frame_latency(index)  # realistic: one draw per premises
             site = Premises(
                 spec, clock, bus, han=han,
                 hub_transport=radio_site.transport if radio_site is not None else None,
-                latency=scenario.han_latency_s, loss=scenario.han_loss, seed=han_seed(scenario.seed, index),
+                latency=latency, loss=scenario.han_loss, seed=han_seed(scenario.seed, index),
                 radio=channel, manipulator=faults.air, sleepy=sleepy if channel is not None else None,
                 policy=scenario.ota_policy, device_policies=faults.device_policies,
                 behaviours=faults.behaviours, trusted_key=scenario.trusted_keys,
