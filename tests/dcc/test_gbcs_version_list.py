@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from dcc_fakes import gbcs_image
-from duis_schema import assert_valid
+from duis_schema import ZAZ1_KEYSTORE, assert_valid, require_tool, sign_wrap_available, sign_wrap_validate
 from lxml import etree
 
 from emulator.dcc.duis import render_dsp_response
+from emulator.dcc.duis.security import DuisSecurity
 from emulator.dcc.messages import RejectionReason
 from emulator.dcc.premises import ESME_ID, IMPORT_SUPPLIER_ID, PPMID_ID, TARGET_FIRMWARE_VERSION
 from emulator.dcc.service_requests import RequestHeader, UpdateFirmware, UpdatePPMIDFirmware
@@ -52,8 +53,14 @@ def _lists(body: bytes) -> dict[str, str]:
 
 
 async def test_dcc_sample_11_1_to_a_meter_on_an_unsupported_gbcs_version_gets_w110101(tmp_path):
+    """Signed with DCC's published ZAZ1 DSP key (TEST ONLY), so DCC Boxed's own validator checks
+    the answer too: XSD V5.1 and the signature."""
+    missing = sign_wrap_available() or (None if ZAZ1_KEYSTORE.is_file() else f"{ZAZ1_KEYSTORE} missing")
+    if missing:
+        require_tool(missing)
     scenario = _scenario([{"eui64": format_eui64(ESME_ID), "gbcs_version": "3.2"}])
-    service = build_service(scenario, db=":memory:", journal=None)
+    service = build_service(scenario, db=":memory:", journal=None,
+                            security=DuisSecurity.from_options(str(ZAZ1_KEYSTORE)))
     try:
         async with TestClient(TestServer(service.app)) as client:
             xml = (SAMPLES / "11.1_UPDATE_FIRMWARE_REQUEST_DUIS.XML").read_bytes()
@@ -66,6 +73,8 @@ async def test_dcc_sample_11_1_to_a_meter_on_an_unsupported_gbcs_version_gets_w1
         assert service.system.dsp.smi.update_in_progress(ESME_ID) is None  # nothing was distributed
     finally:
         service.close()
+    code, log = sign_wrap_validate(body)
+    assert code == 0 and "passed signature check" in log, log
 
 
 def test_only_the_device_on_the_unsupported_version_is_listed_the_other_is_accepted():
