@@ -315,12 +315,25 @@ class Dsp:
         device = self._single_target(sr.device_id, ServiceReferenceVariant.READ_FIRMWARE_VERSION, _READABLE_STATUSES)
         self._claim_request_id(sr.header.request_id)
         assert device.comms_hub is not None
-        if not self._csp.read_firmware_version(device.comms_hub, device.eui64, request_id=sr.header.request_id):
+        delivery = sr.header.delivery
+        local_command: bytes | None = None
+        if delivery.returned:
+            local_command = self._csp.command_for_local_delivery(
+                device.comms_hub, device.eui64, request_id=sr.header.request_id, send=delivery.over_wan)
+            if local_command is None:
+                raise _Rejected(ERROR_NO_ROUTE, f"no route to Comms Hub {format_eui64(device.comms_hub)}")
+            if not delivery.over_wan:  # CV 2: the User delivers it; the DSP awaits nothing
+                return self._returned_for_local_delivery(
+                    sr.header.request_id, ServiceReferenceVariant.READ_FIRMWARE_VERSION, device, local_command)
+        elif not self._csp.read_firmware_version(device.comms_hub, device.eui64, request_id=sr.header.request_id):
             raise _Rejected(ERROR_NO_ROUTE, f"no WAN route to Comms Hub {format_eui64(device.comms_hub)}")
         self._pending[sr.header.request_id] = PendingCommand(
             sr.header.request_id, ServiceReferenceVariant.READ_FIRMWARE_VERSION, device.eui64, sr.header.originator
         )
         self._arm_command_deadline(sr.header.request_id, self.absolute(self._clock.now()))
+        if local_command is not None:  # CV 3: sent, and a copy returned
+            return self._returned_for_local_delivery(
+                sr.header.request_id, ServiceReferenceVariant.READ_FIRMWARE_VERSION, device, local_command)
         return self._accepted_single(sr.header.request_id, ServiceReferenceVariant.READ_FIRMWARE_VERSION, device)
 
     # -- 11.3 ----------------------------------------------------------------------------------
@@ -401,7 +414,18 @@ class Dsp:
         if issued is None:
             raise _Rejected(ERROR_MALFORMED, why)
         assert device.comms_hub is not None
-        if not self._csp.send_signed_precommand(device.comms_hub, device.eui64, signed, request_id=request_id):
+        delivery = sr.header.delivery
+        local_command: bytes | None = None
+        if delivery.returned:
+            local_command = self._csp.command_for_local_delivery(
+                device.comms_hub, device.eui64, request_id=request_id, send=delivery.over_wan, signed_precommand=signed)
+            if local_command is None:
+                raise _Rejected(ERROR_NO_ROUTE, f"no route to Comms Hub {format_eui64(device.comms_hub)}")
+            if not delivery.over_wan:  # CV 6: the User delivers it; the DSP awaits nothing
+                self._issued.pop(issued.request_id, None)
+                return self._returned_for_local_delivery(
+                    request_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE, device, local_command)
+        elif not self._csp.send_signed_precommand(device.comms_hub, device.eui64, signed, request_id=request_id):
             raise _Rejected(ERROR_NO_ROUTE, f"no WAN route to Comms Hub {format_eui64(device.comms_hub)}")
         self._issued.pop(issued.request_id, None)
         image_hash = getattr(decode_message(command.encode()).payload, "manufacturer_image_hash", b"")
@@ -412,7 +436,19 @@ class Dsp:
         self._arm_command_deadline(request_id, self.absolute(self._clock.now()))
         if issued.cancel:
             self._cancel_scheduled(device, request_id)
+        if local_command is not None:  # CV 7: sent, and a copy returned
+            return self._returned_for_local_delivery(
+                request_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE, device, local_command)
         return self._accepted_single(request_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE, device)
+
+    def _returned_for_local_delivery(
+        self, request_id: str, variant: ServiceReferenceVariant, device: SmiDevice, command: bytes
+    ) -> DspResponse:
+        """I0 with ``LocalCommand{GBCSPayload}``: the command for the User to deliver locally."""
+        self.sat.append(self._clock.now(), SatEvent.DSP_ACCEPTED, request_id=request_id, device=device.eui64,
+                        details={"local_command": command.hex()})
+        return DspResponse(request_id, variant.value, ResponseCode.SUCCESS, accepted=(device.eui64,),
+                           local_command=command)
 
     def issued_precommand(self, request_id: str) -> PendingCommand | None:
         """The 11.3 pre-command issued for ``request_id`` (CV 4), awaiting the User's CV 5;
