@@ -25,6 +25,7 @@ from emulator.dcc.duis import UserMessageRenderer
 from emulator.dcc.duis.keystore import KeystoreError
 from emulator.dcc.duis.security import DuisSecurity
 from emulator.dcc.http_api import create_app
+from emulator.dcc.gbcs_counters import PersistedOriginatorCounters
 from emulator.dcc.outbox import DeliveryPolicy, Outbox
 from emulator.dcc.outbox_cli import add_delivery_options, delivery_settings
 from emulator.dcc.store import Store
@@ -156,6 +157,7 @@ def build_service(
         bus.subscribe(JsonLinesPrinter(timeline) if json_timeline else TimelinePrinter(timeline))
     epoch = datetime.now(timezone.utc)
     system = DccSystem.from_scenario(scenario, clock, bus, store=Store(db), epoch=epoch)
+    system.gbcs.counters = PersistedOriginatorCounters(system.store)  # GBCS counters rise across restarts
     system.dsp.set_distribution_deadline(distribution_deadline)
     system.dsp.set_command_deadline(command_deadline)
     system.restore_devices()
