@@ -25,6 +25,7 @@ from emulator.dcc.duis import UserMessageRenderer
 from emulator.dcc.duis.keystore import KeystoreError
 from emulator.dcc.duis.security import DuisSecurity
 from emulator.dcc.http_api import create_app
+from emulator.dcc.dsp import DEFAULT_PRECOMMAND_LIFETIME
 from emulator.dcc.gbcs_counters import PersistedOriginatorCounters
 from emulator.dcc.outbox import DeliveryPolicy, Outbox
 from emulator.dcc.outbox_cli import add_delivery_options, delivery_settings
@@ -71,6 +72,10 @@ def register(subparsers: Any) -> None:
                         metavar="SECONDS", help="an 11.2/11.3 its device has not answered this long after it was "
                                                 "accepted gets an E20 response and is no longer awaited "
                                                 f"(default {DEFAULT_COMMAND_DEADLINE:g})")
+    parser.add_argument("--precommand-lifetime", type=_positive_float, default=DEFAULT_PRECOMMAND_LIFETIME,
+                        metavar="SECONDS", help="an 11.3 pre-command (CV 4) signed and returned (CV 5/6/7) later "
+                                                "than this after it was issued is refused with E100 "
+                                                f"(default {DEFAULT_PRECOMMAND_LIFETIME:g})")
     parser.set_defaults(func=serve_command)
 
 
@@ -148,6 +153,7 @@ def build_service(
     request_deadline: float | None = DEFAULT_REQUEST_DEADLINE,
     distribution_deadline: float | None = DEFAULT_DISTRIBUTION_DEADLINE,
     command_deadline: float | None = DEFAULT_COMMAND_DEADLINE,
+    precommand_lifetime: float | None = DEFAULT_PRECOMMAND_LIFETIME,
 ) -> Service:
     """Build the system on the running loop's real-time clock and take up whatever an earlier
     process on ``db`` left open (docs/recovery.md)."""
@@ -160,6 +166,7 @@ def build_service(
     system.gbcs.counters = PersistedOriginatorCounters(system.store)  # GBCS counters rise across restarts
     system.dsp.set_distribution_deadline(distribution_deadline)
     system.dsp.set_command_deadline(command_deadline)
+    system.dsp.set_precommand_lifetime(precommand_lifetime)
     system.restore_devices()
     security = security or DuisSecurity.from_options()
     outbox = Outbox(db, endpoint=user_endpoint, endpoints=endpoints, policy=policy, journal=journal,
@@ -222,7 +229,8 @@ async def _serve(args: argparse.Namespace, scenario: Scenario, journal: str | Te
                                 endpoints=endpoints, policy=policy,
                                 max_in_flight=args.max_in_flight, request_deadline=args.request_deadline,
                                 distribution_deadline=args.distribution_deadline,
-                                command_deadline=args.command_deadline)
+                                command_deadline=args.command_deadline,
+                                precommand_lifetime=args.precommand_lifetime)
     except (StoreError, sqlite3.DatabaseError) as exc:
         raise UserError(f"--db {args.db}: {exc}") from None
     runner = web.AppRunner(service.app)

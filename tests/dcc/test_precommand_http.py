@@ -91,12 +91,13 @@ async def test_cv4_on_service_t_answers_i0_with_the_precommand_and_keeps_it() ->
     assert not [m for m in site.messages if m.code == "11.3"], "nothing reaches the meter before the User signs"
     request_id = f"{USER}:{ESME}:2000"
     issued = site.dcc.dsp.issued_precommand(request_id)
-    assert issued is not None and issued.device == ESME_ID and issued.firmware_hash == payload
-    stored = Ledger(site.dcc.store).commands("precommand")
-    assert [(c.request_id, c.device, c.firmware_hash) for c in stored.values()] == [(request_id, ESME_ID, payload)]
+    assert issued is not None and issued.device == ESME_ID and issued.precommand == payload
+    stored = Ledger(site.dcc.store).precommands()
+    assert [(c.request_id, c.device, c.precommand) for c in stored.values()] == [(request_id, ESME_ID, payload)]
+    assert not Ledger(site.dcc.store).commands("precommand"), "pre-commands have their own table"
     restarted = build_dcc(site.clock, site.messages.append, store=site.dcc.store)  # a new DSP on the same database
     again = restarted.dsp.issued_precommand(request_id)
-    assert again is not None and again.firmware_hash == payload, "the issued pre-command survives a restart"
+    assert again is not None and again.precommand == payload, "the issued pre-command survives a restart"
 
 
 async def test_two_cv4s_get_pre_commands_with_increasing_counters() -> None:
