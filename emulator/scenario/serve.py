@@ -26,6 +26,7 @@ from emulator.dcc.duis.keystore import KeystoreError
 from emulator.dcc.duis.security import DuisSecurity
 from emulator.dcc.http_api import create_app
 from emulator.dcc.dsp import DEFAULT_PRECOMMAND_LIFETIME
+from emulator.dcc.device_keys import store_device_keys
 from emulator.dcc.gbcs_counters import PersistedOriginatorCounters
 from emulator.dcc.outbox import DeliveryPolicy, Outbox
 from emulator.dcc.outbox_cli import add_delivery_options, delivery_settings
@@ -138,6 +139,12 @@ class Service:
         self.system.store.close()
 
 
+def scenario_device_euis(scenario: Scenario) -> list[int]:
+    """Every Comms Hub and device of the scenario's premises (whose GBCS keys the run uses)."""
+    return [eui for premises in scenario.premises
+            for eui in (premises.comms_hub, *(device.eui64 for device in premises.devices))]
+
+
 def build_service(
     scenario: Scenario,
     *,
@@ -164,6 +171,7 @@ def build_service(
     epoch = datetime.now(timezone.utc)
     system = DccSystem.from_scenario(scenario, clock, bus, store=Store(db), epoch=epoch)
     system.gbcs.counters = PersistedOriginatorCounters(system.store)  # GBCS counters rise across restarts
+    store_device_keys(system.store, scenario_device_euis(scenario), scenario.seed)  # for `keys export --db`
     system.dsp.set_distribution_deadline(distribution_deadline)
     system.dsp.set_command_deadline(command_deadline)
     system.dsp.set_precommand_lifetime(precommand_lifetime)
