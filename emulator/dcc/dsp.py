@@ -208,7 +208,7 @@ class Dsp:
         roles = self._roles_of(user)
         if not roles:
             raise _Rejected(ResponseCode.UNKNOWN_USER, f"User {format_eui64(user)} is not a DCC User known here")
-        if sr.header.counter is not None:
+        if sr.header.counter is not None and not self._returns_its_precommand(sr, user):
             last = self._counters.claim(user, sr.header.counter)
             if last is not None:
                 raise _Rejected(ResponseCode.REPLAYED_COUNTER,
@@ -227,6 +227,15 @@ class Dsp:
                                         and roles - SUPPLIER_ROLES):
                 raise _Rejected(ResponseCode.NOT_RESPONSIBLE,
                                 f"User {format_eui64(user)} is not responsible for device {format_eui64(device.eui64)}")
+
+    def _returns_its_precommand(self, sr: ServiceRequest, user: int) -> bool:
+        """A CV 5/6/7 under the RequestID of the CV 4 that issued its pre-command, as DCC Boxed's
+        own tools send it: that counter was claimed by the CV 4 and is not a replay (once the
+        pre-command is used, the same RequestID again is)."""
+        if not isinstance(sr, ActivateFirmware) or sr.signed_precommand is None:
+            return False
+        issued = self._issued.get(sr.header.request_id)
+        return issued is not None and issued.originator == user and issued.device == sr.device_id
 
     # -- 11.1 / 11.4 ---------------------------------------------------------------------------
     def _submit_distribution(
