@@ -282,6 +282,26 @@ class Csp:
         )
         return True
 
+    def command_for_local_delivery(
+        self, hub: int, device: int, *, request_id: str, send: bool, signed_precommand: bytes | None = None,
+    ) -> bytes | None:
+        """11.2 CV 2/3 (``signed_precommand`` None) or 11.3 CV 6/7: the GBCS command ``hub``
+        would send ``device``, at once, for the DSP to return to the User; with ``send`` (CV 3/7)
+        the same bytes also go over the WAN. None if the CSP has no route to ``hub``."""
+        port = self._hubs.get(hub)
+        if port is None:
+            return None
+        if signed_precommand is None:
+            command, service = port.read_command(device, request_id=request_id), "11.2"
+        else:
+            command, service = port.signed_command(device, signed_precommand, request_id=request_id), "11.3"
+        if send:
+            self._clock.call_later(
+                self.policy.command_delay,
+                lambda: port.send_gbcs(device, command, request_id=request_id, service_reference=service),
+            )
+        return command
+
     def read_firmware_version(self, hub: int, device: int, *, request_id: str) -> bool:
         """Pass 11.2 to ``hub``; False if the CSP has no route to it."""
         port = self._hubs.get(hub)

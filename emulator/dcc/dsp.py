@@ -42,7 +42,7 @@ from emulator.dcc.smi import (
     UpdateInProgress,
 )
 from emulator.dcc.store import Store
-from emulator.dcc.ledger import Ledger, PersistentMap, StoredCommand
+from emulator.dcc.ledger import IssuedPreCommand, Ledger, PersistentMap, StoredCommand
 from emulator.dcc.users import ELIGIBLE_ROLES, SUPPLIER_ROLES, ZAZ1_USERS, UserRole
 from emulator.gbcs.codes import ActivationResponseCode, GbcsAlertCode, TransferResult
 from emulator.gbcs.messages import decode_message
@@ -77,6 +77,8 @@ TARGET_TYPES: Mapping[ServiceReferenceVariant, frozenset[DeviceType]] = {
 _DISTRIBUTING, _TRANSFERRED, _REPORTED = "distributing", "transferred", "reported"
 _READABLE_STATUSES = frozenset({DeviceStatus.COMMISSIONED, DeviceStatus.SUSPENDED})
 _MAX_VERSION = 0xFFFFFFFF
+DEFAULT_PRECOMMAND_LIFETIME = 24 * 3600.0
+"""Seconds an issued 11.3 pre-command may wait for its signed return (CV 5/6/7); project's choice."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +134,9 @@ class Dsp:
             self.ledger, "pending", str, self._stored_command, self._command_from)
         self._scheduled: PersistentMap[int, PendingCommand] = PersistentMap(
             self.ledger, "scheduled", parse_eui64, self._stored_command, self._command_from)
-        # request ID -> 11.3 pre-command issued on serviceT (CV 4), awaiting the signed one (CV 5)
-        self._issued: PersistentMap[str, PendingCommand] = PersistentMap(
-            self.ledger, "precommand", str, self._stored_command, self._command_from)
+        # request ID -> 11.3 pre-command issued on serviceT (CV 4), awaiting the signed one (CV 5/6/7)
+        self._issued: dict[str, IssuedPreCommand] = self.ledger.precommands()
+        self._precommand_lifetime: float | None = DEFAULT_PRECOMMAND_LIFETIME
         self._outgoing: list[UserMessage] = []  # messages of the step in progress
         self._schema_versions = RequestSchemaVersions(store)  # request ID -> its DUIS schemaVersion
         self._counters = OriginatorCounters(store)
@@ -210,7 +212,7 @@ class Dsp:
         roles = self._roles_of(user)
         if not roles:
             raise _Rejected(ResponseCode.UNKNOWN_USER, f"User {format_eui64(user)} is not a DCC User known here")
-        if sr.header.counter is not None:
+        if sr.header.counter is not None and not self._returns_its_precommand(sr, user):
             last = self._counters.claim(user, sr.header.counter)
             if last is not None:
                 raise _Rejected(ResponseCode.REPLAYED_COUNTER,
@@ -229,6 +231,15 @@ class Dsp:
                                         and roles - SUPPLIER_ROLES):
                 raise _Rejected(ResponseCode.NOT_RESPONSIBLE,
                                 f"User {format_eui64(user)} is not responsible for device {format_eui64(device.eui64)}")
+
+    def _returns_its_precommand(self, sr: ServiceRequest, user: int) -> bool:
+        """A CV 5/6/7 under the RequestID of the CV 4 that issued its pre-command, as DCC Boxed's
+        own tools send it: that counter was claimed by the CV 4 and is not a replay (once the
+        pre-command is used, the same RequestID again is)."""
+        if not isinstance(sr, ActivateFirmware) or sr.signed_precommand is None:
+            return False
+        issued = self._issued.get(sr.header.request_id)
+        return issued is not None and issued.originator == user and issued.device == sr.device_id
 
     # -- 11.1 / 11.4 ---------------------------------------------------------------------------
     def _submit_distribution(
@@ -321,12 +332,25 @@ class Dsp:
         device = self._single_target(sr.device_id, ServiceReferenceVariant.READ_FIRMWARE_VERSION, _READABLE_STATUSES)
         self._claim_request_id(sr.header.request_id)
         assert device.comms_hub is not None
-        if not self._csp.read_firmware_version(device.comms_hub, device.eui64, request_id=sr.header.request_id):
+        delivery = sr.header.delivery
+        local_command: bytes | None = None
+        if delivery.returned:
+            local_command = self._csp.command_for_local_delivery(
+                device.comms_hub, device.eui64, request_id=sr.header.request_id, send=delivery.over_wan)
+            if local_command is None:
+                raise _Rejected(ERROR_NO_ROUTE, f"no route to Comms Hub {format_eui64(device.comms_hub)}")
+            if not delivery.over_wan:  # CV 2: the User delivers it; the DSP awaits nothing
+                return self._returned_for_local_delivery(
+                    sr.header.request_id, ServiceReferenceVariant.READ_FIRMWARE_VERSION, device, local_command)
+        elif not self._csp.read_firmware_version(device.comms_hub, device.eui64, request_id=sr.header.request_id):
             raise _Rejected(ERROR_NO_ROUTE, f"no WAN route to Comms Hub {format_eui64(device.comms_hub)}")
         self._pending[sr.header.request_id] = PendingCommand(
             sr.header.request_id, ServiceReferenceVariant.READ_FIRMWARE_VERSION, device.eui64, sr.header.originator
         )
         self._arm_command_deadline(sr.header.request_id, self.absolute(self._clock.now()))
+        if local_command is not None:  # CV 3: sent, and a copy returned
+            return self._returned_for_local_delivery(
+                sr.header.request_id, ServiceReferenceVariant.READ_FIRMWARE_VERSION, device, local_command)
         return self._accepted_single(sr.header.request_id, ServiceReferenceVariant.READ_FIRMWARE_VERSION, device)
 
     # -- 11.3 ----------------------------------------------------------------------------------
@@ -370,10 +394,13 @@ class Dsp:
             device.comms_hub, device.eui64, sr.firmware_hash, execution_time, request_id=request_id, cancel=cancel)
         if precommand is None:
             raise _Rejected(ERROR_NO_ROUTE, f"no WAN route to Comms Hub {format_eui64(device.comms_hub)}")
-        self._issued[request_id] = PendingCommand(
-            request_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE, device.eui64, sr.header.originator,
-            execution_time, cancel, precommand,
-        )
+        now = self.absolute(self._clock.now())
+        self._forget_expired_precommands(now)
+        issued = IssuedPreCommand(request_id, device.eui64, sr.header.originator,
+                                  None if execution_time is None else self.absolute(execution_time), cancel,
+                                  precommand, now)
+        self.ledger.put_precommand(issued)
+        self._issued[request_id] = issued
         self.sat.append(self._clock.now(), SatEvent.DSP_ACCEPTED, request_id=request_id, device=device.eui64,
                         details={"precommand": precommand.hex()})
         return DspResponse(request_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE.value, ResponseCode.SUCCESS,
@@ -392,13 +419,13 @@ class Dsp:
             read_precommand(signed, signed=True)
         except PreCommandError as exc:
             raise _Rejected(ERROR_MALFORMED, f"SignedPreCommand/GBCSPayload: {exc}") from None
-        candidates = [c for _, c in self._issued.items() if c.device == device.eui64]
+        candidates = [c for c in self._issued.values() if c.device == device.eui64]
         candidates.sort(key=lambda c: c.request_id != request_id)  # the same RequestID first
-        issued: PendingCommand | None = None
+        issued: IssuedPreCommand | None = None
         why = f"no pre-command was issued for device {format_eui64(device.eui64)} (11.3 CV 4 on serviceT)"
         for candidate in candidates:
             try:
-                command = check_signed_precommand(signed, candidate.firmware_hash)
+                command = check_signed_precommand(signed, candidate.precommand)
             except PreCommandError as exc:
                 why = f"SignedPreCommand/GBCSPayload: {exc}"
                 continue
@@ -406,24 +433,77 @@ class Dsp:
             break
         if issued is None:
             raise _Rejected(ERROR_MALFORMED, why)
+        expiry = self._precommand_expiry(issued)
+        if expiry is not None and self.absolute(self._clock.now()) >= expiry:
+            self._use_precommand(issued.request_id)
+            when = datetime.fromtimestamp(expiry, timezone.utc).isoformat(timespec="seconds")
+            raise _Rejected(ERROR_MALFORMED,
+                            f"SignedPreCommand/GBCSPayload: the pre-command issued for {issued.request_id} expired "
+                            f"at {when} ({self._precommand_lifetime:g} s after it was issued); ask for a new one "
+                            "(11.3 CV 4 on serviceT)")
+        execution_time = None if issued.execution_time is None else self._clock_time(issued.execution_time)
         assert device.comms_hub is not None
-        if not self._csp.send_signed_precommand(device.comms_hub, device.eui64, signed, request_id=request_id):
+        delivery = sr.header.delivery
+        local_command: bytes | None = None
+        if delivery.returned:
+            local_command = self._csp.command_for_local_delivery(
+                device.comms_hub, device.eui64, request_id=request_id, send=delivery.over_wan, signed_precommand=signed)
+            if local_command is None:
+                raise _Rejected(ERROR_NO_ROUTE, f"no route to Comms Hub {format_eui64(device.comms_hub)}")
+            if not delivery.over_wan:  # CV 6: the User delivers it; the DSP awaits nothing
+                self._use_precommand(issued.request_id)
+                return self._returned_for_local_delivery(
+                    request_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE, device, local_command)
+        elif not self._csp.send_signed_precommand(device.comms_hub, device.eui64, signed, request_id=request_id):
             raise _Rejected(ERROR_NO_ROUTE, f"no WAN route to Comms Hub {format_eui64(device.comms_hub)}")
-        self._issued.pop(issued.request_id, None)
+        self._use_precommand(issued.request_id)
         image_hash = getattr(decode_message(command.encode()).payload, "manufacturer_image_hash", b"")
         self._pending[request_id] = PendingCommand(
             request_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE, device.eui64, sr.header.originator,
-            issued.execution_time, issued.cancel, image_hash,
+            execution_time, issued.cancel, image_hash,
         )
         self._arm_command_deadline(request_id, self.absolute(self._clock.now()))
         if issued.cancel:
             self._cancel_scheduled(device, request_id)
+        if local_command is not None:  # CV 7: sent, and a copy returned
+            return self._returned_for_local_delivery(
+                request_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE, device, local_command)
         return self._accepted_single(request_id, ServiceReferenceVariant.ACTIVATE_FIRMWARE, device)
 
-    def issued_precommand(self, request_id: str) -> PendingCommand | None:
-        """The 11.3 pre-command issued for ``request_id`` (CV 4), awaiting the User's CV 5;
-        its ``firmware_hash`` field holds the pre-command's bytes."""
+    def _returned_for_local_delivery(
+        self, request_id: str, variant: ServiceReferenceVariant, device: SmiDevice, command: bytes
+    ) -> DspResponse:
+        """I0 with ``LocalCommand{GBCSPayload}``: the command for the User to deliver locally."""
+        self.sat.append(self._clock.now(), SatEvent.DSP_ACCEPTED, request_id=request_id, device=device.eui64,
+                        details={"local_command": command.hex()})
+        return DspResponse(request_id, variant.value, ResponseCode.SUCCESS, accepted=(device.eui64,),
+                           local_command=command)
+
+    def issued_precommand(self, request_id: str) -> IssuedPreCommand | None:
+        """The 11.3 pre-command issued for ``request_id`` (CV 4), awaiting the User's CV 5/6/7."""
         return self._issued.get(request_id)
+
+    def set_precommand_lifetime(self, seconds: float | None) -> None:
+        """An issued pre-command signed and returned more than ``seconds`` after it was issued is
+        refused with E100 (and forgotten); None: pre-commands never expire. Applies to those
+        already issued too (the ledger keeps when each was issued)."""
+        self._precommand_lifetime = seconds
+
+    def _precommand_expiry(self, issued: IssuedPreCommand) -> float | None:
+        return None if self._precommand_lifetime is None else issued.issued + self._precommand_lifetime
+
+    def _use_precommand(self, request_id: str) -> None:
+        self._issued.pop(request_id, None)
+        self.ledger.delete_precommand(request_id)
+
+    def _forget_expired_precommands(self, now: float) -> None:
+        """Drop pre-commands expired for longer than a lifetime (until then a late CV 5 is told
+        that its pre-command expired rather than that it was never issued)."""
+        if self._precommand_lifetime is None:
+            return
+        for issued in list(self._issued.values()):
+            if now >= issued.issued + 2 * self._precommand_lifetime:
+                self._use_precommand(issued.request_id)
 
     def _execution_time(self, when: datetime | None) -> tuple[float | None, bool]:
         """Clock time of an ExecutionDateTime (None = now), and whether it means "cancel"."""

@@ -37,6 +37,15 @@ _SCHEMA = (
         delivered_hubs TEXT NOT NULL DEFAULT '[]')""",
     """CREATE TABLE IF NOT EXISTS dsp_user_message (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE, record TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS dsp_issued_precommand (
+        request_id TEXT PRIMARY KEY, device TEXT NOT NULL, originator TEXT, execution_time REAL,
+        cancel INTEGER NOT NULL, precommand BLOB NOT NULL, issued REAL NOT NULL)""",
+    # Earlier databases kept issued pre-commands as dsp_pending_command rows of kind "precommand",
+    # their bytes in firmware_hash: move them to their own table (idempotent).
+    """INSERT OR IGNORE INTO dsp_issued_precommand
+        SELECT request_id, device, originator, execution_time, cancel, firmware_hash, accepted
+        FROM dsp_pending_command WHERE kind='precommand' AND firmware_hash IS NOT NULL""",
+    "DELETE FROM dsp_pending_command WHERE kind='precommand'",
     """CREATE TABLE IF NOT EXISTS device_firmware (
         eui64 TEXT PRIMARY KEY, active_version INTEGER NOT NULL, pending_version INTEGER,
         pending_hash BLOB)""",
@@ -60,6 +69,20 @@ class StoredCommand:
     cancel: bool
     firmware_hash: bytes
     accepted: float  # absolute seconds
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedPreCommand:
+    """An 11.3 CS06 pre-command the DSP handed a User (CV 4 on serviceT), awaiting its signed
+    return (CV 5/6/7). Times are absolute seconds; ``execution_time`` None = immediate."""
+
+    request_id: str
+    device: int
+    originator: int | None
+    execution_time: float | None
+    cancel: bool
+    precommand: bytes
+    issued: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +139,31 @@ class Ledger:
             key: StoredCommand(k, rid, variant, parse_eui64(dev), None if orig is None else parse_eui64(orig),
                                execution, bool(cancel), bytes(fhash or b""), accepted)
             for key, k, rid, variant, dev, orig, execution, cancel, fhash, accepted in rows
+        }
+
+    # -- issued 11.3 pre-commands ----------------------------------------------------------------
+    def put_precommand(self, issued: IssuedPreCommand) -> None:
+        with self._store.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO dsp_issued_precommand VALUES (?,?,?,?,?,?,?)",
+                (issued.request_id, format_eui64(issued.device),
+                 None if issued.originator is None else format_eui64(issued.originator),
+                 issued.execution_time, int(issued.cancel), issued.precommand, issued.issued),
+            )
+
+    def delete_precommand(self, request_id: str) -> None:
+        with self._store.transaction() as conn:
+            conn.execute("DELETE FROM dsp_issued_precommand WHERE request_id=?", (request_id,))
+
+    def precommands(self) -> dict[str, IssuedPreCommand]:
+        """Request ID -> pre-command issued and not yet used, oldest first."""
+        rows = self._store.connection.execute(
+            "SELECT request_id, device, originator, execution_time, cancel, precommand, issued "
+            "FROM dsp_issued_precommand ORDER BY issued")
+        return {
+            rid: IssuedPreCommand(rid, parse_eui64(dev), None if orig is None else parse_eui64(orig), execution,
+                                  bool(cancel), bytes(pre), issued)
+            for rid, dev, orig, execution, cancel, pre, issued in rows
         }
 
     # -- distributions -----------------------------------------------------------------------------

@@ -74,6 +74,9 @@ class DspResponse:
     precommand: bytes | None = None
     """11.3 CV 4 on serviceT: the CS06 pre-command for the User to sign (DUIS ``PreCommand``)."""
     gbcs_version: str | None = None
+    local_command: bytes | None = None
+    """11.2 CV 2/3, 11.3 CV 6/7: the GBCS command returned for local delivery (DUIS ``LocalCommand``),
+    ACB-MAC'd (and for 11.3 carrying the User's KRP signature)."""
 
 
 class MessageKind(str, enum.Enum):

@@ -17,6 +17,33 @@ class ServiceReferenceVariant(str, enum.Enum):
     UPDATE_PPMID_FIRMWARE = "11.4"
 
 
+class CommandDelivery(enum.Enum):
+    """Where a device SR's GBCS command goes, by CommandVariant (DUIS V5.4, the table above the
+    ``CommandVariant`` type): over the SM WAN to the device, back to the User for local delivery
+    (synchronously, in ``LocalCommand``), or both."""
+
+    WAN = "wan"  # CV 1, 5 (and an in-process SR)
+    LOCAL = "local"  # CV 2, 6: returned to the User; nothing goes over the WAN
+    WAN_AND_LOCAL = "wan_and_local"  # CV 3, 7: sent over the WAN and a copy returned to the User
+
+    @classmethod
+    def of(cls, command_variant: int) -> "CommandDelivery":
+        if command_variant in (2, 6):
+            return cls.LOCAL
+        if command_variant in (3, 7):
+            return cls.WAN_AND_LOCAL
+        return cls.WAN
+
+    @property
+    def over_wan(self) -> bool:
+        return self is not CommandDelivery.LOCAL
+
+    @property
+    def returned(self) -> bool:
+        """The command goes back to the User for local delivery."""
+        return self is not CommandDelivery.WAN
+
+
 @dataclass(frozen=True, slots=True)
 class RequestHeader:
     """DUIS request header. ``request_id`` is ``<originator EUI>:<target EUI>:<counter>``."""
@@ -29,6 +56,10 @@ class RequestHeader:
     target: int | None = None
     counter: int | None = None
     schema_version: str | None = None  # the request's DUIS schemaVersion (answers use the same)
+
+    @property
+    def delivery(self) -> CommandDelivery:
+        return CommandDelivery.of(self.command_variant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +105,7 @@ class ActivateFirmware:
     """Arrived on serviceT (CV 4, DCC's Transform): answer with the pre-command for the User to
     sign. False for an in-process 11.3, which keeps the shortcut of signing for the User."""
     signed_precommand: bytes | None = None
-    """CV 5 (``SignedPreCommand{GBCSPayload}`` on serviceS): the pre-command the DSP issued for
+    """CV 5, 6, 7 (``SignedPreCommand{GBCSPayload}``): the pre-command the DSP issued for
     this device, with the User's KRP signature; ``firmware_hash`` is then the one it names."""
 
 

@@ -197,9 +197,21 @@ class CommsHub:
             return
         self._tunnel_send(device, self.gbcs.read_version(device, request_id=request_id))
 
+    def read_command(self, device: int, *, request_id: str) -> bytes:
+        """11.2 CV 2/3: the read command for ``device`` (ECS52 for the CHF too), not sent."""
+        return self.gbcs.read_command(device, request_id=request_id)
+
+    def signed_command(self, device: int, signed_precommand: bytes, *, request_id: str) -> bytes:
+        """11.3 CV 6/7: the User's signed CS06 with the ACB's MAC, not sent."""
+        return self.gbcs.mac_signed_precommand(signed_precommand)
+
     def send_gbcs(self, device: int, message: bytes, *, request_id: str, service_reference: str) -> None:
         """Forward a GBCS command built elsewhere (e.g. the User's signed CS06); its response is
-        matched by the command's counter and reported for ``request_id``."""
+        matched by the command's counter and reported for ``request_id``. A read of the hub's
+        own CHF/GPF is answered by the hub itself, as :meth:`read_firmware_version` does."""
+        if device in self.own_firmware and service_reference == "11.2":
+            self.read_firmware_version(device, request_id=request_id)
+            return
         self.gbcs.expect(device, message, request_id=request_id, service_reference=service_reference)
         self._tunnel_send(device, message)
 

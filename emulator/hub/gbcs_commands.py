@@ -63,6 +63,12 @@ class HubGbcs:
 
     # -- commands ------------------------------------------------------------------------------
     def read_version(self, device: int, *, request_id: str) -> bytes:
+        """The 11.2 read command, awaited: the device's response finds ``request_id`` by counter."""
+        return self._send(device, self.read_command(device, request_id=request_id), request_id, "11.2")
+
+    def read_command(self, device: int, *, request_id: str) -> bytes:
+        """ECS52 / GCS38 / CS08 for ``device``, MAC'd by the ACB, with fresh counters; not awaited
+        (11.2 CV 2 returns it to the User for local delivery; ``expect`` it if it is sent)."""
         supplier = self.supplier_of(request_id)
         counters = self.setup.counters
         kind = self.device_types.get(device, "ESME")
@@ -73,7 +79,7 @@ class HubGbcs:
             command = messages.cs08_command(counters.next(acb), device, supplier, counters.next(supplier))
         else:
             command = messages.ecs52_command(counters.next(supplier), supplier, device)
-        return self._send(device, self.setup.protection.protect(command).encode(), request_id, "11.2")
+        return self.setup.protection.protect(command).encode()
 
     def activate(self, device: int, image_hash: bytes, execution_time: float | None, *, request_id: str) -> bytes:
         """CS06; the shortcut of an in-process 11.3: the User signs the pre-command at once, with
@@ -106,8 +112,12 @@ class HubGbcs:
     def signed_command(self, device: int, signed_precommand: bytes, *, request_id: str) -> bytes:
         """The User's signed pre-command MAC'd by the ACB: the CS06 the hub sends (11.3 CV 5).
         Whether the KRP signature is a trusted supplier's is the device's to judge."""
-        command = self.setup.protection.mac(messages.decode_message(signed_precommand).signing).encode()
-        return self._send(device, command, request_id, "11.3")
+        return self._send(device, self.mac_signed_precommand(signed_precommand), request_id, "11.3")
+
+    def mac_signed_precommand(self, signed_precommand: bytes) -> bytes:
+        """The ACB's MAC around the User's signed CS06 (``DD`` envelope); not awaited (11.3 CV 6
+        returns it for local delivery)."""
+        return self.setup.protection.mac(messages.decode_message(signed_precommand).signing).encode()
 
     def _sign_now(self, device: int, precommand: bytes, request_id: str) -> bytes:
         supplier = messages.decode_message(precommand).header.originator

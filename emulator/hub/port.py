@@ -103,3 +103,16 @@ class HubPort(Protocol):
     def read_firmware_version(self, device: int, *, request_id: str) -> None:
         """Forward 11.2 to ``device``; the answer comes back as a :class:`CommandResponse`."""
         ...
+
+    def read_command(self, device: int, *, request_id: str) -> bytes:
+        """11.2 for local delivery (CV 2/3): the read command for ``device``, protected, not sent."""
+        ...
+
+    def signed_command(self, device: int, signed_precommand: bytes, *, request_id: str) -> bytes:
+        """11.3 for local delivery (CV 6/7): the signed pre-command with the ACB's MAC, not sent."""
+        ...
+
+    def send_gbcs(self, device: int, message: bytes, *, request_id: str, service_reference: str) -> None:
+        """Send a command built by :meth:`read_command` / :meth:`signed_command` (CV 3/7) to
+        ``device``; its response comes back for ``request_id``."""
+        ...

@@ -4,7 +4,7 @@ The files (``<eui>-ds.pem``, ``<eui>-ka.pem``) are what gbcs-parser's key-store 
 ``ch-emulator gbcs decode --keystore DIR`` read, so a user can verify what the emulated devices
 sign and MAC. The devices and the seed come from a scenario (``--scenario``, default the demo:
 a scenario's devices sign with keys derived from its ``seed``); ``--device`` / ``--seed`` choose
-them instead.
+them instead; ``--db`` reads the keys ``serve`` stored with the premises in its database.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from emulator.errors import UserError
 from ..eui64 import format_eui64, parse_eui64
-from .devices import DEFAULT_SEED, export_device_keys
+from .devices import DEFAULT_SEED, export_device_keys, write_device_key_files
 
 
 def _scenario_devices(path: str) -> tuple[list[int], int]:
@@ -43,6 +43,9 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     export.add_argument("--scenario", metavar="FILE",
                         help="export the devices (and, with --wireshark, the HAN keys) of this scenario with its "
                              "seed (default: the demo's)")
+    export.add_argument("--db", metavar="PATH",
+                        help="export the device keys stored with the premises in this `serve` database (what "
+                             "its devices signed and MAC'd with)")
     export.add_argument("--seed", type=int, default=None,
                         help=f"key seed (default: the scenario's; {DEFAULT_SEED} with --device)")
     export.add_argument("--device", action="append", default=[], metavar="EUI",
@@ -66,6 +69,8 @@ def _export(args: argparse.Namespace) -> int:
         devices = [parse_eui64(text) for text in args.device]
     except ValueError as exc:
         raise UserError(f"--device: {exc}") from None
+    if args.db is not None:
+        return _export_from_db(args, devices)
     seed = DEFAULT_SEED
     if not devices or args.scenario:
         from ..scenario.cli import DEMO_SCENARIO
@@ -86,6 +91,47 @@ def _export(args: argparse.Namespace) -> int:
         raise UserError(f"{target}: {exc.strerror or exc}") from None
     names = ", ".join(format_eui64(eui) for eui in sorted(set(devices)))
     print(f"wrote {len(written)} TEST ONLY key files for {names} (seed {args.seed}) to {target}")
+    return 0
+
+
+def _export_from_db(args: argparse.Namespace, devices: list[int]) -> int:
+    """The keys ``serve`` stored in its database (all, or the ``--device`` ones)."""
+    import sqlite3
+
+    from ..dcc.device_keys import stored_device_keys
+    from ..dcc.store import Store, StoreError
+
+    if args.scenario or args.seed is not None:
+        raise UserError("keys export: --db takes the devices and keys from the database; "
+                        "leave out --scenario and --seed")
+    if not Path(args.db).is_file():
+        raise UserError(f"--db {args.db}: no such file")
+    try:
+        store = Store(args.db)
+        try:
+            stored = stored_device_keys(store)
+        finally:
+            store.close()
+    except (StoreError, sqlite3.DatabaseError, ValueError) as exc:
+        raise UserError(f"--db {args.db}: {exc}") from None
+    if not stored:
+        raise UserError(f"--db {args.db}: holds no device keys (not a `serve` database, or serve never started on it)")
+    held = {key.eui64 for key in stored}
+    missing = [format_eui64(eui) for eui in devices if eui not in held]
+    if missing:
+        raise UserError(f"--device {', '.join(missing)}: not in the premises of {args.db}")
+    chosen = [key for key in stored if not devices or key.eui64 in devices]
+    target = Path(args.directory)
+    if target.exists() and not target.is_dir():
+        raise UserError(f"{target} exists and is not a directory")
+    try:
+        written = write_device_key_files(target, [(k.eui64, k.usage, k.private_key) for k in chosen],
+                                         include_private=args.private)
+    except OSError as exc:
+        raise UserError(f"{target}: {exc.strerror or exc}") from None
+    seeds = ", ".join(str(seed) for seed in sorted({key.seed for key in chosen}))
+    print(f"wrote {len(written)} TEST ONLY key files for {len({k.eui64 for k in chosen})} devices "
+          f"(stored in {args.db}, seed {seeds}) to {target}")
     return 0
 
 

@@ -72,20 +72,26 @@ def export_device_keys(directory: str | Path, devices: Iterable[int], *, seed: i
     With ``include_private`` also ``<eui>-ds.key`` / ``<eui>-ka.key`` (PKCS#8, unencrypted) so that
     a user's tool can act as the device. Returns the files written, in order.
     """
+    keys = [(eui, usage, derive_device_key(seed, eui, usage)) for eui in sorted(set(devices))
+            for usage in GBCS_KEY_USAGES]
+    return write_device_key_files(directory, keys, include_private=include_private)
+
+
+def write_device_key_files(directory: str | Path, keys: Iterable[tuple[int, KeyUsage, ec.EllipticCurvePrivateKey]],
+                           *, include_private: bool = False) -> list[Path]:
+    """Write each (EUI-64, usage, private key) as ``<eui>-<usage>.pem`` (and ``.key``)."""
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for eui in sorted(set(devices)):
-        for usage in GBCS_KEY_USAGES:
-            key = derive_device_key(seed, eui, usage)
-            stem = f"{eui:016x}-{usage.value}"
-            pem = target / f"{stem}.pem"
-            pem.write_bytes(key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-            written.append(pem)
-            if include_private:
-                secret = target / f"{stem}.key"
-                secret.write_bytes(key.private_bytes(
-                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-                written.append(secret)
+    for eui, usage, key in keys:
+        stem = f"{eui:016x}-{usage.value}"
+        pem = target / f"{stem}.pem"
+        pem.write_bytes(key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        written.append(pem)
+        if include_private:
+            secret = target / f"{stem}.key"
+            secret.write_bytes(key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+            written.append(secret)
     return written

@@ -25,6 +25,9 @@ from emulator.dcc.duis import UserMessageRenderer
 from emulator.dcc.duis.keystore import KeystoreError
 from emulator.dcc.duis.security import DuisSecurity
 from emulator.dcc.http_api import create_app
+from emulator.dcc.dsp import DEFAULT_PRECOMMAND_LIFETIME
+from emulator.dcc.device_keys import store_device_keys
+from emulator.dcc.gbcs_counters import PersistedOriginatorCounters
 from emulator.dcc.outbox import DeliveryPolicy, Outbox
 from emulator.dcc.outbox_cli import add_delivery_options, delivery_settings
 from emulator.dcc.store import Store
@@ -73,6 +76,10 @@ def register(subparsers: Any) -> None:
                         metavar="SECONDS", help="an 11.2/11.3 its device has not answered this long after it was "
                                                 "accepted gets an E20 response and is no longer awaited "
                                                 f"(default {DEFAULT_COMMAND_DEADLINE:g})")
+    parser.add_argument("--precommand-lifetime", type=_positive_float, default=DEFAULT_PRECOMMAND_LIFETIME,
+                        metavar="SECONDS", help="an 11.3 pre-command (CV 4) signed and returned (CV 5/6/7) later "
+                                                "than this after it was issued is refused with E100 "
+                                                f"(default {DEFAULT_PRECOMMAND_LIFETIME:g})")
     parser.set_defaults(func=serve_command)
 
 
@@ -135,6 +142,12 @@ class Service:
         self.system.store.close()
 
 
+def scenario_device_euis(scenario: Scenario) -> list[int]:
+    """Every Comms Hub and device of the scenario's premises (whose GBCS keys the run uses)."""
+    return [eui for premises in scenario.premises
+            for eui in (premises.comms_hub, *(device.eui64 for device in premises.devices))]
+
+
 def build_service(
     scenario: Scenario,
     *,
@@ -150,6 +163,7 @@ def build_service(
     request_deadline: float | None = DEFAULT_REQUEST_DEADLINE,
     distribution_deadline: float | None = DEFAULT_DISTRIBUTION_DEADLINE,
     command_deadline: float | None = DEFAULT_COMMAND_DEADLINE,
+    precommand_lifetime: float | None = DEFAULT_PRECOMMAND_LIFETIME,
 ) -> Service:
     """Build the system on the running loop's real-time clock and take up whatever an earlier
     process on ``db`` left open (docs/recovery.md)."""
@@ -159,8 +173,11 @@ def build_service(
         bus.subscribe(JsonLinesPrinter(timeline) if json_timeline else TimelinePrinter(timeline))
     epoch = datetime.now(timezone.utc)
     system = DccSystem.from_scenario(scenario, clock, bus, store=Store(db), epoch=epoch)
+    system.gbcs.counters = PersistedOriginatorCounters(system.store)  # GBCS counters rise across restarts
+    store_device_keys(system.store, scenario_device_euis(scenario), scenario.seed)  # for `keys export --db`
     system.dsp.set_distribution_deadline(distribution_deadline)
     system.dsp.set_command_deadline(command_deadline)
+    system.dsp.set_precommand_lifetime(precommand_lifetime)
     system.restore_devices()
     security = security or DuisSecurity.from_options()
     outbox = Outbox(db, endpoint=user_endpoint, endpoints=endpoints, policy=policy, journal=journal,
@@ -226,7 +243,8 @@ async def _serve(args: argparse.Namespace, scenario: Scenario, journal: str | Te
                                 endpoints=endpoints, policy=policy,
                                 max_in_flight=args.max_in_flight, request_deadline=args.request_deadline,
                                 distribution_deadline=args.distribution_deadline,
-                                command_deadline=args.command_deadline)
+                                command_deadline=args.command_deadline,
+                                precommand_lifetime=args.precommand_lifetime)
     except (StoreError, sqlite3.DatabaseError) as exc:
         raise UserError(f"--db {args.db}: {exc}") from None
     runner = web.AppRunner(service.app)

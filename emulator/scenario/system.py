@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
 from emulator.dcc.csp import CspPolicy
 from emulator.dcc.messages import DspResponse, MessageKind, UserMessage
 from emulator.dcc.premises import PremisesSpec
-from emulator.dcc.service_requests import ServiceRequest
+from emulator.dcc.service_requests import ActivateFirmware, ServiceRequest
 from emulator.dcc.system import build_dcc
 from emulator.dcc.timing import TimingDraws
 from emulator.dcc.store import Store
@@ -31,6 +31,9 @@ from emulator.runtime.events import EventBus
 
 from emulator.devices.device import DeviceFaults
 from emulator.gbcs.flow import GbcsSetup
+from emulator.gbcs.messages import decode_message
+from emulator.gbcs.precommand import sign_precommand
+from emulator.keys.store import KeyUsage, private_key
 
 from .injection import AirFaults, MidTransferFaults, PremisesFaults, premises_faults
 from .premises import HAN_DEVICE_TYPES, HanMedium, Premises
@@ -243,7 +246,10 @@ class DccSystem:
     def submit(self, sr: ServiceRequest) -> DspResponse:
         for air in self.air_faults:  # the air rules act once a Service Request went in
             air.armed = True
-        response = self.dsp.submit(sr)
+        if isinstance(sr, ActivateFirmware) and not sr.transform and sr.signed_precommand is None:
+            response = self._activate_as_dcc_does(sr)
+        else:
+            response = self.dsp.submit(sr)
         fields: dict[str, object] = {
             "request_id": response.request_id,
             "service_reference_variant": response.service_reference_variant,
@@ -258,6 +264,20 @@ class DccSystem:
         self.bus.emit("dsp", "sr_accepted" if response.response_code.startswith(("I", "W")) else "sr_rejected",
                       None, **fields)
         return response
+
+    def _activate_as_dcc_does(self, sr: ActivateFirmware) -> DspResponse:
+        """An in-process 11.3 runs DCC's round trip under its one RequestID: CV 4 (the DSP issues
+        the CS06 pre-command), the User signs it with its DS key from the GBCS setup (the
+        published ZAZ1 supplier key, TEST ONLY), CV 5 (the DSP checks it against what it issued
+        and sends it). A CV 4 refused is the answer as it is."""
+        transformed = self.dsp.submit(dataclasses.replace(sr, transform=True))
+        if transformed.precommand is None:
+            return transformed
+        supplier = decode_message(transformed.precommand).header.originator
+        key = private_key(self.gbcs.protection.keys, supplier, KeyUsage.DIGITAL_SIGNATURE)
+        header = dataclasses.replace(sr.header, command_variant=5)
+        return self.dsp.submit(ActivateFirmware(header, sr.device_id, b"", sr.execution_datetime,
+                                                signed_precommand=sign_precommand(transformed.precommand, key)))
 
     def datetime_at(self, clock_time: float) -> datetime:
         """The calendar time the DSP gives clock time ``clock_time`` (for ExecutionDateTime)."""

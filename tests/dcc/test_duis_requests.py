@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from test_duis_helpers import DCC, USER, request_xml, sample, update_body
 from emulator.dcc.duis import DuisError, format_eui64, parse_eui64, parse_request
 from emulator.dcc.service_requests import (
+    CommandDelivery,
     ActivateFirmware,
     ReadFirmwareVersion,
     UpdateFirmware,
@@ -102,10 +103,10 @@ def test_device_list_of_50000_is_read_in_linear_time_and_50001_is_refused():
 
 
 @pytest.mark.parametrize(("cv", "variant", "code"), [
-    (2, "11.2", "E12"), (3, "11.2", "E12"), (4, "11.2", "E12"),
-    (6, "11.3", "E12"), (7, "11.3", "E12"), (1, "11.3", "E12"), (1, "11.1", "E12"),
+    (4, "11.2", "E12"), (5, "11.2", "E12"), (8, "11.2", "E12"),
+    (1, "11.3", "E12"), (2, "11.3", "E12"), (8, "11.3", "E12"), (1, "11.1", "E12"),
 ])
-def test_command_variants_not_allowed_or_not_served_get_e12(cv, variant, code):
+def test_command_variants_duis_does_not_allow_get_e12(cv, variant, code):
     body = {"11.2": "<sr:ReadFirmwareVersion/>", "11.3": _body_11_3(), "11.1": update_body()}[variant]
     rid = TARGETED if variant != "11.1" else None
     with pytest.raises(DuisError) as caught:
@@ -242,3 +243,20 @@ def test_eui64_formatting_round_trips():
     assert format_eui64(parse_eui64(" 00-db-12-34-56-78-90-a0 ", element="x")) == "00-DB-12-34-56-78-90-A0"
     with pytest.raises(ValueError):
         format_eui64(1 << 64)
+
+
+@pytest.mark.parametrize(("cv", "delivery"), [
+    (1, CommandDelivery.WAN), (2, CommandDelivery.LOCAL), (3, CommandDelivery.WAN_AND_LOCAL),
+])
+def test_11_2_command_variants_say_where_the_command_goes(cv, delivery):
+    request = parse_request(request_xml("11.2", "<sr:ReadFirmwareVersion/>", request_id=TARGETED, command_variant=cv))
+    assert request.header.delivery is delivery
+
+
+@pytest.mark.parametrize(("cv", "delivery"), [
+    (5, CommandDelivery.WAN), (6, CommandDelivery.LOCAL), (7, CommandDelivery.WAN_AND_LOCAL),
+])
+def test_11_3_signed_pre_command_variants_say_where_the_command_goes(cv, delivery):
+    body = "<sr:SignedPreCommand><sr:GBCSPayload>3wk=</sr:GBCSPayload></sr:SignedPreCommand>"
+    request = parse_request(request_xml("11.3", body, request_id=TARGETED, command_variant=cv))
+    assert request.header.delivery is delivery and request.signed_precommand == b"\xdf\x09"

@@ -184,8 +184,9 @@ def _code(data: bytes) -> str:
     (request_xml("11.1", update_body(version="123456789")), "E100", "FirmwareVersion"),
     (request_xml("11.1", update_body(devices="00-DB-12-34-56-78-90-A0 00-DB-12-34-56-78-90-A1")), "E100", "commas"),
     (request_xml("11.1", update_body(), command_variant=4), "E12", "CommandVariant"),
-    (request_xml("11.2", "<sr:ReadFirmwareVersion/>", command_variant=2), "E12", "not served"),
-], ids=["version", "space-separated", "cv-not-allowed", "cv-not-served"])
+    (request_xml("11.2", "<sr:ReadFirmwareVersion><sr:ExecutionDateTime>2031-01-01T00:00:00Z"
+                 "</sr:ExecutionDateTime></sr:ReadFirmwareVersion>"), "E12", "future-dated"),
+], ids=["version", "space-separated", "cv-not-allowed", "future-dated-read"])
 async def test_well_formed_but_invalid_requests_get_a_duis_error_response(body, code, reason):
     status, data, headers, dsp = await _post(SERVICE_PATH, body)
     assert status == 200 and _code(data) == code and reason in headers[REASON_HEADER]

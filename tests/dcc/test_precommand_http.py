@@ -91,12 +91,13 @@ async def test_cv4_on_service_t_answers_i0_with_the_precommand_and_keeps_it() ->
     assert not [m for m in site.messages if m.code == "11.3"], "nothing reaches the meter before the User signs"
     request_id = f"{USER}:{ESME}:2000"
     issued = site.dcc.dsp.issued_precommand(request_id)
-    assert issued is not None and issued.device == ESME_ID and issued.firmware_hash == payload
-    stored = Ledger(site.dcc.store).commands("precommand")
-    assert [(c.request_id, c.device, c.firmware_hash) for c in stored.values()] == [(request_id, ESME_ID, payload)]
+    assert issued is not None and issued.device == ESME_ID and issued.precommand == payload
+    stored = Ledger(site.dcc.store).precommands()
+    assert [(c.request_id, c.device, c.precommand) for c in stored.values()] == [(request_id, ESME_ID, payload)]
+    assert not Ledger(site.dcc.store).commands("precommand"), "pre-commands have their own table"
     restarted = build_dcc(site.clock, site.messages.append, store=site.dcc.store)  # a new DSP on the same database
     again = restarted.dsp.issued_precommand(request_id)
-    assert again is not None and again.firmware_hash == payload, "the issued pre-command survives a restart"
+    assert again is not None and again.precommand == payload, "the issued pre-command survives a restart"
 
 
 async def test_two_cv4s_get_pre_commands_with_increasing_counters() -> None:
@@ -179,3 +180,19 @@ async def test_a_signed_pre_command_never_issued_is_e100() -> None:
     assert _code(await _post(site, "/api/v1/serviceS", _signed_xml(b"\xdf\x09", 2004))) == "E100", "not GBCS"
     site.clock.run(until=site.clock.now() + HOURS)
     assert not [m for m in site.messages if m.code == "11.3"]
+
+
+async def test_cv5_may_carry_the_request_id_of_its_cv4_as_dcc_boxed_tools_send_it() -> None:
+    """dccboxed-nodered-nodes sends the SignedPreCommand under the Transform's RequestID: not a
+    replay while its pre-command awaits; the same RequestID once more is."""
+    site = _Site()
+    image_hash, version = _holding(site)
+    pre = await _precommand(site, image_hash, 2000)
+    key = load_private_pem(SUPPLIER_KEY.read_bytes(), str(SUPPLIER_KEY))
+    signed = sign_precommand(pre, key)
+    assert _code(await _post(site, "/api/v1/serviceS", _signed_xml(signed, 2000))) == "I99"
+    site.clock.run(until=site.clock.now() + HOURS)
+    [activation] = [m for m in site.messages if m.code == "11.3"]
+    assert activation.request_id == f"{USER}:{ESME}:2000"
+    assert site.dcc.dsp.smi.require(ESME_ID).firmware_version == version
+    assert _code(await _post(site, "/api/v1/serviceS", _signed_xml(signed, 2000))) == "E1", "a replay"

@@ -52,24 +52,21 @@ MAX_FIRMWARE_IMAGE = 10_240_000
 @dataclass(frozen=True, slots=True)
 class _Variant:
     body: str
-    allowed: frozenset[int]  # CommandVariants DUIS allows (V5.4 l.2373-2378)
-    served: frozenset[int]  # those the emulator carries out
+    allowed: frozenset[int]  # CommandVariants DUIS allows (V5.4 l.2373-2378); the emulator serves them all
 
-
-_GBCS_LATER = "the emulator builds no GBCS commands yet (docs/duis.md, 'Not served')"
 
 VARIANTS: dict[str, _Variant] = {
-    ServiceReferenceVariant.UPDATE_FIRMWARE.value: _Variant("UpdateFirmware", frozenset({8}), frozenset({8})),
+    ServiceReferenceVariant.UPDATE_FIRMWARE.value: _Variant("UpdateFirmware", frozenset({8})),
     ServiceReferenceVariant.READ_FIRMWARE_VERSION.value: _Variant(
-        "ReadFirmwareVersion", frozenset({1, 2, 3}), frozenset({1})),
+        "ReadFirmwareVersion", frozenset({1, 2, 3})),
     ServiceReferenceVariant.ACTIVATE_FIRMWARE.value: _Variant(
-        "ActivateFirmware", frozenset({4, 5, 6, 7}), frozenset({4, 5})),
+        "ActivateFirmware", frozenset({4, 5, 6, 7})),
     ServiceReferenceVariant.UPDATE_PPMID_FIRMWARE.value: _Variant(
-        "UpdatePPMIDFirmware", frozenset({8}), frozenset({8})),
+        "UpdatePPMIDFirmware", frozenset({8})),
 }
 """SRV -> body element and CommandVariants: 11.1/11.4 non-device (CV 8), 11.2 non-critical
-(CV 1 served; 2/3 return a command for local delivery), 11.3 critical (CV 4 transform: the
-pre-command; 5 carries the SignedPreCommand; 6/7, for local delivery, are not served)."""
+(CV 1 over the WAN; 2 returns the command for local delivery; 3 both), 11.3 critical (CV 4
+transform: the pre-command; 5, 6, 7 carry the SignedPreCommand, delivered as 1, 2, 3)."""
 
 
 def _local(element: etree._Element) -> str:
@@ -166,11 +163,6 @@ def _parse_header(root: etree._Element, context: _Context) -> RequestHeader:
         raise DuisError(
             f"{command_variant} is not allowed for {variant} by DUIS "
             f"(allowed: {', '.join(map(str, sorted(allowed)))})",
-            element="Header/CommandVariant", code=ResponseCode.COMMAND_VARIANT_NOT_ALLOWED,
-        )
-    if command_variant not in VARIANTS[variant].served:
-        raise DuisError(
-            f"{command_variant} for {variant} is not served: {_GBCS_LATER}",
             element="Header/CommandVariant", code=ResponseCode.COMMAND_VARIANT_NOT_ALLOWED,
         )
     return RequestHeader(
@@ -304,7 +296,7 @@ def _activate_firmware(header: RequestHeader, body: etree._Element, path: str) -
 
 
 def _signed_precommand(header: RequestHeader, body: etree._Element, path: str) -> ActivateFirmware:
-    """11.3 CV 5: the GBCSPayload (base64) is checked against the issued pre-command by the DSP."""
+    """11.3 CV 5/6/7: the GBCSPayload (base64) is checked against the issued pre-command by the DSP."""
     _only(body, path, {"ExecutionDateTime", "GBCSPayload"})
     assert header.target is not None
     text = _text(body, "GBCSPayload", path)

@@ -83,4 +83,7 @@ def render_dsp_response(
         pre = etree.SubElement(message, sr("PreCommand"))
         add_text(pre, sr("GBCSVersion"), response.gbcs_version or GBCS_VERSION)
         add_text(pre, sr("GBCSPayload"), base64.b64encode(response.precommand).decode("ascii"))
+    elif response.local_command is not None:
+        local = etree.SubElement(message, sr("LocalCommand"))
+        add_text(local, sr("GBCSPayload"), base64.b64encode(response.local_command).decode("ascii"))
     return serialise(root)
