@@ -4,7 +4,10 @@ Every database call of the outbox runs here, never on the event loop: a job is a
 connection, queued with :meth:`OutboxStore.submit`, and its result comes back as an asyncio
 future. The thread takes every job waiting when it wakes and runs them in ONE transaction (each
 in its own savepoint, so one failing job fails alone), so a burst of N messages costs one fsync,
-not N. ``SQLITE_BUSY`` (another process, e.g. ``ch-emulator outbox retry``, holding the write lock)
+not N. The batch commits with ``synchronous=NORMAL`` and is then fsynced by the database's
+:class:`~emulator.dcc.group_commit.WalSync` (shared with the DSP's connection) before any of its
+futures resolves: the guarantee of ``synchronous=FULL``, without holding the write lock during the
+fsync (the DSP, on the event loop, would wait for it). ``SQLITE_BUSY`` (another process, e.g. ``ch-emulator outbox retry``, holding the write lock)
 is retried in the thread with a short back-off; the loop never waits for it.
 
 Measured against aiosqlite with a commit per message: ``benchmarks/outbox.py --compare-db``.
@@ -21,6 +24,8 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, TypeVar
+
+from .group_commit import WalSync, configure
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -46,12 +51,12 @@ class OutboxStoreClosed(RuntimeError):
 
 
 def connect(path: str) -> sqlite3.Connection:
-    """A connection with the settings every outbox connection uses (WAL, FULL sync, busy wait)."""
+    """A connection with the settings of the outbox's writer (WAL, NORMAL sync: its commits are
+    fsynced by a :class:`WalSync`, never use it without one; busy wait)."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 50")
     if path != ":memory:":
-        conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")  # a committed message survives a power cut too
+        configure(conn)  # a committed batch survives a power cut once WalSync.sync() returns
     return conn
 
 
@@ -70,6 +75,7 @@ class OutboxStore:
     def __init__(self, path: str) -> None:
         self.path = path
         self._conn = connect(path)
+        self._wal_sync = WalSync.acquire(path) if path != ":memory:" else None
         self._queue: "queue.SimpleQueue[_Pending[Any] | None]" = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -88,6 +94,8 @@ class OutboxStore:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            if self._wal_sync is not None:
+                self._wal_sync.sync()
         finally:
             conn.execute("PRAGMA busy_timeout = 50")
         return result
@@ -176,6 +184,11 @@ class OutboxStore:
                 _LOGGER.debug("outbox: %s busy, retrying the batch in %.3f s", self.path, delay)
                 time.sleep(delay)  # the writer thread waits, never the event loop
                 delay = min(delay * 2, 0.5)
+        if self._wal_sync is not None and any(ok for ok, _ in outcomes):
+            try:
+                self._wal_sync.sync()  # the lock is free: the DSP may commit meanwhile
+            except OSError as exc:  # logged by WalSync; the rows are committed, not yet power-safe
+                _LOGGER.debug("outbox: fsync failed on %s: %s", self.path, exc)
         self.batches += 1
         for pending, (ok, value) in zip(batch, outcomes):
             if ok and pending.after_commit is not None:
@@ -231,11 +244,14 @@ class OutboxStore:
         if self._closed:
             return
         self._closed = True
-        if self._thread is None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+        else:
             self._conn.close()
-            return
-        self._queue.put(None)
-        self._thread.join()
+        if self._wal_sync is not None:
+            self._wal_sync.release()
+            self._wal_sync = None
 
     async def aclose(self) -> None:
         """:meth:`close`, waiting for the queued commits without blocking the loop."""

@@ -134,3 +134,46 @@ async def test_require_signatures_refuses_unsigned_requests_and_nothing_runs():
         service.close()
     assert status == 200 and etree.fromstring(data).findtext("{*}Header/{*}ResponseCode") == "E1"
     assert "placeholder" in headers["X-CH-Emulator-Reason"]
+
+
+def _without_signature_value(document: bytes) -> bytes:
+    import re
+
+    return re.sub(rb"<ds:SignatureValue>[^<]*</ds:SignatureValue>", b"<ds:SignatureValue/>", document)
+
+
+@pytest.mark.parametrize("kind", ["answer", "response", "request"])
+def test_template_signature_is_the_document_signxml_makes_and_verifies(kind):
+    """The DSP signs from a precomputed template; the document must be byte for byte what signxml
+    makes (but the ECDSA value, random in both), and verify with signxml and DCC's key."""
+    from datetime import datetime, timezone
+
+    from signxml import XMLVerifier
+
+    from emulator.dcc.duis import UserMessageRenderer, render_dsp_response
+    from emulator.dcc.messages import DspResponse, MessageKind, ResponseCode, UserMessage
+
+    signer = DuisSecurity.from_options().signer
+    assert signer is not None
+    at = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    renderer = UserMessageRenderer(epoch=at)
+
+    def root():
+        if kind == "answer":
+            return etree.fromstring(render_dsp_response(
+                DspResponse("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:7", "11.2", ResponseCode.ACKNOWLEDGED), at=at))
+        if kind == "response":
+            return renderer.element(UserMessage("m-1", MessageKind.RESPONSE, "11.2", 3.0, 0x00DB1234567890A0,
+                                                "90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:7",
+                                                details={"payload": bytes.fromhex("DD00")}), counter=1)
+        return parse_document(request_xml("11.2", "<sr:ReadFirmwareVersion/>"))
+
+    ours, theirs = signer.sign_element(root()), signer.sign_element_with_signxml(root())
+    assert _without_signature_value(ours) == _without_signature_value(theirs)
+    assert ours != theirs  # a fresh ECDSA value each time, as signxml's
+    XMLVerifier().verify(ours, x509_cert=signer.entry.certificate)
+    tampered = ours.replace(b"11.2</sr:ServiceReferenceVariant>", b"11.3</sr:ServiceReferenceVariant>", 1)
+    assert tampered != ours
+    from signxml.exceptions import InvalidSignature
+    with pytest.raises(InvalidSignature):
+        XMLVerifier().verify(tampered, x509_cert=signer.entry.certificate)

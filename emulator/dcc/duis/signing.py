@@ -1,18 +1,28 @@
 """XML signatures on DUIS messages, as DCC Boxed makes and checks them.
 
 Outgoing: an enveloped XML-DSig over the whole ``sr:Response`` with exclusive c14n, ECDSA-SHA256
-and SHA-256, the key named by ``X509IssuerSerial`` (DCC Boxed's ``readfw-response.xml``), made with
-signxml. Incoming: the request's signature is verified against the certificate its
+and SHA-256, the key named by ``X509IssuerSerial`` (DCC Boxed's ``readfw-response.xml``). Every
+signature the DSP makes has the same ``ds:Signature`` but for two values (the digest and the
+signature), so it is made from a template: the canonical ``SignedInfo`` is computed once with the
+digest left out, each signature fills it in and signs it (signxml, which builds and canonicalises
+the whole structure and re-parses the document every time, took 0.4 ms a signature; this takes
+under 0.1 ms; the output is the same document, checked against signxml's in the tests).
+Incoming: the request's signature is verified against the certificate its
 ``X509SerialNumber`` names, which must belong to the request's originator.
 """
 
 from __future__ import annotations
 
+import base64
 import enum
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from lxml import etree
 from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod, XMLSigner, XMLVerifier
 from signxml.exceptions import InvalidInput, InvalidSignature
@@ -22,6 +32,10 @@ from .keystore import KeyEntry, Keystore, owner_of
 from .names import DS_NS, ds
 
 _LOGGER = logging.getLogger(__name__)
+
+_DIGEST = "@@digest@@"  # placeholders in the signature template (base64 never contains "@")
+_VALUE = "@@value@@"
+EXCLUSIVE_C14N = CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0.value
 
 
 class DuisSigner:
@@ -38,6 +52,11 @@ class DuisSigner:
             c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
         )
         self._signer.namespaces = {"ds": DS_NS}
+        self._template, self._signed_info = self._signature_template()
+        key = entry.private_key
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"key entry {entry.source or entry.name or entry.serial}: XML signing needs an EC key")
+        self._key = key
 
     def _key_info(self) -> etree._Element:
         key_info = etree.Element(ds("KeyInfo"), nsmap={"ds": DS_NS})
@@ -47,8 +66,49 @@ class DuisSigner:
         etree.SubElement(issuer_serial, ds("X509SerialNumber")).text = str(self.entry.serial)
         return key_info
 
+    def _signature_template(self) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
+        """The ``ds:Signature`` as signxml makes it (XML around the two values), and the canonical
+        ``ds:SignedInfo`` around the digest (exclusive c14n does not depend on the element's place)."""
+        root = etree.Element("template")
+        signature = etree.SubElement(root, ds("Signature"), nsmap={"ds": DS_NS})
+        signed_info = etree.SubElement(signature, ds("SignedInfo"))
+        etree.SubElement(signed_info, ds("CanonicalizationMethod"), Algorithm=EXCLUSIVE_C14N)
+        etree.SubElement(signed_info, ds("SignatureMethod"), Algorithm=SignatureMethod.ECDSA_SHA256.value)
+        reference = etree.SubElement(signed_info, ds("Reference"), URI="")
+        transforms = etree.SubElement(reference, ds("Transforms"))
+        etree.SubElement(transforms, ds("Transform"), Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature")
+        etree.SubElement(transforms, ds("Transform"), Algorithm=EXCLUSIVE_C14N)
+        etree.SubElement(reference, ds("DigestMethod"), Algorithm=DigestAlgorithm.SHA256.value)
+        etree.SubElement(reference, ds("DigestValue")).text = _DIGEST
+        etree.SubElement(signature, ds("SignatureValue")).text = _VALUE
+        signature.append(self._key_info())
+        canonical = etree.tostring(signed_info, method="c14n", exclusive=True, with_comments=False)
+        whole = etree.tostring(signature)
+        before, rest = whole.split(_DIGEST.encode())
+        middle, after = rest.split(_VALUE.encode())
+        assert b"<ds:SignedInfo>" in before and before.count(b"xmlns:ds") == 1, before
+        head, tail = canonical.split(_DIGEST.encode())
+        return (before + b"\0" + middle, after), (head, tail)
+
     def sign_element(self, root: etree._Element) -> bytes:
-        """``root`` with its enveloped ``ds:Signature`` (the last child), serialised."""
+        """``root`` with its enveloped ``ds:Signature`` (appended as its last child), serialised."""
+        document = etree.tostring(root.getroottree(), method="c14n", exclusive=True, with_comments=False)
+        digest = base64.b64encode(hashlib.sha256(document).digest())
+        head, tail = self._signed_info
+        der = self._key.sign(head + digest + tail, ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der)
+        size = (self._key.curve.key_size + 7) // 8
+        value = base64.b64encode(r.to_bytes(size, "big") + s.to_bytes(size, "big"))
+        (opening, after) = self._template
+        before, middle = opening.split(b"\0")
+        root.append(etree.fromstring(before + digest + middle + value + after))
+        for element in root.iter():
+            if element.text == "":  # <x></x> as <x/>, as signxml's parse of the document writes it
+                element.text = None
+        return serialise(root)
+
+    def sign_element_with_signxml(self, root: etree._Element) -> bytes:
+        """The same signature made by signxml (the reference :meth:`sign_element` is checked against)."""
         signed = self._signer.sign(root, key=self.entry.private_key, key_info=self._key_info())
         return serialise(signed)
 
