@@ -163,7 +163,7 @@ async def bench(levels: list[int], seconds: float, max_in_flight: int, mix: bool
     endpoint = f"http://127.0.0.1:{runner.addresses[0][1]}/user"
     prefix = None
     if profile is not None:
-        prefix = [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "speedscope", "--threads",
+        prefix = [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "speedscope", "--threads", "--gil", "--nonblocking",
                   "--rate", "250", "--output", str(profile), "--"]
     process, base_url = await asyncio.to_thread(
         start_serve, folder / "serve.db", endpoint, folder / "serve.log", ["--max-in-flight", str(max_in_flight)],
