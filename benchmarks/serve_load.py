@@ -14,7 +14,9 @@ Targets (issue 11): >= 500 SR/s on 2 cores with durable commits; p99 <= 250 ms a
 accepted-but-lost 0. Figures are printed, never asserted.
 
 Usage: ``python benchmarks/serve_load.py [--levels 1,10,50,200] [--seconds 5] [--max-in-flight 64]
-[--mix] [--json] [--code DIR] [--profile FILE]``. ``--code DIR`` runs ``serve`` from another checkout
+[--mix] [--signed] [--json] [--code DIR] [--profile FILE]``. ``--signed``: every request is signed
+with the ZAZ1 test user's key (``npm ci --prefix tests/dcc/npm``) and serve requires signatures, so
+the figures include checking them. ``--code DIR`` runs ``serve`` from another checkout
 (e.g. ``git worktree add /tmp/before COMMIT``), so before/after can alternate in the same conditions;
 ``--profile FILE`` runs it under ``py-spy record`` (``pip install py-spy``; all threads, native
 frames off) and writes a speedscope profile.
@@ -65,9 +67,24 @@ class Level:
     client_cpu_ms_per_sr: float = 0.0  # this process (the clients and the User's endpoint)
 
 
+ZAZ1_KEYSTORE = ROOT / "tests/dcc/npm/node_modules/@smartdcc/dccboxed-keystore/keystore.json"
+USER = 0x90B3D51F30010000  # the ZAZ1 test user (90-B3-D5-1F-30-01-00-00) of DCC's sample requests
+
+
+def user_signer() -> object:
+    """The ZAZ1 test user's XML signing key (TEST ONLY), from DCC's npm keystore."""
+    from emulator.dcc.duis.keystore import load_keystore
+    from emulator.dcc.duis.signing import DuisSigner
+
+    if not ZAZ1_KEYSTORE.is_file():
+        raise SystemExit(f"--signed needs {ZAZ1_KEYSTORE}: run `npm ci --prefix tests/dcc/npm`")
+    return DuisSigner(load_keystore(ZAZ1_KEYSTORE).signing_entry(USER))
+
+
 class Clients:
-    def __init__(self, base_url: str, mix: bool) -> None:
+    def __init__(self, base_url: str, mix: bool, signer: object | None = None) -> None:
         self.base_url = base_url
+        self.signer = signer
         self.templates = [(_template(READ), "serviceS")] + ([(_template(PPMID_UPDATE), "serviceD")] if mix else [])
         self.counter = int(time.time() * 1000)
         self.accepted_reads: set[str] = set()
@@ -80,6 +97,8 @@ class Clients:
                                + b"</sr:RequestID>", template, count=1)
         match = _REQUEST_ID.search(body)
         request_id = b":".join(match.groups()).decode() if match else "?"
+        if self.signer is not None:
+            body = self.signer.sign(body)  # type: ignore[attr-defined]
         return body, path, request_id, template is self.templates[0][0]
 
     async def run_level(self, session: ClientSession, clients: int, seconds: float, serve_pid: int) -> Level:
@@ -152,7 +171,7 @@ def _python_pid(pid: int) -> int:
 
 
 async def bench(levels: list[int], seconds: float, max_in_flight: int, mix: bool, settle: float,
-                code: Path = ROOT, profile: Path | None = None) -> dict:
+                code: Path = ROOT, profile: Path | None = None, signed: bool = False) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="ch-load-"))
     receiver = Receiver()
     app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -166,13 +185,14 @@ async def bench(levels: list[int], seconds: float, max_in_flight: int, mix: bool
         prefix = [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "speedscope", "--threads", "--gil", "--nonblocking",
                   "--rate", "250", "--output", str(profile), "--"]
     process, base_url = await asyncio.to_thread(
-        start_serve, folder / "serve.db", endpoint, folder / "serve.log", ["--max-in-flight", str(max_in_flight)],
+        start_serve, folder / "serve.db", endpoint, folder / "serve.log",
+        ["--max-in-flight", str(max_in_flight), *(["--require-signatures"] if signed else [])],
         code=code, prefix=prefix)
     serve_pid = _python_pid(process.pid) if prefix else process.pid
     results: list[Level] = []
     lost = -1
     try:
-        clients = Clients(base_url, mix)
+        clients = Clients(base_url, mix, user_signer() if signed else None)
         connector = TCPConnector(limit=0)
         async with ClientSession(timeout=ClientTimeout(total=10), connector=connector) as session:
             for n in levels:
@@ -189,7 +209,7 @@ async def bench(levels: list[int], seconds: float, max_in_flight: int, mix: bool
         os.kill(serve_pid, signal.SIGTERM)
         await asyncio.to_thread(process.wait, 60)
         await runner.cleanup()
-    return {"levels": [asdict(r) for r in results], "accepted_but_lost": lost,
+    return {"levels": [asdict(r) for r in results], "accepted_but_lost": lost, "signed": signed,
             "accepted_reads": len(clients.accepted_reads), "max_in_flight": max_in_flight}
 
 
@@ -214,14 +234,18 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--code", type=Path, default=ROOT, help="run serve from this checkout")
     parser.add_argument("--profile", type=Path, help="py-spy speedscope profile of serve to this file")
+    parser.add_argument("--signed", action="store_true",
+                        help="sign every request with the ZAZ1 test user's key (DCC's npm keystore) and start serve "
+                             "with --require-signatures")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     report = asyncio.run(bench(levels, args.seconds, args.max_in_flight, args.mix, args.settle,
-                               args.code.resolve(), args.profile))
+                               args.code.resolve(), args.profile, args.signed))
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     print(f"serve ({args.code}), SQLite on disk, --max-in-flight {report['max_in_flight']}, "
+          f"{'signed requests (--require-signatures), ' if args.signed else 'unsigned requests, '}"
           f"{args.seconds:g} s per level, load average {os.getloadavg()[0]:.2f}")
     print(f"{'clients':>8} {'SR/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'503':>7} {'timeouts':>9} {'refused':>8} "
           f"{'CPU ms/SR':>10} {'client CPU':>11}")
