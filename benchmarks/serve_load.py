@@ -171,7 +171,8 @@ def _python_pid(pid: int) -> int:
 
 
 async def bench(levels: list[int], seconds: float, max_in_flight: int, mix: bool, settle: float,
-                code: Path = ROOT, profile: Path | None = None, signed: bool = False) -> dict:
+                code: Path = ROOT, profile: Path | None = None, signed: bool = False,
+                count_fsyncs: bool = False) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="ch-load-"))
     receiver = Receiver()
     app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -181,6 +182,9 @@ async def bench(levels: list[int], seconds: float, max_in_flight: int, mix: bool
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     endpoint = f"http://127.0.0.1:{runner.addresses[0][1]}/user"
     prefix = None
+    fsync_log = folder / "fsync.strace"
+    if count_fsyncs:
+        prefix = ["strace", "-f", "--seccomp-bpf", "-c", "-e", "trace=fsync,fdatasync", "-o", str(fsync_log)]
     if profile is not None:
         prefix = [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "speedscope", "--threads", "--gil", "--nonblocking",
                   "--rate", "250", "--output", str(profile), "--"]
@@ -209,8 +213,21 @@ async def bench(levels: list[int], seconds: float, max_in_flight: int, mix: bool
         os.kill(serve_pid, signal.SIGTERM)
         await asyncio.to_thread(process.wait, 60)
         await runner.cleanup()
+    fsyncs = _strace_calls(fsync_log) if count_fsyncs else None
+    total = sum(level.accepted for level in results)
     return {"levels": [asdict(r) for r in results], "accepted_but_lost": lost, "signed": signed,
+            "fsyncs": fsyncs, "fsyncs_per_sr": round(fsyncs / total, 3) if fsyncs is not None and total else None,
             "accepted_reads": len(clients.accepted_reads), "max_in_flight": max_in_flight}
+
+
+def _strace_calls(summary: Path) -> int:
+    """fsync + fdatasync calls in an ``strace -c`` summary."""
+    calls = 0
+    for line in summary.read_text().splitlines():
+        fields = line.split()
+        if fields and fields[-1] in ("fsync", "fdatasync"):
+            calls += int(fields[3])
+    return calls
 
 
 def _answered(db: Path, delivered: set[str]) -> set[str]:
@@ -234,13 +251,15 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--code", type=Path, default=ROOT, help="run serve from this checkout")
     parser.add_argument("--profile", type=Path, help="py-spy speedscope profile of serve to this file")
+    parser.add_argument("--count-fsyncs", action="store_true",
+                        help="run serve under strace and print its fsync/fdatasync calls per accepted SR")
     parser.add_argument("--signed", action="store_true",
                         help="sign every request with the ZAZ1 test user's key (DCC's npm keystore) and start serve "
                              "with --require-signatures")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     report = asyncio.run(bench(levels, args.seconds, args.max_in_flight, args.mix, args.settle,
-                               args.code.resolve(), args.profile, args.signed))
+                               args.code.resolve(), args.profile, args.signed, args.count_fsyncs))
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -255,6 +274,9 @@ def main() -> int:
               f"{level['cpu_ms_per_sr']:>10} {level['client_cpu_ms_per_sr']:>11}")
     print(f"accepted 11.2: {report['accepted_reads']}, accepted but never answered: {report['accepted_but_lost']} "
           "[target 0]")
+    if report["fsyncs"] is not None:
+        print(f"fsync/fdatasync calls of serve (strace): {report['fsyncs']}, {report['fsyncs_per_sr']} per accepted SR "
+              "(all levels, start-up and shutdown included)")
     print("targets: >= 500 SR/s on 2 cores; p99 <= 250 ms at 50 clients")
     return 0
 
