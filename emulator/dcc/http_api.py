@@ -166,10 +166,10 @@ def create_app(
     Backpressure: with ``max_in_flight``, a request arriving while that many are being read,
     parsed or checked gets 503 with ``Retry-After: retry_after`` at once (never a silent queue);
     with ``request_deadline``, one not ready for ``submit`` within that many seconds (``monotonic``
-    time since it arrived) gets 503 and is never executed. A request over ``inline_limit``
-    bytes (default :data:`INLINE_LIMIT`) is parsed and checked in a worker thread, so a large request never blocks the event
-    loop; ``submit`` runs on the loop, and once it has run the request is answered whatever the
-    deadline.
+    time since it arrived) gets 503 and is never executed. A request over ``inline_limit`` bytes
+    (default :data:`INLINE_LIMIT`) is parsed and checked in a worker thread, so a large request
+    never blocks the event loop; ``submit`` runs on the loop, and once it has run the request is
+    answered whatever the deadline.
 
     Group commit: with ``durable``, each answer waits for ``durable()`` after ``submit`` (what the
     request committed is then on disk); the next request goes into ``submit`` meanwhile, so the
@@ -280,7 +280,7 @@ def create_app(
         if not isinstance(response, DspResponse):
             raise TypeError(f"submit returned {type(response).__name__}, not DspResponse")
         _LOGGER.info("DUIS %s %s -> %s", variant, header.request_id, response.response_code)
-        # Executed: from here the answer goes out, signed off the loop, whatever the deadline.
+        # Executed: from here the answer goes out, once its commit is on disk, whatever the deadline.
         return await asyncio.shield(answer_when_durable(response, header.schema_version, headers))
 
     async def answer_when_durable(response: DspResponse, schema_version: str | None,

@@ -84,7 +84,7 @@ class Store:
     def close(self) -> None:
         self._conn.close()
         if self._wal_sync is not None:
-            self._wal_sync.release()  # a last fsync of what this connection committed
+            self._wal_sync.release()  # the last user of the file stops its sync thread
             self._wal_sync = None
 
 
