@@ -31,7 +31,8 @@ import os
 import sqlite3
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
+from typing import ClassVar
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -56,8 +57,8 @@ def configure(conn: sqlite3.Connection) -> None:
 class WalSync:
     """The fsync thread of one database file (see the module docstring)."""
 
-    _shared: dict[str, tuple["WalSync", int]] = {}
-    _shared_lock = threading.Lock()
+    _shared: ClassVar[dict[str, tuple[WalSync, int]]] = {}
+    _shared_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, path: str) -> None:
         self.path = os.path.abspath(path)
@@ -79,7 +80,7 @@ class WalSync:
 
     # -- sharing ---------------------------------------------------------------------------
     @classmethod
-    def acquire(cls, path: str) -> "WalSync":
+    def acquire(cls, path: str) -> WalSync:
         """The process's WalSync of ``path`` (created on first use); :meth:`release` it when done."""
         key = os.path.realpath(path)
         with cls._shared_lock:
@@ -111,7 +112,7 @@ class WalSync:
             self._unsynced_commits = 0
             self.start()
 
-    def durable(self) -> "asyncio.Future[None]":
+    def durable(self) -> asyncio.Future[None]:
         """A future of the running loop, resolved once every commit made before this call is on
         disk (fsynced). Never blocks the loop."""
         loop = asyncio.get_running_loop()
@@ -181,7 +182,7 @@ class WalSync:
                         return
 
     def _release(self, waiting: list[_Release],
-                 loop_waiting: dict[asyncio.AbstractEventLoop, list["asyncio.Future[None]"]]) -> None:
+                 loop_waiting: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]]) -> None:
         error: BaseException | None = None
         try:
             self._fsync()
@@ -251,7 +252,7 @@ class WalSync:
             self._fd = None
 
 
-def _resolve_all(futures: list["asyncio.Future[None]"], error: BaseException | None) -> None:
+def _resolve_all(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
     for future in futures:
         if future.done():  # its waiter was cancelled
             continue

@@ -136,6 +136,6 @@ def mac_parties(header: GroupingHeader, access_control_broker: int) -> MacPartie
 
 
 __all__ = [
-    "MacParties", "compute_mac", "derive_mac_key", "shared_secret", "kdf_other_info", "mac_general_signing",
-    "mac_parties", "sign", "sign_general_signing", "verify_mac", "verify_signature",
+    "MacParties", "compute_mac", "derive_mac_key", "kdf_other_info", "mac_general_signing",
+    "mac_parties", "shared_secret", "sign", "sign_general_signing", "verify_mac", "verify_signature",
 ]

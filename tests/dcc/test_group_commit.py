@@ -9,6 +9,7 @@ import sqlite3
 import threading
 
 from aiohttp.test_utils import TestClient, TestServer
+from test_duis_helpers import sample
 
 from emulator.dcc import group_commit
 from emulator.dcc.group_commit import WalSync
@@ -17,7 +18,6 @@ from emulator.dcc.messages import DspResponse, MessageKind, ResponseCode, UserMe
 from emulator.dcc.outbox import Outbox
 from emulator.dcc.service_requests import ServiceRequest
 from emulator.dcc.store import Store
-from test_duis_helpers import sample
 
 BODY = sample("11.4_UPDATE_PPMID_FIRMWARE_REQUEST_DUIS.XML")
 
