@@ -90,7 +90,7 @@ class WalSync:
         return sync
 
     def release(self) -> None:
-        """One user less; the last one stops the thread (after a final fsync)."""
+        """One user less; the last one stops the thread (once what waits is synced)."""
         key = os.path.realpath(self.path)
         with self._shared_lock:
             found = self._shared.get(key)
