@@ -135,13 +135,14 @@ class Load:
             await asyncio.sleep(self.rng.uniform(0.0, 0.05))
 
 
-def start_serve(db: Path, endpoint: str, log: Path, extra: list[str] | None = None,
-                ) -> tuple[subprocess.Popen[bytes], str]:
+def start_serve(db: Path, endpoint: str, log: Path, extra: list[str] | None = None, *,
+                code: Path = ROOT, prefix: list[str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """``serve`` from the checkout ``code`` (default this one), its command after ``prefix`` (a profiler)."""
     err = open(log, "ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "emulator.cli", "serve", "--db", str(db), "--port", "0", "--user-endpoint", endpoint,
-         "--journal", "", "--json", *(extra or [])],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        [*(prefix or []), sys.executable, "-m", "emulator.cli", "serve", "--db", str(db), "--port", "0",
+         "--user-endpoint", endpoint, "--journal", "", "--json", *(extra or [])],
+        cwd=code, stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "PYTHONPATH": str(code)},
     )
     start = log.stat().st_size if log.exists() else 0
     deadline = time.monotonic() + 60

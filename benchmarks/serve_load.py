@@ -4,7 +4,9 @@ Starts ``ch-emulator serve`` as its own process (SQLite file, outbox delivering 
 endpoint on 127.0.0.1) and, for each level of concurrency, runs that many clients sending DCC's
 sample 11.2 (ECS52, to the ESME) with fresh RequestID counters for a fixed time. Prints per level:
 synchronous answers per second (SR/s accepted), latency p50/p99 of the accepted ones, the share
-answered 503 (past ``--max-in-flight``) and timeouts; then waits for every accepted request's
+answered 503 (past ``--max-in-flight``) and timeouts, and the CPU time the ``serve`` process spent
+per accepted SR (all its threads: user + system), which the load of other processes on the machine
+changes far less than the wall-clock figures; then waits for every accepted request's
 asynchronous response and prints accepted-but-lost (target 0). ``--mix`` adds 11.4s (DCC's sample
 PPMID image) to the load.
 
@@ -12,7 +14,12 @@ Targets (issue 11): >= 500 SR/s on 2 cores with durable commits; p99 <= 250 ms a
 accepted-but-lost 0. Figures are printed, never asserted.
 
 Usage: ``python benchmarks/serve_load.py [--levels 1,10,50,200] [--seconds 5] [--max-in-flight 64]
-[--mix] [--json]``.
+[--mix] [--signed] [--json] [--code DIR] [--profile FILE]``. ``--signed``: every request is signed
+with the ZAZ1 test user's key (``npm ci --prefix tests/dcc/npm``) and serve requires signatures, so
+the figures include checking them. ``--code DIR`` runs ``serve`` from another checkout
+(e.g. ``git worktree add /tmp/before COMMIT``), so before/after can alternate in the same conditions;
+``--profile FILE`` runs it under ``py-spy record`` (``pip install py-spy``; all threads, native
+frames off) and writes a speedscope profile.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import re
 import signal
@@ -55,11 +63,28 @@ class Level:
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     share_503: float = 0.0
+    cpu_ms_per_sr: float = 0.0  # serve process, all threads, user + system
+    client_cpu_ms_per_sr: float = 0.0  # this process (the clients and the User's endpoint)
+
+
+ZAZ1_KEYSTORE = ROOT / "tests/dcc/npm/node_modules/@smartdcc/dccboxed-keystore/keystore.json"
+USER = 0x90B3D51F30010000  # the ZAZ1 test user (90-B3-D5-1F-30-01-00-00) of DCC's sample requests
+
+
+def user_signer() -> object:
+    """The ZAZ1 test user's XML signing key (TEST ONLY), from DCC's npm keystore."""
+    from emulator.dcc.duis.keystore import load_keystore
+    from emulator.dcc.duis.signing import DuisSigner
+
+    if not ZAZ1_KEYSTORE.is_file():
+        raise SystemExit(f"--signed needs {ZAZ1_KEYSTORE}: run `npm ci --prefix tests/dcc/npm`")
+    return DuisSigner(load_keystore(ZAZ1_KEYSTORE).signing_entry(USER))
 
 
 class Clients:
-    def __init__(self, base_url: str, mix: bool) -> None:
+    def __init__(self, base_url: str, mix: bool, signer: object | None = None) -> None:
         self.base_url = base_url
+        self.signer = signer
         self.templates = [(_template(READ), "serviceS")] + ([(_template(PPMID_UPDATE), "serviceD")] if mix else [])
         self.counter = int(time.time() * 1000)
         self.accepted_reads: set[str] = set()
@@ -72,10 +97,13 @@ class Clients:
                                + b"</sr:RequestID>", template, count=1)
         match = _REQUEST_ID.search(body)
         request_id = b":".join(match.groups()).decode() if match else "?"
+        if self.signer is not None:
+            body = self.signer.sign(body)  # type: ignore[attr-defined]
         return body, path, request_id, template is self.templates[0][0]
 
-    async def run_level(self, session: ClientSession, clients: int, seconds: float) -> Level:
+    async def run_level(self, session: ClientSession, clients: int, seconds: float, serve_pid: int) -> Level:
         level = Level(clients)
+        cpu_before, own_before = _cpu_seconds(serve_pid), time.process_time()
         latencies: list[float] = []
         stop_at = time.perf_counter() + seconds
 
@@ -110,6 +138,9 @@ class Clients:
         await asyncio.gather(*(one(n) for n in range(clients)))
         wall = time.perf_counter() - began
         level.sr_per_s = round(level.accepted / wall, 1)
+        if level.accepted:
+            level.cpu_ms_per_sr = round((_cpu_seconds(serve_pid) - cpu_before) * 1000 / level.accepted, 2)
+            level.client_cpu_ms_per_sr = round((time.process_time() - own_before) * 1000 / level.accepted, 2)
         if latencies:
             ordered = sorted(latencies)
             level.p50_ms = round(statistics.median(ordered) * 1000, 1)
@@ -118,7 +149,30 @@ class Clients:
         return level
 
 
-async def bench(levels: list[int], seconds: float, max_in_flight: int, mix: bool, settle: float) -> dict:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads), from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _python_pid(pid: int) -> int:
+    """The serve process itself when it runs under a profiler (its child)."""
+    for _ in range(100):
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                children = f.read().split()
+        except OSError:
+            return pid
+        if children:
+            return int(children[0])
+        time.sleep(0.05)
+    return pid
+
+
+async def bench(levels: list[int], seconds: float, max_in_flight: int, mix: bool, settle: float,
+                code: Path = ROOT, profile: Path | None = None, signed: bool = False,
+                count_fsyncs: bool = False) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="ch-load-"))
     receiver = Receiver()
     app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -127,16 +181,26 @@ async def bench(levels: list[int], seconds: float, max_in_flight: int, mix: bool
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     endpoint = f"http://127.0.0.1:{runner.addresses[0][1]}/user"
+    prefix = None
+    fsync_log = folder / "fsync.strace"
+    if count_fsyncs:
+        prefix = ["strace", "-f", "--seccomp-bpf", "-c", "-e", "trace=fsync,fdatasync", "-o", str(fsync_log)]
+    if profile is not None:
+        prefix = [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "speedscope", "--threads", "--gil", "--nonblocking",
+                  "--rate", "250", "--output", str(profile), "--"]
     process, base_url = await asyncio.to_thread(
-        start_serve, folder / "serve.db", endpoint, folder / "serve.log", ["--max-in-flight", str(max_in_flight)])
+        start_serve, folder / "serve.db", endpoint, folder / "serve.log",
+        ["--max-in-flight", str(max_in_flight), *(["--require-signatures"] if signed else [])],
+        code=code, prefix=prefix)
+    serve_pid = _python_pid(process.pid) if prefix else process.pid
     results: list[Level] = []
     lost = -1
     try:
-        clients = Clients(base_url, mix)
+        clients = Clients(base_url, mix, user_signer() if signed else None)
         connector = TCPConnector(limit=0)
         async with ClientSession(timeout=ClientTimeout(total=10), connector=connector) as session:
             for n in levels:
-                results.append(await clients.run_level(session, n, seconds))
+                results.append(await clients.run_level(session, n, seconds, serve_pid))
         deadline = time.monotonic() + settle
         outstanding = set(clients.accepted_reads)
         while time.monotonic() < deadline:
@@ -146,11 +210,24 @@ async def bench(levels: list[int], seconds: float, max_in_flight: int, mix: bool
             await asyncio.sleep(1.0)
         lost = len(outstanding)
     finally:
-        process.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(process.wait, 30)
+        os.kill(serve_pid, signal.SIGTERM)
+        await asyncio.to_thread(process.wait, 60)
         await runner.cleanup()
-    return {"levels": [asdict(r) for r in results], "accepted_but_lost": lost,
+    fsyncs = _strace_calls(fsync_log) if count_fsyncs else None
+    total = sum(level.accepted for level in results)
+    return {"levels": [asdict(r) for r in results], "accepted_but_lost": lost, "signed": signed,
+            "fsyncs": fsyncs, "fsyncs_per_sr": round(fsyncs / total, 3) if fsyncs is not None and total else None,
             "accepted_reads": len(clients.accepted_reads), "max_in_flight": max_in_flight}
+
+
+def _strace_calls(summary: Path) -> int:
+    """fsync + fdatasync calls in an ``strace -c`` summary."""
+    calls = 0
+    for line in summary.read_text().splitlines():
+        fields = line.split()
+        if fields and fields[-1] in ("fsync", "fdatasync"):
+            calls += int(fields[3])
+    return calls
 
 
 def _answered(db: Path, delivered: set[str]) -> set[str]:
@@ -172,19 +249,34 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=120.0)
     parser.add_argument("--mix", action="store_true")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--code", type=Path, default=ROOT, help="run serve from this checkout")
+    parser.add_argument("--profile", type=Path, help="py-spy speedscope profile of serve to this file")
+    parser.add_argument("--count-fsyncs", action="store_true",
+                        help="run serve under strace and print its fsync/fdatasync calls per accepted SR")
+    parser.add_argument("--signed", action="store_true",
+                        help="sign every request with the ZAZ1 test user's key (DCC's npm keystore) and start serve "
+                             "with --require-signatures")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
-    report = asyncio.run(bench(levels, args.seconds, args.max_in_flight, args.mix, args.settle))
+    report = asyncio.run(bench(levels, args.seconds, args.max_in_flight, args.mix, args.settle,
+                               args.code.resolve(), args.profile, args.signed, args.count_fsyncs))
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"serve, SQLite on disk, --max-in-flight {report['max_in_flight']}, {args.seconds:g} s per level")
-    print(f"{'clients':>8} {'SR/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'503':>7} {'timeouts':>9} {'refused':>8}")
+    print(f"serve ({args.code}), SQLite on disk, --max-in-flight {report['max_in_flight']}, "
+          f"{'signed requests (--require-signatures), ' if args.signed else 'unsigned requests, '}"
+          f"{args.seconds:g} s per level, load average {os.getloadavg()[0]:.2f}")
+    print(f"{'clients':>8} {'SR/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'503':>7} {'timeouts':>9} {'refused':>8} "
+          f"{'CPU ms/SR':>10} {'client CPU':>11}")
     for level in report["levels"]:
         print(f"{level['clients']:>8} {level['sr_per_s']:>8} {level['p50_ms']:>8} {level['p99_ms']:>8} "
-              f"{level['share_503']:>7.1%} {level['timed_out']:>9} {level['refused']:>8}")
+              f"{level['share_503']:>7.1%} {level['timed_out']:>9} {level['refused']:>8} "
+              f"{level['cpu_ms_per_sr']:>10} {level['client_cpu_ms_per_sr']:>11}")
     print(f"accepted 11.2: {report['accepted_reads']}, accepted but never answered: {report['accepted_but_lost']} "
           "[target 0]")
+    if report["fsyncs"] is not None:
+        print(f"fsync/fdatasync calls of serve (strace): {report['fsyncs']}, {report['fsyncs_per_sr']} per accepted SR "
+              "(all levels, start-up and shutdown included)")
     print("targets: >= 500 SR/s on 2 cores; p99 <= 250 ms at 50 clients")
     return 0
 

@@ -7,8 +7,7 @@ def format_eui64(value: int) -> str:
     """``0x00DB1234567890A4`` -> ``"00-DB-12-34-56-78-90-A4"``."""
     if not 0 <= value < 1 << 64:
         raise ValueError(f"EUI-64 out of range: {value:#x}")
-    text = f"{value:016X}"
-    return "-".join(text[i : i + 2] for i in range(0, 16, 2))
+    return value.to_bytes(8, "big").hex("-").upper()  # in C: it runs ~20 times per Service Request
 
 
 def parse_eui64(text: str) -> int:

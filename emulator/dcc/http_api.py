@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import functools
 import inspect
 import logging
 import time
 from datetime import datetime, timezone
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 from aiohttp import web
 
@@ -30,6 +31,7 @@ from .messages import DspResponse, ResponseCode
 from .service_requests import ActivateFirmware, ServiceRequest
 
 _LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Endpoint(str, enum.Enum):
@@ -59,12 +61,14 @@ ROUTES: dict[tuple[str, int], Endpoint] = {
 """(SRV, CommandVariant) -> the endpoint DCC Boxed takes it on."""
 
 Submit = Callable[[ServiceRequest], DspResponse | Awaitable[DspResponse]]
+Durable = Callable[[], Awaitable[None]]
+"""``durable()``: resolves once everything ``submit`` committed so far is on disk (group commit)."""
 OnEvent = Callable[..., None]
+"""``on_event(name, **fields)``: the front door's own events for the timeline (``front_door_refused``
+for a request answered with an error before the DSP saw it, ``unsigned_request`` for a warning)."""
 Hold = Callable[[DspResponse], Awaitable[None]]
 """``hold(response)``: awaited after ``submit`` and before the answer is sent (the realistic timing
 preset's synchronous answer time, emulator/dcc/timing.py)."""
-"""``on_event(name, **fields)``: the front door's own events for the timeline (``front_door_refused``
-for a request answered with an error before the DSP saw it, ``unsigned_request`` for a warning)."""
 
 
 def _utcnow() -> datetime:
@@ -83,6 +87,16 @@ def _too_large(size: int | None, limit: int) -> web.HTTPRequestEntityTooLarge:
     return web.HTTPRequestEntityTooLarge(
         max_size=limit, actual_size=size if size is not None else limit + 1, text=reason + "\n"
     )
+
+
+INLINE_LIMIT = 64 * 1024
+"""Bodies up to this many bytes are parsed and checked on the event loop (tens of microseconds:
+less than the hand-over to a worker thread, which also contends for the GIL); larger ones (an
+11.1 carries its image) in a worker thread, so they never hold up the loop."""
+
+
+async def _off_loop_if(large: bool, function: Callable[..., T], *args: Any) -> T:
+    return await asyncio.to_thread(function, *args) if large else function(*args)
 
 
 def _header_safe(text: str) -> str:
@@ -141,6 +155,8 @@ def create_app(
     retry_after: int = 1,
     monotonic: Callable[[], float] = time.monotonic,
     hold: Hold | None = None,
+    durable: Durable | None = None,
+    inline_limit: int = INLINE_LIMIT,
 ) -> web.Application:
     """An aiohttp application serving DCC Boxed's DUIS endpoints.
 
@@ -154,10 +170,15 @@ def create_app(
     Backpressure: with ``max_in_flight``, a request arriving while that many are being read,
     parsed or checked gets 503 with ``Retry-After: retry_after`` at once (never a silent queue);
     with ``request_deadline``, one not ready for ``submit`` within that many seconds (``monotonic``
-    time since it arrived) gets 503 and is never executed. Parsing, signature checks and signing
-    the answer run in worker threads, so a large request never blocks the event loop; ``submit``
-    runs on the loop, and once it has run the request is answered whatever the deadline.
-    ``hold`` delays each executed request's answer (other requests go on meanwhile).
+    time since it arrived) gets 503 and is never executed. A request over ``inline_limit`` bytes
+    (default :data:`INLINE_LIMIT`) is parsed and checked in a worker thread, so a large request
+    never blocks the event loop; ``submit`` runs on the loop, and once it has run the request is
+    answered whatever the deadline. ``hold`` delays each executed request's answer (other requests
+    go on meanwhile).
+
+    Group commit: with ``durable``, each answer waits for ``durable()`` after ``submit`` (what the
+    request committed is then on disk); the next request goes into ``submit`` meanwhile, so the
+    requests of one moment share one fsync.
     """
     in_flight = 0
     order = _ArrivalOrder()
@@ -214,13 +235,14 @@ def create_app(
         except web.HTTPRequestEntityTooLarge:  # chunked body without Content-Length
             raise _too_large(None, max_body) from None
         ticket.append(order.ticket())
+        large = len(body) > inline_limit
         try:
-            root = await asyncio.to_thread(parse_document, body, max_size=max_body)
+            root = await _off_loop_if(large, functools.partial(parse_document, max_size=max_body), body)
         except DuisError as exc:
             raise _reject(web.HTTPBadRequest, f"invalid DUIS request: {exc}") from None
         headers: dict[str, str] = {}
         try:
-            service_request = await asyncio.to_thread(parse_request_root, root)
+            service_request = await _off_loop_if(large, parse_request_root, root)
         except DuisError as exc:
             if exc.variant is None:
                 raise _reject(web.HTTPBadRequest, f"invalid DUIS request: {exc}") from None
@@ -238,7 +260,7 @@ def create_app(
         if wanted is not endpoint:
             headers[WARNING_HEADER] = f"DCC Boxed takes {variant} CV {header.command_variant} on {wanted.value if wanted else '?'}"
         if verifier is not None:
-            check = await asyncio.to_thread(verifier.check, root, header.originator)
+            check = await _off_loop_if(large, verifier.check, root, header.originator)
             if check.unsigned and not require_signatures:
                 _LOGGER.warning("DUIS %s %s is not signed (%s); accepted (start with --require-signatures to "
                                 "refuse)", variant, header.request_id, check.verdict.value)
@@ -265,9 +287,19 @@ def create_app(
         _LOGGER.info("DUIS %s %s -> %s", variant, header.request_id, response.response_code)
         if hold is not None:
             await hold(response)
-        # Executed: from here the answer goes out, signed off the loop, whatever the deadline.
-        return await asyncio.shield(asyncio.to_thread(
-            answer, response, schema_version=header.schema_version, headers=headers))
+        # Executed: from here the answer goes out, once its commit is on disk, whatever the deadline.
+        return await asyncio.shield(answer_when_durable(response, header.schema_version, headers))
+
+    async def answer_when_durable(response: DspResponse, schema_version: str | None,
+                                  headers: dict[str, str]) -> web.Response:
+        signed = answer(response, schema_version=schema_version, headers=headers)  # small: on the loop
+        if durable is not None:
+            try:
+                await durable()
+            except OSError as exc:  # logged where it happened; the request ran and is committed
+                _LOGGER.error("DUIS %s: answered although its commit may not be on disk: %s",
+                              response.request_id, exc)
+        return signed
 
     app = web.Application(client_max_size=max_body)
     for endpoint in Endpoint:

@@ -3,15 +3,23 @@
 The DSP changes the inventory and appends to the audit trail as one step per event; if anything in
 that step fails, none of it may stay. :meth:`Store.transaction` gives that guarantee, nests (inner
 blocks become savepoints) and is cheap enough to run once per device in a fleet of thousands.
+
+A file database commits with ``synchronous=NORMAL`` (a commit survives a kill of the process at
+once) and is made power-safe in groups by :mod:`.group_commit`: ``await store.durable()`` returns
+once every transaction committed before it is fsynced, one fsync for all the commits of that
+moment, made off the event loop (the front door awaits it before answering).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
 from contextlib import contextmanager
 from typing import Iterator
+
+from .group_commit import WalSync, configure
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -27,9 +35,10 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open database: {exc}") from exc
         self._depth = 0
+        self._wal_sync: WalSync | None = None
         if self.path != ":memory:":
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
+            configure(self._conn)
+            self._wal_sync = WalSync.acquire(self.path)
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -59,11 +68,24 @@ class Store:
             self._depth -= 1
             if self._depth == 0:
                 conn.execute("COMMIT")
+                if self._wal_sync is not None:
+                    self._wal_sync.note_commit()
             else:
                 conn.execute(f"RELEASE {name}")
 
+    def durable(self) -> "asyncio.Future[None]":
+        """Resolves (on the running loop) once every transaction committed so far is on disk."""
+        if self._wal_sync is None:  # in memory: nothing to wait for
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            future.set_result(None)
+            return future
+        return self._wal_sync.durable()
+
     def close(self) -> None:
         self._conn.close()
+        if self._wal_sync is not None:
+            self._wal_sync.release()  # the last user of the file stops its sync thread
+            self._wal_sync = None
 
 
 class StoreError(Exception):

@@ -189,7 +189,7 @@ def build_service(
     return Service(system, outbox, create_app(system.submit, **security.app_options(),
                                               on_event=lambda name, **fields: bus.emit("dsp", name, None, **fields),
                                               max_in_flight=max_in_flight, request_deadline=request_deadline,
-                                              hold=hold))
+                                              hold=hold, durable=system.store.durable))
 
 
 def serve_command(args: argparse.Namespace) -> int:

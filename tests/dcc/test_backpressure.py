@@ -43,7 +43,7 @@ def accept(executed: list[str]):
 async def test_past_the_limit_a_request_gets_503_with_retry_after_and_the_first_still_runs(monkeypatch):
     held = HeldParser(monkeypatch)
     executed: list[str] = []
-    async with TestClient(TestServer(create_app(accept(executed), max_in_flight=1, retry_after=2))) as client:
+    async with TestClient(TestServer(create_app(accept(executed), max_in_flight=1, retry_after=2, inline_limit=0))) as client:
         first = asyncio.create_task(client.post(SERVICE_PATH, data=BODY, headers={"Content-Type": "application/xml"}))
         await asyncio.to_thread(held.entered.acquire, True, 10)
         second = await client.post(SERVICE_PATH, data=BODY, headers={"Content-Type": "application/xml"})
@@ -101,7 +101,8 @@ async def test_requests_reach_the_dsp_in_arrival_order_though_parsed_in_parallel
     monkeypatch.setattr(http_api, "parse_document", parse)
     executed: list[str] = []
     bodies = [BODY.replace(b":1000</sr:RequestID>", f":{1000 + n}</sr:RequestID>".encode()) for n in (1, 2)]
-    async with TestClient(TestServer(create_app(accept(executed)))) as client:
+    # inline_limit=0: every body is parsed in a worker thread, as a large one (an 11.1's image) is
+    async with TestClient(TestServer(create_app(accept(executed), inline_limit=0))) as client:
         first = asyncio.create_task(client.post(SERVICE_PATH, data=bodies[0], headers={"Content-Type": "application/xml"}))
         await asyncio.to_thread(first_entered.wait, 10)
         second = asyncio.create_task(client.post(SERVICE_PATH, data=bodies[1], headers={"Content-Type": "application/xml"}))

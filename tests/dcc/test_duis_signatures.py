@@ -134,3 +134,105 @@ async def test_require_signatures_refuses_unsigned_requests_and_nothing_runs():
         service.close()
     assert status == 200 and etree.fromstring(data).findtext("{*}Header/{*}ResponseCode") == "E1"
     assert "placeholder" in headers["X-CH-Emulator-Reason"]
+
+
+def _without_signature_value(document: bytes) -> bytes:
+    import re
+
+    return re.sub(rb"<ds:SignatureValue>[^<]*</ds:SignatureValue>", b"<ds:SignatureValue/>", document)
+
+
+@pytest.mark.parametrize("kind", ["answer", "response", "request"])
+def test_template_signature_is_the_document_signxml_makes_and_verifies(kind):
+    """The DSP signs from a precomputed template; the document must be byte for byte what signxml
+    makes (but the ECDSA value, random in both), and verify with signxml and DCC's key."""
+    from datetime import datetime, timezone
+
+    from signxml import XMLVerifier
+
+    from emulator.dcc.duis import UserMessageRenderer, render_dsp_response
+    from emulator.dcc.messages import DspResponse, MessageKind, ResponseCode, UserMessage
+
+    signer = DuisSecurity.from_options().signer
+    assert signer is not None
+    at = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    renderer = UserMessageRenderer(epoch=at)
+
+    def root():
+        if kind == "answer":
+            return etree.fromstring(render_dsp_response(
+                DspResponse("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:7", "11.2", ResponseCode.ACKNOWLEDGED), at=at))
+        if kind == "response":
+            return renderer.element(UserMessage("m-1", MessageKind.RESPONSE, "11.2", 3.0, 0x00DB1234567890A0,
+                                                "90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:7",
+                                                details={"payload": bytes.fromhex("DD00")}), counter=1)
+        return parse_document(request_xml("11.2", "<sr:ReadFirmwareVersion/>"))
+
+    ours, theirs = signer.sign_element(root()), signer.sign_element_with_signxml(root())
+    assert _without_signature_value(ours) == _without_signature_value(theirs)
+    assert ours != theirs  # a fresh ECDSA value each time, as signxml's
+    XMLVerifier().verify(ours, x509_cert=signer.entry.certificate)
+    tampered = ours.replace(b"11.2</sr:ServiceReferenceVariant>", b"11.3</sr:ServiceReferenceVariant>", 1)
+    assert tampered != ours
+    from signxml.exceptions import InvalidSignature
+    with pytest.raises(InvalidSignature):
+        XMLVerifier().verify(tampered, x509_cert=signer.entry.certificate)
+
+
+def _java_signed(template: bytes) -> bytes:
+    import subprocess
+
+    from duis_schema import SIGN_WRAP_JAR
+
+    return subprocess.run(["java", "-cp", str(SIGN_WRAP_JAR), "uk.co.smartdcc.boxed.xmldsig.Sign", "-"],
+                          input=template, capture_output=True, timeout=120, check=True).stdout
+
+
+def test_the_quick_check_of_dcc_boxed_signatures_agrees_with_signxml(zaz1):
+    """A request signed by DCC Boxed's own tool takes the quick path (no signxml) and verifies;
+    any change to what it signs, or the wrong key, is refused the same way signxml refuses it."""
+    from signxml import XMLVerifier
+    from signxml.exceptions import InvalidSignature
+
+    from emulator.dcc.duis.signing import verify_dsp_profile
+
+    user = zaz1.signing_entry(USER).certificate
+    signed = _java_signed(sample("ECS52_11.2_SUCCESS_REQUEST_DUIS.XML"))
+
+    def quick(document: bytes, key=None):
+        root = parse_document(document)
+        return verify_dsp_profile(root, root.find("{http://www.w3.org/2000/09/xmldsig#}Signature"),
+                                  key or user.public_key())
+
+    def signxml_accepts(document: bytes) -> bool:
+        try:
+            XMLVerifier().verify(document, x509_cert=user)
+        except InvalidSignature:
+            return False
+        return True
+
+    assert quick(signed) is True and signxml_accepts(signed)
+    other_key = DuisSecurity.from_options().signer.entry.certificate.public_key()
+    assert quick(signed, other_key) is False
+    for tampered in (signed.replace(b"<sr:CommandVariant>1<", b"<sr:CommandVariant>3<"),
+                     signed.replace(b"<sr:ReadFirmwareVersion", b"<sr:ReadFirmwareVersion x=\"1\""),
+                     signed.replace(b"</sr:Header>", b"<!-- not signed? comments are left out of c14n -->"
+                                    b"</sr:Header>")):
+        assert tampered != signed
+        assert quick(tampered) is signxml_accepts(tampered)
+    assert quick(signed.replace(b"<sr:CommandVariant>1<", b"<sr:CommandVariant>3<")) is False
+    # another shape (a second Reference) is not the quick path's to judge: signxml does
+    wrapped = signed.replace(b"</ds:Reference>", b"</ds:Reference><ds:Reference URI=\"#x\"></ds:Reference>", 1)
+    assert quick(wrapped) is None
+    assert RequestVerifier(default_keystore()).check(parse_document(wrapped), USER).verdict is SignatureVerdict.INVALID
+
+
+def test_the_quick_check_accepts_what_the_dsp_signs():
+    from emulator.dcc.duis.signing import verify_dsp_profile
+
+    signer = DuisSecurity.from_options().signer
+    root = parse_document(signer.sign(request_xml("11.2", "<sr:ReadFirmwareVersion/>")))
+    signature = root.find("{http://www.w3.org/2000/09/xmldsig#}Signature")
+    assert verify_dsp_profile(root, signature, signer.entry.certificate.public_key()) is True
+    root.find("{*}Header/{*}CommandVariant").text = "3"
+    assert verify_dsp_profile(root, signature, signer.entry.certificate.public_key()) is False

@@ -1,18 +1,31 @@
 """XML signatures on DUIS messages, as DCC Boxed makes and checks them.
 
 Outgoing: an enveloped XML-DSig over the whole ``sr:Response`` with exclusive c14n, ECDSA-SHA256
-and SHA-256, the key named by ``X509IssuerSerial`` (DCC Boxed's ``readfw-response.xml``), made with
-signxml. Incoming: the request's signature is verified against the certificate its
+and SHA-256, the key named by ``X509IssuerSerial`` (DCC Boxed's ``readfw-response.xml``). Every
+signature the DSP makes has the same ``ds:Signature`` but for two values (the digest and the
+signature), so it is made from a template: the canonical ``SignedInfo`` is computed once with the
+digest left out, each signature fills it in and signs it (signxml, which builds and canonicalises
+the whole structure and re-parses the document every time, took 0.4 ms a signature; this takes
+under 0.1 ms; the output is the same document, checked against signxml's in the tests).
+Incoming: the request's signature is verified against the certificate its
 ``X509SerialNumber`` names, which must belong to the request's originator.
 """
 
 from __future__ import annotations
 
+import base64
+import copy
 import enum
+import hashlib
+import hmac
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from lxml import etree
 from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod, XMLSigner, XMLVerifier
 from signxml.exceptions import InvalidInput, InvalidSignature
@@ -22,6 +35,10 @@ from .keystore import KeyEntry, Keystore, owner_of
 from .names import DS_NS, ds
 
 _LOGGER = logging.getLogger(__name__)
+
+_DIGEST = "@@digest@@"  # placeholders in the signature template (base64 never contains "@")
+_VALUE = "@@value@@"
+EXCLUSIVE_C14N = CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0.value
 
 
 class DuisSigner:
@@ -38,6 +55,11 @@ class DuisSigner:
             c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
         )
         self._signer.namespaces = {"ds": DS_NS}
+        self._template, self._signed_info = self._signature_template()
+        key = entry.private_key
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"key entry {entry.source or entry.name or entry.serial}: XML signing needs an EC key")
+        self._key = key
 
     def _key_info(self) -> etree._Element:
         key_info = etree.Element(ds("KeyInfo"), nsmap={"ds": DS_NS})
@@ -47,14 +69,154 @@ class DuisSigner:
         etree.SubElement(issuer_serial, ds("X509SerialNumber")).text = str(self.entry.serial)
         return key_info
 
+    def _signature_template(self) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
+        """The ``ds:Signature`` as signxml makes it (XML around the two values), and the canonical
+        ``ds:SignedInfo`` around the digest (exclusive c14n does not depend on the element's place)."""
+        root = etree.Element("template")
+        signature = etree.SubElement(root, ds("Signature"), nsmap={"ds": DS_NS})
+        signed_info = etree.SubElement(signature, ds("SignedInfo"))
+        etree.SubElement(signed_info, ds("CanonicalizationMethod"), Algorithm=EXCLUSIVE_C14N)
+        etree.SubElement(signed_info, ds("SignatureMethod"), Algorithm=SignatureMethod.ECDSA_SHA256.value)
+        reference = etree.SubElement(signed_info, ds("Reference"), URI="")
+        transforms = etree.SubElement(reference, ds("Transforms"))
+        etree.SubElement(transforms, ds("Transform"), Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature")
+        etree.SubElement(transforms, ds("Transform"), Algorithm=EXCLUSIVE_C14N)
+        etree.SubElement(reference, ds("DigestMethod"), Algorithm=DigestAlgorithm.SHA256.value)
+        etree.SubElement(reference, ds("DigestValue")).text = _DIGEST
+        etree.SubElement(signature, ds("SignatureValue")).text = _VALUE
+        signature.append(self._key_info())
+        canonical = etree.tostring(signed_info, method="c14n", exclusive=True, with_comments=False)
+        whole = etree.tostring(signature)
+        before, rest = whole.split(_DIGEST.encode())
+        middle, after = rest.split(_VALUE.encode())
+        assert b"<ds:SignedInfo>" in before and before.count(b"xmlns:ds") == 1, before
+        head, tail = canonical.split(_DIGEST.encode())
+        return (before + b"\0" + middle, after), (head, tail)
+
     def sign_element(self, root: etree._Element) -> bytes:
-        """``root`` with its enveloped ``ds:Signature`` (the last child), serialised."""
+        """``root`` with its enveloped ``ds:Signature`` (appended as its last child), serialised."""
+        document = etree.tostring(root.getroottree(), method="c14n", exclusive=True, with_comments=False)
+        digest = base64.b64encode(hashlib.sha256(document).digest())
+        head, tail = self._signed_info
+        der = self._key.sign(head + digest + tail, ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der)
+        size = (self._key.curve.key_size + 7) // 8
+        value = base64.b64encode(r.to_bytes(size, "big") + s.to_bytes(size, "big"))
+        (opening, after) = self._template
+        before, middle = opening.split(b"\0")
+        root.append(etree.fromstring(before + digest + middle + value + after))
+        for element in root.iter():
+            if element.text == "":  # <x></x> as <x/>, as signxml's parse of the document writes it
+                element.text = None
+        return serialise(root)
+
+    def sign_element_with_signxml(self, root: etree._Element) -> bytes:
+        """The same signature made by signxml (the reference :meth:`sign_element` is checked against)."""
         signed = self._signer.sign(root, key=self.entry.private_key, key_info=self._key_info())
         return serialise(signed)
 
     def sign(self, document: bytes) -> bytes:
         parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, remove_blank_text=True)
         return self.sign_element(etree.fromstring(document, parser))
+
+
+_ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+_DOCUMENT_C14N: dict[tuple[str | None, ...], bool] = {
+    (_ENVELOPED, EXCLUSIVE_C14N): True,  # what the DSP signs with
+    (_ENVELOPED,): False,  # DCC Boxed's tool: the node-set becomes octets by Canonical XML 1.0 (XML-DSig 4.4.3.2)
+    (_ENVELOPED, "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"): False,
+}
+"""Reference transforms the quick check knows -> whether the document's c14n is the exclusive one."""
+
+
+def verify_dsp_profile(root: etree._Element, signature: etree._Element,
+                       public_key: ec.EllipticCurvePublicKey) -> bool | None:
+    """Check an enveloped signature of exactly the shape DCC Boxed makes and the DSP signs with:
+    one ``ds:Signature``, the root's last element, one Reference to the whole document (URI "")
+    with the enveloped-signature transform (then exclusive or inclusive c14n), SHA-256,
+    ECDSA-SHA256 over the exclusive c14n of SignedInfo. True or
+    False for such a signature; None for any other shape (signxml checks those). About ten times
+    faster than signxml, which re-parses the document several times per check; and stricter: the
+    one reference is the whole document, so no part of it can be left unsigned."""
+    if signature.getparent() is not root or root.xpath("count(//ds:Signature)", namespaces={"ds": DS_NS}) != 1:
+        return None
+    if _elements_after(signature):
+        return None
+    parts = _children(signature)
+    if [c.tag for c in parts][:3] != [ds("SignedInfo"), ds("SignatureValue"), ds("KeyInfo")] or len(parts) != 3:
+        return None
+    signed_info = parts[0]
+    info = _children(signed_info)
+    if [c.tag for c in info] != [ds("CanonicalizationMethod"), ds("SignatureMethod"), ds("Reference")]:
+        return None
+    c14n, method, reference = info
+    if (_only_algorithm(c14n) != EXCLUSIVE_C14N or _only_algorithm(method) != SignatureMethod.ECDSA_SHA256.value
+            or dict(reference.attrib) != {"URI": ""} or signed_info.attrib or signature.attrib):
+        return None
+    ref = _children(reference)
+    if [c.tag for c in ref] != [ds("Transforms"), ds("DigestMethod"), ds("DigestValue")] or ref[0].attrib:
+        return None
+    transforms = tuple(_only_algorithm(t) for t in _children(ref[0]))
+    exclusive = _DOCUMENT_C14N.get(transforms)
+    if exclusive is None or _only_algorithm(ref[1]) != DigestAlgorithm.SHA256.value or ref[2].attrib or len(ref[2]):
+        return None
+    try:
+        expected = base64.b64decode("".join((ref[2].text or "").split()), validate=True)
+        value = base64.b64decode("".join((parts[1].text or "").split()), validate=True)
+    except ValueError:
+        return False
+    size = (public_key.curve.key_size + 7) // 8
+    if len(value) != 2 * size or len(expected) != hashlib.sha256().digest_size:
+        return False
+    document = copy.deepcopy(root)  # the enveloped-signature transform: the document without it
+    _remove_keeping_tail(document[len(document) - 1])
+    digest = hashlib.sha256(etree.tostring(document.getroottree(), method="c14n", exclusive=exclusive,
+                                           with_comments=False)).digest()
+    if not hmac.compare_digest(digest, expected):
+        return False
+    canonical = etree.tostring(signed_info, method="c14n", exclusive=True, with_comments=False)
+    der = encode_dss_signature(int.from_bytes(value[:size], "big"), int.from_bytes(value[size:], "big"))
+    try:
+        public_key.verify(der, canonical, ec.ECDSA(hashes.SHA256()))
+    except CryptoInvalidSignature:
+        return False
+    return True
+
+
+def _children(element: etree._Element) -> list[etree._Element]:
+    """Element children; a comment or processing instruction among them makes the shape unknown."""
+    found = []
+    for child in element:
+        if not isinstance(child.tag, str):
+            return [element]  # never a valid shape (the caller compares tags)
+        if (child.tail or "").strip():
+            return [element]
+        found.append(child)
+    if (element.text or "").strip() and found:
+        return [element]
+    return found
+
+
+def _only_algorithm(element: etree._Element) -> str | None:
+    if len(element) or (element.text or "").strip() or set(element.attrib) != {"Algorithm"}:
+        return None
+    return element.get("Algorithm")
+
+
+def _elements_after(element: etree._Element) -> bool:
+    return next(element.itersiblings(), None) is not None
+
+
+def _remove_keeping_tail(element: etree._Element) -> None:
+    parent = element.getparent()
+    assert parent is not None
+    if element.tail:
+        previous = element.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + element.tail
+        else:
+            parent.text = (parent.text or "") + element.tail
+    parent.remove(element)
 
 
 class SignatureVerdict(enum.Enum):
@@ -117,6 +279,14 @@ class RequestVerifier:
             return SignatureCheck(SignatureVerdict.EXPIRED,
                                   f"certificate {entry.serial} is valid {certificate.not_valid_before_utc:%Y-%m-%d}"
                                   f" to {certificate.not_valid_after_utc:%Y-%m-%d}")
+        public_key = certificate.public_key()
+        quick = verify_dsp_profile(root, signature, public_key) if isinstance(public_key, ec.EllipticCurvePublicKey) \
+            else None
+        if quick is not None:
+            if not quick:
+                _LOGGER.info("request signature does not verify (digest or ECDSA value)")
+                return SignatureCheck(SignatureVerdict.INVALID, "signature does not verify")
+            return SignatureCheck(SignatureVerdict.VALID)
         try:
             XMLVerifier().verify(root, x509_cert=certificate)
         except (InvalidSignature, InvalidInput, ValueError) as exc:
