@@ -67,7 +67,8 @@ from .frames import (
 )
 from .transitions import CLIENT, ImageUpgradeStatus
 
-__all__ = ["ClientAttr", "ClientProfile", "ImageUpgradeStatus", "ImageVerifier", "OtaClient", "accept_any"]
+__all__ = ["ClientAttr", "ClientProfile", "HeldDownload", "ImageUpgradeStatus", "ImageVerifier", "OtaClient",
+           "accept_any"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -139,6 +140,22 @@ class ClientProfile:
 
     def with_(self, **changes: Any) -> "ClientProfile":
         return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldDownload:
+    """What a device keeps in flash of the image it is fetching, so that a restart resumes the
+    download at ``file_offset`` instead of starting over (the bytes are kept beside it)."""
+
+    manufacturer_code: int
+    image_type: int
+    file_version: int
+    image_size: int
+    file_offset: int
+    status: ImageUpgradeStatus  # DOWNLOAD_IN_PROGRESS, or DOWNLOAD_COMPLETE (not yet verified)
+
+
+_HELD = (ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS, ImageUpgradeStatus.DOWNLOAD_COMPLETE)
 
 
 ReferenceImages = Callable[[tuple[int, int, int]], bytes | None]
@@ -223,8 +240,49 @@ class OtaClient:
 
     # -- inputs ----------------------------------------------------------------------------------
     def start(self, now: float) -> list[Action]:
-        """Power on: query after the profile's initial delay (and on every query interval)."""
+        """Power on: query after the profile's initial delay (and on every query interval). With
+        a download restored from flash (:meth:`restore_download`) the query finds the same image
+        and the download goes on at the held offset; a complete image is checked again first."""
+        if self.image_upgrade_status is ImageUpgradeStatus.DOWNLOAD_COMPLETE:
+            return [SetTimer(self.eui64, TimerKind.VERIFIED, self.profile.initial_query_delay_s
+                             + self.profile.verify_delay_s)]
         return [SetTimer(self.eui64, _QUERY, self.profile.initial_query_delay_s)]
+
+    # -- the download in flash -------------------------------------------------------------------
+    @property
+    def download_target(self) -> tuple[int, int, int] | None:
+        """(manufacturer, image type, file version) of the image being fetched or held."""
+        return self._target
+
+    def held_download(self) -> HeldDownload | None:
+        """The download a power cut would leave in flash, if one is under way or complete."""
+        target = self._target
+        if target is None or self.image_upgrade_status not in _HELD:
+            return None
+        return HeldDownload(*target, self._image_size, self.file_offset, self.image_upgrade_status)
+
+    def downloaded_slice(self, start: int, end: int) -> bytes:
+        """Bytes ``start:end`` of the download (no copy of the rest)."""
+        if self._reference is not None:
+            return self._reference[start:min(end, self.file_offset)]
+        return bytes(self._buffer[start:min(end, self.file_offset)])
+
+    def restore_download(self, held: HeldDownload, data: bytes) -> None:
+        """Before :meth:`start`: take up ``held`` from flash with its first ``len(data)`` bytes
+        (the offset is what was kept, never beyond it). Not a state move of the table: the
+        device was in this state when the power went."""
+        if held.status not in _HELD:
+            raise ValueError(f"device {self.eui64:016X}: {held.status.name} is not a download to restore")
+        offset = min(held.file_offset, len(data), held.image_size)
+        self._target = (held.manufacturer_code, held.image_type, held.file_version)
+        self._image_size = held.image_size
+        self._buffer = bytearray(data[:offset])
+        self._reference = None
+        self.file_offset = offset
+        status = held.status if offset >= held.image_size else ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS
+        self.image_upgrade_status = status
+        if status is ImageUpgradeStatus.DOWNLOAD_COMPLETE:
+            self.downloaded_file_version = held.file_version
 
     def reboot(self, now: float, *, reannounce_delay_s: float | None = None) -> list[Action]:
         """Power cycle: RAM is lost but the received bytes and offset survive in flash."""

@@ -137,7 +137,16 @@ class OtaServer:
         for session in self.sessions:
             session.timer_due = None
             if session.state.active:
-                session.last_request_at = max(session.last_request_at, now)
+                # The stored times are the old process's clock, which may have started again at
+                # zero: shift them so the device has a whole timeout from now, as at its last request.
+                shift = now - session.last_request_at
+                if shift > 0:
+                    session.last_request_at = now
+                    session.last_response_at += shift
+                    if session.started_at is not None:
+                        session.started_at += shift
+                else:
+                    session.last_request_at = max(session.last_request_at, now)
                 actions.extend(self._arm_timeout(now, session))
                 actions.append(SessionRestored(session.device, session.state.value, session.offset))
         return actions

@@ -28,6 +28,7 @@ from emulator.dcc.http_api import create_app
 from emulator.dcc.outbox import DeliveryPolicy, Outbox
 from emulator.dcc.outbox_cli import add_delivery_options, delivery_settings
 from emulator.dcc.store import Store
+from emulator.ota.sessions import connect as connect_han_db
 from emulator.runtime.clock import AsyncioClock
 from emulator.runtime.events import EventBus, JsonLinesPrinter, TimelinePrinter
 
@@ -117,6 +118,7 @@ class Service:
     system: DccSystem
     outbox: Outbox
     app: web.Application
+    han_db: sqlite3.Connection | None = None
 
     async def start_outbox(self) -> asyncio.Task[None]:
         return asyncio.create_task(self.outbox.run(), name="outbox")
@@ -130,6 +132,8 @@ class Service:
     def close(self) -> None:
         self.outbox.close()
         self.system.store.close()
+        if self.han_db is not None:
+            self.han_db.close()
 
 
 def build_service(
@@ -155,7 +159,11 @@ def build_service(
     if timeline is not None:
         bus.subscribe(JsonLinesPrinter(timeline) if json_timeline else TimelinePrinter(timeline))
     epoch = datetime.now(timezone.utc)
-    system = DccSystem.from_scenario(scenario, clock, bus, store=Store(db), epoch=epoch)
+    store = Store(db)
+    # The hubs' OTA sessions and the devices' downloads on the same database: a transfer
+    # interrupted by a kill resumes at its offset (docs/recovery.md).
+    han_db = connect_han_db(db) if db != ":memory:" else None
+    system = DccSystem.from_scenario(scenario, clock, bus, store=store, epoch=epoch, han_db=han_db)
     system.dsp.set_distribution_deadline(distribution_deadline)
     system.dsp.set_command_deadline(command_deadline)
     system.restore_devices()
@@ -167,7 +175,8 @@ def build_service(
     system.recover()
     return Service(system, outbox, create_app(system.submit, **security.app_options(),
                                               on_event=lambda name, **fields: bus.emit("dsp", name, None, **fields),
-                                              max_in_flight=max_in_flight, request_deadline=request_deadline))
+                                              max_in_flight=max_in_flight, request_deadline=request_deadline),
+                   han_db)
 
 
 def serve_command(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sqlite3
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
 
@@ -29,6 +30,8 @@ from emulator.runtime.clock import Clock
 from emulator.runtime.events import EventBus
 
 from emulator.devices.device import DeviceFaults
+from emulator.devices.flash import SqliteDownloadFlash
+from emulator.ota.sessions import SqliteSessionStore
 from emulator.gbcs.flow import GbcsSetup
 
 from .injection import AirFaults, MidTransferFaults, PremisesFaults, premises_faults
@@ -109,6 +112,7 @@ class DccSystem:
         mid_transfer_faults: bool = True,
         reference_images: ReferenceImages | None = None,
         fast_path: bool = False,
+        han_db: sqlite3.Connection | None = None,
     ) -> "DccSystem":
         """The system ``scenario`` describes: its premises in the SMI and, per premises, a Comms
         Hub and emulated devices on a HAN with the scenario's latency, loss, radio model and
@@ -120,7 +124,11 @@ class DccSystem:
         random streams from index ``first_index + k`` (a fleet wave passes its first global
         index). ``mid_transfer_faults=False`` leaves the mid-transfer faults to the caller (the
         fleet plays them from its outcome tracker). ``fast_path``: premises without catalogue
-        faults advance steady-state block exchanges in one go (emulator/ota/fastpath.py)."""
+        faults advance steady-state block exchanges in one go (emulator/ota/fastpath.py).
+        ``han_db``: the HAN side's durable state lives in this database (each hub's OTA sessions,
+        each emulated device's download in flash), so a new process on it resumes transfers at
+        their offsets (docs/recovery.md); None keeps both in memory."""
+        flash = SqliteDownloadFlash(han_db) if han_db is not None else None
         system = cls(clock, bus, scenario.premises, store=store, csp_policy=scenario.csp_policy, epoch=epoch)
         system.gbcs = GbcsSetup.default(scenario.seed, epoch=epoch)  # the devices' keys follow the seed
         sites = radio_sites or {}
@@ -162,6 +170,8 @@ class DccSystem:
                 fast_path=fast_path and not _has_faults(faults),
                 real_devices=radio_site.real_devices if radio_site is not None else frozenset(), gbcs=system.gbcs,
                 security=scenario.han_security,
+                sessions=SqliteSessionStore(han_db, hub=spec.comms_hub) if han_db is not None else None,
+                flash=flash,
             )
             for device in spec.devices:  # the CHF and GPF: the hub answers for them itself
                 if device.device_type.value in ("CHF", "GPF"):
