@@ -79,6 +79,10 @@ def hub_application_class(base: type) -> type:
             for descriptor in self.config[zigpy.config.CONF_ADDITIONAL_ENDPOINTS]:
                 await self.add_endpoint(descriptor)
 
+        async def connect(self) -> None:
+            await super().connect()
+            observe_fragment_acks(self)
+
         def packet_received(self, packet: zt.ZigbeePacket) -> None:
             transport = self.hub_transport
             if transport is not None and transport.accepts(packet):
@@ -88,6 +92,37 @@ def hub_application_class(base: type) -> type:
 
     HubApplication.__name__ = HubApplication.__qualname__ = f"Hub{base.__name__}"
     return HubApplication
+
+
+class _ObservedTasks(set[asyncio.Task[Any]]):
+    """bellows' set of APS fragment acknowledgement tasks, each given a done callback that
+    retrieves its outcome: an acknowledgement cut off by a lost connection is logged, not left
+    as "Task exception was never retrieved" (bellows keeps the task only until it is done)."""
+
+    def add(self, task: asyncio.Task[Any]) -> None:
+        task.add_done_callback(_fragment_ack_done)
+        super().add(task)
+
+
+def _fragment_ack_done(task: asyncio.Task[Any]) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        _LOGGER.info("APS fragment acknowledgement not sent (radio link lost): %r", exc)
+
+
+def observe_fragment_acks(app: Any) -> None:
+    """Once bellows has connected (each reconnection makes a new EZSP protocol handler): its
+    fragment acknowledgement tasks get their outcome retrieved (:class:`_ObservedTasks`). Other
+    radio libraries have no such set: nothing to do."""
+    protocol = getattr(getattr(app, "_ezsp", None), "_protocol", None)
+    tasks = getattr(protocol, "_fragment_ack_tasks", None)
+    if isinstance(tasks, set) and not isinstance(tasks, _ObservedTasks):
+        observed = _ObservedTasks()
+        for task in tasks:
+            observed.add(task)
+        protocol._fragment_ack_tasks = observed  # type: ignore[union-attr]
 
 
 class ZigpyTransport(HanTransport):

@@ -62,3 +62,32 @@ async def test_ncp_reset_mid_session_reconnects(bench: Bench) -> None:
     packet = await asyncio.wait_for(bench.received.get(), WAIT)
     assert packet.src == DEVICE_EUI64
 
+
+
+async def test_dongle_unplugged_mid_fragmented_message_leaves_no_unretrieved_task_error(bench: Bench) -> None:
+    """bellows acknowledges each APS block of a long message in a task of its own; a connection
+    that drops while those are in flight must not leave "Task exception was never retrieved"."""
+    import gc
+
+    from emulator.han.aps_fragmentation import MAX_UNFRAGMENTED_PAYLOAD
+
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: unhandled.append(context))
+    try:
+        transport = bench.transport
+        for round_ in range(2):  # the first connection, then the one the reconnection made
+            transport.reconnected.clear()
+            bench.ncp.faults.disconnect_after = "incomingMessageHandler"  # unplugged after the first block
+            bench.device.say(b"\x01\x08\x01" + bytes(range(256))[:3 * MAX_UNFRAGMENTED_PAYLOAD])
+            await asyncio.wait_for(transport.reconnected.wait(), WAIT)
+            assert bench.ncp.faults.disconnect_after is None, "the fault was played"
+            assert transport.reconnections == round_ + 1
+        assert await bench.send(_to_device(bench)) is DeliveryStatus.DELIVERED  # the link is back
+        for _ in range(3):  # a task's unretrieved exception is reported when it is collected
+            gc.collect()
+            await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous)
+    assert [c["message"] for c in unhandled] == []
