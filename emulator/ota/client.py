@@ -110,6 +110,11 @@ class ClientProfile:
     query_interval_s: float = 3600.0
     response_timeout_s: float = 5.0
     max_retries: int = 5
+    # A download stalled (every retry of a request went unanswered: the HAN link is down): query again
+    # after stall_retry_s, doubling at each stall up to stall_retry_max_s (each delay scaled by a
+    # draw in [0.8, 1.2]), not after query_interval_s; the download goes on at its offset.
+    stall_retry_s: float = 10.0
+    stall_retry_max_s: float = 300.0
     use_page_requests: bool = False
     page_size: int = 256
     response_spacing_ms: int = 50
@@ -209,6 +214,7 @@ class OtaClient:
         self.blocks_received = 0
         self._last_block_len = 0
         self._missing_file = 0  # Default Responses NO_IMAGE_AVAILABLE to block requests in a row
+        self._stalls = 0  # downloads stalled in a row (reset once a query is answered)
         # Memory for fleets: with a reference, blocks that match the known image are not copied;
         # the buffer stays a length until the first block that differs (then it is materialised).
         self.reference_images: ReferenceImages | None = None
@@ -372,8 +378,16 @@ class OtaClient:
         if not isinstance(self._pending, QueryNextImageRequest) or tsn != self._pending_tsn:
             return [UnexpectedResponse(self.eui64, "QueryNextImageResponse", tsn)]
         self._pending = None
+        self._stalls = 0
         if rsp.status != Status.SUCCESS:
-            return [NoImageOffered(self.eui64, rsp.status), SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
+            offered: list[Action] = [NoImageOffered(self.eui64, rsp.status)]
+            if self.image_upgrade_status is ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS:
+                # The server no longer offers the image being fetched (its transfer ended while
+                # the link was down): the partial download is dropped, so the next Image Notify
+                # or query starts afresh.
+                self._reset_download()
+                offered.append(DownloadAborted(self.eui64, rsp.status))
+            return [*offered, SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
         assert rsp.manufacturer_code is not None and rsp.image_type is not None
         assert rsp.file_version is not None and rsp.image_size is not None
         target = (rsp.manufacturer_code, rsp.image_type, rsp.file_version)
@@ -682,13 +696,24 @@ class OtaClient:
         self.file_offset = 0
 
     # -- retries ---------------------------------------------------------------------------------
+    def stall_delay_s(self) -> float:
+        """The wait before querying again after the download stalled for the n-th time in a row:
+        ``stall_retry_s * 2**(n-1)``, at most ``stall_retry_max_s``, scaled by [0.8, 1.2]."""
+        p = self.profile
+        self._stalls += 1
+        base = min(p.stall_retry_s * 2.0 ** min(self._stalls - 1, 30), p.stall_retry_max_s)
+        return round(base * (0.8 + 0.4 * self._random()), 3)
+
     def _on_response_timeout(self, now: float) -> list[Action]:
         if self._pending is None:
             return []
         return [ResponseTimeout(self.eui64, type(self._pending).__name__, self._retries + 1),
-                *self._retry_or_give_up(now)]
+                *self._retry_or_give_up(now, unanswered=True)]
 
-    def _retry_or_give_up(self, now: float) -> list[Action]:
+    def _retry_or_give_up(self, now: float, *, unanswered: bool = False) -> list[Action]:
+        """Retry the request, or after ``max_retries`` give up: a download stalled for want of
+        answers (``unanswered``: the link is down) queries again after :meth:`stall_delay_s`;
+        one whose blocks the device itself rejects, after its query interval."""
         pending = self._pending
         self._retries += 1
         if self._retries > self.profile.max_retries:
@@ -698,7 +723,10 @@ class OtaClient:
             keep = self.image_upgrade_status is ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS
             if not keep:
                 self._move(ImageUpgradeStatus.NORMAL)
-            return [GaveUp(self.eui64, self.file_offset, keep), SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
+                return [GaveUp(self.eui64, self.file_offset, keep),
+                        SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
+            delay = self.stall_delay_s() if unanswered else self.profile.query_interval_s
+            return [GaveUp(self.eui64, self.file_offset, keep), SetTimer(self.eui64, _QUERY, delay)]
         if pending is None or isinstance(pending, (ImageBlockRequest, ImagePageRequest)):
             return self._request_block(now)
         return self._send(pending)

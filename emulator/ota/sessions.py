@@ -62,6 +62,10 @@ class Session:
     page_block: int = 0
     page_spacing_ms: int = 0
     page_tsn: int = 0
+    # HAN link: a wait the server asked for (WAIT_FOR_DATA) is not silence; when the hub took
+    # the link as lost (the time the device was last heard), until it is heard again
+    quiet_until: float = -1e18
+    link_lost_at: float | None = None
     # not persisted: the time of the earliest armed timeout timer
     timer_due: float | None = field(default=None, compare=False)
     # not persisted: the image being served, so a block needs no catalogue look-up

@@ -181,7 +181,7 @@ class DccSystem:
                 system.air_faults.append(faults.air)
             if mid_transfer_faults and faults.mid_transfer:
                 system.mid_transfer_faults.append(
-                    MidTransferFaults(clock, bus, site.hub, site.devices, faults.mid_transfer))
+                    MidTransferFaults(clock, bus, site.hub, site.devices, faults.mid_transfer, faults.air))
         return system
 
     def add_premises(self, site: Premises) -> None:
