@@ -177,6 +177,8 @@ def accept_any(_: bytes) -> str | None:
 class OtaClient:
     """OTA client of one emulated device."""
 
+    _stalls = 0  # downloads stalled in a row, reset once a query is answered (set on a stall only)
+
     def __init__(
         self,
         eui64: int,
@@ -214,7 +216,6 @@ class OtaClient:
         self.blocks_received = 0
         self._last_block_len = 0
         self._missing_file = 0  # Default Responses NO_IMAGE_AVAILABLE to block requests in a row
-        self._stalls = 0  # downloads stalled in a row (reset once a query is answered)
         # Memory for fleets: with a reference, blocks that match the known image are not copied;
         # the buffer stays a length until the first block that differs (then it is materialised).
         self.reference_images: ReferenceImages | None = None
@@ -378,7 +379,8 @@ class OtaClient:
         if not isinstance(self._pending, QueryNextImageRequest) or tsn != self._pending_tsn:
             return [UnexpectedResponse(self.eui64, "QueryNextImageResponse", tsn)]
         self._pending = None
-        self._stalls = 0
+        if self._stalls:
+            self._stalls = 0
         if rsp.status != Status.SUCCESS:
             offered: list[Action] = [NoImageOffered(self.eui64, rsp.status)]
             if self.image_upgrade_status is ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS:
