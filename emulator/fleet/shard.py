@@ -260,7 +260,9 @@ class Shard:
             site.hub.restart()
             return
         if what in LINK_OUTAGE_S:
-            link_outage(self.clock, site.manipulator, eui, LINK_OUTAGE_S[what])
+            air = site.manipulator
+            assert isinstance(air, AirFaults), "premises_faults gives a premises with a link outage its air faults"
+            link_outage(self.clock, air, eui, LINK_OUTAGE_S[what])
             return
         device = site.devices[eui]
         device.power_off()

@@ -25,7 +25,7 @@ def client() -> OtaClient:
     return OtaClient(DEV, ClientProfile(MFR, TYPE, OLD, max_data_size=64))
 
 
-def answer(c: OtaClient, actions, response) -> list:
+def answer(c: OtaClient, actions: list, response: QueryNextImageResponse) -> list:
     (send,) = [a for a in actions if isinstance(a, Send)]
     return c.on_frame(1.0, ZclFrame(ZclHeader(1, 1, True, send.tsn, 0x02), response))
 
@@ -49,7 +49,7 @@ def test_a_restored_complete_download_is_verified_again() -> None:
     c = client()
     c.restore_download(HeldDownload(MFR, TYPE, NEW, len(DATA), len(DATA), ImageUpgradeStatus.DOWNLOAD_COMPLETE), DATA)
     (timer,) = c.start(0.0)
-    assert timer.kind is TimerKind.VERIFIED
+    assert isinstance(timer, SetTimer) and timer.kind is TimerKind.VERIFIED
     sent = c.on_timer(timer.delay, TimerKind.VERIFIED)
     (end,) = [a.command for a in sent if isinstance(a, Send)]
     assert isinstance(end, UpgradeEndRequest) and end.status == Status.SUCCESS and c.pending_image == DATA

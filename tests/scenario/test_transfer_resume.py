@@ -17,6 +17,8 @@ from emulator.dcc.messages import UserMessage
 from emulator.dcc.premises import ESME_ID, IMPORT_SUPPLIER_ID
 from emulator.dcc.service_requests import RequestHeader, UpdateFirmware
 from emulator.dcc.store import Store
+from emulator.devices.device import EmulatedDevice
+from emulator.devices.flash import SqliteDownloadFlash
 from emulator.eui64 import format_eui64
 from emulator.han.packet import OTA_CLUSTER, ApsPacket
 from emulator.ota import codec
@@ -58,8 +60,10 @@ class Process:
             self.requests.append((self.clock.now(), codec.decode(packet.payload).command))
 
     @property
-    def esme(self):  # type: ignore[no-untyped-def]
-        return self.system.device(ESME_ID)
+    def esme(self) -> EmulatedDevice:
+        device = self.system.device(ESME_ID)
+        assert isinstance(device, EmulatedDevice)
+        return device
 
     def run_until_offset(self, offset: int, within: float) -> None:
         deadline = self.clock.now() + within
@@ -84,7 +88,7 @@ def submit_11_1(process: Process, image: bytes) -> None:
 
 def test_a_transfer_killed_midway_resumes_at_its_offset_and_completes(tmp_path: Path) -> None:
     image = esme_image()
-    db, held = tmp_path / "serve.db", {}
+    db, held = tmp_path / "serve.db", dict[str, UserMessage]()
     first = Process(db, held)
     submit_11_1(first, image)
     first.run_until_offset(len(image) // 2, within=2 * HOURS)
@@ -128,7 +132,7 @@ def test_a_transfer_killed_midway_resumes_at_its_offset_and_completes(tmp_path: 
 
 def test_flash_is_written_a_page_at_a_time_not_once_per_block(tmp_path: Path) -> None:
     image = esme_image()
-    db, held = tmp_path / "serve.db", {}
+    db, held = tmp_path / "serve.db", dict[str, UserMessage]()
     process = Process(db, held)
     submit_11_1(process, image)
     process.clock.run(until=12 * HOURS)
@@ -136,14 +140,15 @@ def test_flash_is_written_a_page_at_a_time_not_once_per_block(tmp_path: Path) ->
     assert flash is not None
     blocks = sum(1 for _, c in process.requests if isinstance(c, ImageBlockRequest))
     pages = -(-len(image) // flash.flash.page_size)
-    writes = flash.flash.writes  # type: ignore[attr-defined]
+    assert isinstance(flash.flash, SqliteDownloadFlash)
+    writes = flash.flash.writes
     assert blocks > 10 * pages  # many blocks a page
     assert pages <= writes <= pages + 4  # a write a page, plus start, completion and the end
 
 
 def test_a_restart_without_a_download_in_flash_starts_from_offset_zero(tmp_path: Path) -> None:
     image = esme_image()
-    db, held = tmp_path / "serve.db", {}
+    db, held = tmp_path / "serve.db", dict[str, UserMessage]()
     first = Process(db, held)
     submit_11_1(first, image)
     first.run_until_offset(len(image) // 2, within=2 * HOURS)
