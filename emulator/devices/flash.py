@@ -152,13 +152,18 @@ class FlashWriter:
             return
         target = client.download_target
         held = client.held_download()
-        if held is None:
-            if self._stored:
-                self.flash.erase(self.eui64)
-                self._stored = False
-            self._target, self._status, self._offset = target, client.image_upgrade_status, client.file_offset
+        try:
+            if held is None:
+                if self._stored:
+                    self.flash.erase(self.eui64)
+                    self._stored = False
+                self._target, self._status, self._offset = target, client.image_upgrade_status, client.file_offset
+                return
+            start = self._offset if self._stored and target == self._target and held.file_offset >= self._offset else 0
+            self.flash.save(self.eui64, held, start, client.downloaded_slice(start, held.file_offset))
+        except sqlite3.Error as exc:
+            # The download goes on in RAM; the next frame tries the write again.
+            _LOGGER.error("device %016X: download not written to flash: %s", self.eui64, exc)
             return
-        start = self._offset if self._stored and target == self._target and held.file_offset >= self._offset else 0
-        self.flash.save(self.eui64, held, start, client.downloaded_slice(start, held.file_offset))
         self._stored = True
         self._target, self._status, self._offset = target, held.status, held.file_offset

@@ -145,19 +145,17 @@ class OtaServer:
         for session in self.sessions:
             session.timer_due = None
             if session.state.active:
-                # The stored times are the old process's clock, which may have started again at
-                # zero: shift them so the device has a whole timeout from now, as at its last request.
+                # The stored times are the old process's clock (which may have started again at
+                # zero): shift them all so the device's last request is now, and the device has
+                # a whole timeout from the restart.
                 shift = now - session.last_request_at
-                if shift > 0:
-                    session.last_request_at = now
-                    session.last_response_at += shift
-                    session.quiet_until += shift
-                    if session.started_at is not None:
-                        session.started_at += shift
-                    if session.link_lost_at is not None:
-                        session.link_lost_at += shift
-                else:
-                    session.last_request_at = max(session.last_request_at, now)
+                session.last_request_at = now
+                session.last_response_at += shift
+                session.quiet_until += shift
+                if session.started_at is not None:
+                    session.started_at += shift
+                if session.link_lost_at is not None:
+                    session.link_lost_at += shift
                 if session.link_lost_at is not None:
                     self._mark_lost(session.device)
                 actions.extend(self._arm_timeout(now, session))

@@ -513,3 +513,21 @@ class TestLinkWatch:
         second.restore(0.0)  # a new clock
         back = second.on_frame(5.0, DEV, NWK, frame(ImageBlockRequest(0, MFR, TYPE, NEW, 40, 40)))
         assert "han_link_restored" in events(back)
+
+
+def test_a_server_restarted_on_a_new_clock_gives_the_device_a_whole_timeout(tmp_path) -> None:
+    """serve's clock starts again at 0 after a kill: the stored session's times (the old clock,
+    here 500 s) are shifted, so the block gap timeout counts from the restart."""
+    db = str(tmp_path / "sessions.db")
+    catalog = ImageCatalog()
+    catalog.add(IMAGE)
+    first = OtaServer(catalog, PolicyBook(ServerPolicy(link_lost_after_s=None)), SqliteSessionStore(db))
+    first.on_frame(490.0, DEV, NWK, frame(QueryNextImageRequest(0, MFR, TYPE, OLD)))
+    first.on_frame(500.0, DEV, NWK, frame(ImageBlockRequest(0, MFR, TYPE, NEW, 0, 40)))
+    del first  # the process dies
+    second = OtaServer(catalog, PolicyBook(ServerPolicy(link_lost_after_s=None)), SqliteSessionStore(db))
+    restored = second.restore(0.5)
+    (timer,) = [a for a in restored if isinstance(a, SetTimer)]
+    assert timer.delay == pytest.approx(600.0)  # not 1,099.5 s (500 + 600 - 0.5)
+    assert "timed_out" not in events(second.on_timer(599.0, DEV, TimerKind.TIMEOUT))
+    assert events(second.on_timer(600.6, DEV, TimerKind.TIMEOUT))["timed_out"]["idle_s"] == pytest.approx(600.1)
