@@ -143,6 +143,11 @@ class ClientProfile:
     page_miss_aborts: bool = False  # a block missing from an Image Page Response ends the download
     gives_up_on_wait_above_s: float | None = None  # a longer WAIT_FOR_DATA ends the download
 
+    def __post_init__(self) -> None:
+        if not self.stall_retry_s > 0 or not self.stall_retry_max_s >= self.stall_retry_s:
+            raise ValueError(f"stall_retry_s must be above 0 and at most stall_retry_max_s, got "
+                             f"{self.stall_retry_s} and {self.stall_retry_max_s}")
+
     def with_(self, **changes: Any) -> "ClientProfile":
         return replace(self, **changes)
 

@@ -4,6 +4,8 @@ timeout the User gets the failure alert."""
 
 from __future__ import annotations
 
+import pytest
+
 from emulator.han.packet import OTA_CLUSTER, ApsPacket
 from emulator.ota import codec
 from emulator.ota.actions import LinkLost, LinkRestored
@@ -11,7 +13,7 @@ from emulator.ota.frames import ImageBlockRequest, QueryNextImageRequest
 from emulator.runtime.events import EventCollector
 from emulator.scenario.injection import LINK_OUTAGE_S
 from emulator.scenario.runner import ScenarioRun
-from emulator.scenario.spec import parse_scenario
+from emulator.scenario.spec import ScenarioError, parse_scenario
 
 PPMID = "00-DB-12-34-56-78-90-A4"
 PPMID_ID = 0x00DB1234567890A4
@@ -88,3 +90,9 @@ def test_an_outage_past_the_block_gap_timeout_ends_with_the_failure_alert() -> N
     assert aborted and aborted[-1].time > lost.time + LINK_OUTAGE_S["long_link_outage"] - 15
     assert run.system.device(PPMID_ID).client.file_offset == 0
     assert run.system.dsp.smi.update_in_progress(PPMID_ID) is None  # free for the next request
+
+
+def test_a_back_off_that_makes_no_sense_is_one_clear_line() -> None:
+    data = {"premises": [{"template": "default", "devices": [{"eui64": PPMID, "ota": {"stall_retry_s": 0}}]}]}
+    with pytest.raises(ScenarioError, match="stall_retry_s must be above 0"):
+        parse_scenario(data, source="outage.toml")
