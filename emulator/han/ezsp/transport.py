@@ -37,6 +37,8 @@ BASIC_CLUSTER = 0x0000
 TIME_CLUSTER = 0x000A
 RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
 """Seconds between reconnection attempts (the last one repeats)."""
+STOP_GRACE_S = 0.5
+"""At stop, how long the sends in flight get to end (FAILED) once the radio is shut down."""
 
 
 def hub_endpoint(endpoint: int = SMART_ENERGY_ENDPOINT) -> dict[str, Any]:
@@ -172,11 +174,18 @@ class ZigpyTransport(HanTransport):
         self._stopping = True
         if self._reconnect_task is not None:
             self._reconnect_task.cancel()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, *(t for t in [self._reconnect_task] if t), return_exceptions=True)
         self.connected.clear()
+        # The radio goes down before the sends in flight end: one cancelled while bellows waits
+        # for its ASH acknowledgement would leave bellows' shielded write to fail alone later
+        # ("Task exception was never retrieved": Connection has been closed). After the
+        # shutdown each send gets that error itself and reports FAILED.
         await self.app.shutdown()
+        pending = list(self._tasks)
+        if pending:
+            _done, late = await asyncio.wait(pending, timeout=STOP_GRACE_S)
+            for task in late:
+                task.cancel()
+        await asyncio.gather(*pending, *(t for t in [self._reconnect_task] if t), return_exceptions=True)
 
     def _adopt_identity(self) -> None:
         node = self.app.state.node_info
