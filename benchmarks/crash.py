@@ -12,9 +12,17 @@ then it prints:
   (at-least-once: allowed, the receiver de-duplicates);
 - lost: accepted requests whose outcome (11.2/11.3 response; 11.1/11.4 N62/N60/N39/CSP alert per
   accepted device) never arrived;
-- stuck: devices still marked "update in progress" in the database at the end.
+- stuck: devices still marked "update in progress" in the database at the end;
+- HAN transfers interrupted by a kill (an emulated device's download in flash at the kill): how
+  many the next process resumed at the offset held in flash (its first Image Block Request
+  there, after a Query Next Image), how many started over from offset 0 (killed before the
+  first 4 KiB page was written), and how many ended otherwise (e.g. overwritten by a newer
+  distribution); with the resumed offsets.
 
-Usage: ``python benchmarks/crash.py [--kills 50] [--clients 4] [--seed 1] [--settle 240] [--json]``.
+Usage: ``python benchmarks/crash.py [--kills 50] [--clients 4] [--seed 1] [--settle 240]
+[--project-images] [--json]``. DCC's sample 11.1/11.4 carry images of a few hundred bytes, whose HAN
+transfers end well within a second; ``--project-images`` puts the project's TEST ONLY samples in
+them instead (ESME 49 KB, PPMID 24 KB: transfers of 10-30 s, so kills land mid-transfer).
 Network traffic goes to 127.0.0.1 only.
 """
 
@@ -69,6 +77,12 @@ class Figures:
     stuck: int = 0
     lost_requests: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    transfers_interrupted: int = 0
+    transfers_resumed: int = 0
+    transfers_restarted: int = 0  # from offset 0: nothing in flash yet at the kill
+    transfers_offset_lost: int = 0  # from offset 0 although flash held more (must be 0)
+    transfers_ended_otherwise: int = 0
+    resumed_offsets: list[int] = field(default_factory=list)
 
 
 class Receiver:
@@ -83,18 +97,38 @@ class Receiver:
         return web.Response(text="ok")
 
 
-def _template(name: str) -> bytes:
+def _template(name: str, image: bytes | None = None) -> bytes:
     data = (SAMPLES / name).read_bytes()
-    return re.sub(rb"\s*<ds:Signature.*</ds:Signature>", b"", data, flags=re.S)
+    data = re.sub(rb"\s*<ds:Signature.*</ds:Signature>", b"", data, flags=re.S)
+    if image is not None:
+        import base64
+
+        from emulator.ota.image import parse_image
+
+        version = f"{parse_image(image).header.file_version:08X}".encode()
+        data = re.sub(rb"<sr:FirmwareImage>[^<]*</sr:FirmwareImage>",
+                      b"<sr:FirmwareImage>" + base64.b64encode(image) + b"</sr:FirmwareImage>", data)
+        data = re.sub(rb"<sr:FirmwareVersion>[^<]*</sr:FirmwareVersion>",
+                      b"<sr:FirmwareVersion>" + version + b"</sr:FirmwareVersion>", data)
+    return data
+
+
+def project_images() -> dict[str, bytes]:
+    """The project's TEST ONLY sample images for the 11.1 (ESME) and 11.4 (PPMID) requests."""
+    sys.path.insert(0, str(ROOT))
+    from emulator.scenario.samples import load_sample
+
+    return {"11.1": load_sample("ESME", 0x0000), "11.4": load_sample("PPMID", 0x0084)}
 
 
 class Load:
     """Clients sending DCC's sample requests with increasing counters; records the answers."""
 
-    def __init__(self, rng: random.Random, clients: int) -> None:
+    def __init__(self, rng: random.Random, clients: int, images: dict[str, bytes] | None = None) -> None:
         self.rng = rng
         self.clients = clients
-        self.templates = {kind: (_template(name), path) for kind, (name, path) in REQUESTS.items()}
+        images = images or {}
+        self.templates = {kind: (_template(name, images.get(kind)), path) for kind, (name, path) in REQUESTS.items()}
         self.counter = int(time.time() * 1000)
         self.accepted: dict[str, str] = {}  # request ID -> kind
         self.figures = Figures()
@@ -194,6 +228,66 @@ def stuck_devices(db: Path) -> int:
         conn.close()
 
 
+def interrupted_downloads(db: Path) -> dict[str, tuple[int, int]]:
+    """Device (EUI-64 as the timeline writes it) -> (file version, offset held in flash), for
+    every download in progress in the database (read after a kill)."""
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT eui64, file_version, file_offset FROM device_download WHERE status = 1").fetchall()
+    except sqlite3.OperationalError:  # no table yet: nothing was ever downloaded
+        return {}
+    finally:
+        conn.close()
+    return {_eui_text(eui % (1 << 64)): (version, offset) for eui, version, offset in rows}
+
+
+def _eui_text(eui: int) -> str:
+    return "-".join(f"{b:02X}" for b in eui.to_bytes(8, "big"))
+
+
+def first_downloads(log: Path, start: int) -> dict[str, tuple[int, int]]:
+    """Device -> (file version, offset) of its first ``download_started`` in the timeline
+    written after byte ``start`` of ``log`` (one life of ``serve``)."""
+    first: dict[str, tuple[int, int]] = {}
+    with open(log, "rb") as f:
+        f.seek(start)
+        for line in f:
+            if b'"download_started"' not in line:
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue  # a line cut by the kill
+            device = event.get("device")
+            if event.get("event") == "download_started" and device and device not in first:
+                first[device] = (int(event.get("file_version", "0"), 16), int(event.get("offset", 0)))
+    return first
+
+
+def count_resumed(figures: Figures, held: dict[str, tuple[int, int]], first: dict[str, tuple[int, int]],
+                  now_held: dict[str, tuple[int, int]] | None) -> dict[str, tuple[int, int]]:
+    """Judge the downloads ``held`` at the last kill by how the next life started them
+    (``first``); one that life never reached (killed before the device asked again) is judged
+    in the life after, if it is still in flash then (``now_held``; None: the last life)."""
+    for device, (version, offset) in held.items():
+        started = first.get(device)
+        if started is None and now_held is not None and device in now_held:
+            continue  # still waiting in flash: the new entry stands for it
+        figures.transfers_interrupted += 1
+        if started is None or started[0] != version:
+            figures.transfers_ended_otherwise += 1
+        elif started[1] == offset and offset > 0:
+            figures.transfers_resumed += 1
+            figures.resumed_offsets.append(offset)
+        elif started[1] == 0 and offset == 0:
+            figures.transfers_restarted += 1
+        elif started[1] == 0:
+            figures.transfers_offset_lost += 1
+        else:
+            figures.transfers_ended_otherwise += 1
+    return now_held or {}
+
+
 def finished(kind: str, seen: set[tuple[str, str | None, int | None]]) -> bool:
     codes = {code for code, _, _ in seen}
     if kind.startswith("11.2"):
@@ -207,7 +301,8 @@ def finished(kind: str, seen: set[tuple[str, str | None, int | None]]) -> bool:
 
 
 async def crash_loop(kills: int, *, clients: int = 4, seed: int = 1, settle: float = 240.0,
-                     workdir: Path | None = None, min_gap: float = 0.3, max_gap: float = 3.0) -> Figures:
+                     workdir: Path | None = None, min_gap: float = 0.3, max_gap: float = 3.0,
+                     images: dict[str, bytes] | None = None) -> Figures:
     rng = random.Random(seed)
     started = time.monotonic()
     folder = Path(workdir or tempfile.mkdtemp(prefix="ch-crash-"))
@@ -221,10 +316,12 @@ async def crash_loop(kills: int, *, clients: int = 4, seed: int = 1, settle: flo
     await site.start()
     port = runner.addresses[0][1]
     endpoint = f"http://127.0.0.1:{port}/user"
-    load = Load(rng, clients)
+    load = Load(rng, clients, images)
+    held: dict[str, tuple[int, int]] = {}  # downloads in flash at the last kill
     try:
         async with ClientSession(timeout=ClientTimeout(total=15)) as session:
             for _ in range(kills):
+                life = log.stat().st_size if log.exists() else 0
                 process, load.base_url = await asyncio.to_thread(start_serve, db, endpoint, log)
                 stop = asyncio.Event()
                 tasks = [asyncio.create_task(load.client(session, stop)) for _ in range(clients)]
@@ -234,6 +331,8 @@ async def crash_loop(kills: int, *, clients: int = 4, seed: int = 1, settle: flo
                 load.figures.kills += 1
                 stop.set()
                 await asyncio.gather(*tasks)
+                held = count_resumed(load.figures, held, first_downloads(log, life), interrupted_downloads(db))
+            life = log.stat().st_size if log.exists() else 0
             process, load.base_url = await asyncio.to_thread(start_serve, db, endpoint, log)
             try:
                 deadline = time.monotonic() + settle
@@ -248,6 +347,7 @@ async def crash_loop(kills: int, *, clients: int = 4, seed: int = 1, settle: flo
             finally:
                 process.send_signal(signal.SIGTERM)
                 await asyncio.to_thread(process.wait, 30)
+            count_resumed(load.figures, held, first_downloads(log, life), None)
     finally:
         await runner.cleanup()
     figures = load.figures
@@ -274,9 +374,12 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--settle", type=float, default=240.0, help="seconds to let the last run finish")
+    parser.add_argument("--project-images", action="store_true",
+                        help="11.1/11.4 carry the project's 24-49 KB TEST ONLY samples (transfers a kill can cut)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    figures = asyncio.run(crash_loop(args.kills, clients=args.clients, seed=args.seed, settle=args.settle))
+    figures = asyncio.run(crash_loop(args.kills, clients=args.clients, seed=args.seed, settle=args.settle,
+                                     images=project_images() if args.project_images else None))
     if args.json:
         print(json.dumps(asdict(figures), indent=2))
     else:
@@ -288,6 +391,14 @@ def main() -> int:
         print(f"  stuck (update in progress at the end) {figures.stuck}   [target 0]")
         for line in figures.lost_requests[:20]:
             print(f"    lost: {line}")
+        offsets = sorted(figures.resumed_offsets)
+        print(f"  HAN transfers interrupted by a kill {figures.transfers_interrupted}: resumed at their offset "
+              f"{figures.transfers_resumed}, started over from 0 {figures.transfers_restarted} (killed before the "
+              f"first page was in flash), from 0 although flash held more {figures.transfers_offset_lost} [target 0], "
+              f"ended otherwise {figures.transfers_ended_otherwise}")
+        if offsets:
+            print(f"    resumed at offset (bytes): min {offsets[0]}, median {offsets[len(offsets) // 2]}, "
+                  f"max {offsets[-1]}")
     return 0
 
 

@@ -30,7 +30,8 @@ class Fault:
     server: Mapping[str, Any] = field(default_factory=dict)  # ServerPolicy changes for this device
     sleepy: bool = False  # radio: frames wait for the device's poll
     frames: str | None = None  # an air rule, see emulator.scenario.injection.AirFaults
-    mid_transfer: str | None = None  # "reboot", "slow_reannounce" or "server_restart" at 50 %
+    mid_transfer: str | None = None  # "reboot", "slow_reannounce", "server_restart", "link_outage" or
+    # "long_link_outage" at 50 %
     burst: BurstLoss | None = None  # burst loss on the premises' channel
 
 
@@ -75,6 +76,13 @@ FAULTS: dict[str, Fault] = _catalogue(
           SUCCEEDED, mid_transfer="reboot"),
     Fault("server_restart_mid_transfer", "the hub's OTA server restarts mid-transfer", SUCCEEDED,
           mid_transfer="server_restart"),
+    Fault("link_outage_mid_transfer",
+          "the HAN link to a device drops for two minutes mid-transfer (interference, a metal cupboard door "
+          "closed): the hub reports the link lost, the device retries with back-off and resumes at its offset",
+          SUCCEEDED, mid_transfer="link_outage"),
+    Fault("long_link_outage_mid_transfer",
+          "the HAN link to a device drops mid-transfer for 15 minutes, longer than the hub's block gap timeout",
+          "0x8F89 timed out (download)", mid_transfer="long_link_outage"),
     Fault("server_silent_on_query", "the hub does not answer Query Next Image Requests",
           "query unanswered", server={"silent_on_query": True}),
     Fault("lost_delivery_confirmation", "the device's frames arrive but it never hears the acknowledgement",

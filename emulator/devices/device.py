@@ -41,6 +41,7 @@ from emulator.ota.timeline import shown_details
 from emulator.runtime.clock import Clock, Timer
 from emulator.runtime.events import EventBus
 
+from .flash import DownloadFlash, FlashWriter
 from .gbcs_agent import DeviceGbcs
 from .key_establishment import DeviceKeyEstablishment
 from .verification import manufacturer_image_hash
@@ -83,6 +84,8 @@ class EmulatedDevice:
     """
 
     key_establishment: DeviceKeyEstablishment | None = None
+    flash: FlashWriter | None = None
+    """Set (``flash=`` a store): the download survives the process (:mod:`.flash`)."""
 
     def __init__(
         self,
@@ -98,6 +101,7 @@ class EmulatedDevice:
         verifier: ImageVerifier = accept_any,
         faults: DeviceFaults = DeviceFaults(),
         gbcs: GbcsSetup | None = None,
+        flash: DownloadFlash | None = None,
     ) -> None:
         self.eui64 = eui64
         self.device_type = device_type
@@ -115,6 +119,12 @@ class EmulatedDevice:
 
             gbcs = default_setup()
         self.gbcs = DeviceGbcs(self, gbcs, sleepy=device_type is DeviceType.GSME)
+        if flash is not None:
+            self.flash = FlashWriter(eui64, flash, self.client)
+            held = self.flash.restore()
+            if held is not None:
+                _LOGGER.info("device %016X: download of %08X restored from flash at offset %d of %d",
+                             eui64, held.file_version, self.client.file_offset, held.image_size)
         transport.set_receiver(self._on_packet)
 
     @property
@@ -148,6 +158,8 @@ class EmulatedDevice:
         self.ota.up = True
         self.transport.reattach()
         self._execute(self.client.reboot(self.clock.now(), reannounce_delay_s=reannounce_delay_s))
+        if self.flash is not None:
+            self.flash.sync()
 
     # -- receive -------------------------------------------------------------------------------
     def _on_packet(self, packet: ApsPacket) -> None:
@@ -155,6 +167,8 @@ class EmulatedDevice:
             return
         if packet.cluster == OTA_CLUSTER:
             self.ota.receive(packet)
+            if self.flash is not None:
+                self.flash.sync()
             if self.gbcs.sleepy and packet.payload[2:3] == _QUERY_NEXT_IMAGE_RESPONSE:
                 self.gbcs.awake()  # awake for its image query: it also asks the hub for queued GBCS
         elif packet.cluster == TUNNELING_CLUSTER:
@@ -201,6 +215,8 @@ class EmulatedDevice:
         self.firmware.pending_hash = None
         self._report(FirmwareActivated(self.eui64, version, via))
         self._execute(self.client.activated(now, version))
+        if self.flash is not None:
+            self.flash.sync()
         if self.device_type is DeviceType.PPMID:
             self._alert(GbcsAlertCode.PPMID_FIRMWARE_ACTIVATION, success=True, firmware_version=version)
         else:

@@ -47,7 +47,7 @@ from emulator.ota.actions import (
 from emulator.ota.image import parse_image
 from emulator.runtime.clock import VirtualClock
 from emulator.runtime.events import Event, EventBus
-from emulator.scenario.injection import AirFaults
+from emulator.scenario.injection import LINK_OUTAGE_S, AirFaults, link_outage
 from emulator.scenario.premises import DeviceBehaviour
 from emulator.scenario.spec import Scenario
 from emulator.scenario.system import DccSystem
@@ -258,6 +258,11 @@ class Shard:
         site = self._sites[index]
         if what == "server_restart":
             site.hub.restart()
+            return
+        if what in LINK_OUTAGE_S:
+            air = site.manipulator
+            assert isinstance(air, AirFaults), "premises_faults gives a premises with a link outage its air faults"
+            link_outage(self.clock, air, eui, LINK_OUTAGE_S[what])
             return
         device = site.devices[eui]
         device.power_off()

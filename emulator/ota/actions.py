@@ -216,6 +216,28 @@ class SessionRestored:
     offset: int
 
 
+@dataclass(frozen=True, slots=True)
+class LinkLost:
+    """Mid-download the hub has heard nothing from the device for ``silent_s`` seconds, longer
+    than its ``link_lost_after_s`` (beyond any wait it asked for): the HAN link is taken as
+    lost. The transfer stays open until the block gap timeout (``timeout_in_s`` from now)."""
+
+    device: int
+    offset: int
+    silent_s: float
+    timeout_in_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRestored:
+    """The device is heard again after a :class:`LinkLost`, ``outage_s`` seconds after it was
+    last heard; its transfer goes on (from the offset the device asks for)."""
+
+    device: int
+    offset: int
+    outage_s: float
+
+
 # -- client outcomes ---------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class DeviceRebooted:
@@ -430,7 +452,7 @@ class AlertRaised:
 Outcome = Union[
     ImageNotifySent, QueryAnswered, QueryIgnored, TransferStarted, TransferProgress, TransferResumed,
     WaitForDataSent, BlockRefused, AllBlocksServed, UpgradeEndReceived, TransferEnded, UpgradeCommandSent,
-    DefaultResponseReceived, SessionRestored, TestPolicyApplied,
+    DefaultResponseReceived, SessionRestored, LinkLost, LinkRestored, TestPolicyApplied,
     DeviceRebooted, FrameIgnored, QuerySent, UnexpectedResponse, NoImageOffered, ImageAlreadyHeld,
     DownloadStarted, ImageNotifyIgnored, ImageNotifyJittered, WaitForData, DownloadAborted, BlockMismatch,
     BlockRejected, DownloadComplete, ImageChecked, WaitingForUpgradeCommand, UpgradeScheduled,

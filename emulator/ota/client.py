@@ -67,7 +67,8 @@ from .frames import (
 )
 from .transitions import CLIENT, ImageUpgradeStatus
 
-__all__ = ["ClientAttr", "ClientProfile", "ImageUpgradeStatus", "ImageVerifier", "OtaClient", "accept_any"]
+__all__ = ["ClientAttr", "ClientProfile", "HeldDownload", "ImageUpgradeStatus", "ImageVerifier", "OtaClient",
+           "accept_any"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -109,6 +110,11 @@ class ClientProfile:
     query_interval_s: float = 3600.0
     response_timeout_s: float = 5.0
     max_retries: int = 5
+    # A download stalled (every retry of a request went unanswered: the HAN link is down): query again
+    # after stall_retry_s, doubling at each stall up to stall_retry_max_s (each delay scaled by a
+    # draw in [0.8, 1.2]), not after query_interval_s; the download goes on at its offset.
+    stall_retry_s: float = 10.0
+    stall_retry_max_s: float = 300.0
     use_page_requests: bool = False
     page_size: int = 256
     response_spacing_ms: int = 50
@@ -137,8 +143,29 @@ class ClientProfile:
     page_miss_aborts: bool = False  # a block missing from an Image Page Response ends the download
     gives_up_on_wait_above_s: float | None = None  # a longer WAIT_FOR_DATA ends the download
 
+    def __post_init__(self) -> None:
+        if not self.stall_retry_s > 0 or not self.stall_retry_max_s >= self.stall_retry_s:
+            raise ValueError(f"stall_retry_s must be above 0 and at most stall_retry_max_s, got "
+                             f"{self.stall_retry_s} and {self.stall_retry_max_s}")
+
     def with_(self, **changes: Any) -> "ClientProfile":
         return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldDownload:
+    """What a device keeps in flash of the image it is fetching, so that a restart resumes the
+    download at ``file_offset`` instead of starting over (the bytes are kept beside it)."""
+
+    manufacturer_code: int
+    image_type: int
+    file_version: int
+    image_size: int
+    file_offset: int
+    status: ImageUpgradeStatus  # DOWNLOAD_IN_PROGRESS, or DOWNLOAD_COMPLETE (not yet verified)
+
+
+_HELD = (ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS, ImageUpgradeStatus.DOWNLOAD_COMPLETE)
 
 
 ReferenceImages = Callable[[tuple[int, int, int]], bytes | None]
@@ -154,6 +181,8 @@ def accept_any(_: bytes) -> str | None:
 
 class OtaClient:
     """OTA client of one emulated device."""
+
+    _stalls = 0  # downloads stalled in a row, reset once a query is answered (set on a stall only)
 
     def __init__(
         self,
@@ -223,8 +252,49 @@ class OtaClient:
 
     # -- inputs ----------------------------------------------------------------------------------
     def start(self, now: float) -> list[Action]:
-        """Power on: query after the profile's initial delay (and on every query interval)."""
+        """Power on: query after the profile's initial delay (and on every query interval). With
+        a download restored from flash (:meth:`restore_download`) the query finds the same image
+        and the download goes on at the held offset; a complete image is checked again first."""
+        if self.image_upgrade_status is ImageUpgradeStatus.DOWNLOAD_COMPLETE:
+            return [SetTimer(self.eui64, TimerKind.VERIFIED, self.profile.initial_query_delay_s
+                             + self.profile.verify_delay_s)]
         return [SetTimer(self.eui64, _QUERY, self.profile.initial_query_delay_s)]
+
+    # -- the download in flash -------------------------------------------------------------------
+    @property
+    def download_target(self) -> tuple[int, int, int] | None:
+        """(manufacturer, image type, file version) of the image being fetched or held."""
+        return self._target
+
+    def held_download(self) -> HeldDownload | None:
+        """The download a power cut would leave in flash, if one is under way or complete."""
+        target = self._target
+        if target is None or self.image_upgrade_status not in _HELD:
+            return None
+        return HeldDownload(*target, self._image_size, self.file_offset, self.image_upgrade_status)
+
+    def downloaded_slice(self, start: int, end: int) -> bytes:
+        """Bytes ``start:end`` of the download (no copy of the rest)."""
+        if self._reference is not None:
+            return self._reference[start:min(end, self.file_offset)]
+        return bytes(self._buffer[start:min(end, self.file_offset)])
+
+    def restore_download(self, held: HeldDownload, data: bytes) -> None:
+        """Before :meth:`start`: take up ``held`` from flash with its first ``len(data)`` bytes
+        (the offset is what was kept, never beyond it). Not a state move of the table: the
+        device was in this state when the power went."""
+        if held.status not in _HELD:
+            raise ValueError(f"device {self.eui64:016X}: {held.status.name} is not a download to restore")
+        offset = min(held.file_offset, len(data), held.image_size)
+        self._target = (held.manufacturer_code, held.image_type, held.file_version)
+        self._image_size = held.image_size
+        self._buffer = bytearray(data[:offset])
+        self._reference = None
+        self.file_offset = offset
+        status = held.status if offset >= held.image_size else ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS
+        self.image_upgrade_status = status
+        if status is ImageUpgradeStatus.DOWNLOAD_COMPLETE:
+            self.downloaded_file_version = held.file_version
 
     def reboot(self, now: float, *, reannounce_delay_s: float | None = None) -> list[Action]:
         """Power cycle: RAM is lost but the received bytes and offset survive in flash."""
@@ -314,8 +384,17 @@ class OtaClient:
         if not isinstance(self._pending, QueryNextImageRequest) or tsn != self._pending_tsn:
             return [UnexpectedResponse(self.eui64, "QueryNextImageResponse", tsn)]
         self._pending = None
+        if self._stalls:
+            self._stalls = 0
         if rsp.status != Status.SUCCESS:
-            return [NoImageOffered(self.eui64, rsp.status), SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
+            offered: list[Action] = [NoImageOffered(self.eui64, rsp.status)]
+            if self.image_upgrade_status is ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS:
+                # The server no longer offers the image being fetched (its transfer ended while
+                # the link was down): the partial download is dropped, so the next Image Notify
+                # or query starts afresh.
+                self._reset_download()
+                offered.append(DownloadAborted(self.eui64, rsp.status))
+            return [*offered, SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
         assert rsp.manufacturer_code is not None and rsp.image_type is not None
         assert rsp.file_version is not None and rsp.image_size is not None
         target = (rsp.manufacturer_code, rsp.image_type, rsp.file_version)
@@ -624,13 +703,24 @@ class OtaClient:
         self.file_offset = 0
 
     # -- retries ---------------------------------------------------------------------------------
+    def stall_delay_s(self) -> float:
+        """The wait before querying again after the download stalled for the n-th time in a row:
+        ``stall_retry_s * 2**(n-1)``, at most ``stall_retry_max_s``, scaled by [0.8, 1.2]."""
+        p = self.profile
+        self._stalls += 1
+        base = min(p.stall_retry_s * 2.0 ** min(self._stalls - 1, 30), p.stall_retry_max_s)
+        return round(base * (0.8 + 0.4 * self._random()), 3)
+
     def _on_response_timeout(self, now: float) -> list[Action]:
         if self._pending is None:
             return []
         return [ResponseTimeout(self.eui64, type(self._pending).__name__, self._retries + 1),
-                *self._retry_or_give_up(now)]
+                *self._retry_or_give_up(now, unanswered=True)]
 
-    def _retry_or_give_up(self, now: float) -> list[Action]:
+    def _retry_or_give_up(self, now: float, *, unanswered: bool = False) -> list[Action]:
+        """Retry the request, or after ``max_retries`` give up: a download stalled for want of
+        answers (``unanswered``: the link is down) queries again after :meth:`stall_delay_s`;
+        one whose blocks the device itself rejects, after its query interval."""
         pending = self._pending
         self._retries += 1
         if self._retries > self.profile.max_retries:
@@ -640,7 +730,10 @@ class OtaClient:
             keep = self.image_upgrade_status is ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS
             if not keep:
                 self._move(ImageUpgradeStatus.NORMAL)
-            return [GaveUp(self.eui64, self.file_offset, keep), SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
+                return [GaveUp(self.eui64, self.file_offset, keep),
+                        SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
+            delay = self.stall_delay_s() if unanswered else self.profile.query_interval_s
+            return [GaveUp(self.eui64, self.file_offset, keep), SetTimer(self.eui64, _QUERY, delay)]
         if pending is None or isinstance(pending, (ImageBlockRequest, ImagePageRequest)):
             return self._request_block(now)
         return self._send(pending)

@@ -59,6 +59,10 @@ class ServerPolicy:
     # Timeouts: gap between block requests, and the silent phase before Upgrade End Request.
     block_gap_timeout_s: float = 600.0
     upgrade_end_timeout_s: float = 4 * 3600.0
+    # Mid-download silence (beyond any wait the server asked for) after which the hub reports
+    # the device's HAN link lost (han_link_lost), and han_link_restored when it is heard again.
+    # None: not reported. The transfer itself ends only at block_gap_timeout_s.
+    link_lost_after_s: float | None = 15.0
     progress_step_percent: int = 10
     silent_on_query: bool = False  # fault: the server ignores Query Next Image Requests
     missing_image_response: MissingImageResponse = MissingImageResponse.DEFAULT_RESPONSE
@@ -110,6 +114,8 @@ class ServerPolicy:
             raise ValueError(f"image_notify_payload_type must be 0..3, got {self.image_notify_payload_type}")
         if not 1 <= self.image_notify_jitter <= 100:
             raise ValueError(f"image_notify_jitter must be 1..100, got {self.image_notify_jitter}")
+        if self.link_lost_after_s is not None and not self.link_lost_after_s > 0:
+            raise ValueError(f"link_lost_after_s must be above 0 seconds (or none), got {self.link_lost_after_s}")
         if self.upgrade_delay_s < 0 or self.upgrade_delay_s >= 0xFFFFFFFF:
             raise ValueError(f"upgrade_delay_s out of range: {self.upgrade_delay_s}")
 

@@ -24,6 +24,8 @@ from .actions import (
     BlockRefused,
     DefaultResponseReceived,
     ImageNotifySent,
+    LinkLost,
+    LinkRestored,
     QueryAnswered,
     QueryIgnored,
     Refusal,
@@ -88,6 +90,10 @@ class _TestState:
 class OtaServer:
     """OTA server for all devices of one Comms Hub."""
 
+    # Devices whose HAN link the hub reported lost: a shared empty set until the first one (an
+    # empty set per hub would cost a fleet 216 bytes a premises).
+    _lost: "set[int] | frozenset[int]" = frozenset()
+
     def __init__(
         self,
         catalog: ImageCatalog | None = None,
@@ -111,6 +117,8 @@ class OtaServer:
     # -- inputs --------------------------------------------------------------------------------
     def on_frame(self, now: float, device: int, nwk: int, frame: ZclFrame) -> list[Action]:
         """Handle one decoded frame from ``device``."""
+        if self._lost and device in self._lost:
+            return [*self._link_restored(now, device), *self.on_frame(now, device, nwk, frame)]
         handler = self._handlers.get(type(frame.command))
         if handler is None:
             # A server->client command sent to us: not ours to act on.
@@ -137,7 +145,19 @@ class OtaServer:
         for session in self.sessions:
             session.timer_due = None
             if session.state.active:
-                session.last_request_at = max(session.last_request_at, now)
+                # The stored times are the old process's clock (which may have started again at
+                # zero): shift them all so the device's last request is now, and the device has
+                # a whole timeout from the restart.
+                shift = now - session.last_request_at
+                session.last_request_at = now
+                session.last_response_at += shift
+                session.quiet_until += shift
+                if session.started_at is not None:
+                    session.started_at += shift
+                if session.link_lost_at is not None:
+                    session.link_lost_at += shift
+                if session.link_lost_at is not None:
+                    self._mark_lost(session.device)
                 actions.extend(self._arm_timeout(now, session))
                 actions.append(SessionRestored(session.device, session.state.value, session.offset))
         return actions
@@ -317,6 +337,7 @@ class OtaServer:
                                         minimum_block_period=policy.block_period_value()), tsn)
             )
             actions.append(WaitForDataSent(device, wait_s, policy.minimum_block_period_ms))
+            session.quiet_until = now + wait_s
             return actions
         size = min(req.maximum_data_size, policy.block_cap, image.size - req.file_offset)
         actions.extend(self._serve(now, session, image, req.file_offset, size, tsn, policy.response_delay_s,
@@ -342,6 +363,7 @@ class OtaServer:
         elif index == policy.test_wait_for_data_at_block:
             step, wait = TestStep.WAIT_FOR_DATA, policy.test_wait_for_data_s
         if step is not None:
+            session.quiet_until = now + wait
             period = policy.block_period_value()
             return [Send(device, nwk, ImageBlockResponse(Status.WAIT_FOR_DATA, current_time=0, request_time=wait,
                                                          minimum_block_period=period), tsn),
@@ -404,6 +426,8 @@ class OtaServer:
         server answers with a SUCCESS block of one size and nothing else (no outcome, no timer,
         no state change): ``(count, block size)``; ``(0, 0)`` when the next one is not such a
         request. The block that reaches a progress step or the end of the image is not plain."""
+        if self._lost and device in self._lost:
+            return 0, 0  # the frame reports the link back
         session = self.sessions.get(device)
         if (session is None or session.image is None or session.state is not SessionState.DOWNLOADING
                 or session.started_at is None or session.nwk != nwk or session.offset != req.file_offset
@@ -545,15 +569,27 @@ class OtaServer:
         # Stray Default Responses mid-transfer are logged and otherwise ignored.
         return [DefaultResponseReceived(device, rsp.command_id, rsp.status)]
 
-    # -- timeouts ----------------------------------------------------------------------------
+    # -- timeouts and the HAN link --------------------------------------------------------------
     def _deadline(self, session: Session) -> float:
         policy = self.policies.for_device(session.device)
         if session.state is SessionState.AWAITING_UPGRADE_END:
             return session.last_request_at + policy.upgrade_end_timeout_s
         return session.last_request_at + policy.block_gap_timeout_s
 
+    def _link_due(self, session: Session) -> float | None:
+        """When silence mid-download makes the link count as lost (None: not watched now)."""
+        if session.state is not SessionState.DOWNLOADING or session.link_lost_at is not None:
+            return None
+        after = self.policies.for_device(session.device).link_lost_after_s
+        if after is None:
+            return None
+        return max(session.last_request_at, session.quiet_until) + after
+
     def _arm_timeout(self, now: float, session: Session) -> list[Action]:
         due = self._deadline(session)
+        link = self._link_due(session)
+        if link is not None and link < due:
+            due = link
         if session.timer_due is not None and session.timer_due <= due:
             return []  # an earlier timer will fire and re-check
         session.timer_due = due
@@ -563,15 +599,42 @@ class OtaServer:
         session.timer_due = None
         if not session.state.active:
             return []
+        actions: list[Action] = []
+        link = self._link_due(session)
         due = self._deadline(session)
+        if link is not None and now + 1e-9 >= link and now + 1e-9 < due:
+            session.link_lost_at = session.last_request_at
+            self._mark_lost(session.device)
+            self.sessions.put(session)
+            actions.append(LinkLost(session.device, session.offset, round(now - session.last_request_at, 3),
+                                    round(due - now, 3)))
         if now + 1e-9 < due:
-            return self._arm_timeout(now, session)
+            return [*actions, *self._arm_timeout(now, session)]
         silent = session.state is SessionState.AWAITING_UPGRADE_END
         self._move(session, SessionState.TIMED_OUT)
+        self._unmark_lost(session.device)
         self.sessions.put(session)
-        return [TransferEnded(session.device, TransferOutcome.TIMED_OUT, session.file_version, session.offset,
-                              phase=TimeoutPhase.SILENT_PHASE if silent else TimeoutPhase.DOWNLOAD,
-                              idle_s=round(now - session.last_request_at, 3))]
+        return [*actions, TransferEnded(session.device, TransferOutcome.TIMED_OUT, session.file_version, session.offset,
+                                        phase=TimeoutPhase.SILENT_PHASE if silent else TimeoutPhase.DOWNLOAD,
+                                        idle_s=round(now - session.last_request_at, 3))]
+
+    def _mark_lost(self, device: int) -> None:
+        if not self._lost:
+            self._lost = set()
+        self._lost.add(device)  # type: ignore[union-attr]
+
+    def _unmark_lost(self, device: int) -> None:
+        if device in self._lost:
+            self._lost.discard(device)  # type: ignore[union-attr]
+
+    def _link_restored(self, now: float, device: int) -> list[Action]:
+        self._unmark_lost(device)
+        session = self.sessions.get(device)
+        if session is None or session.link_lost_at is None:
+            return []
+        lost_at, session.link_lost_at = session.link_lost_at, None
+        self.sessions.put(session)
+        return [LinkRestored(device, session.offset, round(now - lost_at, 3))]
 
 
 def _version_allowed(rule: VersionRule, current: int, offered: int) -> bool:

@@ -62,6 +62,10 @@ class Session:
     page_block: int = 0
     page_spacing_ms: int = 0
     page_tsn: int = 0
+    # HAN link: a wait the server asked for (WAIT_FOR_DATA) is not silence; when the hub took
+    # the link as lost (the time the device was last heard), until it is heard again
+    quiet_until: float = -1e18
+    link_lost_at: float | None = None
     # not persisted: the time of the earliest armed timeout timer
     timer_due: float | None = field(default=None, compare=False)
     # not persisted: the image being served, so a block needs no catalogue look-up
@@ -124,22 +128,48 @@ class MemorySessionStore:
         return iter(list(self._sessions.values()))
 
 
-class SqliteSessionStore:
-    """Sessions persisted in SQLite, so a hub process can be killed and restarted."""
+def sqlite_int(eui64: int) -> int:
+    """An EUI-64 as SQLite's signed 64-bit INTEGER (those above 2**63 wrap to negative)."""
+    return eui64 - (1 << 64) if eui64 >= 1 << 63 else eui64
 
-    def __init__(self, path: str) -> None:
-        self._db = sqlite3.connect(path)
+
+def connect(path: str) -> sqlite3.Connection:
+    """A connection for the HAN side's durable state (sessions, device flash) on ``path``: WAL,
+    ``synchronous=NORMAL`` (a commit survives the process being killed), and a busy timeout so a
+    writer elsewhere on the same file (the DSP, the outbox's writer thread) makes it wait, not fail."""
+    db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    if path != ":memory:":
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+    return db
+
+
+class SqliteSessionStore:
+    """Sessions persisted in SQLite, so a hub process can be killed and restarted.
+
+    ``db`` is a path or a connection shared with other stores (``serve`` keeps every hub's
+    sessions in its one database); ``hub`` (the Comms Hub's EUI-64) keeps each hub to its own
+    rows. The server writes a session on each state change and each progress step (every
+    ``progress_step_percent`` of the image, 10 % by default), never once per block: after a
+    restart the stored offset may be behind the device's, which is harmless since the server
+    serves any offset the client asks for."""
+
+    def __init__(self, db: str | sqlite3.Connection, *, hub: int = 0) -> None:
+        self._db = connect(db) if isinstance(db, str) else db
+        self._owned = isinstance(db, str)
+        self._hub = sqlite_int(hub)
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS ota_session (device INTEGER PRIMARY KEY, body TEXT NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS ota_server_session (hub INTEGER NOT NULL, device INTEGER NOT NULL, "
+            "body TEXT NOT NULL, PRIMARY KEY (hub, device))"
         )
-        self._db.commit()
         self._cache: dict[int, Session] = {}
 
     def get(self, device: int) -> Session | None:
         session = self._cache.get(device)
         if session is not None:
             return session
-        row = self._db.execute("SELECT body FROM ota_session WHERE device = ?", (device,)).fetchone()
+        row = self._db.execute("SELECT body FROM ota_server_session WHERE hub = ? AND device = ?",
+                               (self._hub, sqlite_int(device))).fetchone()
         if row is None:
             return None
         session = Session.from_json(row[0])
@@ -148,20 +178,19 @@ class SqliteSessionStore:
 
     def put(self, session: Session) -> None:
         self._cache[session.device] = session
-        with self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO ota_session (device, body) VALUES (?, ?)",
-                (session.device, session.to_json()),
-            )
+        self._db.execute(
+            "INSERT OR REPLACE INTO ota_server_session (hub, device, body) VALUES (?, ?, ?)",
+            (self._hub, sqlite_int(session.device), session.to_json()),
+        )
 
     def delete(self, device: int) -> None:
         self._cache.pop(device, None)
-        with self._db:
-            self._db.execute("DELETE FROM ota_session WHERE device = ?", (device,))
+        self._db.execute("DELETE FROM ota_server_session WHERE hub = ? AND device = ?", (self._hub, sqlite_int(device)))
 
     def __iter__(self) -> Iterator[Session]:
-        rows = self._db.execute("SELECT device FROM ota_session").fetchall()
-        return iter([s for (d,) in rows if (s := self.get(d)) is not None])
+        rows = self._db.execute("SELECT device FROM ota_server_session WHERE hub = ?", (self._hub,)).fetchall()
+        return iter([s for (d,) in rows if (s := self.get(d % (1 << 64))) is not None])
 
     def close(self) -> None:
-        self._db.close()
+        if self._owned:
+            self._db.close()

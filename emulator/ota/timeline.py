@@ -41,6 +41,8 @@ from .actions import (
     Refusal,
     ResponseTimeout,
     SessionRestored,
+    LinkLost,
+    LinkRestored,
     TestPolicyApplied,
     TransferEnded,
     TransferOutcome,
@@ -106,6 +108,10 @@ def render(outcome: Outcome) -> Rendered:
             return "default_response_received", {"command_id": command_id, "status": status_name(status)}
         case SessionRestored(_, state, offset):
             return "session_restored", {"state": state, "offset": offset}
+        case LinkLost(_, offset, silent, timeout_in):
+            return "han_link_lost", {"offset": offset, "silent_s": silent, "timeout_in_s": timeout_in}
+        case LinkRestored(_, offset, outage):
+            return "han_link_restored", {"offset": offset, "outage_s": outage}
         # client
         case DeviceRebooted(_, offset):
             return "device_rebooted", {"offset": offset}

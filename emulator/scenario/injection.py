@@ -31,19 +31,28 @@ OFF_S = 10.0
 """How long a device stays off in the reboot faults."""
 SLOW_REANNOUNCE_S = 240.0
 MID_TRANSFER_PERCENT = 50
+LINK_OUTAGE_S = {"link_outage": 120.0, "long_link_outage": 900.0}
+"""How long the HAN link of a device is down in the link outage faults (the long one outlasts
+the hub's block gap timeout of 600 s)."""
 
 
 class AirFaults:
     """The frame-level faults of one premises, as a VirtualHan manipulator.
 
     They act only once :attr:`armed` (the composition root arms them when a Service Request goes
-    in) and only on OTA frames; ``first_response`` never drops an Image Notify."""
+    in) and only on OTA frames; ``first_response`` never drops an Image Notify. A device in
+    :attr:`down` has lost its HAN link: every unicast from or to it is lost, whatever the
+    cluster (:func:`link_outage`)."""
 
     def __init__(self, rules: Mapping[int, str] | None = None) -> None:
         self.rules: dict[int, str] = dict(rules or {})
         self.armed = False
+        self.down: set[int] = set()
 
     def __call__(self, packet: ApsPacket) -> Verdict | None:
+        down = self.down
+        if down and (packet.src in down or packet.dst in down) and not packet.is_broadcast:
+            return Verdict(drop=True)
         if not self.armed or packet.cluster != OTA_CLUSTER:
             return None
         rules = self.rules
@@ -127,22 +136,32 @@ def premises_faults(spec: PremisesSpec, behaviours: Mapping[int, DeviceBehaviour
             behaviour, profile_changes=profile, faults=DeviceFaults(**device_faults))
         if server:
             out.device_policies[device.eui64] = server
-    if rules:
+    if rules or any(what in LINK_OUTAGE_S for what in out.mid_transfer.values()):
         out.air = AirFaults(rules)
     return out
 
 
+def link_outage(clock: Clock, air: AirFaults, eui64: int, seconds: float) -> None:
+    """The HAN link of ``eui64`` goes down now and comes back after ``seconds`` (the device and
+    the hub stay powered: their frames to each other are lost)."""
+    _LOGGER.info("device %016X: HAN link down for %g s", eui64, seconds)
+    air.down.add(eui64)
+    clock.call_later(seconds, air.down.discard, eui64)
+
+
 class MidTransferFaults:
-    """Plays ``reboot``, ``slow_reannounce`` and ``server_restart`` once the hub reports a
-    device's transfer at 50 %: the device is off for 10 s and re-announces after 1 s (240 s
-    when slow), or the hub's OTA server restarts from its session store."""
+    """Plays ``reboot``, ``slow_reannounce``, ``server_restart``, ``link_outage`` and
+    ``long_link_outage`` once the hub reports a device's transfer at 50 %: the device is off for
+    10 s and re-announces after 1 s (240 s when slow), the hub's OTA server restarts from its
+    session store, or the device's HAN link is down for :data:`LINK_OUTAGE_S` (on ``air``)."""
 
     def __init__(self, clock: Clock, bus: EventBus, hub: Any, devices: Mapping[int, Any],
-                 faults: Mapping[int, str]) -> None:
+                 faults: Mapping[int, str], air: AirFaults | None = None) -> None:
         self.clock = clock
         self.hub = hub
         self.devices = devices
         self.pending = dict(faults)
+        self.air = air
         bus.subscribe(self._observe)
 
     def _observe(self, event: Event) -> None:
@@ -156,6 +175,10 @@ class MidTransferFaults:
     def play(self, eui64: int, what: str) -> None:
         if what == "server_restart":
             self.hub.restart()
+            return
+        if what in LINK_OUTAGE_S:
+            assert self.air is not None, "premises_faults gives a premises with a link outage its air faults"
+            link_outage(self.clock, self.air, eui64, LINK_OUTAGE_S[what])
             return
         device = self.devices[eui64]
         device.power_off()

@@ -19,6 +19,7 @@ from typing import Any, Mapping, Protocol
 
 from emulator.dcc.premises import PremisesSpec
 from emulator.devices.device import DeviceFaults, EmulatedDevice
+from emulator.devices.flash import DownloadFlash
 from emulator.gbcs.codes import DeviceType
 from emulator.devices.verification import TrustedKeys, make_verifier
 from emulator.eui64 import format_eui64
@@ -96,9 +97,11 @@ def build_devices(
     reference_images: ReferenceImages | None = None,
     skip: frozenset[int] = frozenset(),
     gbcs: GbcsSetup | None = None,
+    flash: DownloadFlash | None = None,
 ) -> dict[int, EmulatedDevice]:
     """An emulated device on ``han`` for each HAN device of ``spec`` (CHF/GPF are the hub itself),
-    at NWK 0x1101, 0x1202, … in the order of the spec; ``skip`` are real devices (not emulated)."""
+    at NWK 0x1101, 0x1202, … in the order of the spec; ``skip`` are real devices (not emulated);
+    ``flash`` keeps their downloads across processes (each takes up what it holds there)."""
     behaviours = behaviours or {}
     devices: dict[int, EmulatedDevice] = {}
     nwk = FIRST_DEVICE_NWK
@@ -116,6 +119,7 @@ def build_devices(
         device = EmulatedDevice(
             device_spec.eui64, device_type, profile, han.attach(device_spec.eui64, nwk), clock, bus,
             hub_eui64=spec.comms_hub, hub_nwk=HUB_NWK, verifier=verifier, faults=behaviour.faults, gbcs=gbcs,
+            flash=flash,
         )
         if reference_images is not None:
             device.client.reference_images = reference_images
@@ -130,7 +134,8 @@ class Premises:
     ``seed``, the link model ``radio`` and the ``manipulator``); ``sleepy`` (EUI-64 -> poll
     interval, None for the radio's) are sleepy end devices on ``radio``; ``device_policies``
     are per-device :class:`ServerPolicy` changes at the hub; ``sessions`` is the hub's OTA
-    session store (default: in memory); ``real_devices`` are in the spec but on the air.
+    session store (default: in memory); ``real_devices`` are in the spec but on the air;
+    ``flash`` keeps the devices' downloads (default: none, a new process starts them over).
     """
 
     def __init__(
@@ -157,6 +162,7 @@ class Premises:
         gbcs: GbcsSetup | None = None,
         security: "HanSecurity | None" = None,
         fast_path: bool = False,
+        flash: DownloadFlash | None = None,
     ) -> None:
         """``security``: ZigBee join, CBKE and APS encryption on the HAN (``[han] security``)."""
         self.spec = spec
@@ -186,7 +192,8 @@ class Premises:
         for eui64, changes in (device_policies or {}).items():
             self.hub.set_device_policy(eui64, **changes)
         self.devices = build_devices(spec, han, clock, bus, behaviours=behaviours, trusted_key=trusted_key,
-                                     reference_images=reference_images, skip=real_devices, gbcs=gbcs)
+                                     reference_images=reference_images, skip=real_devices, gbcs=gbcs,
+                                     flash=flash)
         self.security = security
         if security is not None and security.enabled:
             secure_premises(self, security)
@@ -194,6 +201,9 @@ class Premises:
             han.fast_path = OtaFastPath(han, local, self.hub, self.devices)
 
     def start(self) -> None:
+        """Power on: the hub's OTA server takes up the sessions its store holds (their timeouts
+        re-armed; nothing in a fresh store), then each device starts."""
+        self.hub.ota.restore()
         for device in self.devices.values():
             device.start()
 

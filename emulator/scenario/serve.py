@@ -32,6 +32,7 @@ from emulator.dcc.outbox import DeliveryPolicy, Outbox
 from emulator.dcc.outbox_cli import add_delivery_options, delivery_settings
 from emulator.dcc.store import Store
 from emulator.dcc.timing import SyncAnswerHold
+from emulator.ota.sessions import connect as connect_han_db
 from emulator.runtime.clock import AsyncioClock
 from emulator.runtime.events import EventBus, JsonLinesPrinter, TimelinePrinter
 
@@ -127,6 +128,7 @@ class Service:
     system: DccSystem
     outbox: Outbox
     app: web.Application
+    han_db: sqlite3.Connection | None = None
 
     async def start_outbox(self) -> asyncio.Task[None]:
         return asyncio.create_task(self.outbox.run(), name="outbox")
@@ -140,6 +142,8 @@ class Service:
     def close(self) -> None:
         self.outbox.close()
         self.system.store.close()
+        if self.han_db is not None:
+            self.han_db.close()
 
 
 def scenario_device_euis(scenario: Scenario) -> list[int]:
@@ -172,7 +176,11 @@ def build_service(
     if timeline is not None:
         bus.subscribe(JsonLinesPrinter(timeline) if json_timeline else TimelinePrinter(timeline))
     epoch = datetime.now(timezone.utc)
-    system = DccSystem.from_scenario(scenario, clock, bus, store=Store(db), epoch=epoch)
+    store = Store(db)
+    # The hubs' OTA sessions and the devices' downloads on the same database: a transfer
+    # interrupted by a kill resumes at its offset (docs/recovery.md).
+    han_db = connect_han_db(db) if db != ":memory:" else None
+    system = DccSystem.from_scenario(scenario, clock, bus, store=store, epoch=epoch, han_db=han_db)
     system.gbcs.counters = PersistedOriginatorCounters(system.store)  # GBCS counters rise across restarts
     store_device_keys(system.store, scenario_device_euis(scenario), scenario.seed)  # for `keys export --db`
     system.dsp.set_distribution_deadline(distribution_deadline)
@@ -189,7 +197,8 @@ def build_service(
     return Service(system, outbox, create_app(system.submit, **security.app_options(),
                                               on_event=lambda name, **fields: bus.emit("dsp", name, None, **fields),
                                               max_in_flight=max_in_flight, request_deadline=request_deadline,
-                                              hold=hold, durable=system.store.durable))
+                                              hold=hold, durable=system.store.durable),
+                   han_db)
 
 
 def serve_command(args: argparse.Namespace) -> int:

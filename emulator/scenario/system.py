@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sqlite3
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
 
@@ -30,6 +31,8 @@ from emulator.runtime.clock import Clock
 from emulator.runtime.events import EventBus
 
 from emulator.devices.device import DeviceFaults
+from emulator.devices.flash import SqliteDownloadFlash
+from emulator.ota.sessions import SqliteSessionStore
 from emulator.gbcs.flow import GbcsSetup
 from emulator.gbcs.messages import decode_message
 from emulator.gbcs.precommand import sign_precommand
@@ -114,6 +117,7 @@ class DccSystem:
         mid_transfer_faults: bool = True,
         reference_images: ReferenceImages | None = None,
         fast_path: bool = False,
+        han_db: sqlite3.Connection | None = None,
     ) -> "DccSystem":
         """The system ``scenario`` describes: its premises in the SMI and, per premises, a Comms
         Hub and emulated devices on a HAN with the scenario's latency, loss, radio model and
@@ -125,7 +129,11 @@ class DccSystem:
         random streams from index ``first_index + k`` (a fleet wave passes its first global
         index). ``mid_transfer_faults=False`` leaves the mid-transfer faults to the caller (the
         fleet plays them from its outcome tracker). ``fast_path``: premises without catalogue
-        faults advance steady-state block exchanges in one go (emulator/ota/fastpath.py)."""
+        faults advance steady-state block exchanges in one go (emulator/ota/fastpath.py).
+        ``han_db``: the HAN side's durable state lives in this database (each hub's OTA sessions,
+        each emulated device's download in flash), so a new process on it resumes transfers at
+        their offsets (docs/recovery.md); None keeps both in memory."""
+        flash = SqliteDownloadFlash(han_db) if han_db is not None else None
         system = cls(clock, bus, scenario.premises, store=store, csp_policy=scenario.csp_policy, epoch=epoch)
         system.gbcs = GbcsSetup.default(scenario.seed, epoch=epoch)  # the devices' keys follow the seed
         system.dsp.cpl_gbcs_versions = scenario.cpl_gbcs_versions
@@ -174,6 +182,8 @@ class DccSystem:
                 fast_path=fast_path and not _has_faults(faults),
                 real_devices=radio_site.real_devices if radio_site is not None else frozenset(), gbcs=system.gbcs,
                 security=scenario.han_security,
+                sessions=SqliteSessionStore(han_db, hub=spec.comms_hub) if han_db is not None else None,
+                flash=flash,
             )
             for device in spec.devices:  # the CHF and GPF: the hub answers for them itself
                 if device.device_type.value in ("CHF", "GPF"):
@@ -183,7 +193,7 @@ class DccSystem:
                 system.air_faults.append(faults.air)
             if mid_transfer_faults and faults.mid_transfer:
                 system.mid_transfer_faults.append(
-                    MidTransferFaults(clock, bus, site.hub, site.devices, faults.mid_transfer))
+                    MidTransferFaults(clock, bus, site.hub, site.devices, faults.mid_transfer, faults.air))
         return system
 
     def add_premises(self, site: Premises) -> None:

@@ -451,3 +451,83 @@ class TestTestPolicies:
     def test_query_status_refuses_every_query(self):
         server = make_server(test_query_status=int(Status.NOT_AUTHORIZED))
         assert sends(query(server)) == [QueryNextImageResponse(Status.NOT_AUTHORIZED)]
+
+
+class TestLinkWatch:
+    """Mid-download silence past ``link_lost_after_s`` is reported once; the next frame heard
+    reports the link back; the transfer is ended only by the block gap timeout."""
+
+    def _timer(self, actions) -> float:
+        (timer,) = [a for a in actions if isinstance(a, SetTimer) and a.kind is TimerKind.TIMEOUT]
+        return timer.delay
+
+    def test_silence_is_reported_lost_then_restored_and_the_transfer_goes_on(self):
+        server = make_server(link_lost_after_s=15.0)
+        query(server)
+        first = block(server, 0, now=1.0)
+        assert self._timer(first) == pytest.approx(15.0)  # the link watch, before the 600 s gap timeout
+        assert "han_link_lost" not in events(server.on_timer(10.0, DEV, TimerKind.TIMEOUT))
+        lost = server.on_timer(16.0, DEV, TimerKind.TIMEOUT)
+        assert events(lost)["han_link_lost"] == {"offset": 40, "silent_s": 15.0, "timeout_in_s": 585.0}
+        assert self._timer(lost) == pytest.approx(585.0)  # now only the gap timeout is armed
+        back = block(server, 40, now=100.0)
+        assert events(back)["han_link_restored"] == {"offset": 40, "outage_s": 99.0}
+        assert sends(back)[0].image_data == IMAGE.data[40:80]
+        assert "han_link_restored" not in events(block(server, 80, now=100.1))
+
+    def test_a_wait_the_server_asked_for_is_not_silence(self):
+        server = make_server(link_lost_after_s=15.0, test_wait_for_data_at_block=1, test_wait_for_data_s=60)
+        query(server)
+        block(server, 0, now=1.0)
+        waited = block(server, 40, now=2.0)
+        assert sends(waited)[0].status == Status.WAIT_FOR_DATA
+        assert "han_link_lost" not in events(server.on_timer(30.0, DEV, TimerKind.TIMEOUT))
+        assert "han_link_lost" not in events(server.on_timer(70.0, DEV, TimerKind.TIMEOUT))
+        assert "han_link_lost" in events(server.on_timer(77.5, DEV, TimerKind.TIMEOUT))  # 60 s + 15 s after
+
+    def test_past_the_block_gap_timeout_the_transfer_times_out(self):
+        server = make_server(link_lost_after_s=15.0, block_gap_timeout_s=100.0)
+        query(server)
+        block(server, 0, now=1.0)
+        server.on_timer(16.0, DEV, TimerKind.TIMEOUT)
+        ended = events(server.on_timer(101.0, DEV, TimerKind.TIMEOUT))
+        assert ended["timed_out"]["phase"] == "download" and "han_link_lost" not in ended
+
+    def test_switched_off_nothing_is_reported(self):
+        server = make_server(link_lost_after_s=None)
+        query(server)
+        assert not [a for a in block(server, 0, now=1.0) if isinstance(a, SetTimer)]  # the query's 600 s timer stands
+        quiet = server.on_timer(300.0, DEV, TimerKind.TIMEOUT)
+        assert "han_link_lost" not in events(quiet) and self._timer(quiet) == pytest.approx(301.0)
+
+    def test_a_restarted_server_still_knows_the_link_is_lost(self, tmp_path):
+        db = str(tmp_path / "sessions.db")
+        catalog = ImageCatalog()
+        catalog.add(IMAGE)
+        first = OtaServer(catalog, sessions=SqliteSessionStore(db))
+        first.on_frame(0, DEV, NWK, frame(QueryNextImageRequest(0, MFR, TYPE, OLD)))
+        first.on_frame(1, DEV, NWK, frame(ImageBlockRequest(0, MFR, TYPE, NEW, 0, 40)))
+        assert "han_link_lost" in events(first.on_timer(16.0, DEV, TimerKind.TIMEOUT))
+        del first  # the process dies
+        second = OtaServer(catalog, sessions=SqliteSessionStore(db))
+        second.restore(0.0)  # a new clock
+        back = second.on_frame(5.0, DEV, NWK, frame(ImageBlockRequest(0, MFR, TYPE, NEW, 40, 40)))
+        assert "han_link_restored" in events(back)
+
+
+def test_a_server_restarted_on_a_new_clock_gives_the_device_a_whole_timeout(tmp_path) -> None:
+    """serve's clock starts again at 0 after a kill: the stored session's times (the old clock,
+    here 500 s) are shifted, so the block gap timeout counts from the restart."""
+    db = str(tmp_path / "sessions.db")
+    catalog = ImageCatalog()
+    catalog.add(IMAGE)
+    first = OtaServer(catalog, PolicyBook(ServerPolicy(link_lost_after_s=None)), SqliteSessionStore(db))
+    first.on_frame(490.0, DEV, NWK, frame(QueryNextImageRequest(0, MFR, TYPE, OLD)))
+    first.on_frame(500.0, DEV, NWK, frame(ImageBlockRequest(0, MFR, TYPE, NEW, 0, 40)))
+    del first  # the process dies
+    second = OtaServer(catalog, PolicyBook(ServerPolicy(link_lost_after_s=None)), SqliteSessionStore(db))
+    restored = second.restore(0.5)
+    (timer,) = [a for a in restored if isinstance(a, SetTimer)]
+    assert timer.delay == pytest.approx(600.0)  # not 1,099.5 s (500 + 600 - 0.5)
+    assert "timed_out" not in events(second.on_timer(599.0, DEV, TimerKind.TIMEOUT))
+    assert events(second.on_timer(600.6, DEV, TimerKind.TIMEOUT))["timed_out"]["idle_s"] == pytest.approx(600.1)

@@ -49,6 +49,8 @@ SERVER_SAMPLES = [
      {"status": "ABORT", "reason": "offset 4097 beyond image size 4096"}),
     (a.DefaultResponseReceived(D, 0x05, 0x99), "default_response_received", {"command_id": 5, "status": "REQUIRE_MORE_IMAGE"}),
     (a.SessionRestored(D, "downloading", 4000), "session_restored", {"state": "downloading", "offset": 4000}),
+    (a.LinkLost(D, 4000, 15.2, 584.8), "han_link_lost", {"offset": 4000, "silent_s": 15.2, "timeout_in_s": 584.8}),
+    (a.LinkRestored(D, 4000, 95.0), "han_link_restored", {"offset": 4000, "outage_s": 95.0}),
 ]
 
 OTHER_SAMPLES = [

@@ -23,6 +23,7 @@ def test_a_few_kill_9_lose_nothing_and_leave_nothing_in_progress(tmp_path: Path)
     assert figures.accepted > 0
     assert figures.lost_requests == []
     assert figures.stuck == 0
+    assert figures.transfers_offset_lost == 0  # no HAN transfer started over while its flash held more
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -121,6 +121,9 @@ def with_fault(base: DeviceUnderTest, name: str) -> DeviceUnderTest:
     if fault.burst is not None:
         raise DeviceSpecError(f"--virtual {name}: burst radio loss is a radio condition certify device does not "
                               "model (one device, no radio channel); play it with `ch-emulator run` or `fleet`")
+    if fault.mid_transfer in ("link_outage", "long_link_outage"):
+        raise DeviceSpecError(f"--virtual {name}: a HAN link outage is a radio condition certify device does not "
+                              "play; play it with `ch-emulator run` or `fleet`")
     if fault.server or fault.mid_transfer == "server_restart":
         raise DeviceSpecError(f"--virtual {name}: a server condition (the hub misbehaves); certify device's test "
                               "hub is the server, so it tests devices only: play it with `ch-emulator run` or "

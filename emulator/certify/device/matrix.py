@@ -74,6 +74,10 @@ CLASSIFICATION: dict[str, Classified] = {c.fault: c for c in (
     _r("burst_radio_loss", "interference; needs the radio model (run/fleet), not played by certify device"),
     _l("reboot_mid_transfer", "a power cut mid-transfer is what B14 plays; resuming is correct"),
     _s("server_restart_mid_transfer", "the hub restarts: a server condition, not played by certify device"),
+    _r("link_outage_mid_transfer", "the HAN link drops for minutes; needs the HAN's air faults (run/fleet), "
+                                   "not played by certify device"),
+    _r("long_link_outage_mid_transfer", "the HAN link drops past the hub's block gap timeout; needs the HAN's "
+                                        "air faults (run/fleet), not played by certify device"),
     _s("server_silent_on_query", "the hub does not answer: a server condition, not played by certify device"),
     _r("lost_delivery_confirmation", "the device never hears its acknowledgements"),
     _d("omits_hardware_version", "B2", "no hardware version in Query Next Image"),
@@ -98,7 +102,9 @@ CLASSIFICATION: dict[str, Classified] = {c.fault: c for c in (
 )}
 
 PLAYED = (FaultClass.DEVICE_DEFECT, FaultClass.RADIO_CONDITION, FaultClass.LEGAL_BEHAVIOUR)
-"""What the matrix runs (server conditions, and radio loss needing the radio model, are not)."""
+"""What the matrix runs (server conditions, and radio loss needing the radio model or the HAN's
+air faults, are not)."""
+_AIR_ONLY = ("link_outage", "long_link_outage")
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,7 @@ class DeviceMatrixRow:
 def playable(fault: str) -> bool:
     """Whether certify device can play ``fault`` on a virtual device."""
     classified = CLASSIFICATION[fault]
-    return classified.kind in PLAYED and FAULTS[fault].burst is None
+    return classified.kind in PLAYED and FAULTS[fault].burst is None and FAULTS[fault].mid_transfer not in _AIR_ONLY
 
 
 def run_row(name: str, image: bytes, signing_key: EllipticCurvePrivateKey, trusted_key: TrustedKeys,

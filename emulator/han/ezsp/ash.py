@@ -254,6 +254,9 @@ class AshFaults:
     """Send the NCP's next N DATA frames (first transmissions) with a wrong CRC."""
     nak_rx: int = 0
     """Reject the host's next N in-sequence DATA frames with a NAK, as if damaged."""
+    ignore_rx: int = 0
+    """Take no notice of the host's next N DATA frames (no ACK, not delivered), as if lost on the
+    line: the host waits for its ACK timeout and retransmits."""
 
 
 @dataclass
@@ -364,6 +367,10 @@ class NcpAsh:
             _LOGGER.debug("ASH: unexpected %r from host ignored", frame)
 
     def _handle_data(self, frame: Data) -> None:
+        if self.faults.ignore_rx > 0:
+            self.faults.ignore_rx -= 1
+            _LOGGER.info("ASH fault: host DATA frame %d ignored (lost on the line)", frame.frm_num)
+            return
         if frame.frm_num == self._rx_seq:
             if self.faults.nak_rx > 0:
                 self.faults.nak_rx -= 1

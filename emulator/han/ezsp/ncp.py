@@ -63,6 +63,10 @@ class NcpFaults(AshFaults):
     """Never report the next N unicasts with ``messageSentHandler`` (the host times out)."""
     message_sent_delay: float = 0.0
     """Seconds to hold every ``messageSentHandler`` back."""
+    disconnect_after: str | None = None
+    """Drop the host's connection (a USB dongle unplugged) just after answering the next command,
+    or sending the next callback, of this name (e.g. ``"incomingMessageHandler"``); once. The
+    host may connect again at once."""
 
 
 class _JoinRecorder:
@@ -179,6 +183,7 @@ class NcpSession:
         table = self.handlers.COMMANDS
         body = table.encode_response(name, fields)
         self.ash.send(encode_header(self._last_seq, table.id_of(name), FrameFormat.V8, callback=True) + body)
+        self.ncp._disconnect_if_due(name)
 
     def defer(self, callback: Callable[[], None]) -> None:
         """After the response to the command being handled (a callback that answers it later)."""
@@ -333,6 +338,17 @@ class EzspNcp:
 
     def _after_command(self, session: NcpSession, name: str) -> None:
         self.commands.append(name)
+        self._disconnect_if_due(name)
+
+    def _disconnect_if_due(self, name: str) -> None:
+        if self.faults.disconnect_after == name:
+            self.faults.disconnect_after = None
+            self.clock.call_later(0.0, self.disconnect)
+
+    def disconnect(self) -> None:
+        """Fault: the host's connection drops (the dongle is unplugged); the host may reconnect."""
+        _LOGGER.info("NCP fault: host connection dropped")
+        self._drop_connection()
 
     # -- radio -----------------------------------------------------------------------------
     def _unicast(self, session: NcpSession, nwk: int, aps: t.EmberApsFrame, tag: int, payload: bytes) -> tuple[Any, int]:

@@ -37,6 +37,8 @@ BASIC_CLUSTER = 0x0000
 TIME_CLUSTER = 0x000A
 RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
 """Seconds between reconnection attempts (the last one repeats)."""
+STOP_GRACE_S = 0.5
+"""At stop, how long the sends in flight get to end (FAILED) once the radio is shut down."""
 
 
 def hub_endpoint(endpoint: int = SMART_ENERGY_ENDPOINT) -> dict[str, Any]:
@@ -79,6 +81,10 @@ def hub_application_class(base: type) -> type:
             for descriptor in self.config[zigpy.config.CONF_ADDITIONAL_ENDPOINTS]:
                 await self.add_endpoint(descriptor)
 
+        async def connect(self) -> None:
+            await super().connect()
+            observe_fragment_acks(self)
+
         def packet_received(self, packet: zt.ZigbeePacket) -> None:
             transport = self.hub_transport
             if transport is not None and transport.accepts(packet):
@@ -88,6 +94,37 @@ def hub_application_class(base: type) -> type:
 
     HubApplication.__name__ = HubApplication.__qualname__ = f"Hub{base.__name__}"
     return HubApplication
+
+
+class _ObservedTasks(set[asyncio.Task[Any]]):
+    """bellows' set of APS fragment acknowledgement tasks, each given a done callback that
+    retrieves its outcome: an acknowledgement cut off by a lost connection is logged, not left
+    as "Task exception was never retrieved" (bellows keeps the task only until it is done)."""
+
+    def add(self, task: asyncio.Task[Any]) -> None:
+        task.add_done_callback(_fragment_ack_done)
+        super().add(task)
+
+
+def _fragment_ack_done(task: asyncio.Task[Any]) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        _LOGGER.info("APS fragment acknowledgement not sent (radio link lost): %r", exc)
+
+
+def observe_fragment_acks(app: Any) -> None:
+    """Once bellows has connected (each reconnection makes a new EZSP protocol handler): its
+    fragment acknowledgement tasks get their outcome retrieved (:class:`_ObservedTasks`). Other
+    radio libraries have no such set: nothing to do."""
+    protocol = getattr(getattr(app, "_ezsp", None), "_protocol", None)
+    tasks = getattr(protocol, "_fragment_ack_tasks", None)
+    if isinstance(tasks, set) and not isinstance(tasks, _ObservedTasks):
+        observed = _ObservedTasks()
+        for task in tasks:
+            observed.add(task)
+        protocol._fragment_ack_tasks = observed  # type: ignore[union-attr]
 
 
 class ZigpyTransport(HanTransport):
@@ -137,11 +174,18 @@ class ZigpyTransport(HanTransport):
         self._stopping = True
         if self._reconnect_task is not None:
             self._reconnect_task.cancel()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, *(t for t in [self._reconnect_task] if t), return_exceptions=True)
         self.connected.clear()
+        # The radio goes down before the sends in flight end: one cancelled while bellows waits
+        # for its ASH acknowledgement would leave bellows' shielded write to fail alone later
+        # ("Task exception was never retrieved": Connection has been closed). After the
+        # shutdown each send gets that error itself and reports FAILED.
         await self.app.shutdown()
+        pending = list(self._tasks)
+        if pending:
+            _done, late = await asyncio.wait(pending, timeout=STOP_GRACE_S)
+            for task in late:
+                task.cancel()
+        await asyncio.gather(*pending, *(t for t in [self._reconnect_task] if t), return_exceptions=True)
 
     def _adopt_identity(self) -> None:
         node = self.app.state.node_info
