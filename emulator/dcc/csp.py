@@ -266,6 +266,18 @@ class Csp:
         )
         return True
 
+    def update_han_device_log(self, hub: int, device: int, install_code: bytes | None,
+                              join_time_period: int | None, *, request_id: str) -> bool:
+        """Pass 8.11 to ``hub`` (``install_code`` None: remove ``device``); False if there is no
+        route, or the hub cannot take it."""
+        port = self._hubs.get(hub)
+        update = getattr(port, "update_han_device_log", None)
+        if port is None or update is None:
+            return False
+        self._clock.call_later(self.policy.command_delay,
+                               lambda: update(device, install_code, join_time_period, request_id=request_id))
+        return True
+
     # -- upstream ------------------------------------------------------------------------------
     def _relay(self, message: HubMessage) -> None:
         self._require_listener().hub_message(message)

@@ -120,6 +120,19 @@ class TrustCentre:
             self.report_device_log()
         return entry
 
+    def remove_from_device_log(self, device: int, *, report: bool = True) -> bool:
+        """CCS02: ``device`` leaves the Device Log and loses its link key here; False if it was
+        not in the log."""
+        entry = self.device_log.pop(device, None)
+        if entry is None:
+            self.bus.emit(self.source, "device_log_refused", device, reason="not in the Device Log")
+            return False
+        self.security.forget(device)
+        self.bus.emit(self.source, "device_log_removed", device)
+        if report:
+            self.report_device_log()
+        return True
+
     def report_device_log(self) -> None:
         """CS14 (0x8F12): the Device Log as it is now, upstream and on the timeline."""
         log = [entry.describe() for entry in self.device_log.values()]
