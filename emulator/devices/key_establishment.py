@@ -136,6 +136,7 @@ class DeviceKeyEstablishment:
                 self._set_timer(delay, self._engine_timer, action.partner, action.kind)
             elif isinstance(action, Established):
                 self._cancel_timer()
+                assert action.link_key is not None  # the initiator derives its key itself
                 self.security.set_key(action.partner, action.link_key)
                 self.bus.emit(self.source, "cbke_established", self.eui64, suite=action.suite.number)
                 if self._on_established is not None:

@@ -165,6 +165,7 @@ class HubGbcs:
             return None
         done = apply(payload)
         adding = isinstance(payload, device_log.AddDeviceToLog)
+        results: tuple[int, ...]
         if adding:
             results = (0, 0, 0) if done else (device_log.DATA_ACCESS_HARDWARE_FAULT, device_log.DATA_ACCESS_OTHER_REASON,
                                                device_log.DATA_ACCESS_OTHER_REASON)

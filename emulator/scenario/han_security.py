@@ -86,10 +86,13 @@ def secure_premises(site: "Premises", security: HanSecurity) -> None:
         # On an EZSP radio the NCP does APS security: the host computed CBKE, installs the key
         # and asks for the APS ENCRYPTION option on OTA and Tunneling unicasts.
         transport.aps_encrypted_clusters = PROTECTED_CLUSTERS  # type: ignore[attr-defined]
-    trust_centre = TrustCentre(hub.eui64, transport, site.clock, bus, keys.identity(hub.eui64),
+    # An NCP with the CBKE library (and its preinstalled certificate) computes the hub's side.
+    ncp = getattr(transport, "ncp_cbke", None)
+    trust_centre = TrustCentre(hub.eui64, transport, site.clock, bus,
+                               keys.identity(hub.eui64) if ncp is None else ncp.identity(),
                                security=hub_security, ephemeral_source=keys.ephemeral_source(hub.eui64),
                                on_alert=hub.raise_hub_alert, on_link_key=install,
-                               next_aps=lambda: hub.ota.next_aps())
+                               next_aps=lambda: hub.ota.next_aps(), ncp=ncp)
     hub.trust_centre = trust_centre
     site.han.set_admission(trust_centre.admit)
     for eui64, device in site.devices.items():

@@ -13,11 +13,16 @@ import base64
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from duis_schema import assert_valid
+from duis_schema import (
+    ZAZ1_KEYSTORE, assert_valid, require_tool, sign_wrap_available, sign_wrap_validate,
+)
 from lxml import etree
 from test_duis_helpers import request_xml
 
 from emulator.dcc.duis import UserMessageRenderer
+from emulator.dcc.duis.builder import RequestOptions, render_request
+from emulator.dcc.duis.keystore import load_keystore
+from emulator.dcc.duis.signing import DuisSigner
 from emulator.dcc.http_api import create_app
 from emulator.dcc.messages import MessageKind, UserMessage
 from emulator.dcc.premises import CHF_ID, IMPORT_SUPPLIER_ID, PPMID_ID, default_premises
@@ -193,3 +198,25 @@ async def test_8_11_refusals_are_duis_codes(body, code: str) -> None:  # type: i
 async def test_8_11_belongs_on_service_s() -> None:
     site = _Site()
     assert await _post(site, _add_xml(5000, install_code=_ppmid_code()), "/api/v1/serviceT") == "E13"
+
+
+async def test_the_8_11_request_and_its_answers_pass_dcc_boxed_validation() -> None:
+    """DCC's own validator (duis-sign-wrap: XSD and XML signature) on the 8.11 a User builds with
+    ``duis build`` and on the DSP's 8.11 answers, each signed with a ZAZ1 key (TEST ONLY)."""
+    missing = sign_wrap_available() or (None if ZAZ1_KEYSTORE.is_file() else f"{ZAZ1_KEYSTORE} missing")
+    if missing:
+        require_tool(missing)
+    keystore = load_keystore(ZAZ1_KEYSTORE)
+    user_entry, dsp_entry = keystore.signing_entry(IMPORT_SUPPLIER_ID), keystore.signing_entry(0x90B3D51F30000002)
+    assert user_entry is not None and dsp_entry is not None
+    request = render_request(RequestOptions("8.11", (PPMID_ID,), comms_hub=CHF_ID, counter=5000,
+                                            install_code=install_code_of(SECURITY, PPMID_ID), join_time_period=600),
+                             DuisSigner(user_entry))
+    site = _Site()
+    assert await _post(site, request) == "I99"
+    site.clock.run(until=10.0)
+    (answer,) = [m for m in site.messages if m.code == "8.11"]
+    for what, document in (("request", request),
+                           ("response", DuisSigner(dsp_entry).sign(UserMessageRenderer().xml(answer, counter=1)))):
+        code, log = sign_wrap_validate(document)
+        assert code == 0 and "passed signature check" in log, f"{what}: exit {code}\n{log}"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import zigpy.application
 import zigpy.config
@@ -26,6 +26,9 @@ import zigpy.types as zt
 from emulator.han.aps_fragmentation import MAX_UNFRAGMENTED_PAYLOAD, split
 from emulator.han.packet import OTA_CLUSTER, SMART_ENERGY_ENDPOINT, SMART_ENERGY_PROFILE, ApsPacket, DeliveryStatus
 from emulator.han.transport import DeliveryCallback, HanTransport, TransportError
+
+if TYPE_CHECKING:
+    from .ncp_cbke import NcpCbkeLibrary
 
 _LOGGER = logging.getLogger(__name__)
 FRAGMENT_SENT_TIMEOUT_S = 8.0
@@ -99,6 +102,9 @@ class ZigpyTransport(HanTransport):
     """
 
     aps_encrypted_clusters: frozenset[int] = frozenset()
+    ncp_cbke: "NcpCbkeLibrary | None" = None
+    """The NCP's CBKE library (suite 2) once :meth:`probe_cbke` found one: the hub's Trust Centre
+    then has the NCP compute its side of Key Establishment (docs/cbke.md)."""
 
     def __init__(
         self,
@@ -139,6 +145,8 @@ class ZigpyTransport(HanTransport):
             self._reconnect_task.cancel()
         for task in list(self._tasks):
             task.cancel()
+        if self.ncp_cbke is not None:
+            self.ncp_cbke.stop()
         await asyncio.gather(*self._tasks, *(t for t in [self._reconnect_task] if t), return_exceptions=True)
         self.connected.clear()
         await self.app.shutdown()
@@ -255,6 +263,14 @@ class ZigpyTransport(HanTransport):
             tx_options=options,
             radius=zt.uint8_t(0),
         )
+
+    async def probe_cbke(self) -> "NcpCbkeLibrary | None":
+        """Ask the NCP for its suite-2 CBKE data (getCertificate283k1); remembered in
+        :attr:`ncp_cbke`. None: no library or no data, the host computes CBKE."""
+        from .ncp_cbke import NcpCbkeLibrary
+
+        self.ncp_cbke = await NcpCbkeLibrary.probe(lambda: getattr(self.app, "_ezsp"))
+        return self.ncp_cbke
 
     def install_link_key(self, eui64: int, key: bytes) -> None:
         """Put a host-computed APS link key (CBKE done by the host) in the NCP's key table:
