@@ -179,6 +179,14 @@ class TrustCentre:
         self.bus.emit(self.source, "device_joined", device)
         return True
 
+    def joined_through_ncp(self, device: int) -> None:
+        """``device`` joined through the radio's own Trust Centre (a bench NCP admitted it with
+        its install code: ``bellows permit-with-key``), which the host does not see."""
+        entry = self.device_log.get(device)
+        if entry is not None and not entry.joined:
+            entry.joined = True
+            self.bus.emit(self.source, "device_joined", device, through="ncp")
+
     # -- Key Establishment ------------------------------------------------------------------------
     def receive(self, packet: ApsPacket) -> None:
         """A cluster 0x0800 frame from the HAN."""

@@ -188,6 +188,7 @@ class Premises:
         self.devices = build_devices(spec, han, clock, bus, behaviours=behaviours, trusted_key=trusted_key,
                                      reference_images=reference_images, skip=real_devices, gbcs=gbcs)
         self.security = security
+        self.real_devices = real_devices
         if security is not None and security.enabled:
             secure_premises(self, security)
         elif local is not None and isinstance(han, VirtualHan):  # APS security is per frame only

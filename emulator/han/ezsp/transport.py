@@ -151,6 +151,13 @@ class ZigpyTransport(HanTransport):
         self.connected.clear()
         await self.app.shutdown()
 
+    @property
+    def radio_eui64(self) -> int | None:
+        """The dongle's own EUI-64 (what devices on the air see as the Trust Centre), once started."""
+        node = getattr(getattr(self.app, "state", None), "node_info", None)
+        ieee = getattr(node, "ieee", None)
+        return None if ieee is None else _eui64_int(ieee)
+
     def _adopt_identity(self) -> None:
         node = self.app.state.node_info
         self.nwk = int(node.nwk)
