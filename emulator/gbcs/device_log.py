@@ -127,7 +127,7 @@ def encode_response(value: DeviceLogResponse) -> bytes:
     out += b"\x00\x00"  # date-time empty; access-request-specification absent
     out += encode_length(len(specs)) + b"\x00" * len(specs)
     out += encode_length(len(specs))
-    for (kind, _member), result in zip(specs, value.results):
+    for (kind, _member), result in zip(specs, value.results, strict=True):
         out += bytes([kind]) + uint_bytes(result, 1, "result")
     return out
 

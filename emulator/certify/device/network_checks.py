@@ -270,12 +270,13 @@ def d3_negative_exchanges(run: DeviceRun, out: Outcome | None = None) -> Outcome
         session.start_device()
         device_ke = session.emulated.key_establishment
 
-        def terminated() -> bool:
-            return any(not k.sent and isinstance(k.command, ke_frames.TerminateKeyEstablishment)
-                       for k in session.ke_frames)
+        def settled(session: VirtualSession = session, device_ke: object = device_ke) -> bool:
+            """The device terminated the wrong exchange and then got its link key."""
+            terminated = any(not k.sent and isinstance(k.command, ke_frames.TerminateKeyEstablishment)
+                             for k in session.ke_frames)
+            return terminated and getattr(device_ke, "link_key", None) is not None
 
-        session.wait(lambda: terminated() and device_ke is not None and device_ke.link_key is not None,
-                     NEGATIVE_BUDGET_S)
+        session.wait(settled, NEGATIVE_BUDGET_S)
         if not played:
             out.inconclusive(f"{what}: the device did not get that far with the test hub")
             continue

@@ -126,7 +126,7 @@ class NcpCbkeLibrary:
     # -- the EZSP commands ------------------------------------------------------------------------
     async def generate_keys(self) -> bytes:
         """generateCbkeKeys283k1 then its callback: the NCP's compressed ephemeral public key."""
-        status, (callback_status, ephemeral) = await self._with_callback(
+        _, (callback_status, ephemeral) = await self._with_callback(
             "generateCbkeKeys283k1", "generateCbkeKeysHandler283k1")
         if callback_status != t.EmberStatus.SUCCESS:
             raise NcpCbkeError(f"generateCbkeKeysHandler283k1: {callback_status}")
