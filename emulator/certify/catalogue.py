@@ -219,9 +219,10 @@ CATALOGUE: tuple[Check[Any], ...] = (
           "Silicon Labs test-harness", (V, B, K), "every HAN device",
           "the test hub answers the device's first two Initiate Key Establishment Requests with "
           "Terminate NO_RESOURCES, wait time 20 s: fail when the device retries sooner, does not retry, "
-          "or does not then complete CBKE; inconclusive on a bench", run=n.d3_cbke_terminate,
-          limits="the negative exchanges (mangled certificate, wrong issuer, bad key confirm, out of "
-          "sequence) and the device's own Terminate statuses are not played yet"),
+          "or does not then complete CBKE; then the hub is wrong once per session (certificate from "
+          "another CA, mangled certificate, wrong MACV, out of sequence): fail when the device does not "
+          "answer Terminate UNKNOWN_ISSUER, BAD_MESSAGE, BAD_KEY_CONFIRM, BAD_MESSAGE, does not retry "
+          "or does not then complete CBKE; inconclusive on a bench", run=n.d3_cbke),
     Check("D4", Group.NETWORK, "All OTA and GBCS traffic APS-encrypted; Tunneling and 61-byte APS "
           "fragmentation work", "HenryGiraldo/gbcs", (V, B), "every HAN device",
           "after CBKE with the test hub: fail when the device answers an Image Notify sent without APS "

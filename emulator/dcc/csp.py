@@ -315,6 +315,18 @@ class Csp:
     def _command_delay(self) -> float:
         return self._delay(DelayKind.WAN_COMMAND, self.policy.command_delay)
 
+    def update_han_device_log(self, hub: int, device: int, install_code: bytes | None,
+                              join_time_period: int | None, *, request_id: str) -> bool:
+        """Pass 8.11 to ``hub`` (``install_code`` None: remove ``device``); False if there is no
+        route, or the hub cannot take it."""
+        port = self._hubs.get(hub)
+        update = getattr(port, "update_han_device_log", None)
+        if port is None or update is None:
+            return False
+        self._clock.call_later(self._command_delay(),
+                               lambda: update(device, install_code, join_time_period, request_id=request_id))
+        return True
+
     # -- upstream ------------------------------------------------------------------------------
     def _relay(self, hub: int, message: HubMessage) -> None:
         """A hub's message to the DSP: at once, or with the realistic preset after a drawn WAN

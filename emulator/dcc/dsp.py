@@ -30,6 +30,7 @@ from emulator.dcc.service_requests import (
     ServiceReferenceVariant,
     ServiceRequest,
     UpdateFirmware,
+    UpdateHanDeviceLog,
     UpdatePPMIDFirmware,
 )
 from emulator.dcc.smi import (
@@ -73,7 +74,9 @@ TARGET_TYPES: Mapping[ServiceReferenceVariant, frozenset[DeviceType]] = {
     ServiceReferenceVariant.UPDATE_PPMID_FIRMWARE: frozenset({DeviceType.PPMID}),
     ServiceReferenceVariant.ACTIVATE_FIRMWARE: frozenset({DeviceType.ESME, DeviceType.GSME, DeviceType.HCALCS}),
     ServiceReferenceVariant.READ_FIRMWARE_VERSION: frozenset(DeviceType),
+    ServiceReferenceVariant.UPDATE_HAN_DEVICE_LOG: frozenset({DeviceType.CHF}),
 }
+_DEVICE_LOG_HUB_STATUSES = frozenset({DeviceStatus.INSTALLED_NOT_COMMISSIONED, DeviceStatus.COMMISSIONED})
 _DISTRIBUTING, _TRANSFERRED, _REPORTED = "distributing", "transferred", "reported"
 _READABLE_STATUSES = frozenset({DeviceStatus.COMMISSIONED, DeviceStatus.SUSPENDED})
 _MAX_VERSION = 0xFFFFFFFF
@@ -170,6 +173,8 @@ class Dsp:
                     response = self._submit_distribution(sr, variant)
                 elif isinstance(sr, ReadFirmwareVersion):
                     response = self._submit_read(sr)
+                elif isinstance(sr, UpdateHanDeviceLog):
+                    response = self._submit_device_log(sr)
                 else:
                     response = self._submit_activate(sr)
             except _Rejected as refusal:
@@ -231,6 +236,12 @@ class Dsp:
                                         and roles - SUPPLIER_ROLES):
                 raise _Rejected(ResponseCode.NOT_RESPONSIBLE,
                                 f"User {format_eui64(user)} is not responsible for device {format_eui64(device.eui64)}")
+        if isinstance(sr, UpdateHanDeviceLog):
+            hub = self.smi.get(sr.comms_hub)
+            if hub is not None and not self._responsible(user, hub, {}):
+                raise _Rejected(ResponseCode.NOT_RESPONSIBLE,
+                                f"User {format_eui64(user)} is not a supplier of the premises of Comms Hub "
+                                f"{format_eui64(hub.eui64)}")
 
     def _returns_its_precommand(self, sr: ServiceRequest, user: int) -> bool:
         """A CV 5/6/7 under the RequestID of the CV 4 that issued its pre-command, as DCC Boxed's
@@ -352,6 +363,32 @@ class Dsp:
             return self._returned_for_local_delivery(
                 sr.header.request_id, ServiceReferenceVariant.READ_FIRMWARE_VERSION, device, local_command)
         return self._accepted_single(sr.header.request_id, ServiceReferenceVariant.READ_FIRMWARE_VERSION, device)
+
+    # -- 8.11 ----------------------------------------------------------------------------------
+    def _submit_device_log(self, sr: UpdateHanDeviceLog) -> DspResponse:
+        """CCS01 (add) / CCS02 (remove) to the Comms Hub named by the RequestID's target; the
+        device must be in the SMI (E19) and not the Comms Hub itself (E11)."""
+        variant = ServiceReferenceVariant.UPDATE_HAN_DEVICE_LOG
+        hub = self._single_target(sr.comms_hub, variant, _DEVICE_LOG_HUB_STATUSES)
+        _check_eui(sr.device_id)
+        device = self.smi.get(sr.device_id)
+        if device is None:
+            raise _Rejected(ERROR_DEVICE_UNKNOWN, f"DeviceID {format_eui64(sr.device_id)} is not in the SMI",
+                            {RejectionReason.INVALID_DEVICE: (sr.device_id,)})
+        if device.device_type in (DeviceType.CHF, DeviceType.GPF):
+            raise _Rejected(ERROR_DEVICE_REJECTED, f"DeviceID {format_eui64(sr.device_id)} is a "
+                            f"{device.device_type.value}: it is not a HAN device of the Device Log",
+                            {RejectionReason.INVALID_DEVICE: (sr.device_id,)})
+        if sr.add and (sr.install_code is None or sr.join_time_period is None):
+            raise _Rejected(ERROR_MALFORMED, "an 8.11 Add carries InstallCode and JoinTimePeriod")
+        self._claim_request_id(sr.header.request_id)
+        if not self._csp.update_han_device_log(hub.eui64, sr.device_id, sr.install_code if sr.add else None,
+                                               sr.join_time_period, request_id=sr.header.request_id):
+            raise _Rejected(ERROR_NO_ROUTE, f"no WAN route to Comms Hub {format_eui64(hub.eui64)}")
+        self._pending[sr.header.request_id] = PendingCommand(sr.header.request_id, variant, hub.eui64,
+                                                             sr.header.originator)
+        self._arm_command_deadline(sr.header.request_id, self.absolute(self._clock.now()))
+        return self._accepted_single(sr.header.request_id, variant, hub)
 
     # -- 11.3 ----------------------------------------------------------------------------------
     def _submit_activate(self, sr: ActivateFirmware) -> DspResponse:
@@ -739,6 +776,9 @@ class Dsp:
             return
         if pending.variant is ServiceReferenceVariant.READ_FIRMWARE_VERSION:
             self._on_read_response(response, device, pending)
+        elif pending.variant is ServiceReferenceVariant.UPDATE_HAN_DEVICE_LOG:
+            self._respond(response, device, pending, {
+                key: _plain(value) for key, value in response.details.items() if key in ("device", "added", "success")})
         else:
             self._on_activate_response(response, device, pending)
 
@@ -997,6 +1037,8 @@ class Dsp:
             return False
         if command.variant is ServiceReferenceVariant.READ_FIRMWARE_VERSION:
             return self._csp.read_firmware_version(device.comms_hub, device.eui64, request_id=command.request_id)
+        if command.variant is ServiceReferenceVariant.UPDATE_HAN_DEVICE_LOG:
+            return False  # the install code is not kept: its deadline (if any) answers it
         when = execution_time
         if when is not None and not command.cancel and when <= self._clock.now():
             when = None  # its time passed while the DSP was down: run it now
@@ -1048,6 +1090,8 @@ def _variant_of(sr: ServiceRequest) -> ServiceReferenceVariant:
         return ServiceReferenceVariant.UPDATE_PPMID_FIRMWARE
     if isinstance(sr, ReadFirmwareVersion):
         return ServiceReferenceVariant.READ_FIRMWARE_VERSION
+    if isinstance(sr, UpdateHanDeviceLog):
+        return ServiceReferenceVariant.UPDATE_HAN_DEVICE_LOG
     return ServiceReferenceVariant.ACTIVATE_FIRMWARE
 
 
@@ -1059,6 +1103,9 @@ def _describe(sr: ServiceRequest) -> dict[str, Any]:
                        firmware_version=_hex(sr.firmware_version), image_bytes=len(sr.firmware_image))
     elif isinstance(sr, ReadFirmwareVersion):
         details["devices"] = [_eui_text(sr.device_id)]
+    elif isinstance(sr, UpdateHanDeviceLog):  # never the install code itself
+        details.update(devices=[_eui_text(sr.device_id)], comms_hub=_eui_text(sr.comms_hub),
+                       request_type="Add" if sr.add else "Remove", join_time_period=sr.join_time_period)
     else:
         details.update(devices=[_eui_text(sr.device_id)], firmware_hash=sr.firmware_hash.hex(),
                        execution_datetime=sr.execution_datetime.isoformat() if sr.execution_datetime else None)

@@ -15,14 +15,18 @@ from emulator.dcc.duis.eui import parse_eui64
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("duis", help="DUIS tools: build a request")
     commands = parser.add_subparsers(dest="duis_command", required=True)
-    build = commands.add_parser("build", help="write a DUIS request for SR 11.1-11.4 (stdout or --output)")
-    build.add_argument("variant", choices=["11.1", "11.2", "11.3", "11.4"], help="the Service Request")
+    build = commands.add_parser("build", help="write a DUIS request for SR 11.1-11.4 or 8.11 (stdout or --output)")
+    build.add_argument("variant", choices=["11.1", "11.2", "11.3", "11.4", "8.11"], help="the Service Request")
     build.add_argument("--device", action="append", default=[], metavar="EUI",
                        help="target device (repeat for 11.1/11.4), e.g. 00-DB-12-34-56-78-90-A4")
     build.add_argument("--image", metavar="FILE", help="the OTA image (11.1/11.4; 11.3 takes its hash)")
     build.add_argument("--hash", metavar="HEX", help="11.3: SHA-256 of the Manufacturer Image, instead of --image")
     build.add_argument("--execute-at", metavar="WHEN", help="11.3: ISO date and time, or 'cancel' (3000-12-31)")
     build.add_argument("--firmware-version", metavar="TEXT", help="11.1/11.4: default the image header's version")
+    build.add_argument("--comms-hub", metavar="EUI", help="8.11: the Comms Hub whose Device Log changes")
+    build.add_argument("--install-code", metavar="HEX", help="8.11 Add: the device's install code (a label's CRC is dropped)")
+    build.add_argument("--join-time-period", type=int, metavar="S", help="8.11 Add: JoinTimePeriod, 1-3600 seconds")
+    build.add_argument("--remove", action="store_true", help="8.11: RequestType Remove (CCS02) instead of Add")
     build.add_argument("--user", metavar="EUI", default="90-B3-D5-1F-30-01-00-00",
                        help="the sending User (default 90-B3-D5-1F-30-01-00-00, DCC's RTDS supplier)")
     build.add_argument("--counter", type=int, help="RequestID counter (default: milliseconds since 1970)")
@@ -68,12 +72,20 @@ def build_command(args: argparse.Namespace) -> int:
                 digest = bytes.fromhex(args.hash)
             except ValueError:
                 raise BuildError(f"--hash: {args.hash[:80]!r} is not hex") from None
+        install_code = None
+        if args.install_code is not None:
+            try:
+                install_code = bytes.fromhex(args.install_code)
+            except ValueError:
+                raise BuildError(f"--install-code: {args.install_code[:80]!r} is not hex") from None
         options = RequestOptions(
             variant=args.variant, devices=devices, user=user, counter=args.counter,
             image=_read(args.image, "--image") if args.image else None,
             firmware_version=args.firmware_version, firmware_hash=digest,
             execution=parse_when(args.execute_at) if args.execute_at else None,
             schema_version=args.schema_version,
+            comms_hub=parse_eui64(args.comms_hub, element="--comms-hub") if args.comms_hub else None,
+            install_code=install_code, join_time_period=args.join_time_period, remove=args.remove,
         )
         signer = None
         if args.sign_with or args.cert:

@@ -57,6 +57,9 @@ ROUTES: dict[tuple[str, int], Endpoint] = {
     ("11.3", 5): Endpoint.SEND_COMMAND,
     ("11.3", 6): Endpoint.NON_DEVICE,
     ("11.3", 7): Endpoint.SEND_COMMAND,
+    ("8.11", 1): Endpoint.SEND_COMMAND,
+    ("8.11", 2): Endpoint.SEND_COMMAND,
+    ("8.11", 3): Endpoint.SEND_COMMAND,
 }
 """(SRV, CommandVariant) -> the endpoint DCC Boxed takes it on."""
 

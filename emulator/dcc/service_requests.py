@@ -1,4 +1,4 @@
-"""Service Requests 11.1-11.4 as parsed records, independent of how they arrived (API, CLI, DUIS).
+"""Service Requests 11.1-11.4 and 8.11 as parsed records, independent of how they arrived (API, CLI, DUIS).
 
 The DUIS layer builds these from XML; the DSP consumes them. Device IDs are EUI-64 integers.
 """
@@ -15,6 +15,7 @@ class ServiceReferenceVariant(str, enum.Enum):
     READ_FIRMWARE_VERSION = "11.2"
     ACTIVATE_FIRMWARE = "11.3"
     UPDATE_PPMID_FIRMWARE = "11.4"
+    UPDATE_HAN_DEVICE_LOG = "8.11"
 
 
 class CommandDelivery(enum.Enum):
@@ -109,4 +110,18 @@ class ActivateFirmware:
     this device, with the User's KRP signature; ``firmware_hash`` is then the one it names."""
 
 
-ServiceRequest = UpdateFirmware | UpdatePPMIDFirmware | ReadFirmwareVersion | ActivateFirmware
+@dataclass(frozen=True, slots=True)
+class UpdateHanDeviceLog:
+    """SR 8.11: add ``device_id`` to (GBCS CCS01) or remove it from (CCS02) the Device Log of
+    ``comms_hub``, the RequestID's target. An addition carries the DUIS ``InstallCode`` (6-16
+    octets, without the CRC) and ``JoinTimePeriod`` (seconds, 1-3600)."""
+
+    header: RequestHeader
+    comms_hub: int
+    device_id: int
+    add: bool
+    install_code: bytes | None = None
+    join_time_period: int | None = None
+
+
+ServiceRequest = UpdateFirmware | UpdatePPMIDFirmware | ReadFirmwareVersion | ActivateFirmware | UpdateHanDeviceLog

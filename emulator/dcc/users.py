@@ -4,7 +4,8 @@ A User is known when the SMI names it responsible for a device (its supplier rol
 when it is one of DCC's ZAZ1 test organisations (TEST ONLY IDs, from DCC's published keystore).
 Eligibility follows the DUIS request matrix as DCC's duis-parser encodes it: 11.1/11.3/11.4 only
 by the device's Import Supplier (ESME, PPMID, Comms Hub) or Gas Supplier (GSME, GPF); 11.2 also by
-Electricity Distributor, Gas Transporter, Registered Supplier Agent and Other User.
+Electricity Distributor, Gas Transporter, Registered Supplier Agent and Other User; 8.11 only by a
+supplier of the Comms Hub's premises.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ ELIGIBLE_ROLES: Mapping[ServiceReferenceVariant, frozenset[UserRole]] = {
     ServiceReferenceVariant.ACTIVATE_FIRMWARE: SUPPLIER_ROLES,
     ServiceReferenceVariant.UPDATE_PPMID_FIRMWARE: SUPPLIER_ROLES,
     ServiceReferenceVariant.READ_FIRMWARE_VERSION: frozenset(UserRole),
+    ServiceReferenceVariant.UPDATE_HAN_DEVICE_LOG: SUPPLIER_ROLES,
 }
 
 SMI_ROLE_NAMES: Mapping[str, UserRole] = {

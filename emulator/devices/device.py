@@ -63,6 +63,7 @@ class DeviceFaults:
     reads_back_boot_version: bool = False  # 11.2 reads return the version it was built with, not the one it runs
     cbke_send_delay_s: float = 0.0  # each of its CBKE messages goes out this much later (slower than it advertises)
     ignores_no_resources_wait: bool = False  # retries CBKE after 1 s whatever wait time Terminate NO_RESOURCES gave
+    trusts_any_issuer: bool = False  # runs CBKE with a certificate from any CA (no issuer check)
     joins_with_well_known_key: bool = False  # joins with ZigBeeAlliance09, not its install-code key (set where
     # its key establishment is made: emulator/certify/device/session.py)
 

@@ -36,6 +36,7 @@ from emulator.runtime.events import EventBus
 _LOGGER = logging.getLogger(__name__)
 
 JOIN_RETRY_S = 300.0
+_SUITE2_ISSUER = slice(11, 19)  # Type(1) Serial(8) Curve(1) Hash(1) | Issuer(8) of a suite-2 certificate
 """A device the Trust Centre refused tries to join again after this long."""
 CBKE_RETRY_S = 60.0
 """After a failed Key Establishment (not NO_RESOURCES, which has its own wait) the device
@@ -76,6 +77,7 @@ class DeviceKeyEstablishment:
         self.joined = False
         self.runs = 0
         self.ignores_no_resources_wait = False  # a device defect (emulator.faults): retry after 1 s whatever the wait
+        self.trusts_any_issuer = False  # a device defect: takes the partner's certificate whatever CA issued it
         self.send_delay_s = 0.0  # a device defect (emulator.faults): each CBKE message goes out this much later
         self._on_established: Callable[[], None] | None = None
         self._timer: Timer | None = None
@@ -117,6 +119,12 @@ class DeviceKeyEstablishment:
         except ke_frames.KeFrameError as exc:
             self._execute(self.ke.on_malformed(now, packet.src, packet.src_nwk, packet.payload, str(exc)))
             return
+        command = frame.command
+        if self.trusts_any_issuer and isinstance(command, ke_frames.InitiateKeyEstablishmentResponse):
+            # The defect: no issuer check, the certificate is read as if its own CA had issued it.
+            identity = bytearray(command.identity)
+            identity[_SUITE2_ISSUER] = self.ke.identity.issuer
+            frame = frame._replace(command=command._replace(identity=bytes(identity)))
         self._execute(self.ke.on_frame(now, packet.src, packet.src_nwk, frame))
 
     def _execute(self, actions: list[KeAction]) -> None:
@@ -136,6 +144,7 @@ class DeviceKeyEstablishment:
                 self._set_timer(delay, self._engine_timer, action.partner, action.kind)
             elif isinstance(action, Established):
                 self._cancel_timer()
+                assert action.link_key is not None  # the initiator derives its key itself
                 self.security.set_key(action.partner, action.link_key)
                 self.bus.emit(self.source, "cbke_established", self.eui64, suite=action.suite.number)
                 if self._on_established is not None:

@@ -20,6 +20,8 @@ class CraFlag(enum.IntEnum):
 class MessageCode(enum.IntEnum):
     """Message codes the emulator encodes and decodes (with the GBCS use case in the name)."""
 
+    CCS01_ADD_DEVICE_TO_CHF_DEVICE_LOG = 0x0001
+    CCS02_REMOVE_DEVICE_FROM_CHF_DEVICE_LOG = 0x0002
     CS06_ACTIVATE_FIRMWARE = 0x0012
     ECS52_READ_ESME_CHF_FIRMWARE_VERSION = 0x0059
     GCS38_READ_GSME_FIRMWARE_VERSION = 0x0084

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from . import asn1_payloads as asn1
-from . import dlms, gbz
+from . import device_log, dlms, gbz
 from .codes import ActivationResponseCode, GbcsAlertCode
 from .framing import Envelope, GeneralCiphering, GeneralSigning, GroupingHeader, OtherInformation, decode_envelope
 from .message_codes import CraFlag, MessageCode, message_code_name
@@ -207,3 +207,35 @@ def future_dated_activation_alert(counter: int, device: int, recipient: int, com
     alert = asn1.FutureDatedActivationAlert(int(code), execution_date_time, command_counter,
                                             asn1.ActivateFirmwareResponse(result, firmware_version))
     return _message(CraFlag.ALERT, counter, device, recipient, MessageCode.CS06_FUTURE_DATED_ACTIVATION_ALERT, alert)
+
+
+# -- SR 8.11: Update HAN Device Log ----------------------------------------------------------------
+
+def _device_log_other(code: MessageCode, supplier: int, supplier_counter: int) -> OtherInformation:
+    return OtherInformation(int(code), supplier, supplier_counter)
+
+
+def ccs01_command(counter: int, comms_hub: int, device: int, install_code: bytes, join_time_period: int,
+                  supplier: int, supplier_counter: int, *, originator: int = ACCESS_CONTROL_BROKER_ID) -> GeneralSigning:
+    """CCS01 Add Device to CHF Device Log: sent by the ACB for the supplier in other-information
+    (RTDS 8.11_CCS01); ``install_code`` without its CRC, ``join_time_period`` in seconds."""
+    payload = device_log.AddDeviceToLog(dlms.long_invoke_id_and_priority(counter), device, install_code,
+                                        join_time_period)
+    code = MessageCode.CCS01_ADD_DEVICE_TO_CHF_DEVICE_LOG
+    return _message(CraFlag.COMMAND, counter, originator, comms_hub, code, payload,
+                    other=_device_log_other(code, supplier, supplier_counter))
+
+
+def ccs02_command(counter: int, comms_hub: int, device: int, supplier: int, supplier_counter: int,
+                  *, originator: int = ACCESS_CONTROL_BROKER_ID) -> GeneralSigning:
+    """CCS02 Remove Device from CHF Device Log (RTDS 8.11_CCS02)."""
+    payload = device_log.RemoveDeviceFromLog(dlms.long_invoke_id_and_priority(counter), device)
+    code = MessageCode.CCS02_REMOVE_DEVICE_FROM_CHF_DEVICE_LOG
+    return _message(CraFlag.COMMAND, counter, originator, comms_hub, code, payload,
+                    other=_device_log_other(code, supplier, supplier_counter))
+
+
+def device_log_response(command: GroupingHeader, results: tuple[int, ...]) -> GeneralSigning:
+    """The CHF's CCS01 (three results) or CCS02 (one) response; 0 = success per specification."""
+    return _response(command, device_log.DeviceLogResponse(
+        dlms.long_invoke_id_and_priority(command.originator_counter), results))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import asn1_payloads as asn1
-from . import dlms, gbz
+from . import device_log, dlms, gbz
 from .message_codes import CraFlag, MessageCode, message_code_name
 from .wire import GbcsDecodeError, GbcsEncodeError
 
@@ -57,7 +57,8 @@ def decode_dlms_alert(data: bytes, offset: int, *, with_hash: bool) -> DlmsAlert
     return DlmsAlert(code, dlms.decode_date_time(when, offset + 12), notification.long_invoke_id_and_priority, image_hash)
 
 
-Payload = (asn1.Asn1Payload | dlms.AccessRequest | dlms.AccessResponse | gbz.GbzPayload | gbz.GbzAlert | DlmsAlert)
+Payload = (asn1.Asn1Payload | dlms.AccessRequest | dlms.AccessResponse | gbz.GbzPayload | gbz.GbzAlert | DlmsAlert
+           | device_log.DeviceLogPayload)
 
 _Decoder = Callable[[bytes, int], Payload]
 
@@ -85,6 +86,10 @@ _DECODERS: dict[tuple[int, CraFlag], _Decoder] = {
         lambda data, offset: decode_dlms_alert(data, offset, with_hash=True),
     (MessageCode.FIRMWARE_DISTRIBUTION_RECEIPT_ALERT_GSME, CraFlag.ALERT):
         lambda data, offset: gbz.decode_gbz_alert(data, offset, with_hash=True),
+    (MessageCode.CCS01_ADD_DEVICE_TO_CHF_DEVICE_LOG, CraFlag.COMMAND): device_log.decode_add_device,
+    (MessageCode.CCS01_ADD_DEVICE_TO_CHF_DEVICE_LOG, CraFlag.RESPONSE): device_log.decode_add_response,
+    (MessageCode.CCS02_REMOVE_DEVICE_FROM_CHF_DEVICE_LOG, CraFlag.COMMAND): device_log.decode_remove_device,
+    (MessageCode.CCS02_REMOVE_DEVICE_FROM_CHF_DEVICE_LOG, CraFlag.RESPONSE): device_log.decode_remove_response,
     (MessageCode.GENERIC_CRITICAL_ALERT, CraFlag.ALERT): _generic_alert,
     (MessageCode.GENERIC_NON_CRITICAL_ALERT, CraFlag.ALERT): _generic_alert,
 }
@@ -115,6 +120,8 @@ def encode_payload(value: Payload) -> bytes:
         return gbz.encode_gbz_payload(value)
     if isinstance(value, gbz.GbzAlert):
         return gbz.encode_gbz_alert(value)
+    if isinstance(value, (device_log.AddDeviceToLog, device_log.RemoveDeviceFromLog, device_log.DeviceLogResponse)):
+        return device_log.encode_device_log_payload(value)
     return asn1.encode_asn1_payload(value)
 
 

@@ -61,6 +61,9 @@ class Bench:
     dongle: Dongle
     network: Network
     devices: tuple[BenchDevice, ...]
+    hub_identity: Any = None
+    """``[cbke] hub_identity``: the hub's CBKE identity (a ``cbke issue`` file, TEST ONLY) for
+    host-computed CBKE with ``[han] security = "cbke"``; None: the scenario seed's."""
 
 
 class _Table(StrictTable):
@@ -130,6 +133,18 @@ def parse_bench(data: Mapping[str, Any], *, source: str = "<bench>") -> Bench:
         devices.append(BenchDevice(eui64, device_type, code, timeout))
     if not devices:
         raise top.fail("devices", "a bench needs at least one device under test ([[devices]])")
+    cbke = top.table("cbke")
+    identity = None
+    identity_path = cbke.get("hub_identity", str)
+    if identity_path is not None:
+        from emulator.han.security.test_ca import KeyFileError, load_identity
+
+        resolved = Path(source).parent / identity_path
+        try:
+            identity = load_identity(resolved)
+        except (KeyFileError, OSError) as exc:
+            raise cbke.fail("hub_identity", str(exc)) from None
+    cbke.done()
     top.done()
     return Bench(name, source, Dongle(path, baudrate, FLOW_CONTROL[flow]), Network(channel, pan_id, extended, key),
-                 tuple(devices))
+                 tuple(devices), identity)

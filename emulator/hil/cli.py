@@ -8,6 +8,7 @@ something did not, 2 for a mistake in the bench or scenario file.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import asyncio
 import json
 import sys
@@ -86,6 +87,11 @@ def run_command(args: argparse.Namespace) -> int:
         bench_premises(bench, scenario)
     except (ScenarioError, BenchError) as exc:
         raise UserError(str(exc)) from None
+    if scenario.han_security.enabled:  # the bench's install codes and hub identity for CBKE
+        codes = {d.eui64: d.install_code for d in bench.devices if d.install_code is not None}
+        scenario.han_security = dataclasses.replace(
+            scenario.han_security, install_codes={**codes, **scenario.han_security.install_codes},
+            hub_identity=bench.hub_identity or scenario.han_security.hub_identity)
     run = RadioScenarioRun(scenario, BenchRadios(bench, scenario), observers=[JsonLinesPrinter(sys.stdout)],
                            pcap=args.pcap)
     try:

@@ -62,6 +62,8 @@ class BenchRadios:
                    seed: int) -> dict[str, RadioSite]:
         site = bench_premises(self.bench, self.scenario)
         self.transport = await open_bench_transport(self.bench, hub_eui64=site.comms_hub)
+        if self.scenario.han_security.enabled:
+            await self.transport.probe_cbke()  # the NCP's CBKE library, else the host computes
         for device in self.bench.devices:
             if await self.transport.resolve_nwk(device.eui64) is None:
                 self.unknown.append(device.eui64)

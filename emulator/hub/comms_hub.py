@@ -37,6 +37,8 @@ from emulator.ota.timeline import render, status_name
 from emulator.runtime.events import EventBus
 
 from emulator.gbcs.codes import GbcsAlertCode, TransferResult
+from emulator.gbcs.device_log import AddDeviceToLog, RemoveDeviceFromLog
+from emulator.han.security.aes_mmo import install_code_crc
 from emulator.gbcs.tunnel import TUNNELING_CLUSTER
 from .gbcs_commands import HubGbcs
 from .ota_service import OtaService
@@ -204,6 +206,41 @@ class CommsHub:
     def signed_command(self, device: int, signed_precommand: bytes, *, request_id: str) -> bytes:
         """11.3 CV 6/7: the User's signed CS06 with the ACB's MAC, not sent."""
         return self.gbcs.mac_signed_precommand(signed_precommand)
+
+    def update_han_device_log(self, device: int, install_code: bytes | None, join_time_period: int | None,
+                              *, request_id: str) -> None:
+        """SR 8.11: the DCC's CCS01 (add, ``install_code`` without its CRC) or CCS02 (remove) reaches
+        this CHF; its Trust Centre changes the Device Log, the CCS01/CCS02 response goes upstream,
+        then CS14 (0x8F12) with the log."""
+        command = self.gbcs.device_log_command(device, install_code, join_time_period, request_id=request_id)
+        answered = self.gbcs.answer_device_log(command, self._apply_device_log)
+        if answered is None:
+            self.bus.emit("comms_hub", "command_refused", device, reason=self.gbcs.last_error)
+            return
+        response, details = answered
+        now = self.clock.now()
+        self._send_upstream(CommandResponse(request_id, "8.11", self.eui64, self.eui64, now, details, gbcs=response))
+        if details["success"] and self.trust_centre is not None:
+            self.trust_centre.report_device_log()
+
+    def _apply_device_log(self, change: AddDeviceToLog | RemoveDeviceFromLog) -> bool:
+        trust_centre = self.trust_centre
+        if isinstance(change, AddDeviceToLog):
+            code = change.install_code + install_code_crc(change.install_code).to_bytes(2, "little")
+            if trust_centre is None:  # no join is modelled without HAN security: nothing to whitelist
+                self.bus.emit("comms_hub", "device_log_updated", change.device_id, trust_centre=False,
+                              join_time_period_s=change.join_time_period)
+                return True
+            try:
+                trust_centre.update_device_log(change.device_id, code, change.join_time_period, report=False)
+            except ValueError as exc:
+                self.bus.emit("comms_hub", "device_log_refused", change.device_id, reason=str(exc))
+                return False
+            return True
+        if trust_centre is None:
+            self.bus.emit("comms_hub", "device_log_removed", change.device_id, trust_centre=False)
+            return True
+        return trust_centre.remove_from_device_log(change.device_id, report=False)
 
     def send_gbcs(self, device: int, message: bytes, *, request_id: str, service_reference: str) -> None:
         """Forward a GBCS command built elsewhere (e.g. the User's signed CS06); its response is

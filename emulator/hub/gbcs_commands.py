@@ -14,11 +14,12 @@ import datetime as dt
 import functools
 import logging
 import re
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from emulator.gbcs import asn1_payloads as asn1
-from emulator.gbcs import messages
+from emulator.gbcs import device_log, messages
 from emulator.gbcs.codes import GbcsAlertCode, TransferResult
+from emulator.gbcs.message_codes import CraFlag
 from emulator.gbcs.flow import DeviceReport, GbcsSetup, read_device_message, version_bytes
 from emulator.gbcs.wire import GbcsDecodeError
 from emulator.gbcs.precommand import sign_precommand
@@ -27,6 +28,9 @@ from emulator.keys.store import KeyUsage, private_key
 _LOGGER = logging.getLogger(__name__)
 _EUI_TEXT = re.compile(r"([0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){7}):")
 _NO_HASH = bytes(32)
+
+
+DeviceLogApplier = Callable[[device_log.AddDeviceToLog | device_log.RemoveDeviceFromLog], bool]
 
 
 @functools.lru_cache(maxsize=1)
@@ -133,6 +137,54 @@ class HubGbcs:
     def _send(self, device: int, message: bytes, request_id: str, service: str) -> bytes:
         self.expect(device, message, request_id=request_id, service_reference=service)
         return message
+
+    # -- 8.11: the DCC's CCS01/CCS02 and the CHF's answer -----------------------------------------
+    def device_log_command(self, device: int, install_code: bytes | None, join_time_period: int | None,
+                           *, request_id: str) -> bytes:
+        """CCS01 (``install_code`` given: add) or CCS02 (remove) to this CHF, sent by the ACB for the
+        requesting supplier and MAC'd by the ACB, as DCC sends it (RTDS 8.11)."""
+        supplier = self.supplier_of(request_id)
+        acb = self.setup.access_control_broker
+        counters = self.setup.counters
+        if install_code is None:
+            command = messages.ccs02_command(counters.next(acb), self.hub, device, supplier, counters.next(supplier))
+        else:
+            if join_time_period is None:
+                raise ValueError("CCS01 needs a JoinTimePeriod")
+            command = messages.ccs01_command(counters.next(acb), self.hub, device, install_code, join_time_period,
+                                             supplier, counters.next(supplier))
+        return self.setup.protection.protect(command).encode()
+
+    def answer_device_log(self, command: bytes, apply: "DeviceLogApplier") -> tuple[bytes, dict[str, Any]] | None:
+        """The CHF's side of CCS01/CCS02: decode strictly, check the ACB's MAC, ``apply`` the
+        change (True: done), and build the response MAC'd by the CHF. None (``last_error`` says
+        why) when the command is not a valid CCS01/CCS02 for this CHF: no response, as a CHF drops it."""
+        try:
+            decoded = messages.decode_message(command)
+        except GbcsDecodeError as exc:
+            self.last_error = f"not a GBCS message: {exc}"
+            return None
+        header, payload = decoded.header, decoded.payload
+        if (header.recipient != self.hub or header.cra_flag is not CraFlag.COMMAND
+                or not isinstance(payload, (device_log.AddDeviceToLog, device_log.RemoveDeviceFromLog))):
+            self.last_error = f"not a CCS01/CCS02 command for CHF {self.hub:016X}"
+            return None
+        verdict = self.setup.protection.verify(decoded.envelope)
+        if not verdict.ok:
+            self.last_error = f"CCS0{header.message_code} refused: {verdict.detail or verdict}"
+            return None
+        done = apply(payload)
+        adding = isinstance(payload, device_log.AddDeviceToLog)
+        results: tuple[int, ...]
+        if adding:
+            results = (0, 0, 0) if done else (device_log.DATA_ACCESS_HARDWARE_FAULT, device_log.DATA_ACCESS_OTHER_REASON,
+                                               device_log.DATA_ACCESS_OTHER_REASON)
+        else:
+            results = (0,) if done else (device_log.DATA_ACCESS_HARDWARE_FAULT,)
+        response = self.setup.protection.protect(messages.device_log_response(header, results)).encode()
+        details: dict[str, Any] = {"device": payload.device_id, "added": adding, "success": done,
+                                   "message_code": f"0x{header.message_code:04X}"}
+        return response, details
 
     # -- alerts ----------------------------------------------------------------------------------
     def ccs08(self, device: int, code: GbcsAlertCode, result: int, firmware_version: int | None, now: float) -> bytes:

@@ -8,6 +8,10 @@ responder; the key it gets becomes the APS link key of every OTA and Tunneling f
 (:class:`~emulator.han.link_security.ApsLinkSecurity` on the hub's transport). A device the hub
 has not admitted cannot run CBKE: its Initiate is dropped, as a full-security Trust Centre
 drops frames from a node it holds no key for.
+
+With ``ncp`` (a radio whose NCP has the CBKE library) the Trust Centre answers with the NCP's
+certificate and has the NCP make its ephemeral key and SMACs and store the link key; the host
+then never holds the key (docs/cbke.md "On the radio path").
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 from emulator.eui64 import format_eui64
 from emulator.han.link_security import ApsLinkSecurity
@@ -24,6 +28,7 @@ from emulator.han.security.aes_mmo import InstallCodeError, link_key_from_instal
 from emulator.han.security.cbke import CbkeIdentity
 from emulator.han.security import ke_frames
 from emulator.han.security.ke_engine import (
+    ComputeSmacs,
     EphemeralSource,
     Established,
     KeAction,
@@ -58,10 +63,22 @@ class DeviceLogEntry:
     install_code_key: bytes
     join_until: float | None  # clock time the install-code join window closes (None: open)
     joined: bool = False
-    link_key: bytes | None = None  # from CBKE
+    link_key: bytes | None = None  # from CBKE (None when the NCP computed and keeps it)
+    established: bool = False  # CBKE completed (by the host or the NCP)
 
     def describe(self) -> dict[str, object]:
-        return {"device": format_eui64(self.eui64), "joined": self.joined, "cbke": self.link_key is not None}
+        return {"device": format_eui64(self.eui64), "joined": self.joined, "cbke": self.established}
+
+
+class NcpCbke(Protocol):
+    """An NCP's CBKE library as the Trust Centre drives it (``emulator.han.ezsp.ncp_cbke``)."""
+
+    calls: list[str]
+
+    def compute_smacs(self, partner_certificate: bytes, partner_ephemeral: bytes,
+                      done: Callable[[tuple[bytes, bytes, bytes] | None, str], None]) -> None: ...
+
+    def store_link_key(self, done: Callable[[bool, str], None]) -> None: ...
 
 
 AlertSink = Callable[[int, dict[str, object]], None]
@@ -85,8 +102,10 @@ class TrustCentre:
         on_link_key: KeyListener | None = None,
         next_aps: Callable[[], int] = lambda: 0,
         source: str = "comms_hub",
+        ncp: NcpCbke | None = None,
     ) -> None:
-        """``next_aps`` is the hub node's APS counter (shared with its OTA and tunnel frames)."""
+        """``next_aps`` is the hub node's APS counter (shared with its OTA and tunnel frames);
+        ``ncp``: the NCP computes CBKE (``identity`` then holds only its certificate)."""
         self.eui64 = eui64
         self.transport = transport
         self.clock = clock
@@ -96,8 +115,9 @@ class TrustCentre:
         self.on_alert = on_alert
         self.on_link_key = on_link_key
         self.next_aps = next_aps
-        kwargs = {} if ephemeral_source is None else {"ephemeral_source": ephemeral_source}
-        self.ke = KeyEstablishmentServer(identity, **kwargs)  # type: ignore[arg-type]
+        self.ncp = ncp
+        kwargs = {} if ephemeral_source is None or ncp is not None else {"ephemeral_source": ephemeral_source}
+        self.ke = KeyEstablishmentServer(identity, external_smacs=ncp is not None, **kwargs)  # type: ignore[arg-type]
         self.device_log: dict[int, DeviceLogEntry] = {}
         self._timers: dict[int, Timer] = {}
 
@@ -119,6 +139,19 @@ class TrustCentre:
         if report:
             self.report_device_log()
         return entry
+
+    def remove_from_device_log(self, device: int, *, report: bool = True) -> bool:
+        """CCS02: ``device`` leaves the Device Log and loses its link key here; False if it was
+        not in the log."""
+        entry = self.device_log.pop(device, None)
+        if entry is None:
+            self.bus.emit(self.source, "device_log_refused", device, reason="not in the Device Log")
+            return False
+        self.security.forget(device)
+        self.bus.emit(self.source, "device_log_removed", device)
+        if report:
+            self.report_device_log()
+        return True
 
     def report_device_log(self) -> None:
         """CS14 (0x8F12): the Device Log as it is now, upstream and on the timeline."""
@@ -146,6 +179,14 @@ class TrustCentre:
         self.bus.emit(self.source, "device_joined", device)
         return True
 
+    def joined_through_ncp(self, device: int) -> None:
+        """``device`` joined through the radio's own Trust Centre (a bench NCP admitted it with
+        its install code: ``bellows permit-with-key``), which the host does not see."""
+        entry = self.device_log.get(device)
+        if entry is not None and not entry.joined:
+            entry.joined = True
+            self.bus.emit(self.source, "device_joined", device, through="ncp")
+
     # -- Key Establishment ------------------------------------------------------------------------
     def receive(self, packet: ApsPacket) -> None:
         """A cluster 0x0800 frame from the HAN."""
@@ -162,6 +203,14 @@ class TrustCentre:
         self._execute(self.ke.on_frame(now, packet.src, packet.src_nwk, frame))
 
     def _execute(self, actions: list[KeAction]) -> None:
+        if self.ncp is not None and any(isinstance(a, Established) for a in actions):
+            # The NCP stores the key before the Confirm Key Data Response leaves, so the device's
+            # first APS-encrypted frame finds it in the key table.
+            def stored(ok: bool, why: str) -> None:
+                self.clock.call_later(0.0, self._stored, actions, ok, why)
+
+            self.ncp.store_link_key(stored)
+            return
         for action in actions:
             if isinstance(action, Send):
                 self.transport.send(ApsPacket(self.eui64, action.partner, self.transport.nwk, action.nwk,
@@ -175,10 +224,43 @@ class TrustCentre:
                     action.delay, self._timer_fired, action.partner, action.kind)
             elif isinstance(action, Established):
                 self._established(action)
+            elif isinstance(action, ComputeSmacs):
+                self._compute_on_ncp(action)
             elif isinstance(action, Terminated):
                 self.bus.emit(self.source, "cbke_terminated", action.partner,
                               status=None if action.status is None else action.status.name,
                               by_partner=action.by_partner, reason=action.reason, wait_time=action.wait_time)
+
+    def _compute_on_ncp(self, action: ComputeSmacs) -> None:
+        assert self.ncp is not None
+        partner = action.partner
+
+        def done(result: tuple[bytes, bytes, bytes] | None, why: str) -> None:
+            self.clock.call_later(0.0, self._smacs_computed, partner, result, why)
+
+        self.ncp.compute_smacs(action.partner_certificate, action.partner_ephemeral, done)
+
+    def _smacs_computed(self, partner: int, result: tuple[bytes, bytes, bytes] | None, why: str) -> None:
+        now = self.clock.now()
+        if result is None:
+            self._execute(self.ke.on_smacs_failed(now, partner, why))
+            return
+        ephemeral, macu, macv = result
+        self._execute(self.ke.on_smacs(now, partner, ephemeral, macu, macv))
+
+    def _stored(self, actions: list[KeAction], ok: bool, why: str) -> None:
+        if not ok:  # no Confirm Key Data Response: the device times out and tries again
+            partner = next(a.partner for a in actions if isinstance(a, Established))
+            self.bus.emit(self.source, "cbke_terminated", partner, status=None, by_partner=False,
+                          reason=f"the NCP did not store the link key: {why}", wait_time=0)
+            return
+        sends = [a for a in actions if isinstance(a, Send)]
+        others = [a for a in actions if not isinstance(a, Send)]
+        ncp, self.ncp = self.ncp, None  # execute the rest as usual
+        try:
+            self._execute(sends + others)
+        finally:
+            self.ncp = ncp
 
     def _timer_fired(self, partner: int, kind: TimerKind) -> None:
         self._timers.pop(partner, None)
@@ -191,7 +273,11 @@ class TrustCentre:
         entry = self.device_log.get(action.partner)
         if entry is not None:
             entry.link_key = action.link_key
+            entry.established = True
+        self.bus.emit(self.source, "cbke_established", action.partner, suite=action.suite.number,
+                      computed_by="host" if action.link_key is not None else "ncp")
+        if action.link_key is None:
+            return  # the NCP holds the key (clearTemporaryDataMaybeStoreLinkKey283k1 stored it)
         self.security.set_key(action.partner, action.link_key)
-        self.bus.emit(self.source, "cbke_established", action.partner, suite=action.suite.number)
         if self.on_link_key is not None:
             self.on_link_key(action.partner, action.link_key)

@@ -77,6 +77,10 @@ class EzspSimRadios:
     air_latency_s: float | None = AIR_LATENCY_S
     """Latency of the virtual air behind each NCP; ``None`` keeps the scenario's ``han.latency_s``."""
     faults: dict[str, NcpFaults] = field(default_factory=dict)
+    ncp_cbke: bool = False
+    """Each dongle holds the hub's TEST ONLY suite-2 CBKE data (from the scenario seed), as an NCP
+    image with the CBKE library and preinstalled certificates: the hub then has the NCP compute
+    CBKE. False: an image without the library (LIBRARY_NOT_PRESENT), the host computes."""
     ncps: dict[str, EzspNcp] = field(default_factory=dict)
     transports: dict[str, ZigpyTransport] = field(default_factory=dict)
 
@@ -91,9 +95,14 @@ class EzspSimRadios:
                 media: list[Any] = []
                 air = latency if self.air_latency_s is None else self.air_latency_s
                 han = VirtualHan(clock, latency=air, loss=loss, seed=seed * 7919 + index)
+                dongle = DongleState(eui64=spec.comms_hub, extended_pan_id=spec.comms_hub)
+                if self.ncp_cbke:
+                    from .han_security import key_material
+
+                    dongle.cbke_identities[2] = key_material(seed).identity(spec.comms_hub)
                 ncp = EzspNcp(
                     ezsp_version=self.ezsp_version,
-                    dongle=DongleState(eui64=spec.comms_hub, extended_pan_id=spec.comms_hub),
+                    dongle=dongle,
                     han=han,
                     populate=lambda medium, _clock: media.append(medium),
                     faults=self.faults.get(spec.premises_id),
@@ -104,6 +113,7 @@ class EzspSimRadios:
                     open_ezsp_transport(ncp.url, hub_eui64=spec.comms_hub), START_TIMEOUT_S
                 )
                 self.transports[spec.premises_id] = transport
+                await transport.probe_cbke()
                 _LOGGER.info("premises %s: hub on EZSP v%d at %s", spec.premises_id, self.ezsp_version, ncp.url)
                 sites[spec.premises_id] = RadioSite(transport, media[0])
         except BaseException:

@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 from emulator.devices.key_establishment import DeviceKeyEstablishment
 from emulator.han.link_security import PROTECTED_CLUSTERS, ApsLinkSecurity, FrameRefused
+from emulator.han.security.cbke import CbkeIdentity
 from emulator.han.security.provisioning import HanKeyMaterial
 from emulator.han.virtual import VirtualPort
 from emulator.hub.trust_centre import TrustCentre
 
 if TYPE_CHECKING:
+    from emulator.devices.device import EmulatedDevice
+
     from .premises import Premises
 
 
@@ -40,6 +43,8 @@ class HanSecurity:
     install_codes: Mapping[int, bytes] = field(default_factory=dict)
     not_whitelisted: frozenset[int] = frozenset()
     join_time_period_s: float | None = None
+    hub_identity: "CbkeIdentity | None" = None
+    """The hub's CBKE certificate and key when not the seed's (a bench's ``[cbke] hub_identity``)."""
 
     @property
     def enabled(self) -> bool:
@@ -86,22 +91,39 @@ def secure_premises(site: "Premises", security: HanSecurity) -> None:
         # On an EZSP radio the NCP does APS security: the host computed CBKE, installs the key
         # and asks for the APS ENCRYPTION option on OTA and Tunneling unicasts.
         transport.aps_encrypted_clusters = PROTECTED_CLUSTERS  # type: ignore[attr-defined]
-    trust_centre = TrustCentre(hub.eui64, transport, site.clock, bus, keys.identity(hub.eui64),
+    # An NCP with the CBKE library (and its preinstalled certificate) computes the hub's side.
+    ncp = getattr(transport, "ncp_cbke", None)
+    # Devices on the air check the certificate's subject against the dongle's own EUI-64.
+    identity = security.hub_identity or keys.identity(getattr(transport, "radio_eui64", None) or hub.eui64)
+    trust_centre = TrustCentre(hub.eui64, transport, site.clock, bus,
+                               identity if ncp is None else ncp.identity(),
                                security=hub_security, ephemeral_source=keys.ephemeral_source(hub.eui64),
                                on_alert=hub.raise_hub_alert, on_link_key=install,
-                               next_aps=lambda: hub.ota.next_aps())
+                               next_aps=lambda: hub.ota.next_aps(), ncp=ncp)
     hub.trust_centre = trust_centre
     site.han.set_admission(trust_centre.admit)
     for eui64, device in site.devices.items():
         code = install_code_of(security, eui64)
         if eui64 not in security.not_whitelisted:
             trust_centre.update_device_log(eui64, code, security.join_time_period_s, report=False)
-        port = device.transport
-        if not isinstance(port, VirtualPort):  # emulated devices are always on a virtual medium
-            raise TypeError(f"device {eui64:016X} is not on a virtual HAN port")
-        device_security = ApsLinkSecurity(eui64, on_refused=refused(device.source))
-        port.security = device_security
-        device.key_establishment = DeviceKeyEstablishment(
-            eui64, port, site.clock, bus, keys.identity(eui64), code, security=device_security,
-            trust_centre=hub.eui64, trust_centre_nwk=transport.nwk,
-            ephemeral_source=keys.ephemeral_source(eui64), next_aps=device.ota.next_aps, source=device.source)
+        secure_device(device, keys, code, hub.eui64, transport.nwk, on_refused=refused(device.source))
+    # Real devices (a bench) joined through the NCP's own Trust Centre with their install code
+    # (docs/hil.md): the hub's Device Log holds them as joined, so their Key Establishment runs.
+    for eui64 in getattr(site, "real_devices", frozenset()):
+        trust_centre.update_device_log(eui64, install_code_of(security, eui64), None, report=False)
+        trust_centre.joined_through_ncp(eui64)
+
+
+def secure_device(device: "EmulatedDevice", keys: HanKeyMaterial, install_code: bytes, trust_centre: int,
+                  trust_centre_nwk: int, *, on_refused: Callable[[FrameRefused], None] | None = None) -> None:
+    """An emulated device that joins with ``install_code`` and runs CBKE with ``trust_centre``
+    (its certificate from ``keys``), then APS-secures its OTA and Tunneling frames."""
+    port = device.transport
+    if not isinstance(port, VirtualPort):  # emulated devices are always on a virtual medium
+        raise TypeError(f"device {device.eui64:016X} is not on a virtual HAN port")
+    device_security = ApsLinkSecurity(device.eui64, on_refused=on_refused)
+    port.security = device_security
+    device.key_establishment = DeviceKeyEstablishment(
+        device.eui64, port, device.clock, device.bus, keys.identity(device.eui64), install_code,
+        security=device_security, trust_centre=trust_centre, trust_centre_nwk=trust_centre_nwk,
+        ephemeral_source=keys.ephemeral_source(device.eui64), next_aps=device.ota.next_aps, source=device.source)

@@ -195,6 +195,7 @@ class Premises:
                                      reference_images=reference_images, skip=real_devices, gbcs=gbcs,
                                      flash=flash)
         self.security = security
+        self.real_devices = real_devices
         if security is not None and security.enabled:
             secure_premises(self, security)
         elif local is not None and isinstance(han, VirtualHan):  # APS security is per frame only

@@ -145,9 +145,6 @@ class DccSystem:
             index = first_index + k
             faults = premises_faults(spec, scenario.behaviours)
             radio_site = sites.get(spec.premises_id)
-            if radio_site is not None and radio_site.real_devices and scenario.han_security.enabled:
-                raise ScenarioError(f"{scenario.source}: han.security: \"cbke\" is for emulated devices; real "
-                                    "devices on a bench join and run CBKE through the dongle (docs/hil.md)")
             han: HanMedium | None = radio_site.han if radio_site is not None else None
             channel: RadioChannel | None = None
             if scenario.radio is not None:

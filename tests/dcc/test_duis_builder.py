@@ -22,6 +22,8 @@ IMAGES = Path(__file__).resolve().parents[2] / "firmware_images"
 PPMID_IMAGE = IMAGES / "ppmid-121D-0084-ACDCACDD-TEST-ONLY.ota"
 ESME_IMAGE = IMAGES / "esme-121D-0000-ACDCACDD-TEST-ONLY.ota"
 PPMID, ESME = "00-DB-12-34-56-78-90-A4", "00-DB-12-34-56-78-90-A0"
+CHF = "00-DB-12-34-56-78-90-A2"
+LABEL_CODE = "83FED3407A939723A5C639B26916D505C3B5"  # the published example install code and its CRC
 
 
 def _build(capsys, *args: str) -> bytes:
@@ -37,6 +39,8 @@ def _build(capsys, *args: str) -> bytes:
     (["11.2", "--device", ESME], 1),
     (["11.3", "--image", str(ESME_IMAGE), "--device", ESME, "--execute-at", "2031-01-01T00:00:00Z"], 4),
     (["11.3", "--hash", "AB" * 32, "--device", ESME, "--execute-at", "cancel"], 4),
+    (["8.11", "--comms-hub", CHF, "--device", PPMID, "--install-code", LABEL_CODE, "--join-time-period", "600"], 1),
+    (["8.11", "--comms-hub", CHF, "--device", PPMID, "--remove"], 1),
 ])
 def test_built_requests_are_schema_valid_and_parse_back(capsys, args, cv):
     data = _build(capsys, *args, "--counter", "42")
@@ -45,6 +49,10 @@ def test_built_requests_are_schema_valid_and_parse_back(capsys, args, cv):
     assert request.header.command_variant == cv and request.header.counter == 42
     if args[0] == "11.4":
         assert request.firmware_image == PPMID_IMAGE.read_bytes() and request.firmware_version == 0xACDCACDD
+    if args[0] == "8.11":  # the target is the Comms Hub; the label's CRC is not sent (DUIS InstallCode)
+        assert request.header.target == int(CHF.replace("-", ""), 16) and request.add is ("--remove" not in args)
+        if request.add:
+            assert request.install_code == bytes.fromhex(LABEL_CODE[:-4]) and request.join_time_period == 600
     if args[0] == "11.1":
         assert etree.fromstring(data).findtext(".//{*}DeviceIDList") == f"{ESME},00-DB-12-34-56-78-90-A1"
 
@@ -62,6 +70,12 @@ def test_counter_defaults_to_milliseconds_and_rises(capsys):
     (["11.2", "--device", "00-DB"], "not an EUI-64"),
     (["11.3", "--device", ESME, "--hash", "ABCD"], "32"),
     (["11.2", "--device", ESME, "--sign-with", "k.pem"], "go together"),
+    (["8.11", "--device", PPMID, "--install-code", LABEL_CODE, "--join-time-period", "60"], "--comms-hub"),
+    (["8.11", "--comms-hub", CHF, "--device", PPMID, "--install-code", "83FE", "--join-time-period", "60"],
+     "--install-code: 2 octets"),
+    (["8.11", "--comms-hub", CHF, "--device", PPMID, "--install-code", LABEL_CODE, "--join-time-period", "3601"],
+     "1-3600"),
+    (["8.11", "--comms-hub", CHF, "--device", PPMID], "--install-code and --join-time-period"),
 ])
 def test_bad_options_exit_2_naming_the_option(capsys, args, message):
     assert main(["duis", "build", *args]) == 2

@@ -147,12 +147,23 @@ def test_keys_export_names_a_missing_scenario(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_decode_a_message_outside_the_flow_shows_envelope_and_verifies(capsys: pytest.CaptureFixture[str]) -> None:
-    """Any GBCS message (here a DCC join command, 8.11 CCS01) decodes to its envelope and raw content."""
-    path = next((RTDS / "8.11_CCS01").glob("*COMMAND_GBCS.HEX"))
+    """Any GBCS message (here 8.9 CCS06, not modelled) decodes to its envelope and raw content."""
+    path = next((RTDS / "8.9_CCS06").glob("*COMMAND_GBCS.HEX"))
     assert main(["gbcs", "decode", str(path), "--json", "--keystore", str(KEYSTORE)]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["payload"]["type"] == "UnmodelledPayload"
     assert document["grouping_header"]["message_code_name"].startswith("unknown 0x")
+    assert document["verification"]["ok"] is True
+
+
+def test_decode_a_ccs01_join_command_shows_its_device_log_entry(capsys: pytest.CaptureFixture[str]) -> None:
+    """8.11 CCS01 is modelled: the device, install code and JoinTimePeriod it carries are shown."""
+    path = RTDS / "8.11_CCS01" / "CCS01_8.11_SUCCESS_COMMAND_GBCS.HEX"
+    assert main(["gbcs", "decode", str(path), "--json", "--keystore", str(KEYSTORE)]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["grouping_header"]["message_code_name"] == "CCS01_ADD_DEVICE_TO_CHF_DEVICE_LOG"
+    assert document["payload"]["type"] == "AddDeviceToLog"
+    assert document["payload"]["join_time_period"] == 90
     assert document["verification"]["ok"] is True
 
 

@@ -218,3 +218,44 @@ def test_the_demo_with_cbke_gives_the_same_dcc_outcome_as_without() -> None:
     clear = [p for p in air if p.cluster == OTA_CLUSTER and not p.is_broadcast and not isinstance(p, SecuredApsPacket)]
     assert len(clear) == refused
     assert sum(isinstance(p, SecuredApsPacket) for p in air if p.cluster == OTA_CLUSTER) > 1000
+
+
+@pytest.mark.parametrize("ezsp_version", [8, 13], ids=["ezsp8", "ezsp13"])
+async def test_with_a_cbke_library_on_the_ncp_the_dongle_computes_the_hubs_side(ezsp_version: int) -> None:
+    """A dongle holding CBKE data (an image with the CBKE library): the hub answers with the NCP's
+    certificate, the NCP makes the ephemeral key and SMACs and stores the link key (EZSP
+    getCertificate283k1, generateCbkeKeys283k1, calculateSmacs283k1,
+    clearTemporaryDataMaybeStoreLinkKey283k1); the PPMID upgrades over APS-encrypted frames."""
+    import asyncio
+
+    from emulator.scenario.ezsp_sim import EzspSimRadios
+    from emulator.scenario.runner import RadioScenarioRun
+
+    data = {"seed": 7, "settle_s": 20, "duration_s": 50, "han": {"security": "cbke"},
+            "expect": [{"event": "dcc_alert", "alert": "N49"}],
+            "premises": [{"comms_hub": "00-DB-12-34-56-78-90-A2",
+                          "devices": [{"eui64": PPMID, "type": "PPMID"}]}],
+            "requests": [{"sr": "11.4", "at_s": 2, "devices": [PPMID], "image": "ppmid"}]}
+    radios = EzspSimRadios(ezsp_version=ezsp_version, ncp_cbke=True)
+    events = EventCollector()
+    run = RadioScenarioRun(parse_scenario(data, source="cbke.toml"), radios, observers=[events])
+    await asyncio.wait_for(run.run(), 60)
+    hub_side, device_side = events.named("cbke_established", PPMID_ID)
+    assert (hub_side.source, hub_side.fields["computed_by"]) == ("comms_hub", "ncp")
+    assert device_side.source == "ppmid"
+    site = run.system.premises["PREMISES-00DB1234567890A2"]
+    library = site.hub.transport.ncp_cbke
+    assert library is not None and library.calls == [
+        "getCertificate283k1", "generateCbkeKeys283k1", "calculateSmacs283k1",
+        "clearTemporaryDataMaybeStoreLinkKey283k1"]
+    device = site.devices[PPMID_ID]
+    ncp = radios.ncps["PREMISES-00DB1234567890A2"]
+    # The key the NCP stored is the one the device derived; the host never had it, and it is not
+    # the host's seed-predicted key (the NCP's ephemeral key is its own).
+    assert ncp.dongle.link_keys[PPMID_ID] == device.key_establishment.link_key
+    assert ncp.dongle.link_keys[PPMID_ID] != HanKeyMaterial(7).expected_link_key(HUB_ID, PPMID_ID)
+    assert site.hub.trust_centre.device_log[PPMID_ID].link_key is None
+    assert events.named("firmware_activated", PPMID_ID)
+    assert "N49" in [e.fields["alert"] for e in events.named("dcc_alert")]
+    assert device.transport.security.frame_counter > 50  # the download's requests went encrypted
+    assert not events.named("aps_frame_refused")

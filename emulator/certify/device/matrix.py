@@ -98,6 +98,7 @@ CLASSIFICATION: dict[str, Classified] = {c.fault: c for c in (
     _d("accepts_plaintext_after_cbke", "D4", "answers an unencrypted Image Notify after CBKE"),
     _d("ignores_no_resources_wait", "D3", "retries CBKE after 1 s when Terminate NO_RESOURCES said wait 20 s"),
     _d("slow_key_establishment", "D2", "15 s per CBKE step while advertising 10 s"),
+    _d("trusts_any_issuer", "D3", "runs CBKE with a hub certificate from another CA (no Terminate UNKNOWN_ISSUER)"),
     _d("reads_back_boot_version", "C2", "the 11.2 read after activation still says the old version"),
 )}
 

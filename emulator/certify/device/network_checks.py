@@ -195,6 +195,128 @@ def d3_cbke_terminate(run: DeviceRun) -> Outcome:
 NETWORK_CHECKS["D3"] = d3_cbke_terminate
 
 
+# --- D3's negative exchanges: what the device sends when the hub's side is wrong ----------------------
+
+_ISSUER = slice(11, 19)  # of a suite-2 certificate
+_RECONSTRUCTION_PREFIX = 37  # first octet of the 37-octet public reconstruction key (02/03)
+NEGATIVE_BUDGET_S = 900.0
+"""Time for the Terminate, the device's back-off and the CBKE that follows (its retry after 60 s)."""
+
+
+def _wrong_issuer(frame: ke_frames.KeFrame) -> ke_frames.KeFrame | None:
+    command = frame.command
+    if not isinstance(command, ke_frames.InitiateKeyEstablishmentResponse):
+        return None
+    identity = bytearray(command.identity)
+    identity[_ISSUER] = b"NOTOURCA"
+    return frame._replace(command=command._replace(identity=bytes(identity)))
+
+
+def _mangled_certificate(frame: ke_frames.KeFrame) -> ke_frames.KeFrame | None:
+    command = frame.command
+    if not isinstance(command, ke_frames.InitiateKeyEstablishmentResponse):
+        return None
+    identity = bytearray(command.identity)
+    identity[_RECONSTRUCTION_PREFIX] = 0x05  # no compressed point has this prefix
+    return frame._replace(command=command._replace(identity=bytes(identity)))
+
+
+def _bad_key_confirm(frame: ke_frames.KeFrame) -> ke_frames.KeFrame | None:
+    command = frame.command
+    if not isinstance(command, ke_frames.ConfirmKeyDataResponse):
+        return None
+    mac = bytes(b ^ 0xFF for b in command.secure_message_authentication_code)
+    return frame._replace(command=command._replace(secure_message_authentication_code=mac))
+
+
+def _out_of_sequence(frame: ke_frames.KeFrame) -> ke_frames.KeFrame | None:
+    command = frame.command
+    if not isinstance(command, ke_frames.InitiateKeyEstablishmentResponse):
+        return None
+    curve_point = bytes([0x02]) + bytes(36)  # an Ephemeral Data Response where the Initiate Response belongs
+    return frame._replace(command=ke_frames.EphemeralDataResponse(curve_point))
+
+
+NEGATIVE_EXCHANGES: tuple[tuple[str, Callable[[ke_frames.KeFrame], ke_frames.KeFrame | None], ke_frames.KeStatus], ...] = (
+    ("a hub certificate from another CA", _wrong_issuer, ke_frames.KeStatus.UNKNOWN_ISSUER),
+    ("a mangled hub certificate (reconstruction point prefix 05)", _mangled_certificate, ke_frames.KeStatus.BAD_MESSAGE),
+    ("a wrong MACV in the Confirm Key Data Response", _bad_key_confirm, ke_frames.KeStatus.BAD_KEY_CONFIRM),
+    ("an Ephemeral Data Response instead of the Initiate Response", _out_of_sequence, ke_frames.KeStatus.BAD_MESSAGE),
+)
+"""(what the test hub does wrong, how, the Terminate status the device must answer with): the
+initiator's side of the Smart Energy Key Establishment checks."""
+
+
+def d3_negative_exchanges(run: DeviceRun, out: Outcome | None = None) -> Outcome:
+    """Each wrong exchange once, in a session of its own: the device must answer Terminate with the
+    right status, then try again and complete CBKE once the hub behaves."""
+    out = out if out is not None else Outcome()
+    if run.bench:
+        return out.inconclusive("the bench dongle's NCP runs CBKE itself; certify device cannot make it "
+                                "send a wrong Key Establishment frame")
+    for what, mangle, status in NEGATIVE_EXCHANGES:
+        session = _secure(run, JOIN_WINDOW_S)
+        played: list[bool] = []
+
+        def once(frame: ke_frames.KeFrame, mangle=mangle, played=played) -> ke_frames.KeFrame | None:
+            if played:
+                return None
+            changed = mangle(frame)
+            if changed is not None:
+                played.append(True)
+            return changed
+
+        session.ke_mangle = once
+        session.start_device()
+        device_ke = session.emulated.key_establishment
+
+        def settled(session: VirtualSession = session, device_ke: object = device_ke) -> bool:
+            """The device terminated the wrong exchange and then got its link key."""
+            terminated = any(not k.sent and isinstance(k.command, ke_frames.TerminateKeyEstablishment)
+                             for k in session.ke_frames)
+            return terminated and getattr(device_ke, "link_key", None) is not None
+
+        session.wait(settled, NEGATIVE_BUDGET_S)
+        if not played:
+            out.inconclusive(f"{what}: the device did not get that far with the test hub")
+            continue
+        terminates = [k for k in session.ke_frames
+                      if not k.sent and isinstance(k.command, ke_frames.TerminateKeyEstablishment)]
+        if not terminates:
+            out.fail(f"{what}: the device sends no Terminate Key Establishment", expected=f"Terminate {status.name}",
+                     found="none")
+            continue
+        out.mark(terminates[0])
+        found = terminates[0].command.status
+        if found != status:
+            name = ke_frames.KeStatus(found).name if found in set(ke_frames.KeStatus) else f"0x{found:02X}"
+            out.fail(f"{what}: Terminate {name}", field="status", expected=status.name, found=name)
+            continue
+        later = [k for k in session.ke_frames if not k.sent and k.time > terminates[0].time
+                 and isinstance(k.command, ke_frames.InitiateKeyEstablishmentRequest)]
+        if not later:
+            out.fail(f"{what}: Terminate {status.name}, then no new Key Establishment",
+                     expected="a retry after a back-off", found="none within the budget")
+        elif device_ke is None or device_ke.link_key is None:
+            out.fail(f"{what}: Terminate {status.name}, retried, but no link key", expected="a link key",
+                     found="none within the budget")
+        else:
+            out.ok(f"{what}: Terminate {status.name}; retried after {later[0].time - terminates[0].time:.0f} s "
+                   "and completed CBKE")
+    return out
+
+
+def d3_cbke(run: DeviceRun) -> Outcome:
+    """D3: Terminate NO_RESOURCES and the back-off, then the negative exchanges."""
+    out = d3_cbke_terminate(run)
+    if run.bench or out.undecided is not None:
+        return out
+    return d3_negative_exchanges(run, out)
+
+
+NETWORK_CHECKS["D3"] = d3_cbke
+
+
 # --- D2 CBKE suite 2 within the advertised times ------------------------------------------------------
 
 CRYPTO_SUITE_2 = 2  # sect283k1, what GB devices use

@@ -421,7 +421,7 @@ class VirtualSession(CheckSession):
         hub = self.transport.eui64
         hub_security = ApsLinkSecurity(hub)
         self.transport.security = hub_security  # type: ignore[attr-defined]
-        self.trust_centre = TrustCentre(hub, self.transport, self.clock, self.bus, keys.identity(hub),
+        self.trust_centre = TrustCentre(hub, _KeSends(self), self.clock, self.bus, keys.identity(hub),  # type: ignore[arg-type]
                                         security=hub_security, ephemeral_source=keys.ephemeral_source(hub),
                                         next_aps=self.host.next_aps, source="test_hub")
         self.han.set_admission(self._admit)
@@ -440,6 +440,7 @@ class VirtualSession(CheckSession):
         if device.faults.joins_with_well_known_key:
             ke.install_code_key = WELL_KNOWN_TC_LINK_KEY
         ke.ignores_no_resources_wait = device.faults.ignores_no_resources_wait
+        ke.trusts_any_issuer = device.faults.trusts_any_issuer
         ke.send_delay_s = device.faults.cbke_send_delay_s
         device.key_establishment = ke
 
@@ -480,6 +481,9 @@ class VirtualSession(CheckSession):
     busy_initiates = 0
     """D3: how many Initiate Key Establishment Requests the test hub answers Terminate NO_RESOURCES."""
     busy_wait_s = 0
+    ke_mangle: Callable[["ke_frames.KeFrame"], "ke_frames.KeFrame | None"] | None = None
+    """D3's negative exchanges: what the test hub's Trust Centre sends the device goes through this
+    first (a changed frame is sent instead; None leaves it as it is)."""
 
     def _receive(self, packet: ApsPacket) -> None:
         if packet.cluster == KEY_ESTABLISHMENT_CLUSTER and self.trust_centre is not None:
@@ -600,3 +604,27 @@ class BenchSession(CheckSession):
         super().close()
         self.transport.set_receiver(None)
         self.transport.remove_trace_hook(self._trace)
+
+
+class _KeSends:
+    """The test hub's transport as its Trust Centre sees it: Key Establishment frames pass through
+    the session's ``ke_mangle`` (D3), so a negative exchange goes on the air as the check wants."""
+
+    def __init__(self, session: "VirtualSession") -> None:
+        self._session = session
+
+    @property
+    def nwk(self) -> int:
+        return self._session.transport.nwk
+
+    @property
+    def eui64(self) -> int:
+        return self._session.transport.eui64
+
+    def send(self, packet: ApsPacket, on_delivery: Any = None) -> None:
+        mangle = self._session.ke_mangle
+        if mangle is not None and packet.cluster == KEY_ESTABLISHMENT_CLUSTER:
+            changed = mangle(ke_frames.decode(packet.payload))
+            if changed is not None:
+                packet = packet._replace(payload=ke_frames.encode(changed))
+        self._session.transport.send(packet, on_delivery)

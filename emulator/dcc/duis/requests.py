@@ -27,6 +27,7 @@ from ..service_requests import (
     ServiceReferenceVariant,
     ServiceRequest,
     UpdateFirmware,
+    UpdateHanDeviceLog,
     UpdatePPMIDFirmware,
 )
 from .errors import DuisError
@@ -52,7 +53,8 @@ MAX_FIRMWARE_IMAGE = 10_240_000
 @dataclass(frozen=True, slots=True)
 class _Variant:
     body: str
-    allowed: frozenset[int]  # CommandVariants DUIS allows (V5.4 l.2373-2378); the emulator serves them all
+    allowed: frozenset[int]  # CommandVariants DUIS allows (V5.4 l.2373-2378)
+    served: frozenset[int] | None = None  # those the emulator carries out (None: all it allows)
 
 
 VARIANTS: dict[str, _Variant] = {
@@ -63,10 +65,13 @@ VARIANTS: dict[str, _Variant] = {
         "ActivateFirmware", frozenset({4, 5, 6, 7})),
     ServiceReferenceVariant.UPDATE_PPMID_FIRMWARE.value: _Variant(
         "UpdatePPMIDFirmware", frozenset({8})),
+    ServiceReferenceVariant.UPDATE_HAN_DEVICE_LOG.value: _Variant(
+        "UpdateHANDeviceLog", frozenset({1, 2, 3}), frozenset({1})),
 }
 """SRV -> body element and CommandVariants: 11.1/11.4 non-device (CV 8), 11.2 non-critical
 (CV 1 over the WAN; 2 returns the command for local delivery; 3 both), 11.3 critical (CV 4
-transform: the pre-command; 5, 6, 7 carry the SignedPreCommand, delivered as 1, 2, 3)."""
+transform: the pre-command; 5, 6, 7 carry the SignedPreCommand, delivered as 1, 2, 3), 8.11
+(CV 1 served: CCS01/CCS02 to the Comms Hub; 2/3, for local delivery, are not)."""
 
 
 def _local(element: etree._Element) -> str:
@@ -163,6 +168,13 @@ def _parse_header(root: etree._Element, context: _Context) -> RequestHeader:
         raise DuisError(
             f"{command_variant} is not allowed for {variant} by DUIS "
             f"(allowed: {', '.join(map(str, sorted(allowed)))})",
+            element="Header/CommandVariant", code=ResponseCode.COMMAND_VARIANT_NOT_ALLOWED,
+        )
+    served = VARIANTS[variant].served
+    if served is not None and command_variant not in served:
+        raise DuisError(
+            f"{command_variant} for {variant} is not served by the emulator (docs/duis.md, "
+            "'CommandVariants')",
             element="Header/CommandVariant", code=ResponseCode.COMMAND_VARIANT_NOT_ALLOWED,
         )
     return RequestHeader(
@@ -310,12 +322,60 @@ def _signed_precommand(header: RequestHeader, body: etree._Element, path: str) -
     return ActivateFirmware(header, header.target, b"", _execution_datetime(body, path), signed_precommand=payload)
 
 
+_INSTALL_CODE = re.compile(r"(?:[0-9A-Fa-f]{2}){6,16}")
+MAX_JOIN_TIME_PERIOD = 3600
+"""DUIS ``JoinTimePeriod``: positiveInteger, at most 3600 (seconds)."""
+
+
+def _update_han_device_log(header: RequestHeader, body: etree._Element, path: str) -> UpdateHanDeviceLog:
+    """8.11 ``UpdateHANDeviceLog{DeviceID, RequestType Add|Remove, AddDeviceToCHFWhitelist?}``."""
+    _only(body, path, {"ExecutionDateTime", "DeviceID", "RequestType", "AddDeviceToCHFWhitelist"})
+    if _text(body, "ExecutionDateTime", path, required=False) is not None:
+        raise DuisError("a future-dated 8.11 is not served by the emulator",
+                        element=f"{path}/ExecutionDateTime", code=ResponseCode.COMMAND_VARIANT_NOT_ALLOWED)
+    device_text = _text(body, "DeviceID", path)
+    assert device_text is not None
+    device = parse_eui64(device_text, element=f"{path}/DeviceID")
+    kind = _text(body, "RequestType", path)
+    if kind not in ("Add", "Remove"):
+        raise DuisError(f"{kind!r} is neither Add nor Remove", element=f"{path}/RequestType")
+    whitelist = body.findall(sr("AddDeviceToCHFWhitelist"))
+    where = f"{path}/AddDeviceToCHFWhitelist"
+    assert header.target is not None
+    if kind == "Remove":
+        if whitelist:
+            raise DuisError("only an Add carries AddDeviceToCHFWhitelist", element=where)
+        return UpdateHanDeviceLog(header, header.target, device, add=False)
+    if len(whitelist) != 1:
+        raise DuisError("missing (an Add carries JoinTimePeriod and InstallCode)" if not whitelist
+                        else "appears more than once", element=where)
+    entry = whitelist[0]
+    _only(entry, where, {"JoinTimePeriod", "InstallCode", "ImportMPxN", "SecondaryImportMPAN", "ExportMPAN"})
+    period_text = _text(entry, "JoinTimePeriod", where)
+    assert period_text is not None
+    if not period_text.isdigit() or not 1 <= int(period_text) <= MAX_JOIN_TIME_PERIOD:
+        raise DuisError(f"{period_text[:20]!r} is not a whole number of seconds 1-{MAX_JOIN_TIME_PERIOD}",
+                        element=f"{where}/JoinTimePeriod")
+    code_text = _text(entry, "InstallCode", where)
+    assert code_text is not None
+    if not _INSTALL_CODE.fullmatch(code_text):
+        raise DuisError(f"{code_text[:40]!r} is not 6-16 octets of hex (DUIS InstallCode, without its CRC)",
+                        element=f"{where}/InstallCode")
+    code = bytes.fromhex(code_text)
+    if len(code) not in (6, 8, 12, 16):
+        raise DuisError(f"{len(code)} octets: a ZigBee install code has 6, 8, 12 or 16 (without its CRC)",
+                        element=f"{where}/InstallCode")
+    return UpdateHanDeviceLog(header, header.target, device, add=True, install_code=code,
+                              join_time_period=int(period_text))
+
+
 _BUILDERS: dict[str, Callable[[RequestHeader, etree._Element, str], ServiceRequest]] = {
     "UpdateFirmware": _update_firmware,
     "UpdatePPMIDFirmware": _update_ppmid_firmware,
     "ReadFirmwareVersion": _read_firmware_version,
     "ActivateFirmware": _activate_firmware,
     "SignedPreCommand": _signed_precommand,
+    "UpdateHANDeviceLog": _update_han_device_log,
 }
 
 

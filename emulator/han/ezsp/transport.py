@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import zigpy.application
 import zigpy.config
@@ -26,6 +26,9 @@ import zigpy.types as zt
 from emulator.han.aps_fragmentation import MAX_UNFRAGMENTED_PAYLOAD, split
 from emulator.han.packet import OTA_CLUSTER, SMART_ENERGY_ENDPOINT, SMART_ENERGY_PROFILE, ApsPacket, DeliveryStatus
 from emulator.han.transport import DeliveryCallback, HanTransport, TransportError
+
+if TYPE_CHECKING:
+    from .ncp_cbke import NcpCbkeLibrary
 
 _LOGGER = logging.getLogger(__name__)
 FRAGMENT_SENT_TIMEOUT_S = 8.0
@@ -136,6 +139,9 @@ class ZigpyTransport(HanTransport):
     """
 
     aps_encrypted_clusters: frozenset[int] = frozenset()
+    ncp_cbke: "NcpCbkeLibrary | None" = None
+    """The NCP's CBKE library (suite 2) once :meth:`probe_cbke` found one: the hub's Trust Centre
+    then has the NCP compute its side of Key Establishment (docs/cbke.md)."""
 
     def __init__(
         self,
@@ -174,6 +180,8 @@ class ZigpyTransport(HanTransport):
         self._stopping = True
         if self._reconnect_task is not None:
             self._reconnect_task.cancel()
+        if self.ncp_cbke is not None:
+            self.ncp_cbke.stop()
         self.connected.clear()
         # The radio goes down before the sends in flight end: one cancelled while bellows waits
         # for its ASH acknowledgement would leave bellows' shielded write to fail alone later
@@ -186,6 +194,13 @@ class ZigpyTransport(HanTransport):
             for task in late:
                 task.cancel()
         await asyncio.gather(*pending, *(t for t in [self._reconnect_task] if t), return_exceptions=True)
+
+    @property
+    def radio_eui64(self) -> int | None:
+        """The dongle's own EUI-64 (what devices on the air see as the Trust Centre), once started."""
+        node = getattr(getattr(self.app, "state", None), "node_info", None)
+        ieee = getattr(node, "ieee", None)
+        return None if ieee is None else _eui64_int(ieee)
 
     def _adopt_identity(self) -> None:
         node = self.app.state.node_info
@@ -299,6 +314,14 @@ class ZigpyTransport(HanTransport):
             tx_options=options,
             radius=zt.uint8_t(0),
         )
+
+    async def probe_cbke(self) -> "NcpCbkeLibrary | None":
+        """Ask the NCP for its suite-2 CBKE data (getCertificate283k1); remembered in
+        :attr:`ncp_cbke`. None: no library or no data, the host computes CBKE."""
+        from .ncp_cbke import NcpCbkeLibrary
+
+        self.ncp_cbke = await NcpCbkeLibrary.probe(lambda: getattr(self.app, "_ezsp"))
+        return self.ncp_cbke
 
     def install_link_key(self, eui64: int, key: bytes) -> None:
         """Put a host-computed APS link key (CBKE done by the host) in the NCP's key table:

@@ -84,11 +84,23 @@ class SetTimer(NamedTuple):
 
 
 class Established(NamedTuple):
-    """Both SMACs matched: ``link_key`` is the partner's new APS link key."""
+    """Both SMACs matched: ``link_key`` is the partner's new APS link key (None: an NCP computed
+    the SMACs and holds the key; store it with clearTemporaryDataMaybeStoreLinkKey before the
+    Confirm Key Data Response goes out)."""
 
     partner: int
     suite: CryptoSuite
-    link_key: bytes
+    link_key: bytes | None
+
+
+class ComputeSmacs(NamedTuple):
+    """A responder whose CBKE runs on an NCP (``external_smacs``): make an ephemeral key and both
+    SMACs for ``partner`` there (EZSP generateCbkeKeys283k1, calculateSmacs283k1 with amInitiator
+    false), then call ``on_smacs`` or ``on_smacs_failed``."""
+
+    partner: int
+    partner_certificate: bytes
+    partner_ephemeral: bytes
 
 
 class Terminated(NamedTuple):
@@ -101,7 +113,7 @@ class Terminated(NamedTuple):
     wait_time: int = 0
 
 
-KeAction = Union[Send, SetTimer, Established, Terminated]
+KeAction = Union[Send, SetTimer, Established, Terminated, ComputeSmacs]
 
 EphemeralSource = Callable[[KoblitzCurve, int], EphemeralKey]
 """Makes the ephemeral key for one exchange with ``partner`` (curve, partner EUI-64): random by
@@ -115,6 +127,7 @@ def _random_ephemeral(curve: KoblitzCurve, partner: int) -> EphemeralKey:
 class _State(enum.Enum):
     AWAIT_INITIATE_RESPONSE = "await_initiate_response"
     AWAIT_EPHEMERAL = "await_ephemeral"
+    CALCULATING = "calculating"  # the NCP is making the SMACs (external_smacs)
     AWAIT_CONFIRM = "await_confirm"
 
 
@@ -131,6 +144,8 @@ class _Session:
     partner_confirm_time: int = DEFAULT_GENERATE_TIME_S
     ephemeral: EphemeralKey | None = None
     confirmation: KeyConfirmation | None = None
+    smacs: tuple[bytes, bytes] | None = None  # (MACU, MACV) from the NCP (external_smacs)
+    pending_tsn: int = 0
 
 
 class _BadMessage(Exception):
@@ -177,13 +192,19 @@ def _wait_octet(seconds: float) -> int:
 # -- responder -------------------------------------------------------------------------------------
 
 class KeyEstablishmentServer:
-    """The responder: the Comms Hub as Trust Centre, one partner at a time."""
+    """The responder: the Comms Hub as Trust Centre, one partner at a time.
+
+    ``external_smacs``: the ephemeral key and the SMACs come from an NCP's CBKE library (a
+    :class:`ComputeSmacs` action, answered with :meth:`on_smacs`); ``identity`` then needs only
+    the NCP's certificate (its private key stays on the NCP)."""
 
     def __init__(self, identity: CbkeIdentity, *, ephemeral_data_generate_time: int = DEFAULT_GENERATE_TIME_S,
                  confirm_key_generate_time: int = DEFAULT_GENERATE_TIME_S,
                  timeout_margin_s: float = TIMEOUT_MARGIN_S,
-                 ephemeral_source: EphemeralSource = _random_ephemeral) -> None:
+                 ephemeral_source: EphemeralSource = _random_ephemeral,
+                 external_smacs: bool = False) -> None:
         self.identity = identity
+        self.external_smacs = external_smacs
         self.ephemeral_data_generate_time = ephemeral_data_generate_time
         self.confirm_key_generate_time = confirm_key_generate_time
         self.timeout_margin_s = timeout_margin_s
@@ -261,12 +282,26 @@ class KeyEstablishmentServer:
                 self.identity.certificate.encode()))
         if session is None:
             raise _BadMessage(KeStatus.BAD_MESSAGE, f"{type(command).__name__} without Initiate Key Establishment")
+        if isinstance(command, EphemeralDataRequest) and session.state is _State.AWAIT_EPHEMERAL \
+                and self.external_smacs:
+            assert session.partner_certificate is not None
+            session.state = _State.CALCULATING
+            session.last_tsn, session.last_command, session.pending_tsn = tsn, type(command), tsn
+            return [ComputeSmacs(partner, session.partner_certificate.encode(), command.ephemeral_data)]
         if isinstance(command, EphemeralDataRequest) and session.state is _State.AWAIT_EPHEMERAL:
             session.ephemeral = self.ephemeral_source(self.identity.suite.curve, partner)
             session.confirmation = _derive(self.identity, session, command.ephemeral_data, am_initiator=False)
             session.state = _State.AWAIT_CONFIRM
             session.deadline = now + self.timeout_margin_s + session.partner_confirm_time
             return self._reply(now, session, tsn, command, EphemeralDataResponse(session.ephemeral.encoded))
+        if isinstance(command, ConfirmKeyDataRequest) and session.state is _State.AWAIT_CONFIRM \
+                and session.smacs is not None:
+            macu, macv = session.smacs
+            if command.secure_message_authentication_code != macu:
+                raise _BadMessage(KeStatus.BAD_KEY_CONFIRM, "the initiator's MACU does not match the NCP's")
+            self._session = None
+            return [Established(partner, self.identity.suite, None),
+                    Send(partner, nwk, KeFrame(tsn, False, ConfirmKeyDataResponse(macv)))]
         if isinstance(command, ConfirmKeyDataRequest) and session.state is _State.AWAIT_CONFIRM:
             assert session.confirmation is not None
             if command.secure_message_authentication_code != session.confirmation.macu:
@@ -276,6 +311,24 @@ class KeyEstablishmentServer:
             return [Send(partner, nwk, KeFrame(tsn, False, reply)),
                     Established(partner, self.identity.suite, session.confirmation.link_key)]
         raise _BadMessage(KeStatus.BAD_MESSAGE, f"{type(command).__name__} out of sequence in {session.state.value}")
+
+    def on_smacs(self, now: float, partner: int, ephemeral: bytes, macu: bytes, macv: bytes) -> list[KeAction]:
+        """The NCP's answer to :class:`ComputeSmacs`: its ephemeral key goes to the partner."""
+        session = self._session
+        if session is None or session.partner != partner or session.state is not _State.CALCULATING:
+            return []  # the exchange ended (timeout, Terminate) while the NCP worked
+        session.smacs = (macu, macv)
+        session.state = _State.AWAIT_CONFIRM
+        session.deadline = now + self.timeout_margin_s + session.partner_confirm_time
+        return [Send(partner, session.nwk, KeFrame(session.pending_tsn, False, EphemeralDataResponse(ephemeral))),
+                SetTimer(partner, TimerKind.TIMEOUT, session.deadline - now)]
+
+    def on_smacs_failed(self, now: float, partner: int, reason: str) -> list[KeAction]:
+        """The NCP could not compute (a bad ephemeral key, no CBKE library): Terminate BAD_MESSAGE."""
+        session = self._session
+        if session is None or session.partner != partner or session.state is not _State.CALCULATING:
+            return []
+        return self._terminate(partner, session.nwk, session.pending_tsn, KeStatus.BAD_MESSAGE, f"NCP: {reason}")
 
     def _reply(self, now: float, session: _Session, tsn: int, request: KeCommand,
                reply: KeCommand) -> list[KeAction]:
