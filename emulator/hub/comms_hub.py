@@ -337,9 +337,7 @@ class CommsHub:
         if "result" in details:
             details["result"] = int(details["result"])
         alert = AlertRaised(device, int(code), details, cause)
-        if self.bus.active:
-            name, fields = render(alert)
-            self.bus.publish("comms_hub", name, device, fields, alert)
+        self.bus.report("comms_hub", device, alert, render)
         if self._upstream is None:
             return  # nobody to tell (a fleet benchmark): the CCS08 is not even signed
         now = self.clock.now()

@@ -135,9 +135,7 @@ class EngineHost:
 
     def report(self, outcome: Outcome) -> None:
         """An outcome to the timeline (rendered only if someone listens) and to the node."""
-        if self.bus.active:
-            name, fields = render(outcome)
-            self.bus.publish(self.source, name, outcome.device, fields, outcome)
+        self.bus.report(self.source, outcome.device, outcome, render)
         if self._on_outcome is not None:
             self._on_outcome(outcome)
 
