@@ -115,6 +115,9 @@ class VirtualPort(HanTransport):
 class VirtualHan:
     """A shared radio channel for the nodes of one premises."""
 
+    __slots__ = ("clock", "latency", "loss", "ack_timeout", "_seed", "_rng_instance", "_by_eui", "_by_nwk", "_hooks",
+                 "_manipulator", "link", "fast_path", "frames_sent", "frames_lost", "admission")  # one per premises
+
     def __init__(
         self,
         clock: Clock,

@@ -47,6 +47,7 @@ from .tunnels import HubTunnels
 
 _LOGGER = logging.getLogger(__name__)
 _NO_TYPES: Mapping[int, str] = {}
+_DEFAULT_POLICY = ServerPolicy()  # frozen: every hub without a policy of its own shares it
 
 
 class DistributionState(str, enum.Enum):
@@ -96,7 +97,7 @@ class CommsHub:
         self.transport = transport
         self.clock = clock
         self.bus = bus
-        self.policies = PolicyBook(policy or ServerPolicy())
+        self.policies = PolicyBook(policy or _DEFAULT_POLICY)
         self.catalog = catalog if catalog is not None else ImageCatalog()
         self.server = OtaServer(self.catalog, self.policies, sessions if sessions is not None else MemorySessionStore())
         self.ota = self._ota_service()

@@ -155,6 +155,13 @@ def accept_any(_: bytes) -> str | None:
 class OtaClient:
     """OTA client of one emulated device."""
 
+    # one per emulated device of a fleet
+    __slots__ = ("eui64", "profile", "server_eui64", "server_nwk", "verifier", "reference_images",
+                 "current_file_version", "image_upgrade_status", "downloaded_file_version", "pending_image",
+                 "file_offset", "blocks_received", "started_at", "minimum_block_period", "_buffer", "_draws",
+                 "_image_size", "_last_block_len", "_missing_file", "_page_end", "_pending", "_pending_tsn",
+                 "_reference", "_retries", "_rng_instance", "_target", "_tsn")
+
     def __init__(
         self,
         eui64: int,

@@ -124,7 +124,7 @@ class ServerPolicy:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
-@dataclass
+@dataclass(slots=True)
 class PolicyBook:
     """The default policy plus per-device overrides (keyed by EUI-64)."""
 

@@ -99,26 +99,18 @@ class OtaServer:
         self.sessions: SessionStore = sessions if sessions is not None else MemorySessionStore()
         self._tsn = 0
         self._tests: dict[int, _TestState] = {}
-        self._handlers: dict[type, Callable[[float, int, int, int, Any], list[Action]]] = {
-            QueryNextImageRequest: self._on_query_next_image,
-            ImageBlockRequest: self._on_image_block,
-            ImagePageRequest: self._on_image_page,
-            UpgradeEndRequest: self._on_upgrade_end,
-            QueryDeviceSpecificFileRequest: self._on_query_specific_file,
-            DefaultResponse: self._on_default_response,
-        }
 
     # -- inputs --------------------------------------------------------------------------------
     def on_frame(self, now: float, device: int, nwk: int, frame: ZclFrame) -> list[Action]:
         """Handle one decoded frame from ``device``."""
-        handler = self._handlers.get(type(frame.command))
+        handler = _HANDLERS.get(type(frame.command))
         if handler is None:
             # A server->client command sent to us: not ours to act on.
             return [
                 Send(device, nwk, DefaultResponse(frame.header.command_id, Status.UNSUP_CLUSTER_COMMAND),
                      frame.header.tsn)
             ]
-        return handler(now, device, nwk, frame.header.tsn, frame.command)
+        return handler(self, now, device, nwk, frame.header.tsn, frame.command)
 
     def on_timer(self, now: float, device: int, kind: TimerKind) -> list[Action]:
         session = self.sessions.get(device)
@@ -583,3 +575,15 @@ def _version_allowed(rule: VersionRule, current: int, offered: int) -> bool:
         return offered >= current
     return offered != current
 
+
+
+# The server's handler of each client-to-server command: one table for every server (a fleet
+# has one server a premises; bound methods in a dict each would cost 700 bytes a hub).
+_HANDLERS: dict[type, Callable[[OtaServer, float, int, int, int, Any], list[Action]]] = {
+    QueryNextImageRequest: OtaServer._on_query_next_image,
+    ImageBlockRequest: OtaServer._on_image_block,
+    ImagePageRequest: OtaServer._on_image_page,
+    UpgradeEndRequest: OtaServer._on_upgrade_end,
+    QueryDeviceSpecificFileRequest: OtaServer._on_query_specific_file,
+    DefaultResponse: OtaServer._on_default_response,
+}
