@@ -64,7 +64,7 @@ class _Transaction:
         store._depth = depth + 1
         return conn
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         store = self._store
         conn = store._conn
         store._depth -= 1
@@ -75,7 +75,6 @@ class _Transaction:
         else:
             conn.execute(f"ROLLBACK TO {self._name}")
             conn.execute(f"RELEASE {self._name}")
-        return False
 
 
 class StoreError(Exception):
