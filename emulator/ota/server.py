@@ -69,6 +69,9 @@ from .transitions import SERVER
 
 _LOGGER = logging.getLogger(__name__)
 
+_new = tuple.__new__
+_SUCCESS = Status.SUCCESS
+
 _UPGRADE_END_CMD = 0x06
 _IMAGE_BLOCK_REQUEST_CMD = 0x03
 _TIMEOUT = TimerKind.TIMEOUT
@@ -366,9 +369,10 @@ class OtaServer:
             actions.append(TransferStarted(session.device, session.file_version, session.image_size, size, offset))
             actions.extend(self._arm_timeout(now, session))
         data = image.data[offset:offset + size]
-        actions.append(Send(session.device, session.nwk,
-                            ImageBlockResponse(Status.SUCCESS, session.manufacturer_code, session.image_type,
-                                               session.file_version, offset, data), tsn, delay))
+        # Every field in order (no NamedTuple __new__ call): the one frame of every block exchange.
+        actions.append(_new(Send, (session.device, session.nwk, _new(ImageBlockResponse, (
+            _SUCCESS, session.manufacturer_code, session.image_type, session.file_version, offset, data,
+            None, None, None)), tsn, delay)))
         session.last_response_at = now + delay
         session.bytes_served += size
         session.blocks_served += 1
