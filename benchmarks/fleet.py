@@ -68,6 +68,10 @@ def _secure(han: VirtualHan, hub: CommsHub, devices: dict, clock: VirtualClock, 
     secure_premises(site, HanSecurity(HanSecurityMode.CBKE, seed=1))  # type: ignore[arg-type]
 
 
+# One profile for every device, as the fleet shares one per device type and version (frozen).
+_PROFILE = ClientProfile(0x121D, 0x84, 0xACDC0001, 0x1200, max_data_size=64)
+
+
 def _premises(clock: VirtualClock, bus: EventBus, i: int, image: bytes, references: dict,
               fast: bool = False) -> tuple:
     from emulator.ota.fastpath import OtaFastPath
@@ -79,8 +83,8 @@ def _premises(clock: VirtualClock, bus: EventBus, i: int, image: bytes, referenc
     hub_id, dev_id = 0x00DB000000000000 | (i << 8) | 0xA2, 0x00DB000000000000 | (i << 8) | 0xA4
     hub = CommsHub(hub_id, han.attach(hub_id, 0x0000), node_clock, bus)
     hub.add_image(image)
-    device = EmulatedDevice(dev_id, DeviceType.PPMID, ClientProfile(0x121D, 0x84, 0xACDC0001, 0x1200, max_data_size=64),
-                            han.attach(dev_id, 0x1234), node_clock, bus, hub_eui64=hub_id)
+    device = EmulatedDevice(dev_id, DeviceType.PPMID, _PROFILE, han.attach(dev_id, 0x1234), node_clock, bus,
+                            hub_eui64=hub_id)
     device.client.reference_images = references.get
     if HAN_SECURITY == "cbke":
         _secure(han, hub, {dev_id: device}, clock, bus)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 def format_eui64(value: int) -> str:
     """``0x00DB1234567890A4`` -> ``"00-DB-12-34-56-78-90-A4"``."""
-    if not 0 <= value < 1 << 64:
-        raise ValueError(f"EUI-64 out of range: {value:#x}")
-    return value.to_bytes(8, "big").hex("-").upper()  # in C: it runs ~20 times per Service Request
+    try:  # one C call: a fleet formats every device ID several times over
+        return value.to_bytes(8, "big").hex("-").upper()
+    except OverflowError:
+        raise ValueError(f"EUI-64 out of range: {value:#x}") from None
 
 
 def parse_eui64(text: str) -> int:

@@ -36,7 +36,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--duration", type=float, metavar="S", help="simulated time limit in seconds")
     p.add_argument("--json", action="store_true", help="JSON lines: periodic fleet_progress, then fleet_summary")
     p.add_argument("--report", metavar="FILE.html", help="write an HTML report with plots")
-    p.add_argument("--results", metavar="FILE.jsonl", help="stream one JSON line per device result to FILE")
+    p.add_argument("--results", metavar="FILE.jsonl", help="stream one JSON line per device result to FILE "
+                   "(FILE.parquet: a Parquet file, needs pyarrow)")
     p.add_argument("--junit", metavar="FILE.xml", help="write JUnit XML: one test case per failure reason")
     p.add_argument("--junit-per-device", action="store_true", help="with --junit: one test case per device")
     p.add_argument("--max-failed", type=float, metavar="PCT", default=0.0,
@@ -137,7 +138,7 @@ def fleet_command(args: argparse.Namespace) -> int:
     from emulator.errors import UserError
 
     from .run import FleetError, run_fleet
-    from .sinks import JsonLinesSink, JUnitPerDeviceSink
+    from .sinks import JUnitPerDeviceSink, results_sink as open_results
 
     if not 0.0 <= args.max_failed <= 100.0:
         raise UserError(f"--max-failed {args.max_failed:g}: must be a percentage 0..100")
@@ -148,7 +149,7 @@ def fleet_command(args: argparse.Namespace) -> int:
     spec = build_spec(args)
     devices = spec.premises * sum(m.count for m in spec.devices)
     sinks: list[Any] = []
-    results_sink = JsonLinesSink(args.results) if args.results else None
+    results_sink = open_results(args.results) if args.results else None
     junit_sink = JUnitPerDeviceSink(args.junit) if args.junit and args.junit_per_device else None
     sinks = [s for s in (results_sink, junit_sink) if s is not None]
 

@@ -46,7 +46,7 @@ from emulator.ota.actions import (
 )
 from emulator.ota.image import parse_image
 from emulator.runtime.clock import VirtualClock
-from emulator.runtime.events import Event, EventBus
+from emulator.runtime.events import EventBus
 from emulator.scenario.injection import LINK_OUTAGE_S, AirFaults, link_outage
 from emulator.scenario.premises import DeviceBehaviour
 from emulator.scenario.spec import Scenario
@@ -194,7 +194,7 @@ class Shard:
         self._sites = {index: self.system.premises[pspec.premises_id]
                        for (pspec, _extra), index in zip(plans, indices)}
         self._armed_at = SR_AT_S + self._wan_delay
-        self.bus.subscribe(self._observe)
+        self.bus.subscribe_outcomes(self._observe)
         self.system.add_sink(self._observe_dcc)
         self._open = len(self.tracked)
 
@@ -209,19 +209,17 @@ class Shard:
         if self._open == 0:
             self.clock.stop()
 
-    def _observe(self, event: Event) -> None:
+    def _observe(self, now: float, eui: int | None, outcome: Any) -> None:
         """Judges each device from the typed outcome records the timeline carries."""
-        eui = event.device
         if eui is None:
             return
         tracked = self.tracked.get(eui)
         if tracked is None or tracked.state in (SUCCEEDED, FAILED):
             return
-        now = event.time
         armed = now >= self._armed_at
-        match event.outcome:
+        match outcome:
             case AlertRaised(code=GbcsAlertCode.CCS08_TRANSFER_FAILURE):
-                self._finish(eui, tracked, FAILED, _ccs08_failure(event.outcome), now)
+                self._finish(eui, tracked, FAILED, _ccs08_failure(outcome), now)
             case TransferProgress(percent=percent) if not tracked.mid_transfer_done:
                 fault = tracked.fault
                 if fault is not None and fault.mid_transfer and percent >= 50:

@@ -314,17 +314,31 @@ class RadioChannel:
         # and 4e+3 the response's; each is looked up with its frame time already added (the
         # same float sum _send_frame makes).
         rng = self._rng
-        state = rng.getstate()
-        most = 4 * (count + 1)  # two frames an exchange, the request after them; two draws a frame
-        slots = rng.getrandbits(64 * most).to_bytes(8 * most, "little")[3::8].translate(_SLOT_OF_BYTE[p.min_be])
         unit, fixed = p.backoff_unit_s, self._fixed_s
         table = [k * unit + fixed for k in range(self._backoff_slots)]  # as int(random() * slots) * unit + fixed
+        busy = self._busy_until
+        # When even the slowest draws (every back-off at its longest) cannot reach the horizon
+        # or the client's response timer, the period runs all ``count`` exchanges and the request
+        # after them: exactly 4 count + 2 draws, taken as they are (no state saved and put back).
+        gap = max(latency, after + table[-1] + ack_s + after)  # from a frame's end to the next start
+        slowest = table[-1] + request_s + table[-1] + response_s + 2 * gap  # one exchange
+        first = busy if busy > now else now
+        certain = ((first + (count + 1) * slowest) * (1 + 1e-9) + 1e-9 < horizon
+                   and (first - now) + gap + slowest + 1e-9 < within)
+        if certain:
+            state = None
+            most = 4 * count + 2
+            slots = rng.getrandbits(64 * most).to_bytes(8 * most, "little")[3::8].translate(
+                _SLOT_OF_BYTE[p.min_be]) + b"\0\0"  # the response after the last request is never drawn
+        else:
+            state = rng.getstate()
+            most = 4 * (count + 1)  # two frames an exchange, the request after them; two draws a frame
+            slots = rng.getrandbits(64 * most).to_bytes(8 * most, "little")[3::8].translate(_SLOT_OF_BYTE[p.min_be])
         request = list(map([b + request_s for b in table].__getitem__, slots[0::4]))
         response = list(map([b + response_s for b in table].__getitem__, slots[2::4]))
         acked = [b + ack_s for b in table].__getitem__
         request_ack = list(map(acked, slots[1::4]))
         response_ack = list(map(acked, slots[3::4]))
-        busy = self._busy_until
         air = stats.airtime_s
         sent = previous_sent = last_request_at = now
         done = 0
@@ -356,8 +370,11 @@ class RadioChannel:
             done += 1
             last_request_at = landed
             previous_sent, sent = sent, answered
-        rng.setstate(state)
-        rng.getrandbits(64 * 2 * frames)  # the back-off draws made, two a frame
+        if state is not None:
+            rng.setstate(state)
+            rng.getrandbits(64 * 2 * frames)  # the back-off draws made, two a frame
+        elif frames != 2 * count + 1:
+            raise RuntimeError(f"radio: a busy period bound to run {count} exchanges stopped after {done}")
         self._busy_until = busy
         stats.airtime_s = air
         stats.frames += frames

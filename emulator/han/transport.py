@@ -33,7 +33,7 @@ class HanTransport(abc.ABC):
         self.eui64 = eui64
         self.nwk = nwk
         self._receiver: Receiver | None = None
-        self._hooks: list[TraceHook] = []
+        self._hooks: list[TraceHook] | tuple[()] = ()  # a list from the first hook on (most nodes have none)
 
     # -- public API --------------------------------------------------------------------------
     def set_receiver(self, receiver: Receiver | None) -> None:
@@ -41,10 +41,12 @@ class HanTransport(abc.ABC):
         self._receiver = receiver
 
     def add_trace_hook(self, hook: TraceHook) -> None:
-        self._hooks.append(hook)
+        self._hooks = [*self._hooks, hook]
 
     def remove_trace_hook(self, hook: TraceHook) -> None:
-        self._hooks.remove(hook)
+        hooks = list(self._hooks)
+        hooks.remove(hook)
+        self._hooks = hooks
 
     def send(self, packet: ApsPacket, on_delivery: DeliveryCallback | None = None) -> None:
         """Send ``packet``; ``on_delivery`` later reports whether the peer acknowledged it."""

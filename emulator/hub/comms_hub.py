@@ -49,6 +49,7 @@ from .tunnels import HubTunnels
 
 _LOGGER = logging.getLogger(__name__)
 _NO_TYPES: Mapping[int, str] = {}
+_DEFAULT_POLICY = ServerPolicy()  # frozen: every hub without a policy of its own shares it
 
 
 class DistributionState(str, enum.Enum):
@@ -98,7 +99,7 @@ class CommsHub:
         self.transport = transport
         self.clock = clock
         self.bus = bus
-        self.policies = PolicyBook(policy or ServerPolicy())
+        self.policies = PolicyBook(policy or _DEFAULT_POLICY)
         self.catalog = catalog if catalog is not None else ImageCatalog()
         self.server = OtaServer(self.catalog, self.policies, sessions if sessions is not None else MemorySessionStore())
         self.ota = self._ota_service()
@@ -386,9 +387,7 @@ class CommsHub:
         if "result" in details:
             details["result"] = int(details["result"])
         alert = AlertRaised(device, int(code), details, cause)
-        if self.bus.active:
-            name, fields = render(alert)
-            self.bus.publish("comms_hub", name, device, fields, alert)
+        self.bus.report("comms_hub", device, alert, render)
         if self._upstream is None:
             return  # nobody to tell (a fleet benchmark): the CCS08 is not even signed
         now = self.clock.now()

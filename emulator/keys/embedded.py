@@ -44,6 +44,7 @@ def zaz1_supplier_ds_certificates() -> tuple[KeyEntry, ...]:
 
 
 @functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=1)  # bundled files, read once a process (a fleet builds a key store a wave)
 def remote_party_keys() -> DirectoryKeyStore:
     """The ACB's and the ZAZ1 suppliers' GBCS DS/KA keys, private keys included (published, TEST ONLY)."""
     return DirectoryKeyStore(REMOTE_PARTIES_DIR)

@@ -53,6 +53,8 @@ class ServedImage:
 
 
 class ImageCatalog:
+    __slots__ = ("_global", "_targeted", "_by_key")  # one per hub of a fleet
+
     def __init__(self) -> None:
         self._global: dict[tuple[int, int], list[ServedImage]] = {}
         self._targeted: dict[int, list[ServedImage]] = {}

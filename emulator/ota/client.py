@@ -72,6 +72,8 @@ __all__ = ["ClientAttr", "ClientProfile", "HeldDownload", "ImageUpgradeStatus", 
 
 _LOGGER = logging.getLogger(__name__)
 
+_new = tuple.__new__  # builds a NamedTuple from all its fields, without the keyword-handling __new__
+
 # ZigBee UTCTime counts seconds from 2000-01-01; a real device's clock reads about 26 years.
 _DEVICE_UTC_NOW = 0x30F1_0000
 # A count-down longer than this is never scheduled: the device would sit in COUNT_DOWN for years.
@@ -182,7 +184,12 @@ def accept_any(_: bytes) -> str | None:
 class OtaClient:
     """OTA client of one emulated device."""
 
-    _stalls = 0  # downloads stalled in a row, reset once a query is answered (set on a stall only)
+    # one per emulated device of a fleet
+    __slots__ = ("eui64", "profile", "server_eui64", "server_nwk", "verifier", "reference_images",
+                 "current_file_version", "image_upgrade_status", "downloaded_file_version", "pending_image",
+                 "file_offset", "blocks_received", "started_at", "minimum_block_period", "_buffer", "_draws",
+                 "_image_size", "_last_block_len", "_missing_file", "_page_end", "_pending", "_pending_tsn",
+                 "_reference", "_retries", "_rng_instance", "_stalls", "_target", "_tsn")
 
     def __init__(
         self,
@@ -214,6 +221,7 @@ class OtaClient:
         self._pending: Any = None  # last request sent, for retries
         self._pending_tsn = -1
         self._retries = 0
+        self._stalls = 0  # downloads stalled in a row, reset once a query is answered
         self._tsn = (eui64 * 0x9E3779B1 >> 16) & 0xFF  # a per-device start, no generator needed
         self._page_end = 0
         self.pending_image: bytes | None = None
@@ -364,8 +372,9 @@ class OtaClient:
         tsn = self._next_tsn()
         self._pending = command
         self._pending_tsn = tsn
-        return [Send(self.server_eui64, self.server_nwk, command, tsn, delay),
-                SetTimer(self.eui64, _RESPONSE, self.profile.response_timeout_s + delay)]
+        # Every field in order (no NamedTuple __new__ call): sent once a block exchange.
+        return [_new(Send, (self.server_eui64, self.server_nwk, command, tsn, delay)),
+                _new(SetTimer, (self.eui64, _RESPONSE, self.profile.response_timeout_s + delay))]
 
     def _query(self, now: float) -> list[Action]:
         if self.image_upgrade_status not in (ImageUpgradeStatus.NORMAL, ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS,
@@ -461,8 +470,8 @@ class OtaClient:
             self._page_end = min(self.file_offset + p.page_size, self._image_size)
         else:
             fc = (1 if node is not None else 0) | (2 if self.minimum_block_period else 0)
-            command = ImageBlockRequest(fc, mfr, itype, version, self.file_offset, p.max_data_size, node,
-                                        self.minimum_block_period if self.minimum_block_period else None)
+            command = _new(ImageBlockRequest, (fc, mfr, itype, version, self.file_offset, p.max_data_size, node,
+                                               self.minimum_block_period if self.minimum_block_period else None))
         return self._send(command, delay)
 
     def _on_block_response(self, now: float, tsn: int, rsp: ImageBlockResponse) -> list[Action]:

@@ -822,7 +822,7 @@ def encode(
         raise FrameError(
             f"cannot encode {type(command).__name__}: not an OTA command or DefaultResponse", 0, None
         )
-    if direction is None and disable_default_response is None:
+    if disable_default_response is None and (direction is None or direction == spec.direction):
         fc = spec.default_frame_control
         if spec.direction is None:
             raise FrameError("DefaultResponse needs an explicit direction (0 or 1)", 0, "direction")

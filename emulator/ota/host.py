@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Callable, Iterable
 
-from emulator.han.packet import OTA_CLUSTER, SMART_ENERGY_ENDPOINT, ApsPacket, DeliveryStatus
+from emulator.han.packet import OTA_CLUSTER, SMART_ENERGY_ENDPOINT, SMART_ENERGY_PROFILE, ApsPacket, DeliveryStatus
 from emulator.han.transport import HanTransport
 from emulator.runtime.clock import Clock
 from emulator.runtime.events import EventBus
@@ -26,6 +26,9 @@ from .server import OtaServer
 from .timeline import render
 
 _LOGGER = logging.getLogger(__name__)
+
+_new = tuple.__new__
+_LQI, _RSSI = ApsPacket._field_defaults["lqi"], ApsPacket._field_defaults["rssi"]
 
 
 OutcomeListener = Callable[[Outcome], None]
@@ -135,9 +138,7 @@ class EngineHost:
 
     def report(self, outcome: Outcome) -> None:
         """An outcome to the timeline (rendered only if someone listens) and to the node."""
-        if self.bus.active:
-            name, fields = render(outcome)
-            self.bus.publish(self.source, name, outcome.device, fields, outcome)
+        self.bus.report(self.source, outcome.device, outcome, render)
         if self._on_outcome is not None:
             self._on_outcome(outcome)
 
@@ -153,8 +154,8 @@ class EngineHost:
     def _transmit(self, action: Send) -> None:
         if not self.up:
             return
-        packet = self.packet_for(action, self.next_aps())
-        self.transport.send(packet, None if packet.is_broadcast else self._on_delivery)
+        self.aps = aps = (self.aps + 1) & 0xFF  # next_aps()
+        self.transport.send(self.packet_for(action, aps), None if action.nwk >= 0xFFF8 else self._on_delivery)
 
     def packet_for(self, action: Send, aps_counter: int) -> ApsPacket:
         """The frame this host puts on the air for ``action`` (the fast path builds the frame it
@@ -164,11 +165,11 @@ class EngineHost:
         # A unicast Image Notify lets the client answer (Disable Default Response clear, OTA spec
         # 6.10.3.5.1); every other server frame, and a broadcast, keeps the bit set.
         ddr = False if type(command) is ImageNotify and action.nwk < 0xFFF8 else None
-        return ApsPacket(
+        return _new(ApsPacket, (  # every field in order: no keyword handling, two frames a block exchange
             transport.eui64, action.device, transport.nwk, action.nwk,
             codec.encode(command, tsn=action.tsn, direction=self._direction, disable_default_response=ddr),
-            self.endpoint, self.peer_endpoint, cluster=OTA_CLUSTER, aps_counter=aps_counter,
-        )
+            self.endpoint, self.peer_endpoint, SMART_ENERGY_PROFILE, OTA_CLUSTER, aps_counter, _LQI, _RSSI,
+        ))
 
     def set_timer_at(self, action: SetTimer, sent_at: float) -> None:
         """Carry out ``action`` as if it had been executed at ``sent_at`` (the fast path)."""

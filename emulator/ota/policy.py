@@ -83,6 +83,8 @@ class ServerPolicy:
     test_query_status: int | None = None  # answer every Query Next Image with this status (0x98, 0x7E)
     # Whether a block test policy applies: computed once, so the block hot path reads one flag.
     testing: bool = field(default=False, init=False, repr=False, compare=False)
+    # The largest block served (the security mode's cap, and max_block_size): read every block.
+    block_cap: int = field(default=0, init=False, repr=False, compare=False)
 
     def block_period_value(self) -> int:
         """``minimum_block_period_ms`` in this client's unit (seconds rounded up)."""
@@ -103,6 +105,8 @@ class ServerPolicy:
             raise ValueError(
                 f"security_mode must be one of {sorted(SECURITY_BLOCK_CAP)}, got {self.security_mode!r}"
             )
+        cap = SECURITY_BLOCK_CAP[self.security_mode]
+        object.__setattr__(self, "block_cap", cap if self.max_block_size is None else min(cap, self.max_block_size))
         if self.no_image_status not in ("no_image_available", "not_authorized"):
             raise ValueError("no_image_status must be 'no_image_available' or 'not_authorized', "
                              f"got {self.no_image_status!r}")
@@ -119,18 +123,11 @@ class ServerPolicy:
         if self.upgrade_delay_s < 0 or self.upgrade_delay_s >= 0xFFFFFFFF:
             raise ValueError(f"upgrade_delay_s out of range: {self.upgrade_delay_s}")
 
-    @property
-    def block_cap(self) -> int:
-        cap = SECURITY_BLOCK_CAP[self.security_mode]
-        if self.max_block_size is not None:
-            cap = min(cap, self.max_block_size)
-        return cap
-
     def with_(self, **changes: object) -> "ServerPolicy":
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
-@dataclass
+@dataclass(slots=True)
 class PolicyBook:
     """The default policy plus per-device overrides (keyed by EUI-64)."""
 

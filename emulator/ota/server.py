@@ -71,6 +71,9 @@ from .transitions import SERVER
 
 _LOGGER = logging.getLogger(__name__)
 
+_new = tuple.__new__
+_SUCCESS = Status.SUCCESS
+
 _UPGRADE_END_CMD = 0x06
 _IMAGE_BLOCK_REQUEST_CMD = 0x03
 _TIMEOUT = TimerKind.TIMEOUT
@@ -105,28 +108,20 @@ class OtaServer:
         self.sessions: SessionStore = sessions if sessions is not None else MemorySessionStore()
         self._tsn = 0
         self._tests: dict[int, _TestState] = {}
-        self._handlers: dict[type, Callable[[float, int, int, int, Any], list[Action]]] = {
-            QueryNextImageRequest: self._on_query_next_image,
-            ImageBlockRequest: self._on_image_block,
-            ImagePageRequest: self._on_image_page,
-            UpgradeEndRequest: self._on_upgrade_end,
-            QueryDeviceSpecificFileRequest: self._on_query_specific_file,
-            DefaultResponse: self._on_default_response,
-        }
 
     # -- inputs --------------------------------------------------------------------------------
     def on_frame(self, now: float, device: int, nwk: int, frame: ZclFrame) -> list[Action]:
         """Handle one decoded frame from ``device``."""
         if self._lost and device in self._lost:
             return [*self._link_restored(now, device), *self.on_frame(now, device, nwk, frame)]
-        handler = self._handlers.get(type(frame.command))
+        handler = _HANDLERS.get(type(frame.command))
         if handler is None:
             # A server->client command sent to us: not ours to act on.
             return [
                 Send(device, nwk, DefaultResponse(frame.header.command_id, Status.UNSUP_CLUSTER_COMMAND),
                      frame.header.tsn)
             ]
-        return handler(now, device, nwk, frame.header.tsn, frame.command)
+        return handler(self, now, device, nwk, frame.header.tsn, frame.command)
 
     def on_timer(self, now: float, device: int, kind: TimerKind) -> list[Action]:
         session = self.sessions.get(device)
@@ -396,9 +391,10 @@ class OtaServer:
             actions.append(TransferStarted(session.device, session.file_version, session.image_size, size, offset))
             actions.extend(self._arm_timeout(now, session))
         data = image.data[offset:offset + size]
-        actions.append(Send(session.device, session.nwk,
-                            ImageBlockResponse(Status.SUCCESS, session.manufacturer_code, session.image_type,
-                                               session.file_version, offset, data), tsn, delay))
+        # Every field in order (no NamedTuple __new__ call): the one frame of every block exchange.
+        actions.append(_new(Send, (session.device, session.nwk, _new(ImageBlockResponse, (
+            _SUCCESS, session.manufacturer_code, session.image_type, session.file_version, offset, data,
+            None, None, None)), tsn, delay)))
         session.last_response_at = now + delay
         session.bytes_served += size
         session.blocks_served += 1
@@ -646,3 +642,15 @@ def _version_allowed(rule: VersionRule, current: int, offered: int) -> bool:
         return offered >= current
     return offered != current
 
+
+
+# The server's handler of each client-to-server command: one table for every server (a fleet
+# has one server a premises; bound methods in a dict each would cost 700 bytes a hub).
+_HANDLERS: dict[type, Callable[[OtaServer, float, int, int, int, Any], list[Action]]] = {
+    QueryNextImageRequest: OtaServer._on_query_next_image,
+    ImageBlockRequest: OtaServer._on_image_block,
+    ImagePageRequest: OtaServer._on_image_page,
+    UpgradeEndRequest: OtaServer._on_upgrade_end,
+    QueryDeviceSpecificFileRequest: OtaServer._on_query_specific_file,
+    DefaultResponse: OtaServer._on_default_response,
+}

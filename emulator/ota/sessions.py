@@ -112,6 +112,8 @@ class SessionStore(Protocol):
 class MemorySessionStore:
     """Sessions in a dict; sharing the object across server instances models a restart."""
 
+    __slots__ = ("_sessions",)
+
     def __init__(self) -> None:
         self._sessions: dict[int, Session] = {}
 

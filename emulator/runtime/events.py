@@ -42,22 +42,44 @@ class Event:
 
 
 Subscriber = Callable[[Event], None]
+OutcomeSubscriber = Callable[[float, "int | None", Any], None]
+"""Called with the time, the device and the typed outcome record: for deciders (a fleet's
+shard) that never read the rendered name and fields, so nothing is rendered for them."""
+
+Render = Callable[[Any], tuple[str, dict[str, Any]]]
 
 
 class EventBus:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self._subscribers: list[Subscriber] = []
+        # Subscribers in the order they came, each with whether it takes rendered events; an
+        # outcome record reaches them all in that order, rendered only if one of them reads it.
+        self._entries: list[tuple[Callable[..., None], bool]] = []
+        self._subscribers: list[Subscriber] = []  # those that take events
 
     def subscribe(self, subscriber: Subscriber) -> None:
+        self._entries.append((subscriber, True))
         self._subscribers.append(subscriber)
 
+    def subscribe_outcomes(self, subscriber: OutcomeSubscriber) -> None:
+        """``subscriber(time, device, outcome)`` for every event that carries a typed outcome
+        record (:meth:`report`), never for plain events (:meth:`emit`)."""
+        self._entries.append((subscriber, False))
+
     def unsubscribe(self, subscriber: Subscriber) -> None:
-        self._subscribers.remove(subscriber)
+        for i, (fn, _takes_events) in enumerate(self._entries):
+            if fn == subscriber:
+                del self._entries[i]
+                break
+        else:
+            raise ValueError(f"{subscriber!r} is not subscribed")
+        if subscriber in self._subscribers:
+            self._subscribers.remove(subscriber)
 
     @property
     def active(self) -> bool:
-        return bool(self._subscribers)
+        """Someone listens to outcome records (rendered or not)."""
+        return bool(self._entries)
 
     def emit(self, source: str, event: str, device: int | None = None, **fields: Any) -> None:
         if not self._subscribers:
@@ -68,10 +90,24 @@ class EventBus:
 
     def publish(self, source: str, event: str, device: int | None, fields: dict[str, Any], outcome: Any) -> None:
         """An event rendered from the typed ``outcome`` record it carries."""
-        if not self._subscribers:
+        if self._entries:
+            self.report(source, device, outcome, lambda _outcome: (event, fields))
+
+    def report(self, source: str, device: int | None, outcome: Any, render: Render) -> None:
+        """The typed ``outcome`` record; ``render(outcome)`` gives its event name and fields,
+        called only if a subscriber takes rendered events."""
+        entries = self._entries
+        if not entries:
             return
-        ev = Event(self.clock.now(), source, event, device, fields, outcome)
-        for subscriber in self._subscribers:
+        now = self.clock.now()
+        ev: Event | None = None
+        for subscriber, takes_events in entries:
+            if not takes_events:
+                subscriber(now, device, outcome)
+                continue
+            if ev is None:
+                name, fields = render(outcome)
+                ev = Event(now, source, name, device, fields, outcome)
             subscriber(ev)
 
 

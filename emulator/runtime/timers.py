@@ -28,6 +28,8 @@ class _Entry:
 
 
 class KeyedTimers:
+    __slots__ = ("_clock", "_entries")  # two per premises of a fleet
+
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._entries: dict[Hashable, _Entry] = {}

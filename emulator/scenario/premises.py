@@ -13,6 +13,7 @@ an emulated EZSP dongle (:mod:`emulator.scenario.ezsp_sim`) and by the tests.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
@@ -71,6 +72,7 @@ class HanMedium(NodeMedium, Protocol):
     def set_manipulator(self, manipulator: Manipulator | None) -> None: ...
 
 
+@functools.lru_cache(maxsize=64)  # frozen: a fleet's devices of one type and version share one
 def default_profile(device_type: DeviceType, manufacturer_code: int, image_type: int,
                     hardware_version: int, firmware_version: int) -> ClientProfile:
     """Timings of a typical device of each type (a GSME is sleepy and queries slowly)."""

@@ -7,6 +7,7 @@ documented in docs/scenarios.md.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -280,6 +281,11 @@ def parse_scenario(data: Mapping[str, Any], *, source: str = "<scenario>", base:
 def _default_keys() -> tuple[Any, ...]:
     """The project's TEST ONLY sample-image key and the published ZAZ1 supplier DS key (TEST ONLY),
     which signed DCC's own 11.1 sample image."""
+    return _bundled_keys()
+
+
+@functools.lru_cache(maxsize=1)  # bundled files: read once a process, not once a fleet wave
+def _bundled_keys() -> tuple[Any, ...]:
     from emulator.gbcs.flow import ZAZ1_SUPPLIER, remote_party_keys_dir
     from emulator.keys.store import DirectoryKeyStore, KeyUsage
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -98,6 +99,42 @@ def test_results_stream_in_premises_order_and_match_the_summary(tmp_path: Path,
     assert len(rows) == summary["devices"] == 10
     assert [r["premises"] for r in rows] == sorted(r["premises"] for r in rows)
     assert sum(r["outcome"] == "succeeded" for r in rows) == summary["succeeded"]
+
+
+def test_parquet_results_hold_the_json_lines_rows_typed_in_row_groups(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from emulator.fleet.sinks import ParquetSink
+
+    jsonl, parquet = tmp_path / "r.jsonl", tmp_path / "r.parquet"
+    common = ["--premises", "6", "--seed", "7", "--workers", "1", "--json", *FAILING]
+    assert main(["fleet", *common, "--results", str(jsonl)]) == 1
+    assert main(["fleet", *common, "--results", str(parquet)]) == 1
+    expected = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    table = pq.read_table(parquet)
+    assert table.column_names == list(ParquetSink.COLUMNS)
+    assert str(table.schema.field("premises").type) == "int64"
+    assert str(table.schema.field("duration_s").type) == "double"
+    assert table.to_pylist() == expected
+    assert any(r["outcome"] == "failed" and r["duration_s"] is None for r in expected)  # nulls survive
+    # Streamed: a row group every ``row_group`` devices, never all rows held.
+    small = tmp_path / "small.parquet"
+    sink = ParquetSink(str(small), row_group=4)
+    for row in expected:
+        sink(DeviceResult(int(row["device"].replace("-", ""), 16), row["premises"], row["device_type"], row["fault"],
+                          row["outcome"], row["reason"], row["duration_s"]))
+    sink.close()
+    assert pq.ParquetFile(small).metadata.num_row_groups == -(-len(expected) // 4)
+    assert pq.read_table(small).to_pylist() == expected
+
+
+def test_parquet_without_pyarrow_is_a_user_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow raises ImportError
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    assert main(_fleet("--results", str(tmp_path / "r.parquet"))) == 2
+    err = capsys.readouterr().err
+    assert "r.parquet" in err and "pyarrow" in err and "ch-emulator[parquet]" in err
 
 
 def test_run_without_keeping_results_holds_no_device_list(small_fleet: FleetSpec) -> None:
