@@ -53,7 +53,7 @@ class SecuredApsPacket(ApsPacket):
     __slots__ = ()
 
 
-class SecuredApsFragment(SecuredApsPacket, ApsFragment):
+class SecuredApsFragment(SecuredApsPacket, ApsFragment):  # type: ignore[misc]  # both add no fields
     """An APS block with APS security, as it is on the air: ``payload`` is the extended header,
     then the block's auxiliary header, encrypted block and MIC (ZigBee secures each block)."""
 
