@@ -85,8 +85,10 @@ class TrustCentre:
         on_link_key: KeyListener | None = None,
         next_aps: Callable[[], int] = lambda: 0,
         source: str = "comms_hub",
+        clock_epoch: float | None = None,
     ) -> None:
-        """``next_aps`` is the hub node's APS counter (shared with its OTA and tunnel frames)."""
+        """``next_aps`` is the hub node's APS counter (shared with its OTA and tunnel frames);
+        ``clock_epoch`` the UNIX time of clock second 0, to check certificates' validity dates."""
         self.eui64 = eui64
         self.transport = transport
         self.clock = clock
@@ -97,7 +99,7 @@ class TrustCentre:
         self.on_link_key = on_link_key
         self.next_aps = next_aps
         kwargs = {} if ephemeral_source is None else {"ephemeral_source": ephemeral_source}
-        self.ke = KeyEstablishmentServer(identity, **kwargs)  # type: ignore[arg-type]
+        self.ke = KeyEstablishmentServer(identity, clock_epoch=clock_epoch, **kwargs)  # type: ignore[arg-type]
         self.device_log: dict[int, DeviceLogEntry] = {}
         self._timers: dict[int, Timer] = {}
 

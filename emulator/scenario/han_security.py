@@ -71,6 +71,7 @@ def secure_premises(site: "Premises", security: HanSecurity) -> None:
                          f"an EZSP radio; the hub here is on {type(transport).__name__}")
     keys = key_material(security.seed)
     bus = site.bus
+    clock_epoch = hub.gbcs.setup.epoch.timestamp()  # certificates' validity dates are checked in the run's time
 
     def refused(source: str) -> Callable[[FrameRefused], None]:
         def report(event: FrameRefused) -> None:
@@ -89,7 +90,7 @@ def secure_premises(site: "Premises", security: HanSecurity) -> None:
     trust_centre = TrustCentre(hub.eui64, transport, site.clock, bus, keys.identity(hub.eui64),
                                security=hub_security, ephemeral_source=keys.ephemeral_source(hub.eui64),
                                on_alert=hub.raise_hub_alert, on_link_key=install,
-                               next_aps=lambda: hub.ota.next_aps())
+                               next_aps=lambda: hub.ota.next_aps(), clock_epoch=clock_epoch)
     hub.trust_centre = trust_centre
     site.han.set_admission(trust_centre.admit)
     for eui64, device in site.devices.items():
@@ -104,4 +105,5 @@ def secure_premises(site: "Premises", security: HanSecurity) -> None:
         device.key_establishment = DeviceKeyEstablishment(
             eui64, port, site.clock, bus, keys.identity(eui64), code, security=device_security,
             trust_centre=hub.eui64, trust_centre_nwk=transport.nwk,
-            ephemeral_source=keys.ephemeral_source(eui64), next_aps=device.ota.next_aps, source=device.source)
+            ephemeral_source=keys.ephemeral_source(eui64), next_aps=device.ota.next_aps, source=device.source,
+            clock_epoch=clock_epoch)

@@ -69,3 +69,26 @@ def test_an_unacknowledged_block_makes_cbke_time_out_and_run_again() -> None:
     assert len(runs) >= 2  # started again after CBKE_RETRY_S
     assert events.named("cbke_established", PPMID_ID)
     assert events.named("firmware_activated", PPMID_ID)
+
+
+def test_in_a_scenario_the_hub_checks_certificate_dates_in_the_run_time() -> None:
+    """The scenario clock starts at 2026-01-01 (the system epoch): a device whose certificate
+    expired the day before is refused with INVALID_CERTIFICATE, every time it tries."""
+    from emulator.han.security.provisioning import HanKeyMaterial
+    from emulator.scenario.system import SCENARIO_EPOCH
+
+    data = {"settle_s": 600, "seed": 7, "han": {"security": "cbke"}, "premises": [{"template": "default"}],
+            "requests": []}
+    events = EventCollector()
+    run = ScenarioRun(parse_scenario(data, source="cbke.toml"), observers=[events])
+    site = next(iter(run.system.premises.values()))
+    epoch = int(SCENARIO_EPOCH.timestamp())
+    expired = HanKeyMaterial(7).ca.issue(PPMID_ID, valid_from=epoch - 2 * 86_400, valid_to=86_400)
+    site.devices[PPMID_ID].key_establishment.ke.identity = expired
+    run.run()
+    hub_side = [e for e in events.named("cbke_terminated", PPMID_ID) if e.source == "comms_hub"]
+    refused = [e for e in hub_side if e.fields["status"] != "NO_RESOURCES"]  # NO_RESOURCES: the hub was busy
+    assert refused and {e.fields["status"] for e in refused} == {"INVALID_CERTIFICATE"}
+    assert "expired at 2025-12-31T00:00:00Z" in refused[0].fields["reason"]
+    assert not events.named("cbke_established", PPMID_ID)
+    assert events.named("cbke_established", 0x00DB1234567890A0)  # the ESME's certificate never expires
