@@ -132,6 +132,8 @@ class VirtualPort(HanTransport):
             return None
         if whole is None:
             return None
+        if not reassembler.pending():
+            self._reassembler = None  # a fleet node receives a long message now and then: no table kept
         return ApsPacket._make((*block[:4], whole, *block[5:]))
 
     def join(self, link_key: bytes) -> bool:
