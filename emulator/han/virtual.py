@@ -159,6 +159,12 @@ class VirtualPort(HanTransport):
 class VirtualHan:
     """A shared radio channel for the nodes of one premises."""
 
+    # Class-level defaults, set on an instance only when they change: a fleet has a HAN a premises.
+    max_frame_payload: int = DEFAULT_FRAME_PAYLOAD
+    messages_fragmented = 0  # unicasts sent as APS blocks
+    fragmented_failed = 0  # ... of which a block ran out of retries
+    _fragment_listeners: list[FragmentListener] | None = None
+
     def __init__(
         self,
         clock: Clock,
@@ -185,11 +191,9 @@ class VirtualHan:
         self._hooks: list[TraceHook] = []
         self._manipulator: Manipulator | None = manipulator
         self.link = link
-        self.max_frame_payload = _frame_payload(link)
+        if link is not None:
+            self.max_frame_payload = _frame_payload(link)
         self.fast_path: FastPath | None = None  # installed by the composition root; never with hooks
-        self.messages_fragmented = 0  # unicasts sent as APS blocks
-        self.fragmented_failed = 0  # ... of which a block ran out of retries
-        self._fragment_listeners: list[FragmentListener] | None = None
         self.frames_sent = 0
         self.frames_lost = 0
         self.admission: Admission | None = None  # the Trust Centre's, when the HAN has one
