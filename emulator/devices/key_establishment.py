@@ -62,6 +62,7 @@ class DeviceKeyEstablishment:
         ephemeral_source: EphemeralSource | None = None,
         next_aps: Callable[[], int] = lambda: 0,
         source: str = "device",
+        clock_epoch: float | None = None,
     ) -> None:
         self.eui64 = eui64
         self.transport = transport
@@ -73,7 +74,7 @@ class DeviceKeyEstablishment:
         self.install_code_key = link_key_from_install_code(install_code)
         kwargs = {} if ephemeral_source is None else {"ephemeral_source": ephemeral_source}
         self.ke = KeyEstablishmentClient(identity, trust_centre=trust_centre, trust_centre_nwk=trust_centre_nwk,
-                                         **kwargs)  # type: ignore[arg-type]
+                                         clock_epoch=clock_epoch, **kwargs)  # type: ignore[arg-type]
         self.joined = False
         self.runs = 0
         self.ignores_no_resources_wait = False  # a device defect (emulator.faults): retry after 1 s whatever the wait

@@ -24,7 +24,7 @@ from typing import Any, Callable, Protocol
 
 import bellows.types as t
 
-from emulator.han.aps_fragmentation import MAX_UNFRAGMENTED_PAYLOAD, Fragment, Reassembler, split
+from emulator.han.aps_fragmentation import MAX_UNFRAGMENTED_PAYLOAD, ApsFragment, Fragment, Reassembler, split
 from emulator.han.link_security import ApsLinkSecurity, SecuredApsPacket
 from emulator.han.packet import ApsPacket, DeliveryStatus
 from emulator.runtime.clock import AsyncioClock, Clock
@@ -478,6 +478,11 @@ class EzspNcp:
             if plain is None:
                 _LOGGER.info("NCP: APS-secured frame from 0x%04X dropped: no key or bad MIC", packet.src_nwk)
                 return
+            if isinstance(plain, ApsFragment):  # one APS block, unsecured: the air side reassembles
+                whole = self.radio.reassemble(plain)
+                if whole is None:
+                    return
+                plain = whole
             packet = plain
             options = t.EmberApsOption.APS_OPTION_ENCRYPTION
         session = self.session
