@@ -80,10 +80,11 @@ class VirtualPort(HanTransport):
         self.attached = True
 
     def send(self, packet: ApsPacket, on_delivery: DeliveryCallback | None = None) -> None:
-        if self._hooks or self.security is not None:
-            super().send(packet, on_delivery)
+        han = self._han
+        if self._hooks or self.security is not None or len(packet.payload) > han.max_frame_payload:
+            super().send(packet, on_delivery)  # hooks, APS security or APS fragmentation (_send)
         else:
-            self._han._transmit(packet, on_delivery)  # what send -> _send does for a plain node, one call less
+            han._transmit(packet, on_delivery)  # what send -> _send does for a short plain frame, one call less
 
     def _send(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> None:
         han = self._han
@@ -111,8 +112,9 @@ class VirtualPort(HanTransport):
 
     def _deliver(self, packet: ApsPacket) -> None:
         security = self.security
-        if security is None and not self._hooks and self._receiver is not None:
-            self._receiver(packet)  # what HanTransport._deliver does for a plain node, one call less
+        if (security is None and not self._hooks and self._receiver is not None
+                and not isinstance(packet, ApsFragment)):
+            self._receiver(packet)  # what HanTransport._deliver does for a plain whole frame, one call less
             return
         if security is not None:
             plain = security.incoming(packet)
