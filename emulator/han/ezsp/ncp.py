@@ -506,11 +506,12 @@ class EzspNcp:
         if not packet.is_broadcast and len(packet.payload) > MAX_UNFRAGMENTED_PAYLOAD:
             # A long message arrived as APS blocks: EmberZNet hands each to the host (the
             # APS_OPTION_FRAGMENT option, count and index in groupId); the host reassembles
-            # and acknowledges each block (bellows: sendReply).
+            # and acknowledges each block (bellows: sendReply). Each block of a secured message
+            # was APS-encrypted on the air: it carries APS_OPTION_ENCRYPTION as well.
             for fragment in split(packet.payload):
                 block = t.EmberApsFrame(
                     profileId=packet.profile, clusterId=packet.cluster, sourceEndpoint=packet.src_ep,
-                    destinationEndpoint=packet.dst_ep, options=t.EmberApsOption.APS_OPTION_FRAGMENT,
+                    destinationEndpoint=packet.dst_ep, options=t.EmberApsOption.APS_OPTION_FRAGMENT | options,
                     groupId=fragment.group_id, sequence=packet.aps_counter & 0xFF,
                 )
                 self._incoming(session, kind, block, packet.src_nwk, fragment.data, lqi=packet.lqi, rssi=packet.rssi)
