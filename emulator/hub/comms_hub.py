@@ -395,8 +395,17 @@ class CommsHub:
         self._send_upstream(DeviceAlert(int(code), device, self.eui64, now, details, gbcs=gbcs))
 
     def raise_hub_alert(self, code: int, details: dict[str, Any]) -> None:
-        """An alert the CHF raises about itself (CS14 0x8F12 after a Device Log change)."""
-        self._send_upstream(DeviceAlert(code, self.eui64, self.eui64, self.clock.now(), details))
+        """An alert the CHF raises about itself: CS14 (0x8F12) with its Device Log after a change.
+
+        The HAN's extended PAN ID is the hub's EUI-64 (the virtual HAN's and the emulated
+        dongle's convention)."""
+        if self._upstream is None:
+            return
+        now = self.clock.now()
+        gbcs = None
+        if code == GbcsAlertCode.CHF_DEVICE_LOG_CHANGED and self.trust_centre is not None:
+            gbcs = self.gbcs.cs14(self.trust_centre.device_log_records(), now, extended_pan_id=self.eui64)
+        self._send_upstream(DeviceAlert(code, self.eui64, self.eui64, now, details, gbcs=gbcs))
 
     def _send_upstream(self, message: HubMessage) -> None:
         if self._upstream is not None:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from emulator.eui64 import format_eui64
+from emulator.gbcs.codes import GbcsAlertCode
+from emulator.gbcs.device_log_alert import MAX_ENTRIES, DeviceLogRecord
 from emulator.han.link_security import ApsLinkSecurity
 from emulator.han.packet import ApsPacket
 from emulator.han.security.aes_mmo import InstallCodeError, link_key_from_install_code
@@ -45,7 +47,7 @@ from emulator.runtime.events import EventBus
 
 _LOGGER = logging.getLogger(__name__)
 
-CS14_DEVICE_LOG_CHANGED = 0x8F12
+CS14_DEVICE_LOG_CHANGED = int(GbcsAlertCode.CHF_DEVICE_LOG_CHANGED)
 """GBCS alert the CHF sends after CCS01/CCS02 changed its Device Log."""
 
 
@@ -135,6 +137,8 @@ class TrustCentre:
             raise ValueError(f"install code of {format_eui64(device)}: {exc}") from None
         if join_time_period_s is not None and join_time_period_s <= 0:
             raise ValueError(f"JoinTimePeriod of {format_eui64(device)} must be positive, got {join_time_period_s}")
+        if device not in self.device_log and len(self.device_log) >= MAX_ENTRIES:
+            raise ValueError(f"the CHF Device Log is full ({MAX_ENTRIES} devices): {format_eui64(device)} not added")
         until = None if join_time_period_s is None else self.clock.now() + join_time_period_s
         entry = DeviceLogEntry(device, key, until)
         self.device_log[device] = entry
@@ -155,6 +159,11 @@ class TrustCentre:
         if report:
             self.report_device_log()
         return True
+
+    def device_log_records(self) -> tuple[DeviceLogRecord, ...]:
+        """The Device Log as CS14 reports it: each device with, as its security details, the TC
+        link key its install code gives (the DCC already knows the code; TEST ONLY keys)."""
+        return tuple(DeviceLogRecord(entry.eui64, entry.install_code_key) for entry in self.device_log.values())
 
     def report_device_log(self) -> None:
         """CS14 (0x8F12): the Device Log as it is now, upstream and on the timeline."""

@@ -29,11 +29,13 @@ from emulator.dcc.premises import CHF_ID, IMPORT_SUPPLIER_ID, PPMID_ID, default_
 from emulator.dcc.service_requests import RequestHeader, UpdatePPMIDFirmware
 from emulator.dcc.system import DccSide, build_dcc
 from emulator.gbcs import device_log
+from emulator.gbcs.device_log_alert import DeviceLogChangedAlert
 from emulator.gbcs.message_codes import CraFlag, MessageCode
 from emulator.gbcs.messages import decode_message
 from emulator.gbcs.protection import Check
 from emulator.han.link_security import PROTECTED_CLUSTERS, SecuredApsPacket
 from emulator.han.packet import ApsPacket
+from emulator.han.security.aes_mmo import link_key_from_install_code
 from emulator.hub.gbcs_commands import default_setup
 from emulator.ota.image import parse_image
 from emulator.runtime.clock import VirtualClock
@@ -44,6 +46,7 @@ from emulator.scenario.samples import load_sample, trusted_key
 
 USER = "90-B3-D5-1F-30-01-00-00"
 GAS_ONLY_USER = "90-B3-D5-1F-30-01-00-09"  # a ZAZ1 Other User: not a supplier
+GAS_SUPPLIER = "90-B3-D5-1F-30-02-00-00"
 CHF = "00-DB-12-34-56-78-90-A2"
 PPMID = "00-DB-12-34-56-78-90-A4"
 SECURITY = HanSecurity(HanSecurityMode.CBKE, seed=7, not_whitelisted=frozenset({PPMID_ID}))
@@ -105,6 +108,12 @@ def _valid_xml(site: _Site) -> list[etree._Element]:
     return documents
 
 
+def _cs14_alerts(site: _Site, recipient: str = USER) -> list[UserMessage]:
+    """The CS14 alerts forwarded to ``recipient`` (DCC sends the CHF's alerts to each supplier of its premises)."""
+    return [m for m in site.messages if m.kind is MessageKind.DEVICE_ALERT and m.code.upper().endswith("8F12")
+            and m.recipient == recipient]
+
+
 def _upgrade_ppmid(site: _Site) -> None:
     try:
         image = load_sample("PPMID", 0x0084)
@@ -134,8 +143,15 @@ async def test_a_device_joins_runs_cbke_and_upgrades_only_after_8_11_whitelists_
     assert decoded.header.cra_flag is CraFlag.RESPONSE and decoded.header.originator == CHF_ID
     assert isinstance(decoded.payload, device_log.DeviceLogResponse) and decoded.payload.success
     assert default_setup().protection.verify(decoded.envelope).mac is Check.VALID
-    # CS14 (0x8F12) with the updated log follows.
-    assert [m for m in site.messages if m.kind is MessageKind.DEVICE_ALERT and m.code.upper().endswith("8F12")]
+    # CS14 (0x8F12) with the updated log follows: the CHF's GBCS alert, MAC'd by the CHF.
+    (alert,) = _cs14_alerts(site)
+    assert len(_cs14_alerts(site, GAS_SUPPLIER)) == 1  # every supplier of the CHF's premises gets it
+    cs14 = decode_message(alert.details["gbcs_payload"])
+    assert cs14.header.message_code == MessageCode.CS14_DEVICE_LOG_CHANGED_ALERT and cs14.header.originator == CHF_ID
+    assert default_setup().protection.verify(cs14.envelope).mac is Check.VALID
+    assert isinstance(cs14.payload, DeviceLogChangedAlert) and cs14.payload.extended_pan_id == CHF_ID
+    logged = {e.device_id: e.security_details for e in cs14.payload.entries}
+    assert logged[PPMID_ID] == link_key_from_install_code(install_code_of(SECURITY, PPMID_ID))
 
     site.clock.run(until=site.clock.now() + 400.0)  # the device's next join attempt (every 300 s)
     assert [e for e in site.named("device_joined", PPMID_ID) if e.source == "comms_hub"]
@@ -150,6 +166,11 @@ async def test_a_device_joins_runs_cbke_and_upgrades_only_after_8_11_whitelists_
     documents = _valid_xml(site)
     answer = next(d for d in documents if d.findtext(".//{*}ServiceReferenceVariant") == "8.11")
     assert base64.b64decode(answer.findtext(".//{*}GBCSPayload") or "") == gbcs
+    # The User gets CS14 as DCC forwards a CHF alert: DeviceAlertMessage, AlertCode 8F12, from the CHF.
+    forwarded = next(d for d in documents if d.find(".//{*}DeviceAlertMessage") is not None
+                     and d.findtext(".//{*}AlertCode") == "8F12")
+    assert (forwarded.findtext(".//{*}ResponseID") or "").startswith(CHF + ":")
+    assert base64.b64decode(forwarded.findtext(".//{*}GBCSPayload") or "") == alert.details["gbcs_payload"]
 
 
 async def test_8_11_with_a_wrong_install_code_whitelists_a_key_the_device_cannot_join_with() -> None:
@@ -173,11 +194,37 @@ async def test_8_11_remove_takes_the_device_out_of_the_log() -> None:
     assert removal and removal[0].details["success"] is True
     decoded = decode_message(removal[0].details["gbcs_payload"])
     assert decoded.header.message_code == MessageCode.CCS02_REMOVE_DEVICE_FROM_CHF_DEVICE_LOG
-    # Removing it again: the CHF answers CCS02 with a failure result, the DUIS response says so.
+    # Each change is followed by a CS14 with the log as it now is: the PPMID in, then out.
+    added, removed = (decode_message(m.details["gbcs_payload"]).payload for m in _cs14_alerts(site))
+    assert isinstance(added, DeviceLogChangedAlert) and isinstance(removed, DeviceLogChangedAlert)
+    assert PPMID_ID in {e.device_id for e in added.entries} and PPMID_ID not in {e.device_id for e in removed.entries}
+    assert len(added.entries) == len(removed.entries) + 1
+    # Removing it again: the CHF answers CCS02 with a failure result, the DUIS response says so,
+    # and the log has not changed: no CS14.
     assert await _post(site, _remove_xml(5002)) == "I99"
     site.clock.run(until=30.0)
     again = [m for m in site.messages if m.code == "8.11" and m.request_id == f"{USER}:{CHF}:5002"]
     assert again and again[0].details["success"] is False
+    assert len(_cs14_alerts(site)) == 2
+    _valid_xml(site)
+
+
+async def test_8_11_add_to_a_full_device_log_fails_and_raises_no_cs14() -> None:
+    site = _Site()
+    trust_centre = site.premises.hub.trust_centre
+    filler = 0x00DB1234567800F0
+    while len(trust_centre.device_log) < 16:
+        trust_centre.update_device_log(filler, install_code_of(SECURITY, filler), 60.0, report=False)
+        filler += 1
+    assert await _post(site, _add_xml(5000, install_code=_ppmid_code())) == "I99"
+    site.clock.run(until=10.0)
+    (answer,) = [m for m in site.messages if m.code == "8.11" and m.recipient == USER]
+    assert answer.details["success"] is False
+    decoded = decode_message(answer.details["gbcs_payload"])
+    assert isinstance(decoded.payload, device_log.DeviceLogResponse) and not decoded.payload.success
+    assert PPMID_ID not in trust_centre.device_log and not _cs14_alerts(site)
+    reasons = [str(e.fields.get("reason")) for e in site.named("device_log_refused", PPMID_ID)]
+    assert any("full (16 devices)" in reason for reason in reasons)
     _valid_xml(site)
 
 
@@ -216,7 +263,9 @@ async def test_the_8_11_request_and_its_answers_pass_dcc_boxed_validation() -> N
     assert await _post(site, request) == "I99"
     site.clock.run(until=10.0)
     (answer,) = [m for m in site.messages if m.code == "8.11"]
-    for what, document in (("request", request),
-                           ("response", DuisSigner(dsp_entry).sign(UserMessageRenderer().xml(answer, counter=1)))):
+    (cs14,) = _cs14_alerts(site)
+    renderer, dsp = UserMessageRenderer(), DuisSigner(dsp_entry)
+    for what, document in (("request", request), ("response", dsp.sign(renderer.xml(answer, counter=1))),
+                           ("CS14 device alert", dsp.sign(renderer.xml(cs14, counter=2)))):
         code, log = sign_wrap_validate(document)
         assert code == 0 and "passed signature check" in log, f"{what}: exit {code}\n{log}"
