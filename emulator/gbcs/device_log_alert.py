@@ -1,25 +1,25 @@
 """CS14 (message code 0x0018, alert 0x8F12 "CHF Device Log Changed"): the CHF's Device Log, strict A-XDR.
 
-The CHF sends it after CCS01/CCS02 changed its Device Log, so that DCC keeps a copy of the log
-(the copy SR 8.12.1 restores into a replacement hub with CCS03). A DLMS DATA-NOTIFICATION laid
-out byte for byte as DCC's RTDS 4.5.0 vector ``NA_CS14``::
+The CHF sends it whenever a device is added to or removed from its Device Log and whenever a
+device's hashed TC link key changes there: a backup of the log, which DCC keeps (SR 8.12.1
+restores it into a replacement hub with CCS03). A DLMS DATA-NOTIFICATION laid out byte for byte
+as DCC's RTDS 4.5.0 vector ``NA_CS14``::
 
     0F <long-invoke-id-and-priority 4> 00             DATA-NOTIFICATION, no date-time
     02 03                                             notification-body: structure of 3
        12 8F12                                        alert code (long-unsigned)
        09 0C <DLMS date-time>                         when the alert was raised
        02 03                                          the Device Log: structure of 3
-          09 0C <DLMS date-time>                      when the log took this state
-          09 08 <extended PAN ID>                     the HAN the log belongs to
+          09 0C <DLMS date-time>                      when the backup was taken
+          09 08 <extended PAN ID>                     the HAN's (what CCS03 forms again)
           01 <n>                                      array of n entries (at most 16)
-             02 02  09 08 <Device ID>                 each: the device's EUI-64 and
-                    09 10 <Device Security Details>   16 octets of its security details
+             02 02  09 08 <ieee_address>              each: the device's EUI-64 and
+                    09 00|10 <hashed_TC_link_key>     the hash of its TC link key, empty
+                                                      until it has established one
 
-The log is the same value CCS07 (SR 8.9 Read Device Log, ReadSecurityDetails) reads and CCS03
-writes back (without its time stamp): DCC's MMC schema names the entries' fields ``DeviceID`` and
-``DeviceSecurityDetails`` (``CHFConnectedDeviceLogEntry``, at most 16). Neither DCC's gbcs-parser
-nor the MMC names the log's date-time and 8-octet field; reading them as the time of the log and
-the extended PAN ID is the project's (docs/gbcs.md "CS14"). Any other layout is a
+The field names follow DCC's GBCS mapping table (duis-templates: CS14, CCS01, CCS03, CCS07) and
+its MMC schema (``CHFConnectedDeviceLogEntry{DeviceID, DeviceSecurityDetails}``, at most 16);
+the backup date-time is named nowhere we found (docs/gbcs.md "CS14"). Any other layout is a
 :class:`GbcsDecodeError` naming the field and its offset.
 """
 
@@ -34,7 +34,7 @@ from .wire import GbcsDecodeError, GbcsEncodeError, Reader, uint_bytes
 CHF_DEVICE_LOG_CHANGED = 0x8F12
 MAX_ENTRIES = 16
 """The MMC's bound on CHF Device Log entries (``CHFConnectedDeviceLogType``)."""
-SECURITY_DETAILS_LENGTH = 16
+HASHED_TC_LINK_KEY_LENGTH = 16
 _EUI_LENGTH = 8
 _DATE_TIME_LENGTH = 12
 
@@ -44,8 +44,8 @@ class DeviceLogRecord:
     """One entry of the CHF Device Log as CS14 reports it."""
 
     device_id: int
-    security_details: bytes
-    """16 octets (the emulator writes the TC link key the device's install code gives: TEST ONLY)."""
+    hashed_tc_link_key: bytes = b""
+    """16 octets, or empty while the device has established no TC link key (GBCS CS14)."""
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,8 @@ class DeviceLogChangedAlert:
     long_invoke_id_and_priority: int
     date_time: dt.datetime
     """When the alert was raised."""
-    log_date_time: dt.datetime
-    """When the Device Log took the state reported."""
+    backup_date_time: dt.datetime
+    """When the backup of the Device Log was taken."""
     extended_pan_id: int
     entries: tuple[DeviceLogRecord, ...]
     alert_code: int = CHF_DEVICE_LOG_CHANGED
@@ -66,12 +66,12 @@ def encode_device_log_alert(value: DeviceLogChangedAlert) -> bytes:
     if len(value.entries) > MAX_ENTRIES:
         raise GbcsEncodeError(f"a CHF Device Log holds at most {MAX_ENTRIES} entries, not {len(value.entries)}")
     for entry in value.entries:
-        if len(entry.security_details) != SECURITY_DETAILS_LENGTH:
-            raise GbcsEncodeError(f"Device Security Details of {entry.device_id:016X} must be "
-                                  f"{SECURITY_DETAILS_LENGTH} octets, not {len(entry.security_details)}")
-    entries = tuple(dlms.structure(dlms.octets(uint_bytes(e.device_id, _EUI_LENGTH, "Device ID")),
-                                   dlms.octets(e.security_details)) for e in value.entries)
-    log = dlms.structure(dlms.octets(dlms.encode_date_time(value.log_date_time)),
+        if len(entry.hashed_tc_link_key) not in (0, HASHED_TC_LINK_KEY_LENGTH):
+            raise GbcsEncodeError(f"hashed_TC_link_key of {entry.device_id:016X} must be empty or "
+                                  f"{HASHED_TC_LINK_KEY_LENGTH} octets, not {len(entry.hashed_tc_link_key)}")
+    entries = tuple(dlms.structure(dlms.octets(uint_bytes(e.device_id, _EUI_LENGTH, "ieee_address")),
+                                   dlms.octets(e.hashed_tc_link_key)) for e in value.entries)
+    log = dlms.structure(dlms.octets(dlms.encode_date_time(value.backup_date_time)),
                          dlms.octets(uint_bytes(value.extended_pan_id, _EUI_LENGTH, "extended PAN ID")),
                          dlms.array(*entries))
     body = dlms.structure(dlms.long_unsigned(value.alert_code), dlms.octets(dlms.encode_date_time(value.date_time)),
@@ -92,15 +92,16 @@ def _count(reader: Reader, tag: int, want: int | None, field: str) -> int:
     return count
 
 
-def _octets(reader: Reader, size: int | None, field: str) -> bytes:
+def _octets(reader: Reader, size: int | tuple[int, ...], field: str) -> bytes:
     at = reader.offset
     found = reader.uint(1, f"{field} type")
     if found != dlms.OCTET_STRING:
         raise GbcsDecodeError(f"{field} type", at, f"0x{found:02X}: {field} is an octet-string (0x09)")
     at = reader.offset
     value = reader.octet_string(field)
-    if size is not None and len(value) != size:
-        raise GbcsDecodeError(field, at, f"{len(value)} octets: {field} has {size}")
+    sizes = size if isinstance(size, tuple) else (size,)
+    if len(value) not in sizes:
+        raise GbcsDecodeError(field, at, f"{len(value)} octets: {field} has {' or '.join(map(str, sizes))}")
     return value
 
 
@@ -117,8 +118,8 @@ def decode_device_log_alert(data: bytes, offset: int = 0) -> DeviceLogChangedAle
     raised = dlms.decode_date_time(_octets(reader, _DATE_TIME_LENGTH, "alert date-time"), at + 2, "alert date-time")
     _count(reader, dlms.STRUCTURE, 3, "Device Log")
     at = reader.offset
-    logged = dlms.decode_date_time(_octets(reader, _DATE_TIME_LENGTH, "Device Log date-time"), at + 2,
-                                   "Device Log date-time")
+    backed_up = dlms.decode_date_time(_octets(reader, _DATE_TIME_LENGTH, "backup date-time"), at + 2,
+                                      "backup date-time")
     pan = int.from_bytes(_octets(reader, _EUI_LENGTH, "extended PAN ID"), "big")
     at = reader.offset
     count = _count(reader, dlms.ARRAY, None, "Device Log entries")
@@ -128,11 +129,11 @@ def decode_device_log_alert(data: bytes, offset: int = 0) -> DeviceLogChangedAle
     for index in range(count):
         field = f"Device Log entry[{index}]"
         _count(reader, dlms.STRUCTURE, 2, field)
-        device = int.from_bytes(_octets(reader, _EUI_LENGTH, f"{field} Device ID"), "big")
-        details = _octets(reader, SECURITY_DETAILS_LENGTH, f"{field} Device Security Details")
-        entries.append(DeviceLogRecord(device, details))
+        device = int.from_bytes(_octets(reader, _EUI_LENGTH, f"{field} ieee_address"), "big")
+        hashed = _octets(reader, (0, HASHED_TC_LINK_KEY_LENGTH), f"{field} hashed_TC_link_key")
+        entries.append(DeviceLogRecord(device, hashed))
     reader.done("CS14 DATA-NOTIFICATION")
-    return DeviceLogChangedAlert(invoke, raised, logged, pan, tuple(entries), code)
+    return DeviceLogChangedAlert(invoke, raised, backed_up, pan, tuple(entries), code)
 
 
 __all__ = ["CHF_DEVICE_LOG_CHANGED", "DeviceLogChangedAlert", "DeviceLogRecord", "decode_device_log_alert",

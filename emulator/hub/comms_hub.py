@@ -214,6 +214,7 @@ class CommsHub:
         this CHF; its Trust Centre changes the Device Log, the CCS01/CCS02 response goes upstream,
         then CS14 (0x8F12) with the log."""
         command = self.gbcs.device_log_command(device, install_code, join_time_period, request_id=request_id)
+        before = self.trust_centre.device_log_records() if self.trust_centre is not None else ()
         answered = self.gbcs.answer_device_log(command, self._apply_device_log)
         if answered is None:
             self.bus.emit("comms_hub", "command_refused", device, reason=self.gbcs.last_error)
@@ -221,8 +222,8 @@ class CommsHub:
         response, details = answered
         now = self.clock.now()
         self._send_upstream(CommandResponse(request_id, "8.11", self.eui64, self.eui64, now, details, gbcs=response))
-        if details["success"] and self.trust_centre is not None:
-            self.trust_centre.report_device_log()
+        if self.trust_centre is not None and self.trust_centre.device_log_records() != before:
+            self.trust_centre.report_device_log()  # CS14 only when the log changed (GBCS CS14)
 
     def _apply_device_log(self, change: AddDeviceToLog | RemoveDeviceFromLog) -> bool:
         trust_centre = self.trust_centre
@@ -231,6 +232,11 @@ class CommsHub:
             if trust_centre is None:  # no join is modelled without HAN security: nothing to whitelist
                 self.bus.emit("comms_hub", "device_log_updated", change.device_id, trust_centre=False,
                               join_time_period_s=change.join_time_period)
+                return True
+            if change.device_id in trust_centre.device_log:
+                # GBCS CCS01: a device already in the log keeps its keys; the key parameter is
+                # discarded and register_device succeeds.
+                self.bus.emit("comms_hub", "device_log_unchanged", change.device_id, reason="already in the Device Log")
                 return True
             try:
                 trust_centre.update_device_log(change.device_id, code, change.join_time_period, report=False)

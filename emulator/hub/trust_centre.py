@@ -26,7 +26,7 @@ from emulator.gbcs.codes import GbcsAlertCode
 from emulator.gbcs.device_log_alert import MAX_ENTRIES, DeviceLogRecord
 from emulator.han.link_security import ApsLinkSecurity
 from emulator.han.packet import ApsPacket
-from emulator.han.security.aes_mmo import InstallCodeError, link_key_from_install_code
+from emulator.han.security.aes_mmo import InstallCodeError, aes_mmo, link_key_from_install_code
 from emulator.han.security.cbke import CbkeIdentity
 from emulator.han.security import ke_frames
 from emulator.han.security.ke_engine import (
@@ -161,9 +161,11 @@ class TrustCentre:
         return True
 
     def device_log_records(self) -> tuple[DeviceLogRecord, ...]:
-        """The Device Log as CS14 reports it: each device with, as its security details, the TC
-        link key its install code gives (the DCC already knows the code; TEST ONLY keys)."""
-        return tuple(DeviceLogRecord(entry.eui64, entry.install_code_key) for entry in self.device_log.values())
+        """The Device Log as CS14 reports it: each device with the hash of the TC link key it
+        established by CBKE (AES-MMO, 16 octets: docs/gbcs.md "CS14"), empty before that and
+        when the NCP computed the key and keeps it."""
+        return tuple(DeviceLogRecord(entry.eui64, aes_mmo(entry.link_key) if entry.link_key is not None else b"")
+                     for entry in self.device_log.values())
 
     def report_device_log(self) -> None:
         """CS14 (0x8F12): the Device Log as it is now, upstream and on the timeline."""
@@ -293,3 +295,5 @@ class TrustCentre:
         self.security.set_key(action.partner, action.link_key)
         if self.on_link_key is not None:
             self.on_link_key(action.partner, action.link_key)
+        if entry is not None:
+            self.report_device_log()  # its hashed TC link key changed: CS14 (GBCS)

@@ -35,7 +35,7 @@ from emulator.gbcs.messages import decode_message
 from emulator.gbcs.protection import Check
 from emulator.han.link_security import PROTECTED_CLUSTERS, SecuredApsPacket
 from emulator.han.packet import ApsPacket
-from emulator.han.security.aes_mmo import link_key_from_install_code
+from emulator.han.security.aes_mmo import aes_mmo
 from emulator.hub.gbcs_commands import default_setup
 from emulator.ota.image import parse_image
 from emulator.runtime.clock import VirtualClock
@@ -114,6 +114,20 @@ def _cs14_alerts(site: _Site, recipient: str = USER) -> list[UserMessage]:
             and m.recipient == recipient]
 
 
+def _ppmid_reports(site: _Site, recipient: str = USER) -> list[tuple[UserMessage, DeviceLogChangedAlert]]:
+    """The CS14 alerts in which the PPMID's entry changed (added, removed, its hash), with their
+    decoded log; the ESME's and GSME's CBKE raise CS14s of their own meanwhile."""
+    reports, last = [], None
+    for message in _cs14_alerts(site, recipient):
+        alert = decode_message(message.details["gbcs_payload"]).payload
+        assert isinstance(alert, DeviceLogChangedAlert)
+        state = {e.device_id: e.hashed_tc_link_key for e in alert.entries}.get(PPMID_ID)
+        if state != last:
+            reports.append((message, alert))
+            last = state
+    return reports
+
+
 def _upgrade_ppmid(site: _Site) -> None:
     try:
         image = load_sample("PPMID", 0x0084)
@@ -144,18 +158,23 @@ async def test_a_device_joins_runs_cbke_and_upgrades_only_after_8_11_whitelists_
     assert isinstance(decoded.payload, device_log.DeviceLogResponse) and decoded.payload.success
     assert default_setup().protection.verify(decoded.envelope).mac is Check.VALID
     # CS14 (0x8F12) with the updated log follows: the CHF's GBCS alert, MAC'd by the CHF.
-    (alert,) = _cs14_alerts(site)
-    assert len(_cs14_alerts(site, GAS_SUPPLIER)) == 1  # every supplier of the CHF's premises gets it
+    ((alert, _),) = _ppmid_reports(site)
+    assert len(_ppmid_reports(site, GAS_SUPPLIER)) == 1  # every supplier of the CHF's premises gets it
     cs14 = decode_message(alert.details["gbcs_payload"])
     assert cs14.header.message_code == MessageCode.CS14_DEVICE_LOG_CHANGED_ALERT and cs14.header.originator == CHF_ID
     assert default_setup().protection.verify(cs14.envelope).mac is Check.VALID
     assert isinstance(cs14.payload, DeviceLogChangedAlert) and cs14.payload.extended_pan_id == CHF_ID
-    logged = {e.device_id: e.security_details for e in cs14.payload.entries}
-    assert logged[PPMID_ID] == link_key_from_install_code(install_code_of(SECURITY, PPMID_ID))
+    logged = {e.device_id: e.hashed_tc_link_key for e in cs14.payload.entries}
+    assert logged[PPMID_ID] == b""  # no TC link key established yet (GBCS CCS01/CS14)
 
     site.clock.run(until=site.clock.now() + 400.0)  # the device's next join attempt (every 300 s)
     assert [e for e in site.named("device_joined", PPMID_ID) if e.source == "comms_hub"]
     assert len(site.named("cbke_established", PPMID_ID)) == 2  # hub side and device side
+    # Its hashed TC link key changed in the log: another CS14, with the hash of the CBKE key.
+    (_, (_, rekeyed)) = _ppmid_reports(site)
+    link_key = site.premises.hub.trust_centre.device_log[PPMID_ID].link_key
+    assert link_key is not None
+    assert {e.device_id: e.hashed_tc_link_key for e in rekeyed.entries}[PPMID_ID] == aes_mmo(link_key)
     _upgrade_ppmid(site)
     site.clock.run(until=site.clock.now() + 3 * 3600.0)
     assert site.named("firmware_activated", PPMID_ID)
@@ -167,9 +186,10 @@ async def test_a_device_joins_runs_cbke_and_upgrades_only_after_8_11_whitelists_
     answer = next(d for d in documents if d.findtext(".//{*}ServiceReferenceVariant") == "8.11")
     assert base64.b64decode(answer.findtext(".//{*}GBCSPayload") or "") == gbcs
     # The User gets CS14 as DCC forwards a CHF alert: DeviceAlertMessage, AlertCode 8F12, from the CHF.
-    forwarded = next(d for d in documents if d.find(".//{*}DeviceAlertMessage") is not None
-                     and d.findtext(".//{*}AlertCode") == "8F12")
+    forwarded = documents[site.messages.index(alert)]
+    assert forwarded.find(".//{*}DeviceAlertMessage") is not None and forwarded.findtext(".//{*}AlertCode") == "8F12"
     assert (forwarded.findtext(".//{*}ResponseID") or "").startswith(CHF + ":")
+    assert forwarded.find(".//{*}RequestID") is None
     assert base64.b64decode(forwarded.findtext(".//{*}GBCSPayload") or "") == alert.details["gbcs_payload"]
 
 
@@ -195,17 +215,29 @@ async def test_8_11_remove_takes_the_device_out_of_the_log() -> None:
     decoded = decode_message(removal[0].details["gbcs_payload"])
     assert decoded.header.message_code == MessageCode.CCS02_REMOVE_DEVICE_FROM_CHF_DEVICE_LOG
     # Each change is followed by a CS14 with the log as it now is: the PPMID in, then out.
-    added, removed = (decode_message(m.details["gbcs_payload"]).payload for m in _cs14_alerts(site))
-    assert isinstance(added, DeviceLogChangedAlert) and isinstance(removed, DeviceLogChangedAlert)
+    (_, added), (_, removed) = _ppmid_reports(site)
     assert PPMID_ID in {e.device_id for e in added.entries} and PPMID_ID not in {e.device_id for e in removed.entries}
-    assert len(added.entries) == len(removed.entries) + 1
     # Removing it again: the CHF answers CCS02 with a failure result, the DUIS response says so,
     # and the log has not changed: no CS14.
     assert await _post(site, _remove_xml(5002)) == "I99"
     site.clock.run(until=30.0)
     again = [m for m in site.messages if m.code == "8.11" and m.request_id == f"{USER}:{CHF}:5002"]
     assert again and again[0].details["success"] is False
-    assert len(_cs14_alerts(site)) == 2
+    assert len(_ppmid_reports(site)) == 2
+    _valid_xml(site)
+
+
+async def test_8_11_add_for_a_device_already_in_the_log_keeps_its_key_and_raises_no_cs14() -> None:
+    site = _Site()
+    assert await _post(site, _add_xml(5000, install_code=_ppmid_code())) == "I99"
+    site.clock.run(until=10.0)
+    key_before = site.premises.hub.trust_centre.device_log[PPMID_ID].install_code_key
+    assert await _post(site, _add_xml(5001, install_code=bytes(16))) == "I99"
+    site.clock.run(until=20.0)
+    (again,) = [m for m in site.messages if m.code == "8.11" and m.request_id == f"{USER}:{CHF}:5001"]
+    assert again.details["success"] is True  # register_device succeeds; the key is discarded
+    assert site.premises.hub.trust_centre.device_log[PPMID_ID].install_code_key == key_before
+    assert len(_ppmid_reports(site)) == 1
     _valid_xml(site)
 
 
@@ -222,7 +254,7 @@ async def test_8_11_add_to_a_full_device_log_fails_and_raises_no_cs14() -> None:
     assert answer.details["success"] is False
     decoded = decode_message(answer.details["gbcs_payload"])
     assert isinstance(decoded.payload, device_log.DeviceLogResponse) and not decoded.payload.success
-    assert PPMID_ID not in trust_centre.device_log and not _cs14_alerts(site)
+    assert PPMID_ID not in trust_centre.device_log and not _ppmid_reports(site)
     reasons = [str(e.fields.get("reason")) for e in site.named("device_log_refused", PPMID_ID)]
     assert any("full (16 devices)" in reason for reason in reasons)
     _valid_xml(site)
@@ -263,7 +295,7 @@ async def test_the_8_11_request_and_its_answers_pass_dcc_boxed_validation() -> N
     assert await _post(site, request) == "I99"
     site.clock.run(until=10.0)
     (answer,) = [m for m in site.messages if m.code == "8.11"]
-    (cs14,) = _cs14_alerts(site)
+    ((cs14, _),) = _ppmid_reports(site)
     renderer, dsp = UserMessageRenderer(), DuisSigner(dsp_entry)
     for what, document in (("request", request), ("response", dsp.sign(renderer.xml(answer, counter=1))),
                            ("CS14 device alert", dsp.sign(renderer.xml(cs14, counter=2)))):

@@ -39,7 +39,7 @@ def test_cs14_vector_rebuilds_byte_exact_and_mac_verifies() -> None:
     header, alert = message.header, message.payload
     assert isinstance(alert, DeviceLogChangedAlert)
     rebuilt = messages.cs14_alert(header.originator_counter, header.originator, header.recipient, alert.date_time,
-                                  alert.log_date_time, alert.extended_pan_id, alert.entries)
+                                  alert.backup_date_time, alert.extended_pan_id, alert.entries)
     signing = GeneralSigning(rebuilt.header, rebuilt.content, message.signing.signature)
     assert GeneralCiphering(signing, message.envelope.mac, message.envelope.invocation_counter).encode() == raw
     protection = MessageProtection(DirectoryKeyStore(KEYSTORE))
@@ -56,10 +56,10 @@ def test_cs14_values_are_the_ones_rtds_sends() -> None:
     assert (header.originator, header.recipient, header.originator_counter) == (CHF, ACB, 0xFA0)
     assert isinstance(alert, DeviceLogChangedAlert)
     assert alert.alert_code == 0x8F12 and alert.long_invoke_id_and_priority == 0x20000FA0
-    assert alert.date_time == alert.log_date_time == WHEN
+    assert alert.date_time == alert.backup_date_time == WHEN
     assert alert.extended_pan_id == 0x0001020304050607
     assert [e.device_id for e in alert.entries] == [0x00DB1234567890A0, 0x00DB1234567890A1]
-    assert alert.entries[1].security_details == bytes.fromhex("83FED3407A939723A5C639B26916D505")
+    assert alert.entries[1].hashed_tc_link_key == bytes.fromhex("83FED3407A939723A5C639B26916D505")
     assert protection_for(header) is Protection.MAC
 
 
@@ -73,8 +73,8 @@ def test_gbcs_decode_shows_the_device_log(capsys: pytest.CaptureFixture[str]) ->
     assert document["verification"]["ok"] is True and document["verification"]["mac"] == "valid"
 
 
-def _alert(entries: int = 1) -> bytes:
-    records = tuple(DeviceLogRecord(0x00DB1234567890A0 + i, bytes(range(16))) for i in range(entries))
+def _alert(entries: int = 1, hashed: bytes = bytes(range(16))) -> bytes:
+    records = tuple(DeviceLogRecord(0x00DB1234567890A0 + i, hashed) for i in range(entries))
     return device_log_alert.encode_device_log_alert(DeviceLogChangedAlert(0x20000001, WHEN, WHEN, CHF, records))
 
 
@@ -84,10 +84,17 @@ def test_an_empty_device_log_round_trips() -> None:
     assert decoded.entries == () and device_log_alert.encode_device_log_alert(decoded) == raw
 
 
+def test_a_device_without_a_tc_link_key_has_an_empty_hash() -> None:
+    raw = _alert(1, hashed=b"")
+    assert raw.endswith(bytes.fromhex("02020908 00DB1234567890A0 0900"))
+    (entry,) = device_log_alert.decode_device_log_alert(raw).entries
+    assert entry.hashed_tc_link_key == b""
+
+
 @pytest.mark.parametrize(("mangle", "match"), [
     (lambda raw: raw[:9] + b"\x8F\x13" + raw[11:], r"alert code at offset 9: 0x8F13"),
     (lambda raw: raw.replace(bytes.fromhex("0910") + bytes(range(16)), bytes.fromhex("090F") + bytes(range(15))),
-     "Device Log entry.0. Device Security Details"),
+     r"Device Log entry\[0\] hashed_TC_link_key at offset \d+: 15 octets: .* has 0 or 16"),
     (lambda raw: raw.replace(b"\x01\x01\x02\x02", b"\x02\x01\x02\x02"), "Device Log entries type"),
     (lambda raw: raw + b"\x00", "trailing|remain|left"),
     (lambda raw: raw[:-3], "truncated|needs|short|remain"),
@@ -100,6 +107,6 @@ def test_malformed_cs14_payloads_name_the_field(mangle, match: str) -> None:  # 
 def test_cs14_builder_refuses_what_a_chf_cannot_send() -> None:
     with pytest.raises(GbcsEncodeError, match="at most 16"):
         _alert(17)
-    with pytest.raises(GbcsEncodeError, match="16 octets"):
+    with pytest.raises(GbcsEncodeError, match="empty or 16 octets"):
         device_log_alert.encode_device_log_alert(DeviceLogChangedAlert(
             1, WHEN, WHEN, CHF, (DeviceLogRecord(1, bytes(8)),)))
