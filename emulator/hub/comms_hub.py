@@ -208,12 +208,19 @@ class CommsHub:
         """11.3 CV 6/7: the User's signed CS06 with the ACB's MAC, not sent."""
         return self.gbcs.mac_signed_precommand(signed_precommand)
 
+    def device_log_command(self, device: int, install_code: bytes | None, join_time_period: int | None,
+                           *, request_id: str) -> bytes:
+        """8.11 CV 2/3: the CCS01/CCS02 the DCC side builds for this CHF (ACB MAC), not sent."""
+        return self.gbcs.device_log_command(device, install_code, join_time_period, request_id=request_id)
+
     def update_han_device_log(self, device: int, install_code: bytes | None, join_time_period: int | None,
-                              *, request_id: str) -> None:
+                              *, request_id: str, command: bytes | None = None) -> None:
         """SR 8.11: the DCC's CCS01 (add, ``install_code`` without its CRC) or CCS02 (remove) reaches
-        this CHF; its Trust Centre changes the Device Log, the CCS01/CCS02 response goes upstream,
-        then CS14 (0x8F12) with the log."""
-        command = self.gbcs.device_log_command(device, install_code, join_time_period, request_id=request_id)
+        this CHF (``command``: the one already built and returned to the User, CV 3); its Trust
+        Centre changes the Device Log, the CCS01/CCS02 response goes upstream, then CS14 (0x8F12)
+        with the log if it changed."""
+        if command is None:
+            command = self.gbcs.device_log_command(device, install_code, join_time_period, request_id=request_id)
         before = self.trust_centre.device_log_records() if self.trust_centre is not None else ()
         answered = self.gbcs.answer_device_log(command, self._apply_device_log)
         if answered is None:

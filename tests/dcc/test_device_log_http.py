@@ -71,26 +71,31 @@ class _Site:
         return [e for e in self.events if e.event == name and (device is None or e.device == device)]
 
 
-def _add_xml(counter: int, *, user: str = USER, install_code: bytes, period: int = 3600) -> bytes:
+def _add_xml(counter: int, *, user: str = USER, install_code: bytes, period: int = 3600, variant: int = 1) -> bytes:
     return request_xml("8.11", f"<sr:UpdateHANDeviceLog><sr:DeviceID>{PPMID}</sr:DeviceID><sr:RequestType>Add"
                        f"</sr:RequestType><sr:AddDeviceToCHFWhitelist><sr:JoinTimePeriod>{period}</sr:JoinTimePeriod>"
                        f"<sr:InstallCode>{install_code.hex().upper()}</sr:InstallCode></sr:AddDeviceToCHFWhitelist>"
-                       "</sr:UpdateHANDeviceLog>", request_id=f"{user}:{CHF}:{counter}", command_variant=1)
+                       "</sr:UpdateHANDeviceLog>", request_id=f"{user}:{CHF}:{counter}", command_variant=variant)
 
 
-def _remove_xml(counter: int) -> bytes:
+def _remove_xml(counter: int, *, variant: int = 1) -> bytes:
     return request_xml("8.11", f"<sr:UpdateHANDeviceLog><sr:DeviceID>{PPMID}</sr:DeviceID><sr:RequestType>Remove"
                        "</sr:RequestType></sr:UpdateHANDeviceLog>", request_id=f"{USER}:{CHF}:{counter}",
-                       command_variant=1)
+                       command_variant=variant)
 
 
-async def _post(site: _Site, body: bytes, path: str = "/api/v1/serviceS") -> str:
+async def _post_xml(site: _Site, body: bytes, path: str = "/api/v1/serviceS") -> bytes:
+    """The synchronous answer, checked against the V5.4 XSD."""
     async with TestClient(TestServer(create_app(site.dcc.dsp.submit))) as client:
         response = await client.post(path, data=body, headers={"Content-Type": "application/xml"})
         assert response.status == 200
         data = await response.read()
     assert_valid(data, "synchronous 8.11 response")
-    return etree.fromstring(data).findtext(".//{*}ResponseCode") or ""
+    return data
+
+
+async def _post(site: _Site, body: bytes, path: str = "/api/v1/serviceS") -> str:
+    return etree.fromstring(await _post_xml(site, body, path)).findtext(".//{*}ResponseCode") or ""
 
 
 def _ppmid_code() -> bytes:
@@ -301,3 +306,79 @@ async def test_the_8_11_request_and_its_answers_pass_dcc_boxed_validation() -> N
                            ("CS14 device alert", dsp.sign(renderer.xml(cs14, counter=2)))):
         code, log = sign_wrap_validate(document)
         assert code == 0 and "passed signature check" in log, f"{what}: exit {code}\n{log}"
+
+
+# -- CV 2/3: local delivery, as 11.2 CV 2/3 -------------------------------------------------------
+
+def _local_command(data: bytes) -> bytes:
+    """``I0`` with ``ResponseMessage/LocalCommand/GBCSPayload``: the CCS01/CCS02 for the User."""
+    root = etree.fromstring(data)
+    assert root.findtext("{*}Header/{*}ResponseCode") == "I0"
+    assert root.findtext("{*}Body/{*}ResponseMessage/{*}ServiceReferenceVariant") == "8.11"
+    payload = root.findtext("{*}Body/{*}ResponseMessage/{*}LocalCommand/{*}GBCSPayload")
+    assert payload, data.decode()
+    return base64.b64decode(payload)
+
+
+def _ccs0x(command: bytes) -> device_log.AddDeviceToLog | device_log.RemoveDeviceFromLog:
+    """The returned command is the DCC's CCS01/CCS02 to the CHF, from the ACB and MAC'd by it."""
+    decoded = decode_message(command)
+    assert decoded.header.cra_flag is CraFlag.COMMAND and decoded.header.recipient == CHF_ID
+    assert decoded.header.originator == default_setup().access_control_broker
+    assert default_setup().protection.verify(decoded.envelope).mac is Check.VALID
+    assert isinstance(decoded.payload, (device_log.AddDeviceToLog, device_log.RemoveDeviceFromLog))
+    return decoded.payload
+
+
+async def test_8_11_cv_2_returns_ccs01_for_local_delivery_and_sends_nothing() -> None:
+    site = _Site()
+    data = await _post_xml(site, _add_xml(5000, install_code=_ppmid_code(), variant=2), "/api/v1/serviceD")
+    payload = _ccs0x(_local_command(data))
+    assert isinstance(payload, device_log.AddDeviceToLog)
+    assert payload.device_id == PPMID_ID and payload.install_code == _ppmid_code() and payload.join_time_period == 3600
+    site.clock.run(until=600.0)
+    # Nothing went over the WAN: the log is unchanged, no response and no CS14 follow.
+    assert PPMID_ID not in site.premises.hub.trust_centre.device_log
+    assert not [m for m in site.messages if m.code == "8.11"] and not _ppmid_reports(site)
+    _valid_xml(site)
+
+
+async def test_8_11_cv_2_remove_returns_ccs02() -> None:
+    site = _Site()
+    data = await _post_xml(site, _remove_xml(5000, variant=2), "/api/v1/serviceD")
+    payload = _ccs0x(_local_command(data))
+    assert isinstance(payload, device_log.RemoveDeviceFromLog) and payload.device_id == PPMID_ID
+
+
+async def test_8_11_cv_2_belongs_on_service_d() -> None:
+    site = _Site()
+    assert await _post(site, _add_xml(5000, install_code=_ppmid_code(), variant=2)) == "E13"
+
+
+async def test_8_11_cv_3_sends_the_returned_ccs01_and_the_chf_answers_it() -> None:
+    site = _Site()
+    data = await _post_xml(site, _add_xml(5000, install_code=_ppmid_code(), variant=3))
+    command = _local_command(data)
+    assert isinstance(_ccs0x(command), device_log.AddDeviceToLog)
+    site.clock.run(until=10.0)
+    assert PPMID_ID in site.premises.hub.trust_centre.device_log
+    (response,) = [m for m in site.messages if m.code == "8.11" and m.recipient == USER]
+    assert response.request_id == f"{USER}:{CHF}:5000" and response.details["success"] is True
+    # The CHF answered the very command the User got: the response repeats its counter.
+    answered = decode_message(response.details["gbcs_payload"]).header
+    assert answered.originator_counter == decode_message(command).header.originator_counter
+    assert len(_ppmid_reports(site)) == 1  # and CS14 follows, as for CV 1
+    _valid_xml(site)
+
+
+async def test_8_11_local_delivery_answers_pass_dcc_boxed_validation() -> None:
+    missing = sign_wrap_available() or (None if ZAZ1_KEYSTORE.is_file() else f"{ZAZ1_KEYSTORE} missing")
+    if missing:
+        require_tool(missing)
+    dsp_entry = load_keystore(ZAZ1_KEYSTORE).signing_entry(0x90B3D51F30000002)
+    assert dsp_entry is not None
+    site = _Site()
+    for variant, path in ((2, "/api/v1/serviceD"), (3, "/api/v1/serviceS")):
+        data = await _post_xml(site, _add_xml(5000 + variant, install_code=_ppmid_code(), variant=variant), path)
+        code, log = sign_wrap_validate(DuisSigner(dsp_entry).sign(data))
+        assert code == 0 and "passed signature check" in log, f"CV {variant}: exit {code}\n{log}"
