@@ -2,9 +2,10 @@
 
 A GB device may join the hub's HAN only once CCS01 (SR 8.11 Update HAN Device Log) has put its
 EUI-64 and install code in the Device Log, and only inside the JoinTimePeriod; the hub then
-reports the log with CS14 (alert 0x8F12). A device joins with the TC link key its install code
-gives (AES-MMO), then runs Key Establishment (cluster 0x0800, crypto suite 2) with the hub as
-responder; the key it gets becomes the APS link key of every OTA and Tunneling frame between them
+reports the log with CS14 (alert 0x8F12), and again once the device's CBKE gives it a TC link
+key. A device joins with the TC link key its install code gives (AES-MMO), then runs Key
+Establishment (cluster 0x0800, crypto suite 2) with the hub as responder; the key it gets
+becomes the APS link key of every OTA and Tunneling frame between them
 (:class:`~emulator.han.link_security.ApsLinkSecurity` on the hub's transport). A device the hub
 has not admitted cannot run CBKE: its Initiate is dropped, as a full-security Trust Centre
 drops frames from a node it holds no key for.
@@ -48,7 +49,8 @@ from emulator.runtime.events import EventBus
 _LOGGER = logging.getLogger(__name__)
 
 CS14_DEVICE_LOG_CHANGED = int(GbcsAlertCode.CHF_DEVICE_LOG_CHANGED)
-"""GBCS alert the CHF sends after CCS01/CCS02 changed its Device Log."""
+"""GBCS alert the CHF sends when CCS01/CCS02 changed its Device Log or a device's CBKE changed its
+hashed TC link key there."""
 
 
 class JoinRefusal(str, enum.Enum):
