@@ -327,6 +327,24 @@ class Csp:
                                lambda: update(device, install_code, join_time_period, request_id=request_id))
         return True
 
+    def device_log_command_for_local_delivery(
+        self, hub: int, device: int, install_code: bytes | None, join_time_period: int | None,
+        *, request_id: str, send: bool,
+    ) -> bytes | None:
+        """8.11 CV 2/3: the CCS01/CCS02 for ``hub``, at once, for the DSP to return to the User;
+        with ``send`` (CV 3) the same bytes also go over the WAN. None if there is no route, or
+        the hub cannot take it."""
+        port = self._hubs.get(hub)
+        build = getattr(port, "device_log_command", None)
+        update = getattr(port, "update_han_device_log", None)
+        if port is None or build is None or update is None:
+            return None
+        command: bytes = build(device, install_code, join_time_period, request_id=request_id)
+        if send:
+            self._clock.call_later(self._command_delay(), lambda: update(
+                device, install_code, join_time_period, request_id=request_id, command=command))
+        return command
+
     # -- upstream ------------------------------------------------------------------------------
     def _relay(self, hub: int, message: HubMessage) -> None:
         """A hub's message to the DSP: at once, or with the realistic preset after a drawn WAN

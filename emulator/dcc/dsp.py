@@ -382,12 +382,25 @@ class Dsp:
         if sr.add and (sr.install_code is None or sr.join_time_period is None):
             raise _Rejected(ERROR_MALFORMED, "an 8.11 Add carries InstallCode and JoinTimePeriod")
         self._claim_request_id(sr.header.request_id)
-        if not self._csp.update_han_device_log(hub.eui64, sr.device_id, sr.install_code if sr.add else None,
-                                               sr.join_time_period, request_id=sr.header.request_id):
+        install_code = sr.install_code if sr.add else None
+        delivery = sr.header.delivery
+        local_command: bytes | None = None
+        if delivery.returned:  # CV 2/3, as 11.2's
+            local_command = self._csp.device_log_command_for_local_delivery(
+                hub.eui64, sr.device_id, install_code, sr.join_time_period, request_id=sr.header.request_id,
+                send=delivery.over_wan)
+            if local_command is None:
+                raise _Rejected(ERROR_NO_ROUTE, f"no route to Comms Hub {format_eui64(hub.eui64)}")
+            if not delivery.over_wan:  # CV 2: the User delivers it; the DSP awaits nothing
+                return self._returned_for_local_delivery(sr.header.request_id, variant, hub, local_command)
+        elif not self._csp.update_han_device_log(hub.eui64, sr.device_id, install_code, sr.join_time_period,
+                                                 request_id=sr.header.request_id):
             raise _Rejected(ERROR_NO_ROUTE, f"no WAN route to Comms Hub {format_eui64(hub.eui64)}")
         self._pending[sr.header.request_id] = PendingCommand(sr.header.request_id, variant, hub.eui64,
                                                              sr.header.originator)
         self._arm_command_deadline(sr.header.request_id, self.absolute(self._clock.now()))
+        if local_command is not None:  # CV 3: sent, and a copy returned
+            return self._returned_for_local_delivery(sr.header.request_id, variant, hub, local_command)
         return self._accepted_single(sr.header.request_id, variant, hub)
 
     # -- 11.3 ----------------------------------------------------------------------------------

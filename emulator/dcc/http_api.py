@@ -2,7 +2,7 @@
 
 DCC Boxed's three endpoints: ``POST /api/v1/serviceS`` (Send Command: 11.2, signed pre-commands
 of 11.3), ``/api/v1/serviceD`` (Non-Device: 11.1, 11.4, and the local-delivery variants 11.2 CV 2,
-11.3 CV 6) and ``/api/v1/serviceT`` (Transform: 11.3 CommandVariant 4). ``/api/v1/serviceD`` also takes every other SR, as the emulator's single path
+11.3 CV 6, 8.11 CV 2) and ``/api/v1/serviceT`` (Transform: 11.3 CommandVariant 4). ``/api/v1/serviceD`` also takes every other SR, as the emulator's single path
 did before (a warning says where DCC Boxed would want it). Every well-formed request gets a DUIS
 answer, errors included (E1, E12, E13, E100, ...); only what is not XML (or is hostile) gets HTTP 4xx
 text. The request is parsed and its signature checked completely before ``submit`` sees it, so a
@@ -58,7 +58,7 @@ ROUTES: dict[tuple[str, int], Endpoint] = {
     ("11.3", 6): Endpoint.NON_DEVICE,
     ("11.3", 7): Endpoint.SEND_COMMAND,
     ("8.11", 1): Endpoint.SEND_COMMAND,
-    ("8.11", 2): Endpoint.SEND_COMMAND,
+    ("8.11", 2): Endpoint.NON_DEVICE,  # local delivery, as 11.2 CV 2
     ("8.11", 3): Endpoint.SEND_COMMAND,
 }
 """(SRV, CommandVariant) -> the endpoint DCC Boxed takes it on."""

@@ -46,8 +46,9 @@ class DeviceType(str, enum.Enum):
 
 
 class GbcsAlertCode(enum.IntEnum):
-    """GBCS alert codes the firmware flow uses (GBCS alert code table)."""
+    """GBCS alert codes the firmware flow and SR 8.11 use (GBCS alert code table)."""
 
+    CHF_DEVICE_LOG_CHANGED = 0x8F12
     FIRMWARE_VERIFICATION_FAILED = 0x8F1C
     FIRMWARE_VERIFICATION_FAILED_AT_POWER_ON = 0x8F1B
     EXECUTING_FIRMWARE_VERSION_CHANGED = 0x8F43

@@ -15,7 +15,7 @@ from .messages import GbcsMessage
 from .protection import SecurityVerdict
 from .wire import GbcsDecodeError
 
-_EUI_FIELDS = {"entity_id"}
+_EUI_FIELDS = {"entity_id", "device_id", "extended_pan_id"}
 
 
 def _plain(value: Any, name: str = "") -> Any:

@@ -3,8 +3,9 @@
 - ECS52 (0x0059): ACCESS-Request ``D9`` with one GET of a COSEM attribute, ACCESS-Response ``DA``.
 - FDRA (0x00CE) and generic alerts (0x1000/0x1001, DLMS devices): DATA-NOTIFICATION ``0F``.
 
-Only the DLMS data types these messages use are modelled (null, octet-string, long-unsigned,
-unsigned, double-long-unsigned, enum, boolean, structure); anything else is an error that says so.
+Only the DLMS data types these messages use are modelled (null, array, structure, boolean,
+octet-string, long-unsigned, unsigned, double-long-unsigned, enum); anything else is an error that
+says so.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class DlmsData:
 
 
 NULL_DATA = 0x00
+ARRAY = 0x01
 STRUCTURE = 0x02
 BOOLEAN = 0x03
 DOUBLE_LONG_UNSIGNED = 0x06
@@ -81,7 +83,7 @@ UNSIGNED = 0x11
 LONG_UNSIGNED = 0x12
 ENUM = 0x16
 _FIXED_UNSIGNED = {DOUBLE_LONG_UNSIGNED: 4, UNSIGNED: 1, LONG_UNSIGNED: 2, ENUM: 1}
-_DATA_TYPE_NAMES = {NULL_DATA: "null-data", STRUCTURE: "structure", BOOLEAN: "boolean",
+_DATA_TYPE_NAMES = {NULL_DATA: "null-data", ARRAY: "array", STRUCTURE: "structure", BOOLEAN: "boolean",
                     DOUBLE_LONG_UNSIGNED: "double-long-unsigned", OCTET_STRING: "octet-string",
                     UNSIGNED: "unsigned", LONG_UNSIGNED: "long-unsigned", ENUM: "enum"}
 
@@ -102,12 +104,16 @@ def structure(*items: DlmsData) -> DlmsData:
     return DlmsData(STRUCTURE, tuple(items))
 
 
+def array(*items: DlmsData) -> DlmsData:
+    return DlmsData(ARRAY, tuple(items))
+
+
 def encode_data(data: DlmsData) -> bytes:
     tag, value = data.tag, data.value
     if tag == NULL_DATA:
         return b"\x00"
-    if tag == STRUCTURE and isinstance(value, tuple):
-        return bytes([STRUCTURE]) + encode_length(len(value)) + b"".join(encode_data(item) for item in value)
+    if tag in (STRUCTURE, ARRAY) and isinstance(value, tuple):
+        return bytes([tag]) + encode_length(len(value)) + b"".join(encode_data(item) for item in value)
     if tag == BOOLEAN and isinstance(value, bool):
         return bytes([BOOLEAN, 0xFF if value else 0x00])
     if tag == OCTET_STRING and isinstance(value, bytes):
@@ -122,9 +128,9 @@ def read_data(reader: Reader, field: str = "DLMS data") -> DlmsData:
     tag = reader.uint(1, f"{field} type")
     if tag == NULL_DATA:
         return null()
-    if tag == STRUCTURE:
-        count = reader.length(f"{field} structure count")
-        return DlmsData(STRUCTURE, tuple(read_data(reader, f"{field}[{i}]") for i in range(count)))
+    if tag in (STRUCTURE, ARRAY):
+        count = reader.length(f"{field} {_DATA_TYPE_NAMES[tag]} count")
+        return DlmsData(tag, tuple(read_data(reader, f"{field}[{i}]") for i in range(count)))
     if tag == BOOLEAN:
         at = reader.offset
         raw = reader.uint(1, field)

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from . import asn1_payloads as asn1
-from . import device_log, dlms, gbz
+from . import device_log, device_log_alert, dlms, gbz
 from .codes import ActivationResponseCode, GbcsAlertCode
 from .framing import Envelope, GeneralCiphering, GeneralSigning, GroupingHeader, OtherInformation, decode_envelope
 from .message_codes import CraFlag, MessageCode, message_code_name
@@ -239,3 +239,12 @@ def device_log_response(command: GroupingHeader, results: tuple[int, ...]) -> Ge
     """The CHF's CCS01 (three results) or CCS02 (one) response; 0 = success per specification."""
     return _response(command, device_log.DeviceLogResponse(
         dlms.long_invoke_id_and_priority(command.originator_counter), results))
+
+
+def cs14_alert(counter: int, comms_hub: int, recipient: int, time: dt.datetime, backup_time: dt.datetime,
+               extended_pan_id: int, entries: tuple[device_log_alert.DeviceLogRecord, ...]) -> GeneralSigning:
+    """CS14 (0x0018, alert 0x8F12): the CHF's Device Log after a change, CHF → DCC (recipient: the
+    ACB in RTDS NA_CS14); MAC'd by the CHF."""
+    alert = device_log_alert.DeviceLogChangedAlert(dlms.long_invoke_id_and_priority(counter), time, backup_time,
+                                                   extended_pan_id, entries)
+    return _message(CraFlag.ALERT, counter, comms_hub, recipient, MessageCode.CS14_DEVICE_LOG_CHANGED_ALERT, alert)

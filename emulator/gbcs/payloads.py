@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import asn1_payloads as asn1
-from . import device_log, dlms, gbz
+from . import device_log, device_log_alert, dlms, gbz
 from .message_codes import CraFlag, MessageCode, message_code_name
 from .wire import GbcsDecodeError, GbcsEncodeError
 
@@ -58,7 +58,7 @@ def decode_dlms_alert(data: bytes, offset: int, *, with_hash: bool) -> DlmsAlert
 
 
 Payload = (asn1.Asn1Payload | dlms.AccessRequest | dlms.AccessResponse | gbz.GbzPayload | gbz.GbzAlert | DlmsAlert
-           | device_log.DeviceLogPayload)
+           | device_log.DeviceLogPayload | device_log_alert.DeviceLogChangedAlert)
 
 _Decoder = Callable[[bytes, int], Payload]
 
@@ -90,6 +90,7 @@ _DECODERS: dict[tuple[int, CraFlag], _Decoder] = {
     (MessageCode.CCS01_ADD_DEVICE_TO_CHF_DEVICE_LOG, CraFlag.RESPONSE): device_log.decode_add_response,
     (MessageCode.CCS02_REMOVE_DEVICE_FROM_CHF_DEVICE_LOG, CraFlag.COMMAND): device_log.decode_remove_device,
     (MessageCode.CCS02_REMOVE_DEVICE_FROM_CHF_DEVICE_LOG, CraFlag.RESPONSE): device_log.decode_remove_response,
+    (MessageCode.CS14_DEVICE_LOG_CHANGED_ALERT, CraFlag.ALERT): device_log_alert.decode_device_log_alert,
     (MessageCode.GENERIC_CRITICAL_ALERT, CraFlag.ALERT): _generic_alert,
     (MessageCode.GENERIC_NON_CRITICAL_ALERT, CraFlag.ALERT): _generic_alert,
 }
@@ -120,6 +121,8 @@ def encode_payload(value: Payload) -> bytes:
         return gbz.encode_gbz_payload(value)
     if isinstance(value, gbz.GbzAlert):
         return gbz.encode_gbz_alert(value)
+    if isinstance(value, device_log_alert.DeviceLogChangedAlert):
+        return device_log_alert.encode_device_log_alert(value)
     if isinstance(value, (device_log.AddDeviceToLog, device_log.RemoveDeviceFromLog, device_log.DeviceLogResponse)):
         return device_log.encode_device_log_payload(value)
     return asn1.encode_asn1_payload(value)

@@ -6,7 +6,7 @@ Which protection a message gets (GBCS and the RTDS 4.5.0 vectors agree):
 |---|---|
 | CCS08, CS09, FDRA 0x00CE/0x00CF, 0x00CA alert, critical generic alert 0x1000, CS06 response | ``DF``, signed by the originator's DS key |
 | CS06 command | ``DD``: the supplier's KRP signature inside, the ACB's MAC outside |
-| ECS52, GCS38, CS08, CCS01, CCS02 command and response, non-critical generic alert 0x1001 | ``DD``, MAC only |
+| ECS52, GCS38, CS08, CCS01, CCS02 command and response, CS14 alert 0x0018, non-critical generic alert 0x1001 | ``DD``, MAC only |
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ _MAC_ONLY = {
     MessageCode.ECS52_READ_ESME_CHF_FIRMWARE_VERSION, MessageCode.GCS38_READ_GSME_FIRMWARE_VERSION,
     MessageCode.CS08_READ_PPMID_HCALCS_FIRMWARE_VERSION, MessageCode.GENERIC_NON_CRITICAL_ALERT,
     MessageCode.CCS01_ADD_DEVICE_TO_CHF_DEVICE_LOG, MessageCode.CCS02_REMOVE_DEVICE_FROM_CHF_DEVICE_LOG,
+    MessageCode.CS14_DEVICE_LOG_CHANGED_ALERT,
 }
 
 

@@ -208,12 +208,20 @@ class CommsHub:
         """11.3 CV 6/7: the User's signed CS06 with the ACB's MAC, not sent."""
         return self.gbcs.mac_signed_precommand(signed_precommand)
 
+    def device_log_command(self, device: int, install_code: bytes | None, join_time_period: int | None,
+                           *, request_id: str) -> bytes:
+        """8.11 CV 2/3: the CCS01/CCS02 the DCC side builds for this CHF (ACB MAC), not sent."""
+        return self.gbcs.device_log_command(device, install_code, join_time_period, request_id=request_id)
+
     def update_han_device_log(self, device: int, install_code: bytes | None, join_time_period: int | None,
-                              *, request_id: str) -> None:
+                              *, request_id: str, command: bytes | None = None) -> None:
         """SR 8.11: the DCC's CCS01 (add, ``install_code`` without its CRC) or CCS02 (remove) reaches
-        this CHF; its Trust Centre changes the Device Log, the CCS01/CCS02 response goes upstream,
-        then CS14 (0x8F12) with the log."""
-        command = self.gbcs.device_log_command(device, install_code, join_time_period, request_id=request_id)
+        this CHF (``command``: the one already built and returned to the User, CV 3); its Trust
+        Centre changes the Device Log, the CCS01/CCS02 response goes upstream, then CS14 (0x8F12)
+        with the log if it changed."""
+        if command is None:
+            command = self.gbcs.device_log_command(device, install_code, join_time_period, request_id=request_id)
+        before = self.trust_centre.device_log_records() if self.trust_centre is not None else ()
         answered = self.gbcs.answer_device_log(command, self._apply_device_log)
         if answered is None:
             self.bus.emit("comms_hub", "command_refused", device, reason=self.gbcs.last_error)
@@ -221,8 +229,8 @@ class CommsHub:
         response, details = answered
         now = self.clock.now()
         self._send_upstream(CommandResponse(request_id, "8.11", self.eui64, self.eui64, now, details, gbcs=response))
-        if details["success"] and self.trust_centre is not None:
-            self.trust_centre.report_device_log()
+        if self.trust_centre is not None and self.trust_centre.device_log_records() != before:
+            self.trust_centre.report_device_log()  # CS14 only when the log changed (GBCS CS14)
 
     def _apply_device_log(self, change: AddDeviceToLog | RemoveDeviceFromLog) -> bool:
         trust_centre = self.trust_centre
@@ -231,6 +239,11 @@ class CommsHub:
             if trust_centre is None:  # no join is modelled without HAN security: nothing to whitelist
                 self.bus.emit("comms_hub", "device_log_updated", change.device_id, trust_centre=False,
                               join_time_period_s=change.join_time_period)
+                return True
+            if change.device_id in trust_centre.device_log:
+                # GBCS CCS01: a device already in the log keeps its keys; the key parameter is
+                # discarded and register_device succeeds.
+                self.bus.emit("comms_hub", "device_log_unchanged", change.device_id, reason="already in the Device Log")
                 return True
             try:
                 trust_centre.update_device_log(change.device_id, code, change.join_time_period, report=False)
@@ -395,8 +408,17 @@ class CommsHub:
         self._send_upstream(DeviceAlert(int(code), device, self.eui64, now, details, gbcs=gbcs))
 
     def raise_hub_alert(self, code: int, details: dict[str, Any]) -> None:
-        """An alert the CHF raises about itself (CS14 0x8F12 after a Device Log change)."""
-        self._send_upstream(DeviceAlert(code, self.eui64, self.eui64, self.clock.now(), details))
+        """An alert the CHF raises about itself: CS14 (0x8F12) with its Device Log after a change.
+
+        The HAN's extended PAN ID is the hub's EUI-64 (the virtual HAN's and the emulated
+        dongle's convention)."""
+        if self._upstream is None:
+            return
+        now = self.clock.now()
+        gbcs = None
+        if code == GbcsAlertCode.CHF_DEVICE_LOG_CHANGED and self.trust_centre is not None:
+            gbcs = self.gbcs.cs14(self.trust_centre.device_log_records(), now, extended_pan_id=self.eui64)
+        self._send_upstream(DeviceAlert(code, self.eui64, self.eui64, now, details, gbcs=gbcs))
 
     def _send_upstream(self, message: HubMessage) -> None:
         if self._upstream is not None:

@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping
 
 from emulator.gbcs import asn1_payloads as asn1
 from emulator.gbcs import device_log, messages
+from emulator.gbcs.device_log_alert import DeviceLogRecord
 from emulator.gbcs.codes import GbcsAlertCode, TransferResult
 from emulator.gbcs.message_codes import CraFlag
 from emulator.gbcs.flow import DeviceReport, GbcsSetup, read_device_message, version_bytes
@@ -193,6 +194,14 @@ class HubGbcs:
                                            version_bytes(firmware_version or 0), TransferResult(result))
         message = messages.ccs08_alert(self.setup.counters.next(self.hub), self.hub,
                                        self.setup.access_control_broker, alert)
+        return self.setup.protection.protect(message).encode()
+
+    def cs14(self, entries: tuple[DeviceLogRecord, ...], now: float, *, extended_pan_id: int) -> bytes:
+        """CS14 (0x8F12): this CHF's Device Log as it is at ``now``, to the ACB, MAC'd by the CHF
+        (RTDS NA_CS14)."""
+        when = self.setup.date_time(now)
+        message = messages.cs14_alert(self.setup.counters.next(self.hub), self.hub, self.setup.access_control_broker,
+                                      when, when, extended_pan_id, entries)
         return self.setup.protection.protect(message).encode()
 
     # -- what devices send -----------------------------------------------------------------------

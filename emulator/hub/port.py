@@ -28,7 +28,7 @@ class DeviceAlert:
     time: float
     details: dict[str, Any] = field(default_factory=dict)
     gbcs: bytes | None = None
-    """The GBCS alert as sent (the device's, or the hub's own CCS08): DUIS ``GBCSPayload``."""
+    """The GBCS alert as sent (the device's, or the hub's own CCS08 or CS14): DUIS ``GBCSPayload``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,10 @@
 
 A GB device may join the hub's HAN only once CCS01 (SR 8.11 Update HAN Device Log) has put its
 EUI-64 and install code in the Device Log, and only inside the JoinTimePeriod; the hub then
-reports the log with CS14 (alert 0x8F12). A device joins with the TC link key its install code
-gives (AES-MMO), then runs Key Establishment (cluster 0x0800, crypto suite 2) with the hub as
-responder; the key it gets becomes the APS link key of every OTA and Tunneling frame between them
+reports the log with CS14 (alert 0x8F12), and again once the device's CBKE gives it a TC link
+key. A device joins with the TC link key its install code gives (AES-MMO), then runs Key
+Establishment (cluster 0x0800, crypto suite 2) with the hub as responder; the key it gets
+becomes the APS link key of every OTA and Tunneling frame between them
 (:class:`~emulator.han.link_security.ApsLinkSecurity` on the hub's transport). A device the hub
 has not admitted cannot run CBKE: its Initiate is dropped, as a full-security Trust Centre
 drops frames from a node it holds no key for.
@@ -22,9 +23,11 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from emulator.eui64 import format_eui64
+from emulator.gbcs.codes import GbcsAlertCode
+from emulator.gbcs.device_log_alert import MAX_ENTRIES, DeviceLogRecord
 from emulator.han.link_security import ApsLinkSecurity
 from emulator.han.packet import ApsPacket
-from emulator.han.security.aes_mmo import InstallCodeError, link_key_from_install_code
+from emulator.han.security.aes_mmo import InstallCodeError, aes_mmo, link_key_from_install_code
 from emulator.han.security.cbke import CbkeIdentity
 from emulator.han.security import ke_frames
 from emulator.han.security.ke_engine import (
@@ -45,8 +48,9 @@ from emulator.runtime.events import EventBus
 
 _LOGGER = logging.getLogger(__name__)
 
-CS14_DEVICE_LOG_CHANGED = 0x8F12
-"""GBCS alert the CHF sends after CCS01/CCS02 changed its Device Log."""
+CS14_DEVICE_LOG_CHANGED = int(GbcsAlertCode.CHF_DEVICE_LOG_CHANGED)
+"""GBCS alert the CHF sends when CCS01/CCS02 changed its Device Log or a device's CBKE changed its
+hashed TC link key there."""
 
 
 class JoinRefusal(str, enum.Enum):
@@ -135,6 +139,8 @@ class TrustCentre:
             raise ValueError(f"install code of {format_eui64(device)}: {exc}") from None
         if join_time_period_s is not None and join_time_period_s <= 0:
             raise ValueError(f"JoinTimePeriod of {format_eui64(device)} must be positive, got {join_time_period_s}")
+        if device not in self.device_log and len(self.device_log) >= MAX_ENTRIES:
+            raise ValueError(f"the CHF Device Log is full ({MAX_ENTRIES} devices): {format_eui64(device)} not added")
         until = None if join_time_period_s is None else self.clock.now() + join_time_period_s
         entry = DeviceLogEntry(device, key, until)
         self.device_log[device] = entry
@@ -155,6 +161,13 @@ class TrustCentre:
         if report:
             self.report_device_log()
         return True
+
+    def device_log_records(self) -> tuple[DeviceLogRecord, ...]:
+        """The Device Log as CS14 reports it: each device with the hash of the TC link key it
+        established by CBKE (AES-MMO, 16 octets: docs/gbcs.md "CS14"), empty before that and
+        when the NCP computed the key and keeps it."""
+        return tuple(DeviceLogRecord(entry.eui64, aes_mmo(entry.link_key) if entry.link_key is not None else b"")
+                     for entry in self.device_log.values())
 
     def report_device_log(self) -> None:
         """CS14 (0x8F12): the Device Log as it is now, upstream and on the timeline."""
@@ -284,3 +297,5 @@ class TrustCentre:
         self.security.set_key(action.partner, action.link_key)
         if self.on_link_key is not None:
             self.on_link_key(action.partner, action.link_key)
+        if entry is not None:
+            self.report_device_log()  # its hashed TC link key changed: CS14 (GBCS)

@@ -66,12 +66,12 @@ VARIANTS: dict[str, _Variant] = {
     ServiceReferenceVariant.UPDATE_PPMID_FIRMWARE.value: _Variant(
         "UpdatePPMIDFirmware", frozenset({8})),
     ServiceReferenceVariant.UPDATE_HAN_DEVICE_LOG.value: _Variant(
-        "UpdateHANDeviceLog", frozenset({1, 2, 3}), frozenset({1})),
+        "UpdateHANDeviceLog", frozenset({1, 2, 3})),
 }
 """SRV -> body element and CommandVariants: 11.1/11.4 non-device (CV 8), 11.2 non-critical
 (CV 1 over the WAN; 2 returns the command for local delivery; 3 both), 11.3 critical (CV 4
 transform: the pre-command; 5, 6, 7 carry the SignedPreCommand, delivered as 1, 2, 3), 8.11
-(CV 1 served: CCS01/CCS02 to the Comms Hub; 2/3, for local delivery, are not)."""
+(CV 1: CCS01/CCS02 to the Comms Hub; 2 returns it for local delivery; 3 both)."""
 
 
 def _local(element: etree._Element) -> str:
