@@ -204,6 +204,12 @@ class ZigpyTransport(HanTransport):
         if self.ncp_cbke is not None:
             self.ncp_cbke.stop()
         self.join_window.stop()
+        # bellows erases a joined device's old key-table entry in a task of its own (after each
+        # trustCenterJoinHandler); cut off by the shutdown, its write would fail unretrieved.
+        cleanups = [task for task in getattr(self.app, "_tasks", ())
+                    if task.get_name() == "cleanup_tc_link_key" and not task.done()]
+        if cleanups:
+            await asyncio.wait(cleanups, timeout=STOP_GRACE_S)
         self.connected.clear()
         # The radio goes down before the sends in flight end: one cancelled while bellows waits
         # for its ASH acknowledgement would leave bellows' shielded write to fail alone later
