@@ -9,6 +9,8 @@ On a bench (a real device, or an emulated one behind the EZSP dongle emulator) t
 CBKE in host mode (:meth:`~.session.BenchSession.secure`): its Key Establishment server runs on the
 host and installs the agreed key in the NCP, so D2-D4 play the same scripts over bellows and the
 dongle; each session starts with a Mgmt_Leave_req (Rejoin) that makes the device run CBKE afresh.
+Its Device Log is carried out on the dongle's own Trust Centre, so D1 judges the joins the dongle
+reports (:meth:`~.session.BenchSession._radio_join`).
 """
 
 from __future__ import annotations

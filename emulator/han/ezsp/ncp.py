@@ -389,24 +389,32 @@ class EzspNcp:
             self._loopback(session, aps, tag, payload)
             return t.EmberStatus.SUCCESS, seq
         packet = self._packet(self.dongle.eui64_of(nwk) or 0, nwk, aps, seq, payload)
-        if t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options:
-            secured = self._aps_secure(packet)
-            if secured is None:  # no link key for the destination in the key table
-                return t.EmberStatus.APS_ENCRYPTION_ERROR, seq
-            packet = secured
+        if t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options and not self._has_link_key(packet.dst):
+            return t.EmberStatus.APS_ENCRYPTION_ERROR, seq  # no link key for the destination in the key table
 
         def delivered(_packet: ApsPacket, status: DeliveryStatus) -> None:
             ember = t.EmberStatus.SUCCESS if status is DeliveryStatus.DELIVERED else t.EmberStatus.DELIVERY_FAILED
             self._message_sent(session, t.EmberOutgoingMessageType.OUTGOING_DIRECT, nwk, aps, tag, ember, payload)
 
-        self.radio.send(packet, delivered)
+        self._transmit(packet, aps, delivered)
         return t.EmberStatus.SUCCESS, seq
+
+    def _transmit(self, packet: ApsPacket, aps: t.EmberApsFrame, delivered: Callable[[ApsPacket, DeliveryStatus], None]) -> None:
+        """On the air, APS-encrypted if the host asked (APS_OPTION_ENCRYPTION): a message longer
+        than one frame goes as APS blocks, each encrypted on its own, as EmberZNet's APS layer
+        sends it."""
+        if t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options:
+            self.radio.send_secured(packet, self._aps_security().secure, delivered)
+        else:
+            self.radio.send(packet, delivered)
 
     def _fragment(self, session: NcpSession, nwk: int, aps: t.EmberApsFrame, tag: int, payload: bytes) -> tuple[Any, int]:
         """One APS block of a long message from the host (index and count in groupId, as
         EmberZNet's fragmentation has them). Blocks before the last are acknowledged at once;
         with the last, the whole message goes on the virtual air (whose radio model counts each
         block's airtime) and its delivery answers the last block."""
+        if t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options and not self._has_link_key(self.dongle.eui64_of(nwk) or 0):
+            return t.EmberStatus.APS_ENCRYPTION_ERROR, aps.sequence
         fragment = Fragment(aps.groupId & 0xFF, aps.groupId >> 8, payload)
         whole = session.host_fragments.add(nwk, aps.sequence, fragment, self.clock.now())
         if whole is None:
@@ -420,7 +428,7 @@ class EzspNcp:
             ember = t.EmberStatus.SUCCESS if status is DeliveryStatus.DELIVERED else t.EmberStatus.DELIVERY_FAILED
             self._message_sent(session, t.EmberOutgoingMessageType.OUTGOING_DIRECT, nwk, aps, tag, ember, payload)
 
-        self.radio.send(packet, delivered)
+        self._transmit(packet, aps, delivered)
         return t.EmberStatus.SUCCESS, seq
 
     def _aps_security(self) -> ApsLinkSecurity:
@@ -435,12 +443,8 @@ class EzspNcp:
             security.forget(partner)  # erased from the key table (eraseKeyTableEntry)
         return security
 
-    def _aps_secure(self, packet: ApsPacket) -> ApsPacket | None:
-        """``packet`` APS-encrypted with the destination's link key (any cluster), or None."""
-        security = self._aps_security()
-        if security.key_of(packet.dst) is None:
-            return None
-        return security.secure(packet)
+    def _has_link_key(self, partner: int) -> bool:
+        return self._aps_security().key_of(partner) is not None
 
     def _packet(self, dst: int, dst_nwk: int, aps: t.EmberApsFrame, seq: int, payload: bytes) -> ApsPacket:
         """The frame the host asked for, as it goes on the air from the coordinator."""

@@ -331,12 +331,15 @@ class ZigpyTransport(HanTransport):
         ezsp = app._ezsp
         loop = asyncio.get_running_loop()
         sequence = packet.aps_counter & 0xFF
+        options = (bt.EmberApsOption.APS_OPTION_RETRY | bt.EmberApsOption.APS_OPTION_ENABLE_ROUTE_DISCOVERY
+                   | bt.EmberApsOption.APS_OPTION_FRAGMENT)
+        if packet.cluster in self.aps_encrypted_clusters:
+            options |= bt.EmberApsOption.APS_OPTION_ENCRYPTION  # each block encrypted by the NCP
         for fragment in split(packet.payload):
             frame = bt.EmberApsFrame(
                 profileId=packet.profile, clusterId=packet.cluster, sourceEndpoint=packet.src_ep,
                 destinationEndpoint=packet.dst_ep,
-                options=(bt.EmberApsOption.APS_OPTION_RETRY | bt.EmberApsOption.APS_OPTION_ENABLE_ROUTE_DISCOVERY
-                         | bt.EmberApsOption.APS_OPTION_FRAGMENT),
+                options=options,
                 groupId=fragment.group_id, sequence=sequence,
             )
             tag = app.get_sequence()
