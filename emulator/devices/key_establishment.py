@@ -81,6 +81,7 @@ class DeviceKeyEstablishment:
         self.trusts_any_issuer = False  # a device defect: takes the partner's certificate whatever CA issued it
         self.send_delay_s = 0.0  # a device defect (emulator.faults): each CBKE message goes out this much later
         self.retry_s = CBKE_RETRY_S  # its back-off after a failed Key Establishment (a device's own choice)
+        self.join_retry_s = JOIN_RETRY_S  # how long it waits to try again after a refused join (its own choice)
         self._on_established: Callable[[], None] | None = None
         self._timer: Timer | None = None
 
@@ -108,8 +109,8 @@ class DeviceKeyEstablishment:
         join = getattr(self.transport, "join", None)  # a VirtualPort asks the HAN's Trust Centre
         admitted = True if join is None else bool(join(self.install_code_key))
         if not admitted:
-            self.bus.emit(self.source, "join_refused", self.eui64, retry_s=JOIN_RETRY_S)
-            self._timer = self.clock.call_later(JOIN_RETRY_S, self._join)
+            self.bus.emit(self.source, "join_refused", self.eui64, retry_s=self.join_retry_s)
+            self._timer = self.clock.call_later(self.join_retry_s, self._join)
             return
         self.joined = True
         self.bus.emit(self.source, "joined", self.eui64)

@@ -126,6 +126,10 @@ class ApsLinkSecurity:
     def key_of(self, partner: int) -> bytes | None:
         return self._keys.get(partner)
 
+    def partners(self) -> list[int]:
+        """The nodes a link key is held for."""
+        return list(self._keys)
+
     def forget(self, partner: int) -> None:
         self._keys.pop(partner, None)
         self._ciphers.pop(partner, None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import logging
+from dataclasses import dataclass
 from typing import Callable
 
 from .packet import ApsPacket, DeliveryStatus
@@ -24,6 +25,21 @@ TraceHook = Callable[[str, ApsPacket], None]
 
 class TransportError(Exception):
     """The transport could not be started or used (e.g. the dongle did not answer)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RadioJoin:
+    """A join the radio's own Trust Centre reported (EZSP ``trustCenterJoinHandler``)."""
+
+    device: int
+    nwk: int
+    admitted: bool
+    """The radio sent the device the network key (encrypted with the key the host gave it)."""
+    decision: str
+    """The radio's decision as it names it (``USE_PRECONFIGURED_KEY``, ``DENY_JOIN``)."""
+
+
+JoinListener = Callable[[RadioJoin], None]
 
 
 class HanTransport(abc.ABC):
@@ -64,6 +80,26 @@ class HanTransport(abc.ABC):
 
     def reattach(self) -> None:
         """Join the network again after :meth:`detach`."""
+
+    # -- joining (the hub as Trust Centre) -----------------------------------------------------
+    def permit_join(self, device: int, link_key: bytes, period_s: float | None) -> None:
+        """Let ``device`` join with ``link_key`` (its install-code key) for ``period_s`` seconds
+        (None: until :meth:`end_join`). A radio whose own stack is the Trust Centre (an EZSP NCP)
+        is told so; a medium that asks the hub's Trust Centre at each join (the virtual HAN) needs
+        nothing here."""
+
+    def end_join(self, device: int) -> None:
+        """``device`` may no longer join (CCS02, or its JoinTimePeriod replaced)."""
+
+    def set_join_listener(self, listener: JoinListener | None) -> None:
+        """``listener(RadioJoin)`` for each join the radio's Trust Centre reports."""
+        self._join_listener = listener
+
+    _join_listener: JoinListener | None = None
+
+    async def settle(self) -> None:
+        """Return once the radio has carried out what it was told (join permissions); nothing
+        to wait for on a medium without a radio stack."""
 
     async def start(self) -> None:
         await self._start()

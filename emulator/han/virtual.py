@@ -90,7 +90,7 @@ class VirtualPort(HanTransport):
         han = self._han
         if (len(packet.payload) > han.max_frame_payload and not packet.is_broadcast
                 and not isinstance(packet, (SecuredApsPacket, ApsFragment))):
-            # APS fragmentation; a frame its node secured itself (the dongle emulator) goes whole.
+            # APS fragmentation; a frame its node secured whole itself goes whole (send_secured splits first).
             han._fragmented(BlockSender(packet, split(packet.payload), self._send_block, on_delivery,
                                         han.clock.now, han._report_fragmented))
             return
@@ -103,6 +103,24 @@ class VirtualPort(HanTransport):
                 on_delivery = None if callback is None else (lambda _p, status: callback(plain, status))
                 packet = secured
         self._han._transmit(packet, on_delivery)
+
+    def send_secured(self, packet: ApsPacket, secure: Callable[[ApsPacket], ApsPacket],
+                     on_delivery: DeliveryCallback | None = None) -> None:
+        """For a node that APS-secures frame by frame itself (the dongle emulator, asked for the
+        ENCRYPTION option, with its key table): ``secure`` is applied to the frame or, for a
+        message longer than one frame, to each of its APS blocks (the same fragmentation as
+        :meth:`send`; the blocks' extended headers are authenticated with them)."""
+        for hook in self._hooks:
+            hook("tx", packet)
+        han = self._han
+        if len(packet.payload) > han.max_frame_payload and not packet.is_broadcast:
+            def transmit(block: ApsPacket, done: DeliveryCallback) -> None:
+                han._transmit(secure(block), done)
+
+            han._fragmented(BlockSender(packet, split(packet.payload), transmit, on_delivery, han.clock.now,
+                                        han._report_fragmented))
+            return
+        han._transmit(secure(packet), on_delivery)
 
     def _send_block(self, block: ApsPacket, on_delivery: DeliveryCallback) -> None:
         security = self.security

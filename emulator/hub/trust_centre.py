@@ -42,7 +42,7 @@ from emulator.han.security.ke_engine import (
     TimerKind,
 )
 from emulator.han.security.ke_frames import KEY_ESTABLISHMENT_CLUSTER
-from emulator.han.transport import HanTransport
+from emulator.han.transport import HanTransport, RadioJoin
 from emulator.runtime.clock import Clock, Timer
 from emulator.runtime.events import EventBus
 
@@ -127,6 +127,9 @@ class TrustCentre:
                                          **kwargs)  # type: ignore[arg-type]
         self.device_log: dict[int, DeviceLogEntry] = {}
         self._timers: dict[int, Timer] = {}
+        self.on_radio_join: Callable[[RadioJoin], None] | None = None
+        """Told of each join the radio's own Trust Centre reported (certify's D1 on a bench)."""
+        transport.set_join_listener(self._radio_join)
 
     # -- CCS01 / CS14 ------------------------------------------------------------------------------
     def update_device_log(self, device: int, install_code: bytes, join_time_period_s: float | None = None,
@@ -144,6 +147,8 @@ class TrustCentre:
         until = None if join_time_period_s is None else self.clock.now() + join_time_period_s
         entry = DeviceLogEntry(device, key, until)
         self.device_log[device] = entry
+        # A radio that is its own Trust Centre (an EZSP NCP) admits the device itself: told here.
+        self.transport.permit_join(device, key, join_time_period_s)
         self.bus.emit(self.source, "device_log_updated", device, join_time_period_s=join_time_period_s)
         if report:
             self.report_device_log()
@@ -157,6 +162,7 @@ class TrustCentre:
             self.bus.emit(self.source, "device_log_refused", device, reason="not in the Device Log")
             return False
         self.security.forget(device)
+        self.transport.end_join(device)
         self.bus.emit(self.source, "device_log_removed", device)
         if report:
             self.report_device_log()
@@ -194,6 +200,19 @@ class TrustCentre:
         entry.joined = True
         self.bus.emit(self.source, "device_joined", device)
         return True
+
+    def _radio_join(self, join: RadioJoin) -> None:
+        """The radio's Trust Centre (an NCP) reported a join it decided with what
+        :meth:`update_device_log` told it (transient key, join window)."""
+        entry = self.device_log.get(join.device)
+        if join.admitted and entry is not None:
+            entry.joined = True
+            self.bus.emit(self.source, "device_joined", join.device, through="ncp", decision=join.decision)
+        else:
+            reason = JoinRefusal.NOT_IN_DEVICE_LOG.value if entry is None else join.decision
+            self.bus.emit(self.source, "join_refused", join.device, reason=reason, through="ncp")
+        if self.on_radio_join is not None:
+            self.on_radio_join(join)
 
     def joined_through_ncp(self, device: int) -> None:
         """``device`` joined through the radio's own Trust Centre (a bench NCP admitted it with

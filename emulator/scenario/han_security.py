@@ -103,7 +103,10 @@ def secure_premises(site: "Premises", security: HanSecurity) -> None:
                                next_aps=lambda: hub.ota.next_aps(), ncp=ncp,
                                clock_epoch=clock_epoch)
     hub.trust_centre = trust_centre
-    site.han.set_admission(trust_centre.admit)
+    if isinstance(transport, VirtualPort):
+        site.han.set_admission(trust_centre.admit)  # the virtual HAN asks the hub at each join
+    # else the NCP's own Trust Centre decides, from what update_device_log told the transport
+    # (transient keys, install-code-only policy, join window) and reports each join back.
     for eui64, device in site.devices.items():
         code = install_code_of(security, eui64)
         if eui64 not in security.not_whitelisted:

@@ -341,6 +341,8 @@ class RadioScenarioRun:
                                           loss=self.scenario.han_loss, seed=self.scenario.seed)
             clock.restart()
             system = self.system = DccSystem.from_scenario(self.scenario, clock, bus, radio_sites=sites)
+            for opened in sites.values():  # the Device Log is on the radios before devices power on
+                await opened.transport.settle()
             if self.pcap:
                 from emulator.han.pcap import PcapWriter
 

@@ -2,7 +2,8 @@
 dongle emulator (v8, v13) with a secured emulated ESME behind it. The test hub runs CBKE in host
 mode (the NCP has no CBKE data), so it times the device and plays the wrong exchanges over the
 real transport; each session starts with a Mgmt_Leave_req (Rejoin) that makes the device run CBKE
-afresh. The verdicts are the virtual path's (D1 excepted: the dongle's Trust Centre admits the join)."""
+afresh. The Device Log is carried out on the dongle's own Trust Centre (transient key, install-code
+policy, join window), so D1 judges the joins the dongle reports. The verdicts are the virtual path's."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from emulator.cli import main
 from emulator.dcc.premises import default_premises
-from emulator.han.ezsp.dongle import DongleState
+from emulator.han.ezsp.dongle import WELL_KNOWN_TC_LINK_KEY, DongleState
 from emulator.han.ezsp.ncp import EzspNcp
 from emulator.han.virtual import VirtualHan
 from emulator.runtime.clock import AsyncioClock
@@ -29,6 +30,7 @@ ESME = "00-DB-12-34-56-78-90-A0"
 ESME_ID = 0x00DB1234567890A0
 DEVICE_SEED = 1  # the test hub's seed: its install codes and certificates (TEST ONLY CA)
 RETRY_S = 1.0  # the stand-in's back-off after a failed CBKE (a device's own choice; 60 s by default)
+JOIN_RETRY_S = 2.0  # ... and after a refused join (300 s by default)
 WALL_LIMIT_S = 60.0
 
 
@@ -44,8 +46,11 @@ async def _dongle(version: int, defect: str | None) -> EzspNcp:
         for eui64, device in made.items():
             secure_device(device, keys, keys.install_code(eui64), ncp.dongle.eui64, 0x0000)
             device.key_establishment.retry_s = RETRY_S
+            device.key_establishment.join_retry_s = JOIN_RETRY_S
         esme = made[ESME_ID]
-        if defect == "trusts_any_issuer":
+        if defect == "joins_with_well_known_key":
+            esme.key_establishment.install_code_key = WELL_KNOWN_TC_LINK_KEY
+        elif defect == "trusts_any_issuer":
             esme.key_establishment.trusts_any_issuer = True
         elif defect == "accepts_plaintext_after_cbke":
             esme.transport.security.require = False
@@ -81,18 +86,21 @@ def _virtual(spec: str, only: str, image: bytes, tmp_path: Path, capsys: pytest.
     return {line["id"]: line["verdict"] for line in lines if line["type"] == "check"}
 
 
-async def test_a_good_device_behind_the_dongle_passes_d2_to_d4_as_on_the_virtual_path(
+async def test_a_good_device_behind_the_dongle_passes_d1_to_d4_as_on_the_virtual_path(
         small_image: bytes, tmp_path: Path, capsys) -> None:  # noqa: F811
     code, checks = await _certify(13, None, "D1,D2,D3,D4", small_image, tmp_path, capsys)
     verdicts = {check_id: check["verdict"] for check_id, check in checks.items()}
-    assert verdicts == {"D1": "inconclusive", "D2": "pass", "D3": "pass", "D4": "pass"}, checks
+    assert verdicts == {"D1": "pass", "D2": "pass", "D3": "pass", "D4": "pass"}, checks
+    d1 = " ".join(e["message"] for e in checks["D1"]["evidence"])
+    assert "joins with its install-code key inside the JoinTimePeriod" in d1
+    assert "the dongle's join window is closed" in d1 and "once CCS01 re-opened the window" in d1
     assert code == 0
     d3 = " ".join(e["message"] for e in checks["D3"]["evidence"])
     for status in ("NO_RESOURCES", "UNKNOWN_ISSUER", "BAD_MESSAGE", "BAD_KEY_CONFIRM"):
         assert f"Terminate {status}" in d3
     assert "as the NCP received them" in " ".join(e["message"] for e in checks["D4"]["evidence"])
-    virtual = _virtual("conformant", "D2,D3,D4", small_image, tmp_path, capsys)
-    assert virtual == {k: v for k, v in verdicts.items() if k != "D1"}
+    virtual = _virtual("conformant", "D1,D2,D3,D4", small_image, tmp_path, capsys)
+    assert virtual == verdicts
 
 
 async def test_ezsp8_host_mode_cbke_times_the_device(small_image: bytes, tmp_path: Path, capsys) -> None:  # noqa: F811
@@ -102,9 +110,12 @@ async def test_ezsp8_host_mode_cbke_times_the_device(small_image: bytes, tmp_pat
 
 
 @pytest.mark.parametrize("version, defect, check_id, finding", [
+    (8, "joins_with_well_known_key", "D1", "joins with another key than the TC link key of its install code"),
+    (13, "joins_with_well_known_key", "D1", "joins with another key than the TC link key of its install code"),
     (8, "trusts_any_issuer", "D3", "a hub certificate from another CA: the device sends no Terminate"),
     (13, "accepts_plaintext_after_cbke", "D4", "answers an Image Notify sent without APS encryption"),
-], ids=["ezsp8-trusts_any_issuer", "ezsp13-accepts_plaintext_after_cbke"])
+], ids=["ezsp8-joins_with_well_known_key", "ezsp13-joins_with_well_known_key", "ezsp8-trusts_any_issuer",
+        "ezsp13-accepts_plaintext_after_cbke"])
 async def test_a_d_defect_behind_the_dongle_fails_its_check_as_on_the_virtual_path(
         version: int, defect: str, check_id: str, finding: str, small_image: bytes,  # noqa: F811
         tmp_path: Path, capsys) -> None:

@@ -582,8 +582,10 @@ class BenchSession(CheckSession):
         for an NCP without CBKE data (docs/cbke.md): the hub's Key Establishment server runs here,
         so D2 times the device and D3 plays wrong exchanges over the real transport, and the link
         key it agrees goes into the NCP's key table (``importLinkKey`` / ``addOrUpdateKeyTableEntry``).
-        The device joined through the dongle's own Trust Centre with its install code (docs/hil.md);
-        ``join_time_period_s`` is not scripted on the dongle."""
+        The Device Log entry (install code, ``join_time_period_s``) is carried out on the dongle's
+        own Trust Centre (transient key, install-code-only policy, join window: docs/hil.md), and
+        each join it reports is recorded as a :class:`JoinAttempt` once the device shows whether it
+        could use the network key (:meth:`_radio_join`)."""
         from emulator.han.link_security import ApsLinkSecurity
         from emulator.hub.trust_centre import TrustCentre
         from emulator.scenario.han_security import key_material
@@ -600,9 +602,55 @@ class BenchSession(CheckSession):
                                         ephemeral_source=keys.ephemeral_source(hub),
                                         on_link_key=transport.install_link_key, next_aps=self.host.next_aps,
                                         source="test_hub")
-        self.update_device_log(None)
+        self.trust_centre.on_radio_join = self._radio_join
+        transport.add_trace_hook(self._heard)
+        self.update_device_log(join_time_period_s)
+        # A device already on the network (it need not rejoin) may run CBKE at once.
         self.trust_centre.joined_through_ncp(self.device)
         transport.on_aps_security = self._air
+
+    JOIN_PROOF_S = 15.0
+    """How long after the dongle reported a join the device has to be heard (its CBKE starts at
+    once): silence means it could not decrypt the network key sent under its install-code key."""
+
+    _pending_join: tuple[float, bool, Any] | None = None
+
+    def update_device_log(self, join_time_period_s: float | None) -> None:
+        """CCS01 on the dongle: the EZSP calls run (and finish) before the check goes on."""
+        async def inside() -> None:
+            CheckSession.update_device_log(self, join_time_period_s)
+            await self.transport.settle()
+
+        self.loop.run_until_complete(inside())
+
+    def _radio_join(self, join: Any) -> None:
+        """The dongle's Trust Centre reported a join of the device (trustCenterJoinHandler)."""
+        if join.device != self.device or self.trust_centre is None:
+            return
+        entry = self.trust_centre.device_log.get(self.device)
+        window_open = entry is not None and (entry.join_until is None or self.clock.now() <= entry.join_until)
+        if not join.admitted:  # DENY_JOIN: no transient key for it
+            self.joins.append(JoinAttempt(self.now(), False, False, window_open))
+            self._changed()
+            return
+        self._settle_join(heard=False)
+        timer = self.clock.call_later(self.JOIN_PROOF_S, self._settle_join, False)
+        self._pending_join = (self.now(), window_open, timer)
+
+    def _heard(self, direction: str, packet: ApsPacket) -> None:
+        if direction == "rx" and packet.src == self.device and self._pending_join is not None:
+            self._settle_join(heard=True)
+
+    def _settle_join(self, heard: bool) -> None:
+        """The reported join as the Trust Centre can judge it: heard from afterwards, the device
+        holds the install-code key the dongle encrypted the network key with; silent, another key."""
+        pending, self._pending_join = self._pending_join, None
+        if pending is None:
+            return
+        time, window_open, timer = pending
+        timer.cancel()
+        self.joins.append(JoinAttempt(time, heard, heard, window_open))
+        self._changed()
 
     def _air(self, packet: ApsPacket, secured: bool) -> None:
         """The device's OTA and Tunneling unicasts as the NCP received them: APS-encrypted or not
@@ -682,6 +730,11 @@ class BenchSession(CheckSession):
         if self.trust_centre is not None:
             transport.on_aps_security = None
             transport.aps_encrypted_clusters = frozenset()
+            transport.set_join_listener(None)
+            transport.remove_trace_hook(self._heard)
+            if self._pending_join is not None:
+                self._pending_join[2].cancel()
+                self._pending_join = None
 
 
 class _KeSends:
@@ -706,3 +759,13 @@ class _KeSends:
             if changed is not None:
                 packet = packet._replace(payload=ke_frames.encode(changed))
         self._session.transport.send(packet, on_delivery)
+
+    # The Device Log's join permissions and the radio's join reports are the real transport's.
+    def permit_join(self, device: int, link_key: bytes, period_s: float | None) -> None:
+        self._session.transport.permit_join(device, link_key, period_s)
+
+    def end_join(self, device: int) -> None:
+        self._session.transport.end_join(device)
+
+    def set_join_listener(self, listener: Any) -> None:
+        self._session.transport.set_join_listener(listener)

@@ -44,18 +44,14 @@ class CommandHandlers:
         {
             "setConfigurationValue",
             "setValue",
-            "setPolicy",
             "setConcentrator",
             "setManufacturerCode",
             "setRadioPower",
             "setMulticastTableEntry",
             "setExtendedTimeout",
-            "permitJoining",
             "clearKeyTable",
             "setPowerDescriptor",
             "setMacPollFailureWaitTime",
-            "addTransientLinkKey",
-            "importTransientKey",
         }
     )
     _table: ClassVar[dict[str, Handler]] = {}
@@ -146,6 +142,8 @@ class CommandHandlers:
     @command("setConfigurationValue")
     def set_configuration_value(self, params: dict[str, Any]) -> dict[str, Any]:
         self.session.config[params["configId"]] = int(params["value"])
+        if params["configId"] == t.EzspConfigId.CONFIG_TRANSIENT_KEY_TIMEOUT_S:
+            self.session.trust_centre.transient_key_timeout_s = int(params["value"])
         return {"status": t.EzspStatus.SUCCESS}
 
     @command("addEndpoint")
@@ -226,6 +224,48 @@ class CommandHandlers:
     @command("setSourceRouteDiscoveryMode")
     def set_source_route_discovery_mode(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"remainingTime": 0}  # no many-to-one route discovery is modelled
+
+    # -- the Trust Centre: join window, policy, transient keys (ncp_trust_centre) ----------------
+    @command("permitJoining")
+    def permit_joining(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not self.session.network_up:
+            return {"status": t.EmberStatus.NETWORK_DOWN}
+        self.session.trust_centre.permit_joining(int(params["duration"]))
+        return {"status": t.EmberStatus.SUCCESS}
+
+    @command("setPolicy")
+    def set_policy(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.session.trust_centre.set_policy(int(params["policyId"]), int(params["decisionId"]))
+        return {"status": t.EzspStatus.SUCCESS}
+
+    @command("getPolicy")
+    def get_policy(self, params: dict[str, Any]) -> dict[str, Any]:
+        decision = self.session.trust_centre.policy(int(params["policyId"]))
+        return {"status": t.EzspStatus.SUCCESS, "decisionId": t.EzspDecisionId(decision)}
+
+    @command("clearTransientLinkKeys")
+    def clear_transient_link_keys(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.session.trust_centre.clear_transient_keys()
+        return {}
+
+    # -- the key table (link keys from CBKE or installed by the host) -------------------------
+    @command("findKeyTableEntry")
+    def find_key_table_entry(self, params: dict[str, Any]) -> dict[str, Any]:
+        """bellows calls it after each unsecured join, to erase the device's stale link key."""
+        partner = _eui64_int(params["address"])
+        for index, eui64 in enumerate(self.dongle.link_keys):
+            if eui64 == partner and params["linkKey"]:
+                return {"index": index}
+        return {"index": 0xFF}
+
+    @command("eraseKeyTableEntry")
+    def erase_key_table_entry(self, params: dict[str, Any]) -> dict[str, Any]:
+        partners = list(self.dongle.link_keys)
+        index = int(params["index"])
+        if index >= len(partners):
+            return {"status": t.EmberStatus.INDEX_OUT_OF_RANGE}
+        del self.dongle.link_keys[partners[index]]
+        return {"status": t.EmberStatus.SUCCESS}
 
     # -- addressing ------------------------------------------------------------------------
     @command("getExtendedTimeout")

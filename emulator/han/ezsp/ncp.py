@@ -33,7 +33,8 @@ from . import zdo
 from .ash import AshFaults, NcpAsh, ResetCode
 from .dongle import DongleState
 from .frames import EzspFrameError, FrameFormat, VERSION_FRAME_ID, decode_header, encode_header
-from .handlers import CommandHandlers
+from .handlers import CommandHandlers, _eui64
+from .ncp_trust_centre import JoinOutcome, JoinVerdict, NcpTrustCentre
 from .session import ZDO_PROFILE, Endpoint
 from .v8 import Handlers as HandlersV8
 from .v13 import Handlers as HandlersV13
@@ -100,6 +101,7 @@ class NcpSession:
         self.fragment_acks = 0  # APS block acknowledgements the host sent (sendReply)
         self.host_fragments = Reassembler()  # APS blocks the host sends, until the message is whole
         self.handlers: CommandHandlers | None = None
+        self.trust_centre = NcpTrustCentre(ncp.clock)
         self.closed = False
         self._last_seq = 0
         self.ash = NcpAsh(ncp.clock, write, self._on_ezsp_frame, self._on_host_reset, faults=ncp.faults)
@@ -116,6 +118,7 @@ class NcpSession:
         self.values.clear()
         self.extended_timeouts.clear()
         self.address_table.clear()
+        self.trust_centre = NcpTrustCentre(self.ncp.clock)  # join window, policies, transient keys: RAM
         self.handlers = None
 
     def _on_ezsp_frame(self, data: bytes) -> None:
@@ -245,6 +248,8 @@ class EzspNcp:
         self.connections = 0
         self.commands: list[str] = []
         """Names of the commands answered, in order (for tests and ``-v`` diagnostics)."""
+        self.joins: list[tuple[int, JoinVerdict]] = []
+        """(EUI-64, verdict) of every join attempt on the air, in order (what a sniffer would show)."""
         self._server: asyncio.base_events.Server | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._aps_counter = itertools.count(1)
@@ -259,6 +264,9 @@ class EzspNcp:
             self.han = VirtualHan(self.clock)
         self.radio = self.han.attach(self.dongle.eui64, self.dongle.nwk)
         self.radio.set_receiver(self._on_radio_frame)
+        set_admission = getattr(self.han, "set_admission", None)
+        if set_admission is not None:  # joins on the air are decided by this NCP's Trust Centre
+            set_admission(self._admit_join)
         if self._populate is not None:
             self._populate(_JoinRecorder(self.han, self.dongle), self.clock)
         self._server = await asyncio.start_server(self._on_connection, host, port)
@@ -350,6 +358,28 @@ class EzspNcp:
         _LOGGER.info("NCP fault: host connection dropped")
         self._drop_connection()
 
+    # -- joining -------------------------------------------------------------------------
+    def _admit_join(self, eui64: int, link_key: bytes) -> bool:
+        """A device on the air associates holding ``link_key``: the stack's Trust Centre decides
+        (:mod:`.ncp_trust_centre`) and reports the join to the host with trustCenterJoinHandler."""
+        session = self.session
+        if session is None or not session.network_up:
+            _LOGGER.info("NCP: join of %016X ignored: no network up (no host)", eui64)
+            return False
+        verdict = session.trust_centre.decide(eui64, link_key, self.dongle.tc_link_key)
+        self.joins.append((eui64, verdict))
+        _LOGGER.info("NCP: join of %016X: %s", eui64, verdict.outcome.value)
+        if verdict.decision is not None:
+            nwk = self.dongle.nwk_of(eui64)
+            session.send_callback("trustCenterJoinHandler", {
+                "newNodeId": 0xFFFE if nwk is None else nwk,
+                "newNodeEui64": _eui64(eui64),
+                "status": t.EmberDeviceUpdate.STANDARD_SECURITY_UNSECURED_JOIN,
+                "policyDecision": verdict.decision,
+                "parentOfNewNodeId": self.dongle.nwk,
+            })
+        return verdict.outcome is JoinOutcome.ADMITTED
+
     # -- radio -----------------------------------------------------------------------------
     def _unicast(self, session: NcpSession, nwk: int, aps: t.EmberApsFrame, tag: int, payload: bytes) -> tuple[Any, int]:
         if aps.options & t.EmberApsOption.APS_OPTION_FRAGMENT:
@@ -359,24 +389,32 @@ class EzspNcp:
             self._loopback(session, aps, tag, payload)
             return t.EmberStatus.SUCCESS, seq
         packet = self._packet(self.dongle.eui64_of(nwk) or 0, nwk, aps, seq, payload)
-        if t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options:
-            secured = self._aps_secure(packet)
-            if secured is None:  # no link key for the destination in the key table
-                return t.EmberStatus.APS_ENCRYPTION_ERROR, seq
-            packet = secured
+        if t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options and not self._has_link_key(packet.dst):
+            return t.EmberStatus.APS_ENCRYPTION_ERROR, seq  # no link key for the destination in the key table
 
         def delivered(_packet: ApsPacket, status: DeliveryStatus) -> None:
             ember = t.EmberStatus.SUCCESS if status is DeliveryStatus.DELIVERED else t.EmberStatus.DELIVERY_FAILED
             self._message_sent(session, t.EmberOutgoingMessageType.OUTGOING_DIRECT, nwk, aps, tag, ember, payload)
 
-        self.radio.send(packet, delivered)
+        self._transmit(packet, aps, delivered)
         return t.EmberStatus.SUCCESS, seq
+
+    def _transmit(self, packet: ApsPacket, aps: t.EmberApsFrame, delivered: Callable[[ApsPacket, DeliveryStatus], None]) -> None:
+        """On the air, APS-encrypted if the host asked (APS_OPTION_ENCRYPTION): a message longer
+        than one frame goes as APS blocks, each encrypted on its own, as EmberZNet's APS layer
+        sends it."""
+        if t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options:
+            self.radio.send_secured(packet, self._aps_security().secure, delivered)
+        else:
+            self.radio.send(packet, delivered)
 
     def _fragment(self, session: NcpSession, nwk: int, aps: t.EmberApsFrame, tag: int, payload: bytes) -> tuple[Any, int]:
         """One APS block of a long message from the host (index and count in groupId, as
         EmberZNet's fragmentation has them). Blocks before the last are acknowledged at once;
         with the last, the whole message goes on the virtual air (whose radio model counts each
         block's airtime) and its delivery answers the last block."""
+        if t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options and not self._has_link_key(self.dongle.eui64_of(nwk) or 0):
+            return t.EmberStatus.APS_ENCRYPTION_ERROR, aps.sequence
         fragment = Fragment(aps.groupId & 0xFF, aps.groupId >> 8, payload)
         whole = session.host_fragments.add(nwk, aps.sequence, fragment, self.clock.now())
         if whole is None:
@@ -390,7 +428,7 @@ class EzspNcp:
             ember = t.EmberStatus.SUCCESS if status is DeliveryStatus.DELIVERED else t.EmberStatus.DELIVERY_FAILED
             self._message_sent(session, t.EmberOutgoingMessageType.OUTGOING_DIRECT, nwk, aps, tag, ember, payload)
 
-        self.radio.send(packet, delivered)
+        self._transmit(packet, aps, delivered)
         return t.EmberStatus.SUCCESS, seq
 
     def _aps_security(self) -> ApsLinkSecurity:
@@ -401,14 +439,12 @@ class EzspNcp:
         for partner, key in self.dongle.link_keys.items():
             if security.key_of(partner) != key:
                 security.set_key(partner, key)
+        for partner in [p for p in security.partners() if p not in self.dongle.link_keys]:
+            security.forget(partner)  # erased from the key table (eraseKeyTableEntry)
         return security
 
-    def _aps_secure(self, packet: ApsPacket) -> ApsPacket | None:
-        """``packet`` APS-encrypted with the destination's link key (any cluster), or None."""
-        security = self._aps_security()
-        if security.key_of(packet.dst) is None:
-            return None
-        return security.secure(packet)
+    def _has_link_key(self, partner: int) -> bool:
+        return self._aps_security().key_of(partner) is not None
 
     def _packet(self, dst: int, dst_nwk: int, aps: t.EmberApsFrame, seq: int, payload: bytes) -> ApsPacket:
         """The frame the host asked for, as it goes on the air from the coordinator."""

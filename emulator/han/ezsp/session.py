@@ -13,6 +13,7 @@ from typing import Any, Callable, Protocol
 import bellows.types as t
 
 from .dongle import DongleState
+from .ncp_trust_centre import NcpTrustCentre
 
 ZDO_PROFILE = 0x0000
 
@@ -40,6 +41,7 @@ class HostSession(Protocol):
     extended_timeouts: set[int]
     address_table: dict[int, tuple[int, int, bool]]
     fragment_acks: int
+    trust_centre: NcpTrustCentre
 
     def bring_network_up(self) -> None: ...
 

@@ -25,7 +25,9 @@ import zigpy.types as zt
 
 from emulator.han.aps_fragmentation import MAX_UNFRAGMENTED_PAYLOAD, split
 from emulator.han.packet import OTA_CLUSTER, SMART_ENERGY_ENDPOINT, SMART_ENERGY_PROFILE, ApsPacket, DeliveryStatus
-from emulator.han.transport import DeliveryCallback, HanTransport, TransportError
+from emulator.han.transport import DeliveryCallback, HanTransport, RadioJoin, TransportError
+
+from .join_window import EzspJoinWindow
 
 if TYPE_CHECKING:
     from .ncp_cbke import NcpCbkeLibrary
@@ -87,6 +89,20 @@ def hub_application_class(base: type) -> type:
         async def connect(self) -> None:
             await super().connect()
             observe_fragment_acks(self)
+
+        def ezsp_callback_handler(self, frame_name: str, args: list[Any]) -> None:
+            transport = self.hub_transport
+            if frame_name == "trustCenterJoinHandler" and transport is not None:
+                transport._on_trust_centre_join(*args)
+            super().ezsp_callback_handler(frame_name, args)
+
+        def handle_join(self, nwk: zt.NWK, ieee: zt.EUI64, parent_nwk: zt.NWK, **kwargs: Any) -> None:
+            # A Smart Energy device is the hub's, not zigpy's: no Home Automation interview.
+            transport = self.hub_transport
+            if transport is not None:
+                transport._eui_by_nwk[int(nwk)] = _eui64_int(ieee)
+                return
+            super().handle_join(nwk, ieee, parent_nwk, **kwargs)
 
         def packet_received(self, packet: zt.ZigbeePacket) -> None:
             transport = self.hub_transport
@@ -166,6 +182,8 @@ class ZigpyTransport(HanTransport):
         self.connected = asyncio.Event()
         self.reconnected = asyncio.Event()
         """Set after each successful reconnection (clear it to wait for the next one)."""
+        self.join_window = EzspJoinWindow(lambda: getattr(self.app, "_ezsp", None))
+        """The Device Log's join permissions on the NCP (its stack is the Trust Centre)."""
         app.hub_transport = self  # type: ignore[attr-defined]
         app.add_listener(self)
 
@@ -185,6 +203,13 @@ class ZigpyTransport(HanTransport):
             self._reconnect_task.cancel()
         if self.ncp_cbke is not None:
             self.ncp_cbke.stop()
+        self.join_window.stop()
+        # bellows erases a joined device's old key-table entry in a task of its own (after each
+        # trustCenterJoinHandler); cut off by the shutdown, its write would fail unretrieved.
+        cleanups = [task for task in getattr(self.app, "_tasks", ())
+                    if task.get_name() == "cleanup_tc_link_key" and not task.done()]
+        if cleanups:
+            await asyncio.wait(cleanups, timeout=STOP_GRACE_S)
         self.connected.clear()
         # The radio goes down before the sends in flight end: one cancelled while bellows waits
         # for its ASH acknowledgement would leave bellows' shielded write to fail alone later
@@ -234,10 +259,41 @@ class ZigpyTransport(HanTransport):
                 continue
             self.reconnections += 1
             self._adopt_identity()
+            if self.join_window.allowed:
+                self.join_window.apply()  # the NCP rebooted: its transient keys and window are gone
             self.connected.set()
             self.reconnected.set()
             _LOGGER.info("radio reconnected after %d attempt(s)", attempt)
             return
+
+    # -- joining ---------------------------------------------------------------------------
+    def permit_join(self, device: int, link_key: bytes, period_s: float | None) -> None:
+        """The NCP's Trust Centre admits ``device`` with ``link_key`` while ``period_s`` runs
+        (transient key, install-code-only policy, join window: :mod:`.join_window`)."""
+        self.join_window.permit(device, link_key, period_s)
+
+    def end_join(self, device: int) -> None:
+        self.join_window.end(device)
+
+    async def settle(self) -> None:
+        await self.join_window.settle()
+
+    def _on_trust_centre_join(self, nwk: int, ieee: zt.EUI64, status: Any, decision: Any, _parent: int) -> None:
+        """trustCenterJoinHandler: the NCP decided a join (or saw a device leave)."""
+        import bellows.types as bt
+
+        device = _eui64_int(ieee)
+        if status == bt.EmberDeviceUpdate.DEVICE_LEFT:
+            _LOGGER.info("NCP: %016X (0x%04X) left the network", device, int(nwk))
+            return
+        admitted = decision != bt.EmberJoinDecision.DENY_JOIN
+        if admitted and int(nwk) < 0xFFF8:
+            self._eui_by_nwk[int(nwk)] = device
+        name = getattr(decision, "name", str(decision))
+        _LOGGER.info("NCP: join of %016X (0x%04X), %s: %s", device, int(nwk), getattr(status, "name", status), name)
+        listener = self._join_listener
+        if listener is not None:
+            listener(RadioJoin(device, int(nwk), admitted, name))
 
     # -- sending ---------------------------------------------------------------------------
     def _send(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> None:
@@ -275,12 +331,15 @@ class ZigpyTransport(HanTransport):
         ezsp = app._ezsp
         loop = asyncio.get_running_loop()
         sequence = packet.aps_counter & 0xFF
+        options = (bt.EmberApsOption.APS_OPTION_RETRY | bt.EmberApsOption.APS_OPTION_ENABLE_ROUTE_DISCOVERY
+                   | bt.EmberApsOption.APS_OPTION_FRAGMENT)
+        if packet.cluster in self.aps_encrypted_clusters:
+            options |= bt.EmberApsOption.APS_OPTION_ENCRYPTION  # each block encrypted by the NCP
         for fragment in split(packet.payload):
             frame = bt.EmberApsFrame(
                 profileId=packet.profile, clusterId=packet.cluster, sourceEndpoint=packet.src_ep,
                 destinationEndpoint=packet.dst_ep,
-                options=(bt.EmberApsOption.APS_OPTION_RETRY | bt.EmberApsOption.APS_OPTION_ENABLE_ROUTE_DISCOVERY
-                         | bt.EmberApsOption.APS_OPTION_FRAGMENT),
+                options=options,
                 groupId=fragment.group_id, sequence=sequence,
             )
             tag = app.get_sequence()

@@ -9,13 +9,19 @@ import bellows.types as t
 from bellows.ezsp.v13.commands import COMMANDS
 
 from ..frames import CommandTable
-from ..handlers import command
+from ..handlers import _eui64_int, command
 from ..v8 import Handlers as HandlersV8
 
 
 class Handlers(HandlersV8):
     VERSION = 13
     COMMANDS = CommandTable(COMMANDS)
+
+    @command("importTransientKey")
+    def import_transient_key(self, params: dict[str, Any]) -> dict[str, Any]:
+        """0x0111 (EZSP 13+, the security manager's addTransientLinkKey): flags are not needed here."""
+        added = self.session.trust_centre.add_transient_key(_eui64_int(params["eui64"]), bytes(params["plaintext_key"]))
+        return {"status": t.sl_Status.OK if added else t.sl_Status.FULL}
 
     @command("exportKey")
     def export_key(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -9,12 +9,18 @@ from bellows.ezsp.v8.commands import COMMANDS
 
 from ..cbke import CbkeCommands
 from ..frames import CommandTable
-from ..handlers import _eui64, command
+from ..handlers import _eui64, _eui64_int, command
 
 
 class Handlers(CbkeCommands):
     VERSION = 8
     COMMANDS = CommandTable(COMMANDS)
+
+    @command("addTransientLinkKey")
+    def add_transient_link_key(self, params: dict[str, Any]) -> dict[str, Any]:
+        """0x00AF (EZSP 8-12): a joining device's key (its install-code key) for the TC's next joins."""
+        added = self.session.trust_centre.add_transient_key(_eui64_int(params["partner"]), bytes(params["transientKey"]))
+        return {"status": t.EmberStatus.SUCCESS if added else t.EmberStatus.TABLE_FULL}
 
     @command("getKey")
     def get_key(self, params: dict[str, Any]) -> dict[str, Any]:
