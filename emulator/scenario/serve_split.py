@@ -120,7 +120,11 @@ class EdgeSupervisor:
         delay = self.restart_delay
         while not self._stopping:
             began = time.monotonic()
-            code = await self._one_life()
+            try:
+                code = await self._one_life()
+            except Exception:  # a bug on the link: logged, and the edge starts again
+                _LOGGER.exception("edge link failed")
+                code = None
             if self._stopping:
                 return
             self.restarts += 1
