@@ -136,12 +136,15 @@ def _reducers(*modules: ModuleType) -> dict[type, Callable[[Any], tuple[Any, ...
             fields = dataclasses.fields(cls)
             if not fields or not all(f.init and not f.kw_only for f in fields):
                 continue
-            getter = operator.attrgetter(*(f.name for f in fields))
-            if len(fields) == 1:
-                table[cls] = lambda record, c=cls, g=getter: (c, (g(record),))
-            else:
-                table[cls] = lambda record, c=cls, g=getter: (c, g(record))
+            table[cls] = _reducer(cls, [f.name for f in fields])
     return table
+
+
+def _reducer(cls: type, names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
+    getter = operator.attrgetter(*names)
+    if len(names) == 1:
+        return lambda record: (cls, (getter(record),))
+    return lambda record: (cls, getter(record))
 
 
 _DISPATCH = _reducers(sys.modules[__name__], service_requests, messages, outbox)
@@ -151,7 +154,7 @@ def encode(frame: Frame) -> bytes:
     buffer = io.BytesIO()
     buffer.write(b"\0\0\0\0")
     pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.dispatch_table = _DISPATCH  # type: ignore[assignment]
+    pickler.dispatch_table = _DISPATCH
     pickler.dump(frame)
     data = buffer.getbuffer()
     data[:4] = _LENGTH.pack(len(data) - 4)
