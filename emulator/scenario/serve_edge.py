@@ -34,7 +34,7 @@ from emulator.dcc.outbox import Outbox
 from emulator.dcc.service_requests import ServiceRequest
 
 from .serve_link import (Answer, Deliver, EdgeConfig, Failed, FrameWriter, FrontDoorNote, LinkError, Ready, Submit,
-                         read_frame)
+                         read_frame, read_frames)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -76,18 +76,19 @@ class EdgeLink:
         """Until the core closes the link (or dies): answers to their requests, messages into
         the outbox."""
         try:
-            while (frame := await read_frame(reader)) is not None:
-                if isinstance(frame, Answer):
-                    self._resolve(frame.ticket, frame.response)
-                elif isinstance(frame, Failed):
-                    self._resolve(frame.ticket, RuntimeError(f"the DSP failed on this request: {frame.error}"))
-                elif isinstance(frame, Deliver):
-                    try:
-                        outbox.put(frame.message)
-                    except Exception:  # it stays in the DSP's ledger: handed again at the next start
-                        _LOGGER.exception("edge: outbox refused message %s", frame.message.message_id)
-                else:
-                    raise LinkError(f"the core sent a {type(frame).__name__}")
+            async for frames in read_frames(reader):
+                for frame in frames:
+                    if isinstance(frame, Answer):
+                        self._resolve(frame.ticket, frame.response)
+                    elif isinstance(frame, Failed):
+                        self._resolve(frame.ticket, RuntimeError(f"the DSP failed on this request: {frame.error}"))
+                    elif isinstance(frame, Deliver):
+                        try:
+                            outbox.put(frame.message)
+                        except Exception:  # it stays in the DSP's ledger: handed again at the next start
+                            _LOGGER.exception("edge: outbox refused message %s", frame.message.message_id)
+                    else:
+                        raise LinkError(f"the core sent a {type(frame).__name__}")
         finally:
             self.lost = True
             for ticket in list(self._pending):

@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, AsyncIterator, Callable
 
 from emulator.dcc import messages, outbox, service_requests
 from emulator.dcc.messages import DspResponse, UserMessage
@@ -167,6 +167,34 @@ def decode(payload: bytes) -> Frame:
     if not isinstance(frame, (EdgeConfig, Answer, Failed, Deliver, Ready, Submit, FrontDoorNote)):
         raise LinkError(f"frame is a {type(frame).__name__}, not a link record")
     return frame
+
+
+async def read_frames(reader: asyncio.StreamReader) -> AsyncIterator[list[Frame]]:
+    """Every frame until the peer is gone, in the batches that arrived together (one wake-up of
+    the loop for all the frames of one read)."""
+    buffer = bytearray()
+    while True:
+        try:
+            chunk = await reader.read(1 << 18)
+        except ConnectionError:
+            return
+        if not chunk:
+            return
+        buffer += chunk
+        frames: list[Frame] = []
+        start = 0
+        while len(buffer) - start >= _LENGTH.size:
+            (size,) = _LENGTH.unpack_from(buffer, start)
+            if size > MAX_FRAME:
+                raise LinkError(f"frame of {size} bytes, larger than {MAX_FRAME}")
+            end = start + _LENGTH.size + size
+            if end > len(buffer):
+                break
+            frames.append(decode(bytes(buffer[start + _LENGTH.size:end])))
+            start = end
+        del buffer[:start]
+        if frames:
+            yield frames
 
 
 async def read_frame(reader: asyncio.StreamReader) -> Frame | None:

@@ -24,7 +24,7 @@ from emulator.dcc.http_api import Hold
 from emulator.dcc.messages import DspResponse, UserMessage
 
 from .serve_link import (Answer, Deliver, EdgeConfig, Failed, FrameWriter, FrontDoorNote, LinkError, Ready, Submit,
-                         read_frame)
+                         read_frames)
 from .system import DccSystem
 
 _LOGGER = logging.getLogger(__name__)
@@ -57,15 +57,16 @@ class CoreLink:
             writer.send(Deliver(message))
         self._writer = writer
         try:
-            while (frame := await read_frame(reader)) is not None:
-                if isinstance(frame, Submit):
-                    self._submit(frame, writer)
-                elif isinstance(frame, FrontDoorNote):
-                    self.system.bus.emit("dsp", frame.name, None, **frame.fields)
-                elif isinstance(frame, Ready):
-                    on_ready(frame.pid)
-                else:
-                    raise LinkError(f"the edge sent a {type(frame).__name__}")
+            async for frames in read_frames(reader):
+                for frame in frames:
+                    if isinstance(frame, Submit):
+                        self._submit(frame, writer)
+                    elif isinstance(frame, FrontDoorNote):
+                        self.system.bus.emit("dsp", frame.name, None, **frame.fields)
+                    elif isinstance(frame, Ready):
+                        on_ready(frame.pid)
+                    else:
+                        raise LinkError(f"the edge sent a {type(frame).__name__}")
         finally:
             if self._writer is writer:
                 self._writer = None

@@ -237,3 +237,19 @@ async def test_a_killed_edge_is_started_again_and_an_accepted_request_is_still_a
         await runner.cleanup()
     log = (tmp_path / "serve.log").read_text()
     assert "edge_restarted" in log and "Traceback" not in log
+
+
+def test_the_link_carries_its_records_and_refuses_anything_else():
+    import pickle
+
+    from emulator.dcc.duis import parse_request_root
+    from emulator.dcc.duis.xmlsafe import parse_document
+    from emulator.scenario.serve_link import LinkError, Submit, decode, encode
+
+    request = parse_request_root(parse_document((SAMPLES / "11.1_UPDATE_FIRMWARE_REQUEST_DUIS.XML").read_bytes()))
+    frame = Submit(3, request)
+    assert decode(encode(frame)[4:]) == frame  # the image, the header, the device list: all of it
+    with pytest.raises(LinkError, match="system, which the link does not carry"):
+        decode(pickle.dumps(os.system))
+    with pytest.raises(LinkError, match="not a link record"):
+        decode(pickle.dumps({"ticket": 3}))
