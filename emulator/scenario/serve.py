@@ -39,7 +39,7 @@ from emulator.runtime.events import EventBus, JsonLinesPrinter, TimelinePrinter
 
 from .serve_edge import Edge, build_edge
 from .serve_link import EdgeConfig, FrameWriter, LinkError, read_frame
-from .serve_split import CoreLink, EdgeSupervisor
+from .serve_split import CoreLink, EdgeFailedToStart, EdgeSupervisor
 from .spec import Scenario, ScenarioError, load_scenario, parse_scenario
 from .timing_option import add_timing_option, apply_timing_option
 from .system import DccSystem
@@ -164,10 +164,13 @@ class SplitService(Service):
     link: CoreLink | None = None
     edge: Edge | None = None
     tasks: tuple[asyncio.Task[None], ...] = ()
+    sockets: tuple[asyncio.StreamWriter, ...] = ()
 
     def close(self) -> None:
         for task in self.tasks:
             task.cancel()
+        for writer in self.sockets:
+            writer.close()
         super().close()
 
 
@@ -208,7 +211,7 @@ async def build_split_service(
         raise LinkError("the core's first frame is not its EdgeConfig")
     edge_task = asyncio.create_task(edge.link.run(edge_reader, edge.outbox), name="edge-link")
     return SplitService(core.system, edge.outbox, edge.app, core.han_db, link=link, edge=edge,
-                        tasks=(core_task, edge_task))
+                        tasks=(core_task, edge_task), sockets=(core_writer, edge_writer))
 
 
 def edge_config(core: "Core", *, db: str, user_endpoint: str | None, endpoints: dict[str, str] | None,
@@ -380,7 +383,10 @@ async def _serve_split(args: argparse.Namespace, scenario: Scenario, journal: st
         ready = asyncio.create_task(supervisor.ready.wait())
         await asyncio.wait({ready, supervised}, return_when=asyncio.FIRST_COMPLETED)
         if supervised.done():
-            supervised.result()
+            try:
+                supervised.result()
+            except EdgeFailedToStart as exc:
+                raise UserError(f"serve --workers 2: {exc}") from None
         host, port = listening.getsockname()[:2]
         print(f"serving DUIS on http://{host}:{port}/api/v1/serviceD (core pid {os.getpid()}, "
               f"edge pid {supervisor.pid})", file=sys.stderr, flush=True)
@@ -389,8 +395,7 @@ async def _serve_split(args: argparse.Namespace, scenario: Scenario, journal: st
         await supervisor.stop()
         supervised.cancel()
         prune_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await supervised
+        await asyncio.gather(supervised, return_exceptions=True)
         listening.close()
         core.system.store.close()
         if core.han_db is not None:

@@ -102,6 +102,13 @@ class CoreLink:
             writer.send(Answer(ticket, response))
 
 
+class EdgeFailedToStart(Exception):
+    """The edge process ended before it was ever ready, ``MAX_FAILED_STARTS`` times in a row."""
+
+
+MAX_FAILED_STARTS = 3
+
+
 class EdgeSupervisor:
     """Runs the edge process on the core's listening socket and starts it again when it dies."""
 
@@ -116,11 +123,16 @@ class EdgeSupervisor:
         self.restarts = 0
         self._process: asyncio.subprocess.Process | None = None
         self._stopping = False
+        self._was_ready = False
 
     async def run(self) -> None:
+        """For ever (until :meth:`stop`); raises :class:`EdgeFailedToStart` if the edge cannot
+        start at all (it then never listened)."""
         delay = self.restart_delay
+        failed_starts = 0
         while not self._stopping:
             began = time.monotonic()
+            self._was_ready = False
             try:
                 code = await self._one_life()
             except Exception:  # a bug on the link: logged, and the edge starts again
@@ -128,6 +140,10 @@ class EdgeSupervisor:
                 code = None
             if self._stopping:
                 return
+            failed_starts = 0 if self._was_ready else failed_starts + 1
+            if failed_starts >= MAX_FAILED_STARTS:
+                raise EdgeFailedToStart(f"the edge process ended {failed_starts} times before it was ready "
+                                        f"(last exit code {code}); see its errors above")
             self.restarts += 1
             _LOGGER.error("edge process ended (%s); starting it again", code)
             self.link.system.bus.emit("dsp", "edge_restarted", None, exit_code=code, restarts=self.restarts)
@@ -158,6 +174,7 @@ class EdgeSupervisor:
 
     def _on_ready(self, pid: int) -> None:
         self.pid = pid
+        self._was_ready = True
         self.ready.set()
 
     async def stop(self, timeout: float = 10.0) -> None:

@@ -253,3 +253,20 @@ def test_the_link_carries_its_records_and_refuses_anything_else():
         decode(pickle.dumps(os.system))
     with pytest.raises(LinkError, match="not a link record"):
         decode(pickle.dumps({"ticket": 3}))
+
+
+def test_an_edge_that_cannot_start_is_one_line_and_exit_2_not_a_hang(tmp_path, monkeypatch, capsys):
+    from emulator.cli import main
+    from emulator.scenario import serve_split
+
+    monkeypatch.setattr(serve_split, "EDGE_MODULE", "emulator.no_such_edge")  # python -m fails at once
+    assert main(["serve", "--workers", "2", "--db", str(tmp_path / "s.db"), "--port", "0", "--journal", ""]) == 2
+    err = capsys.readouterr().err
+    assert "the edge process ended 3 times before it was ready" in err
+
+
+def test_workers_2_needs_a_database_file(capsys):
+    from emulator.cli import main
+
+    assert main(["serve", "--workers", "2", "--db", ":memory:", "--port", "0"]) == 2
+    assert "--workers 2 needs a database file" in capsys.readouterr().err
