@@ -164,6 +164,41 @@ async def test_the_edge_hands_the_next_request_to_the_core_while_an_answer_is_he
         service.close()
 
 
+async def test_a_message_the_edge_never_stored_is_handed_to_the_next_edge_with_its_id(tmp_path):
+    """The DSP committed the 11.2 response in its ledger, but the edge went away before its outbox
+    stored it: the next core + edge on the database deliver it, under the same message ID."""
+    db = str(tmp_path / "serve.db")
+    first = await make_service("core+edge", fast_premises(), db=db, journal=None)
+    try:
+        assert first.edge is not None
+        first.edge.outbox.put = lambda message: False  # type: ignore[method-assign]  # lost on its way in
+        async with TestClient(TestServer(first.app)) as client:
+            reply = await client.post("/api/v1/serviceS", headers=XML,
+                                      data=with_counter("ECS52_11.2_SUCCESS_REQUEST_DUIS.XML", 8001))
+            assert code_of(await reply.read()) == "I99"
+        for _ in range(300):
+            if any(m.code == "11.2" for m in first.system.messages):
+                break
+            await asyncio.sleep(0.01)
+        response = next(m for m in first.system.messages if m.code == "11.2")
+    finally:
+        first.close()
+    user = User()
+    user_app = web.Application()
+    user_app.router.add_post("/user", user.handle)
+    async with TestServer(user_app) as user_server:
+        second = await make_service("core+edge", fast_premises(), db=db, journal=None,
+                                    user_endpoint=str(user_server.make_url("/user")))
+        outbox = await second.start_outbox()
+        try:
+            await user.wait_for((response.message_id,))
+        finally:
+            outbox.cancel()
+            await asyncio.gather(outbox, return_exceptions=True)
+            second.close()
+    assert b":8001<" in user.messages[response.message_id]
+
+
 # -- two real processes ------------------------------------------------------------------------
 
 def _edge_pid(core_pid: int) -> int | None:
