@@ -171,7 +171,7 @@ async def test_a_message_the_edge_never_stored_is_handed_to_the_next_edge_with_i
     first = await make_service("core+edge", fast_premises(), db=db, journal=None)
     try:
         assert first.edge is not None
-        first.edge.outbox.put = lambda message: False  # type: ignore[method-assign]  # lost on its way in
+        first.edge.outbox.put = lambda message: False  # lost on its way in
         async with TestClient(TestServer(first.app)) as client:
             reply = await client.post("/api/v1/serviceS", headers=XML,
                                       data=with_counter("ECS52_11.2_SUCCESS_REQUEST_DUIS.XML", 8001))
