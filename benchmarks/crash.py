@@ -70,6 +70,7 @@ class Figures:
     accepted: int = 0
     refused: int = 0
     unanswered: int = 0  # no synchronous answer (connection cut by the kill)
+    edge_kills: int = 0  # --workers 2: kills of the edge process (the core restarts it), part of kills
     unavailable: int = 0  # 503
     delivered: int = 0
     duplicated: int = 0
@@ -300,10 +301,25 @@ def finished(kind: str, seen: set[tuple[str, str | None, int | None]]) -> bool:
         code == "N62" and result not in (0, None) for code, _, result in seen)
 
 
+def edge_pid(core_pid: int) -> int | None:
+    """``serve --workers 2``: the edge process (the core's child)."""
+    try:
+        with open(f"/proc/{core_pid}/task/{core_pid}/children") as f:
+            children = f.read().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
 async def crash_loop(kills: int, *, clients: int = 4, seed: int = 1, settle: float = 240.0,
                      workdir: Path | None = None, min_gap: float = 0.3, max_gap: float = 3.0,
-                     images: dict[str, bytes] | None = None) -> Figures:
+                     images: dict[str, bytes] | None = None, workers: int = 1,
+                     edge_share: float = 0.3) -> Figures:
+    """With ``workers`` 2, ``serve --workers 2``: a share ``edge_share`` of the kills hit the edge
+    process (its core starts it again; ``serve`` is not restarted), the others the core (the
+    edge dies with it; ``serve`` is restarted)."""
     rng = random.Random(seed)
+    extra = ["--workers", str(workers)] if workers != 1 else []
     started = time.monotonic()
     folder = Path(workdir or tempfile.mkdtemp(prefix="ch-crash-"))
     db, log = folder / "serve.db", folder / "serve.log"
@@ -320,20 +336,31 @@ async def crash_loop(kills: int, *, clients: int = 4, seed: int = 1, settle: flo
     held: dict[str, tuple[int, int]] = {}  # downloads in flash at the last kill
     try:
         async with ClientSession(timeout=ClientTimeout(total=15)) as session:
+            process: subprocess.Popen[bytes] | None = None
+            life = 0
             for _ in range(kills):
-                life = log.stat().st_size if log.exists() else 0
-                process, load.base_url = await asyncio.to_thread(start_serve, db, endpoint, log)
+                if process is None:
+                    life = log.stat().st_size if log.exists() else 0
+                    process, load.base_url = await asyncio.to_thread(start_serve, db, endpoint, log, extra)
                 stop = asyncio.Event()
                 tasks = [asyncio.create_task(load.client(session, stop)) for _ in range(clients)]
                 await asyncio.sleep(rng.uniform(min_gap, max_gap))
-                process.send_signal(signal.SIGKILL)
-                process.wait()
+                edge = edge_pid(process.pid) if workers == 2 and rng.random() < edge_share else None
+                if edge is not None:
+                    os.kill(edge, signal.SIGKILL)
+                    load.figures.edge_kills += 1
+                else:
+                    process.send_signal(signal.SIGKILL)
+                    process.wait()
                 load.figures.kills += 1
                 stop.set()
                 await asyncio.gather(*tasks)
-                held = count_resumed(load.figures, held, first_downloads(log, life), interrupted_downloads(db))
-            life = log.stat().st_size if log.exists() else 0
-            process, load.base_url = await asyncio.to_thread(start_serve, db, endpoint, log)
+                if edge is None:
+                    process = None
+                    held = count_resumed(load.figures, held, first_downloads(log, life), interrupted_downloads(db))
+            if process is None:
+                life = log.stat().st_size if log.exists() else 0
+                process, load.base_url = await asyncio.to_thread(start_serve, db, endpoint, log, extra)
             try:
                 deadline = time.monotonic() + settle
                 while time.monotonic() < deadline:
@@ -376,14 +403,20 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=240.0, help="seconds to let the last run finish")
     parser.add_argument("--project-images", action="store_true",
                         help="11.1/11.4 carry the project's 24-49 KB TEST ONLY samples (transfers a kill can cut)")
+    parser.add_argument("--workers", type=int, choices=(1, 2), default=1,
+                        help="2: serve --workers 2 (core + edge process); --edge-share of the kills hit the edge")
+    parser.add_argument("--edge-share", type=float, default=0.3)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     figures = asyncio.run(crash_loop(args.kills, clients=args.clients, seed=args.seed, settle=args.settle,
-                                     images=project_images() if args.project_images else None))
+                                     images=project_images() if args.project_images else None,
+                                     workers=args.workers, edge_share=args.edge_share))
     if args.json:
         print(json.dumps(asdict(figures), indent=2))
     else:
-        print(f"kill -9 of serve: {figures.kills} kills, {figures.seconds} s")
+        split = f" (--workers 2: {figures.edge_kills} of the edge, {figures.kills - figures.edge_kills} of the core)" \
+            if args.workers == 2 else ""
+        print(f"kill -9 of serve: {figures.kills} kills{split}, {figures.seconds} s")
         print(f"  requests sent {figures.sent}: accepted {figures.accepted}, refused {figures.refused}, "
               f"503 {figures.unavailable}, no answer (cut by a kill) {figures.unanswered}")
         print(f"  messages delivered {figures.delivered}, duplicated deliveries {figures.duplicated}")

@@ -42,7 +42,7 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from crash import Receiver, _template, start_serve  # noqa: E402
+from crash import Receiver, _template, edge_pid, start_serve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 READ = "ECS52_11.2_SUCCESS_REQUEST_DUIS.XML"
@@ -63,7 +63,9 @@ class Level:
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     share_503: float = 0.0
-    cpu_ms_per_sr: float = 0.0  # serve process, all threads, user + system
+    cpu_ms_per_sr: float = 0.0  # serve process(es), all threads, user + system
+    core_cpu_ms_per_sr: float = 0.0  # --workers 2: the core process alone
+    edge_cpu_ms_per_sr: float = 0.0  # --workers 2: the edge process alone
     client_cpu_ms_per_sr: float = 0.0  # this process (the clients and the User's endpoint)
 
 
@@ -101,9 +103,11 @@ class Clients:
             body = self.signer.sign(body)  # type: ignore[attr-defined]
         return body, path, request_id, template is self.templates[0][0]
 
-    async def run_level(self, session: ClientSession, clients: int, seconds: float, serve_pid: int) -> Level:
+    async def run_level(self, session: ClientSession, clients: int, seconds: float, serve_pid: int,
+                        edge: int | None = None) -> Level:
         level = Level(clients)
         cpu_before, own_before = _cpu_seconds(serve_pid), time.process_time()
+        edge_before = _cpu_seconds(edge) if edge else 0.0
         latencies: list[float] = []
         stop_at = time.perf_counter() + seconds
 
@@ -139,7 +143,11 @@ class Clients:
         wall = time.perf_counter() - began
         level.sr_per_s = round(level.accepted / wall, 1)
         if level.accepted:
-            level.cpu_ms_per_sr = round((_cpu_seconds(serve_pid) - cpu_before) * 1000 / level.accepted, 2)
+            core = (_cpu_seconds(serve_pid) - cpu_before) * 1000 / level.accepted
+            edge_ms = (_cpu_seconds(edge) - edge_before) * 1000 / level.accepted if edge else 0.0
+            level.cpu_ms_per_sr = round(core + edge_ms, 2)
+            if edge:
+                level.core_cpu_ms_per_sr, level.edge_cpu_ms_per_sr = round(core, 2), round(edge_ms, 2)
             level.client_cpu_ms_per_sr = round((time.process_time() - own_before) * 1000 / level.accepted, 2)
         if latencies:
             ordered = sorted(latencies)
@@ -172,7 +180,7 @@ def _python_pid(pid: int) -> int:
 
 async def bench(levels: list[int], seconds: float, max_in_flight: int, mix: bool, settle: float,
                 code: Path = ROOT, profile: Path | None = None, signed: bool = False,
-                count_fsyncs: bool = False) -> dict:
+                count_fsyncs: bool = False, workers: int = 1) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="ch-load-"))
     receiver = Receiver()
     app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -190,9 +198,11 @@ async def bench(levels: list[int], seconds: float, max_in_flight: int, mix: bool
                   "--rate", "250", "--output", str(profile), "--"]
     process, base_url = await asyncio.to_thread(
         start_serve, folder / "serve.db", endpoint, folder / "serve.log",
-        ["--max-in-flight", str(max_in_flight), *(["--require-signatures"] if signed else [])],
+        ["--max-in-flight", str(max_in_flight), *(["--require-signatures"] if signed else []),
+         *(["--workers", str(workers)] if workers != 1 else [])],
         code=code, prefix=prefix)
     serve_pid = _python_pid(process.pid) if prefix else process.pid
+    edge = edge_pid(serve_pid) if workers == 2 else None
     results: list[Level] = []
     lost = -1
     try:
@@ -200,7 +210,7 @@ async def bench(levels: list[int], seconds: float, max_in_flight: int, mix: bool
         connector = TCPConnector(limit=0)
         async with ClientSession(timeout=ClientTimeout(total=10), connector=connector) as session:
             for n in levels:
-                results.append(await clients.run_level(session, n, seconds, serve_pid))
+                results.append(await clients.run_level(session, n, seconds, serve_pid, edge))
         deadline = time.monotonic() + settle
         outstanding = set(clients.accepted_reads)
         while time.monotonic() < deadline:
@@ -217,7 +227,8 @@ async def bench(levels: list[int], seconds: float, max_in_flight: int, mix: bool
     total = sum(level.accepted for level in results)
     return {"levels": [asdict(r) for r in results], "accepted_but_lost": lost, "signed": signed,
             "fsyncs": fsyncs, "fsyncs_per_sr": round(fsyncs / total, 3) if fsyncs is not None and total else None,
-            "accepted_reads": len(clients.accepted_reads), "max_in_flight": max_in_flight}
+            "accepted_reads": len(clients.accepted_reads), "max_in_flight": max_in_flight, "workers": workers,
+            "load_average": os.getloadavg()}
 
 
 def _strace_calls(summary: Path) -> int:
@@ -248,6 +259,8 @@ def main() -> int:
     parser.add_argument("--max-in-flight", type=int, default=64)
     parser.add_argument("--settle", type=float, default=120.0)
     parser.add_argument("--mix", action="store_true")
+    parser.add_argument("--workers", type=int, choices=(1, 2), default=1,
+                        help="2: serve --workers 2 (core + edge process); CPU is then given per process too")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--code", type=Path, default=ROOT, help="run serve from this checkout")
     parser.add_argument("--profile", type=Path, help="py-spy speedscope profile of serve to this file")
@@ -259,24 +272,26 @@ def main() -> int:
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     report = asyncio.run(bench(levels, args.seconds, args.max_in_flight, args.mix, args.settle,
-                               args.code.resolve(), args.profile, args.signed, args.count_fsyncs))
+                               args.code.resolve(), args.profile, args.signed, args.count_fsyncs, args.workers))
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"serve ({args.code}), SQLite on disk, --max-in-flight {report['max_in_flight']}, "
+    print(f"serve ({args.code}, --workers {args.workers}), SQLite on disk, --max-in-flight {report['max_in_flight']}, "
           f"{'signed requests (--require-signatures), ' if args.signed else 'unsigned requests, '}"
           f"{args.seconds:g} s per level, load average {os.getloadavg()[0]:.2f}")
     print(f"{'clients':>8} {'SR/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'503':>7} {'timeouts':>9} {'refused':>8} "
-          f"{'CPU ms/SR':>10} {'client CPU':>11}")
+          f"{'CPU ms/SR':>10} {'core/edge':>11} {'client CPU':>11}")
     for level in report["levels"]:
+        split = f"{level['core_cpu_ms_per_sr']}/{level['edge_cpu_ms_per_sr']}" if args.workers == 2 else "-"
         print(f"{level['clients']:>8} {level['sr_per_s']:>8} {level['p50_ms']:>8} {level['p99_ms']:>8} "
               f"{level['share_503']:>7.1%} {level['timed_out']:>9} {level['refused']:>8} "
-              f"{level['cpu_ms_per_sr']:>10} {level['client_cpu_ms_per_sr']:>11}")
+              f"{level['cpu_ms_per_sr']:>10} {split:>11} {level['client_cpu_ms_per_sr']:>11}")
     print(f"accepted 11.2: {report['accepted_reads']}, accepted but never answered: {report['accepted_but_lost']} "
           "[target 0]")
     if report["fsyncs"] is not None:
         print(f"fsync/fdatasync calls of serve (strace): {report['fsyncs']}, {report['fsyncs_per_sr']} per accepted SR "
               "(all levels, start-up and shutdown included)")
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
     print("targets: >= 500 SR/s on 2 cores; p99 <= 250 ms at 50 clients")
     return 0
 

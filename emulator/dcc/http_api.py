@@ -164,7 +164,10 @@ def create_app(
     """An aiohttp application serving DCC Boxed's DUIS endpoints.
 
     ``submit`` receives each fully parsed, signature-checked Service Request and returns the
-    DSP's synchronous answer (it may be a coroutine function). ``now`` stamps ResponseDateTime.
+    DSP's synchronous answer (it may be a coroutine function, run to its end before the next
+    request goes in; or return an :class:`asyncio.Future`, which means the request was handed on
+    in order already, so the next request goes in while this one's answer is awaited: the link of
+    ``serve --workers 2``). ``now`` stamps ResponseDateTime.
     ``signer`` signs every answer; ``verifier`` checks request signatures (a bad one is E1 and
     nothing runs; an unsigned request is E1 with ``require_signatures``, else accepted with a
     warning). Answers: 200 with a DUIS response; 400 with one line for what is not XML or is
@@ -282,6 +285,8 @@ def create_app(
             raise unavailable(f"request not ready within {request_deadline:g} s; it was not executed")
         try:
             result = submit(service_request)
+            if isinstance(result, asyncio.Future):  # handed over in order (serve's edge): the next may go
+                order.release(ticket[0])
             response = await result if inspect.isawaitable(result) else result
         finally:
             order.release(ticket[0])

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sqlite3
 import sys
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ from emulator.ota.sessions import connect as connect_han_db
 from emulator.runtime.clock import AsyncioClock
 from emulator.runtime.events import EventBus, JsonLinesPrinter, TimelinePrinter
 
+from .serve_edge import Edge, build_edge
+from .serve_link import EdgeConfig, FrameWriter, LinkError, read_frame
+from .serve_split import CoreLink, EdgeFailedToStart, EdgeSupervisor
 from .spec import Scenario, ScenarioError, load_scenario, parse_scenario
 from .timing_option import add_timing_option, apply_timing_option
 from .system import DccSystem
@@ -81,6 +85,10 @@ def register(subparsers: Any) -> None:
                         metavar="SECONDS", help="an 11.3 pre-command (CV 4) signed and returned (CV 5/6/7) later "
                                                 "than this after it was issued is refused with E100 "
                                                 f"(default {DEFAULT_PRECOMMAND_LIFETIME:g})")
+    parser.add_argument("--workers", type=int, choices=(1, 2), default=1,
+                        help="1: one process (default); 2: a core process (DSP, CSP, hubs, devices, SQLite) and "
+                             "an edge process (HTTP, DUIS parsing, signatures, the outbox), supervised "
+                             "(docs/recovery.md, 'Two processes')")
     parser.set_defaults(func=serve_command)
 
 
@@ -146,6 +154,76 @@ class Service:
             self.han_db.close()
 
 
+@dataclass
+class SplitService(Service):
+    """``--workers 2`` in one process, for tests: the core and the edge on the same loop, joined
+    by the link over a socket pair (the frames, the order, the hand-over of messages as in two
+    processes; what it leaves out is the supervisor, which ``benchmarks/crash.py --workers 2``
+    and the crash-loop test play)."""
+
+    link: CoreLink | None = None
+    edge: Edge | None = None
+    tasks: tuple[asyncio.Task[None], ...] = ()
+    sockets: tuple[asyncio.StreamWriter, ...] = ()
+
+    def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for writer in self.sockets:
+            writer.close()
+        super().close()
+
+
+async def build_split_service(
+    scenario: Scenario,
+    *,
+    db: str = ":memory:",
+    user_endpoint: str | None = None,
+    journal: str | TextIO | None = None,
+    timeline: TextIO | None = None,
+    json_timeline: bool = False,
+    security: DuisSecurity | None = None,
+    endpoints: dict[str, str] | None = None,
+    policy: DeliveryPolicy | None = None,
+    max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
+    request_deadline: float | None = DEFAULT_REQUEST_DEADLINE,
+    distribution_deadline: float | None = DEFAULT_DISTRIBUTION_DEADLINE,
+    command_deadline: float | None = DEFAULT_COMMAND_DEADLINE,
+    precommand_lifetime: float | None = DEFAULT_PRECOMMAND_LIFETIME,
+) -> SplitService:
+    """:func:`build_service`'s arguments, the same service split over the link (in one process)."""
+    core = build_core(scenario, db=db, timeline=timeline, json_timeline=json_timeline,
+                      distribution_deadline=distribution_deadline, command_deadline=command_deadline,
+                      precommand_lifetime=precommand_lifetime)
+    security = security or DuisSecurity.from_options()
+    config = edge_config(core, db=db, user_endpoint=user_endpoint, endpoints=endpoints, policy=policy,
+                         journal=None, require_signatures=security.require_signatures,
+                         max_in_flight=max_in_flight, request_deadline=request_deadline)
+    link = CoreLink(core.system, config, core.hold)
+    core.system.start()
+    core.system.recover()
+    core_end, edge_end = socket.socketpair()
+    core_reader, core_writer = await asyncio.open_unix_connection(sock=core_end)
+    edge_reader, edge_writer = await asyncio.open_unix_connection(sock=edge_end)
+    edge = build_edge(config, FrameWriter(edge_writer), journal=journal, security=security)
+    core_task = asyncio.create_task(link.serve(core_reader, FrameWriter(core_writer)), name="core-link")
+    if not isinstance(await read_frame(edge_reader), EdgeConfig):
+        raise LinkError("the core's first frame is not its EdgeConfig")
+    edge_task = asyncio.create_task(edge.link.run(edge_reader, edge.outbox), name="edge-link")
+    return SplitService(core.system, edge.outbox, edge.app, core.han_db, link=link, edge=edge,
+                        tasks=(core_task, edge_task), sockets=(core_writer, edge_writer))
+
+
+def edge_config(core: "Core", *, db: str, user_endpoint: str | None, endpoints: dict[str, str] | None,
+                policy: DeliveryPolicy | None, journal: str | None, require_signatures: bool,
+                max_in_flight: int | None, request_deadline: float | None, keystore: str | None = None) -> EdgeConfig:
+    return EdgeConfig(db=db, user_endpoint=user_endpoint, endpoints=dict(endpoints or {}),
+                      policy=policy or DeliveryPolicy(), journal=journal, keystore=keystore,
+                      require_signatures=require_signatures, max_in_flight=max_in_flight,
+                      request_deadline=request_deadline, epoch=core.epoch,
+                      log_level=logging.getLogger().getEffectiveLevel())
+
+
 def scenario_device_euis(scenario: Scenario) -> list[int]:
     """Every Comms Hub and device of the scenario's premises (whose GBCS keys the run uses)."""
     return [eui for premises in scenario.premises
@@ -171,6 +249,44 @@ def build_service(
 ) -> Service:
     """Build the system on the running loop's real-time clock and take up whatever an earlier
     process on ``db`` left open (docs/recovery.md)."""
+    core = build_core(scenario, db=db, timeline=timeline, json_timeline=json_timeline,
+                      distribution_deadline=distribution_deadline, command_deadline=command_deadline,
+                      precommand_lifetime=precommand_lifetime)
+    system = core.system
+    security = security or DuisSecurity.from_options()
+    outbox = Outbox(db, endpoint=user_endpoint, endpoints=endpoints, policy=policy, journal=journal,
+                    renderer=UserMessageRenderer(epoch=core.epoch, signer=security.signer))
+    system.add_sink(outbox.put)
+    system.start()
+    system.recover()
+    return Service(system, outbox, create_app(system.submit, **security.app_options(),
+                                              on_event=lambda name, **fields: system.bus.emit("dsp", name, None, **fields),
+                                              max_in_flight=max_in_flight, request_deadline=request_deadline,
+                                              hold=core.hold, durable=system.store.durable),
+                   core.han_db)
+
+
+@dataclass
+class Core:
+    """The DCC side and the premises of ``serve``, before any sink is attached and before
+    :meth:`DccSystem.start` (the single process adds its outbox, ``--workers 2`` its link)."""
+
+    system: DccSystem
+    epoch: datetime
+    hold: SyncAnswerHold | None
+    han_db: sqlite3.Connection | None
+
+
+def build_core(
+    scenario: Scenario,
+    *,
+    db: str,
+    timeline: TextIO | None = None,
+    json_timeline: bool = False,
+    distribution_deadline: float | None = DEFAULT_DISTRIBUTION_DEADLINE,
+    command_deadline: float | None = DEFAULT_COMMAND_DEADLINE,
+    precommand_lifetime: float | None = DEFAULT_PRECOMMAND_LIFETIME,
+) -> Core:
     clock = AsyncioClock()
     bus = EventBus(clock)
     if timeline is not None:
@@ -187,18 +303,8 @@ def build_service(
     system.dsp.set_command_deadline(command_deadline)
     system.dsp.set_precommand_lifetime(precommand_lifetime)
     system.restore_devices()
-    security = security or DuisSecurity.from_options()
-    outbox = Outbox(db, endpoint=user_endpoint, endpoints=endpoints, policy=policy, journal=journal,
-                    renderer=UserMessageRenderer(epoch=epoch, signer=security.signer))
-    system.add_sink(outbox.put)
-    system.start()
-    system.recover()
     hold = SyncAnswerHold(clock, system.timing) if system.timing is not None else None
-    return Service(system, outbox, create_app(system.submit, **security.app_options(),
-                                              on_event=lambda name, **fields: bus.emit("dsp", name, None, **fields),
-                                              max_in_flight=max_in_flight, request_deadline=request_deadline,
-                                              hold=hold, durable=system.store.durable),
-                   han_db)
+    return Core(system, epoch, hold, han_db)
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -215,8 +321,11 @@ def serve_command(args: argparse.Namespace) -> int:
         security = DuisSecurity.from_options(args.keystore, require_signatures=args.require_signatures)
     except KeystoreError as exc:
         raise UserError(str(exc)) from None
+    if args.workers == 2 and args.db == ":memory:":
+        raise UserError("--workers 2 needs a database file (--db): the core and the edge process both open it")
     try:
-        return asyncio.run(_serve(args, scenario, journal, security))
+        return asyncio.run(_serve_split(args, scenario, journal) if args.workers == 2
+                           else _serve(args, scenario, journal, security))
     except OSError as exc:
         raise UserError(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}") from None
 
@@ -238,6 +347,66 @@ def _check_paths(db: str, journal: str | TextIO | None) -> None:
             raise UserError(f"{what} {path}: is a directory, not a file")
         if not os.access(folder, os.W_OK) or (os.path.exists(target) and not os.access(target, os.W_OK)):
             raise UserError(f"{what} {path}: not writable")
+
+
+async def _serve_split(args: argparse.Namespace, scenario: Scenario, journal: str | TextIO | None) -> int:
+    """``--workers 2``: this process is the core; it binds the port and supervises the edge,
+    which accepts on it (docs/recovery.md, "Two processes")."""
+    from emulator.dcc.store import StoreError
+    from emulator.errors import UserError
+
+    endpoints, policy = delivery_settings(args)
+    try:
+        core = build_core(scenario, db=args.db, timeline=sys.stderr, json_timeline=args.json,
+                          distribution_deadline=args.distribution_deadline, command_deadline=args.command_deadline,
+                          precommand_lifetime=args.precommand_lifetime)
+    except (StoreError, sqlite3.DatabaseError) as exc:
+        raise UserError(f"--db {args.db}: {exc}") from None
+    journal_option = "-" if journal is sys.stdout else (journal if isinstance(journal, str) else None)
+    config = edge_config(core, db=args.db, user_endpoint=args.user_endpoint, endpoints=endpoints, policy=policy,
+                         journal=journal_option, require_signatures=args.require_signatures,
+                         max_in_flight=args.max_in_flight, request_deadline=args.request_deadline,
+                         keystore=args.keystore)
+    link = CoreLink(core.system, config, core.hold)
+    core.system.start()
+    core.system.recover()
+    listening = socket.create_server((args.host, args.port), backlog=1024)
+    supervisor = EdgeSupervisor(link, listening)
+    supervised = asyncio.create_task(supervisor.run(), name="edge-supervisor")
+    prune_task = asyncio.create_task(_prune_ledger(core.system), name="ledger-prune")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        ready = asyncio.create_task(supervisor.ready.wait())
+        await asyncio.wait({ready, supervised}, return_when=asyncio.FIRST_COMPLETED)
+        if supervised.done():
+            try:
+                supervised.result()
+            except EdgeFailedToStart as exc:
+                raise UserError(f"serve --workers 2: {exc}") from None
+        host, port = listening.getsockname()[:2]
+        print(f"serving DUIS on http://{host}:{port}/api/v1/serviceD (core pid {os.getpid()}, "
+              f"edge pid {supervisor.pid})", file=sys.stderr, flush=True)
+        await stop.wait()
+    finally:
+        await supervisor.stop()
+        supervised.cancel()
+        prune_task.cancel()
+        await asyncio.gather(supervised, return_exceptions=True)
+        listening.close()
+        core.system.store.close()
+        if core.han_db is not None:
+            core.han_db.close()
+    return 0
+
+
+async def _prune_ledger(system: DccSystem, interval: float = PRUNE_INTERVAL) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        system.dsp.ledger.prune_held("outbox")
 
 
 async def _serve(args: argparse.Namespace, scenario: Scenario, journal: str | TextIO | None,

@@ -15,8 +15,13 @@ from emulator.dcc.duis.keystore import DSP_EUI, KeystoreError, KeyUsage, default
 from emulator.dcc.duis.security import DuisSecurity
 from emulator.dcc.duis.signing import DuisSigner, RequestVerifier, SignatureVerdict
 from emulator.dcc.duis.xmlsafe import parse_document
-from emulator.scenario.serve import build_service
 from emulator.scenario.spec import parse_scenario
+
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scenario"))
+from serve_modes import SERVE_MODES, make_service  # noqa: E402
 
 USER = 0x90B3D51F30010000
 
@@ -108,9 +113,10 @@ async def _post(service, path, body) -> tuple[int, bytes, dict]:
         return reply.status, await reply.read(), dict(reply.headers)
 
 
-async def test_serve_with_the_zaz1_keystore_signs_what_dcc_boxed_accepts(zaz1):
+@pytest.mark.parametrize("mode", SERVE_MODES)
+async def test_serve_with_the_zaz1_keystore_signs_what_dcc_boxed_accepts(zaz1, mode):
     security = DuisSecurity.from_options(ZAZ1_KEYSTORE)
-    service = build_service(_premises(), db=":memory:", journal=None, security=security)
+    service = await make_service(mode, _premises(), db=":memory:", journal=None, security=security)
     try:
         signed_request = DuisSigner(zaz1.signing_entry(USER)).sign(
             request_xml("11.2", "<sr:ReadFirmwareVersion/>", request_id=f"90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:{7}"))
@@ -124,9 +130,10 @@ async def test_serve_with_the_zaz1_keystore_signs_what_dcc_boxed_accepts(zaz1):
     assert code == 0 and "passed signature check" in log, log
 
 
-async def test_require_signatures_refuses_unsigned_requests_and_nothing_runs():
-    service = build_service(_premises(), db=":memory:", journal=None,
-                            security=DuisSecurity.from_options(require_signatures=True))
+@pytest.mark.parametrize("mode", SERVE_MODES)
+async def test_require_signatures_refuses_unsigned_requests_and_nothing_runs(mode):
+    service = await make_service(mode, _premises(), db=":memory:", journal=None,
+                                 security=DuisSecurity.from_options(require_signatures=True))
     try:
         status, data, headers = await _post(service, "/api/v1/serviceD", sample("11.4_UPDATE_PPMID_FIRMWARE_REQUEST_DUIS.XML"))
         assert service.system.dsp.sat.entries() == []

@@ -4,6 +4,7 @@ support is refused in the 11.1/11.4 warning, in that list, and the answer is val
 from __future__ import annotations
 
 import sqlite3
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,9 +24,11 @@ from emulator.dcc.store import Store
 from emulator.eui64 import format_eui64
 from emulator.runtime.clock import VirtualClock
 from emulator.runtime.events import EventBus
-from emulator.scenario.serve import build_service
 from emulator.scenario.spec import ScenarioError, parse_scenario
 from emulator.scenario.system import DccSystem
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scenario"))
+from serve_modes import SERVE_MODES, make_service  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parent / "data" / "duis"
 SECOND_ESME = 0x00DB1234567890B0
@@ -52,15 +55,16 @@ def _lists(body: bytes) -> dict[str, str]:
     return {name: root.findtext(f".//{{*}}{name}") for name in LISTS if root.findtext(f".//{{*}}{name}")}
 
 
-async def test_dcc_sample_11_1_to_a_meter_on_an_unsupported_gbcs_version_gets_w110101(tmp_path):
+@pytest.mark.parametrize("mode", SERVE_MODES)
+async def test_dcc_sample_11_1_to_a_meter_on_an_unsupported_gbcs_version_gets_w110101(tmp_path, mode):
     """Signed with DCC's published ZAZ1 DSP key (TEST ONLY), so DCC Boxed's own validator checks
     the answer too: XSD V5.1 and the signature."""
     missing = sign_wrap_available() or (None if ZAZ1_KEYSTORE.is_file() else f"{ZAZ1_KEYSTORE} missing")
     if missing:
         require_tool(missing)
     scenario = _scenario([{"eui64": format_eui64(ESME_ID), "gbcs_version": "3.2"}])
-    service = build_service(scenario, db=":memory:", journal=None,
-                            security=DuisSecurity.from_options(str(ZAZ1_KEYSTORE)))
+    service = await make_service(mode, scenario, db=":memory:", journal=None,
+                                 security=DuisSecurity.from_options(str(ZAZ1_KEYSTORE)))
     try:
         async with TestClient(TestServer(service.app)) as client:
             xml = (SAMPLES / "11.1_UPDATE_FIRMWARE_REQUEST_DUIS.XML").read_bytes()

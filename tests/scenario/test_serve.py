@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 
 from aiohttp import web
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from serve_modes import SERVE_MODES, make_service
 
 from emulator.cli import main
-from emulator.scenario.serve import build_service
 from emulator.scenario.spec import parse_scenario
 
 SAMPLES = Path(__file__).resolve().parents[1] / "dcc" / "data" / "duis"
@@ -28,7 +29,8 @@ def fast_premises():
     }, source="test")
 
 
-async def test_dcc_sample_11_4_runs_to_n49_delivered_to_the_user(tmp_path):
+@pytest.mark.parametrize("mode", SERVE_MODES)
+async def test_dcc_sample_11_4_runs_to_n49_delivered_to_the_user(tmp_path, mode):
     received: list[tuple[str, bytes]] = []
     got_n49 = asyncio.Event()
 
@@ -43,8 +45,8 @@ async def test_dcc_sample_11_4_runs_to_n49_delivered_to_the_user(tmp_path):
     user_app.router.add_post("/alerts", user)
     journal = io.StringIO()
     async with TestServer(user_app) as user_server:
-        service = build_service(fast_premises(), db=str(tmp_path / "emulator.db"),
-                                user_endpoint=str(user_server.make_url("/alerts")), journal=journal)
+        service = await make_service(mode, fast_premises(), db=str(tmp_path / "emulator.db"),
+                                     user_endpoint=str(user_server.make_url("/alerts")), journal=journal)
         outbox = await service.start_outbox()
         try:
             async with TestClient(TestServer(service.app)) as client:
@@ -68,8 +70,9 @@ async def test_dcc_sample_11_4_runs_to_n49_delivered_to_the_user(tmp_path):
     assert b"00-DB-12-34-56-78-90-A4" in n49
 
 
-async def test_bad_xml_is_a_400_and_nothing_is_applied(tmp_path):
-    service = build_service(fast_premises(), db=":memory:", journal=None)
+@pytest.mark.parametrize("mode", SERVE_MODES)
+async def test_bad_xml_is_a_400_and_nothing_is_applied(tmp_path, mode):
+    service = await make_service(mode, fast_premises(), db=":memory:", journal=None)
     try:
         async with TestClient(TestServer(service.app)) as client:
             reply = await client.post("/api/v1/serviceD", data=b"<sr:Request", headers={"Content-Type": "application/xml"})

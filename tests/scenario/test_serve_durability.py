@@ -17,9 +17,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from crash import crash_loop  # noqa: E402
 
 
-def test_a_few_kill_9_lose_nothing_and_leave_nothing_in_progress(tmp_path: Path) -> None:
-    figures = asyncio.run(crash_loop(3, clients=3, seed=7, settle=150.0, workdir=tmp_path))
-    assert figures.kills == 3
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_few_kill_9_lose_nothing_and_leave_nothing_in_progress(tmp_path: Path, workers: int) -> None:
+    """With ``--workers 2`` the kills hit the core or the edge (seed 7: both)."""
+    figures = asyncio.run(crash_loop(4 if workers == 2 else 3, clients=3, seed=7, settle=150.0, workdir=tmp_path,
+                                     workers=workers, edge_share=0.5))
+    assert figures.kills == (4 if workers == 2 else 3)
+    if workers == 2:
+        assert 0 < figures.edge_kills < figures.kills
     assert figures.accepted > 0
     assert figures.lost_requests == []
     assert figures.stuck == 0
