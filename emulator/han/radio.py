@@ -331,8 +331,10 @@ class RadioChannel:
         if certain:
             state = None
             most = 4 * count + 2
-            slots = rng.getrandbits(64 * most).to_bytes(8 * most, "little")[3::8].translate(
-                _SLOT_OF_BYTE[p.min_be]) + b"\0\0"  # the response after the last request is never drawn
+            slots = rng.getrandbits(64 * most).to_bytes(8 * most, "little")[3::8].translate(_SLOT_OF_BYTE[p.min_be])
+            if latency < after:
+                return self._certain_period(slots, count, now, first, latency, request_s, response_s, ack_s, table)
+            slots += b"\0\0"  # the response after the last request is never drawn
         else:
             state = rng.getstate()
             most = 4 * (count + 1)  # two frames an exchange, the request after them; two draws a frame
@@ -384,6 +386,47 @@ class RadioChannel:
         stats.attempts += 2 * frames
         stats.aps_acks += frames
         return BusyPeriod(done, sent, previous_sent, last_request_at, request_lands)
+
+    def _certain_period(self, slots: bytes, count: int, now: float, first: float, latency: float, request_s: float,
+                        response_s: float, ack_s: float, table: list[float]) -> BusyPeriod:
+        """A loss-free busy period bound to run all ``count`` exchanges and the request after them
+        (``slots``: its 4 count + 2 back-off draws; ``first``: when its first frame may start),
+        with the arithmetic of :meth:`block_exchanges`' loop less what cannot happen here: no
+        frame reaches the horizon or the response timer, and, the HAN's ``latency`` being shorter
+        than a frame's turnaround and acknowledgement, every frame but the first lands while the
+        channel is still busy with the frame before it, so it starts when the channel frees."""
+        after = self._after_s
+        stats = self.stats
+        requests = [b + request_s for b in table]
+        acked = [b + ack_s for b in table].__getitem__
+        n = 4 * count
+        air = stats.airtime_s
+        busy = first
+        sent = previous_sent = last_request_at = now
+        for rq, rqa, rs, rsa in zip(map(requests.__getitem__, slots[0:n:4]), map(acked, slots[1:n:4]),
+                                    map([b + response_s for b in table].__getitem__, slots[2:n:4]),
+                                    map(acked, slots[3:n:4])):
+            got = busy + rq
+            last_request_at = sent + (latency + (got - sent))
+            start = got + after + rqa + after  # the response starts when the request's acks end
+            air += start - busy
+            got = start + rs
+            busy = got + after + rsa + after
+            air += busy - start
+            previous_sent = sent
+            sent = last_request_at + (latency + (got - last_request_at))
+        start = busy
+        got = start + requests[slots[n]]
+        request_lands = sent + (latency + (got - sent))
+        busy = got + after + acked(slots[n + 1]) + after
+        air += busy - start
+        frames = 2 * count + 1
+        self._busy_until = busy
+        stats.airtime_s = air
+        stats.frames += frames
+        stats.attempts += 2 * frames
+        stats.aps_acks += frames
+        return BusyPeriod(count, sent, previous_sent, last_request_at, request_lands)
 
     def _block_exchanges(self, client: int, server: int, request_len: int, response_len: int, now: float,
                          count: int, horizon: float, latency: float, within: float) -> "BusyPeriod":
