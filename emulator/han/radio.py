@@ -337,8 +337,8 @@ class RadioChannel:
             slots = rng.getrandbits(64 * most).to_bytes(8 * most, "little")[3::8].translate(_SLOT_OF_BYTE[p.min_be])
             if quick:
                 period = self._certain_period(slots, count, now, first, latency, request_s, response_s, ack_s,
-                                              table, horizon)
-                if period is None:
+                                              table, math.inf)
+                if period is None or period.request_lands is None or period.request_lands >= horizon:
                     raise RuntimeError(f"radio: a busy period bound to run {count} exchanges reached its horizon")
                 return period
             slots += b"\0\0"  # the response after the last request is never drawn
@@ -411,8 +411,9 @@ class RadioChannel:
         here: no response reaches the client's response timer (the caller's bound), and, the
         HAN's ``latency`` being shorter than a frame's turnaround and acknowledgement, every frame
         but the first lands while the channel is still busy with the frame before it, so it
-        starts when the channel frees. Frames land in order, so the horizon is checked once, on
-        the last: ``None`` (and the channel untouched) if it lands at or after ``horizon``."""
+        starts when the channel frees. Frames land in order, and no frame lands after the channel
+        frees: ``None`` (and the channel untouched) once the channel is busy up to ``horizon``
+        (whether or not a frame lands after it) or the last frame lands at or after it."""
         after = self._after_s
         stats = self.stats
         requests = [b + request_s for b in table]
@@ -430,6 +431,8 @@ class RadioChannel:
             air += start - busy
             got = start + rs
             busy = got + after + rsa + after
+            if busy >= horizon:
+                return None  # (perhaps) past the horizon: the caller goes frame by frame, from the start
             air += busy - start
             previous_sent = sent
             sent = last_request_at + (latency + (got - last_request_at))
