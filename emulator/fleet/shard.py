@@ -367,7 +367,7 @@ def run_range(spec: FleetSpec, indices: range, on_progress: Callable[[dict[str, 
     finished_reasons: Counter[str] = Counter()
     for first in range(indices.start, indices.stop, wave):
         chunk = range(first, min(first + wave, indices.stop))
-        with _collected_after():
+        with _CollectAfterWave():
             result = _run_wave(spec, chunk, indices.stop - chunk.stop, on_progress, exchanges, finished_states,
                                finished_reasons)
         results.extend(result.results)
@@ -380,7 +380,7 @@ def run_range(spec: FleetSpec, indices: range, on_progress: Callable[[dict[str, 
     return ShardResult(results, exchanges, simulated, time.perf_counter() - started)
 
 
-class _collected_after:
+class _CollectAfterWave:
     """No automatic garbage collection while a wave runs; one pass over what it allocated after.
 
     A wave allocates and frees hundreds of thousands of objects (frames, actions, timer entries),
