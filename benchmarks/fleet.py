@@ -194,17 +194,29 @@ def _peak_rss_children_mb() -> float:
 
 def scale(image_path: str, premises: int, workers: int, dask: str | None = None, *, per_frame: bool = False,
           faults: bool = False) -> dict:
-    """One fleet run; its cost per premises in core-seconds (wall x workers / premises)."""
+    """One fleet run; its cost per premises in core-seconds (wall x workers / premises), and the
+    CPU it took: the worker processes' (user + system, as they exit) and this process's."""
+    import resource
+
     from emulator.fleet.run import run_fleet
 
-    result = run_fleet(_spec(image_path, premises, per_frame=per_frame, faults=faults), workers=workers, dask=dask,
-                       keep_results=False)
+    def cpu(who: int) -> float:
+        usage = resource.getrusage(who)
+        return usage.ru_utime + usage.ru_stime
+
+    spec = _spec(image_path, premises, per_frame=per_frame, faults=faults)
+    parent, children = cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN)
+    result = run_fleet(spec, workers=workers, dask=dask, keep_results=False)
+    parent, children = cpu(resource.RUSAGE_SELF) - parent, cpu(resource.RUSAGE_CHILDREN) - children
     s = result.summary()
     return {"premises": premises, "workers": result.workers, "backend": result.backend, "per_frame": per_frame,
             "fault_mix_percent": FAULT_MIX_PERCENT if faults else 0.0, "results_digest": s["results_digest"],
             "wall_s": round(result.wall_s, 1), "succeeded": s["succeeded"], "simulated_s": s["simulated_s"],
             "exchanges_per_s": s["exchanges_per_wall_s"], "duration_p50_s": s["duration_s"]["p50"],
-            "core_s_per_premises": round(result.wall_s * result.workers / premises, 5)}
+            "core_s_per_premises": round(result.wall_s * result.workers / premises, 5),
+            "cpu_ms_per_premises": round((parent + children) * 1000 / premises, 3),
+            "parent_cpu_s": round(parent, 2), "worker_cpu_s": round(children, 2),
+            "load_average_after": [round(x, 2) for x in os.getloadavg()]}
 
 
 def project(core_s_per_premises: float, premises: int, cores: int) -> dict:
@@ -271,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         target = {10_000: " (target < 30 s)", 100_000: " (target < 300 s)"}.get(r["premises"], "")
         print(f"{r['premises']:,} premises, {len(image) // 1024} KiB image, {r['workers']} workers ({r['backend']}): "
               f"{r['wall_s']:,} s wall{target}; {r['succeeded']:,} succeeded, {r['exchanges_per_s']:,} exchanges/s, "
-              f"{r['core_s_per_premises']} core-s per premises")
+              f"{r['core_s_per_premises']} core-s per premises; CPU {r['cpu_ms_per_premises']} ms per premises "
+              f"(workers {r['worker_cpu_s']:,} s, parent {r['parent_cpu_s']:,} s)")
     for r in out.get("fault_mix", []):
         print(f"{r['premises']:,} premises, {r['fault_mix_percent']:g} % faulty, {'per frame' if r['per_frame'] else 'fast path'}: "
               f"{r['wall_s']:,} s wall, {r['core_s_per_premises']} core-s per premises, digest {r['results_digest'][:12]}")

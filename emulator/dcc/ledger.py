@@ -181,7 +181,7 @@ class Ledger:
             conn.execute("UPDATE dsp_distribution SET phase=? WHERE request_id=?", (PHASE_APPROVED, request_id))
 
     def hub_delivered(self, request_id: str, hub: int) -> None:
-        with self._store.transaction() as conn:
+        with self._store.write() as conn:  # a read, then one UPDATE
             row = conn.execute("SELECT delivered_hubs FROM dsp_distribution WHERE request_id=?",
                                (request_id,)).fetchone()
             if row is None:
@@ -204,7 +204,7 @@ class Ledger:
 
     def close_if_done(self, request_id: str) -> None:
         """Drop ``request_id``'s distribution once no device of it is still in progress."""
-        with self._store.transaction() as conn:
+        with self._store.write() as conn:
             conn.execute(
                 "DELETE FROM dsp_distribution WHERE request_id=? AND NOT EXISTS "
                 "(SELECT 1 FROM smi_update_in_progress WHERE request_id=?)", (request_id, request_id))

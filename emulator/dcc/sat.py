@@ -111,7 +111,7 @@ class ServiceAuditTrail:
         details: Mapping[str, Any] | None = None,
     ) -> int:
         """Write one entry; returns its sequence number."""
-        with self._store.transaction() as conn:
+        with self._store.write() as conn:  # one INSERT
             cur = conn.execute(
                 "INSERT INTO sat (time, event, request_id, device, code, details) VALUES (?,?,?,?,?,?)",
                 (

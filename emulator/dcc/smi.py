@@ -161,7 +161,7 @@ class Smi:
     # -- devices -------------------------------------------------------------------------------
     def add(self, device: SmiDevice) -> None:
         """Register ``device``; a device already in the inventory is an error, not an overwrite."""
-        with self._store.transaction() as conn:
+        with self._store.write() as conn:  # one INSERT, after the check
             if conn.execute("SELECT 1 FROM smi_device WHERE eui64=?", (format_eui64(device.eui64),)).fetchone():
                 raise SmiError(f"device {format_eui64(device.eui64)} is already in the SMI")
             conn.execute(
@@ -238,14 +238,14 @@ class Smi:
         )
 
     def _update(self, eui64: int, assignments: str, values: tuple) -> None:
-        with self._store.transaction() as conn:
+        with self._store.write() as conn:  # one UPDATE of one row (rowcount 0: nothing changed)
             cur = conn.execute(f"UPDATE smi_device SET {assignments} WHERE eui64=?", (*values, format_eui64(eui64)))
             if cur.rowcount != 1:
                 raise SmiError(f"device {format_eui64(eui64)} is not in the SMI")
 
     # -- firmware update in progress -----------------------------------------------------------
     def start_update(self, mark: UpdateInProgress) -> None:
-        with self._store.transaction() as conn:
+        with self._store.write() as conn:
             conn.execute(
                 "INSERT INTO smi_update_in_progress VALUES (?,?,?,?,?,?,?)",
                 (
@@ -274,12 +274,12 @@ class Smi:
         )
 
     def set_update_stage(self, eui64: int, stage: str) -> None:
-        with self._store.transaction() as conn:
+        with self._store.write() as conn:
             conn.execute("UPDATE smi_update_in_progress SET stage=? WHERE eui64=?", (stage, format_eui64(eui64)))
 
     def finish_update(self, eui64: int) -> UpdateInProgress | None:
         """Clear the mark; returns what it was (None if there was none)."""
-        with self._store.transaction() as conn:
+        with self._store.write() as conn:  # a read, then one DELETE
             mark = self.update_in_progress(eui64)
             if mark is not None:
                 conn.execute("DELETE FROM smi_update_in_progress WHERE eui64=?", (format_eui64(eui64),))

@@ -47,6 +47,13 @@ class Store:
         """Everything inside commits together or not at all; nested blocks are savepoints."""
         return _Transaction(self)
 
+    def write(self) -> "_Transaction | _Joined":
+        """For a block that changes the database with ONE statement (it may read first, and may
+        raise before it writes): SQLite makes a single statement atomic by itself, so inside a
+        transaction the block joins it without a savepoint (the DSP's audit rows and SMI
+        updates, a dozen a premises in a fleet); outside one it is a transaction of its own."""
+        return _Transaction(self) if self._depth == 0 else _Joined(self._conn)
+
     def durable(self) -> "asyncio.Future[None]":
         """Resolves (on the running loop) once every transaction committed so far is on disk."""
         if self._wal_sync is None:  # in memory: nothing to wait for
@@ -100,6 +107,21 @@ class _Transaction:
         else:
             conn.execute(f"ROLLBACK TO {self._name}")
             conn.execute(f"RELEASE {self._name}")
+
+
+class _Joined:
+    """:meth:`Store.write` inside a transaction: the block's one statement is part of it."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self._conn
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        return None
 
 
 class StoreError(Exception):

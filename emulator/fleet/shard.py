@@ -7,6 +7,7 @@ what else ran beside it: the fleet gives the same per-device results with 1 or 1
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
 import time
@@ -364,23 +365,11 @@ def run_range(spec: FleetSpec, indices: range, on_progress: Callable[[dict[str, 
     simulated = 0.0
     finished_states: Counter[str] = Counter()
     finished_reasons: Counter[str] = Counter()
-    per_premises: float | None = None
     for first in range(indices.start, indices.stop, wave):
         chunk = range(first, min(first + wave, indices.stop))
-        shard = Shard(spec, chunk)
-        if per_premises is None:
-            per_premises = len(shard.tracked) / max(len(chunk), 1)
-        waiting = round(per_premises * (indices.stop - chunk.stop))  # devices of later waves
-
-        def progress(snapshot: dict[str, Any], waiting: int = waiting) -> None:
-            assert on_progress is not None
-            states = Counter(snapshot["states"]) + finished_states
-            states[IDLE] += waiting
-            reasons = Counter(snapshot["failed"]) + finished_reasons
-            on_progress({"time": snapshot["time"], "states": dict(states), "failed": dict(reasons),
-                         "block_exchanges": exchanges + snapshot["block_exchanges"]})
-
-        result = shard.run(progress if on_progress is not None else None)
+        with _CollectAfterWave():
+            result = _run_wave(spec, chunk, indices.stop - chunk.stop, on_progress, exchanges, finished_states,
+                               finished_reasons)
         results.extend(result.results)
         exchanges += result.block_exchanges
         simulated = max(simulated, result.simulated_s)
@@ -389,3 +378,42 @@ def run_range(spec: FleetSpec, indices: range, on_progress: Callable[[dict[str, 
             if r.outcome == FAILED:
                 finished_reasons[r.reason or "unknown"] += 1
     return ShardResult(results, exchanges, simulated, time.perf_counter() - started)
+
+
+class _CollectAfterWave:
+    """No automatic garbage collection while a wave runs; one pass over what it allocated after.
+
+    A wave allocates and frees hundreds of thousands of objects (frames, actions, timer entries),
+    nearly all freed by reference counting, yet every 700 allocations would start a collection
+    that walks the wave's live objects: 6-9 % of a premises' CPU. The wave's cyclic garbage (hubs,
+    ports and the callbacks that point back at them) is collected in one young-generation pass
+    once the wave has finished, so a worker's memory stays bounded by one wave."""
+
+    __slots__ = ("_was_enabled",)
+
+    def __enter__(self) -> None:
+        self._was_enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._was_enabled:
+            gc.enable()
+            gc.collect(0)
+
+
+def _run_wave(spec: FleetSpec, chunk: range, later: int, on_progress: Callable[[dict[str, Any]], None] | None,
+              exchanges: int, finished_states: Counter[str], finished_reasons: Counter[str]) -> ShardResult:
+    """One wave on a fresh clock (``later``: premises of the range after it); the shard is
+    garbage once this returns."""
+    shard = Shard(spec, chunk)
+    waiting = round(len(shard.tracked) / max(len(chunk), 1) * later)  # devices of later waves
+
+    def progress(snapshot: dict[str, Any]) -> None:
+        assert on_progress is not None
+        states = Counter(snapshot["states"]) + finished_states
+        states[IDLE] += waiting
+        reasons = Counter(snapshot["failed"]) + finished_reasons
+        on_progress({"time": snapshot["time"], "states": dict(states), "failed": dict(reasons),
+                     "block_exchanges": exchanges + snapshot["block_exchanges"]})
+
+    return shard.run(progress if on_progress is not None else None)

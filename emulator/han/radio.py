@@ -326,17 +326,35 @@ class RadioChannel:
         gap = max(latency, after + table[-1] + ack_s + after)  # from a frame's end to the next start
         slowest = table[-1] + request_s + table[-1] + response_s + 2 * gap  # one exchange
         first = busy if busy > now else now
-        certain = ((first + (count + 1) * slowest) * (1 + 1e-9) + 1e-9 < horizon
-                   and (first - now) + gap + slowest + 1e-9 < within)
+        in_time = (first - now) + gap + slowest + 1e-9 < within  # no response reaches the client's timer
+        certain = in_time and (first + (count + 1) * slowest) * (1 + 1e-9) + 1e-9 < horizon
+        # The HAN's latency shorter than a frame's turnaround and acknowledgement: each frame but
+        # the first lands while the channel is still busy with the one before (_certain_period).
+        quick = latency < after
         if certain:
             state = None
             most = 4 * count + 2
-            slots = rng.getrandbits(64 * most).to_bytes(8 * most, "little")[3::8].translate(
-                _SLOT_OF_BYTE[p.min_be]) + b"\0\0"  # the response after the last request is never drawn
+            slots = rng.getrandbits(64 * most).to_bytes(8 * most, "little")[3::8].translate(_SLOT_OF_BYTE[p.min_be])
+            if quick:
+                period = self._certain_period(slots, count, now, first, latency, request_s, response_s, ack_s,
+                                              table, math.inf)
+                if period is None or period.request_lands is None or period.request_lands >= horizon:
+                    raise RuntimeError(f"radio: a busy period bound to run {count} exchanges reached its horizon")
+                return period
+            slots += b"\0\0"  # the response after the last request is never drawn
         else:
             state = rng.getstate()
             most = 4 * (count + 1)  # two frames an exchange, the request after them; two draws a frame
             slots = rng.getrandbits(64 * most).to_bytes(8 * most, "little")[3::8].translate(_SLOT_OF_BYTE[p.min_be])
+            if in_time and quick:
+                # Only the horizon is in doubt: the whole period drawn, and kept if its last frame,
+                # the latest to land, lands before the horizon (else frame by frame below).
+                period = self._certain_period(slots, count, now, first, latency, request_s, response_s, ack_s,
+                                              table, horizon)
+                if period is not None:
+                    rng.setstate(state)
+                    rng.getrandbits(64 * 2 * (2 * count + 1))  # the back-off draws made, two a frame
+                    return period
         request = list(map([b + request_s for b in table].__getitem__, slots[0::4]))
         response = list(map([b + response_s for b in table].__getitem__, slots[2::4]))
         acked = [b + ack_s for b in table].__getitem__
@@ -384,6 +402,54 @@ class RadioChannel:
         stats.attempts += 2 * frames
         stats.aps_acks += frames
         return BusyPeriod(done, sent, previous_sent, last_request_at, request_lands)
+
+    def _certain_period(self, slots: bytes, count: int, now: float, first: float, latency: float, request_s: float,
+                        response_s: float, ack_s: float, table: list[float], horizon: float) -> BusyPeriod | None:
+        """A loss-free busy period of all ``count`` exchanges and the request after them
+        (``slots``: its back-off draws, at least 4 count + 2; ``first``: when its first frame may
+        start), with the arithmetic of :meth:`block_exchanges`' loop less what cannot happen
+        here: no response reaches the client's response timer (the caller's bound), and, the
+        HAN's ``latency`` being shorter than a frame's turnaround and acknowledgement, every frame
+        but the first lands while the channel is still busy with the frame before it, so it
+        starts when the channel frees. Frames land in order, and no frame lands after the channel
+        frees: ``None`` (and the channel untouched) once the channel is busy up to ``horizon``
+        (whether or not a frame lands after it) or the last frame lands at or after it."""
+        after = self._after_s
+        stats = self.stats
+        requests = [b + request_s for b in table]
+        acked = [b + ack_s for b in table].__getitem__
+        n = 4 * count
+        air = stats.airtime_s
+        busy = first
+        sent = previous_sent = last_request_at = now
+        for rq, rqa, rs, rsa in zip(map(requests.__getitem__, slots[0:n:4]), map(acked, slots[1:n:4]),
+                                    map([b + response_s for b in table].__getitem__, slots[2:n:4]),
+                                    map(acked, slots[3:n:4])):
+            got = busy + rq
+            last_request_at = sent + (latency + (got - sent))
+            start = got + after + rqa + after  # the response starts when the request's acks end
+            air += start - busy
+            got = start + rs
+            busy = got + after + rsa + after
+            if busy >= horizon:
+                return None  # (perhaps) past the horizon: the caller goes frame by frame, from the start
+            air += busy - start
+            previous_sent = sent
+            sent = last_request_at + (latency + (got - last_request_at))
+        start = busy
+        got = start + requests[slots[n]]
+        request_lands = sent + (latency + (got - sent))
+        if request_lands >= horizon:
+            return None
+        busy = got + after + acked(slots[n + 1]) + after
+        air += busy - start
+        frames = 2 * count + 1
+        self._busy_until = busy
+        stats.airtime_s = air
+        stats.frames += frames
+        stats.attempts += 2 * frames
+        stats.aps_acks += frames
+        return BusyPeriod(count, sent, previous_sent, last_request_at, request_lands)
 
     def _block_exchanges(self, client: int, server: int, request_len: int, response_len: int, now: float,
                          count: int, horizon: float, latency: float, within: float) -> "BusyPeriod":

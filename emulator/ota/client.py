@@ -83,6 +83,22 @@ _NEVER_S = 365 * 86400
 _QUERY, _RESPONSE, _NEXT_BLOCK = TimerKind.QUERY, TimerKind.RESPONSE, TimerKind.NEXT_BLOCK
 _MISSING_FILE_LIMIT = 3  # Default Responses NO_IMAGE_AVAILABLE before a client gives a file up
 
+_last_digest: tuple[bytes, str] | None = None
+
+
+def _image_sha256(image: bytes) -> str:
+    """SHA-256 (hex) of a downloaded image. A fleet's clients all hand in the one shared image
+    object (``reference_images``), so the last digest is kept with the object it belongs to
+    (held, so its identity cannot be reused): 64 KiB hashed once a process, not once a device."""
+    global _last_digest
+    last = _last_digest
+    if last is not None and last[0] is image:
+        return last[1]
+    digest = hashlib.sha256(image).hexdigest()
+    if type(image) is bytes:  # immutable: the digest stays true
+        _last_digest = (image, digest)
+    return digest
+
 
 class ClientAttr(enum.IntEnum):
     """OTA client attribute IDs (cluster 0x0019, client side)."""
@@ -641,7 +657,7 @@ class OtaClient:
         digest = None
         if status is Status.SUCCESS:
             self.pending_image = image
-            digest = hashlib.sha256(image).hexdigest()
+            digest = _image_sha256(image)
         self._retries = 0
         return [ImageChecked(self.eui64, self._target[2], digest, reason),
                 *self._send(UpgradeEndRequest(status, *self._target))]

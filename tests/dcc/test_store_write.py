@@ -1,0 +1,59 @@
+"""Store.write: a one-statement change joins an open transaction (no savepoint) and is a
+transaction of its own outside one, with the all-or-nothing guarantees of Store.transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from emulator.dcc.sat import SatEvent, ServiceAuditTrail
+from emulator.dcc.store import Store
+
+
+def _rows(path: Path) -> list[tuple[str, str | None]]:
+    """What another connection sees: only committed rows."""
+    with sqlite3.connect(path) as other:
+        return other.execute("SELECT event, code FROM sat ORDER BY seq").fetchall()
+
+
+def test_a_write_outside_a_transaction_commits_on_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "dsp.db"
+    store = Store(path)
+    sat = ServiceAuditTrail(store)
+    sat.append(1.0, SatEvent.DSP_ACCEPTED, code="A")
+    assert _rows(path) == [("DspAccepted", "A")]
+    store.close()
+
+
+def test_writes_inside_a_transaction_commit_with_it_and_roll_back_with_it(tmp_path: Path) -> None:
+    path = tmp_path / "dsp.db"
+    store = Store(path)
+    sat = ServiceAuditTrail(store)
+    with store.transaction():
+        sat.append(1.0, SatEvent.DSP_ACCEPTED, code="A")
+        sat.append(2.0, SatEvent.DSP_REJECTED, code="B")
+        assert _rows(path) == []  # nothing visible before the transaction commits
+    assert _rows(path) == [("DspAccepted", "A"), ("DspRejected", "B")]
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            sat.append(3.0, SatEvent.DSP_ACCEPTED, code="C")
+            raise RuntimeError("the step failed")
+    assert _rows(path) == [("DspAccepted", "A"), ("DspRejected", "B")]
+    store.close()
+
+
+def test_a_failed_write_caught_inside_a_transaction_leaves_the_rest_of_it(tmp_path: Path) -> None:
+    path = tmp_path / "dsp.db"
+    store = Store(path)
+    sat = ServiceAuditTrail(store)
+    with store.transaction() as conn:
+        sat.append(1.0, SatEvent.DSP_ACCEPTED, code="A")
+        with pytest.raises(sqlite3.IntegrityError):
+            with store.write() as joined:
+                joined.execute("INSERT INTO sat (time, event, details) VALUES (2.0, NULL, '{}')")  # event NOT NULL
+        assert conn.execute("SELECT COUNT(*) FROM sat").fetchone()[0] == 1
+        sat.append(3.0, SatEvent.DSP_REJECTED, code="C")
+    assert _rows(path) == [("DspAccepted", "A"), ("DspRejected", "C")]
+    store.close()
