@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test typecheck bench clean
+.PHONY: demo test typecheck bench clean compiled test-compiled
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,5 +25,31 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/codec.py
 
+# Optional compiled build (docs/fleet.md): the per-frame hot modules built with mypyc into build/compiled,
+# imported by a separate .venv-compiled. The default .venv and `make test` stay pure Python.
+CVENV := .venv-compiled
+CBIN := $(CVENV)/bin
+
+$(CVENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(CVENV)
+	$(CBIN)/pip install -q --upgrade pip
+	$(CBIN)/pip install -q -e '.[test]'
+	touch $@
+
+CBUILT := build/compiled/.built
+
+# Rebuilt when any package source changes: build/compiled holds a copy of the whole package.
+$(CBUILT): $(CVENV)/.installed tools/build_compiled.py $(shell find emulator -name '*.py')
+	$(CBIN)/python tools/build_compiled.py --venv $(CVENV) > build-compiled.log 2>&1 || { tail -40 build-compiled.log; exit 1; }
+	touch $@
+
+compiled: $(CBUILT)
+	$(CBIN)/python -c "from emulator.compiled import describe; print(describe())"
+
+# The fleet's digest-equivalence tests against the compiled build.
+test-compiled: compiled
+	CH_EMULATOR_EXPECT_COMPILED=1 $(CBIN)/python -m pytest -q -p no:randomly tests/test_compiled_build.py \
+		tests/fleet/test_fast_path.py tests/fleet/test_fleet.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(CVENV) build build-compiled.log .pytest_cache .hypothesis
