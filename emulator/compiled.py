@@ -18,7 +18,12 @@ HOT_MODULES: tuple[str, ...] = (
     "emulator.ota.host",
     "emulator.ota.client",
     "emulator.ota.server",
-    "emulator.hub.ota_service",  # subclasses ota.host.EngineHost: a compiled class needs compiled subclasses
+    "emulator.hub.ota_service",
+    "emulator.ota.frames",
+    "emulator.ota.catalog",
+    "emulator.ota.sessions",
+    "emulator.ota.policy",
+    "emulator.hub.tunnels",  # subclasses ota.host.EngineHost: a compiled class needs compiled subclasses
     "emulator.han.virtual",
     "emulator.runtime.clock",
     "emulator.runtime.timers",

@@ -2,7 +2,7 @@
 
     python tools/build_compiled.py [--venv .venv-compiled]
 
-Copies ``emulator/`` to ``build/compiled/emulator``, compiles ``emulator.compiled.HOT_MODULES`` there
+Copies ``emulator/`` to ``build/compiled/emulator``, compiles ``emulator/compiled.py``'s HOT_MODULES there
 in place with mypyc, and (with ``--venv``) makes that venv import ``emulator`` from the copy, whatever
 its working directory. The source tree stays pure Python, so the default ``.venv`` never loads a .so.
 """
@@ -10,6 +10,7 @@ its working directory. The source tree stays pure Python, so the default ``.venv
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import sys
@@ -18,9 +19,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build" / "compiled"
-sys.path.insert(0, str(ROOT))
 
-from emulator.compiled import HOT_MODULES  # noqa: E402
+
+def _hot_modules() -> tuple[str, ...]:
+    """HOT_MODULES from the source tree's emulator/compiled.py (a compiled venv imports an older copy)."""
+    spec = importlib.util.spec_from_file_location("_hot_set", ROOT / "emulator" / "compiled.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return tuple(module.HOT_MODULES)
+
 
 # Imported by the venv's .pth: ``emulator`` (and so every emulator.* module) comes from build/compiled,
 # ahead of the editable install's source tree and of a working directory that holds ``emulator/``.
@@ -59,7 +67,7 @@ def build() -> None:
     shutil.copy(ROOT / "pyproject.toml", BUILD / "mypy.toml")
     (BUILD / "_ch_emulator_compiled.py").write_text(_FINDER)
     (BUILD / "firmware_images").symlink_to(ROOT / "firmware_images")  # the samples beside the package
-    paths = [str(Path(*name.split("."))) + ".py" for name in HOT_MODULES]
+    paths = [str(Path(*name.split("."))) + ".py" for name in _hot_modules()]
     os.chdir(BUILD)
     extensions = mypycify(["--config-file", "mypy.toml", *paths], group_name="ch_emulator_hot", opt_level="3")
     setup(name="ch-emulator-compiled", ext_modules=extensions,
