@@ -10,23 +10,23 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 
+# The per-frame block exchange spends most of its time here (cProfile of benchmarks/fleet.py's
+# per-frame rate): the server and client engines, their host glue (and the hub's subclass of it),
+# frames, catalogue, sessions, the hub's tunnel bookkeeping, the virtual HAN, the clock and timers.
 # Left out on purpose, because compiled they behave differently (the whole suite was run against the
 # build): emulator.ota.codec (its typed parameters reject bytearray/memoryview and raise TypeError,
 # not FrameError, for a wrongly typed command), emulator.ota.policy (scenario files set ServerPolicy's
 # `X | None` fields by their annotations, which a compiled dataclass does not keep; ClientProfile is
 # in emulator.ota.profile for the same reason).
-# The per-frame block exchange spends most of its time here (cProfile of benchmarks/fleet.py's
-# per-frame rate): codec, server and client engines, their host glue (and the hub's subclass of it),
-# the virtual HAN, the clock and its timers.
 HOT_MODULES: tuple[str, ...] = (
     "emulator.ota.host",
     "emulator.ota.client",
     "emulator.ota.server",
-    "emulator.hub.ota_service",
+    "emulator.hub.ota_service",  # subclasses ota.host.EngineHost: a compiled class needs compiled subclasses
     "emulator.ota.frames",
     "emulator.ota.catalog",
     "emulator.ota.sessions",
-    "emulator.hub.tunnels",  # subclasses ota.host.EngineHost: a compiled class needs compiled subclasses
+    "emulator.hub.tunnels",
     "emulator.han.virtual",
     "emulator.runtime.clock",
     "emulator.runtime.timers",
