@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping, TypeVar
 from emulator.dcc.premises import PremisesSpec, default_premises
 from emulator.devices.device import EmulatedDevice
 from emulator.gbcs.codes import DeviceType
+from emulator.han.aps_fragmentation import FIRST_FRAGMENT, ApsFragment, Reassembler
 from emulator.han.packet import ApsPacket, OTA_CLUSTER, format_eui64
 from emulator.han.virtual import VirtualHan
 from emulator.hub.comms_hub import CommsHub
@@ -59,18 +60,37 @@ class Site:
         bus.subscribe(self.collector)
         self.upstream: list[HubMessage] = []
         hub.set_upstream(self.upstream.append)
-        self.air: list[AirFrame] = []
+        self.air: list[AirFrame] = []  # a message sent in APS blocks: once, when its last block went
+        self._blocks = Reassembler(timeout_s=60.0)
+        self._first_block: dict[tuple[int, int], tuple[int, float]] = {}
         han.add_trace_hook(self._on_air)
 
     # -- observation ---------------------------------------------------------------------------
     def _on_air(self, direction: str, packet: ApsPacket) -> None:
+        now = self.clock.now()
+        at: int | None = None
+        if isinstance(packet, ApsFragment):  # an APS block: the message is one entry, where its first block went
+            key = (packet.src, packet.aps_counter)
+            if packet.extended_header[0] == FIRST_FRAGMENT:
+                self._first_block[key] = (len(self.air), now)
+            whole = self._blocks.add_block(packet, now)
+            if whole is None:
+                return
+            packet = ApsPacket._make((*packet[:4], whole, *packet[5:]))
+            at, now = self._first_block.pop(key)
+            for other, (index, when) in self._first_block.items():
+                if index >= at:
+                    self._first_block[other] = (index + 1, when)
         frame: ZclFrame | None = None
         if packet.cluster == OTA_CLUSTER:
             try:
                 frame = codec.decode(packet.payload)
             except codec.FrameError:
                 frame = None
-        self.air.append(AirFrame(self.clock.now(), packet, frame))
+        if at is None:
+            self.air.append(AirFrame(now, packet, frame))
+        else:
+            self.air.insert(at, AirFrame(now, packet, frame))
 
     @property
     def events(self) -> list[Event]:

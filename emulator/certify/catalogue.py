@@ -207,13 +207,13 @@ CATALOGUE: tuple[Check[Any], ...] = (
           "the test hub as Trust Centre, the device in its Device Log: fail when the device joins with "
           "another key than its install code's; then the JoinTimePeriod closed before power-on: the "
           "join is refused, and fail when the device does not join within 600 s once CCS01 re-opens "
-          "it; inconclusive on a bench", run=n.d1_install_code_join),
+          "it; inconclusive on a bench (the dongle's Trust Centre admits the join)", run=n.d1_install_code_join),
     Check("D2", Group.NETWORK, "Completes CBKE suite 2 (sect283k1) within its advertised times",
           "HenryGiraldo/gbcs; Silicon Labs key-establishment", (V, B, K), "every HAN device",
           "join and CBKE with the test hub as Trust Centre: fail when the device offers another suite "
           "than 2, when its Ephemeral Data Request or Confirm Key Data Request comes later after the "
           "hub's answer than the generate time its Initiate advertised, or when the exchange stops "
-          "or gives no link key; inconclusive on a bench", run=n.d2_cbke_times),
+          "or gives no link key; on a bench the hub computes CBKE on the host", run=n.d2_cbke_times),
     Check("D3", Group.NETWORK, "Negative CBKE (mangled certificate, wrong issuer, bad key confirm, out "
           "of sequence, delays) ends in the right Terminate status and a back-off",
           "Silicon Labs test-harness", (V, B, K), "every HAN device",
@@ -222,12 +222,12 @@ CATALOGUE: tuple[Check[Any], ...] = (
           "or does not then complete CBKE; then the hub is wrong once per session (certificate from "
           "another CA, mangled certificate, wrong MACV, out of sequence): fail when the device does not "
           "answer Terminate UNKNOWN_ISSUER, BAD_MESSAGE, BAD_KEY_CONFIRM, BAD_MESSAGE, does not retry "
-          "or does not then complete CBKE; inconclusive on a bench", run=n.d3_cbke),
+          "or does not then complete CBKE; on a bench the hub computes CBKE on the host (wait time 2 s)", run=n.d3_cbke),
     Check("D4", Group.NETWORK, "All OTA and GBCS traffic APS-encrypted; Tunneling and 61-byte APS "
           "fragmentation work", "HenryGiraldo/gbcs", (V, B), "every HAN device",
           "after CBKE with the test hub: fail when the device answers an Image Notify sent without APS "
           "encryption (a query within 2 s), or when any OTA or Tunneling unicast it sends during a download with the tunnel "
-          "open goes on the air unencrypted; inconclusive on a bench", run=n.d4_aps_encryption,
+          "open goes on the air unencrypted (on a bench: reaches the NCP unencrypted)", run=n.d4_aps_encryption,
           limits="61-byte APS fragmentation of tunnelled GBCS messages is not played yet"),
     Check("D5", Group.NETWORK, "A test-certificate build cannot join a production network and vice "
           "versa", "Digi CBKE docs", (B, K), "every HAN device", "fail on a cross join",

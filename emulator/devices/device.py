@@ -146,8 +146,29 @@ class EmulatedDevice:
         self._start_ota()
 
     def _start_ota(self) -> None:
+        self._ota_started = True
         self._execute(self.client.start(self.clock.now()))
         self.gbcs.start()
+
+    _ota_started = False
+
+    def rejoin(self) -> None:
+        """Leave the network and join again (ZDO Mgmt_Leave_req with Rejoin set, as a Trust Centre
+        sends it): a secured device drops its link key, joins with its install code and runs CBKE
+        afresh; its OTA client is silent meanwhile and resumes as after a restart."""
+        self.bus.emit(self.source, "left_network", self.eui64, rejoin=True)
+        if self.key_establishment is None:
+            return
+        if not self._ota_started:
+            self.key_establishment.restart(self._start_ota)
+            return
+        self.ota.up = False
+        self.ota.stop()
+        self.key_establishment.restart(self._resume_ota)
+
+    def _resume_ota(self) -> None:
+        self.ota.up = True
+        self._execute(self.client.reboot(self.clock.now()))
 
     def power_off(self) -> None:
         self.ota.up = False
@@ -164,6 +185,13 @@ class EmulatedDevice:
 
     # -- receive -------------------------------------------------------------------------------
     def _on_packet(self, packet: ApsPacket) -> None:
+        if packet.profile == ZDO_PROFILE:
+            if packet.cluster == MGMT_LEAVE_REQ and _leave_with_rejoin(packet.payload, self.eui64):
+                self.clock.call_later(0.0, self.rejoin)
+            return
+        if packet.cluster == KEY_ESTABLISHMENT_CLUSTER and self.key_establishment is not None:
+            self.key_establishment.receive(packet)  # also while it rejoins (its OTA client is silent)
+            return
         if not self.ota.up:
             return
         if packet.cluster == OTA_CLUSTER:
@@ -174,8 +202,6 @@ class EmulatedDevice:
                 self.gbcs.awake()  # awake for its image query: it also asks the hub for queued GBCS
         elif packet.cluster == TUNNELING_CLUSTER:
             self._on_tunnel(packet)
-        elif packet.cluster == KEY_ESTABLISHMENT_CLUSTER and self.key_establishment is not None:
-            self.key_establishment.receive(packet)
 
     # -- the client's actions and outcomes -----------------------------------------------------
     def _execute(self, actions: Iterable[Action]) -> None:
@@ -338,6 +364,19 @@ class EmulatedDevice:
 
 _QUERY_NEXT_IMAGE_RESPONSE = bytes([0x02])
 """ZCL command id (after frame control and sequence number) of the OTA Query Next Image Response."""
+
+ZDO_PROFILE = 0x0000
+MGMT_LEAVE_REQ = 0x0034
+"""ZDO Mgmt_Leave_req: TSN, DeviceAddress (EUI-64, little-endian), flags (bit 7 Rejoin)."""
+
+
+def _leave_with_rejoin(payload: bytes, eui64: int) -> bool:
+    """Whether a Mgmt_Leave_req asks this device (its EUI-64, or 0: itself) to leave and rejoin."""
+    if len(payload) < 10:
+        return False
+    address = int.from_bytes(payload[1:9], "little")
+    return address in (0, eui64) and bool(payload[9] & 0x80)
+
 
 CRITICAL_ALERTS = frozenset({GbcsAlertCode.FIRMWARE_VERIFICATION_FAILED_AT_POWER_ON})
 """Generic alerts sent as critical (0x1000, signed); the rest non-critical (0x1001, MAC'd).

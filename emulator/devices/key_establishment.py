@@ -62,6 +62,7 @@ class DeviceKeyEstablishment:
         ephemeral_source: EphemeralSource | None = None,
         next_aps: Callable[[], int] = lambda: 0,
         source: str = "device",
+        clock_epoch: float | None = None,
     ) -> None:
         self.eui64 = eui64
         self.transport = transport
@@ -73,12 +74,13 @@ class DeviceKeyEstablishment:
         self.install_code_key = link_key_from_install_code(install_code)
         kwargs = {} if ephemeral_source is None else {"ephemeral_source": ephemeral_source}
         self.ke = KeyEstablishmentClient(identity, trust_centre=trust_centre, trust_centre_nwk=trust_centre_nwk,
-                                         **kwargs)  # type: ignore[arg-type]
+                                         clock_epoch=clock_epoch, **kwargs)  # type: ignore[arg-type]
         self.joined = False
         self.runs = 0
         self.ignores_no_resources_wait = False  # a device defect (emulator.faults): retry after 1 s whatever the wait
         self.trusts_any_issuer = False  # a device defect: takes the partner's certificate whatever CA issued it
         self.send_delay_s = 0.0  # a device defect (emulator.faults): each CBKE message goes out this much later
+        self.retry_s = CBKE_RETRY_S  # its back-off after a failed Key Establishment (a device's own choice)
         self._on_established: Callable[[], None] | None = None
         self._timer: Timer | None = None
 
@@ -91,6 +93,15 @@ class DeviceKeyEstablishment:
         self._on_established = on_established
         self.transport.detach()  # off the network until the Trust Centre admits it
         self._join()
+
+    def restart(self, on_established: Callable[[], None]) -> None:
+        """Leave and rejoin: the link key is forgotten, join and CBKE run again from the start."""
+        self._cancel_timer()
+        self.security.forget(self.ke.trust_centre)
+        self.ke.link_key = None
+        self.joined = False
+        self.runs = 0
+        self.start(on_established)
 
     def _join(self) -> None:
         self._timer = None
@@ -154,7 +165,7 @@ class DeviceKeyEstablishment:
                               status=None if action.status is None else action.status.name,
                               by_partner=action.by_partner, reason=action.reason, wait_time=action.wait_time)
                 if not retry_set and self.runs < MAX_CBKE_RUNS:
-                    self._set_timer(CBKE_RETRY_S, self._start_cbke)
+                    self._set_timer(self.retry_s, self._start_cbke)
 
     def _engine_timer(self, partner: int, kind: TimerKind) -> None:
         self._timer = None

@@ -135,12 +135,7 @@ def encode_response(value: DeviceLogResponse) -> bytes:
 # -- decoding ------------------------------------------------------------------------------------
 
 def _read_header(reader: Reader, tag: int, name: str) -> int:
-    reader.expect(bytes([tag]), f"{name} tag")
-    invoke = reader.uint(4, "long-invoke-id-and-priority")
-    at = reader.offset
-    if reader.octet_string("date-time"):
-        raise GbcsDecodeError("date-time", at, f"a GBCS {name} of CCS01/CCS02 carries no date-time")
-    return invoke
+    return dlms.read_header(reader, tag, name, "in CCS01/CCS02")
 
 
 def _read_specs(reader: Reader, want: tuple[tuple[int, int], ...], use_case: str) -> None:

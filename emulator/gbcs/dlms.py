@@ -185,18 +185,20 @@ def encode_access_request(value: AccessRequest) -> bytes:
     return out
 
 
-def _read_header(reader: Reader, tag: int, name: str) -> int:
+def read_header(reader: Reader, tag: int, name: str, where: str = "here") -> int:
+    """The tag, long-invoke-id-and-priority and the empty date-time that every xDLMS APDU of GBCS
+    starts with (``where`` names the use case in the error)."""
     reader.expect(bytes([tag]), f"{name} tag")
     invoke = reader.uint(4, "long-invoke-id-and-priority")
     at = reader.offset
     if reader.octet_string("date-time"):
-        raise GbcsDecodeError("date-time", at, f"a GBCS {name} carries no date-time here")
+        raise GbcsDecodeError("date-time", at, f"a GBCS {name} carries no date-time {where}")
     return invoke
 
 
 def decode_access_request(data: bytes, offset: int = 0) -> AccessRequest:
     reader = Reader(data, offset)
-    invoke = _read_header(reader, ACCESS_REQUEST_TAG, "ACCESS-Request")
+    invoke = read_header(reader, ACCESS_REQUEST_TAG, "ACCESS-Request")
     count = reader.length("access-request-specification count")
     gets = []
     for index in range(count):
@@ -230,7 +232,7 @@ def encode_access_response(value: AccessResponse) -> bytes:
 
 def decode_access_response(data: bytes, offset: int = 0) -> AccessResponse:
     reader = Reader(data, offset)
-    invoke = _read_header(reader, ACCESS_RESPONSE_TAG, "ACCESS-Response")
+    invoke = read_header(reader, ACCESS_RESPONSE_TAG, "ACCESS-Response")
     at = reader.offset
     if reader.uint(1, "access-request-specification presence") != 0:
         raise GbcsDecodeError("access-request-specification presence", at, "a GBCS ACCESS-Response does not repeat the request (00)")
@@ -266,7 +268,7 @@ def encode_data_notification(value: DataNotification) -> bytes:
 
 def decode_data_notification(data: bytes, offset: int = 0) -> DataNotification:
     reader = Reader(data, offset)
-    invoke = _read_header(reader, DATA_NOTIFICATION_TAG, "DATA-NOTIFICATION")
+    invoke = read_header(reader, DATA_NOTIFICATION_TAG, "DATA-NOTIFICATION")
     body = read_data(reader, "notification-body")
     reader.done("DATA-NOTIFICATION")
     return DataNotification(invoke, body)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .packet import ApsPacket
+
 MAX_UNFRAGMENTED_PAYLOAD = 82
 """The longest APS payload sent in one frame (EZSP's maximum for an unfragmented unicast)."""
 FRAGMENT_PAYLOAD = 61
@@ -23,6 +25,9 @@ MAX_RETRIES = 3
 WINDOW_SIZE = 1
 EXTENDED_HEADER_PRESENT = 0x80
 """APS frame control bit: an extended header follows the APS counter."""
+ACK_REQUEST = 0x40
+"""APS frame control bit: acknowledgement requested (every block asks for one)."""
+EXTENDED_HEADER_LENGTH = 2
 FIRST_FRAGMENT = 0b01
 LATER_FRAGMENT = 0b10
 
@@ -50,6 +55,27 @@ class Fragment:
     def group_id(self) -> int:
         """How EmberZNet hands a block to its host: ``count << 8 | index`` in the APS frame's groupId."""
         return (self.count << 8) | self.index
+
+
+class ApsFragment(ApsPacket):
+    """One APS block as it is on the air: ``payload`` is what follows the APS header there,
+    i.e. the extended header (2 octets) and then the block (plain, or for a secured block its
+    auxiliary header, ciphertext and MIC). All blocks of a message carry its APS counter."""
+
+    __slots__ = ()
+
+    @property
+    def extended_header(self) -> bytes:
+        return bytes(self.payload[:EXTENDED_HEADER_LENGTH])
+
+    @property
+    def body(self) -> bytes:
+        return bytes(self.payload[EXTENDED_HEADER_LENGTH:])
+
+
+def block_packet(message: ApsPacket, fragment: Fragment) -> ApsFragment:
+    """Block ``fragment`` of ``message`` as it goes on the air (before any APS security)."""
+    return ApsFragment._make((*message[:4], fragment.extended_header + fragment.data, *message[5:]))
 
 
 def needs_fragmentation(payload_len: int, limit: int = MAX_UNFRAGMENTED_PAYLOAD) -> bool:
@@ -107,6 +133,18 @@ class Reassembler:
             return None
         del self._partial[key]
         return b"".join(partial.blocks[i] for i in range(partial.count))
+
+    def add_block(self, block: ApsFragment, now: float = 0.0) -> bytes | None:
+        """:meth:`add` for a block as it came off the air (unsecured). A later block carries
+        only its number, so its count comes from the message's first block; a later block
+        with no first block before it cannot be placed and is dropped (None)."""
+        self._expire(now)
+        key = (block.src, block.aps_counter & 0xFF)
+        partial = self._partial.get(key)
+        index, count = parse_extended_header(block.extended_header, None if partial is None else partial.count)
+        if count is None:
+            return None
+        return self.add(block.src, block.aps_counter, Fragment(index, count, block.body), now)
 
     def pending(self) -> int:
         return len(self._partial)

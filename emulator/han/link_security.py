@@ -23,6 +23,7 @@ from typing import Callable
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
+from .aps_fragmentation import ACK_REQUEST, EXTENDED_HEADER_LENGTH, EXTENDED_HEADER_PRESENT, ApsFragment
 from .packet import OTA_CLUSTER, ApsPacket
 from .security.aps_security import APS_FC_SECURITY, MIC_LENGTH, ApsSecurityError, unsecure
 
@@ -52,9 +53,23 @@ class SecuredApsPacket(ApsPacket):
     __slots__ = ()
 
 
+class SecuredApsFragment(SecuredApsPacket, ApsFragment):  # type: ignore[misc]  # both add no fields
+    """An APS block with APS security, as it is on the air: ``payload`` is the extended header,
+    then the block's auxiliary header, encrypted block and MIC (ZigBee secures each block)."""
+
+    __slots__ = ()
+
+
+_FC_BLOCK = EXTENDED_HEADER_PRESENT | ACK_REQUEST
+
+
 def aps_data_header(packet: ApsPacket, *, secured: bool) -> bytes:
-    """The APS data header of a unicast as the capture writer writes it (no ack request)."""
+    """The APS data header of a unicast as the capture writer writes it: no ack request, but
+    for a block (:class:`ApsFragment`) the extended header, with an ack request."""
     fc = APS_FC_DATA_UNICAST | (APS_FC_SECURITY if secured else 0)
+    if isinstance(packet, ApsFragment):
+        return _HEADER.pack(fc | _FC_BLOCK, packet.dst_ep, packet.cluster, packet.profile, packet.src_ep,
+                            packet.aps_counter & 0xFF) + packet.extended_header
     return _HEADER.pack(fc, packet.dst_ep, packet.cluster, packet.profile, packet.src_ep,
                        packet.aps_counter & 0xFF)
 
@@ -134,6 +149,12 @@ class ApsLinkSecurity:
         self.frame_counter = (counter + 1) & 0xFFFF_FFFF
         # ZigBee 4.4.1.1 as aps_security.secure() does it, inline: this runs for every frame.
         aux_tail = _AUX_TAIL.pack(counter, self.eui64)
+        if isinstance(packet, ApsFragment):  # each block secured on its own, its extended header authenticated
+            header = aps_data_header(packet, secured=True)
+            sealed = cipher.encrypt(_NONCE_HEAD.pack(self.eui64, counter) + _CONTROL_REAL, packet.body,
+                                    header + _CONTROL_REAL + aux_tail)
+            return SecuredApsFragment._make((*packet[:4], packet.extended_header + bytes([_CONTROL_AIR]) + aux_tail
+                                             + sealed, *packet[5:]))
         header = _HEADER.pack(APS_FC_DATA_UNICAST | APS_FC_SECURITY, packet.dst_ep, packet.cluster, packet.profile,
                               packet.src_ep, packet.aps_counter & 0xFF)
         sealed = cipher.encrypt(_NONCE_HEAD.pack(self.eui64, counter) + _CONTROL_REAL, bytes(packet.payload),
@@ -151,6 +172,9 @@ class ApsLinkSecurity:
             return self._refuse(packet, Refusal.NO_KEY, "no link key with the sender")
         body = bytes(packet.payload)
         header = aps_data_header(packet, secured=True)
+        block = isinstance(packet, ApsFragment)
+        if block:
+            body = body[EXTENDED_HEADER_LENGTH:]
         if len(body) >= _AUX_LENGTH + MIC_LENGTH and body[0] == _CONTROL_AIR:
             counter, source = _AUX_TAIL.unpack_from(body, 1)
             try:
@@ -164,11 +188,13 @@ class ApsLinkSecurity:
                 plain, aux = unsecure(header + body, self._keys[packet.src], source=packet.src)
             except ApsSecurityError as exc:
                 return self._refuse(packet, Refusal.MIC_FAILED, str(exc))
-            counter, payload = aux.frame_counter, plain[APS_HEADER_LENGTH:]
+            counter, payload = aux.frame_counter, plain[len(header):]
         last = self._last_counter.get(packet.src)
         if last is not None and counter <= last:
             return self._refuse(packet, Refusal.REPLAYED, f"frame counter {counter} <= {last}")
         self._last_counter[packet.src] = counter
+        if block:
+            return ApsFragment._make((*packet[:4], header[APS_HEADER_LENGTH:] + payload, *packet[5:]))
         return ApsPacket._make((*packet[:4], payload, *packet[5:]))
 
     def _refuse(self, packet: ApsPacket, refusal: Refusal, detail: str) -> ApsPacket | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Callable
 
-from .aps_fragmentation import EXTENDED_HEADER_PRESENT, split
+from .aps_fragmentation import EXTENDED_HEADER_PRESENT, ApsFragment, split
 from .link_security import SecuredApsPacket
 from .packet import ApsPacket
 
@@ -324,6 +324,10 @@ class PcapWriter:
                 f"pcap capture {self.name}: timestamp {when} s for frame from {packet.src:016X} "
                 "is outside what pcap can hold (0 .. 2**32 s after 1970-01-01)"
             )
+        if isinstance(packet, ApsFragment):  # a block the virtual HAN sent as such: written as it went
+            self._write_frame(self._synth.mac_frame(packet._replace(payload=packet.body), packet.extended_header),
+                              when, packet)
+            return
         frame = self._synth.mac_frame(packet)
         if not fits(frame) and not packet.is_broadcast:
             # What a radio sends: APS blocks (window 1), one frame each, 10 ms apart.

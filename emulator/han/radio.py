@@ -22,6 +22,7 @@ import random
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from .aps_fragmentation import ApsFragment
 from .packet import OTA_CLUSTER, ApsPacket, LinkResult
 
 _LOGGER = logging.getLogger(__name__)
@@ -261,6 +262,8 @@ class RadioChannel:
                 return carried[1]  # drawn by the fast path, which stopped at this frame
             raise RuntimeError(f"radio: the fast path left a draw for {carried[0]}, but the next unicast is "
                                f"{(now, packet.src, packet.dst, len(packet.payload))}")
+        if isinstance(packet, ApsFragment):  # an APS block (the port fragmented): one frame, APS-acknowledged
+            return self._unicast(packet.src, packet.dst, len(packet.payload), now, self.params.aps_ack, block=True)
         aps_ack = self.params.aps_ack and self._requests_aps_ack(packet)
         return self._unicast(packet.src, packet.dst, len(packet.payload), now, aps_ack)
 
@@ -417,14 +420,15 @@ class RadioChannel:
         premises' horizon): the per-frame send of that frame at ``now`` gets this result."""
         self._carried = ((now, src, dst, payload_len), result)
 
-    def _unicast(self, src: int, dst: int, payload_len: int, now: float, aps_ack: bool) -> LinkResult:
+    def _unicast(self, src: int, dst: int, payload_len: int, now: float, aps_ack: bool,
+                 block: bool = False) -> LinkResult:
         stats = self.stats
         stats.frames += 1
         start = now if now > self._busy_until else self._busy_until
         if src in self._sleepy:
             self._last_tx[src] = now
         start = self._held(dst, start, now)
-        fragments = 1 if payload_len <= self._max_payload else math.ceil(payload_len / self._max_payload)
+        fragments = 1 if block or payload_len <= self._max_payload else math.ceil(payload_len / self._max_payload)
         per_fragment = payload_len if fragments == 1 else math.ceil(payload_len / fragments)
         t = start
         delivered_at = -1.0

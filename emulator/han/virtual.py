@@ -18,9 +18,11 @@ from typing import Callable, Protocol
 
 from emulator.runtime.clock import Clock
 
-from .link_security import ApsLinkSecurity
+from .aps_fragmentation import ApsFragment, FragmentationError, Reassembler, split
+from .fragmented_send import BlockSender, FragmentedDelivery, FragmentListener
+from .link_security import ApsLinkSecurity, SecuredApsPacket
 from .packet import ApsPacket, DeliveryStatus, LinkResult
-from .radio import BusyPeriod
+from .radio import BusyPeriod, RadioParams
 from .transport import DeliveryCallback, HanTransport, TraceHook
 
 _LOGGER = logging.getLogger(__name__)
@@ -42,6 +44,10 @@ Manipulator = Callable[[ApsPacket], Verdict | None]
 
 Admission = Callable[[int, bytes], bool]
 """The Trust Centre's answer to a node joining with a link key (EUI-64, key): admitted or not."""
+
+DEFAULT_FRAME_PAYLOAD = RadioParams().max_aps_payload
+"""APS payload octets one frame carries on a GB HAN (NWK and APS security): above it, a unicast
+is sent in APS blocks. A HAN with a radio model takes the figure from the model's parameters."""
 
 FastPath = Callable[[ApsPacket, DeliveryCallback | None], bool]
 """Offered each unicast before it goes on the air; ``True``: it took the frame (and the block
@@ -66,6 +72,7 @@ class VirtualPort(HanTransport):
     """
 
     security: ApsLinkSecurity | None = None
+    _reassembler: Reassembler | None = None  # made for the first block received
 
     def __init__(self, han: "VirtualHan", eui64: int, nwk: int) -> None:
         super().__init__(eui64, nwk)
@@ -73,12 +80,20 @@ class VirtualPort(HanTransport):
         self.attached = True
 
     def send(self, packet: ApsPacket, on_delivery: DeliveryCallback | None = None) -> None:
-        if self._hooks or self.security is not None:
-            super().send(packet, on_delivery)
+        han = self._han
+        if self._hooks or self.security is not None or len(packet.payload) > han.max_frame_payload:
+            super().send(packet, on_delivery)  # hooks, APS security or APS fragmentation (_send)
         else:
-            self._han._transmit(packet, on_delivery)  # what send -> _send does for a plain node, one call less
+            han._transmit(packet, on_delivery)  # what send -> _send does for a short plain frame, one call less
 
     def _send(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> None:
+        han = self._han
+        if (len(packet.payload) > han.max_frame_payload and not packet.is_broadcast
+                and not isinstance(packet, (SecuredApsPacket, ApsFragment))):
+            # APS fragmentation; a frame its node secured itself (the dongle emulator) goes whole.
+            han._fragmented(BlockSender(packet, split(packet.payload), self._send_block, on_delivery,
+                                        han.clock.now, han._report_fragmented))
+            return
         security = self.security
         if security is not None:
             secured = security.outgoing(packet)
@@ -89,17 +104,48 @@ class VirtualPort(HanTransport):
                 packet = secured
         self._han._transmit(packet, on_delivery)
 
+    def _send_block(self, block: ApsPacket, on_delivery: DeliveryCallback) -> None:
+        security = self.security
+        if security is not None:
+            block = security.outgoing(block)
+        self._han._transmit(block, on_delivery)
+
     def _deliver(self, packet: ApsPacket) -> None:
         security = self.security
-        if security is None and not self._hooks and self._receiver is not None:
-            self._receiver(packet)  # what HanTransport._deliver does for a plain node, one call less
+        if (security is None and not self._hooks and self._receiver is not None
+                and not isinstance(packet, ApsFragment)):
+            self._receiver(packet)  # what HanTransport._deliver does for a plain whole frame, one call less
             return
         if security is not None:
             plain = security.incoming(packet)
             if plain is None:
                 return
             packet = plain
+        if isinstance(packet, ApsFragment):
+            if isinstance(packet, SecuredApsPacket):  # no APS layer here: the node unsecures (the dongle emulator)
+                super()._deliver(packet)
+                return
+            whole = self.reassemble(packet)
+            if whole is None:
+                return
+            packet = whole
         super()._deliver(packet)
+
+    def reassemble(self, block: ApsFragment) -> ApsPacket | None:
+        """The whole message once ``block`` (unsecured) completes it, else None."""
+        reassembler = self._reassembler
+        if reassembler is None:
+            reassembler = self._reassembler = Reassembler()
+        try:
+            whole = reassembler.add_block(block, self._han.clock.now())
+        except FragmentationError as exc:
+            _LOGGER.info("%016X: APS block from %016X dropped: %s", self.eui64, block.src, exc)
+            return None
+        if whole is None:
+            return None
+        if not reassembler.pending():
+            self._reassembler = None  # a fleet node receives a long message now and then: no table kept
+        return ApsPacket._make((*block[:4], whole, *block[5:]))
 
     def join(self, link_key: bytes) -> bool:
         """Join with ``link_key`` (the install-code key): the HAN's Trust Centre decides; a node
@@ -125,7 +171,9 @@ class VirtualHan:
     """A shared radio channel for the nodes of one premises."""
 
     __slots__ = ("clock", "latency", "loss", "ack_timeout", "_seed", "_rng_instance", "_by_eui", "_by_nwk", "_hooks",
-                 "_manipulator", "link", "fast_path", "frames_sent", "frames_lost", "admission")  # one per premises
+                 "_manipulator", "link", "fast_path", "frames_sent", "frames_lost", "admission",
+                 "max_frame_payload", "messages_fragmented", "fragmented_failed",
+                 "_fragment_listeners")  # one per premises
 
     def __init__(
         self,
@@ -153,6 +201,10 @@ class VirtualHan:
         self._hooks: list[TraceHook] = []
         self._manipulator: Manipulator | None = manipulator
         self.link = link
+        self.max_frame_payload = DEFAULT_FRAME_PAYLOAD if link is None else _frame_payload(link)
+        self.messages_fragmented = 0  # unicasts sent as APS blocks
+        self.fragmented_failed = 0  # ... of which a block ran out of retries
+        self._fragment_listeners: list[FragmentListener] | None = None
         self.fast_path: FastPath | None = None  # installed by the composition root; never with hooks
         self.frames_sent = 0
         self.frames_lost = 0
@@ -189,6 +241,23 @@ class VirtualHan:
         """Use ``link`` (e.g. a :class:`~emulator.han.radio.RadioChannel`) for airtime and loss;
         ``None`` restores the fixed latency."""
         self.link = link
+        self.max_frame_payload = _frame_payload(link)
+
+    def add_fragment_listener(self, listener: FragmentListener) -> None:
+        """``listener(FragmentedDelivery)`` when a fragmented unicast ends, delivered or not."""
+        if self._fragment_listeners is None:
+            self._fragment_listeners = []
+        self._fragment_listeners.append(listener)
+
+    def _fragmented(self, sender: BlockSender) -> None:
+        self.messages_fragmented += 1
+        sender.start()
+
+    def _report_fragmented(self, outcome: FragmentedDelivery) -> None:
+        if not outcome.delivered:
+            self.fragmented_failed += 1
+        for listener in self._fragment_listeners or ():
+            listener(outcome)
 
     # -- the air -----------------------------------------------------------------------------
     def _transmit(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> None:
@@ -282,6 +351,11 @@ class VirtualHan:
         self.frames_lost += 1
         if on_delivery is not None:
             self.clock.call_later(self.ack_timeout, on_delivery, packet, DeliveryStatus.FAILED)
+
+
+def _frame_payload(link: LinkModel | None) -> int:
+    params = getattr(link, "params", None)
+    return params.max_aps_payload if isinstance(params, RadioParams) else DEFAULT_FRAME_PAYLOAD
 
 
 def _arrive(port: VirtualPort, packet: ApsPacket, on_delivery: DeliveryCallback | None,

@@ -103,9 +103,11 @@ class TrustCentre:
         next_aps: Callable[[], int] = lambda: 0,
         source: str = "comms_hub",
         ncp: NcpCbke | None = None,
+        clock_epoch: float | None = None,
     ) -> None:
         """``next_aps`` is the hub node's APS counter (shared with its OTA and tunnel frames);
-        ``ncp``: the NCP computes CBKE (``identity`` then holds only its certificate)."""
+        ``ncp``: the NCP computes CBKE (``identity`` then holds only its certificate); ``clock_epoch``
+        the UNIX time of clock second 0, to check certificates' validity dates."""
         self.eui64 = eui64
         self.transport = transport
         self.clock = clock
@@ -117,7 +119,8 @@ class TrustCentre:
         self.next_aps = next_aps
         self.ncp = ncp
         kwargs = {} if ephemeral_source is None or ncp is not None else {"ephemeral_source": ephemeral_source}
-        self.ke = KeyEstablishmentServer(identity, external_smacs=ncp is not None, **kwargs)  # type: ignore[arg-type]
+        self.ke = KeyEstablishmentServer(identity, external_smacs=ncp is not None, clock_epoch=clock_epoch,
+                                         **kwargs)  # type: ignore[arg-type]
         self.device_log: dict[int, DeviceLogEntry] = {}
         self._timers: dict[int, Timer] = {}
 

@@ -6,6 +6,11 @@ GBCS message at once in a PUT; a GSME, which sleeps, requests its own tunnel to 
 is its server), and the hub *queues* its messages: the GSME pulls them with GET, each answered by
 a GET-RESPONSE carrying one message (or none) and how many remain. Messages from any device arrive
 in a PUT. Messages queued before a tunnel is up wait for it.
+
+A PUT or GET-RESPONSE whose delivery fails (the sender's APS layer gave up, e.g. a block of a
+fragmented message ran out of retries) puts its message back at the head of the queue: a GSME
+gets it at its next GET, another device when the hub next hears it; after
+:data:`MAX_RESENDS` failures in a row the message is dropped (``tunnel_message_dropped``).
 """
 
 from __future__ import annotations
@@ -25,11 +30,14 @@ from emulator.gbcs.tunnel import (
     decode_frame,
     encode_frame,
 )
-from emulator.han.packet import ApsPacket
+from emulator.han.packet import ApsPacket, DeliveryStatus
 from emulator.han.transport import HanTransport
 from emulator.runtime.events import EventBus
 
 _LOGGER = logging.getLogger(__name__)
+
+MAX_RESENDS = 3
+"""Failed deliveries of one GBCS message in a row before the hub gives it up."""
 
 class TunnelHub(Protocol):
     """What the tunnels need of their hub."""
@@ -52,6 +60,7 @@ class _Tunnel:
     hub_is_client: bool
     tunnel_id: int | None = None  # None: requested, not yet answered
     queue: list[bytes] | None = None  # messages waiting (a GSME's, or any before the tunnel is up)
+    failures: int = 0  # failed deliveries in a row of the message at the head of the queue
 
     def put(self, message: bytes) -> None:
         if self.queue is None:
@@ -79,9 +88,13 @@ class HubTunnels:
 
     def heard(self, device: int, nwk: int) -> None:
         """A frame came from ``device``: a non-sleepy device with no tunnel gets its RequestTunnel."""
-        if device not in self._tunnels and not self.hub.is_sleepy(device):
-            self._tunnels[device] = _Tunnel(hub_is_client=True)
-            self._send(device, nwk, encode_frame(RequestTunnel(), self._next_tsn()))
+        tunnel = self._tunnels.get(device)
+        if tunnel is None:
+            if not self.hub.is_sleepy(device):
+                self._tunnels[device] = _Tunnel(hub_is_client=True)
+                self._send(device, nwk, encode_frame(RequestTunnel(), self._next_tsn()))
+        elif tunnel.queue and tunnel.hub_is_client and tunnel.tunnel_id is not None:
+            self._put(device, nwk, tunnel, tunnel.take())  # its delivery failed: again, now it is heard
 
     def send(self, device: int, nwk: int, message: bytes) -> None:
         """Send (non-sleepy) or queue (sleepy, or tunnel not up) one GBCS message for ``device``."""
@@ -129,7 +142,7 @@ class HubTunnels:
                 message = tunnel.take()
                 self._send(device, packet.src_nwk, encode_frame(
                     TransferData(payload.tunnel_id, GbcsTunnelHeader.GET_RESPONSE, message, tunnel.waiting),
-                    self._next_tsn(), from_server=True))
+                    self._next_tsn(), from_server=True), (tunnel, message) if message else None)
             else:
                 self.hub.bus.emit("comms_hub", "malformed_frame", device, cluster="0x0704",
                               reason=f"unexpected {payload.header.name} from a device")
@@ -166,12 +179,34 @@ class HubTunnels:
     def _put(self, device: int, nwk: int, tunnel: _Tunnel, message: bytes) -> None:
         assert tunnel.tunnel_id is not None
         self._send(device, nwk, encode_frame(TransferData(tunnel.tunnel_id, GbcsTunnelHeader.PUT, message),
-                                             self._next_tsn(), from_server=not tunnel.hub_is_client))
+                                             self._next_tsn(), from_server=not tunnel.hub_is_client), (tunnel, message))
 
-    def _send(self, device: int, nwk: int, zcl: bytes) -> None:
+    def _send(self, device: int, nwk: int, zcl: bytes, carrying: tuple[_Tunnel, bytes] | None = None) -> None:
         hub = self.hub
-        hub.transport.send(ApsPacket(hub.eui64, device, hub.transport.nwk, nwk, zcl,
-                                     cluster=TUNNELING_CLUSTER, aps_counter=hub.ota.next_aps()))
+        packet = ApsPacket(hub.eui64, device, hub.transport.nwk, nwk, zcl, cluster=TUNNELING_CLUSTER,
+                           aps_counter=hub.ota.next_aps())
+        if carrying is None:
+            hub.transport.send(packet)
+            return
+        tunnel, message = carrying
+
+        def delivered(_packet: ApsPacket, status: DeliveryStatus) -> None:
+            if status is DeliveryStatus.DELIVERED:
+                tunnel.failures = 0
+                return
+            tunnel.failures += 1
+            if tunnel.failures > MAX_RESENDS:
+                tunnel.failures = 0
+                hub.bus.emit("comms_hub", "tunnel_message_dropped", device, octets=len(message),
+                             failures=MAX_RESENDS + 1)
+                return
+            hub.bus.emit("comms_hub", "tunnel_delivery_failed", device, octets=len(message),
+                         failures=tunnel.failures)
+            if tunnel.queue is None:
+                tunnel.queue = []
+            tunnel.queue.insert(0, message)  # the GSME's next GET, or the next time the device is heard
+
+        hub.transport.send(packet, delivered)
 
     def _new_id(self) -> int:
         self._next_id = (self._next_id + 1) & 0xFFFF

@@ -76,6 +76,7 @@ def secure_premises(site: "Premises", security: HanSecurity) -> None:
                          f"an EZSP radio; the hub here is on {type(transport).__name__}")
     keys = key_material(security.seed)
     bus = site.bus
+    clock_epoch = hub.gbcs.setup.epoch.timestamp()  # certificates' validity dates are checked in the run's time
 
     def refused(source: str) -> Callable[[FrameRefused], None]:
         def report(event: FrameRefused) -> None:
@@ -99,14 +100,16 @@ def secure_premises(site: "Premises", security: HanSecurity) -> None:
                                identity if ncp is None else ncp.identity(),
                                security=hub_security, ephemeral_source=keys.ephemeral_source(hub.eui64),
                                on_alert=hub.raise_hub_alert, on_link_key=install,
-                               next_aps=lambda: hub.ota.next_aps(), ncp=ncp)
+                               next_aps=lambda: hub.ota.next_aps(), ncp=ncp,
+                               clock_epoch=clock_epoch)
     hub.trust_centre = trust_centre
     site.han.set_admission(trust_centre.admit)
     for eui64, device in site.devices.items():
         code = install_code_of(security, eui64)
         if eui64 not in security.not_whitelisted:
             trust_centre.update_device_log(eui64, code, security.join_time_period_s, report=False)
-        secure_device(device, keys, code, hub.eui64, transport.nwk, on_refused=refused(device.source))
+        secure_device(device, keys, code, hub.eui64, transport.nwk, on_refused=refused(device.source),
+                      clock_epoch=clock_epoch)
     # Real devices (a bench) joined through the NCP's own Trust Centre with their install code
     # (docs/hil.md): the hub's Device Log holds them as joined, so their Key Establishment runs.
     for eui64 in getattr(site, "real_devices", frozenset()):
@@ -115,7 +118,8 @@ def secure_premises(site: "Premises", security: HanSecurity) -> None:
 
 
 def secure_device(device: "EmulatedDevice", keys: HanKeyMaterial, install_code: bytes, trust_centre: int,
-                  trust_centre_nwk: int, *, on_refused: Callable[[FrameRefused], None] | None = None) -> None:
+                  trust_centre_nwk: int, *, on_refused: Callable[[FrameRefused], None] | None = None,
+                  clock_epoch: float | None = None) -> None:
     """An emulated device that joins with ``install_code`` and runs CBKE with ``trust_centre``
     (its certificate from ``keys``), then APS-secures its OTA and Tunneling frames."""
     port = device.transport
@@ -126,4 +130,5 @@ def secure_device(device: "EmulatedDevice", keys: HanKeyMaterial, install_code: 
     device.key_establishment = DeviceKeyEstablishment(
         device.eui64, port, device.clock, device.bus, keys.identity(device.eui64), install_code,
         security=device_security, trust_centre=trust_centre, trust_centre_nwk=trust_centre_nwk,
-        ephemeral_source=keys.ephemeral_source(device.eui64), next_aps=device.ota.next_aps, source=device.source)
+        ephemeral_source=keys.ephemeral_source(device.eui64), next_aps=device.ota.next_aps, source=device.source,
+        clock_epoch=clock_epoch)

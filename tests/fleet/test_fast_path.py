@@ -149,3 +149,19 @@ def test_cli_per_frame_gives_the_same_summary(capsys: pytest.CaptureFixture[str]
         assert summary["event"] == "fleet_summary"
         summaries.append({k: v for k, v in summary.items() if k not in ("wall_s", "exchanges_per_wall_s")})
     assert summaries[0] == summaries[1]
+
+
+def test_fragmented_gbcs_tunnel_traffic_on_a_lossy_channel(ppmid_source: ImageSource) -> None:
+    """The ESME's tunnelled GBCS messages go in APS blocks (docs/radio-model.md, "APS
+    fragmentation"), between the fast path's segments; the results stay the per-frame ones."""
+    esme = resolve_image("esme", DeviceType.ESME)
+    spec = FleetSpec(premises=2, images=(ppmid_source, esme), seed=7, duration_s=20_000.0,
+                     devices=(DeviceMix(DeviceType.PPMID), DeviceMix(DeviceType.ESME)), radio=RadioParams(loss=0.2))
+    fragmented = []
+    for per_frame in (False, True):
+        shard = Shard(spec.with_(per_frame=per_frame), range(spec.premises))
+        shard.run()
+        fragmented.append([(site.han.messages_fragmented, site.han.fragmented_failed)
+                           for site in shard.system.premises.values()])
+    assert fragmented[0] == fragmented[1] and all(sent > 0 for sent, _ in fragmented[0])
+    assert _same_both_ways(spec) > 0

@@ -184,7 +184,7 @@ def test_fixed_latency_stays_the_default() -> None:
     a, b = han.attach(1, 0x0001), han.attach(2, 0x0002)
     times: list[float] = []
     b.set_receiver(lambda p: times.append(clock.now()))
-    a.send(_packet(1, 2, bytes(100)))
+    a.send(_packet(1, 2, bytes(70)))  # one frame (a longer one goes in APS blocks, a latency each)
     clock.run()
     assert times == [han.latency]
 

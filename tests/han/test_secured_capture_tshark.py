@@ -100,3 +100,30 @@ def test_without_the_keys_tshark_sees_no_ota_fields(capture: tuple[Path, Path]) 
     secured = [r for r in rows if r.get("zbee_aps.security") in {"1", "True"}]
     assert secured
     assert not any("zbee_zcl_general.ota.file.offset" in r for r in secured)
+
+
+@pytest.mark.tshark
+@pytest.mark.skipif(TSHARK is None, reason="tshark is not installed")
+def test_tshark_reassembles_the_blocks_that_went_on_the_air(capture: tuple[Path, Path]) -> None:
+    """The 81-octet Initiate messages (NWK security only) and the tunnelled GBCS messages
+    (APS-secured block by block) are written as the APS blocks the virtual HAN sent; tshark
+    decrypts each block and reassembles the message."""
+    pcap, config = capture
+    fields = ("frame.len", "zbee_aps.cluster", "zbee_aps.security", "zbee_aps.fragment.count",
+              "zbee_zcl_se.ke.cmd.srv_rx.id", "zbee_zcl_se.ke.cmd.srv_tx.id",
+              "gbcs_message.grouping_header.message_code", "_ws.malformed")
+    env = dict(os.environ, XDG_CONFIG_HOME=str(config), HOME=str(config))
+    args = [str(TSHARK), "-n", "-r", str(pcap), "-Y", "zbee_aps.cluster == 0x0800 || zbee_aps.cluster == 0x0704",
+            "-T", "fields", "-E", "separator=\t", "-E", "occurrence=f"]
+    for name in fields:
+        args += ["-e", name]
+    result = subprocess.run(args, capture_output=True, text=True, check=False, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    rows = [dict(zip(fields, line.split("\t"))) for line in result.stdout.splitlines()]
+    assert rows and all(int(r["frame.len"]) <= 127 for r in rows) and not any(r["_ws.malformed"] for r in rows)
+    initiates = [r for r in rows if r["zbee_aps.cluster"] == "0x0800" and r["zbee_aps.fragment.count"]]
+    assert initiates and all(r["zbee_aps.fragment.count"] == "2" for r in initiates)
+    assert {r["zbee_zcl_se.ke.cmd.srv_rx.id"] or r["zbee_zcl_se.ke.cmd.srv_tx.id"] for r in initiates} == {"0x00"}
+    gbcs = [r for r in rows if r["zbee_aps.cluster"] == "0x0704" and r["zbee_aps.fragment.count"]]
+    assert gbcs and all(r["zbee_aps.security"] in {"1", "True"} for r in gbcs)
+    assert all(r["gbcs_message.grouping_header.message_code"] for r in gbcs)  # decrypted, reassembled, dissected

@@ -188,6 +188,7 @@ def test_newer_distribution_to_a_meter_holding_an_image_replaces_it(site: Site, 
     newer = esme_image_version(NEW_VERSION + 1)
     site.hub.distribute_image(esme_image, [ESME_ID], activate_now=False, request_id="t:11.1:1")
     site.run_until("waiting_for_upgrade_command", ESME_ID, within=HOUR)
+    site.run(1.0)  # the meter's 0x8F72 (three APS blocks in the tunnel) lands before the next distribution
     site.hub.distribute_image(newer, [ESME_ID], activate_now=False, request_id="t:11.1:2")
     site.run_until("waiting_for_upgrade_command", ESME_ID, within=HOUR)
     site.run(1.0)

@@ -84,7 +84,7 @@ def run_device(args: argparse.Namespace) -> int:
             raise UserError(str(exc)) from None
         target = {"virtual": args.virtual}
     else:
-        dut, bench_loop, transport = _open_bench(args, header)
+        dut, bench_loop, transport, hub_identity = _open_bench(args, header)
         target = {"bench": args.bench, "dongle": transport_name(args)}
     declared: dict[str, Any] = {}
     if args.minimum_block_period_unit:
@@ -97,7 +97,7 @@ def run_device(args: argparse.Namespace) -> int:
     if bench_loop is None:
         factory = virtual_factory(dut, trusted_key())
     else:
-        factory = _bench_factory(bench_loop, transport, dut)
+        factory = _bench_factory(bench_loop, transport, dut, hub_identity)
     parameters = {**target, "image": str(image_path), "only": args.only, "pcap_dir": args.pcap_dir,
                   "time": "simulated (virtual device)" if dut.virtual else "wall (bench)",
                   "signing_key": f"{key_path} (derived images; TEST ONLY unless you gave your own)"}
@@ -119,8 +119,9 @@ def transport_name(args: argparse.Namespace) -> str:
     return _bench(args.bench).dongle.path
 
 
-def _open_bench(args: argparse.Namespace, header: Any) -> tuple[Any, asyncio.AbstractEventLoop, Any]:
-    """The bench's device under test and the hub's transport on its dongle (on a private loop)."""
+def _open_bench(args: argparse.Namespace, header: Any) -> tuple[Any, asyncio.AbstractEventLoop, Any, Any]:
+    """The bench's device under test, the hub's transport on its dongle (on a private loop) and
+    the bench's ``[cbke] hub_identity`` (None: the seed's TEST ONLY one)."""
     from emulator.certify.device.dut import DeviceUnderTest
     from emulator.gbcs.codes import DeviceType
     from emulator.errors import UserError
@@ -153,15 +154,17 @@ def _open_bench(args: argparse.Namespace, header: Any) -> tuple[Any, asyncio.Abs
         image_type=header.image_type, current_file_version=None, hardware_version=None,
         sleepy=device.device_type == "GSME", hub_eui64=transport.eui64,
     )
-    return dut, loop, transport
+    return dut, loop, transport, bench.hub_identity
 
 
-def _bench_factory(loop: asyncio.AbstractEventLoop, transport: Any, dut: Any) -> Any:
+def _bench_factory(loop: asyncio.AbstractEventLoop, transport: Any, dut: Any, hub_identity: Any = None) -> Any:
     from emulator.certify.device.session import BenchSession
     from emulator.ota.policy import ServerPolicy
 
     def open_session(policy: ServerPolicy, endpoint: int) -> BenchSession:
-        return BenchSession(loop, transport, dut.eui64, policy, endpoint=endpoint)
+        session = BenchSession(loop, transport, dut.eui64, policy, endpoint=endpoint)
+        session.hub_identity = hub_identity  # the D checks' host-computed CBKE uses it
+        return session
 
     return open_session
 

@@ -51,6 +51,13 @@ _LOGGER = logging.getLogger(__name__)
 WELL_KNOWN_TC_LINK_KEY = b"ZigBeeAlliance09"  # ZigBee HA's default TC link key: a GB device must not join with it
 HUB_NWK = 0x0000
 DEVICE_NWK = 0x1101
+ZDO_PROFILE = 0x0000
+MGMT_LEAVE_REQ = 0x0034
+
+
+def mgmt_leave_request(tsn: int, device: int) -> bytes:
+    """ZDO Mgmt_Leave_req: TSN, DeviceAddress (little-endian), flags: Rejoin (bit 7), keep children."""
+    return bytes([tsn & 0xFF]) + device.to_bytes(8, "little") + bytes([0x80])
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +197,9 @@ class CheckSession(abc.ABC):
         self.endpoint = endpoint
         self.frames: list[AirFrame] = []
         self.gbcs_frames: list[GbcsFrame] = []  # GBCS messages from the device through the ZSE tunnel
+        self.ke_frames: list[KeExchange] = []  # Key Establishment at the test hub's Trust Centre (D checks)
+        self.joins: list[JoinAttempt] = []  # join attempts the test hub's Trust Centre saw (virtual HAN only)
+        self.air_frames: list[AirSecurity] = []  # the device's OTA/Tunneling unicasts, secured or not (D4)
         self._tunnel_tsn = 0
         self.events: list[Event] = []
         self.started = clock.now()
@@ -227,15 +237,65 @@ class CheckSession(abc.ABC):
         self._changed()
 
     def _receive(self, packet: ApsPacket) -> None:
+        if packet.cluster == KEY_ESTABLISHMENT_CLUSTER and self.trust_centre is not None:
+            self._receive_ke(packet)
+            return
         # Only frames for the endpoint the OTA server is on reach it (as on a real hub).
         if packet.cluster == OTA_CLUSTER and packet.src == self.device and packet.dst_ep == self.endpoint:
             self.host.receive(packet)
 
-    ke_frames: list["KeExchange"]
+    # -- the test hub as Trust Centre (D checks) -----------------------------------------------
+    trust_centre: Any = None
+    install_code: bytes = b""
+    busy_initiates = 0
+    """D3: how many Initiate Key Establishment Requests the test hub answers Terminate NO_RESOURCES."""
+    busy_wait_s = 0
+    ke_mangle: Callable[["ke_frames.KeFrame"], "ke_frames.KeFrame | None"] | None = None
+    """D3's negative exchanges: what the test hub's Trust Centre sends the device goes through this
+    first (a changed frame is sent instead; None leaves it as it is)."""
+
+    @property
+    def link_key_established(self) -> bool:
+        """Whether CBKE gave the hub a link key for the device."""
+        entry = self.trust_centre.device_log.get(self.device) if self.trust_centre is not None else None
+        return entry is not None and entry.link_key is not None
+
+    def update_device_log(self, join_time_period_s: float | None) -> None:
+        """CCS01 for the device (its install code, the JoinTimePeriod window from now)."""
+        self.trust_centre.update_device_log(self.device, self.install_code, join_time_period_s, report=False)
+
+    def _receive_ke(self, packet: ApsPacket) -> None:
+        try:
+            frame = ke_frames.decode(packet.payload)
+        except ke_frames.KeFrameError:
+            frame = None
+        if packet.src == self.device and frame is not None:
+            self.ke_frames.append(KeExchange(self.now(), frame.command))
+            self._changed()
+            if isinstance(frame.command, ke_frames.InitiateKeyEstablishmentRequest) and self.busy_initiates > 0:
+                self.busy_initiates -= 1
+                self._terminate_busy(packet, frame)
+                return
+        self.trust_centre.receive(packet)
+
+    def _terminate_busy(self, packet: ApsPacket, frame: "ke_frames.KeFrame") -> None:
+        """Terminate NO_RESOURCES with ``busy_wait_s``, as a Trust Centre busy with another device does."""
+        suite = frame.command.suite if isinstance(frame.command, ke_frames.InitiateKeyEstablishmentRequest) else 1
+        reply = ke_frames.KeFrame(frame.tsn, False, ke_frames.TerminateKeyEstablishment(
+            int(ke_frames.KeStatus.NO_RESOURCES), self.busy_wait_s, suite))
+        self.transport.send(ApsPacket(self.transport.eui64, self.device, self.transport.nwk, packet.src_nwk,
+                                      ke_frames.encode(reply), cluster=KEY_ESTABLISHMENT_CLUSTER,
+                                      aps_counter=self.host.next_aps()))
+
+    def established_after(self, time: float) -> bool:
+        """Whether the Trust Centre completed CBKE with the device after session time ``time``
+        (its ``cbke_established``: the device's Confirm Key Data Request verified)."""
+        return any(e.event == "cbke_established" and e.source == "test_hub" and e.time - self.started > time
+                   for e in self.events)
 
     def _hub_ke_frame(self, packet: ApsPacket) -> None:
         """A Key Establishment frame the hub (its Trust Centre) sent the device (D2 times the device from these)."""
-        if packet.dst != self.device or not hasattr(self, "ke_frames"):
+        if packet.dst != self.device:
             return
         try:
             frame = ke_frames.decode(packet.payload)
@@ -392,9 +452,6 @@ class VirtualSession(CheckSession):
         self._activations: list[tuple[float, int]] = []
         self.device_bus.subscribe(self._device_event)
         self.emulated = make_device(self.han.attach(device_eui64, DEVICE_NWK), clock, self.device_bus)
-        self.joins = []
-        self.air_frames: list[AirSecurity] = []
-        self.ke_frames: list[KeExchange] = []
 
     def _device_event(self, event: Event) -> None:
         if isinstance(event.outcome, FirmwareActivated):
@@ -403,9 +460,6 @@ class VirtualSession(CheckSession):
 
     def start_device(self) -> None:
         self.emulated.start()
-
-    trust_centre: Any = None
-    joins: list["JoinAttempt"]
 
     def secure(self, join_time_period_s: float | None, *, seed: int = 1) -> None:
         """Make the test hub the HAN's Trust Centre, as ``[han] security = "cbke"`` does on a premises
@@ -468,49 +522,6 @@ class VirtualSession(CheckSession):
             self._changed()
         return admitted
 
-    @property
-    def link_key_established(self) -> bool:
-        """Whether CBKE gave the hub a link key for the device."""
-        entry = self.trust_centre.device_log.get(self.device) if self.trust_centre is not None else None
-        return entry is not None and entry.link_key is not None
-
-    def update_device_log(self, join_time_period_s: float | None) -> None:
-        """CCS01 for the device (its install code, the JoinTimePeriod window from now)."""
-        self.trust_centre.update_device_log(self.device, self.install_code, join_time_period_s, report=False)
-
-    busy_initiates = 0
-    """D3: how many Initiate Key Establishment Requests the test hub answers Terminate NO_RESOURCES."""
-    busy_wait_s = 0
-    ke_mangle: Callable[["ke_frames.KeFrame"], "ke_frames.KeFrame | None"] | None = None
-    """D3's negative exchanges: what the test hub's Trust Centre sends the device goes through this
-    first (a changed frame is sent instead; None leaves it as it is)."""
-
-    def _receive(self, packet: ApsPacket) -> None:
-        if packet.cluster == KEY_ESTABLISHMENT_CLUSTER and self.trust_centre is not None:
-            try:
-                frame = ke_frames.decode(packet.payload)
-            except ke_frames.KeFrameError:
-                frame = None
-            if packet.src == self.device and frame is not None:
-                self.ke_frames.append(KeExchange(self.now(), frame.command))
-                self._changed()
-                if isinstance(frame.command, ke_frames.InitiateKeyEstablishmentRequest) and self.busy_initiates > 0:
-                    self.busy_initiates -= 1
-                    self._terminate_busy(packet, frame)
-                    return
-            self.trust_centre.receive(packet)
-            return
-        super()._receive(packet)
-
-    def _terminate_busy(self, packet: ApsPacket, frame: "ke_frames.KeFrame") -> None:
-        """Terminate NO_RESOURCES with ``busy_wait_s``, as a Trust Centre busy with another device does."""
-        suite = frame.command.suite if isinstance(frame.command, ke_frames.InitiateKeyEstablishmentRequest) else 1
-        reply = ke_frames.KeFrame(frame.tsn, False, ke_frames.TerminateKeyEstablishment(
-            int(ke_frames.KeStatus.NO_RESOURCES), self.busy_wait_s, suite))
-        self.transport.send(ApsPacket(self.transport.eui64, self.device, self.transport.nwk, packet.src_nwk,
-                                      ke_frames.encode(reply), cluster=KEY_ESTABLISHMENT_CLUSTER,
-                                      aps_counter=self.host.next_aps()))
-
     def wait(self, until: Callable[[], bool] | None, budget_s: float) -> bool:
         clock = self.virtual_clock
         deadline = clock.now() + budget_s
@@ -562,6 +573,69 @@ class BenchSession(CheckSession):
         if self._wake is not None:
             self._wake.set()
 
+    hub_identity: Any = None
+    """The hub's CBKE identity on this bench (``[cbke] hub_identity``); None: the seed's, TEST ONLY."""
+
+    def secure(self, join_time_period_s: float | None, *, seed: int = 1, install_code: bytes | None = None,
+               hub_identity: Any = None) -> None:
+        """Make the test hub the Trust Centre's CBKE partner with the CBKE computed by the host, as
+        for an NCP without CBKE data (docs/cbke.md): the hub's Key Establishment server runs here,
+        so D2 times the device and D3 plays wrong exchanges over the real transport, and the link
+        key it agrees goes into the NCP's key table (``importLinkKey`` / ``addOrUpdateKeyTableEntry``).
+        The device joined through the dongle's own Trust Centre with its install code (docs/hil.md);
+        ``join_time_period_s`` is not scripted on the dongle."""
+        from emulator.han.link_security import ApsLinkSecurity
+        from emulator.hub.trust_centre import TrustCentre
+        from emulator.scenario.han_security import key_material
+
+        keys = key_material(seed)
+        transport: Any = self.transport
+        hub = transport.eui64
+        hub_identity = hub_identity or self.hub_identity
+        transport.aps_encrypted_clusters = PROTECTED_CLUSTERS  # the NCP encrypts OTA and Tunneling unicasts
+        radio = getattr(transport, "radio_eui64", None) or hub  # devices check the certificate's subject
+        self.install_code = install_code or keys.install_code(self.device)
+        self.trust_centre = TrustCentre(hub, _KeSends(self), self.clock, self.bus,  # type: ignore[arg-type]
+                                        hub_identity or keys.identity(radio), security=ApsLinkSecurity(hub),
+                                        ephemeral_source=keys.ephemeral_source(hub),
+                                        on_link_key=transport.install_link_key, next_aps=self.host.next_aps,
+                                        source="test_hub")
+        self.update_device_log(None)
+        self.trust_centre.joined_through_ncp(self.device)
+        transport.on_aps_security = self._air
+
+    def _air(self, packet: ApsPacket, secured: bool) -> None:
+        """The device's OTA and Tunneling unicasts as the NCP received them: APS-encrypted or not
+        (the APS_OPTION_ENCRYPTION flag of incomingMessageHandler, D4)."""
+        if packet.src == self.device and packet.cluster in PROTECTED_CLUSTERS and not packet.is_broadcast:
+            self.air_frames.append(AirSecurity(self.now(), packet.cluster, secured))
+
+    def start_device(self) -> None:
+        """Make the device join and run CBKE afresh: ZDO Mgmt_Leave_req with Rejoin set (a real
+        device then rejoins with its install code and starts Key Establishment)."""
+        transport: Any = self.transport
+
+        async def inside() -> None:
+            if self.device_nwk == 0xFFFE:
+                nwk = await transport.resolve_nwk(self.device)
+                if nwk is not None:
+                    self.device_nwk = nwk
+            self.transport.send(ApsPacket(transport.eui64, self.device, transport.nwk, self.device_nwk,
+                                          mgmt_leave_request(self.host.next_aps(), self.device), src_ep=0, dst_ep=0,
+                                          profile=ZDO_PROFILE, cluster=MGMT_LEAVE_REQ, aps_counter=self.host.next_aps()))
+
+        self.loop.run_until_complete(inside())
+
+    def send_plaintext(self, send: Callable[[], None]) -> None:
+        """Run ``send`` with the APS ENCRYPTION option off: the NCP sends it unencrypted."""
+        transport: Any = self.transport
+        clusters, transport.aps_encrypted_clusters = transport.aps_encrypted_clusters, frozenset()
+        try:
+            send()
+            self.loop.run_until_complete(asyncio.sleep(0.05))  # the send task builds its frame first
+        finally:
+            transport.aps_encrypted_clusters = clusters
+
     def execute(self, actions: list[Any]) -> None:
         async def inside() -> None:  # the dongle's transport sends from its event loop
             self.host.execute(actions)
@@ -604,13 +678,17 @@ class BenchSession(CheckSession):
         super().close()
         self.transport.set_receiver(None)
         self.transport.remove_trace_hook(self._trace)
+        transport: Any = self.transport
+        if self.trust_centre is not None:
+            transport.on_aps_security = None
+            transport.aps_encrypted_clusters = frozenset()
 
 
 class _KeSends:
     """The test hub's transport as its Trust Centre sees it: Key Establishment frames pass through
     the session's ``ke_mangle`` (D3), so a negative exchange goes on the air as the check wants."""
 
-    def __init__(self, session: "VirtualSession") -> None:
+    def __init__(self, session: CheckSession) -> None:
         self._session = session
 
     @property

@@ -24,7 +24,7 @@ from typing import Any, Callable, Protocol
 
 import bellows.types as t
 
-from emulator.han.aps_fragmentation import MAX_UNFRAGMENTED_PAYLOAD, Fragment, Reassembler, split
+from emulator.han.aps_fragmentation import MAX_UNFRAGMENTED_PAYLOAD, ApsFragment, Fragment, Reassembler, split
 from emulator.han.link_security import ApsLinkSecurity, SecuredApsPacket
 from emulator.han.packet import ApsPacket, DeliveryStatus
 from emulator.runtime.clock import AsyncioClock, Clock
@@ -478,6 +478,11 @@ class EzspNcp:
             if plain is None:
                 _LOGGER.info("NCP: APS-secured frame from 0x%04X dropped: no key or bad MIC", packet.src_nwk)
                 return
+            if isinstance(plain, ApsFragment):  # one APS block, unsecured: the air side reassembles
+                whole = self.radio.reassemble(plain)
+                if whole is None:
+                    return
+                plain = whole
             packet = plain
             options = t.EmberApsOption.APS_OPTION_ENCRYPTION
         session = self.session
@@ -501,11 +506,12 @@ class EzspNcp:
         if not packet.is_broadcast and len(packet.payload) > MAX_UNFRAGMENTED_PAYLOAD:
             # A long message arrived as APS blocks: EmberZNet hands each to the host (the
             # APS_OPTION_FRAGMENT option, count and index in groupId); the host reassembles
-            # and acknowledges each block (bellows: sendReply).
+            # and acknowledges each block (bellows: sendReply). Each block of a secured message
+            # was APS-encrypted on the air: it carries APS_OPTION_ENCRYPTION as well.
             for fragment in split(packet.payload):
                 block = t.EmberApsFrame(
                     profileId=packet.profile, clusterId=packet.cluster, sourceEndpoint=packet.src_ep,
-                    destinationEndpoint=packet.dst_ep, options=t.EmberApsOption.APS_OPTION_FRAGMENT,
+                    destinationEndpoint=packet.dst_ep, options=t.EmberApsOption.APS_OPTION_FRAGMENT | options,
                     groupId=fragment.group_id, sequence=packet.aps_counter & 0xFF,
                 )
                 self._incoming(session, kind, block, packet.src_nwk, fragment.data, lqi=packet.lqi, rssi=packet.rssi)

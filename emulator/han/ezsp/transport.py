@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 import zigpy.application
 import zigpy.config
@@ -139,6 +139,9 @@ class ZigpyTransport(HanTransport):
     """
 
     aps_encrypted_clusters: frozenset[int] = frozenset()
+    on_aps_security: "Callable[[ApsPacket, bool], None] | None" = None
+    """Told of each received frame whether the NCP got it APS-encrypted (incomingMessageHandler's
+    APS_OPTION_ENCRYPTION, which bellows hands on as ``tx_options``): certify's D4 on a bench."""
     ncp_cbke: "NcpCbkeLibrary | None" = None
     """The NCP's CBKE library (suite 2) once :meth:`probe_cbke` found one: the hub's Trust Centre
     then has the NCP compute its side of Key Establishment (docs/cbke.md)."""
@@ -444,7 +447,7 @@ class ZigpyTransport(HanTransport):
 
     def _to_aps(self, packet: zt.ZigbeePacket, src: int, src_nwk: int) -> ApsPacket:
         broadcast = packet.dst is not None and packet.dst.addr_mode == zt.AddrMode.Broadcast
-        return ApsPacket(
+        aps = ApsPacket(
             src=src,
             dst=0 if broadcast else self.eui64,
             src_nwk=src_nwk,
@@ -458,6 +461,9 @@ class ZigpyTransport(HanTransport):
             lqi=packet.lqi if packet.lqi is not None else 255,
             rssi=packet.rssi if packet.rssi is not None else -40,
         )
+        if self.on_aps_security is not None:
+            self.on_aps_security(aps, zt.TransmitOptions.APS_Encryption in (packet.tx_options or zt.TransmitOptions.NONE))
+        return aps
 
 
 def _eui64_int(eui64: zt.EUI64) -> int:

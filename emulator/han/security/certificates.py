@@ -18,6 +18,7 @@ whole certificate as an integer. Private key reconstruction: d_U = e * k_U + r (
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import dataclass
 
@@ -166,11 +167,31 @@ class ImplicitCertificate:
                                    "public_reconstruction_key")
         return point
 
+    def validity_problem(self, unix_time: float) -> str | None:
+        """Why the certificate is not valid at ``unix_time`` (UNIX seconds), or None when it is.
+        ValidFrom is the first valid second, ValidFrom + ValidTo the first invalid one; suite-1
+        certificates carry no dates."""
+        if self.suite is CryptoSuite.SUITE_1:
+            return None
+        if unix_time < self.valid_from:
+            return f"certificate not valid before {_utc(self.valid_from)} (ValidFrom, offset 19); now {_utc(unix_time)}"
+        expires = self.expires_at()
+        if expires is not None and unix_time >= expires:
+            return f"certificate expired at {_utc(expires)} (ValidFrom + ValidTo, offsets 19 and 24); now {_utc(unix_time)}"
+        return None
+
     def expires_at(self) -> int | None:
         """UNIX time the certificate stops being valid; None for suite 1 or never."""
         if self.suite is CryptoSuite.SUITE_1 or self.valid_to == VALID_TO_NEVER:
             return None
         return self.valid_from + self.valid_to
+
+
+def _utc(unix_time: float) -> str:
+    try:
+        return dt.datetime.fromtimestamp(int(unix_time), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return f"UNIX {int(unix_time)}"
 
 
 def reconstruct_private_key(cert: ImplicitCertificate, request_private_key: int,

@@ -13,6 +13,7 @@ state               input                             output / next state
 idle                Initiate KE Request, good cert    Initiate KE Response / AWAIT_EPHEMERAL
 idle                ... suite not ours                Terminate UNSUPPORTED_SUITE / idle
 idle                ... issuer not our CA             Terminate UNKNOWN_ISSUER / idle
+idle                ... expired or not yet valid      Terminate INVALID_CERTIFICATE / idle
 idle                ... bad length, point, subject    Terminate BAD_MESSAGE / idle
 AWAIT_EPHEMERAL     Ephemeral Data Request            Ephemeral Data Response / AWAIT_CONFIRM
 AWAIT_CONFIRM       Confirm Key Data Request, MACU ok Confirm Key Data Response, Established
@@ -155,8 +156,10 @@ class _BadMessage(Exception):
         self.reason = reason
 
 
-def _check_partner_certificate(identity: CbkeIdentity, suite: int, data: bytes, partner: int) -> ImplicitCertificate:
-    """The checks both sides make on the certificate in an Initiate KE message."""
+def _check_partner_certificate(identity: CbkeIdentity, suite: int, data: bytes, partner: int,
+                               unix_time: float | None = None) -> ImplicitCertificate:
+    """The checks both sides make on the certificate in an Initiate KE message; its validity
+    dates only when the side knows the time (``unix_time``)."""
     if suite != identity.suite:
         raise _BadMessage(KeStatus.UNSUPPORTED_SUITE,
                           f"suite 0x{suite:04X} offered, this side supports 0x{identity.suite:04X}")
@@ -171,7 +174,15 @@ def _check_partner_certificate(identity: CbkeIdentity, suite: int, data: bytes, 
     if cert.subject != partner:
         raise _BadMessage(KeStatus.BAD_MESSAGE,
                           f"certificate subject {cert.subject:016X} is not the sender {partner:016X}")
+    if unix_time is not None:
+        problem = cert.validity_problem(unix_time)
+        if problem is not None:
+            raise _BadMessage(KeStatus.INVALID_CERTIFICATE, problem)
     return cert
+
+
+def _unix_time(clock_epoch: float | None, now: float) -> float | None:
+    return None if clock_epoch is None else clock_epoch + now
 
 
 def _derive(identity: CbkeIdentity, session: _Session, partner_ephemeral: bytes, *, am_initiator: bool) -> KeyConfirmation:
@@ -202,9 +213,12 @@ class KeyEstablishmentServer:
                  confirm_key_generate_time: int = DEFAULT_GENERATE_TIME_S,
                  timeout_margin_s: float = TIMEOUT_MARGIN_S,
                  ephemeral_source: EphemeralSource = _random_ephemeral,
-                 external_smacs: bool = False) -> None:
+                 external_smacs: bool = False, clock_epoch: float | None = None) -> None:
+        """``clock_epoch``: the UNIX time of ``now`` = 0, to check certificates' validity dates
+        (None: dates are not checked)."""
         self.identity = identity
         self.external_smacs = external_smacs
+        self.clock_epoch = clock_epoch
         self.ephemeral_data_generate_time = ephemeral_data_generate_time
         self.confirm_key_generate_time = confirm_key_generate_time
         self.timeout_margin_s = timeout_margin_s
@@ -270,7 +284,8 @@ class KeyEstablishmentServer:
             return [Terminated(partner, _status(command.status), True,
                                f"terminated by the partner (status 0x{command.status:02X})", command.wait_time)]
         if isinstance(command, InitiateKeyEstablishmentRequest):
-            cert = _check_partner_certificate(self.identity, command.suite, command.identity, partner)
+            cert = _check_partner_certificate(self.identity, command.suite, command.identity, partner,
+                                              _unix_time(self.clock_epoch, now))
             session = _Session(partner, nwk, _State.AWAIT_EPHEMERAL,
                                now + self.timeout_margin_s + command.ephemeral_data_generate_time,
                                partner_certificate=cert,
@@ -358,8 +373,10 @@ class KeyEstablishmentClient:
                  ephemeral_data_generate_time: int = DEFAULT_GENERATE_TIME_S,
                  confirm_key_generate_time: int = DEFAULT_GENERATE_TIME_S,
                  timeout_margin_s: float = TIMEOUT_MARGIN_S, max_attempts: int = 3,
-                 ephemeral_source: EphemeralSource = _random_ephemeral) -> None:
+                 ephemeral_source: EphemeralSource = _random_ephemeral, clock_epoch: float | None = None) -> None:
+        """``clock_epoch`` as for :class:`KeyEstablishmentServer`."""
         self.identity = identity
+        self.clock_epoch = clock_epoch
         self.ephemeral_source = ephemeral_source
         self.trust_centre = trust_centre
         self.trust_centre_nwk = trust_centre_nwk
@@ -438,7 +455,7 @@ class KeyEstablishmentClient:
             return actions
         if isinstance(command, InitiateKeyEstablishmentResponse) and session.state is _State.AWAIT_INITIATE_RESPONSE:
             session.partner_certificate = _check_partner_certificate(
-                self.identity, command.suite, command.identity, session.partner)
+                self.identity, command.suite, command.identity, session.partner, _unix_time(self.clock_epoch, now))
             session.partner_ephemeral_time = command.ephemeral_data_generate_time
             session.partner_confirm_time = command.confirm_key_generate_time
             session.ephemeral = self.ephemeral_source(self.identity.suite.curve, session.partner)
