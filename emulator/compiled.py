@@ -24,6 +24,8 @@ HOT_MODULES: tuple[str, ...] = (
     "emulator.ota.server",
     "emulator.hub.ota_service",  # subclasses ota.host.EngineHost: a compiled class needs compiled subclasses
     "emulator.ota.frames",
+    "emulator.ota.codec",
+    "emulator.ota.policy",
     "emulator.ota.catalog",
     "emulator.ota.sessions",
     "emulator.hub.tunnels",

@@ -20,3 +20,53 @@ def test_hot_modules_load_as_the_build_says() -> None:
     else:
         assert not any(flags.values()), f"the default install loaded compiled modules: {flags}"
         assert describe().startswith("pure Python")
+
+
+# Behaviour the compiled build must not change (it runs in both builds: `make test` and
+# `make test-compiled`). Found by probing the build: frozen compiled dataclasses refused pickling and
+# deep copies, and interpreted code could not subclass an exception class compiled with the codec.
+
+def _records() -> list[object]:
+    from emulator.han.virtual import Verdict
+    from emulator.ota.catalog import ServedImage
+    from emulator.ota.client import HeldDownload
+    from emulator.ota.policy import PolicyBook, ServerPolicy, VersionRule
+    from emulator.ota.sessions import Session
+    from emulator.ota.transitions import ImageUpgradeStatus
+
+    book = PolicyBook()
+    book.override(0x00DB1234567890A4, max_block_size=32, test_abort_after_blocks=3)
+    return [
+        ServerPolicy(max_block_size=20, version_rule=VersionRule.FORCE, link_lost_after_s=None),
+        book,
+        Verdict(drop=True, delay=0.25),
+        ServedImage(0x1234, 0x0084, 2, b"\x1e\xf1\xee\x0b" + bytes(60), max_hardware_version=3),
+        HeldDownload(0x1234, 0x0084, 2, 64, 40, ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS),
+        Session(device=0x00DB1234567890A4, nwk=0x1234, manufacturer_code=0x1234, image_type=0x0084,
+                file_version=2, image_size=64),
+    ]
+
+
+def test_records_survive_pickling_and_deep_copies() -> None:
+    import copy
+    import pickle
+
+    for record in _records():
+        for again in (pickle.loads(pickle.dumps(record)), copy.deepcopy(record), copy.copy(record)):
+            assert type(again) is type(record) and again == record, type(record).__name__
+    policy = pickle.loads(pickle.dumps(_records()[0]))
+    assert policy.block_cap == 20  # computed again, not lost
+
+
+def test_frame_error_can_be_subclassed_and_pickled() -> None:
+    import pickle
+
+    from emulator.ota import codec
+
+    class HarnessError(codec.FrameError):
+        pass
+
+    error = HarnessError("bad frame", 3, "status")
+    assert isinstance(error, ValueError) and (error.offset, error.field) == (3, "status")
+    again = pickle.loads(pickle.dumps(codec.FrameError("bad frame", 3, "status")))
+    assert str(again) == "bad frame (offset 3, field status)"

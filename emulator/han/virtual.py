@@ -14,9 +14,10 @@ import math
 import logging
 import random
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from emulator.runtime.clock import Clock
+from emulator.runtime.records import reduce_by_init_fields
 
 from .aps_fragmentation import ApsFragment, FragmentationError, Reassembler, split
 from .fragmented_send import BlockSender, FragmentedDelivery, FragmentListener
@@ -37,6 +38,9 @@ class Verdict:
     delay: float = 0.0
     packet: ApsPacket | None = None
     confirm_lost: bool = False  # delivered, but the sender's delivery report says FAILED
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return reduce_by_init_fields(self)  # pickled and copied alike in the compiled build
 
 
 Manipulator = Callable[[ApsPacket], Verdict | None]

@@ -18,7 +18,9 @@ import hashlib
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Final
+
+from emulator.runtime.records import reduce_by_init_fields
 
 from .actions import (
     Action,
@@ -73,7 +75,7 @@ __all__ = ["ClientAttr", "ClientProfile", "HeldDownload", "ImageUpgradeStatus", 
 
 _LOGGER = logging.getLogger(__name__)
 
-_new = tuple.__new__  # builds a NamedTuple from all its fields, without the keyword-handling __new__
+_new: Final = tuple.__new__  # builds a NamedTuple from all its fields, without the keyword-handling __new__
 
 # ZigBee UTCTime counts seconds from 2000-01-01; a real device's clock reads about 26 years.
 _DEVICE_UTC_NOW = 0x30F1_0000
@@ -111,6 +113,9 @@ class HeldDownload:
     image_size: int
     file_offset: int
     status: ImageUpgradeStatus  # DOWNLOAD_IN_PROGRESS, or DOWNLOAD_COMPLETE (not yet verified)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return reduce_by_init_fields(self)  # pickled and copied alike in the compiled build
 
 
 _HELD = (ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS, ImageUpgradeStatus.DOWNLOAD_COMPLETE)

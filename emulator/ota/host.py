@@ -10,7 +10,7 @@ server's peer, the client itself).
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterable
+from typing import Callable, Final, Iterable
 
 from emulator.han.packet import OTA_CLUSTER, SMART_ENERGY_ENDPOINT, SMART_ENERGY_PROFILE, ApsPacket, DeliveryStatus
 from emulator.han.transport import HanTransport
@@ -27,7 +27,7 @@ from .timeline import render
 
 _LOGGER = logging.getLogger(__name__)
 
-_new = tuple.__new__
+_new: Final = tuple.__new__
 _LQI, _RSSI = ApsPacket._field_defaults["lqi"], ApsPacket._field_defaults["rssi"]
 
 

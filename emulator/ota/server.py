@@ -15,7 +15,7 @@ refuses any other move.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Final
 
 from .actions import (
     Action,
@@ -71,7 +71,7 @@ from .transitions import SERVER
 
 _LOGGER = logging.getLogger(__name__)
 
-_new = tuple.__new__
+_new: Final = tuple.__new__
 _SUCCESS = Status.SUCCESS
 
 _UPGRADE_END_CMD = 0x06
