@@ -31,6 +31,7 @@ def _records() -> list[object]:
     from emulator.ota.catalog import ServedImage
     from emulator.ota.client import HeldDownload
     from emulator.ota.policy import PolicyBook, ServerPolicy, VersionRule
+    from emulator.ota.profile import ClientProfile
     from emulator.ota.sessions import Session
     from emulator.ota.transitions import ImageUpgradeStatus
 
@@ -40,6 +41,7 @@ def _records() -> list[object]:
         ServerPolicy(max_block_size=20, version_rule=VersionRule.FORCE, link_lost_after_s=None),
         book,
         Verdict(drop=True, delay=0.25),
+        ClientProfile(0x1234, 0x0084, 1, hardware_version=2, stack_fails_above=48),
         ServedImage(0x1234, 0x0084, 2, b"\x1e\xf1\xee\x0b" + bytes(60), max_hardware_version=3),
         HeldDownload(0x1234, 0x0084, 2, 64, 40, ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS),
         Session(device=0x00DB1234567890A4, nwk=0x1234, manufacturer_code=0x1234, image_type=0x0084,

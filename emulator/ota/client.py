@@ -78,13 +78,19 @@ _LOGGER = logging.getLogger(__name__)
 _new: Final = tuple.__new__  # builds a NamedTuple from all its fields, without the keyword-handling __new__
 
 # ZigBee UTCTime counts seconds from 2000-01-01; a real device's clock reads about 26 years.
-_DEVICE_UTC_NOW = 0x30F1_0000
+_DEVICE_UTC_NOW: Final = 0x30F1_0000
 # A count-down longer than this is never scheduled: the device would sit in COUNT_DOWN for years.
-_NEVER_S = 365 * 86400
+_NEVER_S: Final = 365 * 86400
 
 
-_QUERY, _RESPONSE, _NEXT_BLOCK = TimerKind.QUERY, TimerKind.RESPONSE, TimerKind.NEXT_BLOCK
-_MISSING_FILE_LIMIT = 3  # Default Responses NO_IMAGE_AVAILABLE before a client gives a file up
+# Module constants are Final: the compiled build (docs/fleet.md) reads them from C statics (an enum
+# member through its class, or a plain global, is a dictionary look-up there).
+_QUERY: Final = TimerKind.QUERY
+_RESPONSE: Final = TimerKind.RESPONSE
+_NEXT_BLOCK: Final = TimerKind.NEXT_BLOCK
+_SUCCESS: Final = Status.SUCCESS
+_WAIT_FOR_DATA: Final = Status.WAIT_FOR_DATA
+_MISSING_FILE_LIMIT: Final = 3  # Default Responses NO_IMAGE_AVAILABLE before a client gives a file up
 
 
 class ClientAttr(enum.IntEnum):
@@ -118,7 +124,7 @@ class HeldDownload:
         return reduce_by_init_fields(self)  # pickled and copied alike in the compiled build
 
 
-_HELD = (ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS, ImageUpgradeStatus.DOWNLOAD_COMPLETE)
+_HELD: Final = (ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS, ImageUpgradeStatus.DOWNLOAD_COMPLETE)
 
 
 ReferenceImages = Callable[[tuple[int, int, int]], bytes | None]
@@ -436,7 +442,7 @@ class OtaClient:
                 return [DownloadAborted(self.eui64, Status.ABORT),
                         SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
             return [UnexpectedResponse(self.eui64, "ImageBlockResponse", tsn)]
-        if rsp.status == Status.WAIT_FOR_DATA:
+        if rsp.status == _WAIT_FOR_DATA:
             assert rsp.current_time is not None and rsp.request_time is not None
             wait = max(rsp.request_time - rsp.current_time, 0)
             limit = self.profile.gives_up_on_wait_above_s
@@ -453,7 +459,7 @@ class OtaClient:
             self._move(ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS)
             return [WaitForData(self.eui64, wait, self.minimum_block_period),
                     SetTimer(self.eui64, _NEXT_BLOCK, float(wait))]
-        if rsp.status != Status.SUCCESS:
+        if rsp.status != _SUCCESS:
             self._pending = None
             target = self._target
             self._reset_download()

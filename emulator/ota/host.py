@@ -28,6 +28,7 @@ from .timeline import render
 _LOGGER = logging.getLogger(__name__)
 
 _new: Final = tuple.__new__
+_FAILED: Final = DeliveryStatus.FAILED  # a C static in the compiled build, not a look-up on the enum
 _LQI, _RSSI = ApsPacket._field_defaults["lqi"], ApsPacket._field_defaults["rssi"]
 
 
@@ -186,7 +187,7 @@ class EngineHost:
         return self._on_delivery
 
     def _on_delivery(self, packet: ApsPacket, status: DeliveryStatus) -> None:
-        if status is DeliveryStatus.FAILED:
+        if status is _FAILED:
             # The client retries on its own timeout; the host only reports the loss.
             if self.server is not None:
                 self.bus.emit(self.source, "delivery_failed", packet.dst, cluster=f"0x{packet.cluster:04X}")

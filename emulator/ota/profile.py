@@ -1,14 +1,16 @@
 """How one device model behaves as an OTA client: the profile the client engine runs with.
 
-Kept out of :mod:`emulator.ota.client` so that the compiled build (docs/fleet.md) leaves it a plain
-dataclass: scenario and fleet files set its fields by their annotations (``int | None`` and the like),
-which a compiled class does not keep.
+Scenario and fleet files set its fields by their annotations (emulator.config), so its optional
+fields are annotated ``"Optional[X]"``, quoted: the compiled build (mypyc, docs/fleet.md) keeps a
+quoted annotation as written but turns an unquoted ``X | None`` into ``type``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Optional
+
+from emulator.runtime.records import reduce_by_init_fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +20,7 @@ class ClientProfile:
     manufacturer_code: int
     image_type: int
     current_file_version: int
-    hardware_version: int | None = None
+    hardware_version: "Optional[int]" = None
     max_data_size: int = 63
     initial_query_delay_s: float = 1.0
     query_interval_s: float = 3600.0
@@ -36,12 +38,12 @@ class ClientProfile:
     send_node_address: bool = False
     # Faults (docs/faults.md): each a switch; None/False = a well-behaved device.
     ignore_image_notify: bool = False
-    stack_fails_above: int | None = None  # blocks bigger than this crash the download
+    stack_fails_above: "Optional[int]" = None  # blocks bigger than this crash the download
     fails_on_short_block: bool = False  # a block shorter than asked for is treated as an error
     invalid_image_at_end: bool = False  # reports INVALID_IMAGE whatever it received
     absolute_upgrade_time: bool = False  # reads a relative upgrade time as UTC
-    reported_file_version: int | None = None  # reports this instead of the real version
-    stray_default_response_every: int | None = None  # a Default Response after every N blocks
+    reported_file_version: "Optional[int]" = None  # reports this instead of the real version
+    stray_default_response_every: "Optional[int]" = None  # a Default Response after every N blocks
     drops_short_final_block: bool = False  # a last block shorter than the others is not stored
     # How the stack reads MinimumBlockPeriod ("ms": ZCL OTA r6 and later; "s": older stacks).
     minimum_block_period_unit: str = "ms"
@@ -55,7 +57,7 @@ class ClientProfile:
     queries_on_any_notify: bool = False  # queries on an Image Notify meant for another image
     fixed_server_endpoint: bool = False  # always talks to endpoint 1, wherever the OTA server is
     page_miss_aborts: bool = False  # a block missing from an Image Page Response ends the download
-    gives_up_on_wait_above_s: float | None = None  # a longer WAIT_FOR_DATA ends the download
+    gives_up_on_wait_above_s: "Optional[float]" = None  # a longer WAIT_FOR_DATA ends the download
 
     def __post_init__(self) -> None:
         if not self.stall_retry_s > 0 or not self.stall_retry_max_s >= self.stall_retry_s:
@@ -64,3 +66,6 @@ class ClientProfile:
 
     def with_(self, **changes: Any) -> "ClientProfile":
         return replace(self, **changes)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return reduce_by_init_fields(self)  # pickled and copied alike in the compiled build
