@@ -48,9 +48,10 @@ compiled: $(CBUILT)
 
 # The tests that exercise the compiled modules, against the compiled build (docs/fleet.md says why
 # these): the OTA engines and codec (with its property tests), the HAN, the fleet's digest
-# equivalence, the hub, the clock and timers, and the settings read from files.
+# equivalence, the hub, devices, device certification, the clock and timers, the settings read
+# from files, and the scenarios that drive the OTA engines end to end.
 COMPILED_TESTS := tests/test_compiled_build.py tests/test_config.py tests/ota tests/han tests/fleet \
-	tests/hub tests/devices tests/runtime tests/scenario/test_scenario_faults.py \
+	tests/hub tests/devices tests/runtime tests/certify tests/scenario/test_scenario_faults.py \
 	tests/scenario/test_link_outage.py tests/scenario/test_transfer_resume.py tests/scenario/test_demo.py \
 	tests/scenario/test_composition.py tests/scenario/test_seed_branches.py \
 	tests/scenario/test_in_process_activation_round_trip.py
