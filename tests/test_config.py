@@ -92,3 +92,33 @@ def test_eui_keyed_tables_name_a_bad_key() -> None:
     table = Table({"00-DB-12-34-56-78-90-A4": "N19", "00-DB": "N18"}, "csp.devices", "s.toml")
     with pytest.raises(MyError, match=r"s.toml: csp.devices.00-DB: EUI-64 '00-DB' must have 8 bytes"):
         table.eui_keys()
+
+
+def _settable_from_a_file(cls: type) -> list[str]:
+    """The init fields of ``cls`` a TOML file could set (TOML has no null: a None default gets 1)."""
+    import dataclasses
+
+    names = []
+    for f in dataclasses.fields(cls):
+        if not f.init or f.default is dataclasses.MISSING:
+            continue
+        names.append(f.name)
+    return names
+
+
+@pytest.mark.parametrize("cls_name", ["ServerPolicy", "ClientProfile"])
+def test_every_policy_and_profile_setting_can_be_set_from_a_file(cls_name: str) -> None:
+    """Scenario and fleet files set these by their annotations, so each must survive (also in the
+    compiled build, where the classes are built by mypyc: docs/fleet.md)."""
+    import dataclasses
+
+    from emulator.ota.policy import ServerPolicy
+    from emulator.ota.profile import ClientProfile
+
+    cls = {"ServerPolicy": ServerPolicy, "ClientProfile": ClientProfile}[cls_name]
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    data = {name: (defaults[name].value if isinstance(defaults[name], enum.Enum)
+                   else 1 if defaults[name] is None else defaults[name])
+            for name in _settable_from_a_file(cls)}
+    changes = Table(data, "ota", "s.toml").overrides(cls)
+    assert changes == {name: (defaults[name] if defaults[name] is not None else 1) for name in data}

@@ -14,9 +14,10 @@ import math
 import logging
 import random
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Any, Callable, Final, Protocol
 
 from emulator.runtime.clock import Clock
+from emulator.runtime.records import reduce_by_init_fields
 
 from .aps_fragmentation import ApsFragment, FragmentationError, Reassembler, split
 from .fragmented_send import BlockSender, FragmentedDelivery, FragmentListener
@@ -26,6 +27,11 @@ from .radio import BusyPeriod, RadioParams
 from .transport import DeliveryCallback, HanTransport, TraceHook
 
 _LOGGER = logging.getLogger(__name__)
+
+# Enum members as module constants: the compiled build (docs/fleet.md) reads a Final from a C static,
+# a member through its class by a generic attribute look-up, several per frame.
+_DELIVERED: Final = DeliveryStatus.DELIVERED
+_FAILED: Final = DeliveryStatus.FAILED
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +43,9 @@ class Verdict:
     delay: float = 0.0
     packet: ApsPacket | None = None
     confirm_lost: bool = False  # delivered, but the sender's delivery report says FAILED
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return reduce_by_init_fields(self)  # pickled and copied alike in the compiled build
 
 
 Manipulator = Callable[[ApsPacket], Verdict | None]
@@ -307,7 +316,7 @@ class VirtualHan:
                 if port.eui64 != packet.src and port.attached:
                     call_later(delay, port._deliver, packet)
             if on_delivery is not None:
-                call_later(delay, on_delivery, packet, DeliveryStatus.DELIVERED)
+                call_later(delay, on_delivery, packet, _DELIVERED)
             return
         if self.loss and self._rng.random() < self.loss:
             self._lose(packet, on_delivery)
@@ -317,17 +326,17 @@ class VirtualHan:
             self._lose(packet, on_delivery)
             return
         if link is None:
-            status = DeliveryStatus.FAILED if confirm_lost else DeliveryStatus.DELIVERED
+            status = _FAILED if confirm_lost else _DELIVERED
             call_later(delay, _arrive, target, packet, on_delivery, status)
             return
         result = link.unicast(packet, self.clock.now())
         if not result.delivered:
             self.frames_lost += 1
             if on_delivery is not None:
-                call_later(delay + result.confirm_delay, on_delivery, packet, DeliveryStatus.FAILED)
+                call_later(delay + result.confirm_delay, on_delivery, packet, _FAILED)
             return
         ok = result.confirmed and not confirm_lost
-        status = DeliveryStatus.DELIVERED if ok else DeliveryStatus.FAILED
+        status = _DELIVERED if ok else _FAILED
         # The sender hears the outcome when the frame lands, not an acknowledgement airtime later:
         # half a millisecond early, for one scheduler entry a frame instead of two.
         call_later(delay + result.delay, _arrive, target, packet, on_delivery, status)
@@ -368,7 +377,7 @@ class VirtualHan:
     def _lose(self, packet: ApsPacket, on_delivery: DeliveryCallback | None) -> None:
         self.frames_lost += 1
         if on_delivery is not None:
-            self.clock.call_later(self.ack_timeout, on_delivery, packet, DeliveryStatus.FAILED)
+            self.clock.call_later(self.ack_timeout, on_delivery, packet, _FAILED)
 
 
 def _frame_payload(link: LinkModel | None) -> int:

@@ -7,7 +7,9 @@ offered it. Each image's bytes are held once however many devices download it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
+
+from emulator.runtime.records import reduce_by_init_fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +22,9 @@ class ServedImage:
     data: bytes = field(repr=False)
     min_hardware_version: int | None = None
     max_hardware_version: int | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return reduce_by_init_fields(self)  # pickled and copied alike in the compiled build
 
     @property
     def size(self) -> int:

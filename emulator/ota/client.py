@@ -17,8 +17,10 @@ import enum
 import hashlib
 import logging
 import random
-from dataclasses import dataclass, replace
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Final
+
+from emulator.runtime.records import reduce_by_init_fields
 
 from .actions import (
     Action,
@@ -65,6 +67,7 @@ from .frames import (
     UpgradeEndResponse,
     ZclFrame,
 )
+from .profile import ClientProfile
 from .transitions import CLIENT, ImageUpgradeStatus
 
 __all__ = ["ClientAttr", "ClientProfile", "HeldDownload", "ImageUpgradeStatus", "ImageVerifier", "OtaClient",
@@ -72,16 +75,22 @@ __all__ = ["ClientAttr", "ClientProfile", "HeldDownload", "ImageUpgradeStatus", 
 
 _LOGGER = logging.getLogger(__name__)
 
-_new = tuple.__new__  # builds a NamedTuple from all its fields, without the keyword-handling __new__
+_new: Final = tuple.__new__  # builds a NamedTuple from all its fields, without the keyword-handling __new__
 
 # ZigBee UTCTime counts seconds from 2000-01-01; a real device's clock reads about 26 years.
-_DEVICE_UTC_NOW = 0x30F1_0000
+_DEVICE_UTC_NOW: Final = 0x30F1_0000
 # A count-down longer than this is never scheduled: the device would sit in COUNT_DOWN for years.
-_NEVER_S = 365 * 86400
+_NEVER_S: Final = 365 * 86400
 
 
-_QUERY, _RESPONSE, _NEXT_BLOCK = TimerKind.QUERY, TimerKind.RESPONSE, TimerKind.NEXT_BLOCK
-_MISSING_FILE_LIMIT = 3  # Default Responses NO_IMAGE_AVAILABLE before a client gives a file up
+# Module constants are Final: the compiled build (docs/fleet.md) reads them from C statics (an enum
+# member through its class, or a plain global, is a dictionary look-up there).
+_QUERY: Final = TimerKind.QUERY
+_RESPONSE: Final = TimerKind.RESPONSE
+_NEXT_BLOCK: Final = TimerKind.NEXT_BLOCK
+_SUCCESS: Final = Status.SUCCESS
+_WAIT_FOR_DATA: Final = Status.WAIT_FOR_DATA
+_MISSING_FILE_LIMIT: Final = 3  # Default Responses NO_IMAGE_AVAILABLE before a client gives a file up
 
 _last_digest: tuple[bytes, str] | None = None
 
@@ -116,61 +125,6 @@ class ClientAttr(enum.IntEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class ClientProfile:
-    """How one device model behaves as an OTA client (timings, limits, faults)."""
-
-    manufacturer_code: int
-    image_type: int
-    current_file_version: int
-    hardware_version: int | None = None
-    max_data_size: int = 63
-    initial_query_delay_s: float = 1.0
-    query_interval_s: float = 3600.0
-    response_timeout_s: float = 5.0
-    max_retries: int = 5
-    # A download stalled (every retry of a request went unanswered: the HAN link is down): query again
-    # after stall_retry_s, doubling at each stall up to stall_retry_max_s (each delay scaled by a
-    # draw in [0.8, 1.2]), not after query_interval_s; the download goes on at its offset.
-    stall_retry_s: float = 10.0
-    stall_retry_max_s: float = 300.0
-    use_page_requests: bool = False
-    page_size: int = 256
-    response_spacing_ms: int = 50
-    verify_delay_s: float = 2.0  # silent phase: checking/copying the image before Upgrade End
-    send_node_address: bool = False
-    # Faults (docs/faults.md): each a switch; None/False = a well-behaved device.
-    ignore_image_notify: bool = False
-    stack_fails_above: int | None = None  # blocks bigger than this crash the download
-    fails_on_short_block: bool = False  # a block shorter than asked for is treated as an error
-    invalid_image_at_end: bool = False  # reports INVALID_IMAGE whatever it received
-    absolute_upgrade_time: bool = False  # reads a relative upgrade time as UTC
-    reported_file_version: int | None = None  # reports this instead of the real version
-    stray_default_response_every: int | None = None  # a Default Response after every N blocks
-    drops_short_final_block: bool = False  # a last block shorter than the others is not stored
-    # How the stack reads MinimumBlockPeriod ("ms": ZCL OTA r6 and later; "s": older stacks).
-    minimum_block_period_unit: str = "ms"
-    # Device defects certify device must catch (docs/certify.md, the device mutation matrix).
-    ignores_wait_for_data: bool = False  # asks again at once, whatever WAIT_FOR_DATA said
-    aborts_on_duplicate_block: bool = False  # a repeated Image Block Response ends the download
-    accepts_unverified_image: bool = False  # reports SUCCESS (and activates) without verifying
-    ignores_missing_file: bool = False  # keeps asking for blocks after Default Response NO_IMAGE_AVAILABLE
-    no_upgrade_end_on_abort: bool = False  # Image Block Response ABORT without Upgrade End Request ABORT
-    forgets_offset_on_reboot: bool = False  # restarts a download from offset 0 after a power cycle
-    queries_on_any_notify: bool = False  # queries on an Image Notify meant for another image
-    fixed_server_endpoint: bool = False  # always talks to endpoint 1, wherever the OTA server is
-    page_miss_aborts: bool = False  # a block missing from an Image Page Response ends the download
-    gives_up_on_wait_above_s: float | None = None  # a longer WAIT_FOR_DATA ends the download
-
-    def __post_init__(self) -> None:
-        if not self.stall_retry_s > 0 or not self.stall_retry_max_s >= self.stall_retry_s:
-            raise ValueError(f"stall_retry_s must be above 0 and at most stall_retry_max_s, got "
-                             f"{self.stall_retry_s} and {self.stall_retry_max_s}")
-
-    def with_(self, **changes: Any) -> "ClientProfile":
-        return replace(self, **changes)
-
-
-@dataclass(frozen=True, slots=True)
 class HeldDownload:
     """What a device keeps in flash of the image it is fetching, so that a restart resumes the
     download at ``file_offset`` instead of starting over (the bytes are kept beside it)."""
@@ -182,8 +136,11 @@ class HeldDownload:
     file_offset: int
     status: ImageUpgradeStatus  # DOWNLOAD_IN_PROGRESS, or DOWNLOAD_COMPLETE (not yet verified)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return reduce_by_init_fields(self)  # pickled and copied alike in the compiled build
 
-_HELD = (ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS, ImageUpgradeStatus.DOWNLOAD_COMPLETE)
+
+_HELD: Final = (ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS, ImageUpgradeStatus.DOWNLOAD_COMPLETE)
 
 
 ReferenceImages = Callable[[tuple[int, int, int]], bytes | None]
@@ -501,7 +458,7 @@ class OtaClient:
                 return [DownloadAborted(self.eui64, Status.ABORT),
                         SetTimer(self.eui64, _QUERY, self.profile.query_interval_s)]
             return [UnexpectedResponse(self.eui64, "ImageBlockResponse", tsn)]
-        if rsp.status == Status.WAIT_FOR_DATA:
+        if rsp.status == _WAIT_FOR_DATA:
             assert rsp.current_time is not None and rsp.request_time is not None
             wait = max(rsp.request_time - rsp.current_time, 0)
             limit = self.profile.gives_up_on_wait_above_s
@@ -518,7 +475,7 @@ class OtaClient:
             self._move(ImageUpgradeStatus.DOWNLOAD_IN_PROGRESS)
             return [WaitForData(self.eui64, wait, self.minimum_block_period),
                     SetTimer(self.eui64, _NEXT_BLOCK, float(wait))]
-        if rsp.status != Status.SUCCESS:
+        if rsp.status != _SUCCESS:
             self._pending = None
             target = self._target
             self._reset_download()

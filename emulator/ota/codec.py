@@ -41,6 +41,7 @@ from emulator.ota.frames import (
     ZclFrame,
     ZclHeader,
 )
+from emulator.ota.frame_error import FrameError
 
 __all__ = [
     "DEFAULT_RESPONSE_COMMAND_ID",
@@ -98,24 +99,6 @@ _BLOCK_MINIMUM_PERIOD: Final = 0x02
 _PAGE_NODE_ADDRESS: Final = 0x01
 
 
-class FrameError(ValueError):
-    """A frame (or a command to encode) that breaks the ZCL OTA layout.
-
-    ``offset`` is the byte offset in the frame (in the payload for the ``*_payload`` functions)
-    where the fault lies; ``field`` names the ZCL field, or is ``None`` for the frame as a whole.
-    """
-
-    def __init__(self, reason: str, offset: int, field: str | None = None) -> None:
-        self.reason = reason
-        self.offset = offset
-        self.field = field
-        where = f"offset {offset}" if field is None else f"offset {offset}, field {field}"
-        super().__init__(f"{reason} ({where})")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.reason, self.offset, self.field))
-
-
 # --------------------------------------------------------------------------------------------
 # Layout descriptions, used only to explain errors (the fast paths use the structs below).
 # A layout is a tuple of (field name, size in bytes); _LV marks the length-prefixed block data.
@@ -125,9 +108,14 @@ _Layout = tuple[tuple[str, int], ...]
 _MAX_BY_SIZE: Final = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF, 8: 0xFFFFFFFFFFFFFFFF}
 _BYTES_LIKE: Final = (bytes, bytearray, memoryview)
 
+# A command's fields as the caller built them. A NamedTuple does not check its annotations, so an
+# encoder reads the fields untyped and checks them itself (a FrameError naming the field): typed as
+# the record, a compiled build (mypyc, docs/fleet.md) would check them first and raise TypeError.
+_Fields = tuple[Any, ...]
+
 # Builds a NamedTuple from a tuple of the right length without the keyword-handling __new__:
 # roughly twice as fast, and every caller below passes exactly the record's fields.
-_new = tuple.__new__
+_new: Final = tuple.__new__
 
 
 def _truncated(name: str, layout: _Layout, pos: int, n: int) -> FrameError:
@@ -220,7 +208,7 @@ _NOTIFY_PADS: Final = ((None, None, None), (None, None), (None,), ())
 _NOTIFY_FIELDS: Final = ImageNotify._fields
 
 
-def _enc_image_notify(c: ImageNotify, base: int) -> bytes:
+def _enc_image_notify(c: _Fields, base: int) -> bytes:
     pt = c[0]
     if pt not in (0, 1, 2, 3):
         raise FrameError(
@@ -270,7 +258,7 @@ _QNI_REQ: Final = Struct("<BHHI")
 _QNI_REQ_HW: Final = Struct("<BHHIH")
 
 
-def _enc_query_next_image_request(c: QueryNextImageRequest, base: int) -> bytes:
+def _enc_query_next_image_request(c: _Fields, base: int) -> bytes:
     fc = c[0]
     try:
         if fc == 0 and c[4] is None:
@@ -341,7 +329,7 @@ def _make_query_response_codec(
     """Both query responses share one layout: status, then four fields on SUCCESS only."""
     name = cls.__name__
 
-    def encode_response(c: Any, base: int) -> bytes:
+    def encode_response(c: _Fields, base: int) -> bytes:
         status = c[0]
         if status == _SUCCESS:
             try:
@@ -402,7 +390,7 @@ _U64: Final = Struct("<Q")
 _TWO_NONES: Final = (None, None)
 
 
-def _enc_image_block_request(c: ImageBlockRequest, base: int) -> bytes:
+def _enc_image_block_request(c: _Fields, base: int) -> bytes:
     fc = c[0]
     if fc == 0 and c[6] is None and c[7] is None:
         try:
@@ -479,7 +467,7 @@ _PAGE_REQ: Final = Struct("<BHHIIBHH")
 _PAGE_REQ_ADDR: Final = Struct("<BHHIIBHHQ")
 
 
-def _enc_image_page_request(c: ImagePageRequest, base: int) -> bytes:
+def _enc_image_page_request(c: _Fields, base: int) -> bytes:
     fc = c[0]
     try:
         if fc == 0 and c[8] is None:
@@ -545,7 +533,7 @@ _FIVE_NONES: Final = (None, None, None, None, None)
 _EIGHT_NONES: Final = _FIVE_NONES + _THREE_NONES
 
 
-def _enc_image_block_response(c: ImageBlockResponse, base: int) -> bytes:
+def _enc_image_block_response(c: _Fields, base: int) -> bytes:
     status = c[0]
     if status == _SUCCESS and c[6] is None and c[7] is None and c[8] is None:
         data = c[5]
@@ -631,7 +619,7 @@ _UPGRADE_END_REQ_LAYOUT: Final[_Layout] = (
 _UPGRADE_END_REQ: Final = Struct("<BHHI")
 
 
-def _enc_upgrade_end_request(c: UpgradeEndRequest, base: int) -> bytes:
+def _enc_upgrade_end_request(c: _Fields, base: int) -> bytes:
     status = c[0]
     if status not in UPGRADE_END_REQUEST_STATUSES:
         raise _bad_status("UpgradeEndRequest", status, UPGRADE_END_REQUEST_STATUSES, base)
@@ -658,7 +646,7 @@ def _make_fixed_codec(
     st = Struct(fmt)
     size = st.size
 
-    def encode_fixed(c: Any, base: int) -> bytes:
+    def encode_fixed(c: _Fields, base: int) -> bytes:
         try:
             return st.pack(*c)
         except struct.error:
@@ -803,19 +791,21 @@ def _frame_control(spec: _EncodeSpec, direction: Any, disable_default_response: 
 
 
 def encode(
-    command: Command,
+    command: object,
     *,
-    tsn: int,
-    direction: int | None = None,
-    disable_default_response: bool | None = None,
-    manufacturer_code: int | None = None,
+    tsn: object,
+    direction: object = None,
+    disable_default_response: object = None,
+    manufacturer_code: object = None,
 ) -> bytes:
-    """The full ZCL frame (header and payload) for ``command``.
+    """The full ZCL frame (header and payload) for ``command`` (a :data:`Command`).
 
-    ``direction`` defaults to the command's own (client-to-server requests, server-to-client
-    responses) and must be given for a :class:`DefaultResponse`. ``disable_default_response``
-    defaults to True for server-to-client frames, False otherwise (as zigpy does). A
-    ``manufacturer_code`` makes the frame manufacturer-specific.
+    ``tsn`` is a u8. ``direction`` (0 or 1) defaults to the command's own (client-to-server
+    requests, server-to-client responses) and must be given for a :class:`DefaultResponse`.
+    ``disable_default_response`` (true or false) defaults to True for server-to-client frames,
+    False otherwise (as zigpy does). A ``manufacturer_code`` (u16) makes the frame
+    manufacturer-specific. The parameters are typed ``object`` because the codec checks them
+    itself: anything else is a :class:`FrameError` naming the field, in the compiled build too.
     """
     spec = _ENCODE.get(type(command))
     if spec is None:
@@ -847,30 +837,28 @@ def _bad_header_value(field: str, value: Any, limit: int, offset: int) -> FrameE
     return FrameError(f"ZCL header {field} {value!r} is not an integer 0..{limit:#x}", offset, field)
 
 
-def decode(data: bytes) -> ZclFrame:
+def decode(data: object) -> ZclFrame:
     """Decode one whole ZCL frame of the OTA cluster (or a Default Response); strict.
 
-    Raises :class:`FrameError` for anything that is not exactly one well-formed frame.
+    ``data`` is ``bytes``, ``bytearray`` or ``memoryview``. Raises :class:`FrameError` for
+    anything that is not exactly one well-formed frame (a str or None too).
     """
-    if type(data) is not bytes:
-        if not isinstance(data, (bytearray, memoryview)):
-            raise FrameError(f"a frame is bytes, not {type(data).__name__}", 0, None)
-        data = bytes(data)
-    n = len(data)
+    frame = data if type(data) is bytes else _copy_buffer(data, "a frame")
+    n = len(frame)
     if n < 3:
-        raise _short_header(data, n)
-    fc = data[0]
+        raise _short_header(frame, n)
+    fc = frame[0]
     if fc & _FC_MANUFACTURER_SPECIFIC:
         if n < 5:
-            raise _short_header(data, n)
-        manufacturer_code = data[1] | (data[2] << 8)
-        tsn = data[3]
-        command_id = data[4]
+            raise _short_header(frame, n)
+        manufacturer_code = frame[1] | (frame[2] << 8)
+        tsn = frame[3]
+        command_id = frame[4]
         pos = 5
     else:
         manufacturer_code = None
-        tsn = data[1]
-        command_id = data[2]
+        tsn = frame[1]
+        command_id = frame[2]
         pos = 3
     decoder = _DECODE.get((fc & 0x0B) << 8 | command_id)
     if decoder is None or fc & _FC_RESERVED:
@@ -889,9 +877,16 @@ def decode(data: bytes) -> ZclFrame:
                     manufacturer_code,
                 ),
             ),
-            decoder(data, pos, n),
+            decoder(frame, pos, n),
         ),
     )
+
+
+def _copy_buffer(data: object, what: str) -> bytes:
+    """A ``bytearray`` or ``memoryview`` frame as ``bytes``; anything else is a FrameError."""
+    if not isinstance(data, (bytearray, memoryview)):
+        raise FrameError(f"{what} is bytes, not {type(data).__name__}", 0, None)
+    return bytes(data)
 
 
 def _short_header(data: bytes, n: int) -> FrameError:
@@ -920,7 +915,7 @@ def _bad_header(fc: int, command_id: int, command_offset: int) -> FrameError:
     return FrameError(reason, command_offset, "command_id")
 
 
-def encode_payload(command: Command) -> bytes:
+def encode_payload(command: object) -> bytes:
     """The ZCL payload of ``command`` without its header; error offsets count from the payload."""
     spec = _ENCODE.get(type(command))
     if spec is None:
@@ -930,26 +925,29 @@ def encode_payload(command: Command) -> bytes:
     return spec.encoder(command, 0)
 
 
-def decode_payload(command_id: int, direction: int, payload: bytes) -> Command:
-    """Decode the payload of cluster command ``command_id`` sent in ``direction``.
+def decode_payload(command_id: object, direction: object, payload: object) -> Command:
+    """Decode the payload of cluster command ``command_id`` (u8) sent in ``direction`` (0 or 1).
 
-    Command id 0x0B (which the OTA cluster does not use) decodes as a Default Response in either
-    direction. Error offsets count from the start of the payload.
+    ``payload`` is ``bytes``, ``bytearray`` or ``memoryview``; anything else, like a bad id or
+    direction, is a :class:`FrameError`. Command id 0x0B (which the OTA cluster does not use)
+    decodes as a Default Response in either direction. Error offsets count from the start of the
+    payload.
     """
-    if type(payload) is not bytes:
-        if not isinstance(payload, (bytearray, memoryview)):
-            raise FrameError(f"a payload is bytes, not {type(payload).__name__}", 0, None)
-        payload = bytes(payload)
-    if direction not in (0, 1):
+    data = payload if type(payload) is bytes else _copy_buffer(payload, "a payload")
+    if direction == 0:
+        way = 0
+    elif direction == 1:
+        way = 1
+    else:
         raise FrameError(f"direction {direction!r} is not 0 (client to server) or 1", 0, "direction")
     frame_type = FRAME_TYPE_GLOBAL if command_id == DEFAULT_RESPONSE_COMMAND_ID else FRAME_TYPE_CLUSTER
     decoder = (
-        _DECODE.get(_decode_key(frame_type, int(direction), command_id))
+        _DECODE.get(_decode_key(frame_type, way, command_id))
         if isinstance(command_id, int) and 0 <= command_id <= 0xFF
         else None
     )
     if decoder is None:
         raise FrameError(
-            f"unknown {_DIRECTION_NAMES[int(direction)]} OTA command id {command_id!r}", 0, "command_id"
+            f"unknown {_DIRECTION_NAMES[way]} OTA command id {command_id!r}", 0, "command_id"
         )
-    return decoder(payload, 0, len(payload))
+    return decoder(data, 0, len(data))

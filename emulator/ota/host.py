@@ -10,7 +10,7 @@ server's peer, the client itself).
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterable
+from typing import Callable, Final, Iterable
 
 from emulator.han.packet import OTA_CLUSTER, SMART_ENERGY_ENDPOINT, SMART_ENERGY_PROFILE, ApsPacket, DeliveryStatus
 from emulator.han.transport import HanTransport
@@ -27,7 +27,8 @@ from .timeline import render
 
 _LOGGER = logging.getLogger(__name__)
 
-_new = tuple.__new__
+_new: Final = tuple.__new__
+_FAILED: Final = DeliveryStatus.FAILED  # a C static in the compiled build, not a look-up on the enum
 _LQI, _RSSI = ApsPacket._field_defaults["lqi"], ApsPacket._field_defaults["rssi"]
 
 
@@ -186,7 +187,7 @@ class EngineHost:
         return self._on_delivery
 
     def _on_delivery(self, packet: ApsPacket, status: DeliveryStatus) -> None:
-        if status is DeliveryStatus.FAILED:
+        if status is _FAILED:
             # The client retries on its own timeout; the host only reports the loss.
             if self.server is not None:
                 self.bus.emit(self.source, "delivery_failed", packet.dst, cluster=f"0x{packet.cluster:04X}")

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
+from typing import Any, Optional
+
+from emulator.runtime.records import reduce_by_init_fields
 
 # Safe OTA block data without APS fragmentation (domain.md §5).
 SECURITY_BLOCK_CAP = {"none": 63, "nwk": 49, "aps": 40}
@@ -47,8 +50,11 @@ class VersionRule(str, enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class ServerPolicy:
+    # Optional fields are annotated "Optional[X]", quoted: scenario files set them by their
+    # annotations (emulator.config), and the compiled build (mypyc, docs/fleet.md) keeps a quoted
+    # annotation as written but turns an unquoted `X | None` into `type`.
     security_mode: str = "aps"
-    max_block_size: int | None = None  # per-device override of the block cap
+    max_block_size: "Optional[int]" = None  # per-device override of the block cap
     version_rule: VersionRule = VersionRule.NEWER
     upgrade_timing: UpgradeTiming = UpgradeTiming.NOW
     upgrade_delay_s: int = 0
@@ -62,7 +68,7 @@ class ServerPolicy:
     # Mid-download silence (beyond any wait the server asked for) after which the hub reports
     # the device's HAN link lost (han_link_lost), and han_link_restored when it is heard again.
     # None: not reported. The transfer itself ends only at block_gap_timeout_s.
-    link_lost_after_s: float | None = 15.0
+    link_lost_after_s: "Optional[float]" = 15.0
     progress_step_percent: int = 10
     silent_on_query: bool = False  # fault: the server ignores Query Next Image Requests
     missing_image_response: MissingImageResponse = MissingImageResponse.DEFAULT_RESPONSE
@@ -72,15 +78,15 @@ class ServerPolicy:
     image_notify_payload_type: int = 0
     image_notify_jitter: int = 100
     # Test policies (certify device, in the style of Silicon Labs' OTA test harness); off by default.
-    test_wait_for_data_at_block: int | None = None  # answer this block request (0 = first) WAIT_FOR_DATA
+    test_wait_for_data_at_block: "Optional[int]" = None  # answer this block request (0 = first) WAIT_FOR_DATA
     test_wait_for_data_s: int = 0  # ... asking the client to come back after this many seconds
-    test_abort_after_blocks: int | None = None  # Image Block Response ABORT once this many blocks are served
-    test_image_removed_after_blocks: int | None = None  # the file disappears once this many are served
-    test_duplicate_block_every: int | None = None  # every Nth Image Block Response is sent twice
-    test_page_miss_every: int | None = None  # every Nth block of an Image Page Response is never sent
+    test_abort_after_blocks: "Optional[int]" = None  # Image Block Response ABORT once this many blocks are served
+    test_image_removed_after_blocks: "Optional[int]" = None  # the file disappears once this many are served
+    test_duplicate_block_every: "Optional[int]" = None  # every Nth Image Block Response is sent twice
+    test_page_miss_every: "Optional[int]" = None  # every Nth block of an Image Page Response is never sent
     test_throttle_requests: int = 0  # the first N block requests: WAIT_FOR_DATA, slots full
     test_throttle_wait_s: int = 60
-    test_query_status: int | None = None  # answer every Query Next Image with this status (0x98, 0x7E)
+    test_query_status: "Optional[int]" = None  # answer every Query Next Image with this status (0x98, 0x7E)
     # Whether a block test policy applies: computed once, so the block hot path reads one flag.
     testing: bool = field(default=False, init=False, repr=False, compare=False)
     # The largest block served (the security mode's cap, and max_block_size): read every block.
@@ -125,6 +131,9 @@ class ServerPolicy:
 
     def with_(self, **changes: object) -> "ServerPolicy":
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return reduce_by_init_fields(self)  # pickled and copied alike in the compiled build
 
 
 @dataclass(slots=True)

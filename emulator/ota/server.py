@@ -15,7 +15,7 @@ refuses any other move.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Final
 
 from .actions import (
     Action,
@@ -71,12 +71,15 @@ from .transitions import SERVER
 
 _LOGGER = logging.getLogger(__name__)
 
-_new = tuple.__new__
-_SUCCESS = Status.SUCCESS
+_new: Final = tuple.__new__
+# Module constants are Final: the compiled build (docs/fleet.md) reads them from C statics (an enum
+# member through its class, or a plain global, is a dictionary look-up there).
+_SUCCESS: Final = Status.SUCCESS
+_DOWNLOADING: Final = SessionState.DOWNLOADING
 
-_UPGRADE_END_CMD = 0x06
-_IMAGE_BLOCK_REQUEST_CMD = 0x03
-_TIMEOUT = TimerKind.TIMEOUT
+_UPGRADE_END_CMD: Final = 0x06
+_IMAGE_BLOCK_REQUEST_CMD: Final = 0x03
+_TIMEOUT: Final = TimerKind.TIMEOUT
 
 
 class _TestState:
@@ -293,7 +296,7 @@ class OtaServer:
         self, now: float, device: int, nwk: int, tsn: int, req: ImageBlockRequest
     ) -> list[Action]:
         session = self.sessions.get(device)
-        if (session is not None and session.image is not None and session.state is SessionState.DOWNLOADING
+        if (session is not None and session.image is not None and session.state is _DOWNLOADING
                 and session.file_version == req.file_version and session.image_type == req.image_type
                 and session.manufacturer_code == req.manufacturer_code and session.nwk == nwk):
             image: ServedImage | None = session.image  # the common case: the next block of a transfer

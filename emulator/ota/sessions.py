@@ -10,7 +10,7 @@ import enum
 import json
 import sqlite3
 from dataclasses import dataclass, field, fields
-from typing import Any, Iterator, Protocol
+from typing import Any, Final, Iterator, Protocol
 
 from .actions import TransferProgress
 
@@ -31,12 +31,12 @@ class SessionState(str, enum.Enum):
         return self in _ACTIVE
 
 
-_ACTIVE = frozenset(
+_ACTIVE: Final = frozenset(
     {SessionState.OFFERED, SessionState.DOWNLOADING, SessionState.AWAITING_UPGRADE_END}
 )
 
 
-_TRANSIENT = frozenset({"timer_due", "image"})
+_TRANSIENT: Final = frozenset({"timer_due", "image"})
 
 
 @dataclass(slots=True)

@@ -13,9 +13,14 @@ import heapq
 import itertools
 import logging
 import math
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Final, Protocol
 
 _LOGGER = logging.getLogger(__name__)
+
+# Module constants, not heapq.<name> at each call: the compiled build (docs/fleet.md) reads a Final
+# from a C static instead of looking the function up on the module, twice per frame.
+_heappush: Final = heapq.heappush
+_heappop: Final = heapq.heappop
 
 
 class Timer(Protocol):
@@ -82,7 +87,7 @@ class VirtualClock:
         when = self._now + delay
         seq = next(self._seq)
         timer = _VirtualTimer(when, seq, callback, args)
-        heapq.heappush(self._queue, (when, seq, timer))
+        _heappush(self._queue, (when, seq, timer))
         return timer
 
     def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> _VirtualTimer:
@@ -92,7 +97,7 @@ class VirtualClock:
             when = self._now
         seq = next(self._seq)
         timer = _VirtualTimer(when, seq, callback, args)
-        heapq.heappush(self._queue, (when, seq, timer))
+        _heappush(self._queue, (when, seq, timer))
         return timer
 
     def call_soon(self, callback: Callable[..., Any], *args: Any) -> _VirtualTimer:
@@ -105,7 +110,7 @@ class VirtualClock:
 
     def next_deadline(self) -> float | None:
         while self._queue and self._queue[0][2].cancelled:
-            heapq.heappop(self._queue)
+            _heappop(self._queue)
         return self._queue[0][0] if self._queue else None
 
     def run(self, until: float | None = None, max_callbacks: int | None = None) -> int:
@@ -115,7 +120,7 @@ class VirtualClock:
         """
         ran = 0
         queue = self._queue
-        pop = heapq.heappop
+        pop = _heappop
         self._stopped = False
         while queue and not self._stopped:
             when = queue[0][0]
@@ -165,12 +170,12 @@ class PremisesClock:
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> _VirtualTimer:
         timer = self._clock.call_later(delay, callback, *args)
-        heapq.heappush(self._mine, (timer.when, timer.seq, timer))
+        _heappush(self._mine, (timer.when, timer.seq, timer))
         return timer
 
     def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> _VirtualTimer:
         timer = self._clock.call_at(when, callback, *args)
-        heapq.heappush(self._mine, (timer.when, timer.seq, timer))
+        _heappush(self._mine, (timer.when, timer.seq, timer))
         return timer
 
     def call_soon(self, callback: Callable[..., Any], *args: Any) -> _VirtualTimer:
@@ -181,16 +186,16 @@ class PremisesClock:
         timer ``ignore`` (the fast path: a client's response timer that the segment re-arms)."""
         mine = self._mine
         while mine and (mine[0][2].fired or mine[0][2].cancelled):
-            heapq.heappop(mine)
+            _heappop(mine)
         if not mine:
             return math.inf
         if mine[0][2] is not ignore or ignore is None:
             return mine[0][0]
-        top = heapq.heappop(mine)
+        top = _heappop(mine)
         while mine and (mine[0][2].fired or mine[0][2].cancelled):
-            heapq.heappop(mine)
+            _heappop(mine)
         horizon = mine[0][0] if mine else math.inf
-        heapq.heappush(mine, top)
+        _heappush(mine, top)
         return horizon
 
 

@@ -9,11 +9,11 @@ entry per timeout period instead of one per block.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable
+from typing import Any, Callable, Final, Hashable
 
 from .clock import Clock, Timer
 
-_EPSILON = 1e-9
+_EPSILON: Final = 1e-9
 
 
 class _Entry:

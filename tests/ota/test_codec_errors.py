@@ -130,7 +130,7 @@ def test_decode_rejects(frame: str, offset: int, field: str | None, words: str) 
 
 def test_decode_rejects_non_bytes() -> None:
     with pytest.raises(FrameError, match="not str"):
-        decode("01 22 03")  # type: ignore[arg-type]
+        decode("01 22 03")
 
 
 ENCODE_ERRORS = [
@@ -303,9 +303,9 @@ def test_encode_payload_counts_offsets_from_the_payload() -> None:
 
 def test_encode_rejects_something_that_is_not_a_command() -> None:
     with pytest.raises(FrameError, match="tuple"):
-        encode((0, 1), tsn=1)  # type: ignore[arg-type]
+        encode((0, 1), tsn=1)
     with pytest.raises(FrameError, match="dict"):
-        encode_payload({})  # type: ignore[arg-type]
+        encode_payload({})
 
 
 @pytest.mark.parametrize(
@@ -330,3 +330,47 @@ def test_frame_error_is_a_value_error_that_survives_pickling() -> None:
         decode(_hex("19 22 05  98"))
     copy = pickle.loads(pickle.dumps(caught.value))
     assert (copy.reason, copy.offset, copy.field) == (caught.value.reason, 3, "status")
+
+
+# The codec checks what it is given itself, whatever the caller's types: the same FrameError in the
+# compiled build (docs/fleet.md), where typed parameters would otherwise raise TypeError first.
+@pytest.mark.parametrize(
+    ("header", "offset", "field"),
+    [
+        pytest.param({"tsn": "1"}, 1, "tsn", id="tsn-as-text"),
+        pytest.param({"tsn": 1.0}, 1, "tsn", id="tsn-as-float"),
+        pytest.param({"tsn": 1, "manufacturer_code": "0x1234"}, 1, "manufacturer_code", id="mfr-as-text"),
+        pytest.param({"tsn": 1, "direction": "1"}, 0, "direction", id="direction-as-text"),
+    ],
+)
+def test_encode_rejects_wrongly_typed_header_values(header: dict, offset: int, field: str) -> None:
+    with pytest.raises(FrameError) as caught:
+        encode(ImageNotify(0, 1), **header)
+    assert (caught.value.offset, caught.value.field) == (offset, field)
+
+
+def test_disable_default_response_is_read_for_its_truth() -> None:
+    assert encode(ImageNotify(0, 1), tsn=1, disable_default_response=0)[0] == 0x09  # DDR bit clear
+    assert encode(ImageNotify(0, 1), tsn=1, disable_default_response=1)[0] == 0x19
+
+
+def test_decode_rejects_none_and_decode_payload_non_bytes() -> None:
+    with pytest.raises(FrameError, match="not NoneType"):
+        decode(None)
+    with pytest.raises(FrameError, match="a payload is bytes, not str"):
+        decode_payload(0x03, 0, "00")
+    with pytest.raises(FrameError) as caught:
+        decode_payload("3", 0, b"")
+    assert caught.value.field == "command_id"
+
+
+def test_decode_payload_accepts_bytearray_and_memoryview() -> None:
+    payload = _hex(BLOCK_REQUEST)[3:]
+    expected = decode_payload(0x03, 0, payload)
+    assert decode_payload(0x03, 0, bytearray(payload)) == expected
+    assert decode_payload(0x03, False, memoryview(payload)) == expected
+
+
+def test_block_data_from_memoryview_is_encoded() -> None:
+    command = ImageBlockResponse(Status.SUCCESS, MFR, TYPE, VERSION, 0, memoryview(b"\x01\x02"))
+    assert encode(command, tsn=1).endswith(b"\x02\x01\x02")

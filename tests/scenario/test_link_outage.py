@@ -30,14 +30,12 @@ def play(fault: str, settle_s: float = 2 * HOUR) -> tuple[ScenarioRun, EventColl
     site = run.system.premises["PREMISES-0001"]
     hub_port = site.hub.transport
 
-    original = hub_port._deliver
 
-    def deliver(packet: ApsPacket) -> None:  # what the hub's radio receives from the device
-        if packet.cluster == OTA_CLUSTER and packet.src == PPMID_ID:
+    def hear(direction: str, packet: ApsPacket) -> None:  # what the hub's radio receives from the device
+        if direction == "rx" and packet.cluster == OTA_CLUSTER and packet.src == PPMID_ID:
             heard.append((run.clock.now(), codec.decode(packet.payload).command))
-        original(packet)
 
-    hub_port._deliver = deliver  # type: ignore[method-assign]
+    hub_port.add_trace_hook(hear)
     run.run()
     return run, collector, heard
 

@@ -100,3 +100,15 @@ async def test_the_radio_model_is_refused_on_a_radio_backend():
     with pytest.raises(ScenarioError, match="radio.toml: radio: the radio model is for the virtual HAN only"):
         await RadioScenarioRun(scenario, radios).run()
     assert not radios.ncps  # refused before any dongle started
+
+
+def test_optional_ota_policy_settings_are_read_from_the_file():
+    """``int | None`` and ``float | None`` fields of the server policy can be set (and are checked),
+    in the compiled build too (docs/fleet.md: its classes must keep their annotations)."""
+    scenario = parse_scenario({"ota": {"max_block_size": 32, "link_lost_after_s": 30, "test_query_status": 0x98}},
+                              source="policy.toml")
+    policy = scenario.ota_policy
+    assert (policy.max_block_size, policy.block_cap, policy.link_lost_after_s, policy.test_query_status) == (
+        32, 32, 30.0, 0x98)
+    with pytest.raises(ScenarioError, match="policy.toml: ota.max_block_size: expected int, got 'big'"):
+        parse_scenario({"ota": {"max_block_size": "big"}}, source="policy.toml")
