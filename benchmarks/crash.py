@@ -319,6 +319,9 @@ async def crash_loop(kills: int, *, clients: int = 4, seed: int = 1, settle: flo
     process (its core starts it again; ``serve`` is not restarted), the others the core (the
     edge dies with it; ``serve`` is restarted)."""
     rng = random.Random(seed)
+    # The kills' moments and targets come from their own generator, so a seed gives the same
+    # kills whatever the clients drew meanwhile (the load's draws depend on real timing).
+    chooser = random.Random(f"kills:{seed}")
     extra = ["--workers", str(workers)] if workers != 1 else []
     started = time.monotonic()
     folder = Path(workdir or tempfile.mkdtemp(prefix="ch-crash-"))
@@ -344,8 +347,9 @@ async def crash_loop(kills: int, *, clients: int = 4, seed: int = 1, settle: flo
                     process, load.base_url = await asyncio.to_thread(start_serve, db, endpoint, log, extra)
                 stop = asyncio.Event()
                 tasks = [asyncio.create_task(load.client(session, stop)) for _ in range(clients)]
-                await asyncio.sleep(rng.uniform(min_gap, max_gap))
-                edge = edge_pid(process.pid) if workers == 2 and rng.random() < edge_share else None
+                await asyncio.sleep(chooser.uniform(min_gap, max_gap))
+                hit_edge = workers == 2 and chooser.random() < edge_share
+                edge = edge_pid(process.pid) if hit_edge else None
                 if edge is not None:
                     os.kill(edge, signal.SIGKILL)
                     load.figures.edge_kills += 1

@@ -148,6 +148,9 @@ class Dsp:
         self._in_step = False
         self._deadline: float | None = None  # seconds an 11.1/11.4 may stay open (None: no limit)
         self._command_deadline: float | None = None  # seconds an 11.2/11.3 may await its response
+        # device -> (its finished mark, the version before) when an 11.2 read the new version
+        # before the PPMID's 0x8F8B arrived: the alert, a moment later, still finds its request.
+        self._read_before_alert: dict[int, tuple[UpdateInProgress, int | None]] = {}
         # Called inside every step's transaction before it commits (the system saves the emulated
         # devices' firmware there, so it and the SMI agree after a restart).
         self.step_participants: list[Callable[[], None]] = []
@@ -709,6 +712,11 @@ class Dsp:
             self._progress(mark, _REPORTED)
         success = bool(alert.details.get("success", True))
         version = _int_detail(alert, "firmware_version")
+        read_first = self._read_before_alert.pop(device.eui64, None)
+        previous_version = device.firmware_version
+        if mark is None and read_first is not None and read_first[0].firmware_version == version:
+            # An 11.2 read the new version (and ended the update) before this alert arrived.
+            mark, previous_version = read_first
         request_id = mark.request_id if mark else None
         recipients = self._recipients(device, mark.originator if mark else None)
         details = {"alert_code": gbcs_code(alert.alert_code), "success": success, "firmware_version": _hex(version)}
@@ -721,7 +729,7 @@ class Dsp:
                 self._emit(dcc_alert(
                     DccAlertCode.N49, time=alert.time, device=device.eui64, request_id=request_id,
                     recipient=recipient,
-                    details={"previous_version": _hex(device.firmware_version), "firmware_version": _hex(version),
+                    details={"previous_version": _hex(previous_version), "firmware_version": _hex(version),
                              "device_type": device.device_type.value},
                 ))
 
@@ -803,6 +811,7 @@ class Dsp:
             mark = self.smi.update_in_progress(device.eui64)
             if mark is not None and mark.firmware_version == version:
                 self._finish_update(device.eui64)  # e.g. a PPMID whose 0x8F8B never arrived
+                self._read_before_alert[device.eui64] = (mark, device.firmware_version)
         self._respond(response, device, pending, {"firmware_version": _hex(version)})
 
     def _on_activate_response(self, response: CommandResponse, device: SmiDevice, pending: PendingCommand) -> None:

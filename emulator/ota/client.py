@@ -382,7 +382,13 @@ class OtaClient:
         target = (rsp.manufacturer_code, rsp.image_type, rsp.file_version)
         if self.image_upgrade_status is ImageUpgradeStatus.WAITING_TO_UPGRADE:
             if target == self._target:
-                return [ImageAlreadyHeld(self.eui64, rsp.file_version)]
+                # Offered the image it already holds verified (a second 11.1 while the first
+                # awaits its activation): confirm it at once with Upgrade End Request SUCCESS, so
+                # the hub ends this transfer as completed (CCS08 result 0) instead of waiting out
+                # its block gap timeout for blocks nobody will ask for.
+                self._retries = 0
+                return [ImageAlreadyHeld(self.eui64, rsp.file_version),
+                        *self._send(UpgradeEndRequest(Status.SUCCESS, *target))]
             self.pending_image = None  # a newer distribution replaces the image held
             self.downloaded_file_version = None
         if target != self._target or self._image_size != rsp.image_size:

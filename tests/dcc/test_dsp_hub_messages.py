@@ -285,6 +285,27 @@ def test_read_firmware_version_is_allowed_to_any_ppmid_and_clears_a_stuck_update
     assert h.dsp.submit(h.update_ppmid([PPMID_ID])).rejected == {}
 
 
+def test_a_0x8f8b_arriving_just_after_an_11_2_read_the_new_version_still_names_its_11_4() -> None:
+    """The PPMID activates; an 11.2 in flight reads the new version and reaches the DSP a moment
+    before the PPMID's own 0x8F8B: N39 and N49 still carry the 11.4's RequestID and the version
+    the PPMID ran before."""
+    h = Harness()
+    request_id = distributed_ppmid(h)
+    h.hub.alert(GbcsAlertCode.CCS08_TRANSFER_SUCCESS, PPMID_ID, 200.0, result=0)
+    sr = h.read(PPMID_ID)
+    assert h.dsp.submit(sr).accepted == (PPMID_ID,)
+    h.clock.run()
+    h.hub.respond(sr.header.request_id, "11.2", PPMID_ID, h.clock.now(), firmware_version=TARGET_FIRMWARE_VERSION)
+    h.hub.alert(GbcsAlertCode.PPMID_FIRMWARE_ACTIVATION, PPMID_ID, h.clock.now(), success=True,
+                firmware_version=TARGET_FIRMWARE_VERSION)
+    [n39], [n49] = h.with_code("N39"), h.with_code("N49")
+    assert (n39.request_id, n49.request_id) == (request_id, request_id)
+    assert (n39.recipient, n49.recipient) == (IMPORT, IMPORT)
+    assert (n49.details["previous_version"], n49.details["firmware_version"]) == (
+        f"{OLD_VERSION:08X}", f"{TARGET_FIRMWARE_VERSION:08X}")
+    assert h.dsp.submit(h.update_ppmid([PPMID_ID])).rejected == {}  # the device is free
+
+
 def test_read_firmware_version_restores_a_suspended_device_with_a_new_version() -> None:
     h = Harness()
     h.dsp.smi.set_status(ESME_ID, DeviceStatus.SUSPENDED)

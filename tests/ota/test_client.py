@@ -272,3 +272,25 @@ def test_whole_exchange_on_the_air_decodes_with_zigpy(site: Site) -> None:
     assert bytes(reassembled) == image
     assert names[:3] == ["image_notify", "query_next_image", "query_next_image_response"]
     assert names[-2:] == ["upgrade_end", "upgrade_end_response"]
+
+
+def test_an_image_already_held_offered_again_is_confirmed_at_once(site: Site, esme_image: bytes) -> None:
+    """A second 11.1 of the image an ESME holds for its activation ends as transferred within
+    seconds (Upgrade End Request SUCCESS, no block fetched again), not at the hub's 600 s block
+    gap timeout."""
+    site.hub.distribute_image(esme_image, [ESME_ID], activate_now=False, request_id="t:11.1:1")
+    site.run_until("waiting_for_upgrade_command", ESME_ID, within=HOUR)
+    blocks_before = len(site.frames(ImageBlockRequest, src=ESME_ID))
+    started = site.clock.now()
+
+    site.hub.distribute_image(esme_image, [ESME_ID], activate_now=False, request_id="t:11.1:2")
+    done = site.run_until("transfer_completed", ESME_ID, within=HOUR)
+
+    assert done.time - started < 60.0
+    assert done.fields["bytes_served"] == 0
+    assert len(site.frames(ImageBlockRequest, src=ESME_ID)) == blocks_before
+    end = [f.command for f in site.frames(UpgradeEndRequest, src=ESME_ID)]
+    assert [(e.status, e.file_version) for e in end] == [(Status.SUCCESS, NEW_VERSION)] * 2
+    client = site.devices[ESME_ID].client
+    assert client.pending_image == esme_image
+    assert client.attributes()[ClientAttr.IMAGE_UPGRADE_STATUS] == ImageUpgradeStatus.WAITING_TO_UPGRADE
