@@ -713,7 +713,7 @@ class Dsp:
         success = bool(alert.details.get("success", True))
         version = _int_detail(alert, "firmware_version")
         read_first = self._read_before_alert.pop(device.eui64, None)
-        previous_version = device.firmware_version
+        previous_version: int | None = device.firmware_version
         if mark is None and read_first is not None and read_first[0].firmware_version == version:
             # An 11.2 read the new version (and ended the update) before this alert arrived.
             mark, previous_version = read_first
