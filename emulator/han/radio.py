@@ -396,11 +396,7 @@ class RadioChannel:
             rng.getrandbits(64 * 2 * frames)  # the back-off draws made, two a frame
         elif frames != 2 * count + 1:
             raise RuntimeError(f"radio: a busy period bound to run {count} exchanges stopped after {done}")
-        self._busy_until = busy
-        stats.airtime_s = air
-        stats.frames += frames
-        stats.attempts += 2 * frames
-        stats.aps_acks += frames
+        self._close_period(busy, air, frames)
         return BusyPeriod(done, sent, previous_sent, last_request_at, request_lands)
 
     def _certain_period(self, slots: bytes, count: int, now: float, first: float, latency: float, request_s: float,
@@ -443,13 +439,18 @@ class RadioChannel:
             return None
         busy = got + after + acked(slots[n + 1]) + after
         air += busy - start
-        frames = 2 * count + 1
+        self._close_period(busy, air, 2 * count + 1)
+        return BusyPeriod(count, sent, previous_sent, last_request_at, request_lands)
+
+    def _close_period(self, busy: float, airtime_s: float, frames: int) -> None:
+        """A busy period drawn whole: the channel is busy to ``busy``; its ``frames`` (each sent
+        once, APS-acknowledged, two back-off draws) go into the stats."""
         self._busy_until = busy
-        stats.airtime_s = air
+        stats = self.stats
+        stats.airtime_s = airtime_s
         stats.frames += frames
         stats.attempts += 2 * frames
         stats.aps_acks += frames
-        return BusyPeriod(count, sent, previous_sent, last_request_at, request_lands)
 
     def _block_exchanges(self, client: int, server: int, request_len: int, response_len: int, now: float,
                          count: int, horizon: float, latency: float, within: float) -> "BusyPeriod":
