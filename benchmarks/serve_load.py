@@ -35,7 +35,8 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from urllib.parse import urlsplit
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
@@ -43,6 +44,9 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from crash import Receiver, _template, edge_pid, start_serve  # noqa: E402
+from lean_http import HttpError, LeanClient, LeanReceiver  # noqa: E402
+
+TIMEOUT_S = 10.0  # a client gives up on an answer after this (counted as a time-out)
 
 ROOT = Path(__file__).resolve().parent.parent
 READ = "ECS52_11.2_SUCCESS_REQUEST_DUIS.XML"
@@ -67,6 +71,7 @@ class Level:
     core_cpu_ms_per_sr: float = 0.0  # --workers 2: the core process alone
     edge_cpu_ms_per_sr: float = 0.0  # --workers 2: the edge process alone
     client_cpu_ms_per_sr: float = 0.0  # this process (the clients and the User's endpoint)
+    refused_codes: dict[str, int] = field(default_factory=dict)  # DUIS ResponseCode -> count
 
 
 ZAZ1_KEYSTORE = ROOT / "tests/dcc/npm/node_modules/@smartdcc/dccboxed-keystore/keystore.json"
@@ -103,9 +108,12 @@ class Clients:
             body = self.signer.sign(body)  # type: ignore[attr-defined]
         return body, path, request_id, template is self.templates[0][0]
 
-    async def run_level(self, session: ClientSession, clients: int, seconds: float, serve_pid: int,
+    async def run_level(self, session: ClientSession | None, clients: int, seconds: float, serve_pid: int,
                         edge: int | None = None) -> Level:
+        """``session`` None: the lean clients (benchmarks/lean_http.py), else aiohttp's."""
         level = Level(clients)
+        url = urlsplit(self.base_url)
+        host, port = url.hostname or "127.0.0.1", url.port or 80
         cpu_before, own_before = _cpu_seconds(serve_pid), time.process_time()
         edge_before = _cpu_seconds(edge) if edge else 0.0
         latencies: list[float] = []
@@ -113,30 +121,44 @@ class Clients:
 
         async def one(seed: int) -> None:
             rng = random.Random(seed)
-            while time.perf_counter() < stop_at:
-                body, path, request_id, is_read = self.body(rng)
-                level.sent += 1
-                start = time.perf_counter()
-                try:
-                    async with session.post(f"{self.base_url}/api/v1/{path}", data=body,
-                                            headers={"Content-Type": "application/xml"}) as reply:
-                        text = await reply.read()
-                except (asyncio.TimeoutError, ClientError):
-                    level.timed_out += 1
-                    continue
-                elapsed = time.perf_counter() - start
-                if reply.status == 503:
-                    level.unavailable += 1
-                    await asyncio.sleep(float(reply.headers.get("Retry-After", "1")) / 10)
-                    continue
-                code = _CODE.search(text)
-                if code and code.group(1).startswith((b"I", b"W")):
-                    level.accepted += 1
-                    latencies.append(elapsed)
-                    if is_read:
-                        self.accepted_reads.add(request_id)
-                else:
-                    level.refused += 1
+            lean = LeanClient(host, port) if session is None else None
+            try:
+                while time.perf_counter() < stop_at:
+                    body, path, request_id, is_read = self.body(rng)
+                    level.sent += 1
+                    start = time.perf_counter()
+                    try:
+                        if lean is not None:
+                            reply = await lean.post(f"/api/v1/{path}", body, TIMEOUT_S)
+                            status, text = reply.status, reply.body
+                            retry_after = reply.headers.get(b"retry-after", b"1").decode()
+                        else:
+                            assert session is not None
+                            async with session.post(f"{self.base_url}/api/v1/{path}", data=body,
+                                                    headers={"Content-Type": "application/xml"}) as answer:
+                                text = await answer.read()
+                            status, retry_after = answer.status, answer.headers.get("Retry-After", "1")
+                    except (asyncio.TimeoutError, ClientError, HttpError, OSError):
+                        level.timed_out += 1
+                        continue
+                    elapsed = time.perf_counter() - start
+                    if status == 503:
+                        level.unavailable += 1
+                        await asyncio.sleep(float(retry_after) / 10)
+                        continue
+                    code = _CODE.search(text)
+                    if code and code.group(1).startswith((b"I", b"W")):
+                        level.accepted += 1
+                        latencies.append(elapsed)
+                        if is_read:
+                            self.accepted_reads.add(request_id)
+                    else:
+                        level.refused += 1
+                        name = code.group(1).decode() if code else f"HTTP {status}"
+                        level.refused_codes[name] = level.refused_codes.get(name, 0) + 1
+            finally:
+                if lean is not None:
+                    lean.close()
 
         began = time.perf_counter()
         await asyncio.gather(*(one(n) for n in range(clients)))
@@ -180,15 +202,21 @@ def _python_pid(pid: int) -> int:
 
 async def bench(levels: list[int], seconds: float, max_in_flight: int, mix: bool, settle: float,
                 code: Path = ROOT, profile: Path | None = None, signed: bool = False,
-                count_fsyncs: bool = False, workers: int = 1) -> dict:
+                count_fsyncs: bool = False, workers: int = 1, lean: bool = True) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="ch-load-"))
-    receiver = Receiver()
-    app = web.Application(client_max_size=16 * 1024 * 1024)
-    app.router.add_post("/user", receiver.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    endpoint = f"http://127.0.0.1:{runner.addresses[0][1]}/user"
+    receiver: Receiver | LeanReceiver
+    runner: web.AppRunner | None = None
+    if lean:
+        receiver = LeanReceiver()
+        endpoint = f"http://127.0.0.1:{await receiver.start()}/user"
+    else:
+        receiver = Receiver()
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_post("/user", receiver.handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        endpoint = f"http://127.0.0.1:{runner.addresses[0][1]}/user"
     prefix = None
     fsync_log = folder / "fsync.strace"
     if count_fsyncs:
@@ -207,10 +235,14 @@ async def bench(levels: list[int], seconds: float, max_in_flight: int, mix: bool
     lost = -1
     try:
         clients = Clients(base_url, mix, user_signer() if signed else None)
-        connector = TCPConnector(limit=0)
-        async with ClientSession(timeout=ClientTimeout(total=10), connector=connector) as session:
+        if lean:
             for n in levels:
-                results.append(await clients.run_level(session, n, seconds, serve_pid, edge))
+                results.append(await clients.run_level(None, n, seconds, serve_pid, edge))
+        else:
+            connector = TCPConnector(limit=0)
+            async with ClientSession(timeout=ClientTimeout(total=TIMEOUT_S), connector=connector) as session:
+                for n in levels:
+                    results.append(await clients.run_level(session, n, seconds, serve_pid, edge))
         deadline = time.monotonic() + settle
         outstanding = set(clients.accepted_reads)
         while time.monotonic() < deadline:
@@ -222,10 +254,14 @@ async def bench(levels: list[int], seconds: float, max_in_flight: int, mix: bool
     finally:
         os.kill(serve_pid, signal.SIGTERM)
         await asyncio.to_thread(process.wait, 60)
-        await runner.cleanup()
+        if runner is not None:
+            await runner.cleanup()
+        if isinstance(receiver, LeanReceiver):
+            await receiver.close()
     fsyncs = _strace_calls(fsync_log) if count_fsyncs else None
     total = sum(level.accepted for level in results)
     return {"levels": [asdict(r) for r in results], "accepted_but_lost": lost, "signed": signed,
+            "clients": "lean" if lean else "aiohttp",
             "fsyncs": fsyncs, "fsyncs_per_sr": round(fsyncs / total, 3) if fsyncs is not None and total else None,
             "accepted_reads": len(clients.accepted_reads), "max_in_flight": max_in_flight, "workers": workers,
             "load_average": os.getloadavg()}
@@ -261,6 +297,9 @@ def main() -> int:
     parser.add_argument("--mix", action="store_true")
     parser.add_argument("--workers", type=int, choices=(1, 2), default=1,
                         help="2: serve --workers 2 (core + edge process); CPU is then given per process too")
+    parser.add_argument("--clients", choices=("lean", "aiohttp"), default="lean",
+                        help="the load generator: lean (benchmarks/lean_http.py, default: little of the 2 cores goes "
+                             "to it) or aiohttp's client and server")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--code", type=Path, default=ROOT, help="run serve from this checkout")
     parser.add_argument("--profile", type=Path, help="py-spy speedscope profile of serve to this file")
@@ -272,12 +311,14 @@ def main() -> int:
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     report = asyncio.run(bench(levels, args.seconds, args.max_in_flight, args.mix, args.settle,
-                               args.code.resolve(), args.profile, args.signed, args.count_fsyncs, args.workers))
+                               args.code.resolve(), args.profile, args.signed, args.count_fsyncs, args.workers,
+                               args.clients == "lean"))
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     print(f"serve ({args.code}, --workers {args.workers}), SQLite on disk, --max-in-flight {report['max_in_flight']}, "
           f"{'signed requests (--require-signatures), ' if args.signed else 'unsigned requests, '}"
+          f"{args.clients} clients, "
           f"{args.seconds:g} s per level, load average {os.getloadavg()[0]:.2f}")
     print(f"{'clients':>8} {'SR/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'503':>7} {'timeouts':>9} {'refused':>8} "
           f"{'CPU ms/SR':>10} {'core/edge':>11} {'client CPU':>11}")
@@ -286,6 +327,10 @@ def main() -> int:
         print(f"{level['clients']:>8} {level['sr_per_s']:>8} {level['p50_ms']:>8} {level['p99_ms']:>8} "
               f"{level['share_503']:>7.1%} {level['timed_out']:>9} {level['refused']:>8} "
               f"{level['cpu_ms_per_sr']:>10} {split:>11} {level['client_cpu_ms_per_sr']:>11}")
+    for level in report["levels"]:
+        if level["refused_codes"]:
+            print(f"refused at {level['clients']} clients: "
+                  + ", ".join(f"{code} x{count}" for code, count in sorted(level["refused_codes"].items())))
     print(f"accepted 11.2: {report['accepted_reads']}, accepted but never answered: {report['accepted_but_lost']} "
           "[target 0]")
     if report["fsyncs"] is not None:
