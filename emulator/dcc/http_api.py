@@ -106,6 +106,34 @@ def _header_safe(text: str) -> str:
     return " ".join(text.split())[:500]
 
 
+UNSIGNED_WARNING_INTERVAL_S = 60.0
+"""After its first, an originator's unsigned requests are logged as one WARNING line this often."""
+
+
+class UnsignedWarnings:
+    """The log lines for unsigned requests accepted without ``--require-signatures``: a WARNING
+    for an originator's first one, then one WARNING a minute with how many more came (each is
+    still a DEBUG line, an ``unsigned_request`` timeline event and a warning header on its
+    answer). A User sending hundreds a second would otherwise fill the log with one line each."""
+
+    def __init__(self, monotonic: Callable[[], float], interval: float = UNSIGNED_WARNING_INTERVAL_S) -> None:
+        self._monotonic = monotonic
+        self._interval = interval
+        self._since: dict[int | None, tuple[float, int]] = {}  # originator -> (last warning, unsigned since)
+
+    def accepted(self, originator: int | None, variant: str, request_id: str, verdict: str) -> None:
+        now = self._monotonic()
+        last = self._since.get(originator)
+        if last is not None and now - last[0] < self._interval:
+            self._since[originator] = (last[0], last[1] + 1)
+            _LOGGER.debug("DUIS %s %s is not signed (%s); accepted", variant, request_id, verdict)
+            return
+        more = f" ({last[1]} more unsigned requests from this originator since the last warning)" if last else ""
+        _LOGGER.warning("DUIS %s %s is not signed (%s); accepted (start with --require-signatures to refuse)%s",
+                        variant, request_id, verdict, more)
+        self._since[originator] = (now, 0)
+
+
 class _ArrivalOrder:
     """Requests reach ``submit`` in the order their bodies arrived, though they are parsed and
     checked in parallel worker threads: one User's increasing RequestID counters are not
@@ -188,6 +216,7 @@ def create_app(
     """
     in_flight = 0
     order = _ArrivalOrder()
+    unsigned_warnings = UnsignedWarnings(monotonic)
 
     def unavailable(why: str) -> web.HTTPServiceUnavailable:
         _LOGGER.info("DUIS request refused with 503: %s", why)
@@ -268,8 +297,7 @@ def create_app(
         if verifier is not None:
             check = await _off_loop_if(large, verifier.check, root, header.originator)
             if check.unsigned and not require_signatures:
-                _LOGGER.warning("DUIS %s %s is not signed (%s); accepted (start with --require-signatures to "
-                                "refuse)", variant, header.request_id, check.verdict.value)
+                unsigned_warnings.accepted(header.originator, variant, header.request_id, check.verdict.value)
                 headers[WARNING_HEADER] = f"request not signed: {check.verdict.value}"
                 note("unsigned_request", request_id=header.request_id, service_reference_variant=variant,
                      signature=check.verdict.value)

@@ -284,3 +284,25 @@ async def test_front_door_refusals_and_unsigned_requests_reach_the_timeline():
     (refused, fields), (unsigned, more) = events
     assert refused == "front_door_refused" and fields["response_code"] == "E13"
     assert unsigned == "unsigned_request" and more["signature"] == "absent"
+
+
+async def test_unsigned_requests_warn_once_then_once_a_minute_with_a_count(caplog):
+    """A User sending unsigned requests all day gets one WARNING a minute, not one a request;
+    every request still reaches the timeline and carries the warning header."""
+    clock = [1000.0]
+    events: list[str] = []
+    client = await _client(RecordingDsp(), verifier=TRUSTED, monotonic=lambda: clock[0],
+                           on_event=lambda name, **fields: events.append(name))
+    caplog.set_level("DEBUG", logger="emulator.dcc.http_api")
+    try:
+        for step in (0.0, 1.0, 1.0, 59.0):  # four requests: t = 1000, 1001, 1002, 1061
+            clock[0] += step
+            reply = await client.post(SERVICE_PATH, data=request_xml("11.1", update_body()))
+            assert reply.status == 200 and "not signed" in reply.headers[WARNING_HEADER]
+    finally:
+        await client.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "not signed" in r.getMessage()]
+    assert len(warnings) == 2
+    assert "more unsigned" not in warnings[0]
+    assert "2 more unsigned requests from this originator" in warnings[1]
+    assert events.count("unsigned_request") == 4
