@@ -40,7 +40,7 @@ class OriginatorCounters:
         last = self.last(originator)
         if last is not None and counter <= last:
             return last
-        with self._store.transaction() as conn:
+        with self._store.write() as conn:  # one statement
             conn.execute(
                 "INSERT INTO duis_originator_counter VALUES (?, ?) "
                 "ON CONFLICT(originator) DO UPDATE SET last_counter=excluded.last_counter",
@@ -59,7 +59,7 @@ class RequestSchemaVersions:
 
     def record(self, request_id: str, version: str) -> None:
         self._cache[request_id] = version
-        with self._store.transaction() as conn:
+        with self._store.write() as conn:  # one statement
             conn.execute("INSERT OR REPLACE INTO duis_request_schema_version VALUES (?, ?)", (request_id, version))
 
     def get(self, request_id: str | None) -> str | None:

@@ -49,7 +49,7 @@ class PersistedOriginatorCounters(OriginatorCounters):
             raise OverflowError(f"GBCS originator counter of {format_eui64(originator)} is exhausted")
         if value > self._reserved.get(originator, 0):
             reserved = min(value + self._block - 1, _MAX_COUNTER)
-            with self._store.transaction() as conn:
+            with self._store.write() as conn:  # one statement
                 conn.execute(
                     "INSERT INTO gbcs_originator_counter VALUES (?, ?) "
                     "ON CONFLICT(originator) DO UPDATE SET reserved=excluded.reserved",

@@ -119,7 +119,7 @@ class Ledger:
 
     # -- commands --------------------------------------------------------------------------------
     def put_command(self, key: str, command: StoredCommand) -> None:
-        with self._store.transaction() as conn:
+        with self._store.write() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO dsp_pending_command VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (key, command.kind, command.request_id, command.variant, format_eui64(command.device),
@@ -128,7 +128,7 @@ class Ledger:
             )
 
     def delete_command(self, key: str) -> None:
-        with self._store.transaction() as conn:
+        with self._store.write() as conn:
             conn.execute("DELETE FROM dsp_pending_command WHERE key=?", (key,))
 
     def commands(self, kind: str) -> dict[str, StoredCommand]:
@@ -143,7 +143,7 @@ class Ledger:
 
     # -- issued 11.3 pre-commands ----------------------------------------------------------------
     def put_precommand(self, issued: IssuedPreCommand) -> None:
-        with self._store.transaction() as conn:
+        with self._store.write() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO dsp_issued_precommand VALUES (?,?,?,?,?,?,?)",
                 (issued.request_id, format_eui64(issued.device),
@@ -152,7 +152,7 @@ class Ledger:
             )
 
     def delete_precommand(self, request_id: str) -> None:
-        with self._store.transaction() as conn:
+        with self._store.write() as conn:
             conn.execute("DELETE FROM dsp_issued_precommand WHERE request_id=?", (request_id,))
 
     def precommands(self) -> dict[str, IssuedPreCommand]:
@@ -169,7 +169,7 @@ class Ledger:
     # -- distributions -----------------------------------------------------------------------------
     def put_distribution(self, request_id: str, image: bytes, targets: tuple[tuple[int, int], ...],
                          activate_now: bool, accepted: float) -> None:
-        with self._store.transaction() as conn:
+        with self._store.write() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO dsp_distribution VALUES (?,?,?,?,?,?,?)",
                 (request_id, image if self.durable else b"", json.dumps([[format_eui64(d), format_eui64(h)] for d, h in targets]),
@@ -177,7 +177,7 @@ class Ledger:
             )
 
     def distribution_approved(self, request_id: str) -> None:
-        with self._store.transaction() as conn:
+        with self._store.write() as conn:
             conn.execute("UPDATE dsp_distribution SET phase=? WHERE request_id=?", (PHASE_APPROVED, request_id))
 
     def hub_delivered(self, request_id: str, hub: int) -> None:
@@ -210,14 +210,14 @@ class Ledger:
                 "(SELECT 1 FROM smi_update_in_progress WHERE request_id=?)", (request_id, request_id))
 
     def delete_distribution(self, request_id: str) -> None:
-        with self._store.transaction() as conn:
+        with self._store.write() as conn:
             conn.execute("DELETE FROM dsp_distribution WHERE request_id=?", (request_id,))
 
     # -- user messages (transactional outbox) ----------------------------------------------------
     def put_message(self, message: UserMessage) -> None:
         if not self.durable:  # nothing survives an in-memory database: keep no copy
             return
-        with self._store.transaction() as conn:
+        with self._store.write() as conn:
             conn.execute("INSERT OR IGNORE INTO dsp_user_message (message_id, record) VALUES (?, ?)",
                          (message.message_id, json.dumps(_message_record(message), sort_keys=True)))
 
@@ -242,7 +242,7 @@ class Ledger:
 
     # -- emulated devices' firmware --------------------------------------------------------------
     def put_firmware(self, device: int, firmware: StoredFirmware) -> None:
-        with self._store.transaction() as conn:
+        with self._store.write() as conn:
             conn.execute("INSERT OR REPLACE INTO device_firmware VALUES (?,?,?,?)",
                          (format_eui64(device), firmware.active_version, firmware.pending_version,
                           firmware.pending_hash))

@@ -144,11 +144,20 @@ def _row_to_device(row: tuple) -> SmiDevice:
     )
 
 
+_DEVICE_CACHE_SIZE = 4096
+"""Devices :class:`Smi` keeps decoded at most (the cache starts again empty past it)."""
+
+
 class Smi:
     """Inventory rows in ``store``; every method is one transaction."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        # Devices read (None: not in the SMI), until this class writes their row or anything
+        # rolls back: every Service Request reads its device three times, each a SELECT and a
+        # JSON decode. Only this class writes smi_device, and only serve's core (one process).
+        self._devices: dict[int, SmiDevice | None] = {}
+        store.on_rollback(self._devices.clear)
         with store.transaction() as conn:
             for statement in _SCHEMA.split(";"):  # executescript() would commit on its own
                 if statement.strip():
@@ -161,6 +170,7 @@ class Smi:
     # -- devices -------------------------------------------------------------------------------
     def add(self, device: SmiDevice) -> None:
         """Register ``device``; a device already in the inventory is an error, not an overwrite."""
+        self._devices.pop(device.eui64, None)
         with self._store.write() as conn:  # one INSERT, after the check
             if conn.execute("SELECT 1 FROM smi_device WHERE eui64=?", (format_eui64(device.eui64),)).fetchone():
                 raise SmiError(f"device {format_eui64(device.eui64)} is already in the SMI")
@@ -189,10 +199,18 @@ class Smi:
                 self.add(device)
 
     def get(self, eui64: int) -> SmiDevice | None:
+        try:
+            return self._devices[eui64]
+        except KeyError:
+            pass
         row = self._store.connection.execute(
             f"SELECT {_COLUMNS} FROM smi_device WHERE eui64=?", (format_eui64(eui64),)
         ).fetchone()
-        return None if row is None else _row_to_device(row)
+        device = None if row is None else _row_to_device(row)
+        if len(self._devices) >= _DEVICE_CACHE_SIZE:
+            self._devices.clear()  # a fleet's SMI holds far more devices than are busy at once
+        self._devices[eui64] = device
+        return device
 
     def require(self, eui64: int) -> SmiDevice:
         device = self.get(eui64)
@@ -238,6 +256,7 @@ class Smi:
         )
 
     def _update(self, eui64: int, assignments: str, values: tuple) -> None:
+        self._devices.pop(eui64, None)
         with self._store.write() as conn:  # one UPDATE of one row (rowcount 0: nothing changed)
             cur = conn.execute(f"UPDATE smi_device SET {assignments} WHERE eui64=?", (*values, format_eui64(eui64)))
             if cur.rowcount != 1:

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import os
 import sqlite3
-from typing import Any
+from typing import Any, Callable
 
 from .group_commit import WalSync, configure
 
@@ -34,6 +34,7 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open database: {exc}") from exc
         self._depth = 0
+        self._rollback_hooks: list[Callable[[], None]] = []
         self._wal_sync: WalSync | None = None
         if self.path != ":memory:":
             configure(self._conn)
@@ -53,6 +54,11 @@ class Store:
         transaction the block joins it without a savepoint (the DSP's audit rows and SMI
         updates, a dozen a premises in a fleet); outside one it is a transaction of its own."""
         return _Transaction(self) if self._depth == 0 else _Joined(self._conn)
+
+    def on_rollback(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` after any rollback (of a transaction or a savepoint): for caches of rows
+        read through this connection, whose reads see the uncommitted writes a rollback undoes."""
+        self._rollback_hooks.append(hook)
 
     def durable(self) -> "asyncio.Future[None]":
         """Resolves (on the running loop) once every transaction committed so far is on disk."""
@@ -102,11 +108,16 @@ class _Transaction:
                     store._wal_sync.note_commit()
             else:
                 conn.execute(f"RELEASE {self._name}")
-        elif store._depth == 0:
-            conn.execute("ROLLBACK")
         else:
-            conn.execute(f"ROLLBACK TO {self._name}")
-            conn.execute(f"RELEASE {self._name}")
+            try:
+                if store._depth == 0:
+                    conn.execute("ROLLBACK")
+                else:
+                    conn.execute(f"ROLLBACK TO {self._name}")
+                    conn.execute(f"RELEASE {self._name}")
+            finally:
+                for hook in store._rollback_hooks:
+                    hook()
 
 
 class _Joined:

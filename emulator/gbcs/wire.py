@@ -47,21 +47,28 @@ class Reader:
         return self._data[self._pos]
 
     def take(self, size: int, field: str) -> bytes:
-        if size > self.remaining:
+        # Every GBCS decode goes through here dozens of times a message: no property calls.
+        pos = self._pos
+        end = pos + size
+        if end > len(self._data):
             raise GbcsDecodeError(
                 field, self.offset, f"needs {size} byte(s) but only {self.remaining} remain (truncated)"
             )
-        chunk = self._data[self._pos : self._pos + size]
-        self._pos += size
-        return chunk
+        self._pos = end
+        return self._data[pos:end]
 
     def sub(self, size: int, field: str) -> "Reader":
         """A reader over the next ``size`` bytes, consumed here; its offsets stay absolute."""
-        start = self.offset
+        start = self._base + self._pos
         return Reader(self.take(size, field), base=start)
 
     def uint(self, size: int, field: str) -> int:
-        return int.from_bytes(self.take(size, field), "big")
+        pos = self._pos
+        end = pos + size
+        if end > len(self._data):
+            self.take(size, field)  # raises, naming the field and offset
+        self._pos = end
+        return int.from_bytes(self._data[pos:end], "big")
 
     def expect(self, value: bytes, field: str) -> None:
         at = self.offset
@@ -71,8 +78,9 @@ class Reader:
 
     def length(self, field: str) -> int:
         """An A-XDR / BER definite length: one byte below 0x80, else 0x81..0x84 and that many bytes."""
-        at = self.offset
-        first = self.uint(1, field)
+        at = self._base + self._pos
+        first = self.peek(field)
+        self._pos += 1
         if first < 0x80:
             return first
         count = first & 0x7F

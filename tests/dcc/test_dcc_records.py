@@ -81,6 +81,29 @@ def test_a_failed_step_leaves_nothing_half_applied() -> None:
     assert len(sat) == 0
 
 
+def test_a_device_read_inside_a_failed_step_is_read_again_as_it_was() -> None:
+    """The SMI keeps the devices it has read; a read inside a step that then rolls back (its
+    own transaction or a savepoint of it) must not outlive the rollback."""
+    store = Store()
+    smi = loaded_smi(store)
+    before = smi.require(PPMID_ID).firmware_version
+    with pytest.raises(SmiError):
+        with store.transaction():
+            smi.set_firmware(PPMID_ID, TARGET_FIRMWARE_VERSION)
+            assert smi.require(PPMID_ID).firmware_version == TARGET_FIRMWARE_VERSION  # read, kept
+            smi.set_status(0x1234, DeviceStatus.SUSPENDED)  # unknown device: the step fails
+    assert smi.require(PPMID_ID).firmware_version == before
+    with store.transaction():
+        with pytest.raises(SmiError):
+            with store.transaction():  # a savepoint
+                smi.set_firmware(PPMID_ID, TARGET_FIRMWARE_VERSION)
+                smi.require(PPMID_ID)
+                raise SmiError("inner step fails")
+        assert smi.require(PPMID_ID).firmware_version == before
+    smi.set_firmware(PPMID_ID, TARGET_FIRMWARE_VERSION)
+    assert smi.require(PPMID_ID).firmware_version == TARGET_FIRMWARE_VERSION
+
+
 def test_sat_is_append_only() -> None:
     store = Store()
     sat = ServiceAuditTrail(store)
