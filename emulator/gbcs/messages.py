@@ -56,12 +56,32 @@ class UnmodelledPayload:
     content: bytes
 
 
+_DECODED: dict[tuple[bytes, bool], GbcsMessage] = {}
+_DECODED_MAX = 256
+
+
 def decode_message(data: bytes, *, allow_unmodelled: bool = False) -> GbcsMessage:
     """Envelope and payload, strictly; a GbcsDecodeError names the field and offset.
 
     A message code outside the firmware flow is an error, or with ``allow_unmodelled`` an
     :class:`UnmodelledPayload` (its envelope, signature and MAC are still decoded and checkable).
+
+    Decoding is a pure function of the bytes and its result is immutable, so the last few
+    messages decoded are kept: a device's response is decoded by the hub and then, the same
+    bytes relayed over the WAN, by the DSP (a third of the GBCS decoding ``serve`` does).
     """
+    key = (bytes(data), allow_unmodelled)
+    known = _DECODED.get(key)
+    if known is not None:
+        return known
+    message = _decode_message(key[0], allow_unmodelled)
+    if len(_DECODED) >= _DECODED_MAX:
+        _DECODED.clear()
+    _DECODED[key] = message
+    return message
+
+
+def _decode_message(data: bytes, allow_unmodelled: bool) -> GbcsMessage:
     envelope = decode_envelope(data)
     signing = envelope.signing if isinstance(envelope, GeneralCiphering) else envelope
     header = signing.header
