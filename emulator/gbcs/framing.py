@@ -125,7 +125,11 @@ class GroupingHeader:
             object.__setattr__(self, "cra_flag", CraFlag(self.cra_flag))
         except ValueError:
             raise GbcsEncodeError(f"CRA flag {self.cra_flag!r} is not 1, 2 or 3") from None
-        self.encode()  # a value that cannot be sent is refused when it is made
+        # Encoded once, when made (a value that cannot be sent is refused then): a header is
+        # encoded again for every signature, MAC and KDF input of its message.
+        object.__setattr__(self, "_transaction_id",
+                           bytes([self.cra_flag]) + uint_bytes(self.originator_counter, 8, "originator counter"))
+        object.__setattr__(self, "_encoded", self._encode())
 
     @property
     def message_code(self) -> int:
@@ -134,10 +138,13 @@ class GroupingHeader:
     @property
     def transaction_id(self) -> bytes:
         """CRA flag ‖ originator counter: the 9 bytes the GBCS KDF and DLMS call transaction-id."""
-        return bytes([self.cra_flag]) + uint_bytes(self.originator_counter, 8, "originator counter")
+        return self._transaction_id  # type: ignore[attr-defined]
 
     def encode(self) -> bytes:
         """``DF`` up to and including other-information (the content follows)."""
+        return self._encoded  # type: ignore[attr-defined]
+
+    def _encode(self) -> bytes:
         if self.date_time is not None and len(self.date_time) != DLMS_DATE_TIME_LENGTH:
             raise GbcsEncodeError(f"date-time must be {DLMS_DATE_TIME_LENGTH} bytes, not {len(self.date_time)}")
         return (
@@ -193,12 +200,16 @@ class GeneralSigning:
         return self.header.encode()[1:] + octet_string(self.content)
 
     def encode(self) -> bytes:
+        known = self.__dict__.get("_encoded")  # a MAC and its check encode the same message again
+        if known is not None:
+            return known
         out = self.header.encode() + octet_string(self.content)
-        if self.signature is None:
-            return out
-        if len(self.signature) not in (0, SIGNATURE_LENGTH):
-            raise GbcsEncodeError(f"signature must be 0 or {SIGNATURE_LENGTH} bytes, not {len(self.signature)}")
-        return out + octet_string(self.signature)
+        if self.signature is not None:
+            if len(self.signature) not in (0, SIGNATURE_LENGTH):
+                raise GbcsEncodeError(f"signature must be 0 or {SIGNATURE_LENGTH} bytes, not {len(self.signature)}")
+            out += octet_string(self.signature)
+        object.__setattr__(self, "_encoded", out)
+        return out
 
     @classmethod
     def decode(cls, data: bytes, base: int = 0) -> "GeneralSigning":

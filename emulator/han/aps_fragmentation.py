@@ -12,6 +12,8 @@ resends up to :data:`MAX_RETRIES` times, then sends the next.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 
 from .packet import ApsPacket
@@ -118,6 +120,9 @@ class Reassembler:
 
     timeout_s: float = 10.0
     _partial: dict[tuple[int, int], _Partial] = field(default_factory=dict)
+    _oldest: float = math.inf
+    """No partial message here started before this (a lower bound): :meth:`_expire` looks at
+    them all only when one may be stale, not on every block (dozens are in flight under load)."""
 
     def add(self, sender: int, aps_counter: int, fragment: Fragment, now: float = 0.0) -> bytes | None:
         """The whole payload once its last missing block arrives, else None (duplicates ignored)."""
@@ -128,6 +133,8 @@ class Reassembler:
         partial = self._partial.get(key)
         if partial is None or partial.count != fragment.count:
             partial = self._partial[key] = _Partial(fragment.count, started=now)
+            if now < self._oldest:
+                self._oldest = now
         partial.blocks.setdefault(fragment.index, fragment.data)
         if len(partial.blocks) < partial.count:
             return None
@@ -150,8 +157,9 @@ class Reassembler:
         return len(self._partial)
 
     def _expire(self, now: float) -> None:
-        if not self._partial:
+        if not self._partial or now - self._oldest <= self.timeout_s:
             return
         stale = [key for key, p in self._partial.items() if now - p.started > self.timeout_s]
         for key in stale:
             del self._partial[key]
+        self._oldest = min((p.started for p in self._partial.values()), default=math.inf)
