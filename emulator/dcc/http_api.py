@@ -24,7 +24,9 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 from aiohttp import web
 
-from .duis import DEFAULT_MAX_DOCUMENT, DuisError, parse_request_root, render_dsp_response
+from .duis import DEFAULT_MAX_DOCUMENT, DuisError, parse_request_root
+from .duis.envelope import serialise
+from .duis.responses import dsp_response_element
 from .duis.signing import DuisSigner, RequestVerifier
 from .duis.xmlsafe import parse_document
 from .messages import DspResponse, ResponseCode
@@ -233,12 +235,9 @@ def create_app(
 
     def answer(response: DspResponse, *, schema_version: str | None, headers: dict[str, str],
                variant: str | None = None) -> web.Response:
-        root = render_dsp_response(response, at=now(), schema_version=schema_version,
-                                   service_reference_variant=variant)
-        if signer is not None:
-            body = signer.sign(root)
-        else:
-            body = root
+        root = dsp_response_element(response, at=now(), schema_version=schema_version,
+                                    service_reference_variant=variant)
+        body = signer.sign_element(root) if signer is not None else serialise(root)
         if response.error:
             headers[REASON_HEADER] = _header_safe(response.error)
         return web.Response(body=body, content_type=XML_CONTENT_TYPE, charset="utf-8", headers=headers)

@@ -60,6 +60,18 @@ def render_dsp_response(
     ``schema_version`` is the request's (answered in kind); ``service_reference_variant``, when
     given, is written instead of the response's (an SRV the emulator does not serve, echoed).
     """
+    return serialise(dsp_response_element(response, at=at, schema_version=schema_version,
+                                          service_reference_variant=service_reference_variant))
+
+
+def dsp_response_element(
+    response: DspResponse,
+    *,
+    at: datetime,
+    schema_version: str | None = None,
+    service_reference_variant: str | None = None,
+) -> etree._Element:
+    """:func:`render_dsp_response` as its ``sr:Response`` element (to sign without a re-parse)."""
     root, body = response_root(
         request_id=response.request_id or None,
         response_id=None,
@@ -86,4 +98,4 @@ def render_dsp_response(
     elif response.local_command is not None:
         local = etree.SubElement(message, sr("LocalCommand"))
         add_text(local, sr("GBCSPayload"), base64.b64encode(response.local_command).decode("ascii"))
-    return serialise(root)
+    return root

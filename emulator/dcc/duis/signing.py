@@ -94,7 +94,12 @@ class DuisSigner:
         return (before + b"\0" + middle, after), (head, tail)
 
     def sign_element(self, root: etree._Element) -> bytes:
-        """``root`` with its enveloped ``ds:Signature`` (appended as its last child), serialised."""
+        """``root`` with its enveloped ``ds:Signature`` as its last child, serialised (``root``
+        itself is left without it). The signature's bytes are the template's, put in before
+        ``root``'s closing tag: the same document as appending the element and serialising."""
+        for element in root.iter():
+            if element.text == "":  # <x></x> as <x/>, as signxml's parse of the document writes it
+                element.text = None
         document = etree.tostring(root.getroottree(), method="c14n", exclusive=True, with_comments=False)
         digest = base64.b64encode(hashlib.sha256(document).digest())
         head, tail = self._signed_info
@@ -104,11 +109,13 @@ class DuisSigner:
         value = base64.b64encode(r.to_bytes(size, "big") + s.to_bytes(size, "big"))
         (opening, after) = self._template
         before, middle = opening.split(b"\0")
-        root.append(etree.fromstring(before + digest + middle + value + after))
-        for element in root.iter():
-            if element.text == "":  # <x></x> as <x/>, as signxml's parse of the document writes it
-                element.text = None
-        return serialise(root)
+        signature = before + digest + middle + value + after
+        unsigned = serialise(root)
+        close = unsigned.rfind(b"</")
+        if root.tail or close < 0 or DS_NS in root.nsmap.values():  # not the plain shape: let lxml place it
+            root.append(etree.fromstring(signature))
+            return serialise(root)
+        return unsigned[:close] + signature + unsigned[close:]
 
     def sign_element_with_signxml(self, root: etree._Element) -> bytes:
         """The same signature made by signxml (the reference :meth:`sign_element` is checked against)."""
