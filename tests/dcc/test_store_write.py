@@ -57,3 +57,45 @@ def test_a_failed_write_caught_inside_a_transaction_leaves_the_rest_of_it(tmp_pa
         sat.append(3.0, SatEvent.DSP_REJECTED, code="C")
     assert _rows(path) == [("DspAccepted", "A"), ("DspRejected", "C")]
     store.close()
+
+
+def test_a_transaction_waits_for_another_writer_and_then_commits(tmp_path):
+    """Another connection (the outbox's thread, ``outbox retry``) holding the write lock for a
+    moment delays a transaction; it does not fail it."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "dsp.db"
+    store = Store(path)
+    store.connection.execute("CREATE TABLE t (x)")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    released = threading.Timer(0.05, lambda: other.execute("COMMIT"))
+    released.start()
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO t VALUES (1)")
+    released.join()
+    assert store.connection.execute("SELECT x FROM t").fetchall() == [(1,)]
+    other.close()
+    store.close()
+
+
+def test_a_database_locked_for_too_long_names_the_file(tmp_path, monkeypatch):
+    import sqlite3
+
+    import emulator.dcc.store as store_module
+    from emulator.dcc.store import StoreError
+
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 0.05)
+    path = tmp_path / "dsp.db"
+    store = Store(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(StoreError, match=r"dsp\.db: another writer held the database locked"):
+        with store.transaction():
+            pass
+    other.execute("ROLLBACK")
+    with store.transaction() as conn:  # usable again once the lock is free
+        conn.execute("CREATE TABLE t (x)")
+    other.close()
+    store.close()
