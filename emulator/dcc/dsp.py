@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from emulator.dcc.alerts import DccAlertCode, dcc_alert, gbcs_code, make_message
 from emulator.dcc.csp import Csp, CspOutcome, WanDistribution
+from emulator.dcc.deadlines import DeadlineQueue
 from emulator.eui64 import format_eui64, parse_eui64
 from emulator.dcc.firmware_image import FirmwareImageError, ImageIdentity, read_image_identity
 from emulator.dcc.messages import DspResponse, MessageKind, RejectionReason, ResponseCode, UserMessage
@@ -148,6 +149,7 @@ class Dsp:
         self._in_step = False
         self._deadline: float | None = None  # seconds an 11.1/11.4 may stay open (None: no limit)
         self._command_deadline: float | None = None  # seconds an 11.2/11.3 may await its response
+        self._command_deadlines = DeadlineQueue(clock, self.expire_command)
         # device -> (its finished mark, the version before) when an 11.2 read the new version
         # before the PPMID's 0x8F8B arrived: the alert, a moment later, still finds its request.
         self._read_before_alert: dict[int, tuple[UpdateInProgress, int | None]] = {}
@@ -795,6 +797,7 @@ class Dsp:
                             format_eui64(device.eui64))
             self._record_unattributed(response, "response to no forwarded request")
             return
+        self._command_deadlines.discard(response.request_id)  # answered: its deadline is moot
         if pending.variant is ServiceReferenceVariant.READ_FIRMWARE_VERSION:
             self._on_read_response(response, device, pending)
         elif pending.variant is ServiceReferenceVariant.UPDATE_HAN_DEVICE_LOG:
@@ -939,7 +942,7 @@ class Dsp:
         if self._command_deadline is None:
             return
         delay = max(0.0, accepted_absolute + self._command_deadline - self.absolute(self._clock.now()))
-        self._clock.call_later(delay, self.expire_command, request_id)
+        self._command_deadlines.add(request_id, self._clock.now() + delay)
 
     def expire_command(self, request_id: str) -> bool:
         """Answer ``request_id`` with E20 if its device still has not; True if it was answered."""
