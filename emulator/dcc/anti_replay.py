@@ -21,6 +21,10 @@ def _create(store: Store) -> None:
         store.connection.execute(statement)
 
 
+_CACHE_SIZE = 65536
+"""Schema versions :class:`RequestSchemaVersions` keeps in memory at most (the rest are read back)."""
+
+
 class OriginatorCounters:
     """The highest RequestID counter seen per originator (counters are stored as decimal text:
     unsigned 64-bit values do not fit SQLite's signed integers)."""
@@ -58,6 +62,8 @@ class RequestSchemaVersions:
         _create(store)
 
     def record(self, request_id: str, version: str) -> None:
+        if len(self._cache) >= _CACHE_SIZE:
+            self._cache.clear()  # the table has them all: a steady 500 SR/s must not grow memory for ever
         self._cache[request_id] = version
         with self._store.write() as conn:  # one statement
             conn.execute("INSERT OR REPLACE INTO duis_request_schema_version VALUES (?, ?)", (request_id, version))
@@ -71,5 +77,7 @@ class RequestSchemaVersions:
             ).fetchone()
             if row is None:
                 return None
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()
             self._cache[request_id] = row[0]
         return self._cache[request_id]
