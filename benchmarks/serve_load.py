@@ -179,6 +179,20 @@ class Clients:
         return level
 
 
+def host_speed() -> float:
+    """Millions of iterations a second of a fixed pure-Python loop, best of 3 (one core): this
+    VM's CPUs run the same code up to a third slower at some times than at others, so a run's
+    figures are read next to it (docs/recovery.md, "Throughput")."""
+    best = 0.0
+    for _ in range(3):
+        started = time.process_time()
+        total = 0
+        for n in range(1_000_000):
+            total += n & 7
+        best = max(best, 1.0 / (time.process_time() - started))
+    return round(best, 2)
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of process ``pid`` (all its threads), from /proc."""
     with open(f"/proc/{pid}/stat") as f:
@@ -203,6 +217,7 @@ def _python_pid(pid: int) -> int:
 async def bench(levels: list[int], seconds: float, max_in_flight: int, mix: bool, settle: float,
                 code: Path = ROOT, profile: Path | None = None, signed: bool = False,
                 count_fsyncs: bool = False, workers: int = 1, lean: bool = True) -> dict:
+    speed_before = host_speed()
     folder = Path(tempfile.mkdtemp(prefix="ch-load-"))
     receiver: Receiver | LeanReceiver
     runner: web.AppRunner | None = None
@@ -261,7 +276,7 @@ async def bench(levels: list[int], seconds: float, max_in_flight: int, mix: bool
     fsyncs = _strace_calls(fsync_log) if count_fsyncs else None
     total = sum(level.accepted for level in results)
     return {"levels": [asdict(r) for r in results], "accepted_but_lost": lost, "signed": signed,
-            "clients": "lean" if lean else "aiohttp",
+            "clients": "lean" if lean else "aiohttp", "host_speed": [speed_before, host_speed()],
             "fsyncs": fsyncs, "fsyncs_per_sr": round(fsyncs / total, 3) if fsyncs is not None and total else None,
             "accepted_reads": len(clients.accepted_reads), "max_in_flight": max_in_flight, "workers": workers,
             "load_average": os.getloadavg()}
@@ -336,7 +351,8 @@ def main() -> int:
     if report["fsyncs"] is not None:
         print(f"fsync/fdatasync calls of serve (strace): {report['fsyncs']}, {report['fsyncs_per_sr']} per accepted SR "
               "(all levels, start-up and shutdown included)")
-    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+    print(f"load average at the end {os.getloadavg()[0]:.2f}; host speed before / after "
+          f"{report['host_speed'][0]} / {report['host_speed'][1]} M loop iterations/s (one core)")
     print("targets: >= 500 SR/s on 2 cores; p99 <= 250 ms at 50 clients")
     return 0
 
