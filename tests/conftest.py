@@ -7,6 +7,13 @@ builds any other set (devices, behaviours, hub policy, a session store). ``no_th
 
 from __future__ import annotations
 
+import os
+
+# Every GBCS message the emulator encodes is handed to its receiver without a second parse
+# (emulator.gbcs.framing._seed); in the tests each such message is parsed anyway and must be
+# what it was encoded from. Set before any emulator import (and inherited by serve subprocesses).
+os.environ.setdefault("CH_EMULATOR_CHECK_GBCS_SEEDS", "1")
+
 import threading
 from typing import Any, Callable, Iterator
 
