@@ -32,6 +32,7 @@ from emulator.ota.actions import (
     AlertRaised,
     FirmwareActivated,
     FirmwareActivationFailed,
+    ImageAlreadyHeld,
     ImageChecked,
     Outcome,
 )
@@ -222,6 +223,16 @@ class EmulatedDevice:
                     self._alert(GbcsAlertCode.FIRMWARE_VERIFICATION_SUCCESSFUL, hash=reported)
             case ImageChecked(reason=reason) if self.device_type.signed_images:
                 self._alert(GbcsAlertCode.FIRMWARE_VERIFICATION_FAILED, reason=reason)
+            case ImageAlreadyHeld(file_version=version) if (
+                    self.device_type.signed_images and self.firmware.pending_version == version
+                    and self.firmware.pending_hash is not None):
+                # Offered again the image it holds verified (a second 11.1 before the 11.3): the
+                # meter confirms it (Upgrade End Request SUCCESS) and reports its receipt again, so
+                # this distribution ends as the first did (CCS08 and 0x8F72), not at its deadline.
+                data = self.client.pending_image or b""
+                reported = hashlib.sha256(data).digest() if self.faults.fdra_hash_of_whole_file \
+                    else self.firmware.pending_hash
+                self._alert(GbcsAlertCode.FIRMWARE_VERIFICATION_SUCCESSFUL, hash=reported)
 
     def _report(self, outcome: Outcome) -> None:
         """A device-level outcome (activation, alert) on the timeline, as the engine's are."""
