@@ -201,17 +201,21 @@ class GeneralSigning:
         return self.header.encode()[1:] + octet_string(self.content)
 
     def encode(self) -> bytes:
+        out = self._bytes()
+        _seed(out, self._at(len(self.header.encode()) + len(encode_length(len(self.content)))))
+        return out
+
+    def _bytes(self) -> bytes:
+        """:meth:`encode` without handing the message to the next decode (inside a ``DD``)."""
         known = self.__dict__.get("_encoded")  # a MAC and its check encode the same message again
         if known is not None:
             return known
-        head = self.header.encode() + encode_length(len(self.content))
-        out = head + self.content
+        out = self.header.encode() + octet_string(self.content)
         if self.signature is not None:
             if len(self.signature) not in (0, SIGNATURE_LENGTH):
                 raise GbcsEncodeError(f"signature must be 0 or {SIGNATURE_LENGTH} bytes, not {len(self.signature)}")
             out += octet_string(self.signature)
         object.__setattr__(self, "_encoded", out)
-        _seed(out, self._at(len(head)))
         return out
 
     def _at(self, content_offset: int) -> "GeneralSigning":
@@ -258,7 +262,7 @@ class GeneralCiphering:
         """The authenticated information: the whole General-Signing with its signature field."""
         if self.signing.signature is None:
             raise GbcsEncodeError("a General-Signing inside General-Ciphering needs its signature field (b'' if unsigned)")
-        return self.signing.encode()
+        return self.signing._bytes()
 
     def authenticated_data(self) -> bytes:
         """GMAC additional data: security control ‖ the five empty header octet strings ‖ information.
@@ -320,7 +324,7 @@ Envelope = GeneralSigning | GeneralCiphering
 
 
 _SEEDS: dict[bytes, "Envelope"] = {}
-_SEEDS_MAX = 256
+_SEEDS_MAX = 64
 CHECK_SEEDS = os.environ.get("CH_EMULATOR_CHECK_GBCS_SEEDS") == "1"
 """The test suite sets it: every seeded envelope is decoded anyway and must equal its seed."""
 
@@ -337,7 +341,7 @@ def _seed(data: bytes, envelope: "Envelope") -> None:
 
 def decode_envelope(data: bytes) -> Envelope:
     """A ``DF`` or ``DD`` message, strictly: every byte accounted for."""
-    seeded = _SEEDS.get(data) if type(data) is bytes else None
+    seeded = _SEEDS.pop(data, None) if type(data) is bytes else None  # a seed serves one decode
     if seeded is not None:
         if not CHECK_SEEDS:
             return seeded

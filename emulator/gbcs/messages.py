@@ -57,7 +57,7 @@ class UnmodelledPayload:
 
 
 _DECODED: dict[tuple[bytes, bool], GbcsMessage] = {}
-_DECODED_MAX = 256
+_DECODED_MAX = 4
 
 
 def decode_message(data: bytes, *, allow_unmodelled: bool = False) -> GbcsMessage:
@@ -68,7 +68,8 @@ def decode_message(data: bytes, *, allow_unmodelled: bool = False) -> GbcsMessag
 
     Decoding is a pure function of the bytes and its result is immutable, so the last few
     messages decoded are kept: a device's response is decoded by the hub and then, the same
-    bytes relayed over the WAN, by the DSP (a third of the GBCS decoding ``serve`` does).
+    bytes relayed over the WAN, by the DSP, in the same call (a decoded message with its ASN.1
+    payload is several KiB: a fleet keeps no more of them than that needs).
     """
     key = (bytes(data), allow_unmodelled)
     known = _DECODED.get(key)

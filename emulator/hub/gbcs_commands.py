@@ -69,11 +69,17 @@ class HubGbcs:
     # -- commands ------------------------------------------------------------------------------
     def read_version(self, device: int, *, request_id: str) -> bytes:
         """The 11.2 read command, awaited: the device's response finds ``request_id`` by counter."""
-        return self._send(device, self.read_command(device, request_id=request_id), request_id, "11.2")
+        command = self._read_command(device, request_id=request_id)
+        message = command.encode()
+        self._await(device, command.header.originator_counter, request_id, "11.2")
+        return message
 
     def read_command(self, device: int, *, request_id: str) -> bytes:
         """ECS52 / GCS38 / CS08 for ``device``, MAC'd by the ACB, with fresh counters; not awaited
         (11.2 CV 2 returns it to the User for local delivery; ``expect`` it if it is sent)."""
+        return self._read_command(device, request_id=request_id).encode()
+
+    def _read_command(self, device: int, *, request_id: str) -> messages.Envelope:
         supplier = self.supplier_of(request_id)
         counters = self.setup.counters
         kind = self.device_types.get(device, "ESME")
@@ -84,7 +90,7 @@ class HubGbcs:
             command = messages.cs08_command(counters.next(acb), device, supplier, counters.next(supplier))
         else:
             command = messages.ecs52_command(counters.next(supplier), supplier, device)
-        return self.setup.protection.protect(command).encode()
+        return self.setup.protection.protect(command)
 
     def activate(self, device: int, image_hash: bytes, execution_time: float | None, *, request_id: str) -> bytes:
         """CS06; the shortcut of an in-process 11.3: the User signs the pre-command at once, with
@@ -130,10 +136,15 @@ class HubGbcs:
         return self.signed_command(device, sign_precommand(precommand, key), request_id=request_id)
 
     def expect(self, device: int, message: bytes, *, request_id: str, service_reference: str) -> None:
-        header = messages.decode_message(message).header
+        self._await(device, messages.decode_message(message).header.originator_counter, request_id,
+                    service_reference)
+
+    def _await(self, device: int, counter: int, request_id: str, service_reference: str) -> None:
+        """The device's response with ``counter`` answers ``request_id`` (a command built here
+        needs no decode to know its counter)."""
         if self._awaiting is None:
             self._awaiting = {}
-        self._awaiting[(device, header.originator_counter)] = (request_id, service_reference)
+        self._awaiting[(device, counter)] = (request_id, service_reference)
 
     def _send(self, device: int, message: bytes, request_id: str, service: str) -> bytes:
         self.expect(device, message, request_id=request_id, service_reference=service)
