@@ -28,14 +28,23 @@ class Reply:
     body: bytes
 
 
-def _parse_head(head: bytes) -> tuple[bytes, dict[bytes, bytes]]:
-    """The first line and the headers (lower-case names) of an HTTP head (without its blank line)."""
-    lines = head.split(b"\r\n")
+def _take_head(buffer: bytearray) -> tuple[bytes, dict[bytes, bytes], int] | None:
+    """The first line, headers (lower-case names) and ``Content-Length`` of the HTTP head at the
+    start of ``buffer``, taken out of it; None until the whole head has arrived."""
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    lines = bytes(buffer[:end]).split(b"\r\n")
+    del buffer[:end + 4]
     headers: dict[bytes, bytes] = {}
     for line in lines[1:]:
         name, _, value = line.partition(b":")
         headers[name.strip().lower()] = value.strip()
-    return lines[0], headers
+    try:
+        length = int(headers.get(b"content-length", b"0"))
+    except ValueError:
+        raise HttpError(f"bad Content-Length after {lines[0]!r}") from None
+    return lines[0], headers, length
 
 
 class _Connection(asyncio.Protocol):
@@ -63,16 +72,14 @@ class _Connection(asyncio.Protocol):
 
     def _parse(self) -> None:
         if self._head is None:
-            end = self._buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            first, headers = _parse_head(bytes(self._buffer[:end]))
-            del self._buffer[:end + 4]
-            parts = first.split(b" ", 2)
             try:
-                status, length = int(parts[1]), int(headers.get(b"content-length", b"0"))
-            except (IndexError, ValueError):
-                self._fail(HttpError(f"bad response head {first!r}"))
+                head = _take_head(self._buffer)
+                if head is None:
+                    return
+                first, headers, length = head
+                status = int(first.split(b" ", 2)[1])
+            except (HttpError, IndexError, ValueError) as exc:
+                self._fail(exc if isinstance(exc, HttpError) else HttpError(f"bad response head: {exc}"))
                 return
             self._head = (status, headers, length)
         status, headers, length = self._head
@@ -141,17 +148,15 @@ class _Endpoint(asyncio.Protocol):
         self._buffer += data
         while True:
             if self._head is None:
-                end = self._buffer.find(b"\r\n\r\n")
-                if end < 0:
-                    return
-                _first, headers = _parse_head(bytes(self._buffer[:end]))
-                del self._buffer[:end + 4]
                 try:
-                    length = int(headers.get(b"content-length", b"0"))
-                except ValueError:
+                    head = _take_head(self._buffer)
+                except HttpError:
                     assert self.transport is not None
                     self.transport.close()
                     return
+                if head is None:
+                    return
+                _first, headers, length = head
                 self._head = (headers, length)
             headers, length = self._head
             if len(self._buffer) < length:
