@@ -59,23 +59,31 @@ def test_a_failed_write_caught_inside_a_transaction_leaves_the_rest_of_it(tmp_pa
     store.close()
 
 
-def test_a_transaction_waits_for_another_writer_and_then_commits(tmp_path):
+def test_a_transaction_waits_for_another_writer_and_then_commits(tmp_path, monkeypatch):
     """Another connection (the outbox's thread, ``outbox retry``) holding the write lock for a
-    moment delays a transaction; it does not fail it."""
+    moment delays a transaction in short steps; it does not fail it. The other writer commits
+    during the transaction's second wait (a stand-in for time.sleep: no real waiting)."""
     import sqlite3
-    import threading
+
+    import emulator.dcc.store as store_module
 
     path = tmp_path / "dsp.db"
     store = Store(path)
     store.connection.execute("CREATE TABLE t (x)")
-    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
-    released = threading.Timer(0.05, lambda: other.execute("COMMIT"))
-    released.start()
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:
+            other.execute("COMMIT")
+
+    monkeypatch.setattr(store_module.time, "sleep", sleep)
     with store.transaction() as conn:
         conn.execute("INSERT INTO t VALUES (1)")
-    released.join()
     assert store.connection.execute("SELECT x FROM t").fetchall() == [(1,)]
+    assert waits == [20e-6, 40e-6]  # steps far below SQLite's own 1 ms busy-handler nap
     other.close()
     store.close()
 
