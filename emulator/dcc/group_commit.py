@@ -46,6 +46,12 @@ CHECKPOINT_AFTER_COMMITS = 1000
 _Release = Callable[[BaseException | None], None]
 
 
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED: another connection holds the lock (try again later)."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
 def configure(conn: sqlite3.Connection) -> None:
     """WAL, ``synchronous=NORMAL`` and no automatic checkpoint: for connections whose commits a
     :class:`WalSync` makes durable (never use these settings without one)."""

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, TypeVar
 
-from .group_commit import WalSync, configure
+from .group_commit import WalSync, configure, is_busy
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -60,11 +60,6 @@ def connect(path: str) -> sqlite3.Connection:
     if path != ":memory:":
         configure(conn)  # a committed batch survives a power cut once WalSync.sync() returns
     return conn
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
 
 
 class OutboxStore:
@@ -202,7 +197,7 @@ class OutboxStore:
                 outcomes = self._run_batch(batch)
                 break
             except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or time.monotonic() - started > BUSY_RETRY_LIMIT_S:
+                if not is_busy(exc) or time.monotonic() - started > BUSY_RETRY_LIMIT_S:
                     outcomes = [(False, exc)] * len(batch)
                     break
                 _LOGGER.debug("outbox: %s busy, retrying the batch in %.3f s", self.path, delay)
@@ -252,7 +247,7 @@ class OutboxStore:
                 try:
                     value = pending.job(conn)
                 except Exception as exc:
-                    if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+                    if isinstance(exc, sqlite3.OperationalError) and is_busy(exc):
                         raise
                     if not isolate:
                         raise _JobFailed from exc

@@ -19,7 +19,7 @@ import sqlite3
 import time
 from typing import Any, Callable
 
-from .group_commit import WalSync, configure
+from .group_commit import WalSync, configure, is_busy
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def _begin_when_free(conn: sqlite3.Connection, first: sqlite3.OperationalError, 
     for up to :data:`BUSY_TIMEOUT_S`. The other writer is the outbox's thread (or ``ch-emulator
     outbox retry``), which holds the lock for well under a millisecond a batch: SQLite's own
     busy handler would sleep a whole millisecond or more each time, on the event loop."""
-    if not _is_busy(first):
+    if not is_busy(first):
         raise first
     deadline = time.monotonic() + BUSY_TIMEOUT_S
     delay = 20e-6
@@ -144,17 +144,12 @@ def _begin_when_free(conn: sqlite3.Connection, first: sqlite3.OperationalError, 
             conn.execute("BEGIN IMMEDIATE")
             return
         except sqlite3.OperationalError as exc:
-            if not _is_busy(exc):
+            if not is_busy(exc):
                 raise
             if time.monotonic() > deadline:
                 raise StoreError(f"{path}: another writer held the database locked for more than "
                                  f"{BUSY_TIMEOUT_S:g} s ({exc})") from exc
         delay = min(delay * 2, 1e-3)
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
 
 
 class _Joined:
